@@ -1,0 +1,1 @@
+//! Linux/Unix runtime for `ipc-core`: shared memory, processes, queues and pools.

@@ -1,0 +1,512 @@
+use super::*;
+use crate::Region;
+
+extern crate std;
+use std::{boxed::Box, panic, sync::Arc, vec, vec::Vec};
+
+const BIG: usize = 1 << 16;
+
+fn region() -> Box<Region<BIG>> {
+    Box::new(Region::new())
+}
+
+/// Snapshot of every byte, to prove that a refused call changed nothing.
+fn bytes(q: &ByteQueue<'_>) -> Vec<u8> {
+    let len = ByteQueue::memory_size(q.capacity(), q.max_message_len()).unwrap();
+    // SAFETY: the queue's region is at least `len` bytes, starting at its header.
+    unsafe { slice::from_raw_parts((q.header as *const Header).cast::<u8>(), len) }.to_vec()
+}
+
+impl ByteQueue<'_> {
+    /// Moves an empty queue's head and tail to `stamp` (wrap-around tests).
+    fn restart_at(&self, stamp: Word) {
+        let geo = self.geometry;
+        self.header.head.store(stamp, Relaxed);
+        self.header.tail.store(stamp, Relaxed);
+        for index in 0..self.capacity() {
+            let lap = geo.lap(geo.stamp_at_or_after(stamp, index));
+            // SAFETY: index < capacity.
+            unsafe { self.slots.word(index) }.store(SlotWord::pack(lap, State::Free, 0), Relaxed);
+        }
+    }
+}
+
+#[test]
+fn memory_size_checks_its_arguments() {
+    assert_eq!(ByteQueue::memory_size(1, 0), Ok(640 + 16));
+    assert_eq!(ByteQueue::memory_size(3, 1), Ok(640 + 3 * 24));
+    assert_eq!(ByteQueue::memory_size(0, 8), Err(LayoutError::ZeroCapacity));
+    assert_eq!(
+        ByteQueue::memory_size(MAX_CAPACITY + 1, 8),
+        Err(LayoutError::CapacityTooLarge {
+            capacity: MAX_CAPACITY + 1
+        })
+    );
+    assert_eq!(
+        ByteQueue::memory_size(1, MAX_MESSAGE_LEN + 1),
+        Err(LayoutError::MessageTooLarge {
+            max_message_len: MAX_MESSAGE_LEN + 1
+        })
+    );
+    let (cap, len) = (MAX_CAPACITY, MAX_MESSAGE_LEN);
+    let fits = (cap as u128) * (slot_stride(len) as u128) + 640 <= usize::MAX as u128;
+    assert_eq!(ByteQueue::memory_size(cap, len).is_ok(), fits);
+}
+
+#[test]
+fn init_refuses_bad_regions_and_changes_nothing() {
+    let mut r = region();
+    let before = r.as_mut_slice().to_vec();
+    assert_eq!(
+        ByteQueue::init(&mut r.as_mut_slice()[..700], 8, 8).err(),
+        Some(InitError::RegionTooSmall {
+            needed: 640 + 8 * 24,
+            got: 700
+        })
+    );
+    assert_eq!(
+        ByteQueue::init(&mut r.as_mut_slice()[8..], 4, 8).err(),
+        Some(InitError::Misaligned)
+    );
+    assert_eq!(
+        ByteQueue::init(r.as_mut_slice(), 0, 8).err(),
+        Some(InitError::Layout(LayoutError::ZeroCapacity))
+    );
+    assert_eq!(r.as_mut_slice(), &before[..]);
+}
+
+#[test]
+fn push_pop_fifo_full_empty() {
+    let mut r = region();
+    let q = ByteQueue::init(r.as_mut_slice(), 3, 8).unwrap();
+    assert!(q.is_empty());
+    let mut buf = [0u8; 8];
+    assert_eq!(q.try_pop(&mut buf), Err(PopError::Empty));
+    q.try_push(b"a").unwrap();
+    q.try_push(b"").unwrap();
+    q.try_push(b"12345678").unwrap();
+    assert!(q.is_full());
+    let full = bytes(&q);
+    assert_eq!(q.try_push(b"x"), Err(PushError::Full));
+    assert_eq!(bytes(&q), full, "a refused push changes nothing");
+    assert_eq!(q.try_pop(&mut buf), Ok(1));
+    assert_eq!(&buf[..1], b"a");
+    assert_eq!(q.try_pop(&mut buf), Ok(0));
+    assert_eq!(q.try_pop(&mut buf), Ok(8));
+    assert_eq!(&buf, b"12345678");
+    assert_eq!(q.try_pop(&mut buf), Err(PopError::Empty));
+    assert_eq!(q.len(), 0);
+}
+
+#[test]
+fn too_large_and_too_small_leave_the_queue_alone() {
+    let mut r = region();
+    let q = ByteQueue::init(r.as_mut_slice(), 4, 8).unwrap();
+    q.try_push(b"abcdef").unwrap();
+    let snapshot = bytes(&q);
+    assert_eq!(
+        q.try_push(&[0; 9]),
+        Err(PushError::TooLarge { len: 9, max: 8 })
+    );
+    let mut small = [0u8; 5];
+    assert_eq!(
+        q.try_pop(&mut small),
+        Err(PopError::BufferTooSmall { needed: 6 })
+    );
+    assert_eq!(bytes(&q), snapshot);
+    let mut buf = [0u8; 6];
+    assert_eq!(q.try_pop(&mut buf), Ok(6));
+    assert_eq!(&buf, b"abcdef");
+}
+
+#[test]
+fn zero_copy_push_and_pop() {
+    let mut r = region();
+    let q = ByteQueue::init(r.as_mut_slice(), 2, 64).unwrap();
+    q.try_push_with(64, |slot| {
+        for (i, b) in slot.iter_mut().enumerate() {
+            *b = i as u8;
+        }
+    })
+    .unwrap();
+    let sum = q
+        .try_pop_with(|m| m.iter().map(|&b| b as u32).sum::<u32>())
+        .unwrap();
+    assert_eq!(sum, (0..64).sum());
+    assert_eq!(
+        q.try_push_with(65, |_| unreachable!()),
+        Err(PushError::TooLarge { len: 65, max: 64 })
+    );
+    assert_eq!(
+        q.try_pop_with(|_| unreachable!()),
+        Err::<(), _>(PopError::Empty)
+    );
+}
+
+#[test]
+fn a_panicking_closure_gives_its_slot_up() {
+    let mut r = region();
+    let q = ByteQueue::init(r.as_mut_slice(), 3, 8).unwrap();
+    q.try_push(b"first").unwrap();
+    let pushed = panic::catch_unwind(|| q.try_push_with(3, |_| panic!("fill failed")));
+    assert!(pushed.is_err());
+    q.try_push(b"third").unwrap();
+    assert_eq!(
+        q.stats(),
+        QueueStats {
+            lost_in_push: 1,
+            lost_in_pop: 0
+        }
+    );
+    let mut buf = [0u8; 8];
+    assert_eq!(q.try_pop(&mut buf), Ok(5));
+    assert_eq!(&buf[..5], b"first");
+    // The abandoned position is skipped.
+    assert_eq!(q.try_pop(&mut buf), Ok(5));
+    assert_eq!(&buf[..5], b"third");
+
+    q.try_push(b"fourth").unwrap();
+    let popped = panic::catch_unwind(|| q.try_pop_with(|_| panic!("read failed")));
+    assert!(popped.is_err());
+    assert_eq!(
+        q.stats(),
+        QueueStats {
+            lost_in_push: 1,
+            lost_in_pop: 1
+        }
+    );
+    assert_eq!(q.try_pop(&mut buf), Err(PopError::Empty));
+    for _ in 0..5 {
+        q.try_push(b"again").unwrap();
+        assert_eq!(q.try_pop(&mut buf), Ok(5));
+    }
+}
+
+#[test]
+fn attach_sees_the_same_queue() {
+    let mut r = region();
+    let q = ByteQueue::init(r.as_mut_slice(), 5, 16).unwrap();
+    q.try_push(b"one").unwrap();
+    q.try_push(b"two").unwrap();
+    let q2 = ByteQueue::attach(r.as_mut_slice()).unwrap();
+    assert_eq!((q2.capacity(), q2.max_message_len(), q2.len()), (5, 16, 2));
+    let mut buf = [0u8; 16];
+    assert_eq!(q2.try_pop(&mut buf), Ok(3));
+    assert_eq!(&buf[..3], b"one");
+}
+
+#[test]
+fn attach_refuses_foreign_or_corrupt_headers() {
+    let mut r = region();
+    let size = ByteQueue::memory_size(4, 8).unwrap();
+    assert_eq!(
+        ByteQueue::attach(r.as_mut_slice()).err(),
+        Some(AttachError::BadMagic)
+    );
+    assert_eq!(
+        ByteQueue::attach(&mut r.as_mut_slice()[128..]).err(),
+        Some(AttachError::BadMagic)
+    );
+    assert_eq!(
+        ByteQueue::attach(&mut r.as_mut_slice()[8..]).err(),
+        Some(AttachError::Misaligned)
+    );
+    assert_eq!(
+        ByteQueue::attach(&mut r.as_mut_slice()[..100]).err(),
+        Some(AttachError::RegionTooSmall {
+            needed: 640,
+            got: 100
+        })
+    );
+    ByteQueue::init(r.as_mut_slice(), 4, 8).unwrap();
+    assert_eq!(
+        ByteQueue::attach(&mut r.as_mut_slice()[..size - 1]).err(),
+        Some(AttachError::RegionTooSmall {
+            needed: size,
+            got: size - 1
+        })
+    );
+
+    // Each corruption of one header field, applied to a fresh copy.
+    let good = r.as_mut_slice()[..size].to_vec();
+    let field = |offset: usize, value: u32, expect: AttachError| {
+        let mut copy = region();
+        copy.as_mut_slice()[..size].copy_from_slice(&good);
+        copy.as_mut_slice()[offset..offset + 4].copy_from_slice(&value.to_ne_bytes());
+        let before = copy.as_mut_slice().to_vec();
+        assert_eq!(
+            ByteQueue::attach(copy.as_mut_slice()).err(),
+            Some(expect),
+            "field at {offset}"
+        );
+        assert_eq!(copy.as_mut_slice(), &before[..], "attach writes nothing");
+    };
+    field(0, 0xdead_beef, AttachError::BadMagic);
+    field(4, 2, AttachError::UnsupportedVersion { found: 2 });
+    field(8, 16, AttachError::WordSizeMismatch { found: 16 });
+    field(12, 0, AttachError::BadGeometry(LayoutError::ZeroCapacity));
+    field(
+        12,
+        u32::MAX,
+        AttachError::BadGeometry(LayoutError::CapacityTooLarge {
+            capacity: u32::MAX as usize,
+        }),
+    );
+    field(12, 5, AttachError::BadLayout); // capacity disagrees with region_len
+    field(12, 2000, AttachError::BadLayout);
+    field(
+        16,
+        u32::MAX,
+        AttachError::BadGeometry(LayoutError::MessageTooLarge {
+            max_message_len: u32::MAX as usize,
+        }),
+    );
+    field(20, 25, AttachError::BadLayout);
+    field(24, 0, AttachError::BadLayout);
+    field(28, 1, AttachError::BadLayout);
+    field(32, 99, AttachError::BadLayout);
+}
+
+#[test]
+fn corrupt_slots_are_reported_without_change() {
+    let mut r = region();
+    let q = ByteQueue::init(r.as_mut_slice(), 4, 8).unwrap();
+    q.try_push(b"ok").unwrap();
+    let mut buf = [0u8; 8];
+
+    // A reserved state in the head slot.
+    // SAFETY: index 0 < capacity.
+    let word0 = unsafe { q.slots.word(0) };
+    let good = word0.load(Relaxed);
+    word0.store(good | (5 << crate::word::OWNER_BITS), Relaxed);
+    let snapshot = bytes(&q);
+    assert_eq!(q.try_pop(&mut buf), Err(PopError::Corrupt));
+    assert_eq!(bytes(&q), snapshot);
+    word0.store(good, Relaxed);
+
+    // A length above the maximum.
+    // SAFETY: index 0 < capacity.
+    let len0 = unsafe { q.slots.len_field(0) };
+    len0.store(9, Relaxed);
+    let snapshot = bytes(&q);
+    assert_eq!(q.try_pop(&mut buf), Err(PopError::Corrupt));
+    assert_eq!(q.try_pop_with(|m| m.len()), Err(PopError::Corrupt));
+    assert_eq!(bytes(&q), snapshot);
+    len0.store(2, Relaxed);
+
+    // A slot far ahead of its hint, and a hint whose index is out of range.
+    word0.store(SlotWord::pack(1000, State::Full, 0), Relaxed);
+    assert_eq!(q.try_pop(&mut buf), Err(PopError::Corrupt));
+    word0.store(good, Relaxed);
+    q.header.tail.store(7, Relaxed); // index 7 ≥ capacity 4
+    assert_eq!(q.try_push(b"x"), Err(PushError::Corrupt));
+    q.header.tail.store(1, Relaxed);
+
+    assert_eq!(q.try_pop(&mut buf), Ok(2));
+    assert_eq!(&buf[..2], b"ok");
+}
+
+#[test]
+fn garbage_never_loops_forever() {
+    // Fill a region with pseudo-random words (the fuzz target does this at scale).
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    for round in 0..200 {
+        let mut r = region();
+        let cap = 1 + round % 7;
+        let q = ByteQueue::init(r.as_mut_slice(), cap, 8).unwrap();
+        for index in 0..cap {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let lap = seed % 6;
+            let state = (seed >> 8) % 5;
+            // SAFETY: index < capacity.
+            unsafe { q.slots.word(index) }
+                .store((lap as Word) << 16 | (state as Word) << 13, Relaxed);
+            // SAFETY: index < capacity.
+            unsafe { q.slots.len_field(index) }.store((seed >> 20) as u32 % 12, Relaxed);
+        }
+        let mut buf = [0u8; 8];
+        for _ in 0..50 {
+            let _ = q.try_push(b"abc");
+            let _ = q.try_pop(&mut buf);
+        }
+    }
+}
+
+#[test]
+fn a_stalled_producer_does_not_block_other_producers() {
+    let mut r = region();
+    let q = ByteQueue::init(r.as_mut_slice(), 4, 8).unwrap();
+    let ring = q.ring();
+    // A producer claims position 0 and stops before publishing.
+    let stalled = ring.claim_push(7).unwrap();
+    for m in [b"b", b"c", b"d"] {
+        q.try_push(m).unwrap();
+    }
+    assert_eq!(
+        q.try_push(b"e"),
+        Err(PushError::Full),
+        "really full: 4 of 4"
+    );
+    let mut buf = [0u8; 8];
+    assert_eq!(
+        q.try_pop(&mut buf),
+        Err(PopError::Empty),
+        "FIFO waits for position 0"
+    );
+    // It resumes.
+    // SAFETY: the stalled claim owns slot `stalled.index`.
+    unsafe { q.slots.payload(stalled.index).write(b'a') };
+    // SAFETY: as above.
+    unsafe { q.slots.len_field(stalled.index) }.store(1, Relaxed);
+    ring.publish(stalled);
+    for m in [b"a", b"b", b"c", b"d"] {
+        assert_eq!(q.try_pop(&mut buf), Ok(1));
+        assert_eq!(&buf[..1], m);
+    }
+}
+
+#[test]
+fn a_stalled_consumer_blocks_only_its_slot() {
+    let mut r = region();
+    let q = ByteQueue::init(r.as_mut_slice(), 3, 8).unwrap();
+    for m in [b"a", b"b", b"c"] {
+        q.try_push(m).unwrap();
+    }
+    let ring = q.ring();
+    // A consumer claims "a" and stops before releasing its slot.
+    let stalled = ring.claim_pop::<()>(9, |_| Ok(())).unwrap();
+    let mut buf = [0u8; 8];
+    for m in [b"b", b"c"] {
+        assert_eq!(q.try_pop(&mut buf), Ok(1), "other consumers go on");
+        assert_eq!(&buf[..1], m);
+    }
+    // The next push lands in the stalled reader's slot: that slot is still in use.
+    assert_eq!(q.try_push(b"d"), Err(PushError::Full));
+    ring.release(stalled);
+    for m in [b"d", b"e", b"f"] {
+        q.try_push(m).unwrap();
+    }
+    for m in [b"d", b"e", b"f"] {
+        assert_eq!(q.try_pop(&mut buf), Ok(1));
+        assert_eq!(&buf[..1], m);
+    }
+}
+
+#[test]
+fn stamps_wrap_around() {
+    for cap in [1usize, 2, 3, 5, 8] {
+        let mut r = region();
+        let q = ByteQueue::init(r.as_mut_slice(), cap, 8).unwrap();
+        let start = Word::MAX - 2 * cap.next_power_of_two() as Word + 1;
+        let lap_field_wrap = ((1 as Word) << crate::word::WORD_LAP_BITS) - 2;
+        for restart in [
+            start,
+            lap_field_wrap << cap.next_power_of_two().trailing_zeros(),
+        ] {
+            q.restart_at(restart);
+            let (mut pushed, mut popped) = (0u64, 0u64);
+            let mut buf = [0u8; 8];
+            for _ in 0..6 * cap {
+                while q.try_push(&pushed.to_le_bytes()).is_ok() {
+                    pushed += 1;
+                }
+                assert_eq!(q.len(), cap);
+                assert_eq!(q.try_pop(&mut buf), Ok(8));
+                assert_eq!(u64::from_le_bytes(buf), popped);
+                popped += 1;
+            }
+            while q.try_pop(&mut buf).is_ok() {
+                assert_eq!(u64::from_le_bytes(buf), popped);
+                popped += 1;
+            }
+            assert_eq!(pushed, popped);
+        }
+    }
+}
+
+#[test]
+fn init_zeroed_touches_only_the_header() {
+    let size = ByteQueue::memory_size(4, 8).unwrap();
+    let mut r = region();
+    r.as_mut_slice()[size..].fill(0xAA);
+    let base = NonNull::from(r.as_mut_slice()).cast::<u8>();
+    // SAFETY: the region is ours, valid for BIG bytes, zero past the header.
+    let q = unsafe { ByteQueue::init_zeroed(base, BIG, 4, 8) }.unwrap();
+    q.try_push(b"z").unwrap();
+    let mut buf = [0u8; 8];
+    assert_eq!(q.try_pop(&mut buf), Ok(1));
+    assert!(
+        r.as_mut_slice()[size..].iter().all(|&b| b == 0xAA),
+        "nothing past the queue written"
+    );
+}
+
+#[test]
+fn wait_words_signal_only_with_waiters() {
+    let mut r = region();
+    let q = ByteQueue::init(r.as_mut_slice(), 2, 8).unwrap();
+    let ne = q.not_empty();
+    let seq = ne.seq().load(Relaxed);
+    q.try_push(b"1").unwrap();
+    assert!(!ne.notify());
+    assert_eq!(
+        ne.seq().load(Relaxed),
+        seq,
+        "no waiter: the word is not written"
+    );
+    let seen = ne.prepare_wait();
+    q.try_push(b"2").unwrap();
+    assert!(ne.notify());
+    assert_ne!(ne.seq().load(Relaxed), seen);
+    ne.finish_wait();
+    assert_eq!(ne.waiters(), 0);
+}
+
+#[test]
+fn threads_share_one_region() {
+    const PER: u64 = if cfg!(miri) { 40 } else { 20_000 };
+    let mut r = region();
+    let q = ByteQueue::init(r.as_mut_slice(), 4, 16).unwrap();
+    let taken = Arc::new(core::sync::atomic::AtomicU64::new(0));
+    std::thread::scope(|s| {
+        for p in 0..2u64 {
+            s.spawn(move || {
+                for i in 0..PER {
+                    let msg = (p << 32 | i).to_le_bytes();
+                    while q.try_push(&msg).is_err() {
+                        std::thread::yield_now();
+                    }
+                }
+            });
+        }
+        let consumers: Vec<_> = (0..2)
+            .map(|_| {
+                let taken = taken.clone();
+                s.spawn(move || {
+                    let mut got = vec![];
+                    let mut buf = [0u8; 16];
+                    while taken.load(Relaxed) < 2 * PER {
+                        if let Ok(8) = q.try_pop(&mut buf) {
+                            taken.fetch_add(1, Relaxed);
+                            got.push(u64::from_le_bytes(buf[..8].try_into().unwrap()));
+                        } else {
+                            std::thread::yield_now();
+                        }
+                    }
+                    got
+                })
+            })
+            .collect();
+        let mut all: Vec<u64> = consumers
+            .into_iter()
+            .flat_map(|c| c.join().unwrap())
+            .collect();
+        all.sort_unstable();
+        let expect: Vec<u64> = (0..2)
+            .flat_map(|p| (0..PER).map(move |i| p << 32 | i))
+            .collect();
+        assert_eq!(all, expect);
+    });
+}

@@ -1,0 +1,40 @@
+//! Lock-free, fixed-capacity queues over memory the caller provides.
+//!
+//! * [`ByteQueue`]: byte messages in a caller-given region, laid out with offsets only
+//!   (`#[repr(C)]`), so one queue can live in memory shared by several processes.
+//!   Two-phase set-up: [`ByteQueue::memory_size`], [`ByteQueue::init`],
+//!   [`ByteQueue::attach`].
+//! * [`Queue`]: typed values in a `const`-constructible queue for threads and
+//!   interrupt handlers, e.g. in a `static` on a bare-metal board.
+//! * [`WaitWord`]: 32-bit words a host can sleep on (futex) to block on a queue.
+//!
+//! The crate is `#![no_std]`, allocates nothing and never calls the OS. Both queues
+//! share one ring protocol, described with the memory layout in `LAYOUT.md`: a claim
+//! is one compare-and-swap on a slot word that also records the claimer, so a
+//! half-finished operation always names its owner.
+//!
+//! On targets without 64-bit atomics (thumbv7em, riscv32imac) stamps and slot words
+//! are 32 bits wide; see [`Word`].
+#![no_std]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
+
+#[cfg(not(loom))]
+mod byte_queue;
+mod error;
+mod pad;
+mod queue;
+mod region;
+mod ring;
+mod sync;
+mod wait;
+mod word;
+
+#[cfg(not(loom))]
+pub use byte_queue::{ByteQueue, QueueStats, MAX_MESSAGE_LEN};
+pub use error::{AttachError, InitError, LayoutError, PopError, PushError};
+pub use pad::CachePadded;
+pub use queue::Queue;
+pub use region::{Region, REGION_ALIGN};
+pub use wait::WaitWord;
+pub use word::{Word, MAX_CAPACITY};

@@ -1,0 +1,399 @@
+//! [`Queue`]: a typed, fixed-capacity MPMC queue that needs no allocator and can live in
+//! a `static`.
+
+use core::fmt;
+use core::mem::MaybeUninit;
+
+use crate::pad::CachePadded;
+use crate::ring::{Ring, SlotWords, Stop};
+use crate::sync::{AtomicWord, UnsafeCell};
+use crate::word::{Geometry, ANONYMOUS};
+
+struct Slot<T> {
+    word: AtomicWord,
+    value: UnsafeCell<MaybeUninit<T>>,
+}
+
+impl<T> Slot<T> {
+    #[cfg(not(loom))]
+    const fn new() -> Self {
+        Self {
+            word: AtomicWord::new(0),
+            value: UnsafeCell::new(MaybeUninit::uninit()),
+        }
+    }
+}
+
+impl<T, const N: usize> SlotWords for [Slot<T>; N] {
+    #[inline(always)]
+    unsafe fn word(&self, index: usize) -> &AtomicWord {
+        &self[index].word
+    }
+}
+
+/// A bounded multi-producer multi-consumer queue of `T`, holding at most `N` items.
+///
+/// Lock-free on the same terms as crossbeam's `ArrayQueue`, and built on the same ring
+/// protocol as [`crate::ByteQueue`] (see `LAYOUT.md`): one compare-and-swap per push or
+/// pop, no allocation, usable from threads and interrupt handlers. `new` is a
+/// `const fn`, so a queue can be a `static`.
+///
+/// A thread suspended between claiming a slot and finishing with it never makes others
+/// fail on a queue that is not full or empty: other producers and consumers go past
+/// it. Consumers do wait (see [`Queue::pop`]) for a message whose producer was
+/// suspended mid-push, since FIFO order puts that message next.
+///
+/// `N` may be any capacity from 1 to [`crate::MAX_CAPACITY`]; a bad `N` fails to compile.
+///
+/// # Examples
+///
+/// ```
+/// use ipc_core::Queue;
+///
+/// static EVENTS: Queue<u32, 4> = Queue::new();
+///
+/// EVENTS.push(1).unwrap();
+/// EVENTS.push(2).unwrap();
+/// assert_eq!(EVENTS.len(), 2);
+/// assert_eq!(EVENTS.pop(), Some(1));
+/// assert_eq!(EVENTS.pop(), Some(2));
+/// assert_eq!(EVENTS.pop(), None);
+/// ```
+pub struct Queue<T, const N: usize> {
+    head: CachePadded<AtomicWord>,
+    tail: CachePadded<AtomicWord>,
+    slots: [Slot<T>; N],
+}
+
+// SAFETY: a value moves into the queue on one thread and out on another, so `T: Send`
+// suffices; the ring protocol gives each slot's value to one thread at a time.
+unsafe impl<T: Send, const N: usize> Send for Queue<T, N> {}
+// SAFETY: as above; `&Queue` only moves whole values in and out, never shares a `&T`.
+unsafe impl<T: Send, const N: usize> Sync for Queue<T, N> {}
+
+impl<T, const N: usize> Queue<T, N> {
+    const GEOMETRY: Geometry = match Geometry::new(N) {
+        Some(geometry) => geometry,
+        None => panic!("Queue capacity N must be in 1..=ipc_core::MAX_CAPACITY"),
+    };
+
+    /// An empty queue.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q: ipc_core::Queue<String, 2> = ipc_core::Queue::new();
+    /// assert!(q.is_empty());
+    /// ```
+    #[cfg(not(loom))]
+    pub const fn new() -> Self {
+        let _ = Self::GEOMETRY; // evaluates the capacity check at compile time
+        Self {
+            head: CachePadded::new(AtomicWord::new(0)),
+            tail: CachePadded::new(AtomicWord::new(0)),
+            slots: [const { Slot::new() }; N],
+        }
+    }
+
+    /// An empty queue (loom build: loom's atomics are not `const`).
+    #[cfg(loom)]
+    pub fn new() -> Self {
+        let _ = Self::GEOMETRY;
+        Self {
+            head: CachePadded::new(AtomicWord::new(0)),
+            tail: CachePadded::new(AtomicWord::new(0)),
+            slots: core::array::from_fn(|_| Slot {
+                word: AtomicWord::new(0),
+                value: UnsafeCell::new(MaybeUninit::uninit()),
+            }),
+        }
+    }
+
+    #[inline(always)]
+    fn ring(&self) -> Ring<'_, [Slot<T>; N]> {
+        Ring {
+            head: &self.head,
+            tail: &self.tail,
+            slots: &self.slots,
+            geometry: Self::GEOMETRY,
+        }
+    }
+
+    /// Appends `value` at the back.
+    ///
+    /// # Errors
+    ///
+    /// Gives `value` back if the queue is full.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = ipc_core::Queue::<u8, 1>::new();
+    /// assert_eq!(q.push(1), Ok(()));
+    /// assert_eq!(q.push(2), Err(2));
+    /// ```
+    #[inline]
+    pub fn push(&self, value: T) -> Result<(), T> {
+        let ring = self.ring();
+        match ring.claim_push(ANONYMOUS) {
+            Ok(claimed) => {
+                self.slots[claimed.index].value.with_mut(|cell| {
+                    // SAFETY: the claim CAS made this thread the slot's only user until
+                    // `publish`; the slot is empty (FREE), so nothing is overwritten.
+                    unsafe { cell.write(MaybeUninit::new(value)) }
+                });
+                ring.publish(claimed);
+                Ok(())
+            }
+            Err(stop) => {
+                debug_assert_eq!(stop, Stop::Blocked, "private slot words cannot be corrupt");
+                Err(value)
+            }
+        }
+    }
+
+    /// Removes the value at the front.
+    ///
+    /// Returns `None` if the queue is empty, or if the next value's producer has
+    /// claimed its slot but not yet finished writing it (FIFO order puts that value
+    /// next).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = ipc_core::Queue::<&str, 2>::new();
+    /// q.push("a").unwrap();
+    /// assert_eq!(q.pop(), Some("a"));
+    /// assert_eq!(q.pop(), None);
+    /// ```
+    #[inline]
+    pub fn pop(&self) -> Option<T> {
+        let ring = self.ring();
+        let claimed = ring.claim_pop::<()>(ANONYMOUS, |_| Ok(())).ok()?;
+        let value = self.slots[claimed.index].value.with_mut(|cell| {
+            // SAFETY: the claim CAS saw FULL, so the producer's write happened before
+            // (Acquire) and this thread is the slot's only user until `release`.
+            unsafe { cell.read().assume_init() }
+        });
+        ring.release(claimed);
+        Some(value)
+    }
+
+    /// The number of values in the queue (a snapshot; may be stale by the time it is read).
+    pub fn len(&self) -> usize {
+        self.ring().len()
+    }
+
+    /// Whether [`len`](Self::len) is 0.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether [`len`](Self::len) is `N`.
+    pub fn is_full(&self) -> bool {
+        self.len() == N
+    }
+
+    /// The capacity, `N`.
+    pub const fn capacity(&self) -> usize {
+        N
+    }
+}
+
+#[cfg(not(loom))]
+impl<T, const N: usize> Default for Queue<T, N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T, const N: usize> Drop for Queue<T, N> {
+    fn drop(&mut self) {
+        while self.pop().is_some() {}
+    }
+}
+
+impl<T, const N: usize> fmt::Debug for Queue<T, N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Queue")
+            .field("len", &self.len())
+            .field("capacity", &N)
+            .finish()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::word::Word;
+
+    extern crate std;
+    use std::{sync::Arc, vec::Vec};
+
+    impl<T, const N: usize> Queue<T, N> {
+        /// An empty queue whose head and tail start at `stamp` (wrap-around tests).
+        fn starting_at(stamp: Word) -> Self {
+            let q = Self::new();
+            let geo = Self::GEOMETRY;
+            q.head.store(stamp, crate::sync::Ordering::Relaxed);
+            q.tail.store(stamp, crate::sync::Ordering::Relaxed);
+            for (index, slot) in q.slots.iter().enumerate() {
+                let lap = geo.lap(geo.stamp_at_or_after(stamp, index));
+                slot.word.store(
+                    crate::word::SlotWord::pack(lap, crate::word::State::Free, 0),
+                    crate::sync::Ordering::Relaxed,
+                );
+            }
+            q
+        }
+    }
+
+    #[test]
+    fn fifo_and_full_empty() {
+        let q = Queue::<u32, 3>::new();
+        assert!(q.is_empty());
+        for i in 0..3 {
+            q.push(i).unwrap();
+        }
+        assert!(q.is_full());
+        assert_eq!(q.push(9), Err(9));
+        assert_eq!(q.len(), 3);
+        for i in 0..3 {
+            assert_eq!(q.pop(), Some(i));
+        }
+        assert_eq!(q.pop(), None);
+    }
+
+    #[test]
+    fn many_laps_keep_order() {
+        let q = Queue::<usize, 5>::new();
+        let mut next_in = 0;
+        let mut next_out = 0;
+        for round in 0..200 {
+            for _ in 0..(round % 5 + 1) {
+                if q.push(next_in).is_ok() {
+                    next_in += 1;
+                }
+            }
+            for _ in 0..(round % 3 + 1) {
+                if let Some(v) = q.pop() {
+                    assert_eq!(v, next_out);
+                    next_out += 1;
+                }
+            }
+            assert_eq!(q.len(), next_in - next_out);
+        }
+    }
+
+    #[test]
+    fn wraps_the_stamp_counter() {
+        for n in [1usize, 2, 3, 4, 7] {
+            // Start a few laps before the stamp (and the word's lap field) wraps.
+            let start = Word::MAX - 3 * n.next_power_of_two() as Word + 1;
+            check_wrap(start, n);
+        }
+    }
+
+    #[test]
+    fn wraps_the_slot_word_lap_field() {
+        // On 64-bit targets the word keeps 48 lap bits; stamps wrap much later.
+        let lap_field_wrap: Word = 1 << crate::word::WORD_LAP_BITS;
+        check_wrap((lap_field_wrap - 2) << 2, 4);
+    }
+
+    fn check_wrap(start: Word, n: usize) {
+        match n {
+            1 => run_wrap::<1>(start),
+            2 => run_wrap::<2>(start),
+            3 => run_wrap::<3>(start),
+            4 => run_wrap::<4>(start),
+            7 => run_wrap::<7>(start),
+            _ => unreachable!(),
+        }
+    }
+
+    fn run_wrap<const N: usize>(start: Word) {
+        let q = Queue::<u64, N>::starting_at(start);
+        let mut pushed = 0u64;
+        let mut popped = 0u64;
+        for _ in 0..10 * N {
+            while q.push(pushed).is_ok() {
+                pushed += 1;
+            }
+            assert_eq!(q.len(), N, "full after wrap");
+            assert_eq!(q.pop(), Some(popped));
+            popped += 1;
+        }
+        while let Some(v) = q.pop() {
+            assert_eq!(v, popped);
+            popped += 1;
+        }
+        assert_eq!(pushed, popped);
+        assert!(pushed as usize >= 10 * N);
+    }
+
+    #[test]
+    fn drops_what_is_left() {
+        let item = Arc::new(());
+        {
+            let q = Queue::<Arc<()>, 4>::new();
+            for _ in 0..3 {
+                q.push(item.clone()).unwrap();
+            }
+            drop(q.pop());
+        }
+        assert_eq!(Arc::strong_count(&item), 1);
+    }
+
+    #[test]
+    fn threads_deliver_exactly_once() {
+        const PER: usize = if cfg!(miri) { 50 } else { 20_000 };
+        let q = Arc::new(Queue::<usize, 8>::new());
+        let producers: Vec<_> = (0..2)
+            .map(|p| {
+                let q = q.clone();
+                std::thread::spawn(move || {
+                    for i in 0..PER {
+                        let mut v = p * PER + i;
+                        while let Err(back) = q.push(v) {
+                            v = back;
+                            std::thread::yield_now();
+                        }
+                    }
+                })
+            })
+            .collect();
+        let taken = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let consumers: Vec<_> = (0..2)
+            .map(|_| {
+                let (q, taken) = (q.clone(), taken.clone());
+                std::thread::spawn(move || {
+                    let mut got = Vec::new();
+                    let mut last = [None::<usize>; 2];
+                    while taken.load(std::sync::atomic::Ordering::Relaxed) < 2 * PER {
+                        match q.pop() {
+                            Some(v) => {
+                                taken.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                let p = v / PER;
+                                assert!(last[p].map_or(true, |l| l < v), "per-producer FIFO");
+                                last[p] = Some(v);
+                                got.push(v);
+                            }
+                            None => std::thread::yield_now(),
+                        }
+                    }
+                    got
+                })
+            })
+            .collect();
+        for p in producers {
+            p.join().unwrap();
+        }
+        let mut all: Vec<usize> = consumers
+            .into_iter()
+            .flat_map(|c| c.join().unwrap())
+            .collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..2 * PER).collect::<Vec<_>>());
+    }
+}

@@ -1,0 +1,200 @@
+//! The ring protocol shared by [`crate::Queue`] and [`crate::ByteQueue`]: claiming,
+//! publishing and releasing positions. It knows slot *words* only; payloads are the
+//! caller's business, done between a claim and its publish/release.
+//!
+//! The protocol is described in `LAYOUT.md`. The facts the code relies on:
+//!
+//! 1. A position is claimed only by a CAS from the exact word `FREE(lap)` (push) or
+//!    `FULL(lap)` (pop); laps grow, so each such word exists once and at most one CAS
+//!    wins it.
+//! 2. Hints (`head`, `tail`) are moved on by the claimer's plain store or a helper's
+//!    CAS; every position below any value a hint ever held was claimed. A stale or
+//!    regressed hint therefore only meets slots that say "help me on".
+//! 3. For a hint `x` read just before the slot word, `lap(word) - lap(x)` lies in
+//!    `-1..=3`; outside `-1..=MAX_LAPS_AHEAD` (re-checked against a fresh hint) the
+//!    memory is corrupt.
+
+use crate::sync::{AtomicWord, Ordering::*};
+use crate::word::{Geometry, SlotWord, State, Word, MAX_LAPS_AHEAD};
+
+/// Access to the slot words of a ring.
+pub(crate) trait SlotWords {
+    /// The word of slot `index`.
+    ///
+    /// # Safety
+    ///
+    /// `index` < the ring's capacity.
+    unsafe fn word(&self, index: usize) -> &AtomicWord;
+}
+
+/// A position this thread has claimed, to be published or released.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Claimed {
+    pub(crate) index: usize,
+    lap: Word,
+}
+
+/// Why a claim did not happen.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Stop<E> {
+    /// Push: the slot at `tail` still holds the previous lap. Pop: nothing published at `head`.
+    Blocked,
+    /// The shared words are impossible; nothing was changed.
+    Corrupt,
+    /// The caller's check refused the message; nothing was changed.
+    Refused(E),
+}
+
+/// One ring: its hints, its slot words and its geometry.
+pub(crate) struct Ring<'a, S> {
+    pub(crate) head: &'a AtomicWord,
+    pub(crate) tail: &'a AtomicWord,
+    pub(crate) slots: &'a S,
+    pub(crate) geometry: Geometry,
+}
+
+impl<S: SlotWords> Ring<'_, S> {
+    /// Claims the position at the tail for a producer `owner`.
+    #[inline]
+    pub(crate) fn claim_push(&self, owner: Word) -> Result<Claimed, Stop<()>> {
+        let geo = self.geometry;
+        let mut tail = self.tail.load(Relaxed);
+        loop {
+            let index = geo.index(tail);
+            if index >= geo.capacity() {
+                return Err(Stop::Corrupt);
+            }
+            // SAFETY: index < capacity, checked just above.
+            let slot = unsafe { self.slots.word(index) };
+            // Acquire: pairs with the Release in `release()`; the last consumer's reads
+            // of this slot happen before our writes to it.
+            let word = slot.load(Acquire);
+            let lap = geo.lap(tail);
+            match (geo.lap_distance(word, lap), SlotWord::state(word)) {
+                (_, None) => return Err(Stop::Corrupt),
+                (0, Some(State::Free)) => {
+                    let claim = SlotWord::pack(lap, State::Writing, owner);
+                    // Acquire: as for the load above, on the value the CAS reads.
+                    match slot.compare_exchange_weak(word, claim, Acquire, Relaxed) {
+                        Ok(_) => {
+                            // Only the claimer stores; see fact 2 for why a late store
+                            // (a hint moving back) is harmless.
+                            self.tail.store(geo.next(tail), Relaxed);
+                            return Ok(Claimed { index, lap });
+                        }
+                        Err(_) => tail = self.tail.load(Relaxed),
+                    }
+                }
+                // Taken (same lap) or long done (a later lap): help the hint on.
+                (0, Some(_)) => tail = self.help(self.tail, tail),
+                (1..=MAX_LAPS_AHEAD, _) => tail = self.help(self.tail, tail),
+                // The previous lap is still in the slot: full.
+                (-1, Some(State::Writing | State::Full | State::Reading)) => {
+                    return Err(Stop::Blocked)
+                }
+                (d, _) if d > MAX_LAPS_AHEAD => tail = self.recheck(self.tail, tail)?,
+                _ => return Err(Stop::Corrupt),
+            }
+        }
+    }
+
+    /// Claims the message at the head for a consumer `owner`. `check` sees the slot
+    /// index before the claim and may refuse it (nothing changes then).
+    #[inline]
+    pub(crate) fn claim_pop<E>(
+        &self,
+        owner: Word,
+        mut check: impl FnMut(usize) -> Result<(), E>,
+    ) -> Result<Claimed, Stop<E>> {
+        let geo = self.geometry;
+        let mut head = self.head.load(Relaxed);
+        loop {
+            let index = geo.index(head);
+            if index >= geo.capacity() {
+                return Err(Stop::Corrupt);
+            }
+            // SAFETY: index < capacity, checked just above.
+            let slot = unsafe { self.slots.word(index) };
+            // Acquire: pairs with the Release in `publish()`; the payload is visible.
+            let word = slot.load(Acquire);
+            let lap = geo.lap(head);
+            match (geo.lap_distance(word, lap), SlotWord::state(word)) {
+                (_, None) => return Err(Stop::Corrupt),
+                (0, Some(State::Full)) => {
+                    check(index).map_err(Stop::Refused)?;
+                    let claim = SlotWord::pack(lap, State::Reading, owner);
+                    // Acquire: as for the load above, on the value the CAS reads.
+                    match slot.compare_exchange_weak(word, claim, Acquire, Relaxed) {
+                        Ok(_) => {
+                            self.head.store(geo.next(head), Relaxed);
+                            return Ok(Claimed { index, lap });
+                        }
+                        Err(_) => head = self.head.load(Relaxed),
+                    }
+                }
+                // Not yet published (free, or a producer still writing): empty.
+                (0, Some(State::Free | State::Writing)) => return Err(Stop::Blocked),
+                // Being read (same lap) or consumed long ago (later lap): help on.
+                (0, Some(State::Reading)) => head = self.help(self.head, head),
+                (1..=MAX_LAPS_AHEAD, _) => head = self.help(self.head, head),
+                // A consumer of the previous lap still reads; nothing was pushed here.
+                (-1, Some(State::Reading)) => return Err(Stop::Blocked),
+                (d, _) if d > MAX_LAPS_AHEAD => head = self.recheck(self.head, head)?,
+                _ => return Err(Stop::Corrupt),
+            }
+        }
+    }
+
+    /// Makes a claimed push visible to consumers.
+    #[inline]
+    pub(crate) fn publish(&self, claimed: Claimed) {
+        // SAFETY: a `Claimed` index was bounds-checked by the claim that made it.
+        let slot = unsafe { self.slots.word(claimed.index) };
+        // Release: pairs with the Acquire load in `claim_pop()`; publishes the payload.
+        slot.store(SlotWord::pack(claimed.lap, State::Full, 0), Release);
+    }
+
+    /// Hands a claimed slot to the next lap's producer: after a pop, or to give up a
+    /// claimed push (consumers then skip the position).
+    #[inline]
+    pub(crate) fn release(&self, claimed: Claimed) {
+        let next = SlotWord::pack(claimed.lap.wrapping_add(1), State::Free, 0);
+        // SAFETY: a `Claimed` index was bounds-checked by the claim that made it.
+        let slot = unsafe { self.slots.word(claimed.index) };
+        // Release: pairs with the Acquire load in `claim_push()`; our reads of the
+        // payload are done before the next producer writes it.
+        slot.store(next, Release);
+    }
+
+    /// Positions between the hints, clamped to `0..=capacity`.
+    pub(crate) fn len(&self) -> usize {
+        // Load the tail first: a concurrent pop between the loads can only shrink the
+        // result, never push it past the capacity.
+        let tail = self.tail.load(Relaxed);
+        let head = self.head.load(Relaxed);
+        self.geometry.distance(head, tail)
+    }
+
+    /// Moves `hint` from `seen` to the next position unless someone already moved it;
+    /// returns the hint's value to continue from.
+    #[inline]
+    fn help(&self, hint: &AtomicWord, seen: Word) -> Word {
+        let next = self.geometry.next(seen);
+        match hint.compare_exchange(seen, next, Relaxed, Relaxed) {
+            Ok(_) => next,
+            Err(now) => now,
+        }
+    }
+
+    /// A slot claims to be impossibly far ahead of `seen`: either our hint was stale
+    /// (it has moved since) or the memory is corrupt (fact 3).
+    #[cold]
+    fn recheck<E>(&self, hint: &AtomicWord, seen: Word) -> Result<Word, Stop<E>> {
+        let now = hint.load(Relaxed);
+        if now == seen {
+            Err(Stop::Corrupt)
+        } else {
+            Ok(now)
+        }
+    }
+}
