@@ -70,31 +70,38 @@ impl<S: SlotWords> Ring<'_, S> {
             // of this slot happen before our writes to it.
             let word = slot.load(Acquire);
             let lap = geo.lap(tail);
-            match (geo.lap_distance(word, lap), SlotWord::state(word)) {
-                (_, None) => return Err(Stop::Corrupt),
-                (0, Some(State::Free)) => {
-                    let claim = SlotWord::pack(lap, State::Writing, owner);
-                    // Acquire: as for the load above, on the value the CAS reads.
-                    match slot.compare_exchange_weak(word, claim, Acquire, Relaxed) {
-                        Ok(_) => {
-                            // Only the claimer stores; see fact 2 for why a late store
-                            // (a hint moving back) is harmless.
-                            self.tail.store(geo.next(tail), Relaxed);
-                            return Ok(Claimed { index, lap });
-                        }
-                        Err(_) => tail = self.tail.load(Relaxed),
-                    }
+            // The common case, tested first: the slot is free for this lap.
+            if word == SlotWord::pack(lap, State::Free, 0) {
+                let claim = SlotWord::pack(lap, State::Writing, owner);
+                // Acquire: as for the load above, on the value the CAS reads.
+                if slot
+                    .compare_exchange_weak(word, claim, Acquire, Relaxed)
+                    .is_ok()
+                {
+                    // Only the claimer stores; see fact 2 for why a late store (a hint
+                    // moving back) is harmless.
+                    self.tail.store(geo.next(tail), Relaxed);
+                    return Ok(Claimed { index, lap });
                 }
+                tail = self.tail.load(Relaxed);
+                continue;
+            }
+            tail = match (geo.lap_distance(word, lap), SlotWord::state(word)) {
+                (_, None) => return Err(Stop::Corrupt),
                 // Taken (same lap) or long done (a later lap): help the hint on.
-                (0, Some(_)) => tail = self.help(self.tail, tail),
-                (1..=MAX_LAPS_AHEAD, _) => tail = self.help(self.tail, tail),
+                (0, Some(State::Writing | State::Full | State::Reading)) => {
+                    self.help(self.tail, tail)
+                }
+                (1..=MAX_LAPS_AHEAD, _) => self.help(self.tail, tail),
                 // The previous lap is still in the slot: full.
                 (-1, Some(State::Writing | State::Full | State::Reading)) => {
                     return Err(Stop::Blocked)
                 }
-                (d, _) if d > MAX_LAPS_AHEAD => tail = self.recheck(self.tail, tail)?,
+                (d, _) if d > MAX_LAPS_AHEAD => self.recheck(self.tail, tail)?,
+                // FREE of this lap with an owner set, FREE of an earlier lap, or two
+                // laps behind: impossible.
                 _ => return Err(Stop::Corrupt),
-            }
+            };
         }
     }
 
@@ -118,30 +125,34 @@ impl<S: SlotWords> Ring<'_, S> {
             // Acquire: pairs with the Release in `publish()`; the payload is visible.
             let word = slot.load(Acquire);
             let lap = geo.lap(head);
-            match (geo.lap_distance(word, lap), SlotWord::state(word)) {
-                (_, None) => return Err(Stop::Corrupt),
-                (0, Some(State::Full)) => {
-                    check(index).map_err(Stop::Refused)?;
-                    let claim = SlotWord::pack(lap, State::Reading, owner);
-                    // Acquire: as for the load above, on the value the CAS reads.
-                    match slot.compare_exchange_weak(word, claim, Acquire, Relaxed) {
-                        Ok(_) => {
-                            self.head.store(geo.next(head), Relaxed);
-                            return Ok(Claimed { index, lap });
-                        }
-                        Err(_) => head = self.head.load(Relaxed),
-                    }
+            // The common case, tested first: a message of this lap is published.
+            if word == SlotWord::pack(lap, State::Full, 0) {
+                check(index).map_err(Stop::Refused)?;
+                let claim = SlotWord::pack(lap, State::Reading, owner);
+                // Acquire: as for the load above, on the value the CAS reads.
+                if slot
+                    .compare_exchange_weak(word, claim, Acquire, Relaxed)
+                    .is_ok()
+                {
+                    self.head.store(geo.next(head), Relaxed);
+                    return Ok(Claimed { index, lap });
                 }
+                head = self.head.load(Relaxed);
+                continue;
+            }
+            head = match (geo.lap_distance(word, lap), SlotWord::state(word)) {
+                (_, None) => return Err(Stop::Corrupt),
                 // Not yet published (free, or a producer still writing): empty.
                 (0, Some(State::Free | State::Writing)) => return Err(Stop::Blocked),
-                // Being read (same lap) or consumed long ago (later lap): help on.
-                (0, Some(State::Reading)) => head = self.help(self.head, head),
-                (1..=MAX_LAPS_AHEAD, _) => head = self.help(self.head, head),
+                // Being read (same lap) or consumed long ago (a later lap): help on.
+                (0, Some(State::Reading)) => self.help(self.head, head),
+                (1..=MAX_LAPS_AHEAD, _) => self.help(self.head, head),
                 // A consumer of the previous lap still reads; nothing was pushed here.
                 (-1, Some(State::Reading)) => return Err(Stop::Blocked),
-                (d, _) if d > MAX_LAPS_AHEAD => head = self.recheck(self.head, head)?,
+                (d, _) if d > MAX_LAPS_AHEAD => self.recheck(self.head, head)?,
+                // FULL of this lap with an owner set, or other impossible words.
                 _ => return Err(Stop::Corrupt),
-            }
+            };
         }
     }
 
