@@ -680,7 +680,7 @@ fn copy_bytes(dst: &mut [u8], src: &[u8]) {
     let len = src.len();
     assert_eq!(dst.len(), len);
     let (d, s) = (dst.as_mut_ptr(), src.as_ptr());
-    // SAFETY (all branches): `src` and `dst` are distinct slices of `len` bytes (a `&mut`
+    // SAFETY: (all branches) `src` and `dst` are distinct slices of `len` bytes (a `&mut`
     // cannot alias a `&`); each access below lies in `0..len` by its branch's bounds,
     // and unaligned reads and writes of plain integers are allowed.
     unsafe {
