@@ -14,10 +14,7 @@ use crate::region::REGION_ALIGN;
 use crate::ring::{Claimed, Ring, SlotWords, Stop};
 use crate::sync::{AtomicU32, AtomicWord, Ordering::*};
 use crate::wait::WaitWord;
-use crate::word::{Geometry, SlotWord, State, Word, ANONYMOUS, MAX_CAPACITY};
-
-/// The largest maximum message length a [`ByteQueue`] accepts (1 GiB).
-pub const MAX_MESSAGE_LEN: usize = 1 << 30;
+use crate::word::{Geometry, SlotWord, State, Word, ANONYMOUS, MAX_CAPACITY, MAX_MESSAGE_LEN};
 
 /// `"ICPQ"` read as a little-endian `u32`.
 const MAGIC: u32 = 0x5150_4349;
@@ -347,12 +344,8 @@ impl<'a> ByteQueue<'a> {
         meta.lost_in_pop.store(0, Relaxed);
         header.tail.store(0, Relaxed);
         header.head.store(0, Relaxed);
-        for wait in [&header.not_empty, &header.not_full] {
-            wait.seq().store(0, Relaxed);
-            while wait.waiters() > 0 {
-                wait.finish_wait();
-            }
-        }
+        header.not_empty.reset();
+        header.not_full.reset();
         // SAFETY: `capacity * stride` bytes from HEADER_SIZE lie in the region (len ≥ needed).
         let base = unsafe { region.add(HEADER_SIZE) };
         Ok(Self::from_parts(
@@ -535,7 +528,7 @@ impl<'a> ByteQueue<'a> {
         let abandon = Abandon {
             queue: self,
             claimed,
-            lost: &self.header.meta.lost_in_push,
+            pushing: true,
         };
         // SAFETY: claimed.index < capacity (checked by the claim).
         unsafe { self.slots.len_field(claimed.index) }.store(len as u32, Relaxed);
@@ -604,7 +597,7 @@ impl<'a> ByteQueue<'a> {
         let release = Abandon {
             queue: self,
             claimed,
-            lost: &self.header.meta.lost_in_pop,
+            pushing: false,
         };
         // SAFETY: the claim saw FULL (Acquire: the producer's writes are visible) and
         // makes this thread the slot's only user until `release`; len ≤ max_message_len
@@ -709,18 +702,24 @@ fn copy_bytes(dst: &mut [u8], src: &[u8]) {
     }
 }
 
-/// Gives up a claimed slot if dropped (a panic in a user closure, or a bad length):
-/// the slot goes to the next lap and the loss is counted.
+/// Gives up a claimed slot if dropped (a panic in a user closure) and counts the loss:
+/// a push's position is marked abandoned, a pop's slot goes to the next lap.
 struct Abandon<'q, 'a> {
     queue: &'q ByteQueue<'a>,
     claimed: Claimed,
-    lost: &'a AtomicWord,
+    pushing: bool,
 }
 
 impl Drop for Abandon<'_, '_> {
     fn drop(&mut self) {
-        self.queue.ring().release(self.claimed);
-        self.lost.fetch_add(1, Relaxed);
+        let (ring, meta) = (self.queue.ring(), &self.queue.header.meta);
+        if self.pushing {
+            ring.abandon(self.claimed);
+            meta.lost_in_push.fetch_add(1, Relaxed);
+        } else {
+            ring.release(self.claimed);
+            meta.lost_in_pop.fetch_add(1, Relaxed);
+        }
     }
 }
 

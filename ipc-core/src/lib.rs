@@ -31,10 +31,10 @@ mod wait;
 mod word;
 
 #[cfg(not(loom))]
-pub use byte_queue::{ByteQueue, QueueStats, MAX_MESSAGE_LEN};
+pub use byte_queue::{ByteQueue, QueueStats};
 pub use error::{AttachError, InitError, LayoutError, PopError, PushError};
 pub use pad::CachePadded;
 pub use queue::Queue;
 pub use region::{Region, REGION_ALIGN};
 pub use wait::WaitWord;
-pub use word::{Word, MAX_CAPACITY};
+pub use word::{Word, MAX_CAPACITY, MAX_MESSAGE_LEN};

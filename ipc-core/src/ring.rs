@@ -15,7 +15,7 @@
 //!    memory is corrupt.
 
 use crate::sync::{AtomicWord, Ordering::*};
-use crate::word::{Geometry, SlotWord, State, Word, MAX_LAPS_AHEAD};
+use crate::word::{Geometry, SignedWord, SlotWord, State, Word, MAX_LAPS_AHEAD};
 
 /// Access to the slot words of a ring.
 pub(crate) trait SlotWords {
@@ -89,12 +89,12 @@ impl<S: SlotWords> Ring<'_, S> {
             tail = match (geo.lap_distance(word, lap), SlotWord::state(word)) {
                 (_, None) => return Err(Stop::Corrupt),
                 // Taken (same lap) or long done (a later lap): help the hint on.
-                (0, Some(State::Writing | State::Full | State::Reading)) => {
+                (0, Some(State::Writing | State::Full | State::Reading | State::Abandoned)) => {
                     self.help(self.tail, tail)
                 }
                 (1..=MAX_LAPS_AHEAD, _) => self.help(self.tail, tail),
                 // The previous lap is still in the slot: full.
-                (-1, Some(State::Writing | State::Full | State::Reading)) => {
+                (-1, Some(State::Writing | State::Full | State::Reading | State::Abandoned)) => {
                     return Err(Stop::Blocked)
                 }
                 (d, _) if d > MAX_LAPS_AHEAD => self.recheck(self.tail, tail)?,
@@ -144,6 +144,14 @@ impl<S: SlotWords> Ring<'_, S> {
                 (_, None) => return Err(Stop::Corrupt),
                 // Not yet published (free, or a producer still writing): empty.
                 (0, Some(State::Free | State::Writing)) => return Err(Stop::Blocked),
+                // An abandoned push: free its slot for the next lap (one CAS wins), move on.
+                (0, Some(State::Abandoned)) => {
+                    let free = SlotWord::pack(geo.next_lap(lap), State::Free, 0);
+                    // AcqRel: acquires the abandoner's Release and passes it on to the
+                    // next producer, whose payload writes come after the abandoner's.
+                    let _ = slot.compare_exchange(word, free, AcqRel, Relaxed);
+                    self.help(self.head, head)
+                }
                 // Being read (same lap) or consumed long ago (a later lap): help on.
                 (0, Some(State::Reading)) => self.help(self.head, head),
                 (1..=MAX_LAPS_AHEAD, _) => self.help(self.head, head),
@@ -165,11 +173,10 @@ impl<S: SlotWords> Ring<'_, S> {
         slot.store(SlotWord::pack(claimed.lap, State::Full, 0), Release);
     }
 
-    /// Hands a claimed slot to the next lap's producer: after a pop, or to give up a
-    /// claimed push (consumers then skip the position).
+    /// Hands a slot claimed by a pop to the next lap's producer.
     #[inline]
     pub(crate) fn release(&self, claimed: Claimed) {
-        let next = SlotWord::pack(claimed.lap.wrapping_add(1), State::Free, 0);
+        let next = SlotWord::pack(self.geometry.next_lap(claimed.lap), State::Free, 0);
         // SAFETY: a `Claimed` index was bounds-checked by the claim that made it.
         let slot = unsafe { self.slots.word(claimed.index) };
         // Release: pairs with the Acquire load in `claim_push()`; our reads of the
@@ -177,13 +184,52 @@ impl<S: SlotWords> Ring<'_, S> {
         slot.store(next, Release);
     }
 
-    /// Positions between the hints, clamped to `0..=capacity`.
+    /// Gives up a claimed push: its position stays in the ring, marked abandoned, until
+    /// the next consumer passes and frees it.
+    #[cold]
+    pub(crate) fn abandon(&self, claimed: Claimed) {
+        // SAFETY: a `Claimed` index was bounds-checked by the claim that made it.
+        let slot = unsafe { self.slots.word(claimed.index) };
+        // Release: pairs with the AcqRel CAS in `claim_pop()` that frees the slot.
+        slot.store(SlotWord::pack(claimed.lap, State::Abandoned, 0), Release);
+    }
+
+    /// Claimed positions not yet claimed by a consumer: pushed (or being pushed)
+    /// messages not yet taken. A snapshot, exact when the queue is quiescent.
+    ///
+    /// The hints may lag the truth (a claimer's late store moves a hint back), so each
+    /// is first walked forward past positions its slot words show as taken: at most a
+    /// capacity's worth of steps, usually none.
     pub(crate) fn len(&self) -> usize {
-        // Load the tail first: a concurrent pop between the loads can only shrink the
-        // result, never push it past the capacity.
-        let tail = self.tail.load(Relaxed);
-        let head = self.head.load(Relaxed);
+        // Tail first: a pop between the two reads can only shrink the result.
+        let tail = self.frontier(self.tail.load(Relaxed), |distance, state| {
+            distance > 0 || (distance == 0 && state != Some(State::Free))
+        });
+        let head = self.frontier(self.head.load(Relaxed), |distance, state| {
+            distance > 0 || (distance == 0 && state == Some(State::Reading))
+        });
         self.geometry.distance(head, tail)
+    }
+
+    /// Walks `stamp` forward while `taken(lap distance, state)` holds for its slot.
+    fn frontier(&self, mut stamp: Word, taken: impl Fn(SignedWord, Option<State>) -> bool) -> Word {
+        let geo = self.geometry;
+        for _ in 0..geo.capacity() {
+            let index = geo.index(stamp);
+            if index >= geo.capacity() {
+                break;
+            }
+            // SAFETY: index < capacity, checked just above.
+            let word = unsafe { self.slots.word(index) }.load(Relaxed);
+            if !taken(
+                geo.lap_distance(word, geo.lap(stamp)),
+                SlotWord::state(word),
+            ) {
+                break;
+            }
+            stamp = geo.next(stamp);
+        }
+        stamp
     }
 
     /// Moves `hint` from `seen` to the next position unless someone already moved it;

@@ -8,13 +8,13 @@ pub(crate) use loom::sync::atomic::{fence, AtomicU32, Ordering};
 #[cfg(not(loom))]
 pub(crate) use core::sync::atomic::{fence, AtomicU32, Ordering};
 
-#[cfg(all(not(loom), not(target_has_atomic = "64")))]
+#[cfg(all(not(loom), not(word64)))]
 pub(crate) use core::sync::atomic::AtomicU32 as AtomicWord;
-#[cfg(all(not(loom), target_has_atomic = "64"))]
+#[cfg(all(not(loom), word64))]
 pub(crate) use core::sync::atomic::AtomicU64 as AtomicWord;
-#[cfg(all(loom, not(target_has_atomic = "64")))]
+#[cfg(all(loom, not(word64)))]
 pub(crate) use loom::sync::atomic::AtomicU32 as AtomicWord;
-#[cfg(all(loom, target_has_atomic = "64"))]
+#[cfg(all(loom, word64))]
 pub(crate) use loom::sync::atomic::AtomicU64 as AtomicWord;
 
 #[cfg(loom)]

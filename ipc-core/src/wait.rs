@@ -80,6 +80,13 @@ impl WaitWord {
         true
     }
 
+    /// Back to no waiters and `seq == 0`, for a region being initialised (nobody may
+    /// be using it).
+    pub(crate) fn reset(&self) {
+        self.seq.store(0, Relaxed);
+        self.waiters.store(0, Relaxed);
+    }
+
     /// The number of registered waiters (a snapshot).
     pub fn waiters(&self) -> u32 {
         self.waiters.load(Relaxed)

@@ -6,17 +6,17 @@
 //! * a **slot word** is `lap (48 | 29 bits) | state (3) | owner (13 | 0)`, high to low.
 
 /// The width of stamps and slot words: 64 bits where the target has 64-bit atomics.
-#[cfg(target_has_atomic = "64")]
+#[cfg(word64)]
 pub type Word = u64;
 /// The width of stamps and slot words: 32 bits on targets without 64-bit atomics.
-#[cfg(not(target_has_atomic = "64"))]
+#[cfg(not(word64))]
 pub type Word = u32;
 
 /// Signed twin of [`Word`], for lap distances.
-#[cfg(target_has_atomic = "64")]
-type SignedWord = i64;
-#[cfg(not(target_has_atomic = "64"))]
-type SignedWord = i32;
+#[cfg(word64)]
+pub(crate) type SignedWord = i64;
+#[cfg(not(word64))]
+pub(crate) type SignedWord = i32;
 
 /// Bits of the owner field (participant id; 0 = anonymous).
 pub(crate) const OWNER_BITS: u32 = if Word::BITS == 64 { 13 } else { 0 };
@@ -40,6 +40,9 @@ pub const MAX_CAPACITY: usize = 1
         Word::BITS - MIN_LAP_BITS
     });
 
+/// The largest maximum message length a [`crate::ByteQueue`] accepts (1 GiB).
+pub const MAX_MESSAGE_LEN: usize = 1 << 30;
+
 /// How many laps ahead of a freshly read hint a slot may legitimately be (the real
 /// bound is 3, see `ring.rs`); beyond this, a slot is reported corrupt.
 pub(crate) const MAX_LAPS_AHEAD: SignedWord = 16;
@@ -58,6 +61,10 @@ pub(crate) enum State {
     Full = 2,
     /// Claimed by a consumer that is reading the payload.
     Reading = 3,
+    /// A push given up after its claim (its fill closure panicked, or, with crash
+    /// repair, its producer died): it keeps its place in the ring until the next
+    /// consumer passes and frees it, so producers can never lap the consumers.
+    Abandoned = 4,
 }
 
 /// Builds and takes apart slot words.
@@ -77,6 +84,7 @@ impl SlotWord {
             1 => Some(State::Writing),
             2 => Some(State::Full),
             3 => Some(State::Reading),
+            4 => Some(State::Abandoned),
             _ => None,
         }
     }
@@ -94,6 +102,8 @@ pub(crate) struct Geometry {
     capacity: Word,
     /// `k`: stamps are `lap << k | index`.
     index_bits: u32,
+    /// Laps as slot words hold them: `lap_bits` = min(word lap field, stamp lap bits).
+    lap_mask: Word,
     /// `Word::BITS - lap_bits`: shifting a lap difference left by this much and back
     /// (arithmetically) sign-extends it from `lap_bits` bits.
     lap_cmp_shift: u32,
@@ -115,6 +125,7 @@ impl Geometry {
         Some(Self {
             capacity: capacity as Word,
             index_bits,
+            lap_mask: Word::MAX >> (Word::BITS - lap_bits),
             lap_cmp_shift: Word::BITS - lap_bits,
         })
     }
@@ -130,8 +141,21 @@ impl Geometry {
         (stamp & ((1 << self.index_bits) - 1)) as usize
     }
 
+    /// The lap of a stamp, as slot words record it (modulo 2^lap_bits).
     #[inline(always)]
     pub(crate) const fn lap(&self, stamp: Word) -> Word {
+        self.stamp_lap(stamp) & self.lap_mask
+    }
+
+    /// The lap after `lap`, as slot words record it.
+    #[inline(always)]
+    pub(crate) const fn next_lap(&self, lap: Word) -> Word {
+        lap.wrapping_add(1) & self.lap_mask
+    }
+
+    /// All the lap bits of a stamp (`Word::BITS - k` of them).
+    #[inline(always)]
+    const fn stamp_lap(&self, stamp: Word) -> Word {
         stamp >> self.index_bits
     }
 
@@ -141,7 +165,7 @@ impl Geometry {
         if (self.index(stamp) as Word) + 1 < self.capacity {
             stamp.wrapping_add(1)
         } else {
-            (self.lap(stamp).wrapping_add(1)) << self.index_bits
+            (self.stamp_lap(stamp).wrapping_add(1)) << self.index_bits
         }
     }
 
@@ -169,7 +193,8 @@ impl Geometry {
     pub(crate) const fn distance(&self, head: Word, tail: Word) -> usize {
         // Stamp laps are `Word::BITS - k` bits wide: sign-extend their difference from there.
         let k = self.index_bits;
-        let laps = ((self.lap(tail).wrapping_sub(self.lap(head)) << k) as SignedWord) >> k;
+        let laps =
+            ((self.stamp_lap(tail).wrapping_sub(self.stamp_lap(head)) << k) as SignedWord) >> k;
         let len = laps as i128 * self.capacity as i128 + self.index(tail) as i128
             - self.index(head) as i128;
         if len < 0 {

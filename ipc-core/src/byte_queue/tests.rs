@@ -49,7 +49,7 @@ fn memory_size_checks_its_arguments() {
         })
     );
     let (cap, len) = (MAX_CAPACITY, MAX_MESSAGE_LEN);
-    let fits = (cap as u128) * (slot_stride(len) as u128) + 640 <= usize::MAX as u128;
+    let fits = (cap as u128) * (slot_stride(len) as u128) + 640 <= Word::MAX as u128;
     assert_eq!(ByteQueue::memory_size(cap, len).is_ok(), fits);
 }
 
