@@ -13,8 +13,9 @@ fn region() -> Box<Region<BIG>> {
 /// Snapshot of every byte, to prove that a refused call changed nothing.
 fn bytes(q: &ByteQueue<'_>) -> Vec<u8> {
     let len = ByteQueue::memory_size(q.capacity(), q.max_message_len()).unwrap();
-    // SAFETY: the queue's region is at least `len` bytes, starting at its header.
-    unsafe { slice::from_raw_parts((q.header as *const Header).cast::<u8>(), len) }.to_vec()
+    // SAFETY: the region starts HEADER_SIZE bytes before the slots and is at least `len`
+    // bytes long; `slots.base` carries the whole region's provenance (`&Header` does not).
+    unsafe { slice::from_raw_parts(q.slots.base.as_ptr().sub(HEADER_SIZE), len) }.to_vec()
 }
 
 impl ByteQueue<'_> {
