@@ -375,7 +375,7 @@ mod tests {
                             Some(v) => {
                                 taken.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                                 let p = v / PER;
-                                assert!(last[p].map_or(true, |l| l < v), "per-producer FIFO");
+                                assert!(last[p].is_none_or(|l| l < v), "per-producer FIFO");
                                 last[p] = Some(v);
                                 got.push(v);
                             }
