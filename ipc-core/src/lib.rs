@@ -7,6 +7,8 @@
 //! * [`Queue`]: typed values in a `const`-constructible queue for threads and
 //!   interrupt handlers, e.g. in a `static` on a bare-metal board.
 //! * [`WaitWord`]: 32-bit words a host can sleep on (futex) to block on a queue.
+//! * [`pool`]: the worker and task tables of a process pool, every transition one CAS
+//!   (on targets with 64-bit atomics).
 //!
 //! The crate is `#![no_std]`, allocates nothing and never calls the OS. Both queues
 //! share one ring protocol, described with the memory layout in `LAYOUT.md`: a claim
@@ -23,6 +25,8 @@
 mod byte_queue;
 mod error;
 mod pad;
+#[cfg(word64)]
+pub mod pool;
 mod queue;
 mod region;
 mod ring;

@@ -145,3 +145,115 @@ fn wait_word_never_loses_a_wakeup() {
         waiter.join().unwrap();
     });
 }
+
+mod pool {
+    use super::model;
+    use ipc_core::pool::{PoolTables, TaskSlot, TaskState, WorkerSlot};
+    use loom::sync::Arc;
+    use loom::thread;
+
+    struct Tables {
+        workers: Vec<WorkerSlot>,
+        tasks: Vec<TaskSlot>,
+    }
+
+    impl Tables {
+        fn new(workers: usize, tasks: usize) -> Arc<Self> {
+            Arc::new(Self {
+                workers: (0..workers).map(|_| WorkerSlot::new()).collect(),
+                tasks: (0..tasks).map(|_| TaskSlot::new()).collect(),
+            })
+        }
+
+        fn pool(&self) -> PoolTables<'_> {
+            PoolTables::new(&self.workers, &self.tasks).unwrap()
+        }
+    }
+
+    #[test]
+    fn exactly_one_worker_starts_a_task() {
+        model(3, || {
+            let t = Tables::new(2, 1);
+            let pool = t.pool();
+            let (a, b) = (pool.add_worker().unwrap(), pool.add_worker().unwrap());
+            pool.worker_started(a, 1).unwrap();
+            pool.worker_started(b, 2).unwrap();
+            let task = pool.submit().unwrap();
+            let other = {
+                let t = t.clone();
+                thread::spawn(move || t.pool().start(b, task).is_ok())
+            };
+            let mine = pool.start(a, task).is_ok();
+            let theirs = other.join().unwrap();
+            assert!(mine ^ theirs, "exactly one start wins");
+            let winner = if mine { a } else { b };
+            assert_eq!(
+                pool.task_state(task),
+                Ok(TaskState::Running(winner.index()))
+            );
+        });
+    }
+
+    #[test]
+    fn finish_and_death_race_fairly() {
+        model(3, || {
+            let t = Tables::new(1, 1);
+            let pool = t.pool();
+            let w = pool.add_worker().unwrap();
+            pool.worker_started(w, 1).unwrap();
+            let task = pool.submit().unwrap();
+            pool.start(w, task).unwrap();
+            let worker = {
+                let t = t.clone();
+                thread::spawn(move || t.pool().finish(w, task, true).is_ok())
+            };
+            let mut lost = 0;
+            pool.worker_died(w, |_| lost += 1).unwrap();
+            let finished = worker.join().unwrap();
+            assert!(finished ^ (lost == 1), "finished {finished}, lost {lost}");
+            let expect = if finished {
+                TaskState::Done
+            } else {
+                TaskState::Lost
+            };
+            assert_eq!(pool.task_state(task), Ok(expect));
+        });
+    }
+
+    #[test]
+    fn a_start_racing_a_death_never_leaves_a_task_running() {
+        model(3, || {
+            let t = Tables::new(1, 1);
+            let pool = t.pool();
+            let w = pool.add_worker().unwrap();
+            pool.worker_started(w, 1).unwrap();
+            let task = pool.submit().unwrap();
+            let worker = {
+                let t = t.clone();
+                thread::spawn(move || t.pool().start(w, task).is_ok())
+            };
+            pool.worker_died(w, |_| {}).unwrap();
+            let started = worker.join().unwrap();
+            let state = pool.task_state(task).unwrap();
+            assert!(
+                state == TaskState::Lost || (!started && state == TaskState::Pending),
+                "started {started}, state {state:?}"
+            );
+        });
+    }
+
+    #[test]
+    fn concurrent_submits_get_distinct_slots() {
+        model(3, || {
+            let t = Tables::new(1, 2);
+            let other = {
+                let t = t.clone();
+                thread::spawn(move || t.pool().submit().unwrap())
+            };
+            let mine = t.pool().submit().unwrap();
+            let theirs = other.join().unwrap();
+            assert_ne!(mine.index(), theirs.index());
+            assert!(t.pool().submit().is_err(), "both slots taken");
+        });
+    }
+}

@@ -1,0 +1,774 @@
+//! Bookkeeping of a process pool: a table of workers and a table of tasks, each entry
+//! one atomic word (plus a few informational fields), so that every transition is a
+//! single compare-and-swap and any process sharing the tables sees a consistent state.
+//!
+//! * A **task** moves `Free → Pending → Running(worker) → Done | Failed`, or to `Lost`
+//!   (its worker died) or `Cancelled` (the pool was terminated before it ran). Each
+//!   allocation of a task slot bumps its 32-bit generation, and a [`TaskHandle`]
+//!   carries the generation it was given: a stale handle can never read or release
+//!   another task's state.
+//! * A **worker** moves `Free → New → Ready ⇄ Running`, `Running ⇄ Blocked`, and to
+//!   `Dead` from any of them; a dead worker's slot is reused for its replacement.
+//!
+//! The task word records which worker runs it, so when a worker dies,
+//! [`PoolTables::worker_died`] finds its task and marks it lost in the same CAS that
+//! could otherwise have completed it: exactly one of "finished" and "lost" wins.
+//!
+//! Needs 64-bit atomics: the module exists on targets that have them.
+
+use core::fmt;
+
+use crate::sync::{AtomicU32, AtomicWord, Ordering::*};
+
+/// Task word: `generation (32) | state (3) | worker (16) | 0 (13)`.
+const GEN_SHIFT: u32 = 32;
+const STATE_SHIFT: u32 = 29;
+const WORKER_SHIFT: u32 = 13;
+const STATE_MASK: u64 = 0b111;
+const WORKER_MASK: u64 = 0xffff;
+
+/// The most workers a table may have (worker indices are 16 bits in a task word).
+pub const MAX_WORKERS: usize = 1 << 16;
+/// The most tasks a table may have (task indices are 32 bits in a handle).
+pub const MAX_TASKS: usize = 1 << 31;
+
+/// Where a task is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TaskState {
+    /// Submitted, waiting for a worker.
+    Pending,
+    /// Taken by the worker with this index.
+    Running(usize),
+    /// Finished; its result is ready.
+    Done,
+    /// Finished with an error (e.g. it panicked); the error is its result.
+    Failed,
+    /// Its worker died while running it.
+    Lost,
+    /// The pool stopped before a worker took it.
+    Cancelled,
+}
+
+impl TaskState {
+    /// Whether the task will not change any more (until released).
+    pub const fn is_finished(self) -> bool {
+        matches!(
+            self,
+            Self::Done | Self::Failed | Self::Lost | Self::Cancelled
+        )
+    }
+}
+
+const T_FREE: u64 = 0;
+const T_PENDING: u64 = 1;
+const T_RUNNING: u64 = 2;
+const T_DONE: u64 = 3;
+const T_FAILED: u64 = 4;
+const T_LOST: u64 = 5;
+const T_CANCELLED: u64 = 6;
+
+const fn task_word(generation: u32, state: u64, worker: usize) -> u64 {
+    ((generation as u64) << GEN_SHIFT)
+        | (state << STATE_SHIFT)
+        | ((worker as u64 & WORKER_MASK) << WORKER_SHIFT)
+}
+
+const fn task_gen(word: u64) -> u32 {
+    (word >> GEN_SHIFT) as u32
+}
+
+const fn task_state_bits(word: u64) -> u64 {
+    (word >> STATE_SHIFT) & STATE_MASK
+}
+
+const fn task_worker(word: u64) -> usize {
+    ((word >> WORKER_SHIFT) & WORKER_MASK) as usize
+}
+
+/// The decoded state, or `None` for `Free` and reserved encodings.
+const fn decode_task(word: u64) -> Option<TaskState> {
+    match task_state_bits(word) {
+        T_PENDING => Some(TaskState::Pending),
+        T_RUNNING => Some(TaskState::Running(task_worker(word))),
+        T_DONE => Some(TaskState::Done),
+        T_FAILED => Some(TaskState::Failed),
+        T_LOST => Some(TaskState::Lost),
+        T_CANCELLED => Some(TaskState::Cancelled),
+        _ => None,
+    }
+}
+
+/// Names one allocation of a task slot: its index and the generation it was given.
+///
+/// Packs into a `u64` ([`to_bits`](Self::to_bits)) to travel in a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TaskHandle {
+    index: u32,
+    generation: u32,
+}
+
+impl TaskHandle {
+    /// The task slot's index.
+    pub const fn index(self) -> usize {
+        self.index as usize
+    }
+
+    /// The handle as one `u64`: `generation << 32 | index`.
+    pub const fn to_bits(self) -> u64 {
+        ((self.generation as u64) << 32) | self.index as u64
+    }
+
+    /// The handle [`to_bits`](Self::to_bits) made. Any value is accepted; a forged or
+    /// stale one is refused by the table ([`PoolError::Stale`]).
+    pub const fn from_bits(bits: u64) -> Self {
+        Self {
+            index: bits as u32,
+            generation: (bits >> 32) as u32,
+        }
+    }
+}
+
+/// A worker's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum WorkerState {
+    /// Its slot is allocated; its process is starting.
+    New,
+    /// Waiting for a task.
+    Ready,
+    /// Running a task.
+    Running,
+    /// Running a task, and waiting for something else (e.g. room to send its result).
+    Blocked,
+    /// Its process has exited or was killed.
+    Dead,
+}
+
+/// Worker word: `generation (32) | state (3)`.
+const W_FREE: u64 = 0;
+const W_NEW: u64 = 1;
+const W_READY: u64 = 2;
+const W_RUNNING: u64 = 3;
+const W_BLOCKED: u64 = 4;
+const W_DEAD: u64 = 5;
+
+const fn worker_word(generation: u32, state: u64) -> u64 {
+    ((generation as u64) << GEN_SHIFT) | state
+}
+
+const fn decode_worker(word: u64) -> Option<WorkerState> {
+    match word & STATE_MASK {
+        W_NEW => Some(WorkerState::New),
+        W_READY => Some(WorkerState::Ready),
+        W_RUNNING => Some(WorkerState::Running),
+        W_BLOCKED => Some(WorkerState::Blocked),
+        W_DEAD => Some(WorkerState::Dead),
+        _ => None,
+    }
+}
+
+/// Names one incarnation of a worker slot: its index and the generation it was given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct WorkerId {
+    index: u16,
+    generation: u32,
+}
+
+impl WorkerId {
+    /// The worker slot's index.
+    pub const fn index(self) -> usize {
+        self.index as usize
+    }
+}
+
+/// One task slot. `#[repr(C)]`, 8 bytes: lay a table over shared memory.
+#[derive(Debug)]
+#[repr(C)]
+pub struct TaskSlot {
+    word: AtomicWord,
+}
+
+impl TaskSlot {
+    /// A free slot (all-zero bytes are one too).
+    #[cfg(not(loom))]
+    pub const fn new() -> Self {
+        Self {
+            word: AtomicWord::new(0),
+        }
+    }
+
+    /// A free slot.
+    #[cfg(loom)]
+    pub fn new() -> Self {
+        Self {
+            word: AtomicWord::new(0),
+        }
+    }
+}
+
+impl Default for TaskSlot {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// One worker slot. `#[repr(C)]`, 32 bytes: lay a table over shared memory.
+#[derive(Debug)]
+#[repr(C)]
+pub struct WorkerSlot {
+    /// `generation | state`: the only field a transition depends on.
+    word: AtomicWord,
+    /// Informational: the worker's process id (0 = unknown).
+    pid: AtomicU32,
+    _pad: AtomicU32,
+    /// Informational: the handle bits of its current task (`u64::MAX` = none).
+    task: AtomicWord,
+    /// Informational: tasks it finished (done or failed).
+    done: AtomicWord,
+}
+
+impl WorkerSlot {
+    /// A free slot (all-zero bytes are one too).
+    #[cfg(not(loom))]
+    pub const fn new() -> Self {
+        Self {
+            word: AtomicWord::new(0),
+            pid: AtomicU32::new(0),
+            _pad: AtomicU32::new(0),
+            task: AtomicWord::new(0),
+            done: AtomicWord::new(0),
+        }
+    }
+
+    /// A free slot.
+    #[cfg(loom)]
+    pub fn new() -> Self {
+        Self {
+            word: AtomicWord::new(0),
+            pid: AtomicU32::new(0),
+            _pad: AtomicU32::new(0),
+            task: AtomicWord::new(0),
+            done: AtomicWord::new(0),
+        }
+    }
+}
+
+impl Default for WorkerSlot {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(not(loom))]
+const _: () = {
+    assert!(core::mem::size_of::<TaskSlot>() == 8);
+    assert!(core::mem::size_of::<WorkerSlot>() == 32);
+    assert!(core::mem::offset_of!(WorkerSlot, task) == 16);
+};
+
+const NO_TASK: u64 = u64::MAX;
+
+/// What [`PoolTables::worker`] reports about a worker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WorkerInfo {
+    /// Its incarnation.
+    pub id: WorkerId,
+    /// Its state.
+    pub state: WorkerState,
+    /// Its process id, once recorded.
+    pub pid: Option<u32>,
+    /// The task it runs, if any.
+    pub task: Option<TaskHandle>,
+    /// Tasks it has finished.
+    pub tasks_done: u64,
+}
+
+/// Why a pool-table operation was refused. Nothing changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PoolError {
+    /// Every task slot is in use.
+    NoFreeTask,
+    /// Every worker slot is in use (none free or dead).
+    NoFreeWorker,
+    /// The handle or worker id names an earlier (or a forged) incarnation of its slot,
+    /// or an index outside the table.
+    Stale,
+    /// The task or worker is not in a state this transition starts from.
+    WrongState,
+}
+
+impl fmt::Display for PoolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::NoFreeTask => "no free task slot",
+            Self::NoFreeWorker => "no free worker slot",
+            Self::Stale => "stale task handle or worker id",
+            Self::WrongState => "task or worker not in the state this operation starts from",
+        })
+    }
+}
+
+impl core::error::Error for PoolError {}
+
+/// A worker table and a task table, seen together (the task table says which worker
+/// runs each task).
+///
+/// The tables are slices the caller provides: arrays in a `static`, or
+/// [`TaskSlot`]/[`WorkerSlot`] arrays laid over shared memory (both are `#[repr(C)]`
+/// atomics; all-zero bytes are free slots).
+///
+/// # Examples
+///
+/// ```
+/// use ipc_core::pool::{PoolTables, TaskSlot, TaskState, WorkerSlot};
+///
+/// let workers: [WorkerSlot; 2] = Default::default();
+/// let tasks: [TaskSlot; 8] = Default::default();
+/// let pool = PoolTables::new(&workers, &tasks).unwrap();
+///
+/// let w = pool.add_worker().unwrap();
+/// pool.worker_started(w, 4242).unwrap();
+/// let t = pool.submit().unwrap();
+/// pool.start(w, t).unwrap();
+/// assert_eq!(pool.task_state(t), Ok(TaskState::Running(w.index())));
+/// pool.finish(w, t, true).unwrap();
+/// assert_eq!(pool.release(t), Ok(TaskState::Done));
+/// assert!(pool.task_state(t).is_err(), "a released handle is stale");
+/// ```
+#[derive(Clone, Copy)]
+pub struct PoolTables<'a> {
+    workers: &'a [WorkerSlot],
+    tasks: &'a [TaskSlot],
+}
+
+impl fmt::Debug for PoolTables<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PoolTables")
+            .field("workers", &self.workers.len())
+            .field("tasks", &self.tasks.len())
+            .finish()
+    }
+}
+
+impl<'a> PoolTables<'a> {
+    /// Tables over `workers` and `tasks`.
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::WrongState`] if a table is empty or longer than [`MAX_WORKERS`] /
+    /// [`MAX_TASKS`].
+    pub fn new(workers: &'a [WorkerSlot], tasks: &'a [TaskSlot]) -> Result<Self, PoolError> {
+        if workers.is_empty()
+            || workers.len() > MAX_WORKERS
+            || tasks.is_empty()
+            || tasks.len() > MAX_TASKS
+        {
+            return Err(PoolError::WrongState);
+        }
+        Ok(Self { workers, tasks })
+    }
+
+    // ----- tasks -----
+
+    /// Allocates a task slot: `Free → Pending`, with a new generation.
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::NoFreeTask`] if every slot is in use.
+    pub fn submit(&self) -> Result<TaskHandle, PoolError> {
+        for (index, slot) in self.tasks.iter().enumerate() {
+            let word = slot.word.load(Relaxed);
+            if task_state_bits(word) != T_FREE {
+                continue;
+            }
+            let generation = task_gen(word).wrapping_add(1);
+            // Acquire: pairs with the Release in `release()`; the last user is done.
+            if slot
+                .word
+                .compare_exchange(word, task_word(generation, T_PENDING, 0), Acquire, Relaxed)
+                .is_ok()
+            {
+                return Ok(TaskHandle {
+                    index: index as u32,
+                    generation,
+                });
+            }
+        }
+        Err(PoolError::NoFreeTask)
+    }
+
+    /// A worker takes a pending task: `Pending → Running(worker)`, and the worker
+    /// `Ready → Running`. Exactly one of several workers racing for a task wins.
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::Stale`] for an old handle or worker id; [`PoolError::WrongState`] if
+    /// the task is not pending (taken, cancelled) or the worker not ready.
+    pub fn start(&self, worker: WorkerId, task: TaskHandle) -> Result<(), PoolError> {
+        let wslot = self.worker_slot(worker)?;
+        let wword = wslot.word.load(Acquire);
+        if wword != worker_word(worker.generation, W_READY) {
+            return Err(if task_gen(wword) != worker.generation {
+                PoolError::Stale
+            } else {
+                PoolError::WrongState
+            });
+        }
+        let tslot = self.task_slot(task)?;
+        let pending = task_word(task.generation, T_PENDING, 0);
+        let running = task_word(task.generation, T_RUNNING, worker.index());
+        // AcqRel: takes the task (pairs with the submitter's writes of its arguments,
+        // published before its message) and publishes the claim to `worker_died()`.
+        tslot
+            .word
+            .compare_exchange(pending, running, AcqRel, Acquire)
+            .map_err(|now| Self::why(now, task))?;
+        wslot.task.store(task.to_bits(), Relaxed);
+        // AcqRel: if `worker_died()` declared this worker dead meanwhile, its scan may
+        // have missed our claim; we see that here and give the task up ourselves.
+        if wslot
+            .word
+            .compare_exchange(
+                wword,
+                worker_word(worker.generation, W_RUNNING),
+                AcqRel,
+                Acquire,
+            )
+            .is_err()
+        {
+            let _ = tslot.word.compare_exchange(
+                running,
+                task_word(task.generation, T_LOST, 0),
+                AcqRel,
+                Relaxed,
+            );
+            return Err(PoolError::WrongState);
+        }
+        Ok(())
+    }
+
+    /// The worker finished its task: `Running(worker) → Done` (`ok`) or `Failed`, and
+    /// the worker `Running | Blocked → Ready`, one more task done.
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::Stale`] / [`PoolError::WrongState`] if the task is not running on
+    /// this worker — e.g. it was marked lost because the worker was declared dead:
+    /// then its result must be discarded.
+    pub fn finish(&self, worker: WorkerId, task: TaskHandle, ok: bool) -> Result<(), PoolError> {
+        let wslot = self.worker_slot(worker)?;
+        let tslot = self.task_slot(task)?;
+        let running = task_word(task.generation, T_RUNNING, worker.index());
+        let end = task_word(task.generation, if ok { T_DONE } else { T_FAILED }, 0);
+        // AcqRel: the worker's result writes happen before whoever sees Done.
+        tslot
+            .word
+            .compare_exchange(running, end, AcqRel, Acquire)
+            .map_err(|now| Self::why(now, task))?;
+        wslot.task.store(NO_TASK, Relaxed);
+        wslot.done.fetch_add(1, Relaxed);
+        for from in [W_RUNNING, W_BLOCKED] {
+            let was = worker_word(worker.generation, from);
+            if wslot
+                .word
+                .compare_exchange(
+                    was,
+                    worker_word(worker.generation, W_READY),
+                    Relaxed,
+                    Relaxed,
+                )
+                .is_ok()
+            {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The task's state.
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::Stale`] if the handle's slot was released (and maybe reused).
+    pub fn task_state(&self, task: TaskHandle) -> Result<TaskState, PoolError> {
+        let word = self.task_slot(task)?.word.load(Acquire);
+        if task_gen(word) != task.generation {
+            return Err(PoolError::Stale);
+        }
+        decode_task(word).ok_or(PoolError::Stale)
+    }
+
+    /// Frees a finished task's slot (`Done | Failed | Lost | Cancelled → Free`) and
+    /// returns the state it ended in. The handle is stale afterwards.
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::Stale`] for an old handle; [`PoolError::WrongState`] if the task has
+    /// not finished.
+    pub fn release(&self, task: TaskHandle) -> Result<TaskState, PoolError> {
+        let slot = self.task_slot(task)?;
+        let word = slot.word.load(Acquire);
+        let state = match decode_task(word) {
+            _ if task_gen(word) != task.generation => return Err(PoolError::Stale),
+            Some(state) if state.is_finished() => state,
+            Some(_) => return Err(PoolError::WrongState),
+            None => return Err(PoolError::Stale),
+        };
+        // Release: pairs with the Acquire in `submit()`.
+        slot.word
+            .compare_exchange(
+                word,
+                task_word(task.generation, T_FREE, 0),
+                Release,
+                Relaxed,
+            )
+            .map_err(|now| Self::why(now, task))?;
+        Ok(state)
+    }
+
+    /// Marks every pending task cancelled (`Pending → Cancelled`), e.g. when the pool is
+    /// terminated, and returns how many. A worker's `start` on such a task then fails.
+    pub fn cancel_pending(&self) -> usize {
+        self.tasks
+            .iter()
+            .filter(|slot| {
+                let word = slot.word.load(Relaxed);
+                task_state_bits(word) == T_PENDING
+                    && slot
+                        .word
+                        .compare_exchange(
+                            word,
+                            task_word(task_gen(word), T_CANCELLED, 0),
+                            AcqRel,
+                            Relaxed,
+                        )
+                        .is_ok()
+            })
+            .count()
+    }
+
+    /// Calls `f` with each task running on `worker` (any incarnation of its slot).
+    pub fn running_on(&self, worker: usize, mut f: impl FnMut(TaskHandle)) {
+        for (index, slot) in self.tasks.iter().enumerate() {
+            let word = slot.word.load(Acquire);
+            if task_state_bits(word) == T_RUNNING && task_worker(word) == worker {
+                f(TaskHandle {
+                    index: index as u32,
+                    generation: task_gen(word),
+                });
+            }
+        }
+    }
+
+    // ----- workers -----
+
+    /// Allocates a worker slot (a free or dead one): `→ New`, with a new generation.
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::NoFreeWorker`] if every slot holds a live worker.
+    pub fn add_worker(&self) -> Result<WorkerId, PoolError> {
+        for (index, slot) in self.workers.iter().enumerate() {
+            let word = slot.word.load(Relaxed);
+            if !matches!(word & STATE_MASK, W_FREE | W_DEAD) {
+                continue;
+            }
+            if self.tasks.iter().any(|t| {
+                let w = t.word.load(Relaxed);
+                task_state_bits(w) == T_RUNNING && task_worker(w) == index
+            }) {
+                // A dead worker whose tasks are not yet marked lost: not reusable yet.
+                continue;
+            }
+            let generation = task_gen(word).wrapping_add(1);
+            // Acquire: pairs with the Release in `worker_died()`.
+            if slot
+                .word
+                .compare_exchange(word, worker_word(generation, W_NEW), Acquire, Relaxed)
+                .is_ok()
+            {
+                slot.pid.store(0, Relaxed);
+                slot.task.store(NO_TASK, Relaxed);
+                slot.done.store(0, Relaxed);
+                return Ok(WorkerId {
+                    index: index as u16,
+                    generation,
+                });
+            }
+        }
+        Err(PoolError::NoFreeWorker)
+    }
+
+    /// The worker's process is up: records its pid, `New → Ready`.
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::Stale`] / [`PoolError::WrongState`] unless the worker is `New`.
+    pub fn worker_started(&self, worker: WorkerId, pid: u32) -> Result<(), PoolError> {
+        let slot = self.worker_slot(worker)?;
+        slot.pid.store(pid, Relaxed);
+        self.worker_transition(slot, worker, &[W_NEW], W_READY)
+    }
+
+    /// The worker waits for something while running its task: `Running → Blocked`.
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::Stale`] / [`PoolError::WrongState`] unless the worker is `Running`.
+    pub fn worker_blocked(&self, worker: WorkerId) -> Result<(), PoolError> {
+        self.worker_transition(self.worker_slot(worker)?, worker, &[W_RUNNING], W_BLOCKED)
+    }
+
+    /// The wait is over: `Blocked → Running`.
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::Stale`] / [`PoolError::WrongState`] unless the worker is `Blocked`.
+    pub fn worker_unblocked(&self, worker: WorkerId) -> Result<(), PoolError> {
+        self.worker_transition(self.worker_slot(worker)?, worker, &[W_BLOCKED], W_RUNNING)
+    }
+
+    /// The worker's process is gone: the worker becomes `Dead` and every task running
+    /// on it becomes `Lost` (each in one CAS that races fairly with the worker's own
+    /// `finish`: exactly one wins). Calls `lost` with each task it marked, and returns
+    /// how many. Idempotent.
+    ///
+    /// Meant for a worker that can no longer act (its process was reaped). If it is in
+    /// fact still running, its `finish` fails (the result must be dropped) and a
+    /// `start` racing with this call marks its task lost itself.
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::Stale`] if the slot already belongs to a later worker.
+    pub fn worker_died(
+        &self,
+        worker: WorkerId,
+        mut lost: impl FnMut(TaskHandle),
+    ) -> Result<usize, PoolError> {
+        let slot = self.worker_slot(worker)?;
+        loop {
+            let word = slot.word.load(Acquire);
+            if task_gen(word) != worker.generation {
+                return Err(PoolError::Stale);
+            }
+            if word & STATE_MASK == W_DEAD {
+                break;
+            }
+            // Release: pairs with the Acquire in `add_worker()`. (The Acquire load above,
+            // whose value this CAS confirms, pairs with `start()`'s worker CAS, so the
+            // scan below sees any task `start` took.)
+            if slot
+                .word
+                .compare_exchange(
+                    word,
+                    worker_word(worker.generation, W_DEAD),
+                    Release,
+                    Relaxed,
+                )
+                .is_ok()
+            {
+                break;
+            }
+        }
+        let mut count = 0;
+        for (index, tslot) in self.tasks.iter().enumerate() {
+            let word = tslot.word.load(Acquire);
+            if task_state_bits(word) == T_RUNNING && task_worker(word) == worker.index() {
+                let lost_word = task_word(task_gen(word), T_LOST, 0);
+                if tslot
+                    .word
+                    .compare_exchange(word, lost_word, AcqRel, Relaxed)
+                    .is_ok()
+                {
+                    count += 1;
+                    lost(TaskHandle {
+                        index: index as u32,
+                        generation: task_gen(word),
+                    });
+                }
+            }
+        }
+        slot.task.store(NO_TASK, Relaxed);
+        Ok(count)
+    }
+
+    /// What the table says about worker slot `index`, or `None` for a free slot or an
+    /// index outside the table.
+    pub fn worker(&self, index: usize) -> Option<WorkerInfo> {
+        let slot = self.workers.get(index)?;
+        let word = slot.word.load(Acquire);
+        let state = decode_worker(word)?;
+        let pid = slot.pid.load(Relaxed);
+        let task = slot.task.load(Relaxed);
+        Some(WorkerInfo {
+            id: WorkerId {
+                index: index as u16,
+                generation: task_gen(word),
+            },
+            state,
+            pid: (pid != 0).then_some(pid),
+            task: (task != NO_TASK && state != WorkerState::New)
+                .then(|| TaskHandle::from_bits(task)),
+            tasks_done: slot.done.load(Relaxed),
+        })
+    }
+
+    /// The number of worker slots.
+    pub fn worker_capacity(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// The number of task slots.
+    pub fn task_capacity(&self) -> usize {
+        self.tasks.len()
+    }
+
+    fn worker_slot(&self, worker: WorkerId) -> Result<&'a WorkerSlot, PoolError> {
+        self.workers.get(worker.index()).ok_or(PoolError::Stale)
+    }
+
+    fn task_slot(&self, task: TaskHandle) -> Result<&'a TaskSlot, PoolError> {
+        self.tasks.get(task.index()).ok_or(PoolError::Stale)
+    }
+
+    fn worker_transition(
+        &self,
+        slot: &WorkerSlot,
+        worker: WorkerId,
+        from: &[u64],
+        to: u64,
+    ) -> Result<(), PoolError> {
+        let word = slot.word.load(Acquire);
+        if task_gen(word) != worker.generation {
+            return Err(PoolError::Stale);
+        }
+        if !from.contains(&(word & STATE_MASK)) {
+            return Err(PoolError::WrongState);
+        }
+        // AcqRel: orders the informational fields written around the transition.
+        slot.word
+            .compare_exchange(word, worker_word(worker.generation, to), AcqRel, Relaxed)
+            .map(|_| ())
+            .map_err(|now| {
+                if task_gen(now) != worker.generation {
+                    PoolError::Stale
+                } else {
+                    PoolError::WrongState
+                }
+            })
+    }
+
+    /// Why a CAS on `task`'s word failed, given what the word is now.
+    fn why(now: u64, task: TaskHandle) -> PoolError {
+        if task_gen(now) != task.generation || task_state_bits(now) == T_FREE {
+            PoolError::Stale
+        } else {
+            PoolError::WrongState
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests;
