@@ -9,12 +9,19 @@ use core::ptr::NonNull;
 use core::{fmt, slice};
 
 use crate::error::{AttachError, InitError, LayoutError, PopError, PushError};
+#[cfg(word64)]
+use crate::error::{RegisterError, RepairError};
 use crate::pad::CachePadded;
+use crate::participant::{Entry, Table, ENTRY_SIZE};
+#[cfg(word64)]
+use crate::participant::{Participant, ParticipantId};
 use crate::region::REGION_ALIGN;
 use crate::ring::{Claimed, Ring, SlotWords, Stop};
 use crate::sync::{AtomicU32, AtomicWord, Ordering::*};
 use crate::wait::WaitWord;
-use crate::word::{Geometry, SlotWord, State, Word, ANONYMOUS, MAX_CAPACITY, MAX_MESSAGE_LEN};
+use crate::word::{
+    Geometry, SlotWord, State, Word, ANONYMOUS, MAX_CAPACITY, MAX_MESSAGE_LEN, MAX_PARTICIPANTS,
+};
 
 /// `"ICPQ"` read as a little-endian `u32`.
 const MAGIC: u32 = 0x5150_4349;
@@ -37,11 +44,13 @@ struct Meta {
     max_message_len: AtomicU32,
     slot_stride: AtomicU32,
     slots_offset: AtomicU32,
-    /// Offset of the participant table of the crash-safety work; 0 = none (version 1).
-    owner_table: AtomicU32,
+    /// Offset of the participant table (HEADER_SIZE; its length may be 0).
+    participants_offset: AtomicU32,
     region_len: AtomicWord,
     lost_in_push: AtomicWord,
     lost_in_pop: AtomicWord,
+    /// Entries in the participant table.
+    participants: AtomicU32,
 }
 
 #[repr(C)]
@@ -64,6 +73,8 @@ const _: () = {
     assert!(offset_of!(Header, not_full) == 512);
     assert!(offset_of!(Meta, magic) == 0);
     assert!(offset_of!(Meta, region_len) == 32);
+    assert!(offset_of!(Meta, participants) == 32 + 3 * size_of::<AtomicWord>());
+    assert!(HEADER_SIZE % ENTRY_SIZE == 0 && ENTRY_SIZE % SLOT_ALIGN == 0);
     assert!(size_of::<WaitWord>() == 8);
     assert!(size_of::<AtomicWord>() <= LEN_OFFSET);
     assert!(align_of::<AtomicWord>() <= SLOT_ALIGN);
@@ -170,9 +181,12 @@ impl SlotWords for SlotArray {
 #[derive(Clone, Copy)]
 pub struct ByteQueue<'a> {
     header: &'a Header,
+    table: Table<'a>,
     slots: SlotArray,
     geometry: Geometry,
     max_message_len: usize,
+    /// Recorded in this handle's claims: a participant id, or 0 (anonymous).
+    owner: Word,
     _region: PhantomData<&'a [AtomicU32]>,
 }
 
@@ -193,8 +207,56 @@ pub struct QueueStats {
     pub lost_in_pop: u64,
 }
 
+/// The shape of a [`ByteQueue`]: what [`ByteQueue::memory_size_for`] and
+/// [`ByteQueue::init_with`] take.
+///
+/// # Examples
+///
+/// ```
+/// use ipc_core::{ByteQueue, Config};
+///
+/// let config = Config::new(1024, 64).participants(16);
+/// let bytes = ByteQueue::memory_size_for(config).unwrap();
+/// assert_eq!(bytes, 640 + 16 * 32 + 1024 * 80);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Config {
+    /// The most messages the queue holds.
+    pub capacity: usize,
+    /// The longest message, in bytes.
+    pub max_message_len: usize,
+    /// Entries in the participant table: how many processes may register for crash
+    /// repair ([`ByteQueue::register`]). 0 (the default) = anonymous use only.
+    pub participants: usize,
+}
+
+impl Config {
+    /// `capacity` messages of up to `max_message_len` bytes, no participant table.
+    pub const fn new(capacity: usize, max_message_len: usize) -> Self {
+        Self {
+            capacity,
+            max_message_len,
+            participants: 0,
+        }
+    }
+
+    /// The same, with a table for `participants` registered processes.
+    pub const fn participants(self, participants: usize) -> Self {
+        Self {
+            participants,
+            ..self
+        }
+    }
+
+    /// Where the slots start.
+    const fn slots_offset(&self) -> usize {
+        HEADER_SIZE + self.participants * ENTRY_SIZE
+    }
+}
+
 impl<'a> ByteQueue<'a> {
-    /// Bytes a region needs for `capacity` messages of up to `max_message_len` bytes.
+    /// Bytes a region needs for `capacity` messages of up to `max_message_len` bytes
+    /// (no participant table: see [`memory_size_for`](Self::memory_size_for)).
     ///
     /// # Errors
     ///
@@ -211,6 +273,21 @@ impl<'a> ByteQueue<'a> {
         capacity: usize,
         max_message_len: usize,
     ) -> Result<usize, LayoutError> {
+        Self::memory_size_for(Config::new(capacity, max_message_len))
+    }
+
+    /// Bytes a region needs for a queue shaped by `config`.
+    ///
+    /// # Errors
+    ///
+    /// As [`memory_size`](Self::memory_size), and [`LayoutError::TooManyParticipants`]
+    /// above [`MAX_PARTICIPANTS`].
+    pub const fn memory_size_for(config: Config) -> Result<usize, LayoutError> {
+        let Config {
+            capacity,
+            max_message_len,
+            participants,
+        } = config;
         if capacity == 0 {
             return Err(LayoutError::ZeroCapacity);
         }
@@ -220,8 +297,11 @@ impl<'a> ByteQueue<'a> {
         if max_message_len > MAX_MESSAGE_LEN {
             return Err(LayoutError::MessageTooLarge { max_message_len });
         }
+        if participants > MAX_PARTICIPANTS {
+            return Err(LayoutError::TooManyParticipants { participants });
+        }
         match capacity.checked_mul(slot_stride(max_message_len)) {
-            Some(slots) => match slots.checked_add(HEADER_SIZE) {
+            Some(slots) => match slots.checked_add(config.slots_offset()) {
                 Some(total) if total as u128 <= Word::MAX as u128 => Ok(total),
                 _ => Err(LayoutError::TooLarge),
             },
@@ -249,10 +329,19 @@ impl<'a> ByteQueue<'a> {
         capacity: usize,
         max_message_len: usize,
     ) -> Result<Self, InitError> {
+        Self::init_with(region, Config::new(capacity, max_message_len))
+    }
+
+    /// [`init`](Self::init) for a queue shaped by `config`.
+    ///
+    /// # Errors
+    ///
+    /// As [`init`](Self::init).
+    pub fn init_with(region: &'a mut [u8], config: Config) -> Result<Self, InitError> {
         let len = region.len();
         // SAFETY: the exclusive borrow makes `region` valid, initialised and ours alone
         // for 'a.
-        unsafe { Self::init_raw(NonNull::from(region).cast(), len, capacity, max_message_len) }
+        unsafe { Self::init_raw_with(NonNull::from(region).cast(), len, config) }
     }
 
     /// [`init`](Self::init) over raw memory, e.g. a shared mapping.
@@ -276,8 +365,29 @@ impl<'a> ByteQueue<'a> {
         max_message_len: usize,
     ) -> Result<Self, InitError> {
         // SAFETY: forwarded from our caller.
-        let queue = unsafe { Self::write_header(region, len, capacity, max_message_len)? };
-        for index in 0..capacity {
+        unsafe { Self::init_raw_with(region, len, Config::new(capacity, max_message_len)) }
+    }
+
+    /// [`init_raw`](Self::init_raw) for a queue shaped by `config`.
+    ///
+    /// # Errors
+    ///
+    /// As [`init`](Self::init).
+    ///
+    /// # Safety
+    ///
+    /// As [`init_raw`](Self::init_raw).
+    pub unsafe fn init_raw_with(
+        region: NonNull<u8>,
+        len: usize,
+        config: Config,
+    ) -> Result<Self, InitError> {
+        // SAFETY: forwarded from our caller.
+        let queue = unsafe { Self::write_header(region, len, config)? };
+        for entry in queue.table.entries {
+            entry.reset();
+        }
+        for index in 0..config.capacity {
             // SAFETY: index < capacity.
             unsafe { queue.slots.word(index) }
                 .store(SlotWord::pack(0, State::Free, ANONYMOUS), Relaxed);
@@ -303,8 +413,26 @@ impl<'a> ByteQueue<'a> {
         capacity: usize,
         max_message_len: usize,
     ) -> Result<Self, InitError> {
-        // SAFETY: forwarded from our caller; a zero slot word is FREE(0).
-        Ok(unsafe { Self::write_header(region, len, capacity, max_message_len)? }.finish_init())
+        // SAFETY: forwarded from our caller.
+        unsafe { Self::init_zeroed_with(region, len, Config::new(capacity, max_message_len)) }
+    }
+
+    /// [`init_zeroed`](Self::init_zeroed) for a queue shaped by `config`.
+    ///
+    /// # Errors
+    ///
+    /// As [`init`](Self::init).
+    ///
+    /// # Safety
+    ///
+    /// As [`init_zeroed`](Self::init_zeroed).
+    pub unsafe fn init_zeroed_with(
+        region: NonNull<u8>,
+        len: usize,
+        config: Config,
+    ) -> Result<Self, InitError> {
+        // SAFETY: forwarded from our caller; zero entries are free, zero slot words FREE(0).
+        Ok(unsafe { Self::write_header(region, len, config)? }.finish_init())
     }
 
     /// Checks the arguments, then writes every header field but the magic.
@@ -315,10 +443,9 @@ impl<'a> ByteQueue<'a> {
     unsafe fn write_header(
         region: NonNull<u8>,
         len: usize,
-        capacity: usize,
-        max_message_len: usize,
+        config: Config,
     ) -> Result<Self, InitError> {
-        let needed = Self::memory_size(capacity, max_message_len)?;
+        let needed = Self::memory_size_for(config)?;
         if region.as_ptr() as usize % REGION_ALIGN != 0 {
             return Err(InitError::Misaligned);
         }
@@ -329,16 +456,19 @@ impl<'a> ByteQueue<'a> {
         // Header is atomics and padding only, valid for any bits.
         let header = unsafe { region.cast::<Header>().as_ref() };
         let meta = &header.meta;
-        let stride = slot_stride(max_message_len);
+        let stride = slot_stride(config.max_message_len);
         // Relaxed: nobody may read these before the magic, stored with Release last.
         meta.magic.store(0, Relaxed);
         meta.version.store(VERSION, Relaxed);
         meta.word_bits.store(Word::BITS, Relaxed);
-        meta.capacity.store(capacity as u32, Relaxed);
-        meta.max_message_len.store(max_message_len as u32, Relaxed);
+        meta.capacity.store(config.capacity as u32, Relaxed);
+        meta.max_message_len
+            .store(config.max_message_len as u32, Relaxed);
         meta.slot_stride.store(stride as u32, Relaxed);
-        meta.slots_offset.store(HEADER_SIZE as u32, Relaxed);
-        meta.owner_table.store(0, Relaxed);
+        meta.slots_offset
+            .store(config.slots_offset() as u32, Relaxed);
+        meta.participants_offset.store(HEADER_SIZE as u32, Relaxed);
+        meta.participants.store(config.participants as u32, Relaxed);
         meta.region_len.store(needed as Word, Relaxed);
         meta.lost_in_push.store(0, Relaxed);
         meta.lost_in_pop.store(0, Relaxed);
@@ -346,14 +476,8 @@ impl<'a> ByteQueue<'a> {
         header.head.store(0, Relaxed);
         header.not_empty.reset();
         header.not_full.reset();
-        // SAFETY: `capacity * stride` bytes from HEADER_SIZE lie in the region (len ≥ needed).
-        let base = unsafe { region.add(HEADER_SIZE) };
-        Ok(Self::from_parts(
-            header,
-            SlotArray { base, stride },
-            capacity,
-            max_message_len,
-        ))
+        // SAFETY: the table and the slots lie in the region (len ≥ needed).
+        Ok(unsafe { Self::from_parts(header, region, config) })
     }
 
     fn finish_init(self) -> Self {
@@ -363,21 +487,35 @@ impl<'a> ByteQueue<'a> {
         self
     }
 
-    fn from_parts(
-        header: &'a Header,
-        slots: SlotArray,
-        capacity: usize,
-        max_message_len: usize,
-    ) -> Self {
-        let geometry = match Geometry::new(capacity) {
+    /// # Safety
+    ///
+    /// `region` holds `memory_size_for(config)` valid bytes for 'a, and `config` passed
+    /// `memory_size_for`.
+    unsafe fn from_parts(header: &'a Header, region: NonNull<u8>, config: Config) -> Self {
+        let geometry = match Geometry::new(config.capacity) {
             Some(geometry) => geometry,
             None => unreachable!(),
         };
+        // SAFETY: the table (participants × ENTRY_SIZE bytes at HEADER_SIZE, 8-aligned)
+        // lies in the region (caller); an Entry is atomics only, valid for any bits.
+        let entries = unsafe {
+            slice::from_raw_parts(
+                region.add(HEADER_SIZE).cast::<Entry>().as_ptr(),
+                config.participants,
+            )
+        };
+        // SAFETY: the slots (capacity × stride bytes at slots_offset) lie in the region.
+        let base = unsafe { region.add(config.slots_offset()) };
         Self {
             header,
-            slots,
+            table: Table { entries },
+            slots: SlotArray {
+                base,
+                stride: slot_stride(config.max_message_len),
+            },
             geometry,
-            max_message_len,
+            max_message_len: config.max_message_len,
+            owner: ANONYMOUS,
             _region: PhantomData,
         }
     }
@@ -446,14 +584,15 @@ impl<'a> ByteQueue<'a> {
         if word_bits != Word::BITS {
             return Err(AttachError::WordSizeMismatch { found: word_bits });
         }
-        let capacity = meta.capacity.load(Relaxed) as usize;
-        let max_message_len = meta.max_message_len.load(Relaxed) as usize;
-        let needed =
-            Self::memory_size(capacity, max_message_len).map_err(AttachError::BadGeometry)?;
-        let stride = slot_stride(max_message_len);
-        if meta.slot_stride.load(Relaxed) as usize != stride
-            || meta.slots_offset.load(Relaxed) as usize != HEADER_SIZE
-            || meta.owner_table.load(Relaxed) != 0
+        let config = Config {
+            capacity: meta.capacity.load(Relaxed) as usize,
+            max_message_len: meta.max_message_len.load(Relaxed) as usize,
+            participants: meta.participants.load(Relaxed) as usize,
+        };
+        let needed = Self::memory_size_for(config).map_err(AttachError::BadGeometry)?;
+        if meta.slot_stride.load(Relaxed) as usize != slot_stride(config.max_message_len)
+            || meta.slots_offset.load(Relaxed) as usize != config.slots_offset()
+            || meta.participants_offset.load(Relaxed) as usize != HEADER_SIZE
             || meta.region_len.load(Relaxed) as u128 != needed as u128
         {
             return Err(AttachError::BadLayout);
@@ -461,14 +600,9 @@ impl<'a> ByteQueue<'a> {
         if len < needed {
             return Err(AttachError::RegionTooSmall { needed, got: len });
         }
-        // SAFETY: `capacity * stride` bytes from HEADER_SIZE lie in the region (len ≥ needed).
-        let base = unsafe { region.add(HEADER_SIZE) };
-        Ok(Self::from_parts(
-            header,
-            SlotArray { base, stride },
-            capacity,
-            max_message_len,
-        ))
+        // SAFETY: the region holds `needed` bytes (checked above) for 'a (caller), and
+        // `config` passed `memory_size_for`.
+        Ok(unsafe { Self::from_parts(header, region, config) })
     }
 
     #[inline(always)]
@@ -521,7 +655,7 @@ impl<'a> ByteQueue<'a> {
             return Err(PushError::TooLarge { len, max });
         }
         let ring = self.ring();
-        let claimed = ring.claim_push(ANONYMOUS).map_err(|stop| match stop {
+        let claimed = ring.claim_push(self.owner).map_err(|stop| match stop {
             Stop::Blocked => PushError::Full,
             Stop::Corrupt | Stop::Refused(()) => PushError::Corrupt,
         })?;
@@ -536,6 +670,7 @@ impl<'a> ByteQueue<'a> {
         // payload has room for max_message_len ≥ len bytes inside the region.
         let payload = unsafe { slice::from_raw_parts_mut(self.slots.payload(claimed.index), len) };
         fill(payload);
+        crate::crash::crash_point!("push.filled");
         core::mem::forget(abandon);
         ring.publish(claimed);
         Ok(())
@@ -585,11 +720,13 @@ impl<'a> ByteQueue<'a> {
             }
         };
         let ring = self.ring();
-        let claimed = ring.claim_pop(ANONYMOUS, fits).map_err(|stop| match stop {
-            Stop::Blocked => PopError::Empty,
-            Stop::Corrupt => PopError::Corrupt,
-            Stop::Refused(e) => e,
-        })?;
+        let claimed = ring
+            .claim_pop(self.owner, fits)
+            .map_err(|stop| match stop {
+                Stop::Blocked => PopError::Empty,
+                Stop::Corrupt => PopError::Corrupt,
+                Stop::Refused(e) => e,
+            })?;
         // `len` is the length read just before the winning claim CAS: the producer
         // stored it before publishing the FULL word we claimed, and nobody writes it
         // again before our release. A process breaking that rule can at worst make us
@@ -604,6 +741,7 @@ impl<'a> ByteQueue<'a> {
         // (checked by `fits`), so the bytes lie in the slot.
         let message = unsafe { slice::from_raw_parts(slots.payload(claimed.index), len) };
         let result = read(message);
+        crate::crash::crash_point!("pop.read");
         core::mem::forget(release);
         ring.release(claimed);
         Ok(result)
@@ -653,6 +791,133 @@ impl<'a> ByteQueue<'a> {
     pub fn not_full(&self) -> &'a WaitWord {
         &self.header.not_full
     }
+}
+
+/// Crash repair: registering participants, listing them, repairing the dead.
+#[cfg(word64)]
+impl<'a> ByteQueue<'a> {
+    /// Registers process `pid` as a participant and returns a handle whose claims
+    /// record its id, so that they can be repaired if it dies ([`repair`](Self::repair)).
+    /// `identity` is the host's, to tell this process from a later one with the same pid
+    /// (e.g. its start time); ipc-core only stores it.
+    ///
+    /// A participant is a unit that dies as a whole: a process. Its threads may share
+    /// the returned handle.
+    ///
+    /// # Errors
+    ///
+    /// [`RegisterError::TableFull`] if every entry is taken (or the queue has none).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::{ByteQueue, Config, Region};
+    ///
+    /// let mut region = Box::new(Region::<4096>::new());
+    /// let queue = ByteQueue::init_with(region.as_mut_slice(), Config::new(4, 16).participants(2))?;
+    /// let me = queue.register(std::process::id(), 0)?;
+    /// me.try_push(b"mine")?;
+    /// assert_eq!(queue.participants().count(), 1);
+    /// me.deregister();
+    /// assert_eq!(queue.participants().count(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn register(&self, pid: u32, identity: u64) -> Result<Self, RegisterError> {
+        let id = self
+            .table
+            .register(pid, identity)
+            .ok_or(RegisterError::TableFull)?;
+        Ok(Self {
+            owner: id.owner(),
+            ..*self
+        })
+    }
+
+    /// This handle's participant id, or `None` for an anonymous handle.
+    pub fn participant(&self) -> Option<ParticipantId> {
+        self.table.ids().find(|id| id.owner() == self.owner)
+    }
+
+    /// Gives up this handle's registration; it must hold no claim (true between calls).
+    /// Returns the anonymous handle.
+    pub fn deregister(self) -> Self {
+        if let Some(id) = self.participant() {
+            self.table.deregister(id);
+        }
+        Self {
+            owner: ANONYMOUS,
+            ..self
+        }
+    }
+
+    /// Snapshots of the registered participants (and those being repaired).
+    pub fn participants(&self) -> impl Iterator<Item = Participant> + 'a {
+        let table = self.table;
+        table.ids().filter_map(move |id| table.get(id))
+    }
+
+    /// Repairs the claims of the participant `dead` (a snapshot from
+    /// [`participants`](Self::participants)): each message it was writing is marked
+    /// abandoned (consumers skip it), each message it was reading is taken over, handed
+    /// to `salvage` (its bytes are intact; the queue counts it lost, and the caller
+    /// decides whether it was delivered), then freed. Then its entry is freed. Returns
+    /// what was repaired; the queue's [`stats`](Self::stats) count it too.
+    ///
+    /// Exactly one repairer wins a given snapshot. If `dead` is in state
+    /// [`Repairing`](crate::ParticipantState::Repairing), its repairer (`dead.pid`)
+    /// died mid-repair and this call takes over; repairs are idempotent.
+    ///
+    /// # Errors
+    ///
+    /// [`RepairError::Changed`] if the entry no longer holds the snapshot (repaired,
+    /// deregistered, or taken by another repairer).
+    ///
+    /// # Safety
+    ///
+    /// The process in `dead` (the participant, or for a `Repairing` snapshot, its
+    /// repairer) can no longer run: it was reaped, or the kernel reports its pid gone
+    /// and `identity` rules out reuse. A live one could still write a slot this hands
+    /// to another process — a data race on the payload.
+    pub unsafe fn repair(
+        &self,
+        dead: &Participant,
+        repairer_pid: u32,
+        mut salvage: impl FnMut(&[u8]),
+    ) -> Result<Repaired, RepairError> {
+        if !self.table.begin_repair(dead, repairer_pid) {
+            return Err(RepairError::Changed);
+        }
+        crate::crash::crash_point!("repair.started");
+        let slots = self.slots;
+        let max = self.max_message_len;
+        let (pushes, pops) = self.ring().repair(dead.id.owner(), self.owner, |claimed| {
+            // SAFETY: claimed.index < capacity (from the repair scan).
+            let len = unsafe { slots.len_field(claimed.index) }.load(Relaxed) as usize;
+            if len <= max {
+                // SAFETY: the repair took the slot over (READING, ours) and the producer
+                // published it before; len ≤ max_message_len, so it lies in the slot.
+                salvage(unsafe { slice::from_raw_parts(slots.payload(claimed.index), len) });
+            }
+        });
+        let meta = &self.header.meta;
+        meta.lost_in_push.fetch_add(pushes, Relaxed);
+        meta.lost_in_pop.fetch_add(pops, Relaxed);
+        self.table.end_repair(dead, repairer_pid);
+        Ok(Repaired {
+            lost_in_push: pushes,
+            lost_in_pop: pops,
+        })
+    }
+}
+
+/// What one [`ByteQueue::repair`] did.
+#[cfg(word64)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Repaired {
+    /// Pushes the dead participant had claimed and not published: now abandoned.
+    pub lost_in_push: u64,
+    /// Messages it had claimed and not released: taken over, salvaged and freed.
+    pub lost_in_pop: u64,
 }
 
 impl fmt::Debug for ByteQueue<'_> {

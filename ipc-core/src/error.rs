@@ -20,6 +20,12 @@ pub enum LayoutError {
     },
     /// The region would not fit in the address space.
     TooLarge,
+    /// More participants than [`crate::MAX_PARTICIPANTS`] (0 on targets without 64-bit
+    /// atomics).
+    TooManyParticipants {
+        /// The number asked for.
+        participants: usize,
+    },
 }
 
 impl fmt::Display for LayoutError {
@@ -39,6 +45,11 @@ impl fmt::Display for LayoutError {
                 crate::MAX_MESSAGE_LEN
             ),
             Self::TooLarge => f.write_str("queue region would not fit in the address space"),
+            Self::TooManyParticipants { participants } => write!(
+                f,
+                "{participants} participants asked for, at most {} supported",
+                crate::MAX_PARTICIPANTS
+            ),
         }
     }
 }
@@ -230,3 +241,42 @@ impl fmt::Display for PopError {
 }
 
 impl core::error::Error for PopError {}
+
+/// Why [`crate::ByteQueue::register`] refused. Nothing changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RegisterError {
+    /// Every participant entry is taken (or the queue was made without a table).
+    TableFull,
+}
+
+impl fmt::Display for RegisterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TableFull => f.write_str("the queue's participant table is full"),
+        }
+    }
+}
+
+impl core::error::Error for RegisterError {}
+
+/// Why [`crate::ByteQueue::repair`] did nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RepairError {
+    /// The participant's entry no longer holds the snapshot given: it was repaired,
+    /// deregistered, or another repairer took it.
+    Changed,
+}
+
+impl fmt::Display for RepairError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Changed => {
+                f.write_str("participant entry changed since the snapshot (already repaired?)")
+            }
+        }
+    }
+}
+
+impl core::error::Error for RepairError {}

@@ -23,8 +23,11 @@
 
 #[cfg(not(loom))]
 mod byte_queue;
+pub mod crash;
 mod error;
 mod pad;
+#[cfg(not(loom))]
+mod participant;
 #[cfg(word64)]
 pub mod pool;
 mod queue;
@@ -34,11 +37,17 @@ mod sync;
 mod wait;
 mod word;
 
+#[cfg(all(not(loom), word64))]
+pub use byte_queue::Repaired;
 #[cfg(not(loom))]
-pub use byte_queue::{ByteQueue, QueueStats};
-pub use error::{AttachError, InitError, LayoutError, PopError, PushError};
+pub use byte_queue::{ByteQueue, Config, QueueStats};
+pub use error::{
+    AttachError, InitError, LayoutError, PopError, PushError, RegisterError, RepairError,
+};
 pub use pad::CachePadded;
+#[cfg(not(loom))]
+pub use participant::{Participant, ParticipantId, ParticipantState};
 pub use queue::Queue;
 pub use region::{Region, REGION_ALIGN};
 pub use wait::WaitWord;
-pub use word::{Word, MAX_CAPACITY, MAX_MESSAGE_LEN};
+pub use word::{Word, MAX_CAPACITY, MAX_MESSAGE_LEN, MAX_PARTICIPANTS};

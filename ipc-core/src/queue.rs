@@ -397,3 +397,168 @@ mod tests {
         assert_eq!(all, (0..2 * PER).collect::<Vec<_>>());
     }
 }
+
+/// Loom models of crash repair: "a crash" is a thread that stops for good at a point
+/// of its operation; once it has stopped (joined: the kernel's word that it is dead),
+/// a repairer repairs its claims while the others keep going.
+///
+/// Run: `RUSTFLAGS="--cfg loom" cargo test -p ipc-core --release --lib crash_model`.
+#[cfg(all(test, loom, word64))]
+mod crash_model {
+    use super::*;
+    use crate::word::Word;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    extern crate std;
+    use std::vec::Vec;
+
+    const DEAD: Word = 1;
+    const REPAIRER: Word = 2;
+
+    /// Where the doomed participant stops.
+    #[derive(Clone, Copy, Debug)]
+    enum Crash {
+        /// Finishes normally.
+        Never,
+        /// After its claim, before its publish (push) or release (pop).
+        AfterClaim,
+    }
+
+    fn model(f: impl Fn() + Sync + Send + 'static) {
+        let mut builder = loom::model::Builder::new();
+        builder.preemption_bound = Some(2);
+        builder.check(f);
+    }
+
+    /// Pushes `value` as owner `owner`, stopping at `crash`. Whether it claimed a slot,
+    /// and whether it published.
+    fn push_as(q: &Queue<u32, 2>, owner: Word, value: u32, crash: Crash) -> (bool, bool) {
+        let ring = q.ring();
+        let Ok(claimed) = ring.claim_push(owner) else {
+            return (false, false);
+        };
+        if let Crash::AfterClaim = crash {
+            return (true, false);
+        }
+        q.slots[claimed.index].value.with_mut(|cell| {
+            // SAFETY: our claim; the slot is empty.
+            unsafe { cell.write(MaybeUninit::new(value)) }
+        });
+        ring.publish(claimed);
+        (true, true)
+    }
+
+    /// Pops as owner `owner`, stopping at `crash`.
+    fn pop_as(q: &Queue<u32, 2>, owner: Word, crash: Crash) -> Option<u32> {
+        let ring = q.ring();
+        let claimed = ring.claim_pop::<()>(owner, |_| Ok(())).ok()?;
+        if let Crash::AfterClaim = crash {
+            return None;
+        }
+        // SAFETY: our claim saw FULL; the value is initialised.
+        let value = q.slots[claimed.index]
+            .value
+            .with_mut(|cell| unsafe { cell.read().assume_init() });
+        ring.release(claimed);
+        Some(value)
+    }
+
+    /// A producer dies mid-push while another pushes and a consumer pops; after the
+    /// death a repair runs concurrently with them. Then everything drains: the live
+    /// producer's message arrives exactly once, the dead one's at most once, and a
+    /// message is missing only if the repair counted it.
+    fn producer_dies(crash: Crash) {
+        model(move || {
+            let q = Arc::new(Queue::<u32, 2>::new());
+            let doomed = {
+                let q = q.clone();
+                thread::spawn(move || push_as(&q, DEAD, 1, crash))
+            };
+            let live = {
+                let q = q.clone();
+                thread::spawn(move || push_as(&q, 3, 2, Crash::Never))
+            };
+            let consumer = {
+                let q = q.clone();
+                thread::spawn(move || pop_as(&q, 4, Crash::Never))
+            };
+            let (claimed, published) = doomed.join().unwrap();
+            let (lost, _) = q
+                .ring()
+                .repair(DEAD, REPAIRER, |_| unreachable!("no pop claim"));
+            let (_, live_ok) = live.join().unwrap();
+            let mut got: Vec<u32> = consumer.join().unwrap().into_iter().collect();
+            while let Some(v) = q.pop() {
+                got.push(v);
+            }
+            got.sort_unstable();
+            let mut expect = Vec::new();
+            if published {
+                expect.push(1);
+            }
+            if live_ok {
+                expect.push(2);
+            }
+            assert_eq!(got, expect, "crash {crash:?}, lost {lost}");
+            assert_eq!(
+                lost,
+                u64::from(claimed && !published),
+                "exactly the dead claim is counted"
+            );
+            assert!(live_ok, "a queue of 2 had room for the live producer");
+        });
+    }
+
+    #[test]
+    fn producer_finishes() {
+        producer_dies(Crash::Never);
+    }
+
+    #[test]
+    fn producer_dies_after_its_claim() {
+        producer_dies(Crash::AfterClaim);
+    }
+
+    /// A consumer dies mid-pop; the repair takes its message over (salvage) while a
+    /// producer and another consumer go on: every message is delivered or salvaged,
+    /// exactly once.
+    #[test]
+    fn consumer_dies_after_its_claim() {
+        model(|| {
+            let q = Arc::new(Queue::<u32, 2>::new());
+            q.push(1).unwrap();
+            let doomed = {
+                let q = q.clone();
+                thread::spawn(move || pop_as(&q, DEAD, Crash::AfterClaim))
+            };
+            let producer = {
+                let q = q.clone();
+                thread::spawn(move || q.push(2).is_ok())
+            };
+            let consumer = {
+                let q = q.clone();
+                thread::spawn(move || q.pop())
+            };
+            assert_eq!(doomed.join().unwrap(), None);
+            let mut got: Vec<u32> = Vec::new();
+            let q2 = q.clone();
+            let (_, pops) = q.ring().repair(DEAD, REPAIRER, |claimed| {
+                // SAFETY: the repair took the slot over; its value was published.
+                got.push(
+                    q2.slots[claimed.index]
+                        .value
+                        .with_mut(|cell| unsafe { cell.read().assume_init() }),
+                );
+            });
+            let pushed_2 = producer.join().unwrap();
+            got.extend(consumer.join().unwrap());
+            while let Some(v) = q.pop() {
+                got.push(v);
+            }
+            got.sort_unstable();
+            let expect: Vec<u32> = if pushed_2 { [1, 2].into() } else { [1].into() };
+            assert_eq!(got, expect, "pops repaired {pops}");
+        });
+    }
+}

@@ -15,6 +15,8 @@
 //!    memory is corrupt.
 
 use crate::sync::{AtomicWord, Ordering::*};
+#[cfg(word64)]
+use crate::word::ANONYMOUS;
 use crate::word::{Geometry, SignedWord, SlotWord, State, Word, MAX_LAPS_AHEAD};
 
 /// Access to the slot words of a ring.
@@ -78,6 +80,7 @@ impl<S: SlotWords> Ring<'_, S> {
                     .compare_exchange_weak(word, claim, Acquire, Relaxed)
                     .is_ok()
                 {
+                    crate::crash::crash_point!("push.claimed");
                     // Only the claimer stores; see fact 2 for why a late store (a hint
                     // moving back) is harmless.
                     self.tail.store(geo.next(tail), Relaxed);
@@ -134,6 +137,7 @@ impl<S: SlotWords> Ring<'_, S> {
                     .compare_exchange_weak(word, claim, Acquire, Relaxed)
                     .is_ok()
                 {
+                    crate::crash::crash_point!("pop.claimed");
                     self.head.store(geo.next(head), Relaxed);
                     return Ok(Claimed { index, lap });
                 }
@@ -187,11 +191,64 @@ impl<S: SlotWords> Ring<'_, S> {
     /// Gives up a claimed push: its position stays in the ring, marked abandoned, until
     /// the next consumer passes and frees it.
     #[cold]
+    #[cfg_attr(loom, allow(dead_code))]
     pub(crate) fn abandon(&self, claimed: Claimed) {
         // SAFETY: a `Claimed` index was bounds-checked by the claim that made it.
         let slot = unsafe { self.slots.word(claimed.index) };
         // Release: pairs with the AcqRel CAS in `claim_pop()` that frees the slot.
         slot.store(SlotWord::pack(claimed.lap, State::Abandoned, 0), Release);
+    }
+
+    /// Repairs every claim `owner` holds, for an owner that can no longer act: each
+    /// slot it was writing becomes ABANDONED (consumers skip it), each slot it was
+    /// reading is taken over by `me` and handed to `salvage` (its payload is intact:
+    /// consumers never write it), then released. Each change is a CAS on the exact word
+    /// seen, so concurrent repairers never repair a slot twice. Returns the numbers of
+    /// (pushes, pops) repaired.
+    #[cfg(word64)]
+    pub(crate) fn repair(
+        &self,
+        owner: Word,
+        me: Word,
+        mut salvage: impl FnMut(Claimed),
+    ) -> (u64, u64) {
+        let (mut pushes, mut pops) = (0, 0);
+        for index in 0..self.geometry.capacity() {
+            // SAFETY: index < capacity.
+            let slot = unsafe { self.slots.word(index) };
+            // Acquire: pairs with the owner's last stores to the slot.
+            let word = slot.load(Acquire);
+            if owner == ANONYMOUS || SlotWord::owner(word) != owner {
+                continue;
+            }
+            let lap = SlotWord::lap(word);
+            match SlotWord::state(word) {
+                Some(State::Writing) => {
+                    let abandoned = SlotWord::pack(lap, State::Abandoned, 0);
+                    // AcqRel: as `abandon()`'s Release, and acquires the owner's writes.
+                    if slot
+                        .compare_exchange(word, abandoned, AcqRel, Relaxed)
+                        .is_ok()
+                    {
+                        pushes += 1;
+                        crate::crash::crash_point!("repair.abandoned");
+                    }
+                }
+                Some(State::Reading) => {
+                    let taken = SlotWord::pack(lap, State::Reading, me);
+                    // Acquire: the payload published before the dead owner's claim.
+                    if slot.compare_exchange(word, taken, Acquire, Relaxed).is_ok() {
+                        crate::crash::crash_point!("repair.taken");
+                        let claimed = Claimed { index, lap };
+                        salvage(claimed);
+                        self.release(claimed);
+                        pops += 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+        (pushes, pops)
     }
 
     /// Claimed positions not yet claimed by a consumer: pushed (or being pushed)

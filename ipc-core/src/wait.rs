@@ -82,6 +82,7 @@ impl WaitWord {
 
     /// Back to no waiters and `seq == 0`, for a region being initialised (nobody may
     /// be using it).
+    #[cfg_attr(loom, allow(dead_code))]
     pub(crate) fn reset(&self) {
         self.seq.store(0, Relaxed);
         self.waiters.store(0, Relaxed);

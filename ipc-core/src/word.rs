@@ -21,6 +21,10 @@ pub(crate) type SignedWord = i32;
 /// Bits of the owner field (participant id; 0 = anonymous).
 pub(crate) const OWNER_BITS: u32 = if Word::BITS == 64 { 13 } else { 0 };
 const STATE_BITS: u32 = 3;
+
+/// The most participants a queue may have: owner ids are 13 bits in a slot word, and 0
+/// means "anonymous" (0 on targets without 64-bit atomics: no crash repair there).
+pub const MAX_PARTICIPANTS: usize = (1 << OWNER_BITS) - 1;
 /// Where the lap field starts in a slot word.
 const LAP_SHIFT: u32 = OWNER_BITS + STATE_BITS;
 /// Width of the lap field of a slot word: 48 on 64-bit targets, 29 on 32-bit ones.
@@ -92,6 +96,13 @@ impl SlotWord {
     #[inline(always)]
     pub(crate) const fn lap(word: Word) -> Word {
         word >> LAP_SHIFT
+    }
+
+    /// The owner recorded by a claim (0 = anonymous, or no claim).
+    #[cfg(word64)]
+    #[inline(always)]
+    pub(crate) const fn owner(word: Word) -> Word {
+        word & OWNER_MASK
     }
 }
 
@@ -170,7 +181,7 @@ impl Geometry {
     }
 
     /// The stamp of the first position at or after `stamp` that maps to `index`.
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) const fn stamp_at_or_after(&self, stamp: Word, index: usize) -> Word {
         let lap = if index >= self.index(stamp) {
             self.lap(stamp)

@@ -1,5 +1,7 @@
 use super::*;
 use crate::Region;
+#[cfg(word64)]
+use crate::{RegisterError, RepairError, MAX_PARTICIPANTS};
 
 extern crate std;
 use std::{boxed::Box, panic, sync::Arc, vec, vec::Vec};
@@ -510,4 +512,182 @@ fn threads_share_one_region() {
             .collect();
         assert_eq!(all, expect);
     });
+}
+
+/// Crash repair needs owner bits in slot words: 64-bit words only.
+#[cfg(word64)]
+mod participants {
+    use super::*;
+
+    fn with_participants(
+        r: &mut Region<BIG>,
+        capacity: usize,
+        participants: usize,
+    ) -> ByteQueue<'_> {
+        ByteQueue::init_with(
+            r.as_mut_slice(),
+            Config::new(capacity, 8).participants(participants),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn participants_register_list_and_leave() {
+        let mut r = region();
+        let q = with_participants(&mut r, 4, 2);
+        assert_eq!(q.participant(), None);
+        let a = q.register(100, 7).unwrap();
+        let b = q.register(200, 8).unwrap();
+        assert_eq!(q.register(300, 9).err(), Some(RegisterError::TableFull));
+        let (ida, idb) = (a.participant().unwrap(), b.participant().unwrap());
+        assert_ne!(ida, idb);
+        let listed: Vec<_> = q
+            .participants()
+            .map(|p| (p.id, p.pid, p.identity, p.state))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                (ida, 100, 7, crate::ParticipantState::Alive),
+                (idb, 200, 8, crate::ParticipantState::Alive)
+            ]
+        );
+        a.try_push(b"from a").unwrap();
+        assert_eq!(a.deregister().participant(), None);
+        assert_eq!(q.participants().count(), 1);
+        let c = q.register(300, 9).unwrap();
+        assert_eq!(c.participant(), Some(ida), "a's entry is reused");
+
+        // A queue without a table has no room; attach keeps the table.
+        let mut r2 = region();
+        let plain = ByteQueue::init(r2.as_mut_slice(), 4, 8).unwrap();
+        assert_eq!(plain.register(1, 0).err(), Some(RegisterError::TableFull));
+        let again = ByteQueue::attach(r.as_mut_slice()).unwrap();
+        assert_eq!(again.participants().count(), 2);
+        assert_eq!(
+            ByteQueue::memory_size_for(Config::new(1, 1).participants(MAX_PARTICIPANTS + 1)),
+            Err(LayoutError::TooManyParticipants {
+                participants: MAX_PARTICIPANTS + 1
+            })
+        );
+    }
+
+    #[test]
+    fn repair_abandons_a_dead_producers_claim() {
+        let mut r = region();
+        let q = with_participants(&mut r, 4, 2);
+        let producer = q.register(100, 0).unwrap();
+        q.try_push(b"before").unwrap();
+        // The producer claims a slot and dies before publishing.
+        let _dead_claim = producer.ring().claim_push(producer.owner).unwrap();
+        q.try_push(b"after").unwrap();
+        let mut buf = [0u8; 8];
+        assert_eq!(q.try_pop(&mut buf), Ok(6));
+        assert_eq!(
+            q.try_pop(&mut buf),
+            Err(PopError::Empty),
+            "stuck behind the dead claim"
+        );
+
+        let dead = q.participants().next().unwrap();
+        // SAFETY: the "dead" producer never touches the queue again in this test.
+        let repaired =
+            unsafe { q.repair(&dead, 1, |_| unreachable!("no reads to salvage")) }.unwrap();
+        assert_eq!(
+            repaired,
+            Repaired {
+                lost_in_push: 1,
+                lost_in_pop: 0
+            }
+        );
+        assert_eq!(
+            q.stats(),
+            QueueStats {
+                lost_in_push: 1,
+                lost_in_pop: 0
+            }
+        );
+        assert_eq!(q.participants().count(), 0, "entry freed");
+        assert_eq!(
+            q.try_pop(&mut buf),
+            Ok(5),
+            "consumers skip the abandoned slot"
+        );
+        assert_eq!(&buf[..5], b"after");
+        // SAFETY: as above.
+        let again = unsafe { q.repair(&dead, 1, |_| {}) };
+        assert_eq!(again, Err(RepairError::Changed), "one repair per snapshot");
+    }
+
+    #[test]
+    fn repair_takes_over_a_dead_consumers_claim() {
+        let mut r = region();
+        let q = with_participants(&mut r, 2, 2);
+        let consumer = q.register(100, 0).unwrap();
+        q.try_push(b"taken").unwrap();
+        q.try_push(b"next").unwrap();
+        let _dead_claim = consumer
+            .ring()
+            .claim_pop::<()>(consumer.owner, |_| Ok(()))
+            .unwrap();
+        assert_eq!(q.try_push(b"x"), Err(PushError::Full), "its slot is held");
+
+        let repairer = q.register(1, 0).unwrap();
+        let dead = q.participants().find(|p| p.pid == 100).unwrap();
+        let mut salvaged = Vec::new();
+        // SAFETY: the "dead" consumer never touches the queue again in this test.
+        let repaired = unsafe { repairer.repair(&dead, 1, |m| salvaged.push(m.to_vec())) }.unwrap();
+        assert_eq!(
+            repaired,
+            Repaired {
+                lost_in_push: 0,
+                lost_in_pop: 1
+            }
+        );
+        assert_eq!(salvaged, [b"taken".to_vec()]);
+        q.try_push(b"x").unwrap();
+        let mut buf = [0u8; 8];
+        assert_eq!(q.try_pop(&mut buf), Ok(4));
+        assert_eq!(q.try_pop(&mut buf), Ok(1));
+        assert_eq!(q.stats().lost_in_pop, 1);
+    }
+
+    #[test]
+    fn a_dead_repairer_is_taken_over() {
+        let mut r = region();
+        let q = with_participants(&mut r, 4, 3);
+        let producer = q.register(100, 0).unwrap();
+        let _dead_claim = producer.ring().claim_push(producer.owner).unwrap();
+        let dead = q.participants().next().unwrap();
+        // A first repairer (pid 50) takes the entry and dies before scanning.
+        assert!(q.table.begin_repair(&dead, 50));
+        let half = q.participants().next().unwrap();
+        assert_eq!(
+            (half.state, half.pid),
+            (crate::ParticipantState::Repairing, 50)
+        );
+        // SAFETY: neither the producer nor repairer 50 touches the queue again.
+        let stale = unsafe { q.repair(&dead, 60, |_| {}) };
+        assert_eq!(stale, Err(RepairError::Changed), "old snapshot");
+        // SAFETY: as above.
+        let repaired = unsafe { q.repair(&half, 60, |_| {}) }.unwrap();
+        assert_eq!(repaired.lost_in_push, 1);
+        assert_eq!(q.participants().count(), 0);
+    }
+
+    #[test]
+    fn anonymous_and_live_claims_are_left_alone() {
+        let mut r = region();
+        let q = with_participants(&mut r, 4, 2);
+        let live = q.register(100, 0).unwrap();
+        let dead = q.register(200, 0).unwrap();
+        let _anonymous = q.ring().claim_push(ANONYMOUS).unwrap();
+        let _live = live.ring().claim_push(live.owner).unwrap();
+        let snapshot = q.participants().find(|p| p.pid == 200).unwrap();
+        // SAFETY: participant 200 never made a claim and never runs again.
+        let repaired = unsafe { q.repair(&snapshot, 1, |_| {}) }.unwrap();
+        assert_eq!(repaired, Repaired::default());
+        let _ = dead;
+        assert_eq!(q.stats(), QueueStats::default());
+    }
 }

@@ -1,0 +1,53 @@
+//! Crash points: named places in the protocol where a test can stop a participant
+//! (e.g. `raise(SIGKILL)`) to prove that the others survive. Compiled in only with the
+//! `crash-points` feature; without it, `crash_point!` expands to nothing.
+//!
+//! | point | where |
+//! |---|---|
+//! | `push.claimed` | after a push's claim CAS, before the tail hint moves |
+//! | `push.filled` | after the payload is written, before it is published |
+//! | `pop.claimed` | after a pop's claim CAS, before the head hint moves |
+//! | `pop.read` | after the payload is read, before the slot is released |
+//! | `repair.started` | after a repairer took the dead participant's entry |
+//! | `repair.abandoned` | after a repair marked a slot abandoned |
+//! | `repair.taken` | after a repair took over a slot being read |
+
+#[cfg(feature = "crash-points")]
+mod hook {
+    use core::sync::atomic::{AtomicPtr, Ordering::*};
+
+    static HOOK: AtomicPtr<()> = AtomicPtr::new(core::ptr::null_mut());
+
+    /// Installs `hook`, called with the point's name each time one is passed (in every
+    /// thread of this process). `None` removes it.
+    pub fn set_hook(hook: Option<fn(&'static str)>) {
+        let ptr = hook.map_or(core::ptr::null_mut(), |f| f as *mut ());
+        // Release: pairs with the Acquire in `hit()`.
+        HOOK.store(ptr, Release);
+    }
+
+    #[doc(hidden)]
+    #[inline]
+    pub fn hit(point: &'static str) {
+        // Acquire: pairs with the Release in `set_hook()`.
+        let ptr = HOOK.load(Acquire);
+        if !ptr.is_null() {
+            // SAFETY: `HOOK` only ever holds null or a `fn(&'static str)` stored by
+            // `set_hook`.
+            let hook = unsafe { core::mem::transmute::<*mut (), fn(&'static str)>(ptr) };
+            hook(point);
+        }
+    }
+}
+
+#[cfg(feature = "crash-points")]
+pub use hook::{hit, set_hook};
+
+/// Passes the named crash point (see the module docs).
+macro_rules! crash_point {
+    ($name:literal) => {
+        #[cfg(feature = "crash-points")]
+        $crate::crash::hit($name);
+    };
+}
+pub(crate) use crash_point;
