@@ -6,8 +6,9 @@
 //! would hold the socket ends of another test open and delay the end-of-file that test waits
 //! for.
 //!
-//! Two tests re-run this binary on one `#[ignore]`d test ([`run_inner`]) to see its stdout and
-//! stderr as written to the real file descriptors, outside the test harness's capture.
+//! Two tests re-run this binary on themselves ([`run_inner`], with `INNER_ENV` set so that the
+//! re-run plays the inner part) to see its stdout and stderr as written to the real file
+//! descriptors, outside the test harness's capture.
 //!
 //! No test sleeps to synchronise: children and parent hand-shake over socket pairs, and a
 //! child's exit is observed by `join`. The one polled condition ([`poll_until`]) is "reaped by
@@ -97,18 +98,22 @@ fn poll_until(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
-/// Re-runs this test binary on the one `#[ignore]`d test `name`, with output not captured, and
-/// returns its output. If it runs longer than `secs` seconds, kills it and every process it
-/// started (it runs in a process group of its own), and fails.
+/// Set in a re-run of this binary ([`run_inner`]): the re-run test plays its inner part.
+const INNER_ENV: &str = "HOST_RUNTIME_TEST_INNER";
+
+/// Whether this run of test `name` is the re-run that plays its inner part.
+fn is_inner(name: &str) -> bool {
+    env::var(INNER_ENV).is_ok_and(|inner| inner == name)
+}
+
+/// Re-runs this test binary on test `name` alone, with output not captured and [`INNER_ENV`]
+/// set so that the test plays its inner part, and returns its output. If it runs longer than
+/// `secs` seconds, kills it and every process it started (it runs in a process group of its
+/// own), and fails.
 fn run_inner(name: &str, secs: u64) -> Output {
     let child = Command::new(env::current_exe().unwrap())
-        .args([
-            name,
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(INNER_ENV, name)
         .process_group(0)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -207,7 +212,10 @@ fn kill_gives_minus_9() {
 /// The panic message reaches the child's stderr (fd 2), written by the child's panic hook.
 #[test]
 fn child_panic_message_reaches_stderr() {
-    let output = run_inner("inner_child_panics", 60);
+    if is_inner("child_panic_message_reaches_stderr") {
+        return inner_child_panics();
+    }
+    let output = run_inner("child_panic_message_reaches_stderr", 60);
     assert!(output.status.success(), "inner test failed: {output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -218,8 +226,7 @@ fn child_panic_message_reaches_stderr() {
     );
 }
 
-#[test]
-#[ignore = "run by child_panic_message_reaches_stderr"]
+/// The inner part of [`child_panic_message_reaches_stderr`].
 fn inner_child_panics() {
     watchdog(|| {
         let p = Builder::new()
@@ -608,7 +615,11 @@ const NOISE_THREADS: usize = 4;
 /// line appears twice (a child inheriting a half-full buffer would write it again).
 #[test]
 fn starting_while_other_threads_allocate_and_print_does_not_deadlock() {
-    let output = run_inner("inner_fork_storm", 90);
+    const NAME: &str = "starting_while_other_threads_allocate_and_print_does_not_deadlock";
+    if is_inner(NAME) {
+        return inner_fork_storm();
+    }
+    let output = run_inner(NAME, 90);
     assert!(output.status.success(), "inner test failed: {output:?}");
 
     let mut child_lines: HashMap<usize, usize> = HashMap::new();
@@ -634,8 +645,7 @@ fn starting_while_other_threads_allocate_and_print_does_not_deadlock() {
     assert!(!noise.is_empty());
 }
 
-#[test]
-#[ignore = "run by starting_while_other_threads_allocate_and_print_does_not_deadlock"]
+/// The inner part of [`starting_while_other_threads_allocate_and_print_does_not_deadlock`].
 fn inner_fork_storm() {
     watchdog_secs(60, || {
         let stop = Arc::new(AtomicBool::new(false));
