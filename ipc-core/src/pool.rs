@@ -229,27 +229,16 @@ pub struct WorkerSlot {
 }
 
 impl WorkerSlot {
-    /// A free slot (all-zero bytes are one too).
-    #[cfg(not(loom))]
-    pub const fn new() -> Self {
-        Self {
-            word: AtomicWord::new(0),
-            pid: AtomicU32::new(0),
-            _pad: AtomicU32::new(0),
-            task: AtomicWord::new(0),
-            done: AtomicWord::new(0),
-        }
-    }
-
-    /// A free slot.
-    #[cfg(loom)]
-    pub fn new() -> Self {
-        Self {
-            word: AtomicWord::new(0),
-            pid: AtomicU32::new(0),
-            _pad: AtomicU32::new(0),
-            task: AtomicWord::new(0),
-            done: AtomicWord::new(0),
+    crate::sync::const_fn! {
+        /// A free slot (all-zero bytes are one too).
+        pub fn new() -> Self {
+            Self {
+                word: AtomicWord::new(0),
+                pid: AtomicU32::new(0),
+                _pad: AtomicU32::new(0),
+                task: AtomicWord::new(0),
+                done: AtomicWord::new(0),
+            }
         }
     }
 }
@@ -378,25 +367,17 @@ impl<'a> PoolTables<'a> {
     ///
     /// [`PoolError::NoFreeTask`] if every slot is in use.
     pub fn submit(&self) -> Result<TaskHandle, PoolError> {
-        for (index, slot) in self.tasks.iter().enumerate() {
-            let word = slot.word.load(Relaxed);
-            if task_state_bits(word) != T_FREE {
-                continue;
-            }
-            let generation = task_gen(word).wrapping_add(1);
-            // Acquire: pairs with the Release in `release()`; the last user is done.
-            if slot
-                .word
-                .compare_exchange(word, task_word(generation, T_PENDING, 0), Acquire, Relaxed)
-                .is_ok()
-            {
-                return Ok(TaskHandle {
-                    index: index as u32,
-                    generation,
-                });
-            }
-        }
-        Err(PoolError::NoFreeTask)
+        let words = self.tasks.iter().map(|slot| &slot.word);
+        let (index, generation) = take_first(
+            words,
+            |_, word| task_state_bits(word) == T_FREE,
+            |generation| task_word(generation, T_PENDING, 0),
+        )
+        .ok_or(PoolError::NoFreeTask)?;
+        Ok(TaskHandle {
+            index: index as u32,
+            generation,
+        })
     }
 
     /// A worker takes a pending task: `Pending → Running(worker)`, and the worker
@@ -570,35 +551,26 @@ impl<'a> PoolTables<'a> {
     ///
     /// [`PoolError::NoFreeWorker`] if every slot holds a live worker.
     pub fn add_worker(&self) -> Result<WorkerId, PoolError> {
-        for (index, slot) in self.workers.iter().enumerate() {
-            let word = slot.word.load(Relaxed);
-            if !matches!(word & STATE_MASK, W_FREE | W_DEAD) {
-                continue;
-            }
-            if self.tasks.iter().any(|t| {
-                let w = t.word.load(Relaxed);
-                task_state_bits(w) == T_RUNNING && task_worker(w) == index
-            }) {
-                // A dead worker whose tasks are not yet marked lost: not reusable yet.
-                continue;
-            }
-            let generation = task_gen(word).wrapping_add(1);
-            // Acquire: pairs with the Release in `worker_died()`.
-            if slot
-                .word
-                .compare_exchange(word, worker_word(generation, W_NEW), Acquire, Relaxed)
-                .is_ok()
-            {
-                slot.pid.store(0, Relaxed);
-                slot.task.store(NO_TASK, Relaxed);
-                slot.done.store(0, Relaxed);
-                return Ok(WorkerId {
-                    index: index as u16,
-                    generation,
-                });
-            }
-        }
-        Err(PoolError::NoFreeWorker)
+        let reusable = |index: usize, word: u64| {
+            // A dead worker whose tasks are not yet marked lost is not reusable yet.
+            matches!(word & STATE_MASK, W_FREE | W_DEAD)
+                && !self.tasks.iter().any(|t| {
+                    let w = t.word.load(Relaxed);
+                    task_state_bits(w) == T_RUNNING && task_worker(w) == index
+                })
+        };
+        let words = self.workers.iter().map(|slot| &slot.word);
+        let (index, generation) =
+            take_first(words, reusable, |generation| worker_word(generation, W_NEW))
+                .ok_or(PoolError::NoFreeWorker)?;
+        let slot = &self.workers[index];
+        slot.pid.store(0, Relaxed);
+        slot.task.store(NO_TASK, Relaxed);
+        slot.done.store(0, Relaxed);
+        Ok(WorkerId {
+            index: index as u16,
+            generation,
+        })
     }
 
     /// The worker's process is up: records its pid, `New → Ready`.
@@ -768,6 +740,31 @@ impl<'a> PoolTables<'a> {
             PoolError::WrongState
         }
     }
+}
+
+/// Takes the first of `words` that `free(index, word)` accepts, with one CAS to
+/// `taken(generation + 1)`; returns its index and new generation.
+fn take_first<'w>(
+    words: impl Iterator<Item = &'w AtomicWord>,
+    free: impl Fn(usize, u64) -> bool,
+    taken: impl Fn(u32) -> u64,
+) -> Option<(usize, u32)> {
+    for (index, atomic) in words.enumerate() {
+        let word = atomic.load(Relaxed);
+        if !free(index, word) {
+            continue;
+        }
+        let generation = task_gen(word).wrapping_add(1);
+        // Acquire: pairs with the Release that freed the entry (`release()`,
+        // `worker_died()`); its last user is done before we take it.
+        if atomic
+            .compare_exchange(word, taken(generation), Acquire, Relaxed)
+            .is_ok()
+        {
+            return Some((index, generation));
+        }
+    }
+    None
 }
 
 #[cfg(all(test, not(loom)))]

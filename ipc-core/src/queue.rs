@@ -15,11 +15,9 @@ struct Slot<T> {
 }
 
 impl<T> Slot<T> {
-    #[cfg(not(loom))]
-    const fn new() -> Self {
-        Self {
-            word: AtomicWord::new(0),
-            value: UnsafeCell::new(MaybeUninit::uninit()),
+    crate::sync::const_fn! {
+        fn new() -> Self {
+            Self { word: AtomicWord::new(0), value: UnsafeCell::new(MaybeUninit::uninit()) }
         }
     }
 }
@@ -102,10 +100,7 @@ impl<T, const N: usize> Queue<T, N> {
         Self {
             head: CachePadded::new(AtomicWord::new(0)),
             tail: CachePadded::new(AtomicWord::new(0)),
-            slots: core::array::from_fn(|_| Slot {
-                word: AtomicWord::new(0),
-                value: UnsafeCell::new(MaybeUninit::uninit()),
-            }),
+            slots: core::array::from_fn(|_| Slot::new()),
         }
     }
 

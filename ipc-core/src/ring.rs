@@ -206,6 +206,7 @@ impl<S: SlotWords> Ring<'_, S> {
     /// seen, so concurrent repairers never repair a slot twice. Returns the numbers of
     /// (pushes, pops) repaired.
     #[cfg(word64)]
+    #[cfg_attr(all(loom, not(test)), allow(dead_code))]
     pub(crate) fn repair(
         &self,
         owner: Word,

@@ -36,3 +36,18 @@ impl<T> UnsafeCell<T> {
         f(self.0.get())
     }
 }
+
+/// Declares `fn`s that are `const` except under loom, whose atomics have no `const`
+/// constructors: one body, not two.
+macro_rules! const_fn {
+    ($(#[$attr:meta])* $vis:vis fn $name:ident() -> $ret:ty $body:block) => {
+        #[cfg(not(loom))]
+        $(#[$attr])*
+        $vis const fn $name() -> $ret $body
+
+        #[cfg(loom)]
+        $(#[$attr])*
+        $vis fn $name() -> $ret $body
+    };
+}
+pub(crate) use const_fn;

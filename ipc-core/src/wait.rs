@@ -26,20 +26,24 @@ use crate::sync::{fence, AtomicU32, Ordering::*};
 /// assert_ne!(w.seq().load(core::sync::atomic::Ordering::Relaxed), seen, "its sleep would not start");
 /// w.finish_wait();
 /// ```
-#[derive(Debug, Default)]
+#[derive(Debug)]
 #[repr(C)]
 pub struct WaitWord {
     seq: AtomicU32,
     waiters: AtomicU32,
 }
 
+impl Default for WaitWord {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl WaitWord {
-    /// A word with no waiters.
-    #[cfg(not(loom))]
-    pub const fn new() -> Self {
-        Self {
-            seq: AtomicU32::new(0),
-            waiters: AtomicU32::new(0),
+    crate::sync::const_fn! {
+        /// A word with no waiters.
+        pub fn new() -> Self {
+            Self { seq: AtomicU32::new(0), waiters: AtomicU32::new(0) }
         }
     }
 

@@ -100,6 +100,7 @@ impl SlotWord {
 
     /// The owner recorded by a claim (0 = anonymous, or no claim).
     #[cfg(word64)]
+    #[cfg_attr(all(loom, not(test)), allow(dead_code))]
     #[inline(always)]
     pub(crate) const fn owner(word: Word) -> Word {
         word & OWNER_MASK
