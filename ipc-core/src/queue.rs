@@ -141,7 +141,10 @@ impl<T, const N: usize> Queue<T, N> {
                 Ok(())
             }
             Err(stop) => {
-                debug_assert_eq!(stop, Stop::Blocked, "private slot words cannot be corrupt");
+                // Loom runs in release: check there too.
+                if cfg!(any(debug_assertions, loom)) {
+                    assert_eq!(stop, Stop::Blocked, "private slot words cannot be corrupt");
+                }
                 Err(value)
             }
         }
@@ -164,7 +167,15 @@ impl<T, const N: usize> Queue<T, N> {
     #[inline]
     pub fn pop(&self) -> Option<T> {
         let ring = self.ring();
-        let claimed = ring.claim_pop::<()>(ANONYMOUS, |_| Ok(())).ok()?;
+        let claimed = match ring.claim_pop::<()>(ANONYMOUS, |_| Ok(())) {
+            Ok(claimed) => claimed,
+            Err(stop) => {
+                if cfg!(any(debug_assertions, loom)) {
+                    assert_eq!(stop, Stop::Blocked, "private slot words cannot be corrupt");
+                }
+                return None;
+            }
+        };
         let value = self.slots[claimed.index].value.with_mut(|cell| {
             // SAFETY: the claim CAS saw FULL, so the producer's write happened before
             // (Acquire) and this thread is the slot's only user until `release`.

@@ -12,7 +12,12 @@
 //!    regressed hint therefore only meets slots that say "help me on".
 //! 3. For a hint `x` read just before the slot word, `lap(word) - lap(x)` lies in
 //!    `-1..=3`; outside `-1..=MAX_LAPS_AHEAD` (re-checked against a fresh hint) the
-//!    memory is corrupt.
+//!    memory is corrupt. This needs the hints to carry happens-before: every write of a
+//!    hint or claim word is a Release and every read an Acquire, so a thread that reads
+//!    hint `x` has seen every claim below `x`, and one that reads a slot word of a later
+//!    lap has seen the hints that lap needed. With relaxed hints a stale slot word could
+//!    look a lap too old (Miri's weak-memory emulation found this). On x86 these orders
+//!    cost nothing; elsewhere they are plain acquire loads and release stores.
 
 use crate::sync::{AtomicWord, Ordering::*};
 #[cfg(word64)]
@@ -60,7 +65,7 @@ impl<S: SlotWords> Ring<'_, S> {
     #[inline]
     pub(crate) fn claim_push(&self, owner: Word) -> Result<Claimed, Stop<()>> {
         let geo = self.geometry;
-        let mut tail = self.tail.load(Relaxed);
+        let mut tail = self.tail.load(Acquire);
         loop {
             let index = geo.index(tail);
             if index >= geo.capacity() {
@@ -75,18 +80,20 @@ impl<S: SlotWords> Ring<'_, S> {
             // The common case, tested first: the slot is free for this lap.
             if word == SlotWord::pack(lap, State::Free, 0) {
                 let claim = SlotWord::pack(lap, State::Writing, owner);
-                // Acquire: as for the load above, on the value the CAS reads.
+                // AcqRel: Acquire as for the load above; Release so that whoever reads our
+                // claim word also sees every hint value we saw (fact 3 needs it).
                 if slot
-                    .compare_exchange_weak(word, claim, Acquire, Relaxed)
+                    .compare_exchange_weak(word, claim, AcqRel, Relaxed)
                     .is_ok()
                 {
                     crate::crash::crash_point!("push.claimed");
                     // Only the claimer stores; see fact 2 for why a late store (a hint
                     // moving back) is harmless.
-                    self.tail.store(geo.next(tail), Relaxed);
+                    // Release: pairs with the Acquire loads of the hint (fact 3).
+                    self.tail.store(geo.next(tail), Release);
                     return Ok(Claimed { index, lap });
                 }
-                tail = self.tail.load(Relaxed);
+                tail = self.tail.load(Acquire);
                 continue;
             }
             tail = match (geo.lap_distance(word, lap), SlotWord::state(word)) {
@@ -117,7 +124,7 @@ impl<S: SlotWords> Ring<'_, S> {
         mut check: impl FnMut(usize) -> Result<(), E>,
     ) -> Result<Claimed, Stop<E>> {
         let geo = self.geometry;
-        let mut head = self.head.load(Relaxed);
+        let mut head = self.head.load(Acquire);
         loop {
             let index = geo.index(head);
             if index >= geo.capacity() {
@@ -132,16 +139,18 @@ impl<S: SlotWords> Ring<'_, S> {
             if word == SlotWord::pack(lap, State::Full, 0) {
                 check(index).map_err(Stop::Refused)?;
                 let claim = SlotWord::pack(lap, State::Reading, owner);
-                // Acquire: as for the load above, on the value the CAS reads.
+                // AcqRel: Acquire as for the load above; Release so that whoever reads our
+                // claim word also sees every hint value we saw (fact 3 needs it).
                 if slot
-                    .compare_exchange_weak(word, claim, Acquire, Relaxed)
+                    .compare_exchange_weak(word, claim, AcqRel, Relaxed)
                     .is_ok()
                 {
                     crate::crash::crash_point!("pop.claimed");
-                    self.head.store(geo.next(head), Relaxed);
+                    // Release: pairs with the Acquire loads of the hint (fact 3).
+                    self.head.store(geo.next(head), Release);
                     return Ok(Claimed { index, lap });
                 }
-                head = self.head.load(Relaxed);
+                head = self.head.load(Acquire);
                 continue;
             }
             head = match (geo.lap_distance(word, lap), SlotWord::state(word)) {
@@ -237,8 +246,9 @@ impl<S: SlotWords> Ring<'_, S> {
                 }
                 Some(State::Reading) => {
                     let taken = SlotWord::pack(lap, State::Reading, me);
-                    // Acquire: the payload published before the dead owner's claim.
-                    if slot.compare_exchange(word, taken, Acquire, Relaxed).is_ok() {
+                    // AcqRel: acquires the payload published before the dead owner's
+                    // claim; releases our take-over like any claim.
+                    if slot.compare_exchange(word, taken, AcqRel, Relaxed).is_ok() {
                         crate::crash::crash_point!("repair.taken");
                         let claimed = Claimed { index, lap };
                         salvage(claimed);
@@ -295,7 +305,9 @@ impl<S: SlotWords> Ring<'_, S> {
     #[inline]
     fn help(&self, hint: &AtomicWord, seen: Word) -> Word {
         let next = self.geometry.next(seen);
-        match hint.compare_exchange(seen, next, Relaxed, Relaxed) {
+        // AcqRel/Acquire: helpers pass on the happens-before chain that fact 3 needs, and
+        // a failed CAS's value is the hint we continue from.
+        match hint.compare_exchange(seen, next, AcqRel, Acquire) {
             Ok(_) => next,
             Err(now) => now,
         }
@@ -305,7 +317,7 @@ impl<S: SlotWords> Ring<'_, S> {
     /// (it has moved since) or the memory is corrupt (fact 3).
     #[cold]
     fn recheck<E>(&self, hint: &AtomicWord, seen: Word) -> Result<Word, Stop<E>> {
-        let now = hint.load(Relaxed);
+        let now = hint.load(Acquire);
         if now == seen {
             Err(Stop::Corrupt)
         } else {
