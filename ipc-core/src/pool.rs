@@ -440,6 +440,10 @@ impl<'a> PoolTables<'a> {
     /// then its result must be discarded.
     pub fn finish(&self, worker: WorkerId, task: TaskHandle, ok: bool) -> Result<(), PoolError> {
         let wslot = self.worker_slot(worker)?;
+        if task_gen(wslot.word.load(Acquire)) != worker.generation {
+            // An earlier incarnation of this slot: it cannot finish its successor's task.
+            return Err(PoolError::Stale);
+        }
         let tslot = self.task_slot(task)?;
         let running = task_word(task.generation, T_RUNNING, worker.index());
         let end = task_word(task.generation, if ok { T_DONE } else { T_FAILED }, 0);
@@ -580,8 +584,9 @@ impl<'a> PoolTables<'a> {
     /// [`PoolError::Stale`] / [`PoolError::WrongState`] unless the worker is `New`.
     pub fn worker_started(&self, worker: WorkerId, pid: u32) -> Result<(), PoolError> {
         let slot = self.worker_slot(worker)?;
+        self.worker_transition(slot, worker, &[W_NEW], W_READY)?;
         slot.pid.store(pid, Relaxed);
-        self.worker_transition(slot, worker, &[W_NEW], W_READY)
+        Ok(())
     }
 
     /// The worker waits for something while running its task: `Running → Blocked`.
