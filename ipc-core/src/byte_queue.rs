@@ -747,8 +747,10 @@ impl<'a> ByteQueue<'a> {
         Ok(result)
     }
 
-    /// The number of messages in the queue, counting claimed ones not yet published or
-    /// released (a snapshot).
+    /// The number of positions taken between the consumers and the producers: messages
+    /// in the queue, counting pushes claimed but not yet published, and abandoned pushes
+    /// until a consumer passes them (they hold their slot till then). A snapshot; exact
+    /// when the queue is quiescent.
     pub fn len(&self) -> usize {
         self.ring().len()
     }
@@ -840,6 +842,10 @@ impl<'a> ByteQueue<'a> {
 
     /// Gives up this handle's registration; it must hold no claim (true between calls).
     /// Returns the anonymous handle.
+    ///
+    /// `ByteQueue` handles are `Copy`: a copy made before this call still carries the old
+    /// id, which a later [`register`](Self::register) may hand to another process. Drop
+    /// such copies first; claims made through one would be repaired as the new holder's.
     pub fn deregister(self) -> Self {
         if let Some(id) = self.participant() {
             self.table.deregister(id);
