@@ -3,8 +3,14 @@
 //!
 //! - [`process`]: [`Process`], a closure run in a forked child, with Python's names, exit codes,
 //!   `join`/`terminate`/`kill` and daemon semantics; [`current_process`].
+//! - [`queue`]: [`Queue<T>`], Python's `multiprocessing.Queue` over shared memory (serde items,
+//!   postcard-encoded), and [`RawQueue`] for byte messages.
+//! - [`shm`]: [`SharedRegion`], shared memory inherited by forked children or opened by name.
+//! - [`pool`]: [`Pool`], Python's `multiprocessing.Pool` over forked workers, which survives
+//!   workers that die (their tasks' results become errors; the pool replaces them).
 //! - [`sys`]: the thin, typed OS layer (`fork`, `waitpid`, pidfds, `poll`, signals, shared
-//!   futexes, shared anonymous memory). It is the only module with `unsafe` code.
+//!   futexes, shared memory) and the views of shared memory that safe code uses
+//!   ([`sys::region`]). It is the only module with `unsafe` code.
 //!
 //! Linux only: pidfds, futexes and `PR_SET_PDEATHSIG` have no portable equivalent.
 //!
@@ -18,6 +24,20 @@
 //! assert_eq!(p.join()?, 0);
 //! # Ok::<(), host_runtime::process::ProcessError>(())
 //! ```
+//!
+//! A queue between processes:
+//!
+//! ```
+//! use host_runtime::{Process, Queue};
+//!
+//! let q = Queue::<(u32, String)>::new(3)?;
+//! let tx = q.clone();
+//! let p = Process::new(move || tx.put((7, "from a child".into())).unwrap());
+//! p.start()?;
+//! assert_eq!(q.get()?, (7, "from a child".to_string()));
+//! p.join()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
@@ -25,10 +45,18 @@
 #[cfg(not(target_os = "linux"))]
 compile_error!("host-runtime supports Linux only (pidfd, futex, PR_SET_PDEATHSIG)");
 
+#[cfg(target_has_atomic = "64")]
+pub mod pool;
 pub mod process;
+pub mod queue;
+pub mod shm;
 pub mod sys;
 
+#[cfg(target_has_atomic = "64")]
+pub use pool::{AsyncResult, Pool, PoolError, TaskError};
 pub use process::{current_process, Builder, CurrentProcess, Process, ProcessError};
+pub use queue::{GetError, PutError, Queue, QueueError, RawQueue};
+pub use shm::{SharedRegion, ShmError};
 
 #[cfg(test)]
 mod test_util;

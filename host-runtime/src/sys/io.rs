@@ -1,7 +1,7 @@
 //! Raw writes that take no Rust lock, and flushing C's stdio.
 
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::ptr;
 
 use super::{cvt, retry_on_intr};
@@ -71,4 +71,36 @@ pub fn flush_c_stdio() -> io::Result<()> {
     let ret = unsafe { libc::fflush(ptr::null_mut()) };
     // `fflush` returns `EOF` (-1) and sets `errno` on failure.
     cvt(ret).map(drop)
+}
+
+/// `pipe2(fds, O_CLOEXEC)`: a new pipe, `(read end, write end)`; see `pipe(2)`.
+///
+/// Both ends are close-on-exec. A child forked afterwards inherits both ends (as every
+/// descriptor): it sees end-of-file on the read end only once every copy of the write end is
+/// closed, its own included.
+///
+/// # Errors
+///
+/// `EMFILE`/`ENFILE` if the descriptor limits are reached.
+///
+/// # Examples
+///
+/// ```
+/// use std::io::{Read, Write};
+///
+/// let (r, w) = host_runtime::sys::pipe()?;
+/// let (mut r, mut w) = (std::fs::File::from(r), std::fs::File::from(w));
+/// w.write_all(b"through the pipe")?;
+/// drop(w);
+/// let mut s = String::new();
+/// r.read_to_string(&mut s)?;
+/// assert_eq!(s, "through the pipe");
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` is a valid, writable array of two `c_int`s for the kernel to fill.
+    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    // SAFETY: `pipe2` succeeded: both descriptors are new, open, and owned by nothing else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }

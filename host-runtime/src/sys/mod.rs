@@ -11,25 +11,31 @@
 //! [`futex::futex_wait`]) return `EINTR` to the caller instead, who knows its deadline and
 //! recomputes the remaining time (typically by wrapping the call in [`retry_on_intr`]).
 //!
+//! One module here is not a system call wrapper: [`region`] turns a shared mapping into views
+//! safe code can use (`ipc_core::ByteQueue`s and atomically accessed bytes), which is where the
+//! memory-safety argument for memory shared between processes is made, in one place.
+//!
 //! [`BorrowedFd`]: std::os::fd::BorrowedFd
 
+pub mod fncall;
 pub mod futex;
 mod io;
 mod pidfd;
 mod poll;
 mod process;
+pub mod region;
 pub mod shm;
 
 use std::io as stdio;
 use std::time::Duration;
 
-pub use io::{flush_c_stdio, write_all};
+pub use io::{flush_c_stdio, pipe, write_all};
 pub use pidfd::{pidfd_open, pidfd_send_signal};
 pub use poll::{poll_any_readable, poll_readable};
 pub use process::{
     exit_immediately, fork, fork_run, getpid, getppid, kill, kill_process_group,
-    set_parent_death_signal, wait_exited_nowait, waitpid, Fork, Pid, Signal, WaitOptions,
-    WaitStatus,
+    set_interrupting_noop_handler, set_parent_death_signal, wait_exited_nowait, waitpid, Fork, Pid,
+    Signal, WaitOptions, WaitStatus,
 };
 
 /// Calls `f` until it returns anything but an [`Interrupted`](stdio::ErrorKind::Interrupted)

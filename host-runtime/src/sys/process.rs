@@ -487,3 +487,42 @@ pub fn exit_immediately(code: i32) -> ! {
     // SAFETY: `_exit` takes an integer, touches no memory of ours and does not return.
     unsafe { libc::_exit(code) }
 }
+
+/// The handler [`set_interrupting_noop_handler`] installs: returns at once.
+extern "C" fn noop_handler(_sig: libc::c_int) {}
+
+/// `sigaction(sig, {sa_handler: no-op, sa_flags: 0})`: installs, for the whole process, a
+/// handler for `sig` that does nothing, *without* `SA_RESTART`; see `sigaction(2)`.
+///
+/// The signal then no longer has its default action (e.g. terminating for `SIGUSR1`), and a
+/// thread blocked in a system call that it interrupts returns `EINTR`. Meant for tests of
+/// `EINTR` handling: the blocking calls of this crate must carry on through such signals.
+///
+/// # Errors
+///
+/// `EINVAL` for `SIGKILL`/`SIGSTOP` or an invalid signal.
+///
+/// # Examples
+///
+/// ```
+/// use host_runtime::sys::{fork_run, getpid, kill, set_interrupting_noop_handler, waitpid};
+/// use host_runtime::sys::{Signal, WaitOptions, WaitStatus};
+///
+/// let usr1 = Signal::from_raw(libc::SIGUSR1).unwrap();
+/// let pid = fork_run(move || {
+///     set_interrupting_noop_handler(usr1).unwrap();
+///     kill(getpid(), usr1).unwrap(); // handled: the child lives on
+///     3
+/// })?;
+/// assert_eq!(waitpid(pid, WaitOptions::BLOCK)?, Some(WaitStatus::Exited(3)));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn set_interrupting_noop_handler(sig: Signal) -> io::Result<()> {
+    // SAFETY: `sigaction` is plain old data; all-zero is a valid value (empty mask, no flags).
+    let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+    action.sa_sigaction = noop_handler as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    action.sa_flags = 0;
+    // SAFETY: `action` is a valid, initialised `sigaction` for the call; the old action is not
+    // asked for (null). The handler is async-signal-safe: it does nothing.
+    cvt(unsafe { libc::sigaction(sig.as_raw(), &action, std::ptr::null_mut()) }).map(drop)
+}

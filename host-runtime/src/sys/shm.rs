@@ -1,9 +1,12 @@
-//! Anonymous shared memory: mappings that a parent and the children it forks afterwards share.
+//! Shared memory: anonymous mappings that a parent and the children it forks afterwards share,
+//! and POSIX named shared memory objects (`shm_open(3)`) for processes that are not related.
 
+use std::ffi::CStr;
 use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::ptr::{self, NonNull};
 
-use super::cvt;
+use super::{cvt, retry_on_intr};
 
 /// `mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)`:
 /// maps `len` bytes of zeroed memory that stays shared with every child forked afterwards; see
@@ -97,4 +100,159 @@ pub fn mmap_shared_anonymous(len: usize) -> io::Result<NonNull<u8>> {
 pub unsafe fn munmap(ptr: NonNull<u8>, len: usize) -> io::Result<()> {
     // SAFETY: the caller promises the range is a mapping of ours that nothing uses any more.
     cvt(unsafe { libc::munmap(ptr.as_ptr().cast(), len) }).map(drop)
+}
+
+/// `mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0)`: maps the first
+/// `len` bytes of the file or shared memory object `fd`; see `mmap(2)`.
+///
+/// Every process that maps the same object shares the bytes. The mapping stays valid after `fd`
+/// is closed. Pages are committed when first touched (`MAP_NORESERVE`); touching a page past the
+/// object's end raises `SIGBUS`, so `len` must not exceed the object's size (check it with
+/// `fstat`, e.g. [`std::fs::File::metadata`]).
+///
+/// # Errors
+///
+/// `InvalidInput` if `len` is 0; `EACCES` if `fd` is not open for reading and writing;
+/// `ENOMEM` if the address space is exhausted.
+///
+/// # Examples
+///
+/// ```
+/// use host_runtime::sys::shm::{mmap_shared_fd, munmap, shm_create_exclusive, shm_unlink};
+/// use std::os::fd::AsFd;
+///
+/// let name = c"/host-runtime-doc-mmap-fd";
+/// let _ = shm_unlink(name);
+/// let file = std::fs::File::from(shm_create_exclusive(name)?);
+/// file.set_len(4096)?;
+/// let mem = mmap_shared_fd(file.as_fd(), 4096)?;
+/// shm_unlink(name)?;
+/// // SAFETY: the whole mapping, unused afterwards.
+/// unsafe { munmap(mem, 4096)? };
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn mmap_shared_fd(fd: BorrowedFd<'_>, len: usize) -> io::Result<NonNull<u8>> {
+    if len == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "cannot map 0 bytes",
+        ));
+    }
+    // SAFETY: a null hint lets the kernel pick a fresh range, so no existing memory of ours is
+    // replaced; `fd` is an open descriptor (borrowed for the call).
+    let addr = unsafe {
+        libc::mmap(
+            ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_NORESERVE,
+            fd.as_raw_fd(),
+            0,
+        )
+    };
+    if addr == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    NonNull::new(addr.cast::<u8>()).ok_or_else(|| io::Error::from(io::ErrorKind::InvalidData))
+}
+
+/// `shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600)`: creates a new, empty POSIX
+/// shared memory object readable and writable by its owner only; see `shm_open(3)`.
+///
+/// `name` is `/` followed by up to 254 characters, none a `/`. The object lives (on Linux, as
+/// `/dev/shm/NAME`) until [`shm_unlink`], even after every process closed it. Set its size with
+/// `ftruncate` ([`std::fs::File::set_len`]): new bytes read as zero. The process umask may
+/// remove permission bits, never add any.
+///
+/// # Errors
+///
+/// `EEXIST` if an object of that name exists; `EINVAL` for a bad name; `EACCES`, `EMFILE`.
+///
+/// # Examples
+///
+/// ```
+/// use host_runtime::sys::shm::{shm_create_exclusive, shm_unlink};
+///
+/// let name = c"/host-runtime-doc-create";
+/// let _ = shm_unlink(name);
+/// let fd = shm_create_exclusive(name)?;
+/// assert_eq!(shm_create_exclusive(name).unwrap_err().kind(), std::io::ErrorKind::AlreadyExists);
+/// shm_unlink(name)?;
+/// # drop(fd);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn shm_create_exclusive(name: &CStr) -> io::Result<OwnedFd> {
+    shm_open(
+        name,
+        libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC,
+        0o600,
+    )
+}
+
+/// `shm_open(name, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0)`: opens an existing POSIX shared memory
+/// object for reading and writing; see `shm_open(3)`.
+///
+/// Nothing about the object is checked here: compare its owner, mode and size
+/// (`fstat`, [`std::fs::File::metadata`]) before trusting it.
+///
+/// # Errors
+///
+/// `ENOENT` if there is no such object; `EACCES` if we may not open it read-write; `EINVAL`
+/// for a bad name; `ELOOP` if it is a symbolic link.
+///
+/// # Examples
+///
+/// ```
+/// use host_runtime::sys::shm::shm_open_existing;
+///
+/// let err = shm_open_existing(c"/host-runtime-doc-no-such-object").unwrap_err();
+/// assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+/// ```
+pub fn shm_open_existing(name: &CStr) -> io::Result<OwnedFd> {
+    shm_open(name, libc::O_RDWR | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0)
+}
+
+fn shm_open(name: &CStr, flags: libc::c_int, mode: libc::mode_t) -> io::Result<OwnedFd> {
+    let fd = retry_on_intr(|| {
+        // SAFETY: `name` is a valid NUL-terminated string for the whole call; `shm_open` reads
+        // nothing else of ours.
+        cvt(unsafe { libc::shm_open(name.as_ptr(), flags, mode) })
+    })?;
+    // SAFETY: `shm_open` succeeded, so `fd` is a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `shm_unlink(name)`: removes the name of a POSIX shared memory object; see `shm_unlink(3)`.
+///
+/// Processes that have it open or mapped keep using it; its memory is freed when the last one
+/// lets go.
+///
+/// # Errors
+///
+/// `ENOENT` if there is no such object; `EACCES`; `EINVAL` for a bad name.
+///
+/// # Examples
+///
+/// ```
+/// use host_runtime::sys::shm::shm_unlink;
+///
+/// let err = shm_unlink(c"/host-runtime-doc-no-such-object").unwrap_err();
+/// assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+/// ```
+pub fn shm_unlink(name: &CStr) -> io::Result<()> {
+    // SAFETY: `name` is a valid NUL-terminated string for the whole call.
+    cvt(unsafe { libc::shm_unlink(name.as_ptr()) }).map(drop)
+}
+
+/// `geteuid()`: the effective user id of this process; see `geteuid(2)`. Never fails.
+///
+/// # Examples
+///
+/// ```
+/// let uid = host_runtime::sys::shm::geteuid();
+/// # let _ = uid;
+/// ```
+pub fn geteuid() -> u32 {
+    // SAFETY: `geteuid` takes no arguments, touches no memory of ours and always succeeds.
+    unsafe { libc::geteuid() }
 }

@@ -1,0 +1,619 @@
+//! The result thread: reads results, runs callbacks and completes results, hands backlog tasks
+//! to workers as room appears, finds dead workers and replaces them, and carries out `close`
+//! and `terminate`. It forks every worker, so that the workers' parent-death signal is tied to
+//! a thread that lives as long as the pool (see `Process`'s daemon docs).
+
+use std::io::Read;
+use std::ops::Range;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::net::UnixStream;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::{mpsc, Arc};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use ipc_core::pool::{TaskState, WorkerId};
+
+use super::error::{PoolError, TaskError};
+use super::message::{parse_result, Reply, ENCODE, OK, PANICKED, STOP};
+use super::result::{Outcome, Sink, YIELD_BUDGET};
+use super::sched::{lock, Job, Lane, Phase, Shared};
+use super::worker::{self, Initializer, WorkerCtx};
+use crate::process::{self, Process};
+use crate::queue::{self, RawQueue};
+use crate::sys;
+
+/// Results read from one worker's queue per turn, so that one busy worker can't starve the
+/// others' results (and the dispatching) for long.
+const BATCH: usize = 256;
+/// How often, at the most, the result thread checks its workers while it has results to read
+/// (it never sleeps then, so no pidfd wakes it). Deaths are found at once when it sleeps.
+const CHECK_EVERY: Duration = Duration::from_millis(5);
+/// How long the result thread sleeps when it can't rely on pidfds alone: some worker has no
+/// pidfd (old kernel), or a worker could not be started and the start is to be retried.
+const FALLBACK_POLL: Duration = Duration::from_millis(20);
+/// Spin rounds of [`Collector::linger`]: round `k` spins `2^k` times.
+const SPIN_ROUNDS: u32 = 6;
+/// `sched_yield` rounds of [`Collector::linger`], after spinning (within [`YIELD_BUDGET`]).
+const YIELD_ROUNDS: u32 = 32;
+/// The pause after a failed worker start before the next try.
+const RESPAWN_BACKOFF: Duration = Duration::from_millis(100);
+
+/// A running worker, as the result thread knows it.
+struct Proc {
+    process: Process,
+    results: RawQueue,
+    id: WorkerId,
+}
+
+/// What the result thread hands a sink once the pool's lock is released.
+enum Delivery {
+    /// A result message at this range of the arena.
+    Reply(Arc<dyn Sink>, u32, Range<usize>),
+    /// An error the pool itself decided (worker died, terminated).
+    Failed(Arc<dyn Sink>, u32, TaskError),
+}
+
+/// How the pool's workers are made.
+pub(super) struct WorkerConfig {
+    pub(super) processes: usize,
+    pub(super) initializer: Option<Initializer>,
+    pub(super) max_tasks: Option<u64>,
+    pub(super) queues: queue::Builder,
+}
+
+/// The result thread's state (see the module docs).
+pub(super) struct Collector {
+    shared: Arc<Shared>,
+    config: WorkerConfig,
+    /// By worker slot index.
+    procs: Vec<Option<Proc>>,
+    wake_rx: UnixStream,
+    /// Workers started so far (for their names).
+    started: u64,
+    /// Read buffer, and the results of this turn laid end to end.
+    buf: Vec<u8>,
+    arena: Vec<u8>,
+    spans: Vec<Range<usize>>,
+    deliveries: Vec<Delivery>,
+    last_check: Instant,
+    check_now: bool,
+    /// `close()`: the stop messages went out.
+    stops_sent: bool,
+    spawn_failed_at: Option<Instant>,
+}
+
+impl Collector {
+    /// Starts the result thread, which starts the workers; returns once they are started.
+    pub(super) fn start(
+        shared: Arc<Shared>,
+        config: WorkerConfig,
+        wake_rx: UnixStream,
+    ) -> Result<JoinHandle<()>, PoolError> {
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let workers = shared.tables.get().worker_capacity();
+        let mut collector = Collector {
+            shared,
+            config,
+            procs: (0..workers).map(|_| None).collect(),
+            wake_rx,
+            started: 0,
+            buf: Vec::new(),
+            arena: Vec::new(),
+            spans: Vec::new(),
+            deliveries: Vec::new(),
+            last_check: Instant::now(),
+            check_now: false,
+            stops_sent: false,
+            spawn_failed_at: None,
+        };
+        let handle = thread::Builder::new()
+            .name("pool-results".into())
+            .spawn(move || {
+                let started = (0..collector.config.processes).try_for_each(|_| collector.spawn());
+                let ok = started.is_ok();
+                let _ = ready_tx.send(started);
+                if ok {
+                    collector.run();
+                } else {
+                    collector.terminate_now();
+                    collector.finish();
+                }
+            })?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok(handle),
+            Ok(Err(e)) => {
+                let _ = handle.join();
+                Err(e)
+            }
+            Err(_) => {
+                let _ = handle.join();
+                Err(PoolError::InvalidConfig(
+                    "the result thread failed while starting the workers".into(),
+                ))
+            }
+        }
+    }
+
+    /// The main loop, then the end of the pool (also after a panic in here).
+    fn run(&mut self) {
+        if panic::catch_unwind(AssertUnwindSafe(|| self.main_loop())).is_err() {
+            // A bug: stop everything rather than leave results waiting for ever.
+            self.terminate_now();
+        }
+        self.finish();
+    }
+
+    fn main_loop(&mut self) {
+        let shared = Arc::clone(&self.shared);
+        loop {
+            let mut did = self.collect();
+            if self.check_now || self.last_check.elapsed() >= CHECK_EVERY {
+                did |= self.check_workers();
+            }
+            let phase = lock(&shared.sched).phase;
+            match phase {
+                Phase::Terminating | Phase::Finished => {
+                    self.terminate_now();
+                    return;
+                }
+                Phase::Closed if self.stops_sent && self.procs.iter().all(Option::is_none) => {
+                    return
+                }
+                _ => {}
+            }
+            did |= self.lifecycle(phase);
+            if did || (self.expecting_results() && self.linger()) {
+                continue;
+            }
+            // Nothing to do: sleep until a result (a worker writes to the wake-up socket when
+            // it sees us registered on the doorbell), a worker's exit (its pidfd), or a
+            // `close`/`terminate` (they write to the socket too).
+            let doorbell = shared.tables.doorbell();
+            doorbell.prepare_wait();
+            if self.collect() {
+                doorbell.finish_wait();
+                continue;
+            }
+            self.sleep(phase);
+            doorbell.finish_wait();
+            self.drain_wake();
+            self.check_now = true;
+        }
+    }
+
+    /// Whether some worker holds tasks, so results are on the way.
+    fn expecting_results(&self) -> bool {
+        lock(&self.shared.sched)
+            .lanes
+            .iter()
+            .flatten()
+            .any(|l| l.custody > 0)
+    }
+
+    /// Before sleeping: looks for results a little longer, spinning, then yielding the CPU
+    /// (on a busy machine, to a worker that is about to put one). Results of short tasks
+    /// come back within microseconds; a sleep and a wake-up (a system call on both sides,
+    /// two context switches) would cost more than that. Returns whether results came.
+    fn linger(&mut self) -> bool {
+        for round in 0..SPIN_ROUNDS {
+            for _ in 0..1u32 << round {
+                std::hint::spin_loop();
+            }
+            if self.collect() {
+                return true;
+            }
+        }
+        let start = Instant::now();
+        for _ in 0..YIELD_ROUNDS {
+            if start.elapsed() > YIELD_BUDGET {
+                break;
+            }
+            thread::yield_now();
+            if self.collect() {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Sleeps in `ppoll` on the wake-up socket and the workers' pidfds.
+    fn sleep(&self, phase: Phase) {
+        let mut fds: Vec<BorrowedFd<'_>> = vec![self.wake_rx.as_fd()];
+        let mut all_pidfds = true;
+        for p in self.procs.iter().flatten() {
+            match p.process.sentinel() {
+                Some(fd) => fds.push(fd),
+                None => all_pidfds = false,
+            }
+        }
+        let timeout = if all_pidfds && !self.short_of_workers(phase) {
+            None
+        } else {
+            Some(FALLBACK_POLL)
+        };
+        // EINTR or ENOMEM: just look again.
+        let _ = sys::poll_any_readable(&fds, timeout);
+    }
+
+    fn drain_wake(&self) {
+        let mut bytes = [0u8; 64];
+        // Non-blocking: ends with `WouldBlock` once empty.
+        while matches!((&self.wake_rx).read(&mut bytes), Ok(n) if n > 0) {}
+    }
+
+    fn live(&self) -> usize {
+        self.procs.iter().flatten().count()
+    }
+
+    /// Whether workers are missing and should be started.
+    fn short_of_workers(&self, phase: Phase) -> bool {
+        let wanted = match phase {
+            Phase::Running => true,
+            Phase::Closed => !lock(&self.shared.sched).idle(),
+            Phase::Terminating | Phase::Finished => false,
+        };
+        wanted && self.live() < self.config.processes
+    }
+
+    /// Reads what the workers' result queues hold (up to [`BATCH`] each) into the arena.
+    fn read_results(&mut self) {
+        let Collector {
+            procs,
+            buf,
+            arena,
+            spans,
+            ..
+        } = self;
+        for p in procs.iter().flatten() {
+            read_queue(&p.results, buf, arena, spans);
+        }
+    }
+
+    /// Reads and delivers results; returns whether there were any.
+    fn collect(&mut self) -> bool {
+        self.arena.clear();
+        self.spans.clear();
+        self.read_results();
+        if self.spans.is_empty() {
+            return false;
+        }
+        self.complete_spans();
+        true
+    }
+
+    /// Takes the records of the results in the arena out of custody, hands out more work,
+    /// then delivers the results (outside the lock).
+    fn complete_spans(&mut self) {
+        let tables = self.shared.tables.get();
+        let prefetch = self.shared.prefetch;
+        let mut deliveries = std::mem::take(&mut self.deliveries);
+        {
+            let mut s = lock(&self.shared.sched);
+            for span in &self.spans {
+                let Some(reply) = parse_result(&self.arena[span.clone()]) else {
+                    continue;
+                };
+                if let Some((sink, tag)) = s.complete(&tables, reply.handle) {
+                    deliveries.push(Delivery::Reply(sink, tag, span.clone()));
+                }
+            }
+            s.dispatch(&tables, prefetch);
+            s.steal(prefetch);
+        }
+        self.deliver(&mut deliveries);
+        self.deliveries = deliveries;
+    }
+
+    /// Delivers a batch, then wakes the threads that wait for any of it.
+    fn deliver(&self, deliveries: &mut Vec<Delivery>) {
+        // Allocates only if someone waits (rarely more than one per batch).
+        let mut wake: Vec<Arc<dyn Sink>> = Vec::new();
+        for d in deliveries.drain(..) {
+            let (sink, waited) = match d {
+                Delivery::Reply(sink, tag, span) => {
+                    let waited = parse_result(&self.arena[span])
+                        .is_some_and(|reply| sink.deliver(tag, outcome(&reply)));
+                    (sink, waited)
+                }
+                Delivery::Failed(sink, tag, error) => {
+                    let waited = sink.deliver(tag, Outcome::Error(error));
+                    (sink, waited)
+                }
+            };
+            if waited {
+                wake.push(sink);
+            }
+        }
+        for sink in wake {
+            sink.wake();
+        }
+    }
+
+    /// Finds workers that exited and deals with them ([`bury`](Self::bury)); returns whether
+    /// there were any.
+    fn check_workers(&mut self) -> bool {
+        self.last_check = Instant::now();
+        self.check_now = false;
+        let mut pidfds = Vec::new();
+        let mut all_pidfds = true;
+        for p in self.procs.iter().flatten() {
+            match p.process.sentinel() {
+                Some(fd) => pidfds.push(fd),
+                None => all_pidfds = false,
+            }
+        }
+        // One `ppoll` tells whether any pidfd is readable (a worker exited).
+        if all_pidfds
+            && matches!(
+                sys::poll_any_readable(&pidfds, Some(Duration::ZERO)),
+                Ok(false)
+            )
+        {
+            return false;
+        }
+        drop(pidfds);
+        let dead: Vec<usize> = (0..self.procs.len())
+            .filter(|&i| {
+                self.procs[i]
+                    .as_ref()
+                    .is_some_and(|p| !p.process.is_alive())
+            })
+            .collect();
+        for &slot in &dead {
+            self.bury(slot);
+        }
+        !dead.is_empty()
+    }
+
+    /// A worker has exited (and was reaped): deliver the results it put, mark its running
+    /// task lost in the tables, give the tasks it never started to other workers, and fail
+    /// the others.
+    fn bury(&mut self, slot: usize) {
+        let Some(p) = self.procs[slot].take() else {
+            return;
+        };
+        let pid = p.process.pid().unwrap_or(0);
+        let exitcode = p.process.exitcode().unwrap_or(0);
+        self.arena.clear();
+        self.spans.clear();
+        while read_queue(&p.results, &mut self.buf, &mut self.arena, &mut self.spans) {}
+        self.complete_spans();
+
+        let tables = self.shared.tables.get();
+        // Running → Lost: its result can never come.
+        let _ = tables.worker_died(p.id, |_| {});
+        let mut failed = Vec::new();
+        {
+            let mut s = lock(&self.shared.sched);
+            // Its inbox goes with it: the tasks in it are taken back below from the records.
+            s.lanes[slot] = None;
+            let mut requeue = Vec::new();
+            for i in 0..s.records.len() {
+                if s.records[i].as_ref().is_none_or(|r| r.lane != slot) {
+                    continue;
+                }
+                let Some(r) = s.records[i].take() else {
+                    continue;
+                };
+                if tables.task_state(r.handle) == Ok(TaskState::Pending) {
+                    // Never started: nothing ran, so run it elsewhere.
+                    requeue.push(Job {
+                        msg: r.msg,
+                        handle: Some(r.handle),
+                        sink: r.sink,
+                        tag: r.tag,
+                    });
+                } else {
+                    // Lost (it ran it), or finished with the result not delivered.
+                    let _ = tables.release(r.handle);
+                    failed.push(Delivery::Failed(
+                        r.sink,
+                        r.tag,
+                        TaskError::WorkerDied { pid, exitcode },
+                    ));
+                }
+            }
+            for job in requeue.into_iter().rev() {
+                s.backlog.push_front(job);
+            }
+            s.dispatch(&tables, self.shared.prefetch);
+            s.steal(self.shared.prefetch);
+        }
+        self.deliver(&mut failed);
+    }
+
+    /// Starts missing workers, or sends the stop messages once a closed pool is idle.
+    fn lifecycle(&mut self, phase: Phase) -> bool {
+        if self.short_of_workers(phase) {
+            if self
+                .spawn_failed_at
+                .is_some_and(|at| at.elapsed() < RESPAWN_BACKOFF)
+            {
+                return false;
+            }
+            while self.live() < self.config.processes {
+                if self.spawn().is_err() {
+                    // Retried after the back-off; the pool runs short meanwhile.
+                    self.spawn_failed_at = Some(Instant::now());
+                    break;
+                }
+            }
+            return true;
+        }
+        if phase == Phase::Closed && !self.stops_sent {
+            let mut s = lock(&self.shared.sched);
+            if !s.idle() {
+                return false;
+            }
+            for lane in s.lanes.iter_mut().flatten() {
+                lane.open = false;
+                // The inbox is empty (nothing in custody): there is room. If it is jammed,
+                // its worker is dead and is reaped without it.
+                let _ = lane.inbox.put_nowait([STOP]);
+            }
+            self.stops_sent = true;
+            return true;
+        }
+        false
+    }
+
+    /// Starts a worker in a free (or dead) worker slot.
+    fn spawn(&mut self) -> Result<(), PoolError> {
+        let tables = self.shared.tables.get();
+        let id = tables
+            .add_worker()
+            .map_err(|e| PoolError::InvalidConfig(format!("worker table: {e}")))?;
+        let made = (|| -> Result<_, PoolError> {
+            let inbox = self.config.queues.build_raw()?;
+            let results = self.config.queues.build_raw()?;
+            let wake = self.shared.wake_tx.try_clone()?;
+            Ok((inbox, results, wake))
+        })();
+        let (inbox, results, wake) = match made {
+            Ok(parts) => parts,
+            Err(e) => {
+                let _ = tables.worker_died(id, |_| {});
+                return Err(e);
+            }
+        };
+        self.started += 1;
+        let ctx = WorkerCtx {
+            id,
+            tables: self.shared.tables.clone(),
+            key: self.shared.key.clone(),
+            inbox: inbox.clone(),
+            results: results.clone(),
+            wake,
+            initializer: self.config.initializer.clone(),
+            max_tasks: self.config.max_tasks,
+        };
+        // A daemon: killed if this thread (and so the pool's process) dies.
+        let process = process::Builder::new()
+            .name(format!("ForkPoolWorker-{}", self.started))
+            .daemon(true)
+            .build(move || worker::main(ctx));
+        if let Err(e) = process.start() {
+            let _ = tables.worker_died(id, |_| {});
+            return Err(e.into());
+        }
+        {
+            let mut s = lock(&self.shared.sched);
+            s.lanes[id.index()] = Some(Lane::new(inbox, self.config.max_tasks));
+            s.dispatch(&tables, self.shared.prefetch);
+            // A new worker with nothing to do takes over tasks waiting behind busy ones.
+            s.steal(self.shared.prefetch);
+        }
+        self.procs[id.index()] = Some(Proc {
+            process,
+            results,
+            id,
+        });
+        self.spawn_failed_at = None;
+        Ok(())
+    }
+
+    /// `terminate()`: cancel what has not started, kill and reap every worker, deliver the
+    /// results that made it, and fail everything else with [`TaskError::Terminated`].
+    fn terminate_now(&mut self) {
+        let shared = Arc::clone(&self.shared);
+        let tables = shared.tables.get();
+        let backlog = {
+            let mut s = lock(&self.shared.sched);
+            if s.phase < Phase::Terminating {
+                s.phase = Phase::Terminating;
+            }
+            for lane in s.lanes.iter_mut().flatten() {
+                lane.open = false;
+            }
+            std::mem::take(&mut s.backlog)
+        };
+        // Pending → Cancelled: a worker that gets to one of them skips it.
+        tables.cancel_pending();
+        for p in self.procs.iter().flatten() {
+            let _ = p.process.kill();
+        }
+        for p in self.procs.iter().flatten() {
+            let _ = p.process.join();
+        }
+        for slot in 0..self.procs.len() {
+            if let Some(p) = &self.procs[slot] {
+                let _ = tables.worker_died(p.id, |_| {});
+            }
+        }
+        // Results put before the kill are real results.
+        self.collect();
+        self.procs.iter_mut().for_each(|p| *p = None);
+        let mut failed = Vec::new();
+        {
+            let mut s = lock(&self.shared.sched);
+            s.lanes.iter_mut().for_each(|l| *l = None);
+            for r in s.records.iter_mut().filter_map(Option::take) {
+                let _ = tables.release(r.handle);
+                failed.push(Delivery::Failed(r.sink, r.tag, TaskError::Terminated));
+            }
+        }
+        for job in backlog {
+            if let Some(h) = job.handle {
+                let _ = tables.release(h);
+            }
+            failed.push(Delivery::Failed(job.sink, job.tag, TaskError::Terminated));
+        }
+        self.deliver(&mut failed);
+    }
+
+    /// The end of the result thread: nothing may be left running or waiting.
+    fn finish(&mut self) {
+        // Normally there is nothing left here; this covers a panic of the main loop.
+        for p in self.procs.iter().flatten() {
+            let _ = p.process.kill();
+            let _ = p.process.join();
+        }
+        self.procs.iter_mut().for_each(|p| *p = None);
+        let mut failed = Vec::new();
+        {
+            let mut s = lock(&self.shared.sched);
+            s.phase = Phase::Finished;
+            s.lanes.iter_mut().for_each(|l| *l = None);
+            for r in s.records.iter_mut().filter_map(Option::take) {
+                failed.push(Delivery::Failed(r.sink, r.tag, TaskError::Terminated));
+            }
+            for job in std::mem::take(&mut s.backlog) {
+                failed.push(Delivery::Failed(job.sink, job.tag, TaskError::Terminated));
+            }
+        }
+        self.deliver(&mut failed);
+        *lock(&self.shared.finished) = true;
+        self.shared.finished_cond.notify_all();
+    }
+}
+
+/// Reads up to [`BATCH`] messages of `queue` into `arena`, recording each one's range;
+/// returns whether it read a full batch (more may wait).
+fn read_queue(
+    queue: &RawQueue,
+    buf: &mut Vec<u8>,
+    arena: &mut Vec<u8>,
+    spans: &mut Vec<Range<usize>>,
+) -> bool {
+    for _ in 0..BATCH {
+        if queue.get_into_nowait(buf).is_err() {
+            return false;
+        }
+        let start = arena.len();
+        arena.extend_from_slice(buf);
+        spans.push(start..arena.len());
+    }
+    true
+}
+
+/// What a result message means for its sink.
+fn outcome<'a>(reply: &Reply<'a>) -> Outcome<'a> {
+    let text = || String::from_utf8_lossy(reply.payload).into_owned();
+    match reply.status {
+        OK => Outcome::Value(reply.payload),
+        PANICKED => Outcome::Error(TaskError::Panicked(text())),
+        ENCODE => Outcome::Error(TaskError::Encode(text())),
+        _ => Outcome::Error(TaskError::Decode(text())),
+    }
+}

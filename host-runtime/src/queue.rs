@@ -1,0 +1,591 @@
+//! [`Queue<T>`]: Python's `multiprocessing.Queue` over shared memory, and [`RawQueue`] for byte
+//! messages.
+//!
+//! ```
+//! use host_runtime::{Process, Queue};
+//!
+//! let q = Queue::<String>::new(0)?; // 0: no bound, as Python's default
+//! let tx = q.clone();
+//! let p = Process::new(move || {
+//!     for word in ["hello", "from", "a", "child"] {
+//!         tx.put(word.to_string()).unwrap();
+//!     }
+//! });
+//! p.start()?;
+//! let words: Vec<String> = (0..4).map(|_| q.get()).collect::<Result<_, _>>()?;
+//! assert_eq!(words.join(" "), "hello from a child");
+//! p.join()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # How it works
+//!
+//! A queue is one shared region (see `LAYOUT.md` of this crate): a header, a **ring** (an
+//! [`ipc_core::ByteQueue`], lock-free MPMC) and a **blob pool**. Items are encoded with
+//! [postcard]. An encoded message up to the inline size (111 bytes by default) is copied
+//! straight into a ring slot; a longer one is written into a chunk of the blob pool, and the
+//! ring slot carries a small descriptor (size class, chunk index, length) instead. Each size
+//! class keeps its free chunk indices in another `ByteQueue`, so taking and returning a chunk
+//! is lock-free too. A consumer copies a long message out, then returns the chunk.
+//!
+//! The region is a `MAP_SHARED` mapping made when the queue is: handles are `Clone` (an
+//! [`Arc`](std::sync::Arc) in the process), and a child forked afterwards (by
+//! [`Process`](crate::Process)) inherits the mapping, so a cloned handle moved into the
+//! process's closure just works. Named queues ([`Builder::create_named`],
+//! [`Queue::open_named`]) connect processes that are not related.
+//!
+//! # Blocking
+//!
+//! `put`/`get` wait as long as needed, `put_timeout`/`get_timeout` at most a given time
+//! (monotonic clock; never shorter, and late only by the scheduler's wake-up latency), and
+//! `put_nowait`/`get_nowait` not at all; all are thin shells over one loop. It tries, spins a
+//! few microseconds (`spin_loop`), yields the CPU a few times (`sched_yield`: on a busy
+//! machine this lets the peer run instead of paying for a sleep and a wake), then sleeps in
+//! the kernel on a shared futex: the `seq` word
+//! of ipc-core's [`WaitWord`](ipc_core::WaitWord) `not_full`/`not_empty` (or a size class's
+//! free list for "no free chunk"), under its protocol (register, re-check, sleep while `seq`
+//! is unchanged, unregister), so a wake-up can't be lost. A blocked call uses no CPU. After a
+//! put (get) the caller bumps the other word and makes the `futex_wake` system call only when
+//! somebody is registered as waiting. Signals (`EINTR`) never end a wait early.
+//!
+//! # What a stalled or killed process does to the others
+//!
+//! As for [`ipc_core::ByteQueue`]: a producer stopped between claiming and publishing a slot
+//! holds up consumers at that slot (FIFO order), a consumer stopped between claiming and
+//! releasing one holds up the producer that comes round to it a lap later; others go on. A
+//! process *killed* inside a put or get can leave its slot claimed (the queue stalls there) or,
+//! for a long message, its chunk unreturned (one chunk fewer in its class). Repairing that is
+//! the crash-safety work of a later issue; until then, don't kill processes in the middle of
+//! queue calls (e.g. use a sentinel message to stop consumers).
+
+// All `unsafe` code lives in `crate::sys`.
+#![forbid(unsafe_code)]
+
+mod block;
+mod builder;
+mod error;
+mod layout;
+mod raw;
+
+use std::cell::RefCell;
+use std::fmt;
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use postcard::ser_flavors::Flavor;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use block::Deadline;
+pub use builder::{
+    Builder, DEFAULT_CLASSES, DEFAULT_INLINE_MAX, DEFAULT_MAX_MESSAGE_SIZE, MAX_INLINE,
+    UNBOUNDED_CAPACITY,
+};
+pub use error::{GetError, PutError, QueueError};
+use raw::Message;
+pub use raw::{RawQueue, Waiters};
+
+use crate::sys::region::SharedBytes;
+
+/// A multi-producer, multi-consumer FIFO queue between processes, with the API of Python's
+/// `multiprocessing.Queue`; items of any serde type, encoded with postcard.
+///
+/// See the [module docs](self) for how it works, blocking, and what a crashed process does.
+///
+/// # Examples
+///
+/// ```
+/// use host_runtime::{GetError, PutError, Queue};
+/// use std::time::Duration;
+///
+/// let q = Queue::<(u32, String)>::new(3)?;
+/// for i in 0..3 {
+///     q.put((i, format!("item {i}")))?;
+/// }
+/// assert!(q.full());
+/// assert!(matches!(q.put_nowait((3, "late".into())), Err(PutError::Full(_))));
+/// assert!(matches!(
+///     q.put_timeout((3, "late".into()), Duration::from_millis(10)),
+///     Err(PutError::Timeout(_))
+/// ));
+/// assert_eq!(q.get()?, (0, "item 0".to_string()));
+/// assert_eq!(q.qsize(), 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Queue<T> {
+    raw: RawQueue,
+    _items: PhantomData<fn(T) -> T>,
+}
+
+impl<T> Clone for Queue<T> {
+    fn clone(&self) -> Self {
+        Queue {
+            raw: self.raw.clone(),
+            _items: PhantomData,
+        }
+    }
+}
+
+impl<T> fmt::Debug for Queue<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Queue")
+            .field("qsize", &self.raw.qsize())
+            .field("capacity", &self.raw.capacity())
+            .field("max_message_size", &self.raw.max_message_size())
+            .field("name", &self.raw.name())
+            .finish()
+    }
+}
+
+thread_local! {
+    /// Where an item is encoded before it is copied into a ring slot (capacity `MAX_INLINE`).
+    static ENCODE_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A postcard output that writes straight into a blob chunk, staging small writes.
+struct ChunkWriter<'a> {
+    chunks: &'a SharedBytes,
+    /// Where the next flushed byte goes.
+    at: usize,
+    /// End of the room given (exclusive).
+    end: usize,
+    staged: [u8; 256],
+    staged_len: usize,
+    written: usize,
+}
+
+impl ChunkWriter<'_> {
+    fn flush(&mut self) -> postcard::Result<()> {
+        let n = self.staged_len;
+        if self.at + n > self.end {
+            return Err(postcard::Error::SerializeBufferFull);
+        }
+        self.chunks.write(self.at, &self.staged[..n]);
+        self.at += n;
+        self.staged_len = 0;
+        Ok(())
+    }
+}
+
+impl Flavor for ChunkWriter<'_> {
+    type Output = usize;
+
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        if self.staged_len == self.staged.len() {
+            self.flush()?;
+        }
+        self.staged[self.staged_len] = data;
+        self.staged_len += 1;
+        self.written += 1;
+        Ok(())
+    }
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        if data.len() <= self.staged.len() - self.staged_len {
+            self.staged[self.staged_len..self.staged_len + data.len()].copy_from_slice(data);
+            self.staged_len += data.len();
+        } else {
+            self.flush()?;
+            if self.at + data.len() > self.end {
+                return Err(postcard::Error::SerializeBufferFull);
+            }
+            self.chunks.write(self.at, data);
+            self.at += data.len();
+        }
+        self.written += data.len();
+        Ok(())
+    }
+
+    fn finalize(mut self) -> postcard::Result<usize> {
+        self.flush()?;
+        Ok(self.written)
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> Queue<T> {
+    /// A queue holding up to `maxsize` items; `maxsize == 0` means no bound, as in Python (the
+    /// queue then holds [`UNBOUNDED_CAPACITY`] items, over a million, before `put` blocks).
+    /// Other limits are the [`Builder`] defaults: messages up to 4 MiB encoded.
+    ///
+    /// Memory is reserved as address space and committed as it is first used.
+    ///
+    /// # Errors
+    ///
+    /// As [`Builder::build`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = host_runtime::Queue::<u32>::new(3)?;
+    /// assert_eq!(q.capacity(), 3);
+    /// # Ok::<(), host_runtime::QueueError>(())
+    /// ```
+    pub fn new(maxsize: usize) -> Result<Queue<T>, QueueError> {
+        Builder::typed().maxsize(maxsize).build()
+    }
+
+    /// A [`Builder`] to set the limits (capacity, message sizes, blob pool) before making a
+    /// queue.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = host_runtime::Queue::<String>::builder().maxsize(10).max_message_size(1 << 20).build()?;
+    /// assert_eq!(q.max_message_size(), 1 << 20);
+    /// # Ok::<(), host_runtime::QueueError>(())
+    /// ```
+    pub fn builder() -> Builder<T> {
+        Builder::typed()
+    }
+
+    pub(crate) fn from_raw(raw: RawQueue) -> Queue<T> {
+        Queue {
+            raw,
+            _items: PhantomData,
+        }
+    }
+
+    /// Opens the named queue `name` made with [`Builder::create_named`] by a process of this
+    /// user. The item type must be the one the queue was made for (not checked: a wrong type
+    /// shows as [`GetError::Decode`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`RawQueue::open_named`]: wrong owner, mode or size, not a queue, a queue that fails
+    /// validation.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use host_runtime::{Queue, QueueError};
+    ///
+    /// assert!(matches!(Queue::<u8>::open_named("doc-no-such-queue"), Err(QueueError::Shm(_))));
+    /// ```
+    pub fn open_named(name: &str) -> Result<Queue<T>, QueueError> {
+        RawQueue::open_named(name).map(Queue::from_raw)
+    }
+
+    /// Removes the name of a named queue; see [`RawQueue::unlink_named`].
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::Shm`] if there is no such name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use host_runtime::{Queue, QueueError};
+    ///
+    /// assert!(matches!(Queue::<u8>::unlink_named("doc-never-made-q"), Err(QueueError::Shm(_))));
+    /// ```
+    pub fn unlink_named(name: &str) -> Result<(), QueueError> {
+        RawQueue::unlink_named(name)
+    }
+
+    /// Puts `item` at the back, waiting as long as needed for room (Python: `put(item)`).
+    ///
+    /// # Errors
+    ///
+    /// [`PutError::TooLarge`] if its encoding is longer than the maximum message size,
+    /// [`PutError::Encode`] if it can't be encoded, [`PutError::Corrupt`]. The item is handed
+    /// back; the queue is unchanged.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = host_runtime::Queue::<Vec<u32>>::new(0)?;
+    /// q.put(vec![1, 2, 3])?;
+    /// assert_eq!(q.get()?, [1, 2, 3]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn put(&self, item: T) -> Result<(), PutError<T>> {
+        self.put_until(item, Deadline::Never)
+    }
+
+    /// Puts `item`, waiting at most `timeout` for room (Python: `put(item, timeout=t)`).
+    ///
+    /// # Errors
+    ///
+    /// [`PutError::Timeout`] if there was no room for `timeout` (never sooner); as
+    /// [`put`](Self::put) otherwise.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use host_runtime::{PutError, Queue};
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let q = Queue::<u8>::new(1)?;
+    /// q.put(1)?;
+    /// let t = Instant::now();
+    /// let err = q.put_timeout(2, Duration::from_millis(20)).unwrap_err();
+    /// assert!(matches!(err, PutError::Timeout(2)));
+    /// assert!(t.elapsed() >= Duration::from_millis(20));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), PutError<T>> {
+        self.put_until(item, Deadline::after(timeout))
+    }
+
+    /// Puts `item` if there is room now (Python: `put_nowait(item)`).
+    ///
+    /// # Errors
+    ///
+    /// [`PutError::Full`]; as [`put`](Self::put) otherwise.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use host_runtime::{PutError, Queue};
+    ///
+    /// let q = Queue::<u8>::new(1)?;
+    /// q.put_nowait(1)?;
+    /// assert!(matches!(q.put_nowait(2), Err(PutError::Full(2))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn put_nowait(&self, item: T) -> Result<(), PutError<T>> {
+        self.put_until(item, Deadline::NoWait)
+    }
+
+    fn put_until(&self, item: T, deadline: Deadline) -> Result<(), PutError<T>> {
+        let inline_max = self.raw.inline_max();
+        // Short items: encode into a reusable buffer, copy into a ring slot.
+        let short = ENCODE_BUF.with(|buf| {
+            let Ok(mut buf) = buf.try_borrow_mut() else {
+                // Re-entered from a `Serialize` impl: skip to the long path.
+                return None;
+            };
+            if buf.len() < inline_max {
+                buf.resize(inline_max, 0);
+            }
+            match postcard::to_slice(&item, &mut buf[..inline_max]) {
+                Ok(bytes) => Some(Ok(self.raw.put_inline(bytes, deadline))),
+                Err(postcard::Error::SerializeBufferFull) => None,
+                Err(error) => Some(Err(error)),
+            }
+        });
+        match short {
+            Some(Ok(result)) => return result.map_err(|fail| fail.with(item)),
+            Some(Err(error)) => return Err(PutError::Encode { item, error }),
+            None => {}
+        }
+        // Long items: size them, then encode straight into a blob chunk.
+        let len = match postcard::experimental::serialized_size(&item) {
+            Ok(len) => len,
+            Err(error) => return Err(PutError::Encode { item, error }),
+        };
+        if len <= inline_max {
+            // Only when re-entered (see above): encode on the heap.
+            return match postcard::to_allocvec(&item) {
+                Ok(bytes) => self
+                    .raw
+                    .put_inline(&bytes, deadline)
+                    .map_err(|fail| fail.with(item)),
+                Err(error) => Err(PutError::Encode { item, error }),
+            };
+        }
+        self.raw
+            .put_blob(len, deadline, |chunks, offset| {
+                let writer = ChunkWriter {
+                    chunks,
+                    at: offset,
+                    end: offset + len,
+                    staged: [0; 256],
+                    staged_len: 0,
+                    written: 0,
+                };
+                postcard::serialize_with_flavor(&item, writer)
+            })
+            .map_err(|fail| fail.with(item))
+    }
+
+    /// Takes the item at the front, waiting as long as needed for one (Python: `get()`).
+    ///
+    /// # Errors
+    ///
+    /// [`GetError::Decode`] if the message is not a `T` (it is dropped), [`GetError::Corrupt`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = host_runtime::Queue::<String>::new(2)?;
+    /// q.put("a".into())?;
+    /// assert_eq!(q.get()?, "a");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn get(&self) -> Result<T, GetError> {
+        self.get_until(Deadline::Never)
+    }
+
+    /// Takes the item at the front, waiting at most `timeout` for one (Python:
+    /// `get(timeout=t)`).
+    ///
+    /// # Errors
+    ///
+    /// [`GetError::Timeout`] if the queue stayed empty for `timeout` (never sooner); as
+    /// [`get`](Self::get) otherwise.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use host_runtime::{GetError, Queue};
+    /// use std::time::Duration;
+    ///
+    /// let q = Queue::<u8>::new(2)?;
+    /// assert!(matches!(q.get_timeout(Duration::from_millis(5)), Err(GetError::Timeout)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetError> {
+        self.get_until(Deadline::after(timeout))
+    }
+
+    /// Takes the item at the front if there is one now (Python: `get_nowait()`).
+    ///
+    /// # Errors
+    ///
+    /// [`GetError::Empty`]; as [`get`](Self::get) otherwise.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use host_runtime::{GetError, Queue};
+    ///
+    /// let q = Queue::<u8>::new(2)?;
+    /// assert!(matches!(q.get_nowait(), Err(GetError::Empty)));
+    /// q.put(9)?;
+    /// assert_eq!(q.get_nowait()?, 9);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn get_nowait(&self) -> Result<T, GetError> {
+        self.get_until(Deadline::NoWait)
+    }
+
+    fn get_until(&self, deadline: Deadline) -> Result<T, GetError> {
+        self.raw
+            .get_with(deadline, |message| match message {
+                // Decoded in place, in the ring slot.
+                Message::Inline(m) => postcard::from_bytes::<T>(m),
+                Message::Blob(chunks, offset, len) => {
+                    let mut buf = vec![0; len];
+                    chunks.read(offset, &mut buf);
+                    postcard::from_bytes::<T>(&buf)
+                }
+            })?
+            .map_err(GetError::Decode)
+    }
+
+    /// The number of items in the queue (Python: `qsize()`); a snapshot, only a hint while
+    /// other processes use the queue.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = host_runtime::Queue::<u8>::new(3)?;
+    /// q.put(1)?;
+    /// q.put(2)?;
+    /// assert_eq!(q.qsize(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn qsize(&self) -> usize {
+        self.raw.qsize()
+    }
+
+    /// Whether the queue is empty (Python: `empty()`); a snapshot.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = host_runtime::Queue::<u8>::new(3)?;
+    /// assert!(q.empty());
+    /// q.put(1)?;
+    /// assert!(!q.empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn empty(&self) -> bool {
+        self.raw.empty()
+    }
+
+    /// Whether the queue is full (Python: `full()`); a snapshot.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = host_runtime::Queue::<u8>::new(1)?;
+    /// assert!(!q.full());
+    /// q.put(1)?;
+    /// assert!(q.full());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn full(&self) -> bool {
+        self.raw.full()
+    }
+
+    /// The most items the queue holds: `maxsize`, or [`UNBOUNDED_CAPACITY`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use host_runtime::{queue::UNBOUNDED_CAPACITY, Queue};
+    ///
+    /// assert_eq!(Queue::<u8>::new(5)?.capacity(), 5);
+    /// assert_eq!(Queue::<u8>::new(0)?.capacity(), UNBOUNDED_CAPACITY);
+    /// # Ok::<(), host_runtime::QueueError>(())
+    /// ```
+    pub fn capacity(&self) -> usize {
+        self.raw.capacity()
+    }
+
+    /// The longest encoded item the queue takes, in bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = host_runtime::Queue::<String>::new(2)?;
+    /// assert_eq!(q.max_message_size(), host_runtime::queue::DEFAULT_MAX_MESSAGE_SIZE);
+    /// # Ok::<(), host_runtime::QueueError>(())
+    /// ```
+    pub fn max_message_size(&self) -> usize {
+        self.raw.max_message_size()
+    }
+
+    /// The name of a named queue (with its leading `/`); `None` for an anonymous one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(host_runtime::Queue::<u8>::new(2)?.name(), None);
+    /// # Ok::<(), host_runtime::QueueError>(())
+    /// ```
+    pub fn name(&self) -> Option<&str> {
+        self.raw.name()
+    }
+
+    /// How many calls are blocked on this queue now; see [`RawQueue::waiters`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = host_runtime::Queue::<u8>::new(2)?;
+    /// assert_eq!(q.waiters().getters, 0);
+    /// # Ok::<(), host_runtime::QueueError>(())
+    /// ```
+    pub fn waiters(&self) -> Waiters {
+        self.raw.waiters()
+    }
+
+    /// Free blob chunks per size class; see [`RawQueue::pool_stats`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = host_runtime::Queue::<Vec<u8>>::builder().maxsize(2).size_class(8192, 2).build()?;
+    /// q.put(vec![0; 5000])?;
+    /// assert_eq!(q.pool_stats(), [(8192, 1, 2)]);
+    /// q.get()?;
+    /// assert_eq!(q.pool_stats(), [(8192, 2, 2)]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn pool_stats(&self) -> Vec<(usize, usize, usize)> {
+        self.raw.pool_stats()
+    }
+}

@@ -1,0 +1,256 @@
+//! Where everything lives in a queue's shared region, and its header. See `LAYOUT.md` of this
+//! crate for the picture.
+
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+
+use ipc_core::{ByteQueue, MAX_CAPACITY};
+
+use super::error::QueueError;
+use crate::sys::region::SharedBytes;
+
+/// `b"hrqueue\x01"` read as a little-endian `u64`.
+pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"hrqueue\x01");
+/// Version of the region format.
+pub(crate) const VERSION: u64 = 1;
+/// Bytes of the header (32 words of 8 bytes); the ring starts right after it.
+pub(crate) const HEADER_LEN: usize = 256;
+/// Most blob size classes a queue may have.
+pub(crate) const MAX_CLASSES: usize = 8;
+/// Alignment of each chunk array: a page, so unused chunks commit no memory.
+pub(crate) const PAGE: usize = 4096;
+/// Alignment of each `ByteQueue` in the region (`ipc_core::REGION_ALIGN`).
+const QUEUE_ALIGN: usize = ipc_core::REGION_ALIGN;
+/// Bytes of a free-list entry: a chunk index, `u32` little-endian.
+pub(crate) const INDEX_LEN: usize = 4;
+/// Bytes of a blob descriptor in a ring slot: class, index, length (`u32` LE each).
+pub(crate) const DESCRIPTOR_LEN: usize = 12;
+
+/// Header word indices (each an `AtomicU64` at `8 * index`).
+pub(crate) mod word {
+    pub(crate) const MAGIC: usize = 0;
+    pub(crate) const VERSION: usize = 1;
+    pub(crate) const REGION_LEN: usize = 2;
+    pub(crate) const CAPACITY: usize = 3;
+    pub(crate) const INLINE_MAX: usize = 4;
+    pub(crate) const MAX_MESSAGE_SIZE: usize = 5;
+    pub(crate) const CLASS_COUNT: usize = 6;
+    /// Class `c` has its chunk size at `CLASSES + 2c` and its chunk count at `CLASSES + 2c + 1`.
+    pub(crate) const CLASSES: usize = 7;
+    /// Class `c`'s count of chunks ever handed out (`FRESH + c`): chunks at indices below it
+    /// have been used; those above are untouched memory. The only header words written after
+    /// creation.
+    pub(crate) const FRESH: usize = CLASSES + 2 * super::MAX_CLASSES;
+}
+
+const _: () = assert!((word::FRESH + MAX_CLASSES) * 8 <= HEADER_LEN);
+const _: () = assert!(HEADER_LEN % QUEUE_ALIGN == 0);
+
+/// What a queue is made of: its parameters, as the header records them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Params {
+    /// Ring capacity in messages.
+    pub(crate) capacity: usize,
+    /// Longest message carried inline in a ring slot. The ring's `max_message_len` is one
+    /// more: a ring message of exactly that length is a blob descriptor.
+    pub(crate) inline_max: usize,
+    /// Longest message accepted at all.
+    pub(crate) max_message_size: usize,
+    /// Blob size classes, chunk sizes strictly ascending: `(chunk_size, chunk_count)`.
+    pub(crate) classes: Vec<(usize, usize)>,
+}
+
+/// Byte offsets and lengths of every part, computed from [`Params`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Layout {
+    pub(crate) ring: (usize, usize),
+    /// Per class: (free list offset, free list length, chunks offset, chunks length).
+    pub(crate) classes: Vec<ClassLayout>,
+    pub(crate) region_len: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ClassLayout {
+    pub(crate) chunk_size: usize,
+    pub(crate) count: usize,
+    pub(crate) free: (usize, usize),
+    pub(crate) chunks: (usize, usize),
+}
+
+fn align_up(n: usize, align: usize) -> Option<usize> {
+    n.checked_next_multiple_of(align)
+}
+
+impl Params {
+    /// Checks the parameters (from a builder or a header) and computes the layout.
+    pub(crate) fn layout(&self) -> Result<Layout, QueueError> {
+        let bad = |m: &str| Err(QueueError::Config(m.to_owned()));
+        if self.capacity == 0 || self.capacity > MAX_CAPACITY {
+            return bad("capacity must be between 1 and ipc_core::MAX_CAPACITY");
+        }
+        if self.inline_max + 1 < DESCRIPTOR_LEN || self.inline_max > super::MAX_INLINE {
+            return bad("inline size must be between 11 and 1023 bytes");
+        }
+        if self.classes.len() > MAX_CLASSES {
+            return bad("at most 8 blob size classes");
+        }
+        if self.max_message_size > u32::MAX as usize {
+            return bad("maximum message size must fit in 32 bits");
+        }
+        let largest = self.classes.last().map_or(self.inline_max, |c| c.0);
+        if self.max_message_size > largest {
+            return bad("maximum message size exceeds the largest blob chunk");
+        }
+        let mut previous = self.inline_max;
+        for &(size, count) in &self.classes {
+            if size <= previous || size % 8 != 0 || size > u32::MAX as usize {
+                return bad(
+                    "chunk sizes must ascend, exceed the inline size and be multiples of 8",
+                );
+            }
+            if count == 0 || count > MAX_CAPACITY {
+                return bad("chunk counts must be between 1 and ipc_core::MAX_CAPACITY");
+            }
+            previous = size;
+        }
+        let too_large = || QueueError::Config("queue region would not fit in memory".to_owned());
+        let ring_len = ByteQueue::memory_size(self.capacity, self.inline_max + 1)?;
+        let mut end = HEADER_LEN.checked_add(ring_len).ok_or_else(too_large)?;
+        let ring = (HEADER_LEN, ring_len);
+        let mut classes = Vec::with_capacity(self.classes.len());
+        for &(chunk_size, count) in &self.classes {
+            let free_len = ByteQueue::memory_size(count, INDEX_LEN)?;
+            let free_at = align_up(end, QUEUE_ALIGN).ok_or_else(too_large)?;
+            end = free_at.checked_add(free_len).ok_or_else(too_large)?;
+            let chunks_len = chunk_size.checked_mul(count).ok_or_else(too_large)?;
+            let chunks_at = align_up(end, PAGE).ok_or_else(too_large)?;
+            end = chunks_at.checked_add(chunks_len).ok_or_else(too_large)?;
+            classes.push(ClassLayout {
+                chunk_size,
+                count,
+                free: (free_at, free_len),
+                chunks: (chunks_at, chunks_len),
+            });
+        }
+        let region_len = align_up(end, PAGE).ok_or_else(too_large)?;
+        if isize::try_from(region_len).is_err() {
+            return Err(too_large());
+        }
+        Ok(Layout {
+            ring,
+            classes,
+            region_len,
+        })
+    }
+
+    /// Writes the header into `header` (a fresh region), the magic last.
+    pub(crate) fn write_header(&self, header: &SharedBytes, region_len: usize) {
+        let w = |index: usize, value: usize| header.u64_at(8 * index).store(value as u64, Relaxed);
+        w(word::VERSION, VERSION as usize);
+        w(word::REGION_LEN, region_len);
+        w(word::CAPACITY, self.capacity);
+        w(word::INLINE_MAX, self.inline_max);
+        w(word::MAX_MESSAGE_SIZE, self.max_message_size);
+        w(word::CLASS_COUNT, self.classes.len());
+        for (c, &(size, count)) in self.classes.iter().enumerate() {
+            w(word::CLASSES + 2 * c, size);
+            w(word::CLASSES + 2 * c + 1, count);
+        }
+        // Release: pairs with the Acquire load in `read_header()`: whoever sees the magic sees
+        // the fields above and the initialised queues (made before this is called).
+        header.u64_at(8 * word::MAGIC).store(MAGIC, Release);
+    }
+
+    /// Reads and checks a header: once, into locals (never re-read later).
+    pub(crate) fn read_header(header: &SharedBytes) -> Result<(Params, usize), QueueError> {
+        // Acquire: pairs with the Release store of the magic in `write_header()`.
+        if header.u64_at(8 * word::MAGIC).load(Acquire) != MAGIC {
+            return Err(QueueError::BadHeader(
+                "no queue here (bad magic), or it is still being made",
+            ));
+        }
+        let r = |index: usize| {
+            usize::try_from(header.u64_at(8 * index).load(Relaxed)).unwrap_or(usize::MAX)
+        };
+        if r(word::VERSION) != VERSION as usize {
+            return Err(QueueError::BadHeader("unsupported queue format version"));
+        }
+        let class_count = r(word::CLASS_COUNT);
+        if class_count > MAX_CLASSES {
+            return Err(QueueError::BadHeader("too many blob size classes"));
+        }
+        let params = Params {
+            capacity: r(word::CAPACITY),
+            inline_max: r(word::INLINE_MAX),
+            max_message_size: r(word::MAX_MESSAGE_SIZE),
+            classes: (0..class_count)
+                .map(|c| (r(word::CLASSES + 2 * c), r(word::CLASSES + 2 * c + 1)))
+                .collect(),
+        };
+        Ok((params, r(word::REGION_LEN)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_are_aligned_and_disjoint() {
+        let p = Params {
+            capacity: 3,
+            inline_max: 111,
+            max_message_size: 1 << 20,
+            classes: vec![(4096, 3), (65536, 3), (1 << 20, 3)],
+        };
+        let l = p.layout().unwrap();
+        assert_eq!(l.ring, (256, 640 + 3 * 128));
+        let mut end = l.ring.0 + l.ring.1;
+        for c in &l.classes {
+            assert_eq!(c.free.0 % 128, 0);
+            assert!(c.free.0 >= end);
+            assert_eq!(c.chunks.0 % PAGE, 0);
+            assert!(c.chunks.0 >= c.free.0 + c.free.1);
+            end = c.chunks.0 + c.chunks.1;
+        }
+        assert!(l.region_len >= end && l.region_len % PAGE == 0);
+    }
+
+    #[test]
+    fn bad_params_are_refused() {
+        let ok = Params {
+            capacity: 4,
+            inline_max: 111,
+            max_message_size: 4096,
+            classes: vec![(4096, 2)],
+        };
+        assert!(ok.layout().is_ok());
+        for bad in [
+            Params {
+                capacity: 0,
+                ..ok.clone()
+            },
+            Params {
+                inline_max: 5,
+                ..ok.clone()
+            },
+            Params {
+                max_message_size: 4097,
+                ..ok.clone()
+            },
+            Params {
+                classes: vec![(4096, 0)],
+                ..ok.clone()
+            },
+            Params {
+                classes: vec![(100, 1)],
+                ..ok.clone()
+            },
+            Params {
+                classes: vec![(8192, 1), (4096, 1)],
+                ..ok.clone()
+            },
+        ] {
+            assert!(bad.layout().is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,980 @@
+//! [`RawQueue`]: the queue of byte messages that [`Queue`](super::Queue) encodes into; the ring,
+//! the blob pool and the blocking calls.
+
+use std::fmt;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ipc_core::{ByteQueue, PopError, PushError};
+
+use super::block::{block_on, notify, Deadline};
+use super::error::{GetError, PutError, QueueError};
+use super::layout::{word, Params, HEADER_LEN, INDEX_LEN};
+use crate::shm::{SharedRegion, ShmError};
+use crate::sys::region::{Part, SharedBytes, SharedQueue, View};
+
+/// A multi-producer, multi-consumer queue of byte messages in memory shared between processes:
+/// [`Queue`](super::Queue) without the encoding, for callers that have bytes already.
+///
+/// Same semantics, limits and layout as [`Queue`](super::Queue) (which is a `RawQueue` plus
+/// postcard): `put`/`get` block, `*_timeout` wait at most a given time, `*_nowait` don't wait.
+/// A failed put hands the message back. Clones share the queue; so do children forked after it
+/// was made.
+///
+/// # Examples
+///
+/// ```
+/// use host_runtime::{Process, RawQueue};
+///
+/// let q = RawQueue::new(4)?;
+/// let tx = q.clone();
+/// let p = Process::new(move || tx.put(b"from the child").unwrap());
+/// p.start()?;
+/// assert_eq!(q.get()?, b"from the child");
+/// p.join()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct RawQueue {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    ring: SharedQueue,
+    /// Longest inline message; a ring message of `inline_max + 1` bytes is a descriptor.
+    inline_max: usize,
+    max_message_size: usize,
+    /// Chunk sizes ascending.
+    classes: Box<[Class]>,
+    region: SharedRegion,
+}
+
+/// A blob size class: `count` chunks of `chunk_size` bytes, and the free list of their indices.
+///
+/// Chunks are handed out fresh (index `fresh`, then `fresh + 1`, …) only when the free list is
+/// empty, so the memory committed is that of the most chunks ever in use at once, although the
+/// free list is FIFO.
+struct Class {
+    chunk_size: usize,
+    count: usize,
+    /// Indices (`u32` LE) of the free chunks that were used before. A chunk index below the
+    /// fresh count is held by exactly one of: this list, a producer writing the chunk, a
+    /// descriptor in the ring, a consumer reading it.
+    free_list: SharedQueue,
+    chunks: SharedBytes,
+    /// The region's header, holding this class's fresh count at byte `fresh_at`.
+    header: SharedBytes,
+    fresh_at: usize,
+}
+
+/// Calls blocked on a queue, from [`RawQueue::waiters`] or [`Queue::waiters`](super::Queue::waiters).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Waiters {
+    /// Gets sleeping until a message arrives.
+    pub getters: u32,
+    /// Puts sleeping until there is room (or a free blob chunk).
+    pub putters: u32,
+}
+
+/// Why an internal put failed, before the item is put back into the error.
+#[derive(Debug)]
+pub(crate) enum PutFail {
+    Full,
+    Timeout,
+    TooLarge { len: usize, max: usize },
+    Encode(postcard::Error),
+    Corrupt,
+}
+
+impl PutFail {
+    fn waited(deadline: Deadline) -> PutFail {
+        if deadline.is_nowait() {
+            PutFail::Full
+        } else {
+            PutFail::Timeout
+        }
+    }
+
+    /// The public error, carrying `item`.
+    pub(crate) fn with<T>(self, item: T) -> PutError<T> {
+        match self {
+            PutFail::Full => PutError::Full(item),
+            PutFail::Timeout => PutError::Timeout(item),
+            PutFail::TooLarge { len, max } => PutError::TooLarge { item, len, max },
+            PutFail::Encode(error) => PutError::Encode { item, error },
+            PutFail::Corrupt => PutError::Corrupt(item),
+        }
+    }
+}
+
+fn get_waited(deadline: Deadline) -> GetError {
+    if deadline.is_nowait() {
+        GetError::Empty
+    } else {
+        GetError::Timeout
+    }
+}
+
+/// A blob descriptor: where a long message lies.
+#[derive(Clone, Copy, Debug)]
+struct Descriptor {
+    class: u32,
+    index: u32,
+    len: u32,
+}
+
+impl Descriptor {
+    fn encode(self, slot: &mut [u8]) {
+        slot[0..4].copy_from_slice(&self.class.to_le_bytes());
+        slot[4..8].copy_from_slice(&self.index.to_le_bytes());
+        slot[8..12].copy_from_slice(&self.len.to_le_bytes());
+    }
+
+    fn decode(bytes: &[u8]) -> Descriptor {
+        let u = |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+        Descriptor {
+            class: u(0),
+            index: u(4),
+            len: u(8),
+        }
+    }
+}
+
+/// Where a taken message is, for the reader given to [`RawQueue::get_with`].
+pub(crate) enum Message<'a> {
+    /// In place in the ring slot.
+    Inline(&'a [u8]),
+    /// In a blob chunk: the class's chunk array, the offset and the length.
+    Blob(&'a SharedBytes, usize, usize),
+}
+
+/// What the ring gave a consumer.
+enum Popped<R> {
+    Inline(R),
+    Blob(Descriptor),
+}
+
+/// Gives a taken chunk back to its free list when dropped, unless disarmed (it was handed on
+/// in a descriptor). Covers every error path and a panic in a `fill`/`read` closure.
+struct ChunkGuard<'a> {
+    class: &'a Class,
+    index: u32,
+    armed: bool,
+}
+
+impl Drop for ChunkGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.class.give_back(self.index);
+        }
+    }
+}
+
+impl Class {
+    fn free(&self) -> &ByteQueue<'_> {
+        self.free_list.get()
+    }
+
+    /// Takes a free chunk, a used one if any, else a fresh one: `None` if none is free,
+    /// `Some(Err)` if the free list is corrupt.
+    fn try_take(&self) -> Option<Result<u32, PutFail>> {
+        let used = self.try_take_used();
+        if used.is_some() {
+            return used;
+        }
+        let fresh = self.header.u64_at(self.fresh_at);
+        // Relaxed: a fresh chunk was never written, so there is nothing to synchronise with;
+        // the CAS alone makes each index handed out once. A count past `count` (only written
+        // by a broken process) reads as "none left".
+        fresh
+            .fetch_update(Relaxed, Relaxed, |n| {
+                (n < self.count as u64).then_some(n + 1)
+            })
+            .ok()
+            .map(|n| Ok(n as u32))
+    }
+
+    /// Chunks free now: in the free list, or never used.
+    fn free_count(&self) -> usize {
+        let fresh = self.header.u64_at(self.fresh_at).load(Relaxed);
+        let untouched = (self.count as u64).saturating_sub(fresh) as usize;
+        self.free().len() + untouched
+    }
+
+    fn try_take_used(&self) -> Option<Result<u32, PutFail>> {
+        match self.free().try_pop_with(|m| {
+            <[u8; INDEX_LEN]>::try_from(m)
+                .ok()
+                .map(u32::from_le_bytes)
+                .filter(|&i| (i as usize) < self.count)
+        }) {
+            Ok(Some(index)) => Some(Ok(index)),
+            Ok(None) | Err(PopError::Corrupt | PopError::BufferTooSmall { .. }) => {
+                Some(Err(PutFail::Corrupt))
+            }
+            Err(PopError::Empty) => None,
+            Err(_) => Some(Err(PutFail::Corrupt)),
+        }
+    }
+
+    /// Returns chunk `index` to the free list and wakes a producer waiting for one.
+    fn give_back(&self, index: u32) {
+        // Never full: the list has room for every chunk, and this one is not in it. On a
+        // corrupt list the chunk is lost (nothing better to do with it).
+        let _ = self.free().try_push(&index.to_le_bytes());
+        notify(self.free().not_empty());
+    }
+
+    fn offset(&self, index: u32) -> usize {
+        index as usize * self.chunk_size
+    }
+}
+
+impl RawQueue {
+    /// A queue holding up to `maxsize` messages (0: no bound, see
+    /// [`UNBOUNDED_CAPACITY`](super::UNBOUNDED_CAPACITY)), with the default limits of
+    /// [`Builder`](super::Builder).
+    ///
+    /// # Errors
+    ///
+    /// As [`Builder::build_raw`](super::Builder::build_raw).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = host_runtime::RawQueue::new(0)?;
+    /// assert_eq!(q.capacity(), host_runtime::queue::UNBOUNDED_CAPACITY);
+    /// # Ok::<(), host_runtime::QueueError>(())
+    /// ```
+    pub fn new(maxsize: usize) -> Result<RawQueue, QueueError> {
+        super::Builder::new().maxsize(maxsize).build_raw()
+    }
+
+    /// A [`Builder`](super::Builder) to set the limits before making a queue with
+    /// [`build_raw`](super::Builder::build_raw).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = host_runtime::RawQueue::builder().maxsize(4).max_message_size(8192).build_raw()?;
+    /// assert_eq!(q.max_message_size(), 8192);
+    /// # Ok::<(), host_runtime::QueueError>(())
+    /// ```
+    pub fn builder() -> super::Builder {
+        super::Builder::new()
+    }
+
+    /// Opens the named queue `name` made by
+    /// [`Builder::create_named_raw`](super::Builder::create_named_raw) or
+    /// [`Builder::create_named`](super::Builder::create_named) in any process of this user.
+    ///
+    /// Checks the shared memory object's owner (our effective uid), mode (no group or other
+    /// access) and size (what its header calls for), then validates the header and every
+    /// queue inside through `ipc_core::ByteQueue::attach_raw`.
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::Shm`] (not found, wrong owner, mode or size), [`QueueError::BadHeader`]
+    /// (no queue, or one that contradicts itself), [`QueueError::Claim`] (a queue inside fails
+    /// validation).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use host_runtime::{QueueError, RawQueue};
+    ///
+    /// let err = RawQueue::open_named("doc-raw-no-such-queue").unwrap_err();
+    /// assert!(matches!(err, QueueError::Shm(_)));
+    /// ```
+    pub fn open_named(name: &str) -> Result<RawQueue, QueueError> {
+        let region = SharedRegion::open_named(name)?;
+        if region.len() < HEADER_LEN {
+            return Err(ShmError::SizeMismatch {
+                expected: HEADER_LEN,
+                found: region.len(),
+            }
+            .into());
+        }
+        let header = bytes_view(region.claim(Part::Bytes {
+            offset: 0,
+            len: HEADER_LEN,
+        })?);
+        let (params, region_len) = Params::read_header(&header)?;
+        let layout = params
+            .layout()
+            .map_err(|_| QueueError::BadHeader("the recorded parameters are invalid"))?;
+        if layout.region_len != region_len {
+            return Err(QueueError::BadHeader(
+                "the recorded region length disagrees with the parameters",
+            ));
+        }
+        if region.len() != region_len {
+            return Err(ShmError::SizeMismatch {
+                expected: region_len,
+                found: region.len(),
+            }
+            .into());
+        }
+        let ring = queue_view(region.claim(Part::Queue {
+            offset: layout.ring.0,
+            len: layout.ring.1,
+        })?);
+        if ring.get().capacity() != params.capacity
+            || ring.get().max_message_len() != params.inline_max + 1
+        {
+            return Err(QueueError::BadHeader("the ring disagrees with the header"));
+        }
+        let mut classes = Vec::with_capacity(layout.classes.len());
+        for (index, c) in layout.classes.iter().enumerate() {
+            let free = queue_view(region.claim(Part::Queue {
+                offset: c.free.0,
+                len: c.free.1,
+            })?);
+            if free.get().capacity() != c.count || free.get().max_message_len() != INDEX_LEN {
+                return Err(QueueError::BadHeader(
+                    "a free list disagrees with the header",
+                ));
+            }
+            let chunks = bytes_view(region.claim(Part::Bytes {
+                offset: c.chunks.0,
+                len: c.chunks.1,
+            })?);
+            classes.push(Class {
+                chunk_size: c.chunk_size,
+                count: c.count,
+                free_list: free,
+                chunks,
+                header: header.clone(),
+                fresh_at: 8 * (word::FRESH + index),
+            });
+        }
+        Ok(RawQueue::from_parts(ring, &params, classes, region))
+    }
+
+    /// Makes a queue in a new region (named if `name` is given).
+    pub(crate) fn create(params: &Params, name: Option<&str>) -> Result<RawQueue, QueueError> {
+        let layout = params.layout()?;
+        let region = match name {
+            None => SharedRegion::new(layout.region_len)?,
+            Some(name) => SharedRegion::create_named(name, layout.region_len)?,
+        };
+        let made = (|| {
+            let header = bytes_view(region.claim(Part::Bytes {
+                offset: 0,
+                len: HEADER_LEN,
+            })?);
+            let ring = queue_view(region.claim(Part::NewQueue {
+                offset: layout.ring.0,
+                len: layout.ring.1,
+                capacity: params.capacity,
+                max_message_len: params.inline_max + 1,
+            })?);
+            let mut classes = Vec::with_capacity(layout.classes.len());
+            for (index, c) in layout.classes.iter().enumerate() {
+                // Empty: every chunk starts fresh (see `Class`).
+                let free = queue_view(region.claim(Part::NewQueue {
+                    offset: c.free.0,
+                    len: c.free.1,
+                    capacity: c.count,
+                    max_message_len: INDEX_LEN,
+                })?);
+                let chunks = bytes_view(region.claim(Part::Bytes {
+                    offset: c.chunks.0,
+                    len: c.chunks.1,
+                })?);
+                classes.push(Class {
+                    chunk_size: c.chunk_size,
+                    count: c.count,
+                    free_list: free,
+                    chunks,
+                    header: header.clone(),
+                    fresh_at: 8 * (word::FRESH + index),
+                });
+            }
+            // Last: the magic, stored with Release, makes it all visible to `open_named`.
+            params.write_header(&header, layout.region_len);
+            Ok(RawQueue::from_parts(ring, params, classes, region.clone()))
+        })();
+        if made.is_err() {
+            if let Some(name) = region.name() {
+                let _ = SharedRegion::unlink_named(name);
+            }
+        }
+        made
+    }
+
+    fn from_parts(
+        ring: SharedQueue,
+        params: &Params,
+        classes: Vec<Class>,
+        region: SharedRegion,
+    ) -> RawQueue {
+        RawQueue {
+            inner: Arc::new(Inner {
+                ring,
+                inline_max: params.inline_max,
+                max_message_size: params.max_message_size,
+                classes: classes.into_boxed_slice(),
+                region,
+            }),
+        }
+    }
+
+    /// Removes the name of a named queue ([`SharedRegion::unlink_named`]); processes that
+    /// opened it keep using it.
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::Shm`] if there is no such name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let _ = host_runtime::RawQueue::unlink_named("doc-raw-unlink");
+    /// let q = host_runtime::queue::Builder::new().maxsize(2).create_named_raw("doc-raw-unlink")?;
+    /// host_runtime::RawQueue::unlink_named("doc-raw-unlink")?;
+    /// q.put(b"still works")?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn unlink_named(name: &str) -> Result<(), QueueError> {
+        Ok(SharedRegion::unlink_named(name)?)
+    }
+
+    #[inline(always)]
+    fn ring(&self) -> &ByteQueue<'_> {
+        self.inner.ring.get()
+    }
+
+    /// Puts `message`, waiting as long as needed for room.
+    ///
+    /// # Errors
+    ///
+    /// [`PutError::TooLarge`] if it is longer than [`max_message_size`](Self::max_message_size);
+    /// [`PutError::Corrupt`]. The message is handed back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = host_runtime::RawQueue::new(2)?;
+    /// q.put(b"one")?;
+    /// q.put(vec![2u8; 1 << 20])?; // long messages go through the blob pool
+    /// assert_eq!(q.qsize(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn put<B: AsRef<[u8]>>(&self, message: B) -> Result<(), PutError<B>> {
+        self.put_until(message, Deadline::Never)
+    }
+
+    /// Puts `message`, waiting at most `timeout` for room.
+    ///
+    /// # Errors
+    ///
+    /// [`PutError::Timeout`] if the queue stayed full for `timeout` (never sooner); as
+    /// [`put`](Self::put) otherwise.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use host_runtime::{PutError, RawQueue};
+    /// use std::time::Duration;
+    ///
+    /// let q = RawQueue::new(1)?;
+    /// q.put_timeout(b"a", Duration::from_millis(10))?;
+    /// let err = q.put_timeout(b"b", Duration::from_millis(10)).unwrap_err();
+    /// assert!(matches!(err, PutError::Timeout(b"b")));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn put_timeout<B: AsRef<[u8]>>(
+        &self,
+        message: B,
+        timeout: Duration,
+    ) -> Result<(), PutError<B>> {
+        self.put_until(message, Deadline::after(timeout))
+    }
+
+    /// Puts `message` if there is room now.
+    ///
+    /// # Errors
+    ///
+    /// [`PutError::Full`]; as [`put`](Self::put) otherwise.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use host_runtime::{PutError, RawQueue};
+    ///
+    /// let q = RawQueue::new(1)?;
+    /// q.put_nowait(b"a")?;
+    /// assert!(matches!(q.put_nowait(b"b"), Err(PutError::Full(b"b"))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn put_nowait<B: AsRef<[u8]>>(&self, message: B) -> Result<(), PutError<B>> {
+        self.put_until(message, Deadline::NoWait)
+    }
+
+    fn put_until<B: AsRef<[u8]>>(&self, message: B, deadline: Deadline) -> Result<(), PutError<B>> {
+        let bytes = message.as_ref();
+        let result = if bytes.len() <= self.inner.inline_max {
+            self.put_inline(bytes, deadline)
+        } else {
+            self.put_blob(bytes.len(), deadline, |chunks, offset| {
+                chunks.write(offset, bytes);
+                Ok(bytes.len())
+            })
+        };
+        result.map_err(|fail| fail.with(message))
+    }
+
+    /// The longest message carried inline in a ring slot.
+    pub(crate) fn inline_max(&self) -> usize {
+        self.inner.inline_max
+    }
+
+    /// Puts `bytes` (at most [`inline_max`](Self::inline_max) long) into a ring slot.
+    #[inline]
+    pub(crate) fn put_inline(&self, bytes: &[u8], deadline: Deadline) -> Result<(), PutFail> {
+        debug_assert!(bytes.len() <= self.inner.inline_max);
+        let max = self.inner.max_message_size;
+        if bytes.len() > max {
+            return Err(PutFail::TooLarge {
+                len: bytes.len(),
+                max,
+            });
+        }
+        let ring = self.ring();
+        let pushed = block_on(ring.not_full(), deadline, || match ring.try_push(bytes) {
+            Ok(()) => Some(Ok(())),
+            Err(PushError::Full) => None,
+            Err(_) => Some(Err(PutFail::Corrupt)),
+        });
+        match pushed {
+            Some(Ok(())) => {
+                notify(ring.not_empty());
+                Ok(())
+            }
+            Some(Err(fail)) => Err(fail),
+            None => Err(PutFail::waited(deadline)),
+        }
+    }
+
+    /// Puts a message of `len` bytes (longer than the inline size) through the blob pool:
+    /// takes a chunk of the smallest class that holds it (waiting for one like for room),
+    /// lets `fill` write it at the given offset of the class's chunk array (returning the
+    /// length written, at most `len`), then pushes a descriptor. On any failure the chunk goes
+    /// back to its free list.
+    pub(crate) fn put_blob(
+        &self,
+        len: usize,
+        deadline: Deadline,
+        fill: impl FnOnce(&SharedBytes, usize) -> Result<usize, postcard::Error>,
+    ) -> Result<(), PutFail> {
+        let max = self.inner.max_message_size;
+        let Some((class_index, class)) = (len <= max)
+            .then(|| {
+                self.inner
+                    .classes
+                    .iter()
+                    .enumerate()
+                    .find(|(_, c)| c.chunk_size >= len)
+            })
+            .flatten()
+        else {
+            return Err(PutFail::TooLarge { len, max });
+        };
+        let index = match block_on(class.free().not_empty(), deadline, || class.try_take()) {
+            Some(Ok(index)) => index,
+            Some(Err(fail)) => return Err(fail),
+            None => return Err(PutFail::waited(deadline)),
+        };
+        let mut guard = ChunkGuard {
+            class,
+            index,
+            armed: true,
+        };
+        let written = fill(&class.chunks, class.offset(index)).map_err(PutFail::Encode)?;
+        if written > len {
+            return Err(PutFail::Encode(postcard::Error::SerializeBufferFull));
+        }
+        let descriptor = Descriptor {
+            class: class_index as u32,
+            index,
+            len: written as u32,
+        };
+        let ring = self.ring();
+        let descriptor_len = self.inner.inline_max + 1;
+        let pushed = block_on(ring.not_full(), deadline, || {
+            match ring.try_push_with(descriptor_len, |slot| descriptor.encode(slot)) {
+                Ok(()) => Some(Ok(())),
+                Err(PushError::Full) => None,
+                Err(_) => Some(Err(PutFail::Corrupt)),
+            }
+        });
+        match pushed {
+            Some(Ok(())) => {
+                // The descriptor in the ring now holds the chunk.
+                guard.armed = false;
+                notify(ring.not_empty());
+                Ok(())
+            }
+            Some(Err(fail)) => Err(fail),
+            None => Err(PutFail::waited(deadline)),
+        }
+    }
+
+    /// Takes the front message and hands it to `read`: an inline one in place (in the ring
+    /// slot, before the slot is released), a long one in its blob chunk (before the chunk is
+    /// given back).
+    #[inline]
+    pub(crate) fn get_with<R>(
+        &self,
+        deadline: Deadline,
+        read: impl FnOnce(Message<'_>) -> R,
+    ) -> Result<R, GetError> {
+        let ring = self.ring();
+        let descriptor_len = self.inner.inline_max + 1;
+        let mut read = Some(read);
+        let popped = block_on(ring.not_empty(), deadline, || {
+            match ring.try_pop_with(|m| {
+                if m.len() == descriptor_len {
+                    Popped::Blob(Descriptor::decode(m))
+                } else {
+                    match read.take() {
+                        Some(read) => Popped::Inline(read(Message::Inline(m))),
+                        None => unreachable!("a successful pop ends the attempts"),
+                    }
+                }
+            }) {
+                Ok(popped) => Some(Ok(popped)),
+                Err(PopError::Empty) => None,
+                Err(_) => Some(Err(GetError::Corrupt)),
+            }
+        });
+        let popped = match popped {
+            Some(Ok(popped)) => popped,
+            Some(Err(e)) => return Err(e),
+            None => return Err(get_waited(deadline)),
+        };
+        notify(ring.not_full());
+        match popped {
+            Popped::Inline(r) => Ok(r),
+            Popped::Blob(d) => {
+                let class = self
+                    .inner
+                    .classes
+                    .get(d.class as usize)
+                    .filter(|c| (d.index as usize) < c.count && d.len as usize <= c.chunk_size)
+                    // A bad descriptor names no chunk we could safely give back.
+                    .ok_or(GetError::Corrupt)?;
+                let _guard = ChunkGuard {
+                    class,
+                    index: d.index,
+                    armed: true,
+                };
+                let read = read.expect("not used for a blob descriptor");
+                Ok(read(Message::Blob(
+                    &class.chunks,
+                    class.offset(d.index),
+                    d.len as usize,
+                )))
+            }
+        }
+    }
+
+    /// Takes the front message, waiting as long as needed for one.
+    ///
+    /// # Errors
+    ///
+    /// [`GetError::Corrupt`] only.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = host_runtime::RawQueue::new(2)?;
+    /// q.put(b"x")?;
+    /// assert_eq!(q.get()?, b"x");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn get(&self) -> Result<Vec<u8>, GetError> {
+        self.get_vec(Deadline::Never)
+    }
+
+    /// Takes the front message, waiting at most `timeout` for one.
+    ///
+    /// # Errors
+    ///
+    /// [`GetError::Timeout`] if the queue stayed empty for `timeout` (never sooner);
+    /// [`GetError::Corrupt`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use host_runtime::{GetError, RawQueue};
+    /// use std::time::Duration;
+    ///
+    /// let q = RawQueue::new(2)?;
+    /// assert!(matches!(q.get_timeout(Duration::from_millis(5)), Err(GetError::Timeout)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn get_timeout(&self, timeout: Duration) -> Result<Vec<u8>, GetError> {
+        self.get_vec(Deadline::after(timeout))
+    }
+
+    /// Takes the front message if there is one now.
+    ///
+    /// # Errors
+    ///
+    /// [`GetError::Empty`]; [`GetError::Corrupt`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use host_runtime::{GetError, RawQueue};
+    ///
+    /// let q = RawQueue::new(2)?;
+    /// assert!(matches!(q.get_nowait(), Err(GetError::Empty)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn get_nowait(&self) -> Result<Vec<u8>, GetError> {
+        self.get_vec(Deadline::NoWait)
+    }
+
+    fn get_vec(&self, deadline: Deadline) -> Result<Vec<u8>, GetError> {
+        let mut buf = Vec::new();
+        self.get_into_until(&mut buf, deadline)?;
+        Ok(buf)
+    }
+
+    /// Takes the front message into `buf` (replacing its contents, reusing its allocation) and
+    /// returns its length, waiting as long as needed: the allocation-free form of
+    /// [`get`](Self::get).
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](Self::get).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = host_runtime::RawQueue::new(2)?;
+    /// let mut buf = Vec::with_capacity(64);
+    /// q.put(b"hello")?;
+    /// assert_eq!(q.get_into(&mut buf)?, 5);
+    /// assert_eq!(buf, b"hello");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn get_into(&self, buf: &mut Vec<u8>) -> Result<usize, GetError> {
+        self.get_into_until(buf, Deadline::Never)
+    }
+
+    /// [`get_into`](Self::get_into), waiting at most `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As [`get_timeout`](Self::get_timeout); `buf` is unchanged then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use host_runtime::{GetError, RawQueue};
+    /// use std::time::Duration;
+    ///
+    /// let q = RawQueue::new(2)?;
+    /// let mut buf = b"old".to_vec();
+    /// let err = q.get_into_timeout(&mut buf, Duration::from_millis(5)).unwrap_err();
+    /// assert!(matches!(err, GetError::Timeout));
+    /// assert_eq!(buf, b"old");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn get_into_timeout(
+        &self,
+        buf: &mut Vec<u8>,
+        timeout: Duration,
+    ) -> Result<usize, GetError> {
+        self.get_into_until(buf, Deadline::after(timeout))
+    }
+
+    /// [`get_into`](Self::get_into) without waiting.
+    ///
+    /// # Errors
+    ///
+    /// As [`get_nowait`](Self::get_nowait); `buf` is unchanged then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = host_runtime::RawQueue::new(2)?;
+    /// let mut buf = Vec::new();
+    /// assert!(q.get_into_nowait(&mut buf).is_err());
+    /// q.put(b"now")?;
+    /// assert_eq!(q.get_into_nowait(&mut buf)?, 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn get_into_nowait(&self, buf: &mut Vec<u8>) -> Result<usize, GetError> {
+        self.get_into_until(buf, Deadline::NoWait)
+    }
+
+    #[inline]
+    fn get_into_until(&self, buf: &mut Vec<u8>, deadline: Deadline) -> Result<usize, GetError> {
+        self.get_with(deadline, |message| match message {
+            Message::Inline(m) => {
+                buf.clear();
+                buf.extend_from_slice(m);
+                m.len()
+            }
+            Message::Blob(chunks, offset, len) => {
+                buf.clear();
+                buf.resize(len, 0);
+                chunks.read(offset, buf);
+                len
+            }
+        })
+    }
+
+    /// The number of messages in the queue (a snapshot; like Python's, only a hint under
+    /// concurrent use). Counts messages being put or taken at this instant.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = host_runtime::RawQueue::new(4)?;
+    /// q.put(b"a")?;
+    /// assert_eq!(q.qsize(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn qsize(&self) -> usize {
+        self.ring().len()
+    }
+
+    /// Whether [`qsize`](Self::qsize) is 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(host_runtime::RawQueue::new(4)?.empty());
+    /// # Ok::<(), host_runtime::QueueError>(())
+    /// ```
+    pub fn empty(&self) -> bool {
+        self.ring().is_empty()
+    }
+
+    /// Whether [`qsize`](Self::qsize) is the capacity.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = host_runtime::RawQueue::new(1)?;
+    /// q.put(b"a")?;
+    /// assert!(q.full());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn full(&self) -> bool {
+        self.ring().is_full()
+    }
+
+    /// The most messages the queue holds: `maxsize`, or
+    /// [`UNBOUNDED_CAPACITY`](super::UNBOUNDED_CAPACITY) for `maxsize == 0`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(host_runtime::RawQueue::new(3)?.capacity(), 3);
+    /// # Ok::<(), host_runtime::QueueError>(())
+    /// ```
+    pub fn capacity(&self) -> usize {
+        self.ring().capacity()
+    }
+
+    /// The longest message the queue takes, in bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = host_runtime::RawQueue::builder().max_message_size(1000).build_raw()?;
+    /// assert_eq!(q.max_message_size(), 1000);
+    /// # Ok::<(), host_runtime::QueueError>(())
+    /// ```
+    pub fn max_message_size(&self) -> usize {
+        self.inner.max_message_size
+    }
+
+    /// The name of a named queue (with its leading `/`); `None` for an anonymous one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(host_runtime::RawQueue::new(2)?.name(), None);
+    /// # Ok::<(), host_runtime::QueueError>(())
+    /// ```
+    pub fn name(&self) -> Option<&str> {
+        self.inner.region.name()
+    }
+
+    /// How many calls are blocked (registered as sleeping) on this queue now, from all
+    /// processes: a snapshot, for monitoring and tests.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = host_runtime::RawQueue::new(2)?;
+    /// assert_eq!(q.waiters(), host_runtime::queue::Waiters { getters: 0, putters: 0 });
+    /// # Ok::<(), host_runtime::QueueError>(())
+    /// ```
+    pub fn waiters(&self) -> Waiters {
+        let ring = self.ring();
+        let pool: u32 = self
+            .inner
+            .classes
+            .iter()
+            .map(|c| c.free().not_empty().waiters())
+            .sum();
+        Waiters {
+            getters: ring.not_empty().waiters(),
+            putters: ring.not_full().waiters() + pool,
+        }
+    }
+
+    /// Blob chunks per size class that are free now, as `(chunk size, free, total)` (a
+    /// snapshot; for monitoring and tests: every chunk comes back once its message is taken).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = host_runtime::RawQueue::builder().maxsize(4).size_class(4096, 3).build_raw()?;
+    /// q.put(vec![1u8; 3000])?;
+    /// assert_eq!(q.pool_stats(), [(4096, 2, 3)]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn pool_stats(&self) -> Vec<(usize, usize, usize)> {
+        self.inner
+            .classes
+            .iter()
+            .map(|c| (c.chunk_size, c.free_count(), c.count))
+            .collect()
+    }
+}
+
+impl fmt::Debug for RawQueue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawQueue")
+            .field("qsize", &self.qsize())
+            .field("capacity", &self.capacity())
+            .field("max_message_size", &self.max_message_size())
+            .field("name", &self.name())
+            .finish()
+    }
+}
+
+fn queue_view(view: View) -> SharedQueue {
+    match view {
+        View::Queue(q) => q,
+        View::Bytes(_) => unreachable!("a queue part gives a queue view"),
+    }
+}
+
+fn bytes_view(view: View) -> SharedBytes {
+    match view {
+        View::Bytes(b) => b,
+        View::Queue(_) => unreachable!("a bytes part gives a bytes view"),
+    }
+}

@@ -1,0 +1,362 @@
+//! [`SharedRegion`]: memory shared between processes, anonymous (inherited by forked children) or
+//! named (for processes that are not related), cut into typed views.
+//!
+//! A region is a `MAP_SHARED` mapping held in an [`Arc`]: clones are cheap and share it, and the
+//! last drop in a process unmaps it there. A child forked while a region exists inherits the
+//! mapping (and the handles) at the same addresses; its writes are seen by the parent and every
+//! other process that maps the region.
+//!
+//! **Named regions** are POSIX shared memory objects (`shm_open(3)`, on Linux the files of
+//! `/dev/shm`). [`SharedRegion::create_named`] creates one with `O_CREAT | O_EXCL` and mode
+//! `0600`, so it never reuses an object someone else made and nobody but its owner (and root)
+//! may open it. [`SharedRegion::open_named`] checks, before mapping anything, that the object is
+//! a regular file owned by our effective user id with no group or other permission bits; its
+//! size is what gets mapped, and the user of the region (e.g. [`crate::Queue::open_named`])
+//! checks that its own header agrees with that size and validates every queue in it through
+//! `ipc_core::ByteQueue::attach_raw`. A named object lives until
+//! [`SharedRegion::unlink_named`], even when no process maps it any more.
+//!
+//! The owner and mode checks keep other users out; they can't protect against the same user:
+//! a process that shrinks the object (`ftruncate`) after we mapped it makes our next access to
+//! the lost pages raise `SIGBUS`, and its writes are just bytes that every reader validates.
+//!
+//! ```
+//! use host_runtime::shm::SharedRegion;
+//! use host_runtime::sys::region::{Part, View};
+//!
+//! let region = SharedRegion::new(4096)?;
+//! let View::Bytes(bytes) = region.claim(Part::Bytes { offset: 0, len: 64 })? else {
+//!     unreachable!()
+//! };
+//! bytes.write(0, b"shared with children forked from now on");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+// All `unsafe` code lives in `crate::sys`.
+#![forbid(unsafe_code)]
+
+use std::ffi::CString;
+use std::fmt;
+use std::fs::File;
+use std::io;
+use std::os::fd::AsFd;
+use std::os::unix::fs::MetadataExt;
+use std::sync::Arc;
+
+use crate::sys::region::{ClaimError, Mapping, Part, View};
+use crate::sys::shm::{geteuid, shm_create_exclusive, shm_open_existing, shm_unlink};
+
+/// Longest name of a named region, without the leading `/` (Linux's `NAME_MAX` less one).
+pub const MAX_NAME_LEN: usize = 254;
+
+/// Memory shared between processes; see the [module docs](self).
+///
+/// # Examples
+///
+/// ```
+/// use host_runtime::shm::SharedRegion;
+///
+/// let region = SharedRegion::new(1 << 20)?;
+/// assert_eq!(region.len(), 1 << 20);
+/// assert_eq!(region.name(), None);
+/// # Ok::<(), host_runtime::shm::ShmError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct SharedRegion {
+    mapping: Arc<Mapping>,
+    name: Option<Arc<str>>,
+}
+
+/// Why a region could not be made, opened or removed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ShmError {
+    /// The name is empty, too long, or holds `/` (after an optional leading one) or NUL.
+    InvalidName(String),
+    /// A named region of that name exists already.
+    AlreadyExists(String),
+    /// No named region has that name.
+    NotFound(String),
+    /// The named object is not a regular file.
+    NotRegularFile(String),
+    /// The named region belongs to another user.
+    NotOwner {
+        /// Owner of the object.
+        owner: u32,
+        /// Our effective user id.
+        expected: u32,
+    },
+    /// The named region grants access to group or others (mode shown in octal).
+    InsecureMode {
+        /// Permission bits of the object.
+        mode: u32,
+    },
+    /// The region's size disagrees with what its contents say, or is 0.
+    SizeMismatch {
+        /// Size the contents call for.
+        expected: usize,
+        /// Size found.
+        found: usize,
+    },
+    /// A system call failed.
+    Os(io::Error),
+}
+
+impl fmt::Display for ShmError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InvalidName(n) => write!(
+                f,
+                "invalid shared memory name {n:?}: want 1 to {MAX_NAME_LEN} characters, no '/' \
+                 (but an optional leading one) and no NUL"
+            ),
+            Self::AlreadyExists(n) => write!(f, "shared memory {n:?} already exists"),
+            Self::NotFound(n) => write!(f, "no shared memory named {n:?}"),
+            Self::NotRegularFile(n) => write!(f, "shared memory {n:?} is not a regular file"),
+            Self::NotOwner { owner, expected } => write!(
+                f,
+                "shared memory belongs to uid {owner}, not to us (uid {expected})"
+            ),
+            Self::InsecureMode { mode } => write!(
+                f,
+                "shared memory has mode {mode:o}: group or others have access (want 600)"
+            ),
+            Self::SizeMismatch { expected, found } => write!(
+                f,
+                "shared memory is {found} bytes long, its contents call for {expected}"
+            ),
+            Self::Os(e) => write!(f, "shared memory: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ShmError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Os(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for ShmError {
+    fn from(e: io::Error) -> Self {
+        Self::Os(e)
+    }
+}
+
+/// The `shm_open` form of `name` (with a leading `/`), checked.
+fn c_name(name: &str) -> Result<CString, ShmError> {
+    let bare = name.strip_prefix('/').unwrap_or(name);
+    if bare.is_empty() || bare.len() > MAX_NAME_LEN || bare.contains(['/', '\0']) {
+        return Err(ShmError::InvalidName(name.to_owned()));
+    }
+    CString::new(format!("/{bare}")).map_err(|_| ShmError::InvalidName(name.to_owned()))
+}
+
+impl SharedRegion {
+    /// A new anonymous region of `len` zeroed bytes (`mmap(MAP_SHARED | MAP_ANONYMOUS |
+    /// MAP_NORESERVE)`), shared with the children forked after this call. Memory is committed
+    /// as pages are first touched.
+    ///
+    /// # Errors
+    ///
+    /// [`ShmError::SizeMismatch`] if `len` is 0; [`ShmError::Os`] (`ENOMEM`) if the address
+    /// space is exhausted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let region = host_runtime::shm::SharedRegion::new(4096)?;
+    /// assert_eq!(region.len(), 4096);
+    /// # Ok::<(), host_runtime::shm::ShmError>(())
+    /// ```
+    pub fn new(len: usize) -> Result<SharedRegion, ShmError> {
+        if len == 0 {
+            return Err(ShmError::SizeMismatch {
+                expected: 1,
+                found: 0,
+            });
+        }
+        Ok(SharedRegion {
+            mapping: Arc::new(Mapping::anonymous(len)?),
+            name: None,
+        })
+    }
+
+    /// Creates the named region `name` (a leading `/` is optional) of `len` zeroed bytes, mode
+    /// `0600`, and maps it. It exists until [`unlink_named`](Self::unlink_named).
+    ///
+    /// # Errors
+    ///
+    /// [`ShmError::InvalidName`], [`ShmError::AlreadyExists`], [`ShmError::SizeMismatch`] if
+    /// `len` is 0, [`ShmError::Os`]. On error no object is left behind.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use host_runtime::shm::{SharedRegion, ShmError};
+    ///
+    /// # let _ = SharedRegion::unlink_named("doc-create-named");
+    /// let region = SharedRegion::create_named("doc-create-named", 8192)?;
+    /// assert_eq!(region.name(), Some("/doc-create-named"));
+    /// assert!(matches!(
+    ///     SharedRegion::create_named("doc-create-named", 8192),
+    ///     Err(ShmError::AlreadyExists(_))
+    /// ));
+    /// SharedRegion::unlink_named("doc-create-named")?;
+    /// # Ok::<(), ShmError>(())
+    /// ```
+    pub fn create_named(name: &str, len: usize) -> Result<SharedRegion, ShmError> {
+        let c = c_name(name)?;
+        if len == 0 {
+            return Err(ShmError::SizeMismatch {
+                expected: 1,
+                found: 0,
+            });
+        }
+        let display = c.to_string_lossy().into_owned();
+        let fd = shm_create_exclusive(&c).map_err(|e| match e.kind() {
+            io::ErrorKind::AlreadyExists => ShmError::AlreadyExists(display.clone()),
+            _ => ShmError::Os(e),
+        })?;
+        let file = File::from(fd);
+        let mapped = u64::try_from(len)
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
+            .and_then(|len64| file.set_len(len64))
+            .and_then(|()| Mapping::from_fd(file.as_fd(), len, true));
+        match mapped {
+            Ok(mapping) => Ok(SharedRegion {
+                mapping: Arc::new(mapping),
+                name: Some(display.into()),
+            }),
+            Err(e) => {
+                let _ = shm_unlink(&c);
+                Err(ShmError::Os(e))
+            }
+        }
+    }
+
+    /// Opens and maps the named region `name`, made by [`create_named`](Self::create_named) in
+    /// any process of our user, at its full size.
+    ///
+    /// Checks, before mapping, that it is a regular file owned by our effective user id, with
+    /// no permission for group or others, and not empty.
+    ///
+    /// # Errors
+    ///
+    /// [`ShmError::InvalidName`], [`ShmError::NotFound`], [`ShmError::NotRegularFile`],
+    /// [`ShmError::NotOwner`], [`ShmError::InsecureMode`], [`ShmError::SizeMismatch`] (empty),
+    /// [`ShmError::Os`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use host_runtime::shm::{SharedRegion, ShmError};
+    ///
+    /// assert!(matches!(SharedRegion::open_named("doc-no-such-region"), Err(ShmError::NotFound(_))));
+    /// # let _ = SharedRegion::unlink_named("doc-open-named");
+    /// let made = SharedRegion::create_named("doc-open-named", 4096)?;
+    /// let opened = SharedRegion::open_named("doc-open-named")?;
+    /// assert_eq!(opened.len(), made.len());
+    /// SharedRegion::unlink_named("doc-open-named")?;
+    /// # Ok::<(), ShmError>(())
+    /// ```
+    pub fn open_named(name: &str) -> Result<SharedRegion, ShmError> {
+        let c = c_name(name)?;
+        let display = c.to_string_lossy().into_owned();
+        let fd = shm_open_existing(&c).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => ShmError::NotFound(display.clone()),
+            _ => ShmError::Os(e),
+        })?;
+        let file = File::from(fd);
+        let meta = file.metadata()?;
+        if !meta.file_type().is_file() {
+            return Err(ShmError::NotRegularFile(display));
+        }
+        let expected = geteuid();
+        if meta.uid() != expected {
+            return Err(ShmError::NotOwner {
+                owner: meta.uid(),
+                expected,
+            });
+        }
+        if meta.mode() & 0o077 != 0 {
+            return Err(ShmError::InsecureMode {
+                mode: meta.mode() & 0o7777,
+            });
+        }
+        let len = usize::try_from(meta.size()).unwrap_or(usize::MAX);
+        if len == 0 {
+            return Err(ShmError::SizeMismatch {
+                expected: 1,
+                found: 0,
+            });
+        }
+        Ok(SharedRegion {
+            mapping: Arc::new(Mapping::from_fd(file.as_fd(), len, false)?),
+            name: Some(display.into()),
+        })
+    }
+
+    /// Removes the name `name` (`shm_unlink`). Processes that mapped the region keep it; its
+    /// memory is freed when the last one unmaps it.
+    ///
+    /// # Errors
+    ///
+    /// [`ShmError::InvalidName`], [`ShmError::NotFound`], [`ShmError::Os`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use host_runtime::shm::{SharedRegion, ShmError};
+    ///
+    /// assert!(matches!(SharedRegion::unlink_named("doc-never-made"), Err(ShmError::NotFound(_))));
+    /// ```
+    pub fn unlink_named(name: &str) -> Result<(), ShmError> {
+        let c = c_name(name)?;
+        shm_unlink(&c).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => ShmError::NotFound(c.to_string_lossy().into_owned()),
+            _ => ShmError::Os(e),
+        })
+    }
+
+    /// The length in bytes.
+    pub fn len(&self) -> usize {
+        self.mapping.len()
+    }
+
+    /// Whether the length is 0 (never).
+    pub fn is_empty(&self) -> bool {
+        self.mapping.is_empty()
+    }
+
+    /// The name with its leading `/`, for a named region.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// Claims a part of the region and returns its view; see
+    /// [`Mapping::claim`](crate::sys::region::Mapping::claim) for the rules (parts never
+    /// overlap; new queues only in a region this process created).
+    ///
+    /// # Errors
+    ///
+    /// [`ClaimError`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use host_runtime::shm::SharedRegion;
+    /// use host_runtime::sys::region::{Part, View};
+    ///
+    /// let region = SharedRegion::new(1 << 16)?;
+    /// let part = Part::NewQueue { offset: 0, len: 4096, capacity: 4, max_message_len: 64 };
+    /// let View::Queue(q) = region.claim(part)? else { unreachable!() };
+    /// q.get().try_push(b"hi")?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn claim(&self, part: Part) -> Result<View, ClaimError> {
+        Mapping::claim(&self.mapping, part)
+    }
+}

@@ -1,0 +1,756 @@
+//! Integration tests for [`host_runtime::pool::Pool`]: every test forks real worker processes.
+//!
+//! Each test body runs under [`watchdog`], so a bug that blocks (a lost result, a worker that
+//! never exits) fails the test instead of hanging the run, and one at a time ([`SERIAL`]):
+//! the tests that kill workers learn the victims' pids through [`REPORT`], one socket pair
+//! per test, which the workers find in their copy of this static.
+//!
+//! No test sleeps to synchronise. Tasks that must still be running when the test acts block
+//! on [`GATE`] or for ever (until killed or terminated), and report through [`REPORT`];
+//! callbacks hand-shake over channels. The live workers are counted by having each of them
+//! run a task at the same time ([`rendezvous_pids`]). The "within 1 s" bounds the issue names (a dead
+//! worker's result, `terminate`) are asserted as such.
+//!
+//! `POOL_KILL_ROUNDS` sets the number of rounds of the SIGKILL torture test (default 100).
+
+use std::collections::{HashMap, HashSet};
+use std::env;
+use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{mpsc, Arc, Mutex, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use host_runtime::pool::{Builder, Callbacks, Pool, PoolError, TaskError, WorkerState};
+use host_runtime::sys::{self, Pid, Signal, WaitOptions};
+
+/// Serialises the test bodies (see the module docs).
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Where [`victim`] tasks write their pid: the test keeps the other end.
+static REPORT: Mutex<Option<UnixStream>> = Mutex::new(None);
+
+/// What [`gated`] tasks wait on: the test writes a byte to let one finish.
+static GATE: Mutex<Option<UnixStream>> = Mutex::new(None);
+
+/// Runs `body` on its own thread, one test at a time, and fails the test if it has not finished
+/// within `secs` seconds (waiting for [`SERIAL`] is not counted).
+fn watchdog(secs: u64, body: impl FnOnce() + Send + 'static) {
+    let _serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
+    let (done_tx, done_rx) = mpsc::channel();
+    thread::spawn(move || {
+        let result = panic::catch_unwind(AssertUnwindSafe(body));
+        let _ = done_tx.send(result);
+    });
+    match done_rx.recv_timeout(Duration::from_secs(secs)) {
+        Ok(Ok(())) => {}
+        Ok(Err(payload)) => panic::resume_unwind(payload),
+        Err(_) => panic!("watchdog: test body did not finish within {secs} s"),
+    }
+}
+
+/// A fresh report socket: workers forked from now on find the write end in [`REPORT`].
+fn report_channel() -> UnixStream {
+    let (ours, theirs) = UnixStream::pair().unwrap();
+    *REPORT.lock().unwrap_or_else(PoisonError::into_inner) = Some(theirs);
+    ours
+}
+
+/// A fresh gate: workers forked from now on find their end in [`GATE`].
+fn gate_channel() -> UnixStream {
+    let (ours, theirs) = UnixStream::pair().unwrap();
+    *GATE.lock().unwrap_or_else(PoisonError::into_inner) = Some(theirs);
+    ours
+}
+
+/// A task that returns `x` once the test opens the gate (writes a byte).
+fn gated(x: u64) -> u64 {
+    if let Some(s) = GATE.lock().unwrap_or_else(PoisonError::into_inner).as_ref() {
+        (&*s).read_exact(&mut [0u8]).unwrap();
+    }
+    x
+}
+
+/// Reads one pid written by a [`victim`].
+fn read_pid(mut r: &UnixStream) -> i32 {
+    let mut buf = [0u8; 4];
+    r.read_exact(&mut buf).unwrap();
+    i32::from_ne_bytes(buf)
+}
+
+/// A task that reports its worker's pid and then blocks until the worker is killed.
+fn victim(_: ()) -> u64 {
+    let pid = std::process::id() as i32;
+    if let Some(s) = REPORT
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .as_ref()
+    {
+        (&*s).write_all(&pid.to_ne_bytes()).unwrap();
+    }
+    loop {
+        thread::sleep(Duration::from_secs(3600));
+    }
+}
+
+fn sigkill(pid: i32) {
+    sys::kill(Pid::from_raw(pid).unwrap(), Signal::KILL).unwrap();
+}
+
+fn square(x: u64) -> u64 {
+    x.wrapping_mul(x)
+}
+
+fn scramble(x: u64) -> u64 {
+    x.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17)
+}
+
+fn pid_of_worker(_: u32) -> u32 {
+    std::process::id()
+}
+
+fn sleep_ms(ms: u64) -> u64 {
+    thread::sleep(Duration::from_millis(ms));
+    ms
+}
+
+fn panics_on_odd(x: u32) -> u32 {
+    if x % 2 == 1 {
+        panic!("odd input {x}");
+    }
+    x
+}
+
+/// The pids of this process's unreaped children (zombies included).
+fn children_of_self() -> HashSet<i32> {
+    let mut pids = HashSet::new();
+    for task in fs::read_dir("/proc/self/task").unwrap() {
+        let path = task.unwrap().path().join("children");
+        if let Ok(list) = fs::read_to_string(path) {
+            pids.extend(list.split_whitespace().map(|p| p.parse::<i32>().unwrap()));
+        }
+    }
+    pids
+}
+
+/// Asserts that none of `pids` is a child of ours any more (reaped: no zombie).
+fn assert_reaped(pids: impl IntoIterator<Item = i32>) {
+    let children = children_of_self();
+    for pid in pids {
+        assert!(!children.contains(&pid), "worker {pid} is still our child");
+        let err = sys::waitpid(Pid::from_raw(pid).unwrap(), WaitOptions::NOHANG).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ECHILD), "worker {pid}");
+    }
+}
+
+/// The pids the pool tables show for workers not known dead (a worker just started has none
+/// yet; one killed a moment ago may still be listed).
+fn table_pids(pool: &Pool) -> Vec<i32> {
+    pool.workers()
+        .iter()
+        .filter(|w| w.state != WorkerState::Dead)
+        .filter_map(|w| w.pid.map(|p| p as i32))
+        .collect()
+}
+
+/// The report and gate channels, made before the pool so that its workers inherit them.
+struct Rig {
+    report: UnixStream,
+    gate: UnixStream,
+}
+
+fn rig() -> Rig {
+    Rig {
+        report: report_channel(),
+        gate: gate_channel(),
+    }
+}
+
+/// A task that reports its worker's pid, then waits at the gate.
+fn rendezvous(_: ()) -> u32 {
+    let pid = std::process::id();
+    if let Some(s) = REPORT
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .as_ref()
+    {
+        (&*s).write_all(&(pid as i32).to_ne_bytes()).unwrap();
+    }
+    gated(0);
+    pid
+}
+
+/// Has every worker of the pool run a [`rendezvous`] task at the same time, and returns their
+/// pids: so the pool has its full worker count, all started (a missing worker makes this wait
+/// until the watchdog fails the test).
+fn rendezvous_pids(pool: &Pool, rig: &Rig) -> Vec<i32> {
+    let n = pool.processes();
+    let results: Vec<_> = (0..n)
+        .map(|_| pool.apply_async(rendezvous, ()).unwrap())
+        .collect();
+    // Each worker runs one task at a time, and these wait for each other: n distinct pids.
+    let pids: Vec<i32> = (0..n).map(|_| read_pid(&rig.report)).collect();
+    (&rig.gate).write_all(&vec![1; n]).unwrap();
+    for r in results {
+        r.get().unwrap();
+    }
+    assert_eq!(pids.iter().collect::<HashSet<_>>().len(), n, "{pids:?}");
+    pids
+}
+
+// ---------------------------------------------------------------------------------------------
+// Results
+
+#[test]
+fn map_of_100_000_items_in_order() {
+    watchdog(60, || {
+        let pool = Pool::new(2).unwrap();
+        let out = pool.map(square, 0..100_000u64).unwrap();
+        assert_eq!(out.len(), 100_000);
+        assert!(out.iter().enumerate().all(|(i, &v)| v == square(i as u64)));
+        // Small chunks too, and the iterators.
+        let out = pool.map_chunked(scramble, 0..5_000u64, 7).unwrap();
+        assert!(out
+            .iter()
+            .enumerate()
+            .all(|(i, &v)| v == scramble(i as u64)));
+        let it = pool.imap(scramble, 0..3_000u64, 1).unwrap();
+        assert_eq!(it.len(), 3_000);
+        let ordered: Vec<u64> = it.map(Result::unwrap).collect();
+        assert!(ordered
+            .iter()
+            .enumerate()
+            .all(|(i, &v)| v == scramble(i as u64)));
+        let mut unordered: Vec<u64> = pool
+            .imap_unordered(scramble, 0..3_000u64, 10)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        unordered.sort_unstable();
+        let mut expected: Vec<u64> = (0..3_000).map(scramble).collect();
+        expected.sort_unstable();
+        assert_eq!(unordered, expected);
+    });
+}
+
+#[test]
+fn ten_thousand_apply_async() {
+    watchdog(60, || {
+        let pool = Pool::new(2).unwrap();
+        let results: Vec<_> = (0..10_000u64)
+            .map(|i| pool.apply_async(scramble, i).unwrap())
+            .collect();
+        for (i, r) in results.iter().enumerate() {
+            assert_eq!(r.get(), Ok(scramble(i as u64)));
+            assert_eq!(r.successful(), Some(true));
+            assert_eq!(r.get(), Err(TaskError::Taken));
+        }
+        // And from several threads at once.
+        let pool = Arc::new(pool);
+        let threads: Vec<_> = (0..4u64)
+            .map(|t| {
+                let pool = Arc::clone(&pool);
+                thread::spawn(move || {
+                    let rs: Vec<_> = (0..1_000u64)
+                        .map(|i| (i, pool.apply_async(square, t * 1_000 + i).unwrap()))
+                        .collect();
+                    for (i, r) in rs {
+                        assert_eq!(r.get(), Ok(square(t * 1_000 + i)));
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+    });
+}
+
+#[test]
+fn handles_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Pool>();
+    send_sync::<host_runtime::pool::AsyncResult<String>>();
+    send_sync::<host_runtime::pool::Imap<Vec<u8>>>();
+}
+
+#[test]
+fn empty_inputs_return_at_once() {
+    watchdog(30, || {
+        let pool = Pool::new(1).unwrap();
+        assert!(pool.map(square, Vec::new()).unwrap().is_empty());
+        assert_eq!(pool.imap(square, Vec::new(), 1).unwrap().next(), None);
+        assert_eq!(
+            pool.imap_unordered(square, Vec::new(), 0).unwrap().count(),
+            0
+        );
+    });
+}
+
+#[test]
+fn get_timeout_on_a_slow_task_times_out_and_the_task_still_completes() {
+    watchdog(30, || {
+        let mut gate = gate_channel();
+        let pool = Pool::new(1).unwrap();
+        let r = pool.apply_async(gated, 400).unwrap();
+        let timeout = Duration::from_millis(50);
+        let t = Instant::now();
+        assert_eq!(r.get_timeout(timeout), Err(TaskError::Timeout));
+        assert!(t.elapsed() >= timeout, "returned early: {:?}", t.elapsed());
+        assert!(!r.ready());
+        assert_eq!(r.successful(), None);
+        assert!(!r.wait_timeout(Duration::from_millis(1)));
+        let mut it = pool.imap(gated, [1, 2], 1).unwrap();
+        assert_eq!(it.next_timeout(timeout), Some(Err(TaskError::Timeout)));
+        gate.write_all(&[1; 3]).unwrap(); // the task goes on and completes
+        assert_eq!(r.get(), Ok(400));
+        assert!(r.ready());
+        assert_eq!(
+            it.collect::<Vec<_>>(),
+            [Ok(1), Ok(2)],
+            "a timeout consumes nothing"
+        );
+    });
+}
+
+#[test]
+fn an_idle_worker_takes_the_tasks_queued_behind_a_blocked_one() {
+    watchdog(30, || {
+        let mut gate = gate_channel();
+        let pool = Pool::new(2).unwrap();
+        let blocked = pool.apply_async(gated, 0).unwrap();
+        // About half of these are handed to the blocked worker's inbox (the pool spreads
+        // tasks by custody); they can only finish if the other worker takes them over.
+        let quick: Vec<_> = (0..200u64)
+            .map(|i| pool.apply_async(scramble, i).unwrap())
+            .collect();
+        for (i, r) in quick.iter().enumerate() {
+            assert_eq!(r.get(), Ok(scramble(i as u64)));
+        }
+        assert!(!blocked.ready());
+        gate.write_all(&[1]).unwrap();
+        assert_eq!(blocked.get(), Ok(0));
+    });
+}
+
+#[test]
+fn a_panicking_task_errors_with_its_message_and_the_pool_goes_on() {
+    watchdog(30, || {
+        let rig = rig();
+        let pool = Pool::new(2).unwrap();
+        let pids_before: HashSet<i32> = rendezvous_pids(&pool, &rig).into_iter().collect();
+        let r = pool.apply_async(panics_on_odd, 3).unwrap();
+        assert_eq!(r.get(), Err(TaskError::Panicked("odd input 3".into())));
+        assert_eq!(r.successful(), Some(false));
+        assert_eq!(
+            r.get(),
+            Err(TaskError::Panicked("odd input 3".into())),
+            "errors stay"
+        );
+        assert_eq!(pool.apply(panics_on_odd, 4).unwrap(), 4);
+        // In `map`, the first failed chunk's error; `imap` yields it for each item of it.
+        match pool.map_chunked(panics_on_odd, 0..10, 2) {
+            Err(PoolError::Task(TaskError::Panicked(m))) => assert_eq!(m, "odd input 1"),
+            other => panic!("{other:?}"),
+        }
+        let items: Vec<_> = pool.imap(panics_on_odd, 0..4, 1).unwrap().collect();
+        assert_eq!(items[0], Ok(0));
+        assert!(matches!(items[1], Err(TaskError::Panicked(_))));
+        assert_eq!(items[2], Ok(2));
+        // The workers survived: a panic is caught in the worker.
+        let pids_after: HashSet<i32> = rendezvous_pids(&pool, &rig).into_iter().collect();
+        assert_eq!(pids_before, pids_after);
+    });
+}
+
+#[test]
+fn callbacks_run_in_the_parent_before_the_result_is_ready() {
+    watchdog(30, || {
+        let pool = Pool::new(1).unwrap();
+        let (started_tx, started_rx) = mpsc::channel();
+        let (go_tx, go_rx) = mpsc::channel::<()>();
+        let r = pool
+            .apply_async_with(
+                square,
+                9,
+                Callbacks::new().on_success(move |v: &u64| {
+                    started_tx.send((*v, std::process::id())).unwrap();
+                    go_rx.recv().unwrap();
+                }),
+            )
+            .unwrap();
+        let (value, pid) = started_rx.recv().unwrap();
+        assert_eq!((value, pid), (81, std::process::id()), "runs in the parent");
+        assert!(!r.ready(), "not ready while the callback runs");
+        go_tx.send(()).unwrap();
+        assert_eq!(r.get(), Ok(81));
+
+        let (tx, rx) = mpsc::channel();
+        let r = pool
+            .apply_async_with(
+                panics_on_odd,
+                1,
+                Callbacks::new()
+                    .on_success(|_: &u32| panic!("not called"))
+                    .on_error(move |e: &TaskError| tx.send(e.clone()).unwrap()),
+            )
+            .unwrap();
+        assert!(r.get().is_err());
+        assert_eq!(rx.try_recv(), Ok(TaskError::Panicked("odd input 1".into())));
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Life cycle
+
+#[test]
+fn close_join_terminate_rules() {
+    watchdog(30, || {
+        let pool = Pool::new(2).unwrap();
+        assert!(matches!(pool.join(), Err(PoolError::StillRunning)));
+        let r = pool.apply_async(square, 5).unwrap();
+        pool.close().unwrap();
+        assert!(matches!(
+            pool.apply_async(square, 1),
+            Err(PoolError::NotRunning)
+        ));
+        assert!(matches!(pool.map(square, [1]), Err(PoolError::NotRunning)));
+        pool.close().unwrap();
+        pool.join().unwrap();
+        assert_eq!(r.get(), Ok(25), "submitted before close: it ran");
+        assert!(pool.workers().iter().all(|w| w.state == WorkerState::Dead));
+        pool.terminate().unwrap(); // after join: nothing to do
+        pool.join().unwrap();
+
+        let pool = Pool::new(1).unwrap();
+        pool.terminate().unwrap();
+        assert!(matches!(
+            pool.apply_async(square, 1),
+            Err(PoolError::NotRunning)
+        ));
+        pool.join().unwrap();
+        pool.close().unwrap();
+
+        assert!(matches!(Pool::new(0), Err(PoolError::InvalidConfig(_))));
+        assert!(matches!(
+            Builder::new().processes(1).maxtasksperchild(0).build(),
+            Err(PoolError::InvalidConfig(_))
+        ));
+    });
+}
+
+#[test]
+fn terminate_with_10_000_pending_tasks_returns_within_1_s() {
+    watchdog(60, || {
+        let rig = rig();
+        let pool = Pool::new(2).unwrap();
+        let pids = rendezvous_pids(&pool, &rig);
+        let results: Vec<_> = (0..10_000)
+            .map(|_| pool.apply_async(sleep_ms, 20).unwrap())
+            .collect();
+        let t = Instant::now();
+        pool.terminate().unwrap();
+        let took = t.elapsed();
+        assert!(took < Duration::from_secs(1), "terminate took {took:?}");
+        let mut terminated = 0;
+        for r in &results {
+            match r.get() {
+                Ok(20) => {}
+                Err(TaskError::Terminated) => terminated += 1,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(terminated > 0, "100 s of work can't have finished");
+        pool.join().unwrap();
+        assert_reaped(pids);
+    });
+}
+
+#[test]
+fn maxtasksperchild_replaces_workers_after_n_tasks() {
+    watchdog(30, || {
+        let pool = Builder::new()
+            .processes(1)
+            .maxtasksperchild(3)
+            .build()
+            .unwrap();
+        let pids: Vec<u32> = (0..9)
+            .map(|i| pool.apply(pid_of_worker, i).unwrap())
+            .collect();
+        let mut per_pid: HashMap<u32, usize> = HashMap::new();
+        for p in &pids {
+            *per_pid.entry(*p).or_default() += 1;
+        }
+        assert_eq!(per_pid.len(), 3, "{pids:?}");
+        assert!(per_pid.values().all(|&n| n == 3), "{pids:?}");
+        // Batched too: map hands out no more than 3 tasks to a worker.
+        let pids = pool.map_chunked(pid_of_worker, 0..12, 1).unwrap();
+        let distinct: HashSet<u32> = pids.iter().copied().collect();
+        assert_eq!(distinct.len(), 4, "{pids:?}");
+        pool.close().unwrap();
+        pool.join().unwrap();
+        assert_reaped(per_pid.keys().chain(&distinct).map(|&p| p as i32));
+    });
+}
+
+/// Counts initializer runs in each worker (its own copy of this static).
+static INIT_RUNS: AtomicU32 = AtomicU32::new(0);
+
+fn init_runs(_: u32) -> (u32, u32) {
+    (std::process::id(), INIT_RUNS.load(Ordering::SeqCst))
+}
+
+#[test]
+fn initializer_runs_once_per_worker() {
+    watchdog(30, || {
+        let pool = Builder::new()
+            .processes(2)
+            .maxtasksperchild(5)
+            .initializer(|| {
+                INIT_RUNS.fetch_add(1, Ordering::SeqCst);
+            })
+            .build()
+            .unwrap();
+        let seen = pool.map_chunked(init_runs, 0..40, 1).unwrap();
+        let pids: HashSet<u32> = seen.iter().map(|&(p, _)| p).collect();
+        assert!(
+            pids.len() >= 8,
+            "40 tasks, 5 per worker: {} workers",
+            pids.len()
+        );
+        assert!(seen.iter().all(|&(_, runs)| runs == 1), "{seen:?}");
+        assert_eq!(INIT_RUNS.load(Ordering::SeqCst), 0, "not in the parent");
+    });
+}
+
+#[test]
+fn no_zombies_after_drop() {
+    watchdog(30, || {
+        let rig = rig();
+        let pool = Pool::new(3).unwrap();
+        let pids = rendezvous_pids(&pool, &rig);
+        let _pending: Vec<_> = (0..100)
+            .map(|_| pool.apply_async(sleep_ms, 50).unwrap())
+            .collect();
+        drop(pool);
+        assert_reaped(pids);
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dead workers
+
+#[test]
+fn sigkill_of_a_busy_worker_errors_within_1_s_and_the_pool_keeps_its_size() {
+    watchdog(30, || {
+        let rig = rig();
+        let pool = Pool::new(2).unwrap();
+        let before = rendezvous_pids(&pool, &rig);
+        let r = pool.apply_async(victim, ()).unwrap();
+        let others: Vec<_> = (0..200u64)
+            .map(|i| pool.apply_async(scramble, i).unwrap())
+            .collect();
+        let pid = read_pid(&rig.report);
+        assert!(before.contains(&pid));
+        let slot = pool
+            .workers()
+            .into_iter()
+            .find(|w| w.pid == Some(pid as u32))
+            .unwrap();
+        assert_eq!(slot.state, WorkerState::Running);
+        let t = Instant::now();
+        sigkill(pid);
+        match r.get() {
+            Err(TaskError::WorkerDied { pid: p, exitcode }) => {
+                assert_eq!((p, exitcode), (pid, -9));
+            }
+            other => panic!("{other:?}"),
+        }
+        let took = t.elapsed();
+        assert!(
+            took < Duration::from_secs(1),
+            "the error came after {took:?}"
+        );
+        for (i, o) in others.iter().enumerate() {
+            assert_eq!(o.get(), Ok(scramble(i as u64)));
+        }
+        let after = rendezvous_pids(&pool, &rig); // the full worker count
+        assert!(!after.contains(&pid), "the dead worker was replaced");
+        let reused = pool.workers()[slot.id.index()];
+        assert_ne!(reused.id, slot.id, "its slot holds a new incarnation");
+        assert_ne!(reused.pid, slot.pid);
+        assert_eq!(pool.apply(square, 12).unwrap(), 144);
+        pool.close().unwrap();
+        pool.join().unwrap();
+        assert_reaped(before.into_iter().chain(after));
+    });
+}
+
+/// A small xorshift generator: the torture test's randomness, seeded from the clock.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// Issue 5's pool torture: `POOL_KILL_ROUNDS` (default 100) times, a worker busy with a
+/// [`victim`] task is killed with `SIGKILL`, at a random moment after it reported, while other
+/// threads keep the pool loaded with checked tasks; every few rounds a random worker busy with
+/// that load is killed as well. Every victim's result is `WorkerDied` within 1 s of its kill;
+/// every load result is the right value or (only around a random kill) `WorkerDied`; the pool
+/// ends with its full worker count and leaves no zombie.
+#[test]
+fn torture_sigkill_busy_workers_under_load() {
+    let rounds: usize = env::var("POOL_KILL_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    watchdog(300, move || {
+        const PROCESSES: usize = 3;
+        let rig = rig();
+        let pool = Arc::new(Pool::new(PROCESSES).unwrap());
+        let mut all_pids: HashSet<i32> = rendezvous_pids(&pool, &rig).into_iter().collect();
+        let stop = Arc::new(AtomicBool::new(false));
+        let loaders: Vec<_> = (0..2u64)
+            .map(|t| {
+                let (pool, stop) = (Arc::clone(&pool), Arc::clone(&stop));
+                thread::spawn(move || {
+                    let (mut ok, mut died) = (0u64, 0u64);
+                    let mut i = t << 40;
+                    while !stop.load(Ordering::Relaxed) {
+                        let batch: Vec<_> = (0..64)
+                            .map(|_| {
+                                i += 1;
+                                (i, pool.apply_async(scramble, i).unwrap())
+                            })
+                            .collect();
+                        for (x, r) in batch {
+                            match r.get() {
+                                Ok(v) => {
+                                    assert_eq!(v, scramble(x), "a wrong result");
+                                    ok += 1;
+                                }
+                                Err(TaskError::WorkerDied { .. }) => died += 1,
+                                Err(e) => panic!("load task {x}: {e}"),
+                            }
+                        }
+                    }
+                    (ok, died)
+                })
+            })
+            .collect();
+        let seed = Instant::now().elapsed().as_nanos() as u64 | 1;
+        let mut rng = Rng(seed ^ 0x2545_F491_4F6C_DD1D);
+        let mut longest = Duration::ZERO;
+        let mut random_kills = 0u64;
+        for round in 0..rounds {
+            let r = pool.apply_async(victim, ()).unwrap();
+            let pid = read_pid(&rig.report);
+            all_pids.insert(pid);
+            // A random moment: a few microseconds to a millisecond after it reported.
+            let spin = Instant::now() + Duration::from_micros(rng.below(1_000));
+            while Instant::now() < spin {
+                std::hint::spin_loop();
+            }
+            let t = Instant::now();
+            sigkill(pid);
+            match r.get() {
+                Err(TaskError::WorkerDied {
+                    pid: p,
+                    exitcode: -9,
+                }) if p == pid => {}
+                other => panic!("round {round}: victim {pid}: {other:?}"),
+            }
+            longest = longest.max(t.elapsed());
+            if round % 5 == 4 {
+                // A worker busy with the load, killed anywhere in its loop.
+                let pids = table_pids(&pool);
+                if let Some(&p) = pids.get(rng.below(pids.len() as u64) as usize) {
+                    all_pids.insert(p);
+                    let _ = sys::kill(Pid::from_raw(p).unwrap(), Signal::KILL);
+                    random_kills += 1;
+                }
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        let (mut ok, mut died) = (0, 0);
+        for l in loaders {
+            let (o, d) = l.join().unwrap();
+            ok += o;
+            died += d;
+        }
+        assert!(
+            longest < Duration::from_secs(1),
+            "a victim's error came {longest:?} after its kill"
+        );
+        // A random kill fails at most the task its worker ran and one it had finished but not
+        // yet handed over; every other task of its custody is run elsewhere.
+        assert!(
+            died <= 2 * random_kills,
+            "{died} load tasks failed for {random_kills} random kills"
+        );
+        // The full worker count at the end (every worker runs a task at the same time).
+        all_pids.extend(rendezvous_pids(&pool, &rig));
+        eprintln!(
+            "torture: {rounds} victims and {random_kills} random workers killed; longest \
+             kill-to-error {longest:?}; load: {ok} correct, {died} failed with WorkerDied"
+        );
+        let pool = Arc::try_unwrap(pool).expect("the loaders are done");
+        pool.close().unwrap();
+        pool.join().unwrap();
+        all_pids.extend(table_pids(&pool));
+        assert_reaped(all_pids);
+    });
+}
+
+#[test]
+fn oversized_messages_are_refused_or_split() {
+    watchdog(30, || {
+        fn len(v: Vec<u8>) -> usize {
+            v.len()
+        }
+        fn blow_up(n: usize) -> Vec<u8> {
+            vec![7; n]
+        }
+        let pool = Builder::new()
+            .processes(2)
+            .max_message_size(64 << 10)
+            .build()
+            .unwrap();
+        assert!(matches!(
+            pool.apply_async(len, vec![0; 100 << 10]),
+            Err(PoolError::Encode(_))
+        ));
+        assert_eq!(pool.apply(len, vec![0; 30 << 10]).unwrap(), 30 << 10);
+        match pool.apply(blow_up, 100 << 10) {
+            Err(PoolError::Task(TaskError::Encode(_))) => {}
+            other => panic!("{other:?}"),
+        }
+        // 16 items of 16 KiB in one chunk would be 256 KiB: split until each fits.
+        let lens = pool
+            .map_chunked(len, vec![vec![1u8; 16 << 10]; 16], 16)
+            .unwrap();
+        assert_eq!(lens, vec![16 << 10; 16]);
+        // More long messages than an inbox has chunks for (4 of the largest size): the pool
+        // waits for room instead of failing.
+        let one = Builder::new()
+            .processes(1)
+            .max_message_size(64 << 10)
+            .build()
+            .unwrap();
+        let lens = one
+            .map_chunked(len, vec![vec![2u8; 40 << 10]; 12], 1)
+            .unwrap();
+        assert_eq!(lens, vec![40 << 10; 12]);
+        let big = one.map_chunked(blow_up, vec![40 << 10; 12], 1).unwrap();
+        assert!(big.iter().all(|v| v.len() == 40 << 10));
+    });
+}
