@@ -1,1 +1,36 @@
-//! Benchmarks live in `benches/`; this library is empty.
+//! Shared code of the `benches` crate: the forked peers, the thread rig, shared memory, the
+//! latency loop and the memory figures.
+//!
+//! The criterion benches in `benches/` and the report (`src/bin/report.rs`, the command that
+//! writes `BENCHMARKS.md`) both use these, so a figure in a criterion group and the same figure
+//! in the report come from one piece of code:
+//!
+//! - [`roundtrip`]: one 64-byte message to a forked echo process and back, over each transport
+//!   (the spin and futex ping-pong floors, pipe, Unix socket, POSIX message queue, ipc-core's
+//!   `ByteQueue` in shared memory spinning or blocking, host-runtime's `RawQueue`, iceoryx2).
+//! - [`stream`]: a forked producer sending batches of 64-byte messages to the parent.
+//! - [`threads`]: a rig of persistent producer and consumer threads over any in-process queue.
+//! - [`latency`]: per-round-trip samples and their percentiles (median, p99).
+//! - [`memory`]: bytes of shared memory per queue and the peak RSS of a consumer.
+//! - [`child`], [`shm`], [`gate`], [`backoff`], [`msg`], [`blocking`]: the pieces these are
+//!   built from.
+//!
+//! Every wait here uses the same [`backoff::Backoff`] (spin, then yield), so no peer is favoured
+//! by a better waiting policy.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
+
+pub mod backoff;
+pub mod blocking;
+pub mod child;
+pub mod gate;
+pub mod host_queue;
+#[cfg(feature = "iceoryx2")]
+pub mod iceoryx;
+pub mod latency;
+pub mod memory;
+pub mod msg;
+pub mod roundtrip;
+pub mod shm;
+pub mod stream;
+pub mod threads;

@@ -1,0 +1,85 @@
+//! Between processes: a forked echo process (round trip) or producer (throughput), 64-byte
+//! messages, ipc's queues next to every peer.
+//!
+//! - `xproc_roundtrip_64B`: one message there and back (`benches::roundtrip`); the report adds
+//!   median and p99 of single round trips from its own latency loop over the same peers.
+//! - `xproc_throughput_64B`: batches of 4,096 messages; ipc's queues (and iceoryx2's buffer)
+//!   hold a whole batch, so they never fill; pipes are grown to hold one too
+//!   (`F_SETPIPE_SZ`); the Unix socket keeps its default buffer and the POSIX message queue
+//!   holds at most `/proc/sys/fs/mqueue/msg_max` messages (10 by default).
+//! - `xproc_throughput_64B_cap2`: the same batches through queues of capacity 2 (lock-step);
+//!   pipes and sockets can't be bounded to two messages and are left out.
+//!
+//! Every peer checks one round trip or batch before it is timed, and every message's sequence
+//! number while timed. A peer that can't be made here (e.g. no POSIX message queues) is
+//! skipped with a note on stderr.
+
+use std::time::{Duration, Instant};
+
+use benches::{roundtrip, stream};
+use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
+
+/// Messages per throughput iteration.
+const BATCH: u64 = 4096;
+
+fn round_trip(c: &mut Criterion) {
+    let mut g = c.benchmark_group("xproc_roundtrip_64B");
+    g.sample_size(50);
+    for peer in roundtrip::peers() {
+        let mut rt = match (peer.make)() {
+            Ok(rt) => rt,
+            Err(e) => {
+                eprintln!("skipped {}: {e}", peer.name);
+                continue;
+            }
+        };
+        g.bench_function(peer.name, |b| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    rt.round_trip();
+                }
+                start.elapsed()
+            })
+        });
+    }
+    g.finish();
+}
+
+fn throughput(c: &mut Criterion, name: &str, cap: Option<usize>) {
+    let mut g = c.benchmark_group(name);
+    g.sampling_mode(SamplingMode::Flat)
+        .sample_size(20)
+        .throughput(Throughput::Elements(BATCH));
+    for peer in stream::peers() {
+        if cap.is_some() && !peer.boundable {
+            continue;
+        }
+        let mut s = match (peer.make)(cap.unwrap_or(BATCH as usize), BATCH) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("skipped {}: {e}", peer.name);
+                continue;
+            }
+        };
+        g.bench_function(peer.name, |b| {
+            b.iter_custom(|iters| (0..iters).map(|_| s.run()).sum::<Duration>())
+        });
+    }
+    g.finish();
+}
+
+fn all(c: &mut Criterion) {
+    round_trip(c);
+    throughput(c, "xproc_throughput_64B", None);
+    throughput(c, "xproc_throughput_64B_cap2", Some(2));
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    targets = all
+}
+criterion_main!(benches);

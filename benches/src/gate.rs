@@ -1,0 +1,97 @@
+//! [`Gate`]: how a driver (the measuring thread or process) starts each batch of work in its
+//! helpers, and tells them to stop.
+
+use std::sync::atomic::{AtomicU32, Ordering::*};
+
+use host_runtime::sys::futex::{futex_wait, futex_wake};
+
+use crate::backoff::Backoff;
+
+/// An epoch counter helpers wait on: [`open`](Gate::open) starts one batch, [`stop`](Gate::stop)
+/// ends them all.
+///
+/// Waiting spins (the [`Backoff`] policy) and then sleeps on a shared futex, so helpers are
+/// awake between the batches of a measurement but cost nothing between benchmarks. It works
+/// between threads (e.g. in an `Arc`) and between processes (in a [`SharedMem`](crate::shm)).
+///
+/// # Examples
+///
+/// ```
+/// use benches::gate::Gate;
+///
+/// let gate = Gate::new();
+/// let mut seen = gate.epoch();
+/// std::thread::scope(|s| {
+///     s.spawn(|| gate.open());
+///     assert!(gate.wait(&mut seen)); // one batch
+/// });
+/// gate.stop();
+/// assert!(!gate.wait(&mut seen));
+/// ```
+#[derive(Debug, Default)]
+#[repr(C)]
+pub struct Gate {
+    epoch: AtomicU32,
+    stop: AtomicU32,
+}
+
+/// Spin/yield rounds before a waiting helper sleeps on the futex (about a millisecond when
+/// nothing else runs).
+const SLEEP_AFTER: u32 = Backoff::SPIN_STEPS + 1000;
+
+impl Gate {
+    /// A gate at epoch 0.
+    pub const fn new() -> Self {
+        Self {
+            epoch: AtomicU32::new(0),
+            stop: AtomicU32::new(0),
+        }
+    }
+
+    /// The current epoch, to pass to the first [`wait`](Self::wait).
+    pub fn epoch(&self) -> u32 {
+        // Acquire: pairs with the Release increment in `open()`.
+        self.epoch.load(Acquire)
+    }
+
+    /// Starts one batch: every helper waiting in [`wait`](Self::wait) returns `true` once.
+    pub fn open(&self) {
+        // Release: pairs with the Acquire loads in `wait()`; what the driver wrote before
+        // (e.g. a batch size) is visible to the helpers it starts.
+        self.epoch.fetch_add(1, Release);
+        let _ = futex_wake(&self.epoch, u32::MAX);
+    }
+
+    /// Tells every helper to finish: [`wait`](Self::wait) returns `false` from now on.
+    pub fn stop(&self) {
+        // Release: pairs with the Acquire load of `stop` in `wait()`.
+        self.stop.store(1, Release);
+        self.open();
+    }
+
+    /// Waits until the epoch moves past `*seen` (and records the new one): `true` to run a
+    /// batch, `false` once [`stop`](Self::stop) was called.
+    pub fn wait(&self, seen: &mut u32) -> bool {
+        let mut backoff = Backoff::new();
+        let mut rounds = 0u32;
+        loop {
+            // Acquire: pairs with the Release store in `stop()`.
+            if self.stop.load(Acquire) != 0 {
+                return false;
+            }
+            // Acquire: pairs with the Release increment in `open()`.
+            let now = self.epoch.load(Acquire);
+            if now != *seen {
+                *seen = seen.wrapping_add(1);
+                return true;
+            }
+            if rounds < SLEEP_AFTER {
+                backoff.snooze();
+                rounds += 1;
+            } else {
+                // Sleeps only while the epoch still is `now`; any outcome means: look again.
+                let _ = futex_wait(&self.epoch, now, None);
+            }
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! host-runtime's queues between processes as peers: [`RawQueue`] (byte messages) and
+//! [`Queue<Vec<u8>>`](Queue) (postcard-encoded items), used with their blocking `put`/`get`.
+
+use std::io;
+
+use host_runtime::{Queue, RawQueue};
+
+use crate::msg::MSG_LEN;
+use crate::roundtrip::Link;
+use crate::stream::{Receiver, Sender};
+
+fn io_err(e: impl std::fmt::Display) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
+/// One end of a pair of [`RawQueue`]s (or of one, for a stream).
+#[derive(Clone)]
+pub struct RawQueueLink {
+    tx: RawQueue,
+    rx: RawQueue,
+    buf: Vec<u8>,
+}
+
+impl std::fmt::Debug for RawQueueLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RawQueueLink")
+    }
+}
+
+impl RawQueueLink {
+    /// Two queues of capacity 16, one per direction: (parent's end, child's end).
+    ///
+    /// # Errors
+    ///
+    /// If a queue can't be made.
+    pub fn pair() -> io::Result<(Self, Self)> {
+        let a = RawQueue::new(16).map_err(io_err)?;
+        let b = RawQueue::new(16).map_err(io_err)?;
+        let end = |tx: &RawQueue, rx: &RawQueue| RawQueueLink {
+            tx: tx.clone(),
+            rx: rx.clone(),
+            buf: Vec::with_capacity(MSG_LEN),
+        };
+        Ok((end(&a, &b), end(&b, &a)))
+    }
+
+    /// One queue of capacity `cap`: (producer's end, consumer's end).
+    ///
+    /// # Errors
+    ///
+    /// If the queue can't be made.
+    pub fn ends(cap: usize) -> io::Result<(Self, Self)> {
+        let q = RawQueue::new(cap).map_err(io_err)?;
+        let end = || RawQueueLink {
+            tx: q.clone(),
+            rx: q.clone(),
+            buf: Vec::with_capacity(MSG_LEN),
+        };
+        Ok((end(), end()))
+    }
+
+    #[inline]
+    fn put(&mut self, m: &[u8; MSG_LEN]) {
+        self.tx.put(&m[..]).map_err(|e| e.to_string()).expect("put");
+    }
+
+    #[inline]
+    fn get(&mut self, m: &mut [u8; MSG_LEN]) {
+        let n = self.rx.get_into(&mut self.buf).expect("get");
+        assert_eq!(n, MSG_LEN);
+        m.copy_from_slice(&self.buf[..MSG_LEN]);
+    }
+}
+
+impl Link for RawQueueLink {
+    fn send(&mut self, m: &[u8; MSG_LEN]) {
+        self.put(m);
+    }
+    fn recv(&mut self, m: &mut [u8; MSG_LEN]) {
+        self.get(m);
+    }
+}
+
+impl Sender for RawQueueLink {
+    fn send(&mut self, m: &[u8; MSG_LEN]) {
+        self.put(m);
+    }
+}
+
+impl Receiver for RawQueueLink {
+    fn recv(&mut self, m: &mut [u8; MSG_LEN]) {
+        self.get(m);
+    }
+}
+
+/// One end of a pair of typed [`Queue<Vec<u8>>`](Queue)s (or of one, for a stream): each
+/// message is a 64-byte `Vec<u8>`, encoded with postcard on `put`, allocated on `get`.
+#[derive(Clone)]
+pub struct TypedQueueLink {
+    tx: Queue<Vec<u8>>,
+    rx: Queue<Vec<u8>>,
+}
+
+impl std::fmt::Debug for TypedQueueLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TypedQueueLink")
+    }
+}
+
+impl TypedQueueLink {
+    /// Two queues of capacity 16, one per direction: (parent's end, child's end).
+    ///
+    /// # Errors
+    ///
+    /// If a queue can't be made.
+    pub fn pair() -> io::Result<(Self, Self)> {
+        let a = Queue::new(16).map_err(io_err)?;
+        let b = Queue::new(16).map_err(io_err)?;
+        let end = |tx: &Queue<Vec<u8>>, rx: &Queue<Vec<u8>>| TypedQueueLink {
+            tx: tx.clone(),
+            rx: rx.clone(),
+        };
+        Ok((end(&a, &b), end(&b, &a)))
+    }
+
+    /// One queue of capacity `cap`: (producer's end, consumer's end).
+    ///
+    /// # Errors
+    ///
+    /// If the queue can't be made.
+    pub fn ends(cap: usize) -> io::Result<(Self, Self)> {
+        let q = Queue::new(cap).map_err(io_err)?;
+        let end = || TypedQueueLink {
+            tx: q.clone(),
+            rx: q.clone(),
+        };
+        Ok((end(), end()))
+    }
+
+    #[inline]
+    fn put(&mut self, m: &[u8; MSG_LEN]) {
+        self.tx
+            .put(m.to_vec())
+            .map_err(|e| e.to_string())
+            .expect("put");
+    }
+
+    #[inline]
+    fn get(&mut self, m: &mut [u8; MSG_LEN]) {
+        let v = self.rx.get().expect("get");
+        m.copy_from_slice(&v);
+    }
+}
+
+impl Link for TypedQueueLink {
+    fn send(&mut self, m: &[u8; MSG_LEN]) {
+        self.put(m);
+    }
+    fn recv(&mut self, m: &mut [u8; MSG_LEN]) {
+        self.get(m);
+    }
+}
+
+impl Sender for TypedQueueLink {
+    fn send(&mut self, m: &[u8; MSG_LEN]) {
+        self.put(m);
+    }
+}
+
+impl Receiver for TypedQueueLink {
+    fn recv(&mut self, m: &mut [u8; MSG_LEN]) {
+        self.get(m);
+    }
+}
