@@ -1,7 +1,7 @@
 //! Integration tests for [`host_runtime::pool::Pool`]: every test forks real worker processes.
 //!
 //! Each test body runs under [`watchdog`], so a bug that blocks (a lost result, a worker that
-//! never exits) fails the test instead of hanging the run, and one at a time ([`SERIAL`]):
+//! never exits) fails the test instead of hanging the run, and one at a time (`common::SERIAL`):
 //! the tests that kill workers learn the victims' pids through [`REPORT`], one socket pair
 //! per test, which the workers find in their copy of this static.
 //!
@@ -13,12 +13,14 @@
 //!
 //! `POOL_KILL_ROUNDS` sets the number of rounds of the SIGKILL torture test (default 100).
 
+mod common;
+
+use common::watchdog_secs as watchdog;
 use std::collections::{HashMap, HashSet};
 use std::env;
 use std::fs;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::thread;
@@ -27,30 +29,11 @@ use std::time::{Duration, Instant};
 use host_runtime::pool::{Builder, Callbacks, Pool, PoolError, TaskError, WorkerState};
 use host_runtime::sys::{self, Pid, Signal, WaitOptions};
 
-/// Serialises the test bodies (see the module docs).
-static SERIAL: Mutex<()> = Mutex::new(());
-
 /// Where [`victim`] tasks write their pid: the test keeps the other end.
 static REPORT: Mutex<Option<UnixStream>> = Mutex::new(None);
 
 /// What [`gated`] tasks wait on: the test writes a byte to let one finish.
 static GATE: Mutex<Option<UnixStream>> = Mutex::new(None);
-
-/// Runs `body` on its own thread, one test at a time, and fails the test if it has not finished
-/// within `secs` seconds (waiting for [`SERIAL`] is not counted).
-fn watchdog(secs: u64, body: impl FnOnce() + Send + 'static) {
-    let _serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
-    let (done_tx, done_rx) = mpsc::channel();
-    thread::spawn(move || {
-        let result = panic::catch_unwind(AssertUnwindSafe(body));
-        let _ = done_tx.send(result);
-    });
-    match done_rx.recv_timeout(Duration::from_secs(secs)) {
-        Ok(Ok(())) => {}
-        Ok(Err(payload)) => panic::resume_unwind(payload),
-        Err(_) => panic!("watchdog: test body did not finish within {secs} s"),
-    }
-}
 
 /// A fresh report socket: workers forked from now on find the write end in [`REPORT`].
 fn report_channel() -> UnixStream {

@@ -1,7 +1,7 @@
 //! Integration tests for [`host_runtime::Process`]: every test forks real processes.
 //!
 //! Each test body runs under [`watchdog`], so a bug that blocks (a lost wake-up, a deadlocked
-//! child) fails the test instead of hanging the run. Bodies also run one at a time ([`SERIAL`]):
+//! child) fails the test instead of hanging the run. Bodies also run one at a time (`common::SERIAL`):
 //! a forked child inherits *every* descriptor of the test binary, so a child forked by one test
 //! would hold the socket ends of another test open and delay the end-of-file that test waits
 //! for.
@@ -14,41 +14,24 @@
 //! child's exit is observed by `join`. The one polled condition ([`poll_until`]) is "reaped by
 //! a background thread", which no notification reports.
 
+mod common;
+
+use common::watchdog_secs;
 use std::collections::{HashMap, HashSet};
 use std::env;
 use std::fs;
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
-use std::panic::{self, AssertUnwindSafe};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex, PoisonError};
+use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use host_runtime::process::{Builder, Process, ProcessError};
 use host_runtime::sys::{self, Pid, Signal, WaitOptions};
 use host_runtime::{current_process, CurrentProcess};
-
-/// Serialises the test bodies (see the module docs).
-static SERIAL: Mutex<()> = Mutex::new(());
-
-/// Runs `body` on its own thread, one test at a time, and fails the test if it has not finished
-/// within `secs` seconds (waiting for [`SERIAL`] is not counted).
-fn watchdog_secs(secs: u64, body: impl FnOnce() + Send + 'static) {
-    let _serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
-    let (done_tx, done_rx) = mpsc::channel();
-    thread::spawn(move || {
-        let result = panic::catch_unwind(AssertUnwindSafe(body));
-        let _ = done_tx.send(result);
-    });
-    match done_rx.recv_timeout(Duration::from_secs(secs)) {
-        Ok(Ok(())) => {}
-        Ok(Err(payload)) => panic::resume_unwind(payload),
-        Err(_) => panic!("watchdog: test body did not finish within {secs} s"),
-    }
-}
 
 /// [`watchdog_secs`] with the default limit.
 fn watchdog(body: impl FnOnce() + Send + 'static) {

@@ -2,18 +2,20 @@
 //! processes with [`Process`].
 //!
 //! Each test body runs under [`watchdog`], so a bug that blocks (a lost wake-up, a deadlocked
-//! child) fails the test instead of hanging the run, and one at a time ([`SERIAL`]): the
+//! child) fails the test instead of hanging the run, and one at a time (`common::SERIAL`): the
 //! timing tests and the RSS test must not share the two cores with a 4 × 4 process storm.
 //!
 //! No test sleeps to synchronise. Where a test needs "the other side is blocked in the
 //! kernel", it waits until [`Queue::waiters`] says so: a condition nothing notifies, re-checked
 //! with `yield_now` ([`wait_until`]). No test asserts a maximum run time.
 
+mod common;
+
+use common::watchdog_secs;
 use std::collections::HashSet;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::panic::{self, AssertUnwindSafe};
-use std::sync::{mpsc, Mutex, PoisonError};
+
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -23,25 +25,6 @@ use host_runtime::sys::region::ClaimError;
 use host_runtime::sys::{self, Pid, Signal};
 use host_runtime::{GetError, Process, PutError, Queue, QueueError, RawQueue};
 use serde::{Deserialize, Serialize};
-
-/// Serialises the test bodies (see the module docs).
-static SERIAL: Mutex<()> = Mutex::new(());
-
-/// Runs `body` on its own thread, one test at a time, and fails the test if it has not finished
-/// within `secs` seconds (waiting for [`SERIAL`] is not counted).
-fn watchdog_secs(secs: u64, body: impl FnOnce() + Send + 'static) {
-    let _serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
-    let (done_tx, done_rx) = mpsc::channel();
-    thread::spawn(move || {
-        let result = panic::catch_unwind(AssertUnwindSafe(body));
-        let _ = done_tx.send(result);
-    });
-    match done_rx.recv_timeout(Duration::from_secs(secs)) {
-        Ok(Ok(())) => {}
-        Ok(Err(payload)) => panic::resume_unwind(payload),
-        Err(_) => panic!("watchdog: test body did not finish within {secs} s"),
-    }
-}
 
 fn watchdog(body: impl FnOnce() + Send + 'static) {
     watchdog_secs(60, body);

@@ -1,0 +1,28 @@
+//! What the integration tests share: a watchdog that runs each test body alone and
+//! fails it, instead of hanging the run, if it does not finish in time.
+
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::{mpsc, Mutex, PoisonError};
+use std::thread;
+use std::time::Duration;
+
+/// Serialises the test bodies of one test binary: a forked child inherits *every*
+/// descriptor of the binary, so a child forked by one test would hold another test's
+/// socket ends open and delay the end-of-file that test waits for.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Runs `body` on its own thread, one test at a time, and fails the test if it has not
+/// finished within `secs` seconds (waiting for [`SERIAL`] is not counted).
+pub fn watchdog_secs(secs: u64, body: impl FnOnce() + Send + 'static) {
+    let _serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
+    let (done_tx, done_rx) = mpsc::channel();
+    thread::spawn(move || {
+        let result = panic::catch_unwind(AssertUnwindSafe(body));
+        let _ = done_tx.send(result);
+    });
+    match done_rx.recv_timeout(Duration::from_secs(secs)) {
+        Ok(Ok(())) => {}
+        Ok(Err(payload)) => panic::resume_unwind(payload),
+        Err(_) => panic!("watchdog: test body did not finish within {secs} s"),
+    }
+}
