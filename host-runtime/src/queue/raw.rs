@@ -10,7 +10,7 @@ use ipc_core::{ByteQueue, PopError, PushError};
 
 use super::block::{block_on, notify, Deadline};
 use super::error::{GetError, PutError, QueueError};
-use super::layout::{word, Params, HEADER_LEN, INDEX_LEN};
+use super::layout::{word, ClassLayout, Params, HEADER_LEN, INDEX_LEN};
 use crate::shm::{SharedRegion, ShmError};
 use crate::sys::region::{Part, SharedBytes, SharedQueue, View};
 
@@ -172,6 +172,29 @@ impl Drop for ChunkGuard<'_> {
 }
 
 impl Class {
+    /// The class `index` of `layout` in `region`: claims its chunk array and takes its
+    /// (already claimed) free list.
+    fn claim(
+        region: &SharedRegion,
+        layout: &ClassLayout,
+        index: usize,
+        free_list: SharedQueue,
+        header: &SharedBytes,
+    ) -> Result<Class, QueueError> {
+        let chunks = bytes_view(region.claim(Part::Bytes {
+            offset: layout.chunks.0,
+            len: layout.chunks.1,
+        })?);
+        Ok(Class {
+            chunk_size: layout.chunk_size,
+            count: layout.count,
+            free_list,
+            chunks,
+            header: header.clone(),
+            fresh_at: 8 * (word::FRESH + index),
+        })
+    }
+
     fn free(&self) -> &ByteQueue<'_> {
         self.free_list.get()
     }
@@ -336,18 +359,7 @@ impl RawQueue {
                     "a free list disagrees with the header",
                 ));
             }
-            let chunks = bytes_view(region.claim(Part::Bytes {
-                offset: c.chunks.0,
-                len: c.chunks.1,
-            })?);
-            classes.push(Class {
-                chunk_size: c.chunk_size,
-                count: c.count,
-                free_list: free,
-                chunks,
-                header: header.clone(),
-                fresh_at: 8 * (word::FRESH + index),
-            });
+            classes.push(Class::claim(&region, c, index, free, &header)?);
         }
         Ok(RawQueue::from_parts(ring, &params, classes, region))
     }
@@ -379,18 +391,7 @@ impl RawQueue {
                     capacity: c.count,
                     max_message_len: INDEX_LEN,
                 })?);
-                let chunks = bytes_view(region.claim(Part::Bytes {
-                    offset: c.chunks.0,
-                    len: c.chunks.1,
-                })?);
-                classes.push(Class {
-                    chunk_size: c.chunk_size,
-                    count: c.count,
-                    free_list: free,
-                    chunks,
-                    header: header.clone(),
-                    fresh_at: 8 * (word::FRESH + index),
-                });
+                classes.push(Class::claim(&region, c, index, free, &header)?);
             }
             // Last: the magic, stored with Release, makes it all visible to `open_named`.
             params.write_header(&header, layout.region_len);

@@ -46,21 +46,35 @@ use super::{cvt, retry_on_intr};
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn mmap_shared_anonymous(len: usize) -> io::Result<NonNull<u8>> {
+    // SAFETY: an anonymous mapping (fd -1, offset 0) maps no file.
+    unsafe { mmap_shared(len, libc::MAP_ANONYMOUS, -1) }
+}
+
+/// `mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE | extra_flags, fd, 0)`.
+///
+/// # Safety
+///
+/// `fd` is -1 with `MAP_ANONYMOUS` in `extra_flags`, or a descriptor open for the call.
+unsafe fn mmap_shared(
+    len: usize,
+    extra_flags: libc::c_int,
+    fd: libc::c_int,
+) -> io::Result<NonNull<u8>> {
     if len == 0 {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "cannot map 0 bytes",
         ));
     }
-    // SAFETY: a null hint and an anonymous mapping (fd -1, offset 0) touch no existing memory;
-    // the kernel picks a fresh range.
+    // SAFETY: a null hint lets the kernel pick a fresh range, so no existing memory of ours is
+    // replaced; `fd` is valid for the call (caller).
     let addr = unsafe {
         libc::mmap(
             ptr::null_mut(),
             len,
             libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-            -1,
+            libc::MAP_SHARED | libc::MAP_NORESERVE | extra_flags,
+            fd,
             0,
         )
     };
@@ -132,28 +146,8 @@ pub unsafe fn munmap(ptr: NonNull<u8>, len: usize) -> io::Result<()> {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn mmap_shared_fd(fd: BorrowedFd<'_>, len: usize) -> io::Result<NonNull<u8>> {
-    if len == 0 {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "cannot map 0 bytes",
-        ));
-    }
-    // SAFETY: a null hint lets the kernel pick a fresh range, so no existing memory of ours is
-    // replaced; `fd` is an open descriptor (borrowed for the call).
-    let addr = unsafe {
-        libc::mmap(
-            ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED | libc::MAP_NORESERVE,
-            fd.as_raw_fd(),
-            0,
-        )
-    };
-    if addr == libc::MAP_FAILED {
-        return Err(io::Error::last_os_error());
-    }
-    NonNull::new(addr.cast::<u8>()).ok_or_else(|| io::Error::from(io::ErrorKind::InvalidData))
+    // SAFETY: `fd` is an open descriptor, borrowed for the call.
+    unsafe { mmap_shared(len, 0, fd.as_raw_fd()) }
 }
 
 /// `shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600)`: creates a new, empty POSIX
