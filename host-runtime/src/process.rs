@@ -44,12 +44,13 @@
 //! # Waiting and signalling: pidfds
 //!
 //! Right after the fork, the parent opens a pidfd for the child (`pidfd_open(2)`, Linux ≥ 5.3).
-//! [`Process::join_timeout`] sleeps in `ppoll(2)` on it until the child exits or the timeout
-//! passes — no sleep loop — and then reaps with `waitpid(pid, WNOHANG)`. Every `waitpid` names
-//! the child's pid; this crate never waits for "any child" (`waitpid(-1)`), which would steal
-//! children from other code. [`Process::terminate`] and [`Process::kill`] signal through the
-//! pidfd (`pidfd_send_signal(2)`), so they reach the child or nobody, never a process that
-//! reused its pid. After the child has been reaped they do nothing and succeed, as in Python.
+//! [`Process::join`] and [`Process::join_timeout`] sleep in `ppoll(2)` on it until the child
+//! exits or the timeout passes — no sleep loop — and then reap with `waitpid(pid, WNOHANG)`.
+//! Every `waitpid` names the child's pid; this crate never waits for "any child"
+//! (`waitpid(-1)`), which would steal children from other code. [`Process::terminate`] and
+//! [`Process::kill`] signal through the pidfd (`pidfd_send_signal(2)`), so they reach the child
+//! or nobody, never a process that reused its pid. After the child has been reaped they do
+//! nothing and succeed, as in Python.
 //!
 //! **Without pidfds** (kernel < 5.3, or `pidfd_open` refused by a seccomp filter or the
 //! descriptor limit), each started process gets a small waiter thread instead. It blocks in
@@ -71,8 +72,9 @@
 //! - Joined, or found finished by [`Process::exitcode`]/[`Process::is_alive`]: reaped then.
 //! - Dropped while still running: **the child is neither killed nor waited for** (daemon or
 //!   not; Python doesn't kill non-daemon children either, and a `Drop` that blocks would be
-//!   worse). The handle hands the child to a detached waiter thread (the same waiter as above)
-//!   that reaps it when it exits, so it never lingers as a zombie. If the thread can't be
+//!   worse). The handle hands the child to a detached thread that reaps it when it exits
+//!   (a blocking `waitpid(pid)`: with the handle gone, nothing else may reap it; without pidfds
+//!   the waiter thread above does it), so it never lingers as a zombie. If the thread can't be
 //!   created (out of threads or memory), the child stays a zombie until this process exits.
 //!   When this process exits first, the child is re-parented to init (or the nearest
 //!   subreaper), which reaps it. Unlike Python, the parent's exit does not wait for non-daemon
@@ -145,6 +147,19 @@
 //!   threads the test spawned: a child may block on it, and its output is lost anyway. Write to
 //!   `std::io::stdout()` directly, or run with `--nocapture`.
 //!
+//! # What a start costs
+//!
+//! A started child shares the parent's memory copy-on-write, so after each fork every page of
+//! memory that the parent *or* the child writes costs a page fault (and the child faults in each
+//! page of code it runs): on a small machine these faults, not the system calls, are most of what
+//! a start and join cost beyond the bare `fork` and `waitpid`. So `new` and `start` allocate
+//! nothing for a default-named process with a closure that captures nothing (the default name
+//! is made on first use; the child's [`current_process`] identity is set from plain fields
+//! copied from the `Process`), the child writes only the locks it releases and this module's
+//! statics before running the closure. Besides `fork`, a start and join make five system calls
+//! (`getpid` in each, `pidfd_open`, `ppoll`, `waitpid`) and the drop one (`close`). What the
+//! fork-safety measures below write (the stdout and stderr locks, `fflush(NULL)`) remains.
+//!
 //! The child inherits every file descriptor of the parent, as with Python's `fork`: both ends
 //! of a pipe or socket pair made before `start` are open in the child, even those its closure
 //! did not capture, and stay open until it exits. So a child never sees end-of-file on a pipe
@@ -154,7 +169,7 @@
 // All `unsafe` code lives in `crate::sys`.
 #![forbid(unsafe_code)]
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::io::{self, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
@@ -180,21 +195,74 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 /// later see it through `thread::spawn`'s happens-before), so Relaxed suffices. Read by the
 /// panic hook.
 static IN_CHILD: AtomicBool = AtomicBool::new(false);
-/// Who this process is; locked across every fork (see the module docs).
-static IDENTITY: Mutex<Identity> = Mutex::new(Identity {
-    name: None,
-    path: Vec::new(),
-});
+/// Who this process is; locked across every fork (see the module docs). Written once per
+/// process, by the child right after its fork (the main process keeps `me: None`).
+static IDENTITY: Mutex<Identity> = Mutex::new(Identity { me: None });
 /// Installs the panic hook once per process (children inherit it).
 static PANIC_HOOK: Once = Once::new();
 
 /// The identity [`current_process`] reports.
 struct Identity {
     /// `None` in the main process: [`MAIN_NAME`].
+    me: Option<Me>,
+}
+
+/// The identity of a process started by a [`Process`]. Set in the child from fields of the
+/// `Process` that need no allocation (a copied `&'static` slice and a number), so that
+/// starting allocates nothing in the parent nor in the child; the name and the full path are
+/// made on first use.
+struct Me {
+    /// The [`Process::parent_path`] of the `Process` that started this process.
+    parent_path: &'static [u64],
+    /// Its [`Process::number`].
+    number: u64,
+    /// Given to [`Builder::name`], or the default name, made on first use.
     name: Option<Arc<str>>,
-    /// Python's `_identity`: the counter values from the main process down to this one
-    /// (empty in the main process, `[2, 1]` for `Process-2:1`).
-    path: Vec<u64>,
+    /// `parent_path` followed by `number`: Python's `_identity` of this process, made (and
+    /// leaked, once per process) when this process first builds a `Process`.
+    path: Option<&'static [u64]>,
+}
+
+impl Me {
+    /// This process's name, made on first use.
+    fn name(&mut self) -> Arc<str> {
+        let (parent_path, number) = (self.parent_path, self.number);
+        Arc::clone(
+            self.name
+                .get_or_insert_with(|| default_name(parent_path, number).into()),
+        )
+    }
+}
+
+/// Python's default name of the process numbered `number` by the process whose `_identity` is
+/// `parent_path`: `Process-2:1` for `[2]` and `1`.
+fn default_name(parent_path: &[u64], number: u64) -> String {
+    let mut name = String::from("Process-");
+    for n in parent_path {
+        // Writing to a `String` can't fail.
+        let _ = write!(name, "{n}:");
+    }
+    let _ = write!(name, "{number}");
+    name
+}
+
+/// Python's `_identity` of the calling process (empty in the main process): the
+/// [`Process::parent_path`] of the processes it builds.
+fn own_path() -> &'static [u64] {
+    // Set before the closure runs in a child; never set in the main process (see IN_CHILD).
+    if !IN_CHILD.load(Ordering::Relaxed) {
+        return &[];
+    }
+    let mut identity = lock(&IDENTITY);
+    match &mut identity.me {
+        None => &[],
+        Some(me) => me.path.get_or_insert_with(|| {
+            let mut path = me.parent_path.to_vec();
+            path.push(me.number);
+            // Once per process, and needed as long as any `Process` made here lives.
+            Vec::leak(path)
+        }),
+    }
 }
 
 /// Locks `m`, ignoring poisoning: every critical section here leaves the state consistent.
@@ -329,24 +397,19 @@ impl Builder {
     where
         F: FnOnce() + Send + 'static,
     {
-        let count = COUNTER.fetch_add(1, Ordering::Relaxed) + 1;
-        let mut path = lock(&IDENTITY).path.clone();
-        path.push(count);
-        let name = self.name.unwrap_or_else(|| {
-            let parts: Vec<String> = path.iter().map(u64::to_string).collect();
-            format!("Process-{}", parts.join(":"))
-        });
+        // Nothing here allocates for a default name and a zero-sized closure: the name is
+        // made on first use (every page a start writes costs a page fault after the fork).
+        let number = COUNTER.fetch_add(1, Ordering::Relaxed) + 1;
         Process {
-            name,
+            given_name: self.name.map(Arc::from),
+            default_name: OnceLock::new(),
+            parent_path: own_path(),
+            number,
             daemon: self.daemon,
             use_pidfd: self.use_pidfd,
-            path,
             target: Mutex::new(Some(Box::new(f))),
-            shared: Arc::new(Shared {
-                child: OnceLock::new(),
-                status: Mutex::new(Status::NotStarted),
-                exited: Condvar::new(),
-            }),
+            local: Shared::new(),
+            fallback: OnceLock::new(),
         }
     }
 
@@ -384,18 +447,28 @@ impl Builder {
 /// [`join`]: Process::join
 /// [`terminate`]: Process::terminate
 pub struct Process {
-    name: String,
+    /// Given to [`Builder::name`]; `None`: the default name, see `default_name`.
+    given_name: Option<Arc<str>>,
+    /// `Process-N`, made on first use from `parent_path` and `number`.
+    default_name: OnceLock<String>,
+    /// Python's `_identity` of the process that made this one (empty in the main process);
+    /// this one's is `parent_path` followed by `number`.
+    parent_path: &'static [u64],
+    /// This process's number in its parent's [`COUNTER`].
+    number: u64,
     daemon: bool,
     use_pidfd: bool,
-    /// Python's `_identity`; becomes the child's [`Identity::path`].
-    path: Vec<u64>,
     /// The closure; `None` once started (taking it is what makes a start unique).
     target: Mutex<Option<Box<dyn FnOnce() + Send + 'static>>>,
-    /// State shared with a waiter thread, if any.
-    shared: Arc<Shared>,
+    /// The child's state when it has a pidfd: no other thread needs it, so it lives here and
+    /// costs no allocation.
+    local: Shared,
+    /// Without a pidfd (the fallback), the child's state is here instead, shared with its
+    /// waiter thread; set once by `start`. See [`Process::shared`].
+    fallback: OnceLock<Arc<Shared>>,
 }
 
-/// The part of a [`Process`] a waiter thread needs.
+/// A started child's state: in [`Process::local`], or shared with a waiter thread.
 struct Shared {
     /// Set once by `start`, then never changed until drop: so the pidfd can be polled without
     /// holding `status` (it can't be closed under a poller).
@@ -403,7 +476,8 @@ struct Shared {
     /// Only changed with the lock held; all reaping (`waitpid`) of the child happens with it
     /// held, so while it is held and says `Running`, the pid is not reused.
     status: Mutex<Status>,
-    /// Notified (all) when `status` leaves `Running`; waited on in the no-pidfd fallback.
+    /// Notified (all) when `status` leaves `Running`, in the no-pidfd fallback only: with a
+    /// pidfd, waiters sleep in `ppoll` on it instead.
     exited: Condvar,
 }
 
@@ -425,6 +499,14 @@ enum Status {
 }
 
 impl Shared {
+    const fn new() -> Shared {
+        Shared {
+            child: OnceLock::new(),
+            status: Mutex::new(Status::NotStarted),
+            exited: Condvar::new(),
+        }
+    }
+
     fn child(&self) -> &Child {
         self.child
             .get()
@@ -440,32 +522,37 @@ impl Shared {
             Status::Exited(ws) => Ok(Some(ws)),
             Status::Lost => Err(ProcessError::Lost),
             Status::Running => {
-                let child = self.child();
-                if sys::getpid() != child.parent {
+                if sys::getpid() != self.child().parent {
                     return Err(ProcessError::NotParent);
                 }
-                match sys::waitpid(child.pid, WaitOptions::NOHANG) {
-                    Ok(None) => Ok(None),
-                    Ok(Some(ws)) => {
-                        *status = Status::Exited(ws);
-                        self.exited.notify_all();
-                        Ok(Some(ws))
-                    }
-                    Err(e) if e.raw_os_error() == Some(libc::ECHILD) => {
-                        *status = Status::Lost;
-                        self.exited.notify_all();
-                        Err(ProcessError::Lost)
-                    }
-                    Err(e) => Err(ProcessError::Os(e)),
-                }
+                self.reap(status)
             }
         }
+    }
+
+    /// [`poll_status`](Shared::poll_status) for a `Running` child, once the caller has checked
+    /// that it is the parent.
+    fn reap(&self, status: &mut Status) -> Result<Option<WaitStatus>, ProcessError> {
+        let child = self.child();
+        let (found, result) = match sys::waitpid(child.pid, WaitOptions::NOHANG) {
+            Ok(None) => return Ok(None),
+            Ok(Some(ws)) => (Status::Exited(ws), Ok(Some(ws))),
+            Err(e) if e.raw_os_error() == Some(libc::ECHILD) => {
+                (Status::Lost, Err(ProcessError::Lost))
+            }
+            Err(e) => return Err(ProcessError::Os(e)),
+        };
+        *status = found;
+        // Only the fallback's joiners wait on the condition variable (a futex wake-up each).
+        if child.pidfd.is_none() {
+            self.exited.notify_all();
+        }
+        result
     }
 }
 
 /// Starts a thread that waits for the child to exit, without reaping it, then reaps it under
-/// the `status` lock and wakes the joiners. Used when there is no pidfd, and to reap a child
-/// whose `Process` was dropped while it ran.
+/// the `status` lock and wakes the joiners. Used when there is no pidfd.
 fn spawn_waiter(shared: Arc<Shared>) -> io::Result<()> {
     thread::Builder::new()
         .name("process-waiter".into())
@@ -475,6 +562,20 @@ fn spawn_waiter(shared: Arc<Shared>) -> io::Result<()> {
             let _ = sys::wait_exited_nowait(shared.child().pid);
             let mut status = lock(&shared.status);
             let _ = shared.poll_status(&mut status);
+        })
+        .map(drop)
+}
+
+/// Starts a thread that reaps the child `pid` of a dropped `Process` when it exits. Nothing
+/// else can reap it any more (its `Process` is gone), so a blocking `waitpid` is safe: the pid
+/// stays ours until this thread reaps it.
+fn spawn_reaper(pid: Pid) -> io::Result<()> {
+    thread::Builder::new()
+        .name("process-waiter".into())
+        .stack_size(WAITER_STACK)
+        .spawn(move || {
+            // `ECHILD`: reaped by someone else (`SIGCHLD` ignored); nothing left to do.
+            let _ = sys::waitpid(pid, WaitOptions::BLOCK);
         })
         .map(drop)
 }
@@ -552,8 +653,6 @@ impl Process {
         install_child_panic_hook();
         let parent = sys::getpid();
         let daemon = self.daemon;
-        let name: Arc<str> = Arc::from(self.name.as_str());
-        let path = self.path.clone();
 
         // Lock order: stdout, stderr, IDENTITY (see the module docs). Held across the fork so
         // no other thread owns them at that instant; flushed so the child inherits no output.
@@ -584,10 +683,17 @@ impl Process {
             }
             IN_CHILD.store(true, Ordering::Relaxed);
             COUNTER.store(0, Ordering::Relaxed);
-            *identity = Identity {
-                name: Some(name),
-                path,
+            // Copies of plain fields of `self` (which outlives the child: `fork_run` never
+            // returns in it), so nothing is allocated; a given name's count goes up here.
+            let me = Me {
+                parent_path: self.parent_path,
+                number: self.number,
+                name: self.given_name.clone(),
+                path: None,
             };
+            // The parent's identity (in a nested child) is left alone: dropping it would only
+            // write to pages this process does not otherwise touch.
+            std::mem::forget(identity.me.replace(me));
             drop(identity);
             drop(stderr);
             drop(stdout);
@@ -634,28 +740,47 @@ impl Process {
             // On error (ENOMEM) go on: the daemon still arms itself, only not before we return.
             let _ = sys::retry_on_intr(|| sys::poll_any_readable(&fds, None));
         }
-        let fallback = pidfd.is_none();
-        let set = self.shared.child.set(Child { pid, parent, pidfd });
-        debug_assert!(set.is_ok(), "a process is started once");
-        *lock(&self.shared.status) = Status::Running;
+        let child = Child { pid, parent, pidfd };
+        if child.pidfd.is_some() {
+            let set = self.local.child.set(child);
+            debug_assert!(set.is_ok(), "a process is started once");
+            *lock(&self.local.status) = Status::Running;
+            return Ok(());
+        }
 
-        if fallback {
-            if let Err(e) = spawn_waiter(Arc::clone(&self.shared)) {
-                // Nobody could ever reap it: kill it now (not reaped, so `pid` is ours).
-                let mut status = lock(&self.shared.status);
-                let _ = sys::kill(pid, Signal::KILL);
-                if let Ok(Some(ws)) = sys::waitpid(pid, WaitOptions::BLOCK) {
-                    *status = Status::Exited(ws);
-                }
-                return Err(ProcessError::Os(e));
+        // The fallback: the state moves to the heap, shared with a waiter thread.
+        let shared = Arc::new(Shared {
+            child: OnceLock::from(child),
+            status: Mutex::new(Status::Running),
+            exited: Condvar::new(),
+        });
+        let set = self.fallback.set(Arc::clone(&shared));
+        debug_assert!(set.is_ok(), "a process is started once");
+        if let Err(e) = spawn_waiter(Arc::clone(&shared)) {
+            // Nobody could ever reap it: kill it now (not reaped, so `pid` is ours).
+            let mut status = lock(&shared.status);
+            let _ = sys::kill(pid, Signal::KILL);
+            if let Ok(Some(ws)) = sys::waitpid(pid, WaitOptions::BLOCK) {
+                *status = Status::Exited(ws);
             }
+            return Err(ProcessError::Os(e));
         }
         Ok(())
     }
 
     /// The process's name: given to [`Builder::name`], or `Process-N`.
     pub fn name(&self) -> &str {
-        &self.name
+        match &self.given_name {
+            Some(name) => name,
+            None => self
+                .default_name
+                .get_or_init(|| default_name(self.parent_path, self.number)),
+        }
+    }
+
+    /// The child's state: [`local`](Process::local), or shared with the fallback's waiter.
+    fn shared(&self) -> &Shared {
+        self.fallback.get().map_or(&self.local, |shared| shared)
     }
 
     /// Whether the process is a daemon (see [`Builder::daemon`]).
@@ -666,7 +791,7 @@ impl Process {
     /// The child's pid: `None` before [`start`](Process::start), then `Some` for good (also
     /// after it exited, as in Python).
     pub fn pid(&self) -> Option<i32> {
-        self.shared.child.get().map(|c| c.pid.as_raw())
+        self.shared().child.get().map(|c| c.pid.as_raw())
     }
 
     /// A descriptor that becomes readable when the child exits (its pidfd), for use with
@@ -690,7 +815,7 @@ impl Process {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn sentinel(&self) -> Option<BorrowedFd<'_>> {
-        self.shared.child.get()?.pidfd.as_ref().map(AsFd::as_fd)
+        self.shared().child.get()?.pidfd.as_ref().map(AsFd::as_fd)
     }
 
     /// Whether the child has been started and has not exited yet. Reaps it if it has exited.
@@ -720,10 +845,11 @@ impl Process {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn is_alive(&self) -> bool {
-        let mut status = lock(&self.shared.status);
-        match self.shared.poll_status(&mut status) {
+        let shared = self.shared();
+        let mut status = lock(&shared.status);
+        match shared.poll_status(&mut status) {
             Ok(found) => found.is_none(),
-            Err(ProcessError::NotParent) => match &self.shared.child().pidfd {
+            Err(ProcessError::NotParent) => match &shared.child().pidfd {
                 Some(fd) => !sys::poll_readable(fd.as_fd(), Some(Duration::ZERO)).unwrap_or(false),
                 None => matches!(*status, Status::Running),
             },
@@ -750,8 +876,9 @@ impl Process {
     /// # Ok::<(), host_runtime::process::ProcessError>(())
     /// ```
     pub fn exitcode(&self) -> Option<i32> {
-        let mut status = lock(&self.shared.status);
-        match self.shared.poll_status(&mut status) {
+        let shared = self.shared();
+        let mut status = lock(&shared.status);
+        match shared.poll_status(&mut status) {
             Ok(found) => found.map(WaitStatus::exitcode),
             Err(_) => None,
         }
@@ -821,28 +948,37 @@ impl Process {
     /// The one waiting loop behind [`join`](Process::join) and
     /// [`join_timeout`](Process::join_timeout): `None` means the deadline passed.
     fn wait(&self, deadline: Option<Instant>) -> Result<Option<i32>, ProcessError> {
-        let shared = &*self.shared;
+        let shared = self.shared();
         let mut status = lock(&shared.status);
+        match *status {
+            Status::NotStarted => return Err(ProcessError::NotStarted),
+            Status::Exited(ws) => return Ok(Some(ws.exitcode())),
+            Status::Lost => return Err(ProcessError::Lost),
+            Status::Running => {}
+        }
+        let child = shared.child();
+        // Checked once: which process we are can't change while we wait.
+        if sys::getpid() != child.parent {
+            return Err(ProcessError::NotParent);
+        }
         loop {
-            if let Some(ws) = shared.poll_status(&mut status)? {
-                return Ok(Some(ws.exitcode()));
-            }
-            let timeout = remaining(deadline);
-            if timeout == Some(Duration::ZERO) {
-                return Ok(None);
-            }
-            match &shared.child().pidfd {
+            // `Running` here. Sleep first, then reap: right after `start` the child is usually
+            // still running, and once it has exited the sleep returns at once.
+            let exited = match &child.pidfd {
                 Some(pidfd) => {
                     // Unlocked while sleeping, so other threads can signal or poll meanwhile.
                     // The pidfd can't be closed under us: `child` lives as long as `self`.
                     drop(status);
-                    sys::retry_on_intr(|| sys::poll_readable(pidfd.as_fd(), remaining(deadline)))?;
+                    let ready = sys::retry_on_intr(|| {
+                        sys::poll_readable(pidfd.as_fd(), remaining(deadline))
+                    })?;
                     status = lock(&shared.status);
+                    ready
                 }
                 None => {
                     // The waiter thread reaps under `status` and then notifies, so checking
                     // `status` and waiting here (atomically releasing it) can't miss it.
-                    status = match timeout {
+                    status = match remaining(deadline) {
                         None => shared
                             .exited
                             .wait(status)
@@ -855,7 +991,22 @@ impl Process {
                                 .0
                         }
                     };
+                    // A wake-up or a timeout: either way, look.
+                    true
                 }
+            };
+            let found = match *status {
+                // Reaped meanwhile by another thread (or the waiter).
+                Status::Exited(ws) => Some(ws),
+                Status::Lost => return Err(ProcessError::Lost),
+                Status::Running if exited => shared.reap(&mut status)?,
+                Status::Running | Status::NotStarted => None,
+            };
+            if let Some(ws) = found {
+                return Ok(Some(ws.exitcode()));
+            }
+            if remaining(deadline) == Some(Duration::ZERO) {
+                return Ok(None);
             }
         }
     }
@@ -926,12 +1077,13 @@ impl Process {
     fn signal(&self, sig: Signal) -> Result<(), ProcessError> {
         // Held while signalling: all reaping happens under this lock, so while it says
         // `Running` the pid is still our child — alive or a zombie, never reused.
-        let status = lock(&self.shared.status);
+        let shared = self.shared();
+        let status = lock(&shared.status);
         match *status {
             Status::NotStarted => Err(ProcessError::NotStarted),
             Status::Exited(_) | Status::Lost => Ok(()),
             Status::Running => {
-                let child = self.shared.child();
+                let child = shared.child();
                 let sent = match &child.pidfd {
                     Some(pidfd) => sys::pidfd_send_signal(pidfd.as_fd(), sig),
                     // Another process's `Running` may be stale: the pid may be reused.
@@ -952,17 +1104,16 @@ impl Drop for Process {
     /// A running child is not killed: a waiter thread reaps it when it exits (see
     /// [the module docs](self#zombies-and-dropping-a-running-process)).
     fn drop(&mut self) {
-        let Some(child) = self.shared.child.get() else {
-            return; // never started
-        };
-        if child.pidfd.is_none() {
+        if self.fallback.get().is_some() {
             return; // the waiter thread from `start` reaps it
         }
-        let mut status = lock(&self.shared.status);
-        if let Ok(None) = self.shared.poll_status(&mut status) {
-            drop(status);
+        let Some(child) = self.local.child.get() else {
+            return; // never started
+        };
+        let mut status = lock(&self.local.status);
+        if let Ok(None) = self.local.poll_status(&mut status) {
             // If this fails, the child stays a zombie until we exit (documented).
-            let _ = spawn_waiter(Arc::clone(&self.shared));
+            let _ = spawn_reaper(child.pid);
         }
     }
 }
@@ -970,10 +1121,10 @@ impl Drop for Process {
 impl fmt::Debug for Process {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Process")
-            .field("name", &self.name)
+            .field("name", &self.name())
             .field("daemon", &self.daemon)
             .field("pid", &self.pid())
-            .field("status", &*lock(&self.shared.status))
+            .field("status", &*lock(&self.shared().status))
             .finish_non_exhaustive()
     }
 }
@@ -1029,7 +1180,7 @@ impl CurrentProcess {
 /// ```
 pub fn current_process() -> CurrentProcess {
     CurrentProcess {
-        name: lock(&IDENTITY).name.clone(),
+        name: lock(&IDENTITY).me.as_mut().map(Me::name),
         pid: sys::getpid(),
     }
 }
@@ -1064,8 +1215,8 @@ fn report_child_panic(info: &PanicHookInfo<'_>) {
         .unwrap_or("Box<dyn Any>");
     // `try_lock`: a thread of the child may hold it; then the name is left out.
     let name = match IDENTITY.try_lock() {
-        Ok(identity) => identity.name.clone(),
-        Err(TryLockError::Poisoned(p)) => p.into_inner().name.clone(),
+        Ok(mut identity) => identity.me.as_mut().map(Me::name),
+        Err(TryLockError::Poisoned(p)) => p.into_inner().me.as_mut().map(Me::name),
         Err(TryLockError::WouldBlock) => None,
     };
     let name = name.as_deref().unwrap_or("?");

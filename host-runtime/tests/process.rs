@@ -280,6 +280,19 @@ fn terminate_from_another_thread_while_joining() {
 }
 
 #[test]
+fn join_timeout_of_zero_reaps_a_child_that_has_exited() {
+    watchdog(|| {
+        let p = Process::new(|| std::process::exit(4));
+        p.start().unwrap();
+        // Exited (its pidfd is readable), not yet reaped: a zero timeout still finds it.
+        assert!(sys::poll_readable(p.sentinel().unwrap(), None).unwrap());
+        assert_eq!(p.join_timeout(Duration::ZERO).unwrap(), Some(4));
+        assert!(!children_of_self().contains(&p.pid().unwrap()));
+        assert_eq!(p.join().unwrap(), 4);
+    });
+}
+
+#[test]
 fn sentinel_becomes_readable_when_the_child_exits() {
     watchdog(|| {
         let (p, tx) = waiting_child(Builder::new());
@@ -352,6 +365,43 @@ fn names_nest_in_children_as_in_python() {
         let mut names = String::new();
         rx.read_to_string(&mut names).unwrap();
         assert_eq!(names, format!("{0}:1\n{0}:2\n", p.name()));
+    });
+}
+
+#[test]
+fn default_names_are_fixed_where_the_process_is_made() {
+    watchdog(|| {
+        let (mut rx, tx) = UnixStream::pair().unwrap();
+        // Default names are rendered on first use: `made_here`'s is first asked in a child,
+        // and must still be the one it got here, not one in the child's numbering.
+        let made_here = Process::new(|| {});
+        let p = Process::new(move || {
+            let mut tx = tx;
+            let own = current_process().name().to_owned();
+            // Three levels down: the grandchild's own name and the name of what it makes.
+            let (mut rx2, tx2) = UnixStream::pair().unwrap();
+            let grandchild = Process::new(move || {
+                let mut tx2 = tx2;
+                let inner = Process::new(|| {});
+                writeln!(tx2, "{}\n{}", current_process().name(), inner.name()).unwrap();
+            });
+            grandchild.start().unwrap();
+            assert_eq!(grandchild.join().unwrap(), 0);
+            let mut below = String::new();
+            rx2.read_to_string(&mut below).unwrap();
+            write!(tx, "{own}\n{}\n{below}", made_here.name()).unwrap();
+        });
+        p.start().unwrap();
+        assert_eq!(p.join().unwrap(), 0);
+        let mut names = String::new();
+        rx.read_to_string(&mut names).unwrap();
+        let parent = p.name();
+        // Made just before `p`: one number less (tests run one at a time).
+        let made_here = format!("Process-{}", default_number(parent) - 1);
+        assert_eq!(
+            names,
+            format!("{parent}\n{made_here}\n{parent}:1\n{parent}:1:1\n")
+        );
     });
 }
 
