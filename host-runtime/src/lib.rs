@@ -46,6 +46,7 @@
 compile_error!("host-runtime supports Linux only (pidfd, futex, PR_SET_PDEATHSIG)");
 
 #[cfg(target_has_atomic = "64")]
+mod liveness;
 pub mod pool;
 pub mod process;
 pub mod queue;

@@ -53,10 +53,25 @@
 //! As for [`ipc_core::ByteQueue`]: a producer stopped between claiming and publishing a slot
 //! holds up consumers at that slot (FIFO order), a consumer stopped between claiming and
 //! releasing one holds up the producer that comes round to it a lap later; others go on. A
-//! process *killed* inside a put or get can leave its slot claimed (the queue stalls there) or,
-//! for a long message, its chunk unreturned (one chunk fewer in its class). Repairing that is
-//! the crash-safety work of a later issue; until then, don't kill processes in the middle of
-//! queue calls (e.g. use a sentinel message to stop consumers).
+//! stopped (`SIGSTOP`) process is waited for, never overruled: when it continues, it finishes
+//! its call as if nothing happened.
+//!
+//! A process *killed* inside a put or get is repaired, without anyone's help: each process
+//! registers in the queue's participant tables on its first put or get, so every slot it
+//! claims records who claimed it. A call that has been blocked for 200 ms while the queue
+//! looks stuck (or a failing `*_nowait`/`*_timeout` call, at most every 200 ms per process)
+//! asks the kernel whether the registered processes still live (`/proc/PID/stat`: gone,
+//! zombie, or a pid reused by a younger process = dead) and repairs what the dead left: a put
+//! it was making is skipped, a message it was taking is released, and both are counted
+//! ([`QueueStats`]: `lost_in_put`, `lost_in_get`). [`RawQueue::repair_dead`] does it at once.
+//! So the others resume within a few hundred milliseconds of a death, and only the one message
+//! the dead process was handing over is lost.
+//!
+//! Not yet repaired: a process killed in the middle of a *long* message's put or get (one that
+//! goes through the blob pool) may leave its blob chunk out of circulation (one chunk fewer in
+//! its class for the queue's lifetime; nobody blocks while other chunks are free).
+//! A process forked by a raw `clone` system call (not libc's `fork`, as [`Process`](crate::Process)
+//! uses) must not use a queue it inherited: it would claim under its parent's registration.
 
 // All `unsafe` code lives in `crate::sys`.
 #![forbid(unsafe_code)]
@@ -78,12 +93,12 @@ use serde::Serialize;
 
 use block::Deadline;
 pub use builder::{
-    Builder, DEFAULT_CLASSES, DEFAULT_INLINE_MAX, DEFAULT_MAX_MESSAGE_SIZE, MAX_INLINE,
-    UNBOUNDED_CAPACITY,
+    Builder, DEFAULT_CLASSES, DEFAULT_INLINE_MAX, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_PROCESSES,
+    MAX_INLINE, UNBOUNDED_CAPACITY,
 };
 pub use error::{GetError, PutError, QueueError};
 use raw::Message;
-pub use raw::{RawQueue, Waiters};
+pub use raw::{QueueStats, RawQueue, Waiters};
 
 use crate::sys::region::SharedBytes;
 
@@ -571,6 +586,33 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// ```
     pub fn waiters(&self) -> Waiters {
         self.raw.waiters()
+    }
+
+    /// Loss and crash counters, shared by every process using the queue; see
+    /// [`RawQueue::stats`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = host_runtime::Queue::<u32>::new(2)?;
+    /// assert_eq!(q.stats().lost_in_get, 0);
+    /// # Ok::<(), host_runtime::QueueError>(())
+    /// ```
+    pub fn stats(&self) -> QueueStats {
+        self.raw.stats()
+    }
+
+    /// Repairs what dead processes left half-done, now; see [`RawQueue::repair_dead`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = host_runtime::Queue::<u32>::new(2)?;
+    /// assert_eq!(q.repair_dead(), 0); // nobody died
+    /// # Ok::<(), host_runtime::QueueError>(())
+    /// ```
+    pub fn repair_dead(&self) -> usize {
+        self.raw.repair_dead()
     }
 
     /// Free blob chunks per size class; see [`RawQueue::pool_stats`].

@@ -351,7 +351,7 @@ impl SharedRegion {
     /// use host_runtime::sys::region::{Part, View};
     ///
     /// let region = SharedRegion::new(1 << 16)?;
-    /// let part = Part::NewQueue { offset: 0, len: 4096, capacity: 4, max_message_len: 64 };
+    /// let part = Part::NewQueue { offset: 0, len: 4096, config: ipc_core::Config::new(4, 64) };
     /// let View::Queue(q) = region.claim(part)? else { unreachable!() };
     /// q.get().try_push(b"hi")?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())

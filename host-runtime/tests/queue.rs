@@ -665,14 +665,14 @@ fn bad_inputs_are_clear_errors() {
 
         // A corrupt ring header: refused by ipc-core's validation.
         let mut bytes = fs::read(&path).unwrap();
-        let ring_magic = bytes[256..260].to_vec();
-        bytes[256..260].copy_from_slice(&[0; 4]);
+        let ring_magic = bytes[384..388].to_vec();
+        bytes[384..388].copy_from_slice(&[0; 4]);
         fs::write(&path, &bytes).unwrap();
         assert!(matches!(
             RawQueue::open_named(&name),
             Err(QueueError::Claim(ClaimError::Attach(ipc_core_bad_magic))) if ipc_core_bad_magic.to_string().contains("magic")
         ));
-        bytes[256..260].copy_from_slice(&ring_magic);
+        bytes[384..388].copy_from_slice(&ring_magic);
         // A corrupt queue header: refused.
         bytes[3 * 8] = 0; // capacity 4 → 0
         fs::write(&path, &bytes).unwrap();

@@ -840,6 +840,38 @@ impl<'a> ByteQueue<'a> {
         self.table.ids().find(|id| id.owner() == self.owner)
     }
 
+    /// A handle whose claims record participant `id`: the registered handle again, for a
+    /// host that keeps the id rather than the handle (e.g. one registration per process,
+    /// looked up on every call).
+    ///
+    /// # Safety
+    ///
+    /// `id` was returned (through [`participant`](Self::participant)) by a
+    /// [`register`](Self::register) of the calling process on this queue, and has not been
+    /// deregistered or repaired since. Claims made under another process's id would be
+    /// repaired when that process dies, while this one still writes the slot.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::{ByteQueue, Config, Region};
+    ///
+    /// let mut region = Box::new(Region::<4096>::new());
+    /// let queue = ByteQueue::init_with(region.as_mut_slice(), Config::new(4, 16).participants(2))?;
+    /// let id = queue.register(std::process::id(), 0)?.participant().unwrap();
+    /// // SAFETY: this process registered `id` just above.
+    /// let me = unsafe { queue.as_participant(id) };
+    /// assert_eq!(me.participant(), Some(id));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub unsafe fn as_participant(&self, id: ParticipantId) -> Self {
+        Self {
+            owner: id.owner(),
+            ..*self
+        }
+    }
+
     /// Gives up this handle's registration; it must hold no claim (true between calls).
     /// Returns the anonymous handle.
     ///

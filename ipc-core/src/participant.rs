@@ -55,6 +55,27 @@ impl Entry {
 pub struct ParticipantId(NonZeroU16);
 
 impl ParticipantId {
+    /// The id numbered `n`, if `n` is in `1..=MAX_PARTICIPANTS`: for a host that stores
+    /// an id as a number (see [`crate::ByteQueue::as_participant`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::ParticipantId;
+    ///
+    /// assert_eq!(ParticipantId::new(3).map(ParticipantId::get), Some(3));
+    /// assert_eq!(ParticipantId::new(0), None);
+    /// ```
+    pub const fn new(n: u16) -> Option<Self> {
+        if n as usize > crate::MAX_PARTICIPANTS {
+            return None;
+        }
+        match NonZeroU16::new(n) {
+            Some(n) => Some(Self(n)),
+            None => None,
+        }
+    }
+
     /// The id as a number, `1..=MAX_PARTICIPANTS`.
     pub const fn get(self) -> u16 {
         self.0.get()

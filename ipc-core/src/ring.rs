@@ -223,11 +223,21 @@ impl<S: SlotWords> Ring<'_, S> {
         mut salvage: impl FnMut(Claimed),
     ) -> (u64, u64) {
         let (mut pushes, mut pops) = (0, 0);
+        // While the tail is in its first lap, slots are first claimed in index order (fact 2:
+        // a claim at index i needs the tail at i, so every index below was claimed first), and
+        // a claimed slot never holds the all-zero word again (its lap has moved on, or its
+        // state is not FREE). So the first all-zero slot ends the slots ever used: the scan
+        // stops there and never touches (and, in a lazily committed mapping, never commits)
+        // the rest. Once the tail has wrapped, every slot was used and all are scanned.
+        let first_lap = self.geometry.stamp_lap(self.tail.load(Acquire)) == 0;
         for index in 0..self.geometry.capacity() {
             // SAFETY: index < capacity.
             let slot = unsafe { self.slots.word(index) };
             // Acquire: pairs with the owner's last stores to the slot.
             let word = slot.load(Acquire);
+            if first_lap && word == SlotWord::pack(0, State::Free, ANONYMOUS) {
+                break;
+            }
             if owner == ANONYMOUS || SlotWord::owner(word) != owner {
                 continue;
             }

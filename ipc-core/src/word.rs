@@ -167,7 +167,7 @@ impl Geometry {
 
     /// All the lap bits of a stamp (`Word::BITS - k` of them).
     #[inline(always)]
-    const fn stamp_lap(&self, stamp: Word) -> Word {
+    pub(crate) const fn stamp_lap(&self, stamp: Word) -> Word {
         stamp >> self.index_bits
     }
 

@@ -2,6 +2,8 @@
 //! in the kernel on an ipc-core [`WaitWord`] until the attempt succeeds or the deadline passes.
 
 use std::hint::spin_loop;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -21,6 +23,12 @@ const SPIN_ROUNDS: u32 = 6;
 /// every message until we run again. Measured on 2 shared cores: 50–100 ns per message instead
 /// of 300–500 ns for a producer/consumer pair.
 const YIELD_ROUNDS: u32 = 16;
+
+/// How long a call sleeps before it suspects a dead participant and calls its `on_stall`
+/// (and then again every such interval): short enough that others resume well within a
+/// second of a death, long enough that a blocked call costs nothing measurable (it wakes five
+/// times a second, and looks at `/proc` only if the queue looks stuck).
+pub(crate) const STALL_CHECK: Duration = Duration::from_millis(200);
 
 /// How long a blocking call may wait, on the monotonic clock.
 #[derive(Clone, Copy, Debug)]
@@ -57,10 +65,15 @@ impl Deadline {
 /// protocol: `prepare_wait`, re-try, sleep on `seq` while it still holds the value seen (shared
 /// futex, the remaining time as timeout), `finish_wait`. A wake-up, a timeout, `EAGAIN` or
 /// `EINTR` all lead to another attempt; a signal never ends the wait early.
+///
+/// Once sleeping, `on_stall` runs every [`STALL_CHECK`] that passes without success: the
+/// caller's chance to find and repair a dead participant that holds what it waits for (no one
+/// notifies when a process dies).
 pub(crate) fn block_on<R>(
     word: &WaitWord,
     deadline: Deadline,
     mut attempt: impl FnMut() -> Option<R>,
+    mut on_stall: impl FnMut(),
 ) -> Option<R> {
     if let Some(r) = attempt() {
         return Some(r);
@@ -82,27 +95,72 @@ pub(crate) fn block_on<R>(
             return Some(r);
         }
     }
+    let mut check_at = Instant::now() + STALL_CHECK;
     loop {
         let seen = word.prepare_wait();
         if let Some(r) = attempt() {
             word.finish_wait();
             return Some(r);
         }
-        let timeout = match deadline {
-            Deadline::At(at) => {
-                let now = Instant::now();
-                if now >= at {
-                    word.finish_wait();
-                    return None;
-                }
-                Some(at - now)
+        let now = Instant::now();
+        if let Deadline::At(at) = deadline {
+            if now >= at {
+                word.finish_wait();
+                return None;
             }
-            Deadline::Never | Deadline::NoWait => None,
+        }
+        if now >= check_at {
+            word.finish_wait();
+            on_stall();
+            check_at = Instant::now() + STALL_CHECK;
+            continue;
+        }
+        let timeout = match deadline {
+            Deadline::At(at) => (at - now).min(check_at - now),
+            Deadline::Never | Deadline::NoWait => check_at - now,
         };
         // Every outcome (woken, EAGAIN: seq moved, ETIMEDOUT, EINTR) means: look again. The
         // remaining time is recomputed from the deadline on the next turn.
-        let _ = futex_wait(word.seq(), seen, timeout);
+        let _ = futex_wait(word.seq(), seen, Some(timeout));
         word.finish_wait();
+    }
+}
+
+/// Rate limit for the dead-participant check after failed non-blocking calls (a caller that
+/// polls with `get_nowait` never sleeps in [`block_on`], so it would never check otherwise).
+pub(crate) struct Stall {
+    /// Milliseconds since [`epoch`] after which the next check is due.
+    next_ms: AtomicU64,
+}
+
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+impl Stall {
+    pub(crate) fn new() -> Stall {
+        Stall {
+            next_ms: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether a check is due; if so, the next one is due a [`STALL_CHECK`] from now.
+    pub(crate) fn due(&self) -> bool {
+        let now = epoch().elapsed().as_millis() as u64;
+        let next = self.next_ms.load(Relaxed);
+        now >= next
+            && self
+                .next_ms
+                .compare_exchange(next, now + STALL_CHECK.as_millis() as u64, Relaxed, Relaxed)
+                .is_ok()
+    }
+}
+
+/// Wakes every waiter on `word` (after a repair, which may have unblocked any of them).
+pub(crate) fn notify_all(word: &WaitWord) {
+    if word.notify() {
+        let _ = futex_wake(word.seq(), u32::MAX);
     }
 }
 

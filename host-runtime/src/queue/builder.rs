@@ -19,6 +19,9 @@ pub const UNBOUNDED_CAPACITY: usize = 1 << 20;
 pub const DEFAULT_INLINE_MAX: usize = 111;
 /// Largest inline size a builder accepts.
 pub const MAX_INLINE: usize = 1023;
+/// Default number of processes that may use a queue with crash repair: 128 (participant
+/// table entries of 32 bytes, in the ring and in each blob free list).
+pub const DEFAULT_MAX_PROCESSES: usize = 128;
 /// Default maximum message size (encoded): 4 MiB.
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 4 << 20;
 /// Default blob size classes `(chunk size, chunk count)`, for messages longer than the inline
@@ -44,6 +47,7 @@ pub const DEFAULT_CLASSES: [(usize, usize); 4] = [
 /// | [`max_message_size`](Self::max_message_size) | 4 MiB | longest encoded message; longer → `PutError::TooLarge` |
 /// | [`inline_max`](Self::inline_max) | 111 B | messages up to this travel in the ring slot itself |
 /// | [`size_class`](Self::size_class) | [`DEFAULT_CLASSES`] | blob chunks for longer messages |
+/// | [`max_processes`](Self::max_processes) | [`DEFAULT_MAX_PROCESSES`] | processes at once whose crashes are repaired |
 ///
 /// Messages longer than the inline size are written into a chunk of the shared **blob pool**:
 /// the smallest size class whose chunks hold the message. A class's chunk count bounds how
@@ -69,6 +73,7 @@ pub struct Builder<T = Vec<u8>> {
     max_message_size: Option<usize>,
     inline_max: Option<usize>,
     classes: Vec<(usize, usize)>,
+    max_processes: usize,
     _items: PhantomData<fn(T) -> T>,
 }
 
@@ -79,6 +84,7 @@ impl<T> Clone for Builder<T> {
             max_message_size: self.max_message_size,
             inline_max: self.inline_max,
             classes: self.classes.clone(),
+            max_processes: self.max_processes,
             _items: PhantomData,
         }
     }
@@ -91,6 +97,7 @@ impl<T> fmt::Debug for Builder<T> {
             .field("max_message_size", &self.max_message_size)
             .field("inline_max", &self.inline_max)
             .field("classes", &self.classes)
+            .field("max_processes", &self.max_processes)
             .finish()
     }
 }
@@ -117,6 +124,7 @@ impl<T> Builder<T> {
             max_message_size: None,
             inline_max: None,
             classes: Vec::new(),
+            max_processes: DEFAULT_MAX_PROCESSES,
             _items: PhantomData,
         }
     }
@@ -147,6 +155,16 @@ impl<T> Builder<T> {
     /// the largest chunk.
     pub fn size_class(mut self, chunk_size: usize, count: usize) -> Self {
         self.classes.push((chunk_size, count));
+        self
+    }
+
+    /// How many processes may use the queue at once with crash repair (default 128, at most
+    /// `ipc_core::MAX_PARTICIPANTS`). Each process registers on its first put or get; when
+    /// the table is full, entries of dead processes are reclaimed, and if none is dead the
+    /// process uses the queue unregistered: correctly, but a crash of it in the middle of a
+    /// put or get is not repaired.
+    pub fn max_processes(mut self, processes: usize) -> Self {
+        self.max_processes = processes;
         self
     }
 
@@ -197,6 +215,7 @@ impl<T> Builder<T> {
             inline_max,
             max_message_size,
             classes,
+            participants: self.max_processes,
         })
     }
 

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
-use ipc_core::{ByteQueue, MAX_CAPACITY};
+use ipc_core::{ByteQueue, Config, MAX_CAPACITY, MAX_PARTICIPANTS};
 
 use super::error::QueueError;
 use crate::sys::region::SharedBytes;
@@ -11,9 +11,9 @@ use crate::sys::region::SharedBytes;
 /// `b"hrqueue\x01"` read as a little-endian `u64`.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"hrqueue\x01");
 /// Version of the region format.
-pub(crate) const VERSION: u64 = 1;
-/// Bytes of the header (32 words of 8 bytes); the ring starts right after it.
-pub(crate) const HEADER_LEN: usize = 256;
+pub(crate) const VERSION: u64 = 2;
+/// Bytes of the header (48 words of 8 bytes); the ring starts right after it.
+pub(crate) const HEADER_LEN: usize = 384;
 /// Most blob size classes a queue may have.
 pub(crate) const MAX_CLASSES: usize = 8;
 /// Alignment of each chunk array: a page, so unused chunks commit no memory.
@@ -40,9 +40,13 @@ pub(crate) mod word {
     /// have been used; those above are untouched memory. The only header words written after
     /// creation.
     pub(crate) const FRESH: usize = CLASSES + 2 * super::MAX_CLASSES;
+    /// Entries in the participant table of the ring and of each free list.
+    pub(crate) const PARTICIPANTS: usize = FRESH + super::MAX_CLASSES;
+    /// Dead processes whose claims were repaired (written after creation: `fetch_add`).
+    pub(crate) const REPAIRS: usize = PARTICIPANTS + 1;
 }
 
-const _: () = assert!((word::FRESH + MAX_CLASSES) * 8 <= HEADER_LEN);
+const _: () = assert!((word::REPAIRS + 1) * 8 <= HEADER_LEN);
 const _: () = assert!(HEADER_LEN % QUEUE_ALIGN == 0);
 
 /// What a queue is made of: its parameters, as the header records them.
@@ -57,6 +61,9 @@ pub(crate) struct Params {
     pub(crate) max_message_size: usize,
     /// Blob size classes, chunk sizes strictly ascending: `(chunk_size, chunk_count)`.
     pub(crate) classes: Vec<(usize, usize)>,
+    /// Entries in each participant table: how many processes may use the queue with their
+    /// claims repairable after a crash.
+    pub(crate) participants: usize,
 }
 
 /// Byte offsets and lengths of every part, computed from [`Params`].
@@ -112,13 +119,16 @@ impl Params {
             }
             previous = size;
         }
+        if self.participants == 0 || self.participants > MAX_PARTICIPANTS {
+            return bad("max_processes must be between 1 and ipc_core::MAX_PARTICIPANTS");
+        }
         let too_large = || QueueError::Config("queue region would not fit in memory".to_owned());
-        let ring_len = ByteQueue::memory_size(self.capacity, self.inline_max + 1)?;
+        let ring_len = ByteQueue::memory_size_for(self.ring_config())?;
         let mut end = HEADER_LEN.checked_add(ring_len).ok_or_else(too_large)?;
         let ring = (HEADER_LEN, ring_len);
         let mut classes = Vec::with_capacity(self.classes.len());
         for &(chunk_size, count) in &self.classes {
-            let free_len = ByteQueue::memory_size(count, INDEX_LEN)?;
+            let free_len = ByteQueue::memory_size_for(self.free_list_config(count))?;
             let free_at = align_up(end, QUEUE_ALIGN).ok_or_else(too_large)?;
             end = free_at.checked_add(free_len).ok_or_else(too_large)?;
             let chunks_len = chunk_size.checked_mul(count).ok_or_else(too_large)?;
@@ -142,6 +152,16 @@ impl Params {
         })
     }
 
+    /// The ring's shape: a descriptor is one byte longer than the longest inline message.
+    pub(crate) fn ring_config(&self) -> Config {
+        Config::new(self.capacity, self.inline_max + 1).participants(self.participants)
+    }
+
+    /// The shape of the free list of a class of `count` chunks.
+    pub(crate) fn free_list_config(&self, count: usize) -> Config {
+        Config::new(count, INDEX_LEN).participants(self.participants)
+    }
+
     /// Writes the header into `header` (a fresh region), the magic last.
     pub(crate) fn write_header(&self, header: &SharedBytes, region_len: usize) {
         let w = |index: usize, value: usize| header.u64_at(8 * index).store(value as u64, Relaxed);
@@ -151,6 +171,7 @@ impl Params {
         w(word::INLINE_MAX, self.inline_max);
         w(word::MAX_MESSAGE_SIZE, self.max_message_size);
         w(word::CLASS_COUNT, self.classes.len());
+        w(word::PARTICIPANTS, self.participants);
         for (c, &(size, count)) in self.classes.iter().enumerate() {
             w(word::CLASSES + 2 * c, size);
             w(word::CLASSES + 2 * c + 1, count);
@@ -185,6 +206,7 @@ impl Params {
             classes: (0..class_count)
                 .map(|c| (r(word::CLASSES + 2 * c), r(word::CLASSES + 2 * c + 1)))
                 .collect(),
+            participants: r(word::PARTICIPANTS),
         };
         Ok((params, r(word::REGION_LEN)))
     }
@@ -201,9 +223,10 @@ mod tests {
             inline_max: 111,
             max_message_size: 1 << 20,
             classes: vec![(4096, 3), (65536, 3), (1 << 20, 3)],
+            participants: 2,
         };
         let l = p.layout().unwrap();
-        assert_eq!(l.ring, (256, 640 + 3 * 128));
+        assert_eq!(l.ring, (HEADER_LEN, 640 + 2 * 32 + 3 * 128));
         let mut end = l.ring.0 + l.ring.1;
         for c in &l.classes {
             assert_eq!(c.free.0 % 128, 0);
@@ -222,6 +245,7 @@ mod tests {
             inline_max: 111,
             max_message_size: 4096,
             classes: vec![(4096, 2)],
+            participants: 8,
         };
         assert!(ok.layout().is_ok());
         for bad in [
@@ -247,6 +271,10 @@ mod tests {
             },
             Params {
                 classes: vec![(8192, 1), (4096, 1)],
+                ..ok.clone()
+            },
+            Params {
+                participants: 0,
                 ..ok.clone()
             },
         ] {

@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use ipc_core::{ByteQueue, PopError, PushError};
 
-use super::block::{block_on, notify, Deadline};
+use super::block::{block_on, notify, notify_all, Deadline, Stall};
 use super::error::{GetError, PutError, QueueError};
 use super::layout::{word, ClassLayout, Params, HEADER_LEN, INDEX_LEN};
 use crate::shm::{SharedRegion, ShmError};
+use crate::sys::member::{Member, Verdicts};
 use crate::sys::region::{Part, SharedBytes, SharedQueue, View};
 
 /// A multi-producer, multi-consumer queue of byte messages in memory shared between processes:
@@ -41,12 +42,17 @@ pub struct RawQueue {
 }
 
 struct Inner {
-    ring: SharedQueue,
+    ring: Member,
     /// Longest inline message; a ring message of `inline_max + 1` bytes is a descriptor.
     inline_max: usize,
     max_message_size: usize,
     /// Chunk sizes ascending.
     classes: Box<[Class]>,
+    /// The region's header, holding the repair count.
+    header: SharedBytes,
+    /// When this process last looked for dead participants after a failed call (see
+    /// [`RawQueue::after_failure`]).
+    stall: Stall,
     region: SharedRegion,
 }
 
@@ -61,7 +67,7 @@ struct Class {
     /// Indices (`u32` LE) of the free chunks that were used before. A chunk index below the
     /// fresh count is held by exactly one of: this list, a producer writing the chunk, a
     /// descriptor in the ring, a consumer reading it.
-    free_list: SharedQueue,
+    free_list: Member,
     chunks: SharedBytes,
     /// The region's header, holding this class's fresh count at byte `fresh_at`.
     header: SharedBytes,
@@ -188,21 +194,27 @@ impl Class {
         Ok(Class {
             chunk_size: layout.chunk_size,
             count: layout.count,
-            free_list,
+            free_list: Member::new(free_list),
             chunks,
             header: header.clone(),
             fresh_at: 8 * (word::FRESH + index),
         })
     }
 
+    /// The free list, for reading its state and waiting on it.
     fn free(&self) -> &ByteQueue<'_> {
-        self.free_list.get()
+        self.free_list.view()
+    }
+
+    /// The free list, to claim in as this process (`on_full`: see [`Member::claimer`]).
+    fn free_claimer(&self, on_full: impl FnOnce()) -> ByteQueue<'_> {
+        self.free_list.claimer(on_full)
     }
 
     /// Takes a free chunk, a used one if any, else a fresh one: `None` if none is free,
     /// `Some(Err)` if the free list is corrupt.
-    fn try_take(&self) -> Option<Result<u32, PutFail>> {
-        let used = self.try_take_used();
+    fn try_take(&self, on_full: impl FnOnce()) -> Option<Result<u32, PutFail>> {
+        let used = self.try_take_used(on_full);
         if used.is_some() {
             return used;
         }
@@ -225,8 +237,8 @@ impl Class {
         self.free().len() + untouched
     }
 
-    fn try_take_used(&self) -> Option<Result<u32, PutFail>> {
-        match self.free().try_pop_with(|m| {
+    fn try_take_used(&self, on_full: impl FnOnce()) -> Option<Result<u32, PutFail>> {
+        match self.free_claimer(on_full).try_pop_with(|m| {
             <[u8; INDEX_LEN]>::try_from(m)
                 .ok()
                 .map(u32::from_le_bytes)
@@ -243,10 +255,15 @@ impl Class {
 
     /// Returns chunk `index` to the free list and wakes a producer waiting for one.
     fn give_back(&self, index: u32) {
+        self.give_back_as(&self.free_claimer(|| {}), index);
+    }
+
+    /// [`give_back`](Self::give_back) through the handle `free` of the free list.
+    fn give_back_as(&self, free: &ByteQueue<'_>, index: u32) {
         // Never full: the list has room for every chunk, and this one is not in it. On a
         // corrupt list the chunk is lost (nothing better to do with it).
-        let _ = self.free().try_push(&index.to_le_bytes());
-        notify(self.free().not_empty());
+        let _ = free.try_push(&index.to_le_bytes());
+        notify(free.not_empty());
     }
 
     fn offset(&self, index: u32) -> usize {
@@ -361,7 +378,7 @@ impl RawQueue {
             }
             classes.push(Class::claim(&region, c, index, free, &header)?);
         }
-        Ok(RawQueue::from_parts(ring, &params, classes, region))
+        Ok(RawQueue::from_parts(ring, &params, classes, header, region))
     }
 
     /// Makes a queue in a new region (named if `name` is given).
@@ -379,8 +396,7 @@ impl RawQueue {
             let ring = queue_view(region.claim(Part::NewQueue {
                 offset: layout.ring.0,
                 len: layout.ring.1,
-                capacity: params.capacity,
-                max_message_len: params.inline_max + 1,
+                config: params.ring_config(),
             })?);
             let mut classes = Vec::with_capacity(layout.classes.len());
             for (index, c) in layout.classes.iter().enumerate() {
@@ -388,14 +404,19 @@ impl RawQueue {
                 let free = queue_view(region.claim(Part::NewQueue {
                     offset: c.free.0,
                     len: c.free.1,
-                    capacity: c.count,
-                    max_message_len: INDEX_LEN,
+                    config: params.free_list_config(c.count),
                 })?);
                 classes.push(Class::claim(&region, c, index, free, &header)?);
             }
             // Last: the magic, stored with Release, makes it all visible to `open_named`.
             params.write_header(&header, layout.region_len);
-            Ok(RawQueue::from_parts(ring, params, classes, region.clone()))
+            Ok(RawQueue::from_parts(
+                ring,
+                params,
+                classes,
+                header,
+                region.clone(),
+            ))
         })();
         if made.is_err() {
             if let Some(name) = region.name() {
@@ -409,14 +430,17 @@ impl RawQueue {
         ring: SharedQueue,
         params: &Params,
         classes: Vec<Class>,
+        header: SharedBytes,
         region: SharedRegion,
     ) -> RawQueue {
         RawQueue {
             inner: Arc::new(Inner {
-                ring,
+                ring: Member::new(ring),
                 inline_max: params.inline_max,
                 max_message_size: params.max_message_size,
                 classes: classes.into_boxed_slice(),
+                header,
+                stall: Stall::new(),
                 region,
             }),
         }
@@ -442,9 +466,16 @@ impl RawQueue {
         Ok(SharedRegion::unlink_named(name)?)
     }
 
+    /// The ring as this process's participant: what puts and gets claim through.
     #[inline(always)]
-    fn ring(&self) -> &ByteQueue<'_> {
-        self.inner.ring.get()
+    fn ring(&self) -> ByteQueue<'_> {
+        self.inner.ring.claimer(|| self.sweep_anonymously())
+    }
+
+    /// The ring, for reading its state.
+    #[inline(always)]
+    fn ring_view(&self) -> &ByteQueue<'_> {
+        self.inner.ring.view()
     }
 
     /// Puts `message`, waiting as long as needed for room.
@@ -544,18 +575,23 @@ impl RawQueue {
             });
         }
         let ring = self.ring();
-        let pushed = block_on(ring.not_full(), deadline, || match ring.try_push(bytes) {
-            Ok(()) => Some(Ok(())),
-            Err(PushError::Full) => None,
-            Err(_) => Some(Err(PutFail::Corrupt)),
-        });
+        let pushed = block_on(
+            ring.not_full(),
+            deadline,
+            || match ring.try_push(bytes) {
+                Ok(()) => Some(Ok(())),
+                Err(PushError::Full) => None,
+                Err(_) => Some(Err(PutFail::Corrupt)),
+            },
+            || self.repair_if_stuck(Waiting::Room),
+        );
         match pushed {
             Some(Ok(())) => {
                 notify(ring.not_empty());
                 Ok(())
             }
             Some(Err(fail)) => Err(fail),
-            None => Err(PutFail::waited(deadline)),
+            None => Err(self.after_failure(Waiting::Room, PutFail::waited(deadline))),
         }
     }
 
@@ -583,10 +619,18 @@ impl RawQueue {
         else {
             return Err(PutFail::TooLarge { len, max });
         };
-        let index = match block_on(class.free().not_empty(), deadline, || class.try_take()) {
+        let index = match block_on(
+            class.free().not_empty(),
+            deadline,
+            || class.try_take(|| self.sweep_anonymously()),
+            || self.repair_if_stuck(Waiting::Chunk(class)),
+        ) {
             Some(Ok(index)) => index,
             Some(Err(fail)) => return Err(fail),
-            None => return Err(PutFail::waited(deadline)),
+            None => {
+                let fail = PutFail::waited(deadline);
+                return Err(self.after_failure(Waiting::Chunk(class), fail));
+            }
         };
         let mut guard = ChunkGuard {
             class,
@@ -604,13 +648,16 @@ impl RawQueue {
         };
         let ring = self.ring();
         let descriptor_len = self.inner.inline_max + 1;
-        let pushed = block_on(ring.not_full(), deadline, || {
-            match ring.try_push_with(descriptor_len, |slot| descriptor.encode(slot)) {
+        let pushed = block_on(
+            ring.not_full(),
+            deadline,
+            || match ring.try_push_with(descriptor_len, |slot| descriptor.encode(slot)) {
                 Ok(()) => Some(Ok(())),
                 Err(PushError::Full) => None,
                 Err(_) => Some(Err(PutFail::Corrupt)),
-            }
-        });
+            },
+            || self.repair_if_stuck(Waiting::Room),
+        );
         match pushed {
             Some(Ok(())) => {
                 // The descriptor in the ring now holds the chunk.
@@ -619,7 +666,7 @@ impl RawQueue {
                 Ok(())
             }
             Some(Err(fail)) => Err(fail),
-            None => Err(PutFail::waited(deadline)),
+            None => Err(self.after_failure(Waiting::Room, PutFail::waited(deadline))),
         }
     }
 
@@ -635,8 +682,10 @@ impl RawQueue {
         let ring = self.ring();
         let descriptor_len = self.inner.inline_max + 1;
         let mut read = Some(read);
-        let popped = block_on(ring.not_empty(), deadline, || {
-            match ring.try_pop_with(|m| {
+        let popped = block_on(
+            ring.not_empty(),
+            deadline,
+            || match ring.try_pop_with(|m| {
                 if m.len() == descriptor_len {
                     Popped::Blob(Descriptor::decode(m))
                 } else {
@@ -649,24 +698,20 @@ impl RawQueue {
                 Ok(popped) => Some(Ok(popped)),
                 Err(PopError::Empty) => None,
                 Err(_) => Some(Err(GetError::Corrupt)),
-            }
-        });
+            },
+            || self.repair_if_stuck(Waiting::Message),
+        );
         let popped = match popped {
             Some(Ok(popped)) => popped,
             Some(Err(e)) => return Err(e),
-            None => return Err(get_waited(deadline)),
+            None => return Err(self.after_failure(Waiting::Message, get_waited(deadline))),
         };
         notify(ring.not_full());
         match popped {
             Popped::Inline(r) => Ok(r),
             Popped::Blob(d) => {
-                let class = self
-                    .inner
-                    .classes
-                    .get(d.class as usize)
-                    .filter(|c| (d.index as usize) < c.count && d.len as usize <= c.chunk_size)
-                    // A bad descriptor names no chunk we could safely give back.
-                    .ok_or(GetError::Corrupt)?;
+                // A bad descriptor names no chunk we could safely give back.
+                let class = self.class_of(d).ok_or(GetError::Corrupt)?;
                 let _guard = ChunkGuard {
                     class,
                     index: d.index,
@@ -844,7 +889,7 @@ impl RawQueue {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn qsize(&self) -> usize {
-        self.ring().len()
+        self.ring_view().len()
     }
 
     /// Whether [`qsize`](Self::qsize) is 0.
@@ -856,7 +901,7 @@ impl RawQueue {
     /// # Ok::<(), host_runtime::QueueError>(())
     /// ```
     pub fn empty(&self) -> bool {
-        self.ring().is_empty()
+        self.ring_view().is_empty()
     }
 
     /// Whether [`qsize`](Self::qsize) is the capacity.
@@ -870,7 +915,7 @@ impl RawQueue {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn full(&self) -> bool {
-        self.ring().is_full()
+        self.ring_view().is_full()
     }
 
     /// The most messages the queue holds: `maxsize`, or
@@ -883,7 +928,7 @@ impl RawQueue {
     /// # Ok::<(), host_runtime::QueueError>(())
     /// ```
     pub fn capacity(&self) -> usize {
-        self.ring().capacity()
+        self.ring_view().capacity()
     }
 
     /// The longest message the queue takes, in bytes.
@@ -922,7 +967,7 @@ impl RawQueue {
     /// # Ok::<(), host_runtime::QueueError>(())
     /// ```
     pub fn waiters(&self) -> Waiters {
-        let ring = self.ring();
+        let ring = self.ring_view();
         let pool: u32 = self
             .inner
             .classes
@@ -952,6 +997,180 @@ impl RawQueue {
             .iter()
             .map(|c| (c.chunk_size, c.free_count(), c.count))
             .collect()
+    }
+}
+
+/// Loss and crash counters of a queue, from [`RawQueue::stats`] or
+/// [`Queue::stats`](super::Queue::stats): the same for every process using it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct QueueStats {
+    /// Messages whose put was cut short after it had taken a place in the queue: its process
+    /// died (the place was then repaired and skipped).
+    pub lost_in_put: u64,
+    /// Messages taken by a get that never returned them: its process died (or, in
+    /// [`Queue`](super::Queue), a `Deserialize` implementation panicked).
+    pub lost_in_get: u64,
+    /// Processes found dead while registered in the queue, whose claims were repaired.
+    pub dead_processes: u64,
+}
+
+/// What a blocked or failed call waited for, which says what "stuck" looks like for it.
+#[derive(Clone, Copy)]
+enum Waiting<'a> {
+    /// A get: a message.
+    Message,
+    /// A put: room in the ring.
+    Room,
+    /// A long put: a free chunk of this class.
+    Chunk(&'a Class),
+}
+
+/// Crash repair: see `member.rs` and the crate's `LAYOUT.md`.
+impl RawQueue {
+    /// Repairs what dead processes left half-done in this queue, now: each message a dead
+    /// producer was putting is skipped (counted in [`QueueStats::lost_in_put`]), each message
+    /// a dead consumer was taking is released (counted in [`QueueStats::lost_in_get`]; a long
+    /// message's blob chunk is freed), and their registrations are freed. Returns how many
+    /// dead processes were repaired.
+    ///
+    /// A process is dead when the kernel says it can no longer run: it exited or was killed
+    /// (a zombie not yet reaped counts), or its pid now belongs to a process that started
+    /// later. A stopped (`SIGSTOP`) or slow process is never repaired: the others wait for it
+    /// as for any live one.
+    ///
+    /// Calls blocked on the queue do this by themselves when they have waited
+    /// 200 ms while the queue looks stuck (a get sees messages it cannot reach, a put sees
+    /// room it cannot reach), and so do failing `*_nowait` and `*_timeout` calls, at most
+    /// every 200 ms per process; call it to resume at once after a known death, e.g. after
+    /// joining a killed process.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use host_runtime::{Process, RawQueue};
+    ///
+    /// let q = RawQueue::new(4)?;
+    /// let tx = q.clone();
+    /// let p = Process::new(move || tx.put(b"hi").unwrap());
+    /// p.start()?;
+    /// p.join()?;
+    /// // The child registered when it put, and exited without a word: its entry is freed.
+    /// assert_eq!(q.repair_dead(), 1);
+    /// assert_eq!(q.get()?, b"hi");
+    /// assert_eq!(q.stats().lost_in_put, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn repair_dead(&self) -> usize {
+        self.repair_with(self.ring(), |class| class.free_claimer(|| {}))
+    }
+
+    /// [`repair_dead`](Self::repair_dead) through anonymous handles: for a process whose own
+    /// registration found a table full (it is registering, so its claimers are not ready).
+    fn sweep_anonymously(&self) {
+        self.repair_with(*self.ring_view(), |class| *class.free());
+    }
+
+    fn repair_with<'q>(
+        &'q self,
+        ring: ByteQueue<'q>,
+        free: impl Fn(&'q Class) -> ByteQueue<'q>,
+    ) -> usize {
+        let mut verdicts = Verdicts::default();
+        let dead = self
+            .inner
+            .ring
+            .repair_dead(&ring, &mut verdicts, |message| self.salvage(message));
+        let mut repaired = dead;
+        for class in self.inner.classes.iter() {
+            let free = free(class);
+            repaired += class
+                .free_list
+                .repair_dead(&free, &mut verdicts, |message| {
+                    // A dead producer was taking this index: the chunk is still free.
+                    if let Ok(bytes) = <[u8; INDEX_LEN]>::try_from(message) {
+                        let index = u32::from_le_bytes(bytes);
+                        if (index as usize) < class.count {
+                            class.give_back_as(&free, index);
+                        }
+                    }
+                });
+        }
+        if dead > 0 {
+            let repairs = self.inner.header.u64_at(8 * word::REPAIRS);
+            repairs.fetch_add(dead, Relaxed);
+        }
+        if repaired > 0 {
+            // Anyone may be unblocked now: wake them all to look again.
+            let ring = self.ring_view();
+            notify_all(ring.not_empty());
+            notify_all(ring.not_full());
+            for class in self.inner.classes.iter() {
+                notify_all(class.free().not_empty());
+            }
+        }
+        dead as usize
+    }
+
+    /// A message a dead consumer had claimed: lost (the ring counts it), but a blob's chunk
+    /// goes back to its free list (the consumer had only decoded the descriptor).
+    fn salvage(&self, message: &[u8]) {
+        if message.len() == self.inner.inline_max + 1 {
+            if let Some(class) = self.class_of(Descriptor::decode(message)) {
+                class.give_back(Descriptor::decode(message).index);
+            }
+        }
+    }
+
+    /// The class whose chunk a descriptor names, if it names one.
+    fn class_of(&self, d: Descriptor) -> Option<&Class> {
+        self.inner
+            .classes
+            .get(d.class as usize)
+            .filter(|c| (d.index as usize) < c.count && d.len as usize <= c.chunk_size)
+    }
+
+    /// `on_stall` of the blocking calls: repairs if the queue looks stuck for `waiting`.
+    fn repair_if_stuck(&self, waiting: Waiting<'_>) {
+        let ring = self.ring_view();
+        let stuck = match waiting {
+            // Messages (or a claimed put) that no get can reach: a put in progress at the head.
+            Waiting::Message => !ring.is_empty(),
+            // Room that no put can reach: a get in progress where the tail must go next.
+            Waiting::Room => !ring.is_full(),
+            // Free chunks behind a claim in the free list.
+            Waiting::Chunk(class) => !class.free().is_empty(),
+        };
+        if stuck {
+            self.repair_dead();
+        }
+    }
+
+    /// Passes `error` on, after a dead-participant check if one is due (see [`Stall`]).
+    #[cold]
+    fn after_failure<E>(&self, waiting: Waiting<'_>, error: E) -> E {
+        if self.inner.stall.due() {
+            self.repair_if_stuck(waiting);
+        }
+        error
+    }
+
+    /// Loss and crash counters, shared by every process using the queue.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = host_runtime::RawQueue::new(4)?;
+    /// assert_eq!(q.stats(), host_runtime::queue::QueueStats::default());
+    /// # Ok::<(), host_runtime::QueueError>(())
+    /// ```
+    pub fn stats(&self) -> QueueStats {
+        let ring = self.ring_view().stats();
+        QueueStats {
+            lost_in_put: ring.lost_in_push,
+            lost_in_get: ring.lost_in_pop,
+            dead_processes: self.inner.header.u64_at(8 * word::REPAIRS).load(Relaxed),
+        }
     }
 }
 

@@ -11,15 +11,20 @@
 //! [`futex::futex_wait`]) return `EINTR` to the caller instead, who knows its deadline and
 //! recomputes the remaining time (typically by wrapping the call in [`retry_on_intr`]).
 //!
-//! One module here is not a system call wrapper: [`region`] turns a shared mapping into views
+//! Two modules here are not system call wrappers: [`region`] turns a shared mapping into views
 //! safe code can use (`ipc_core::ByteQueue`s and atomically accessed bytes), which is where the
-//! memory-safety argument for memory shared between processes is made, in one place.
+//! memory-safety argument for memory shared between processes is made, in one place; and
+//! `member` registers this process in a shared queue's participant table and repairs the
+//! claims of dead participants, where the argument that a repair never races a live process
+//! is made.
 //!
 //! [`BorrowedFd`]: std::os::fd::BorrowedFd
 
+mod atfork;
 pub mod fncall;
 pub mod futex;
 mod io;
+pub(crate) mod member;
 mod pidfd;
 mod poll;
 mod process;
@@ -29,6 +34,7 @@ pub mod shm;
 use std::io as stdio;
 use std::time::Duration;
 
+pub use atfork::fork_generation;
 pub use io::{flush_c_stdio, pipe, write_all};
 pub use pidfd::{pidfd_open, pidfd_send_signal};
 pub use poll::{poll_any_readable, poll_readable};

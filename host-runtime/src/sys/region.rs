@@ -25,7 +25,7 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use ipc_core::{AttachError, ByteQueue, InitError, REGION_ALIGN};
+use ipc_core::{AttachError, ByteQueue, Config, InitError, REGION_ALIGN};
 
 use super::shm::{mmap_shared_anonymous, mmap_shared_fd, munmap};
 
@@ -137,16 +137,15 @@ impl Drop for Mapping {
 /// One part of a [`split`]: a byte range of the mapping and how to view it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Part {
-    /// A new, empty `ByteQueue` made with `ByteQueue::init_zeroed` (the mapping must have been zeroed).
+    /// A new, empty `ByteQueue` made with `ByteQueue::init_zeroed_with` (the mapping must have
+    /// been zeroed).
     NewQueue {
         /// Start, a multiple of [`REGION_ALIGN`].
         offset: usize,
         /// Length in bytes.
         len: usize,
-        /// Capacity in messages.
-        capacity: usize,
-        /// Longest message in bytes.
-        max_message_len: usize,
+        /// Capacity, longest message and participant table.
+        config: Config,
     },
     /// An existing `ByteQueue`, validated by `ByteQueue::attach_raw`.
     Queue {
@@ -271,7 +270,7 @@ impl std::error::Error for SplitError {
 /// let mapping = Arc::new(Mapping::anonymous(1 << 16)?);
 /// let views = split(&mapping, &[
 ///     Part::Bytes { offset: 0, len: 128 },
-///     Part::NewQueue { offset: 128, len: 4096, capacity: 8, max_message_len: 32 },
+///     Part::NewQueue { offset: 128, len: 4096, config: ipc_core::Config::new(8, 32) },
 /// ])?;
 /// let (View::Bytes(bytes), View::Queue(queue)) = (&views[0], &views[1]) else { unreachable!() };
 /// bytes.write(0, b"header");
@@ -396,11 +395,7 @@ impl Mapping {
         // mapping.
         let ptr = unsafe { mapping.ptr.add(offset) };
         Ok(match part {
-            Part::NewQueue {
-                capacity,
-                max_message_len,
-                ..
-            } => {
+            Part::NewQueue { config, .. } => {
                 // SAFETY: `ptr..ptr+len` lies in the mapping, which lives as long as the
                 // `Arc<Mapping>` stored next to the queue (the queue's `'static` never escapes:
                 // `SharedQueue::get` shortens it to a borrow of the view). The range overlaps
@@ -408,7 +403,7 @@ impl Mapping {
                 // `ByteQueue`s access it, and none exists yet while this init runs. The mapping
                 // was zeroed when made (checked above) and only views write it, none of which
                 // covers this range: its bytes are still zero.
-                let queue = unsafe { ByteQueue::init_zeroed(ptr, len, capacity, max_message_len) }
+                let queue = unsafe { ByteQueue::init_zeroed_with(ptr, len, config) }
                     .map_err(ClaimError::Init)?;
                 View::Queue(SharedQueue {
                     queue,

@@ -675,6 +675,39 @@ mod participants {
         assert_eq!(q.participants().count(), 0);
     }
 
+    /// The scan stops at the first never-used slot while the tail is in its first lap, and
+    /// still finds claims behind a tail hint that a late store moved back, or after a wrap.
+    #[test]
+    fn repair_scans_every_slot_ever_used() {
+        let mut r = region();
+        let q = with_participants(&mut r, 8, 2);
+        let mut buf = [0u8; 8];
+        for wrap in [false, true] {
+            if wrap {
+                for _ in 0..8 {
+                    q.try_push(b"lap").unwrap();
+                    q.try_pop(&mut buf).unwrap();
+                }
+            }
+            let producer = q.register(100, 0).unwrap();
+            q.try_push(b"a").unwrap();
+            q.try_push(b"b").unwrap();
+            let _dead_claim = producer.ring().claim_push(producer.owner).unwrap();
+            q.try_push(b"c").unwrap();
+            // A claimer's late store: the tail hint goes back to before the dead claim.
+            let tail = q.header.tail.load(Relaxed);
+            q.header.tail.store(tail - 3, Relaxed);
+            let dead = q.participants().find(|p| p.pid == 100).unwrap();
+            // SAFETY: the "dead" producer never touches the queue again.
+            let repaired = unsafe { q.repair(&dead, 1, |_| {}) }.unwrap();
+            assert_eq!(repaired.lost_in_push, 1, "wrapped: {wrap}");
+            q.header.tail.store(tail, Relaxed);
+            let popped: Vec<usize> = (0..3).map(|_| q.try_pop(&mut buf).unwrap()).collect();
+            assert_eq!(popped, [1, 1, 1]);
+            assert_eq!(q.try_pop(&mut buf), Err(PopError::Empty));
+        }
+    }
+
     #[test]
     fn anonymous_and_live_claims_are_left_alone() {
         let mut r = region();

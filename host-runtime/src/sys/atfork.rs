@@ -1,0 +1,47 @@
+//! `pthread_atfork(3)`: a counter of forks, so that per-process state copied into a child can
+//! tell it is stale.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Once;
+
+/// Bumped in every child that glibc's `fork` makes, once [`fork_generation`] has been called.
+static FORKS: AtomicU64 = AtomicU64::new(0);
+static INSTALL: Once = Once::new();
+
+extern "C" fn count_fork_in_child() {
+    // Async-signal-safe: one atomic add, in the child's only thread.
+    FORKS.fetch_add(1, Relaxed);
+}
+
+/// A number that differs between this process and every child forked from it after the first
+/// call (in the child, it is the parent's plus one): state tagged with it, copied into a child
+/// by `fork`, reads as someone else's there.
+///
+/// The first call registers a `pthread_atfork(3)` child handler, so only forks made after it
+/// count, and only through libc's `fork` (as [`fork`](super::fork) and
+/// [`Process`](crate::Process) do): a child made by a raw `clone` system call keeps its
+/// parent's generation.
+///
+/// # Examples
+///
+/// ```
+/// use host_runtime::sys::{fork_generation, fork_run, waitpid, WaitOptions, WaitStatus};
+///
+/// let mine = fork_generation();
+/// let child = fork_run(move || i32::from(fork_generation() != mine))?;
+/// assert_eq!(waitpid(child, WaitOptions::BLOCK)?, Some(WaitStatus::Exited(1)));
+/// assert_eq!(fork_generation(), mine);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[inline]
+pub fn fork_generation() -> u64 {
+    INSTALL.call_once(|| {
+        // SAFETY: `count_fork_in_child` is a plain function that lives for the whole program
+        // and is async-signal-safe, as a child handler must be; the other handlers are absent.
+        let rc = unsafe { libc::pthread_atfork(None, None, Some(count_fork_in_child)) };
+        // ENOMEM is the only documented failure; without the handler, children could not
+        // tell inherited state from their own.
+        assert_eq!(rc, 0, "pthread_atfork failed");
+    });
+    FORKS.load(Relaxed)
+}

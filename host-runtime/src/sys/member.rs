@@ -1,0 +1,208 @@
+//! A process's membership in one shared `ByteQueue` (a ring or a free list): registered in the
+//! queue's participant table on its first claim, once per process, so that every claim it
+//! makes records its id and can be repaired if it dies; and the repair of members found dead.
+//!
+//! **Once per process, not per handle.** Handles are cloned across threads and inherited by
+//! forked children. The registration lives in one word of the shared `Inner` of the handles,
+//! tagged with [`fork_generation`]: a child that inherited its parent's word sees another
+//! generation there and registers itself, so no claim of the child ever carries its parent's
+//! id (a repair after the parent's death would otherwise take a slot the child still writes).
+//!
+//! **Death.** [`Member::repair_dead`] repairs the entries of processes that [`liveness`] judges
+//! dead — reaped, zombie, or pid reused — never of a slow or stopped one, which is what makes
+//! `ipc_core::ByteQueue::repair` sound here.
+
+use std::collections::HashMap;
+use std::sync::atomic::{
+    AtomicU64,
+    Ordering::{AcqRel, Acquire, Relaxed, Release},
+};
+
+use ipc_core::{ByteQueue, ParticipantId, ParticipantState};
+
+use super::fork_generation;
+use super::region::SharedQueue;
+use crate::liveness::{self, Verdict};
+
+/// `me` word: `generation + 1 (46) | DONE | BUSY | id (16)`; 0 = no registration yet.
+const ID_MASK: u64 = 0xffff;
+const BUSY: u64 = 1 << 16;
+const DONE: u64 = 1 << 17;
+const GEN_SHIFT: u32 = 18;
+
+/// One shared `ByteQueue` and this process's registration in it.
+pub(crate) struct Member {
+    queue: SharedQueue,
+    /// This process's registration: see the module docs and [`tag`].
+    me: AtomicU64,
+}
+
+/// Verdicts already reached during one sweep: a process in several tables is judged once.
+#[derive(Default)]
+pub(crate) struct Verdicts(HashMap<(u32, u64), Verdict>);
+
+impl Verdicts {
+    fn judge(&mut self, pid: u32, identity: u64) -> Verdict {
+        *self
+            .0
+            .entry((pid, identity))
+            .or_insert_with(|| liveness::judge(pid, identity))
+    }
+}
+
+impl Member {
+    pub(crate) fn new(queue: SharedQueue) -> Member {
+        Member {
+            queue,
+            me: AtomicU64::new(0),
+        }
+    }
+
+    /// The queue, anonymous: for reading its state (length, waiters, stats) and waiting.
+    #[inline(always)]
+    pub(crate) fn view(&self) -> &ByteQueue<'_> {
+        self.queue.get()
+    }
+
+    /// The queue as this process's participant, to claim through: registers on the first call
+    /// in each process. `on_full` runs if the table is full, before one more try (a sweep of
+    /// dead members frees entries); if it is still full, claims are anonymous (they work, but
+    /// a death during one cannot be repaired).
+    #[inline(always)]
+    pub(crate) fn claimer(&self, on_full: impl FnOnce()) -> ByteQueue<'_> {
+        let tag = tag();
+        let me = self.me.load(Acquire);
+        if me >> GEN_SHIFT == tag && me & DONE != 0 {
+            return self.handle(me);
+        }
+        self.register(tag, on_full)
+    }
+
+    /// This process's participant id here, if it registered.
+    pub(crate) fn id(&self) -> Option<ParticipantId> {
+        let me = self.me.load(Acquire);
+        (me >> GEN_SHIFT == tag() && me & DONE != 0)
+            .then(|| ParticipantId::new((me & ID_MASK) as u16))
+            .flatten()
+    }
+
+    #[inline(always)]
+    fn handle(&self, me: u64) -> ByteQueue<'_> {
+        let queue = self.queue.get();
+        match ParticipantId::new((me & ID_MASK) as u16) {
+            // SAFETY: `me` is of this process's fork generation, and only `register` stores a
+            // DONE word, with the id that this process's `ByteQueue::register` returned; it is
+            // deregistered only by `Drop`, when no handle is left, and repaired only once this
+            // process is dead.
+            Some(id) => unsafe { queue.as_participant(id) },
+            None => *queue,
+        }
+    }
+
+    #[cold]
+    fn register(&self, tag: u64, on_full: impl FnOnce()) -> ByteQueue<'_> {
+        let mut on_full = Some(on_full);
+        loop {
+            let seen = self.me.load(Acquire);
+            if seen >> GEN_SHIFT == tag {
+                if seen & DONE != 0 {
+                    return self.handle(seen);
+                }
+                // Another thread of this process is registering.
+                std::thread::yield_now();
+                continue;
+            }
+            // Ours now, or a word inherited from the process we were forked from (another
+            // generation, whatever its flags: that process's registration is not ours).
+            let busy = (tag << GEN_SHIFT) | BUSY;
+            if self
+                .me
+                .compare_exchange(seen, busy, AcqRel, Acquire)
+                .is_err()
+            {
+                continue;
+            }
+            let queue = self.queue.get();
+            let (pid, identity) = (std::process::id(), own_identity());
+            let mut registered = queue.register(pid, identity);
+            if registered.is_err() {
+                if let Some(sweep) = on_full.take() {
+                    sweep();
+                }
+                registered = queue.register(pid, identity);
+            }
+            let id = registered
+                .ok()
+                .and_then(|handle| handle.participant())
+                .map_or(0, |id| u64::from(id.get()));
+            let done = (tag << GEN_SHIFT) | DONE | id;
+            // Release: pairs with the Acquire loads above and in `claimer`.
+            self.me.store(done, Release);
+            return self.handle(done);
+        }
+    }
+
+    /// Repairs every member that `verdicts` judge dead (a `Repairing` entry: if its repairer
+    /// is dead), through `repairer` (this process's claimer, so that a slot it takes over is
+    /// repairable in turn). `salvage` gets each message a dead consumer had claimed. Returns
+    /// how many members were repaired.
+    pub(crate) fn repair_dead(
+        &self,
+        repairer: &ByteQueue<'_>,
+        verdicts: &mut Verdicts,
+        mut salvage: impl FnMut(&[u8]),
+    ) -> u64 {
+        let me = std::process::id();
+        let mut repaired = 0;
+        for dead in self.view().participants() {
+            let verdict = match dead.state {
+                ParticipantState::Alive => verdicts.judge(dead.pid, dead.identity),
+                // `pid` is the repairer's; its identity is not recorded.
+                ParticipantState::Repairing => verdicts.judge(dead.pid, 0),
+                _ => Verdict::Unknown,
+            };
+            if verdict != Verdict::Dead {
+                continue;
+            }
+            // SAFETY: the kernel reports the process in `dead` gone, a zombie, or its pid now
+            // held by a process that started at another time (`liveness::judge`): it can no
+            // longer run, so it makes no more stores to the queue.
+            if unsafe { repairer.repair(&dead, me, &mut salvage) }.is_ok() {
+                repaired += 1;
+            }
+        }
+        repaired
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        // The last handle of this process is gone, so no claim of ours is open. A word of
+        // another generation is the registration of the process we were forked from.
+        if let Some(id) = self.id() {
+            // SAFETY: `id` is this process's registration (see `handle`).
+            unsafe { self.queue.get().as_participant(id) }.deregister();
+        }
+    }
+}
+
+/// This process's tag for words that must not be taken for its own after a fork: its fork
+/// generation plus one (never 0, the value of a word nobody wrote).
+#[inline(always)]
+fn tag() -> u64 {
+    fork_generation() + 1
+}
+
+/// This process's identity for the participant tables, computed once per process.
+fn own_identity() -> u64 {
+    // (tag, identity); a race computes it twice, with the same result.
+    static CACHED: (AtomicU64, AtomicU64) = (AtomicU64::new(0), AtomicU64::new(0));
+    let tag = tag();
+    if CACHED.0.load(Acquire) == tag {
+        return CACHED.1.load(Relaxed);
+    }
+    let identity = liveness::own_identity();
+    CACHED.1.store(identity, Relaxed);
+    CACHED.0.store(tag, Release);
+    identity
+}
