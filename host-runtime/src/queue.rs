@@ -67,6 +67,12 @@
 //! So the others resume within a few hundred milliseconds of a death, and only the one message
 //! the dead process was handing over is lost.
 //!
+//! A parent's death wakes nobody: a non-daemon child blocked in a get sleeps on (in the
+//! kernel, using no CPU) until a message comes from any process that still has the queue, as
+//! Python's non-daemon children outlive their parent. To make children go with their parent,
+//! start them as daemons (`Builder::daemon`, `PR_SET_PDEATHSIG`), or wait with `get_timeout`
+//! and check `sys::getppid`.
+//!
 //! Not yet repaired: a process killed in the middle of a *long* message's put or get (one that
 //! goes through the blob pool) may leave its blob chunk out of circulation (one chunk fewer in
 //! its class for the queue's lifetime; nobody blocks while other chunks are free).

@@ -15,7 +15,7 @@
 
 mod common;
 
-use common::watchdog_secs as watchdog;
+use common::{watchdog_secs as watchdog, Rng};
 use std::collections::{HashMap, HashSet};
 use std::env;
 use std::fs;
@@ -570,18 +570,6 @@ fn sigkill_of_a_busy_worker_errors_within_1_s_and_the_pool_keeps_its_size() {
         pool.join().unwrap();
         assert_reaped(before.into_iter().chain(after));
     });
-}
-
-/// A small xorshift generator: the torture test's randomness, seeded from the clock.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
 }
 
 /// Issue 5's pool torture: `POOL_KILL_ROUNDS` (default 100) times, a worker busy with a

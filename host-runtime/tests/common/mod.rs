@@ -26,3 +26,19 @@ pub fn watchdog_secs(secs: u64, body: impl FnOnce() + Send + 'static) {
         Err(_) => panic!("watchdog: test body did not finish within {secs} s"),
     }
 }
+
+/// A small xorshift generator for the torture tests' victims and moments, seeded from the clock
+/// (each test prints its seed so a run can be replayed).
+#[allow(dead_code)] // Not every test binary that includes this module tortures.
+pub struct Rng(pub u64);
+
+#[allow(dead_code)]
+impl Rng {
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
