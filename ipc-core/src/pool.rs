@@ -367,7 +367,37 @@ impl<'a> PoolTables<'a> {
     ///
     /// [`PoolError::NoFreeTask`] if every slot is in use.
     pub fn submit(&self) -> Result<TaskHandle, PoolError> {
-        let words = self.tasks.iter().map(|slot| &slot.word);
+        self.submit_from(0)
+    }
+
+    /// [`submit`](Self::submit), looking for a free slot from index `start` on (then from
+    /// 0): a submitter that passes the index after its last handle's finds a free slot at
+    /// once instead of scanning past the tasks still running at the front of the table.
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::NoFreeTask`] if every slot is in use.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::pool::{PoolTables, TaskSlot, WorkerSlot};
+    ///
+    /// let (workers, tasks) = ([WorkerSlot::new()], [TaskSlot::new(), TaskSlot::new(), TaskSlot::new()]);
+    /// let pool = PoolTables::new(&workers, &tasks)?;
+    /// let a = pool.submit_from(2)?;
+    /// let b = pool.submit_from(a.index() + 1)?; // wraps round to 0
+    /// assert_eq!((a.index(), b.index()), (2, 0));
+    /// # Ok::<(), ipc_core::pool::PoolError>(())
+    /// ```
+    pub fn submit_from(&self, start: usize) -> Result<TaskHandle, PoolError> {
+        let start = if start < self.tasks.len() { start } else { 0 };
+        let (back, front) = self.tasks.split_at(start);
+        let words = front
+            .iter()
+            .chain(back)
+            .map(|slot| &slot.word)
+            .zip((start..self.tasks.len()).chain(0..start));
         let (index, generation) = take_first(
             words,
             |_, word| task_state_bits(word) == T_FREE,
@@ -563,7 +593,7 @@ impl<'a> PoolTables<'a> {
                     task_state_bits(w) == T_RUNNING && task_worker(w) == index
                 })
         };
-        let words = self.workers.iter().map(|slot| &slot.word);
+        let words = self.workers.iter().map(|slot| &slot.word).zip(0..);
         let (index, generation) =
             take_first(words, reusable, |generation| worker_word(generation, W_NEW))
                 .ok_or(PoolError::NoFreeWorker)?;
@@ -747,14 +777,14 @@ impl<'a> PoolTables<'a> {
     }
 }
 
-/// Takes the first of `words` that `free(index, word)` accepts, with one CAS to
+/// Takes the first of `words` (each with its index) that `free(index, word)` accepts, with one CAS to
 /// `taken(generation + 1)`; returns its index and new generation.
 fn take_first<'w>(
-    words: impl Iterator<Item = &'w AtomicWord>,
+    words: impl Iterator<Item = (&'w AtomicWord, usize)>,
     free: impl Fn(usize, u64) -> bool,
     taken: impl Fn(u32) -> u64,
 ) -> Option<(usize, u32)> {
-    for (index, atomic) in words.enumerate() {
+    for (atomic, index) in words {
         let word = atomic.load(Relaxed);
         if !free(index, word) {
             continue;

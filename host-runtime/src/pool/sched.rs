@@ -102,6 +102,9 @@ pub(super) struct Sched {
     pub(super) records: Vec<Option<Record>>,
     /// Where the search for a lane with room starts (round robin among equals).
     next_lane: usize,
+    /// Where the search for a free task slot starts: after the last one taken, so the
+    /// search skips the tasks still running at the front of the table.
+    next_task: usize,
     /// A buffer for [`Sched::steal`].
     scratch: Vec<u8>,
     /// Message buffers of completed tasks, for new ones (see [`Sched::buffer`]).
@@ -120,6 +123,7 @@ impl Sched {
             lanes: (0..workers).map(|_| None).collect(),
             records: (0..tasks).map(|_| None).collect(),
             next_lane: 0,
+            next_task: 0,
             scratch: Vec::new(),
             spare: Vec::new(),
         }
@@ -169,8 +173,11 @@ impl Sched {
             };
             let handle = match job.handle {
                 Some(h) => h,
-                None => match tables.submit() {
-                    Ok(h) => h,
+                None => match tables.submit_from(self.next_task) {
+                    Ok(h) => {
+                        self.next_task = h.index() + 1;
+                        h
+                    }
                     Err(_) => {
                         self.backlog.push_front(job);
                         return;

@@ -190,3 +190,21 @@ fn worker_transitions_check_their_start_state() {
     assert_eq!(pool.worker_unblocked(w), Err(PoolError::WrongState));
     assert!(pool.worker(1).is_none());
 }
+
+#[test]
+fn submit_from_starts_where_asked_and_wraps_round() {
+    let (workers, tasks) = tables::<1, 4>();
+    let pool = PoolTables::new(&workers, &tasks).unwrap();
+    let a = pool.submit_from(2).unwrap();
+    let b = pool.submit_from(a.index() + 1).unwrap();
+    let c = pool.submit_from(99).unwrap(); // out of range: from 0
+    let d = pool.submit_from(3).unwrap(); // 3 taken: wraps to the first free
+    let taken: Vec<usize> = [a, b, c, d].iter().map(|h| h.index()).collect();
+    assert_eq!(taken, [2, 3, 0, 1]);
+    assert_eq!(pool.submit_from(1), Err(PoolError::NoFreeTask));
+    let w = ready_worker(&pool, 10);
+    pool.start(w, b).unwrap();
+    pool.finish(w, b, true).unwrap();
+    pool.release(b).unwrap();
+    assert_eq!(pool.submit_from(0).unwrap().index(), 3);
+}
