@@ -45,3 +45,11 @@ pub fn fork_generation() -> u64 {
     });
     FORKS.load(Relaxed)
 }
+
+/// [`fork_generation`] without making sure the handler is registered: one relaxed load, for
+/// hot paths that compare it with a tag made from a [`fork_generation`] call (which
+/// registered the handler before any fork that could copy the tag).
+#[inline(always)]
+pub(crate) fn fork_generation_unchecked() -> u64 {
+    FORKS.load(Relaxed)
+}

@@ -20,7 +20,7 @@ use std::sync::atomic::{
 
 use ipc_core::{ByteQueue, ParticipantId, ParticipantState};
 
-use super::fork_generation;
+use super::{fork_generation, fork_generation_unchecked};
 use super::region::SharedQueue;
 use crate::liveness::{self, Verdict};
 
@@ -70,12 +70,14 @@ impl Member {
     /// a death during one cannot be repaired).
     #[inline(always)]
     pub(crate) fn claimer(&self, on_full: impl FnOnce()) -> ByteQueue<'_> {
-        let tag = tag();
+        // Unchecked: a DONE word was stored by `register`, whose `tag()` registered the fork
+        // handler first, so every fork since then has moved this process's generation on.
+        let tag = fork_generation_unchecked() + 1;
         let me = self.me.load(Acquire);
         if me >> GEN_SHIFT == tag && me & DONE != 0 {
             return self.handle(me);
         }
-        self.register(tag, on_full)
+        self.register(on_full)
     }
 
     /// This process's participant id here, if it registered.
@@ -100,7 +102,8 @@ impl Member {
     }
 
     #[cold]
-    fn register(&self, tag: u64, on_full: impl FnOnce()) -> ByteQueue<'_> {
+    fn register(&self, on_full: impl FnOnce()) -> ByteQueue<'_> {
+        let tag = tag();
         let mut on_full = Some(on_full);
         loop {
             let seen = self.me.load(Acquire);

@@ -6,6 +6,7 @@
 //! Every test body runs under the watchdog of `common`, so a hang fails the test. No test
 //! sleeps to synchronise: the torture test sleeps only to choose the moment of a kill.
 
+#[path = "../../host-runtime/tests/common/mod.rs"]
 mod common;
 
 use std::collections::HashMap;
