@@ -490,9 +490,9 @@ mod crash_model {
                 thread::spawn(move || pop_as(&q, 4, Crash::Never))
             };
             let (claimed, published) = doomed.join().unwrap();
-            let (lost, _) = q
-                .ring()
-                .repair(DEAD, REPAIRER, |_| unreachable!("no pop claim"));
+            let (lost, _) =
+                q.ring()
+                    .repair(DEAD, REPAIRER, |_| {}, |_| unreachable!("no pop claim"));
             let (_, live_ok) = live.join().unwrap();
             let mut got: Vec<u32> = consumer.join().unwrap().into_iter().collect();
             while let Some(v) = q.pop() {
@@ -549,14 +549,19 @@ mod crash_model {
             assert_eq!(doomed.join().unwrap(), None);
             let mut got: Vec<u32> = Vec::new();
             let q2 = q.clone();
-            let (_, pops) = q.ring().repair(DEAD, REPAIRER, |claimed| {
-                // SAFETY: the repair took the slot over; its value was published.
-                got.push(
-                    q2.slots[claimed.index]
-                        .value
-                        .with_mut(|cell| unsafe { cell.read().assume_init() }),
-                );
-            });
+            let (_, pops) = q.ring().repair(
+                DEAD,
+                REPAIRER,
+                |_| {},
+                |claimed| {
+                    // SAFETY: the repair took the slot over; its value was published.
+                    got.push(
+                        q2.slots[claimed.index]
+                            .value
+                            .with_mut(|cell| unsafe { cell.read().assume_init() }),
+                    );
+                },
+            );
             let pushed_2 = producer.join().unwrap();
             got.extend(consumer.join().unwrap());
             while let Some(v) = q.pop() {
