@@ -20,7 +20,7 @@ pub const DEFAULT_INLINE_MAX: usize = 111;
 /// Largest inline size a builder accepts.
 pub const MAX_INLINE: usize = 1023;
 /// Default number of processes that may use a queue with crash repair: 128 (participant
-/// table entries of 32 bytes, in the ring and in each blob free list).
+/// table entries of 32 bytes, in the ring).
 pub const DEFAULT_MAX_PROCESSES: usize = 128;
 /// Default maximum message size (encoded): 4 MiB.
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 4 << 20;
