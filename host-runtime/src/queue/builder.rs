@@ -142,8 +142,8 @@ impl<T> Builder<T> {
         self
     }
 
-    /// Longest encoded message carried inline in a ring slot (default 111 bytes, at most
-    /// 1023). Every slot takes `inline_max + 17` bytes rounded up to 8, committed when the
+    /// Longest encoded message carried inline in a ring slot (default 111 bytes, at least 23
+    /// so that a blob descriptor fits, at most 1023). Every slot takes `inline_max + 17` bytes rounded up to 8, committed when the
     /// slot is first used.
     pub fn inline_max(mut self, bytes: usize) -> Self {
         self.inline_max = Some(bytes);
