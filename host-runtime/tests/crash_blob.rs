@@ -202,6 +202,8 @@ fn random(state: &mut u64) -> u64 {
 }
 
 const MIB: usize = 1 << 20;
+/// The first word a child acknowledges with, before any message.
+const HELLO: u32 = u32::MAX - 2;
 
 fn big(id: u32) -> Vec<u8> {
     let mut m = vec![id as u8; MIB];
@@ -236,11 +238,17 @@ fn a_big_message_consumer_killed_at_random_moments() {
             // a dead claim in it.
             let acks = RawQueue::new(8).unwrap();
             let (rx, tx) = (q.clone(), acks.clone());
-            let child = Process::new(move || loop {
-                let m = rx.get().unwrap();
-                let id = u32::from_le_bytes(m[..4].try_into().unwrap());
-                assert!(m == big(id), "a message arrives whole");
-                tx.put(id.to_le_bytes()).unwrap();
+            let child = Process::new(move || {
+                // Registers in `acks` first, so that the window between a get's return and
+                // its acknowledgement is the put alone.
+                tx.put(HELLO.to_le_bytes()).unwrap();
+                loop {
+                    let m = rx.get().unwrap();
+                    let id = u32::from_le_bytes(m[..4].try_into().unwrap());
+                    tx.put(id.to_le_bytes()).unwrap();
+                    // After the acknowledgement (a failure exits with 101, not -9).
+                    assert!(m == big(id), "a message arrives whole");
+                }
             });
             child.start().unwrap();
             // Not a synchronisation: a random moment to kill the child at (it starts, then
@@ -251,7 +259,10 @@ fn a_big_message_consumer_killed_at_random_moments() {
 
             let mut acked = Vec::new();
             while let Ok(a) = acks.get_nowait() {
-                acked.push(u32::from_le_bytes(a[..4].try_into().unwrap()));
+                let id = u32::from_le_bytes(a[..4].try_into().unwrap());
+                if id != HELLO {
+                    acked.push(id);
+                }
             }
             // What is left, up to a marker; then two more long puts, the second of which
             // needs a chunk the child may still hold: they repair it by themselves.
