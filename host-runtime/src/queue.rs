@@ -24,9 +24,11 @@
 //! [`ipc_core::ByteQueue`], lock-free MPMC) and a **blob pool**. Items are encoded with
 //! [postcard]. An encoded message up to the inline size (111 bytes by default) is copied
 //! straight into a ring slot; a longer one is written into a chunk of the blob pool, and the
-//! ring slot carries a small descriptor (size class, chunk index, length) instead. Each size
-//! class keeps its free chunk indices in another `ByteQueue`, so taking and returning a chunk
-//! is lock-free too. A consumer copies a long message out, then returns the chunk.
+//! ring slot carries a small descriptor (size class, chunk index, length, lease) instead.
+//! Each chunk has a lease word in the region that says who holds it (free, a process outside
+//! the ring, or the ring), moved by compare-and-swap, so taking and returning a chunk is
+//! lock-free too. A consumer copies a long message out and frees its chunk while it still
+//! holds the ring slot, which it releases last.
 //!
 //! The region is a `MAP_SHARED` mapping made when the queue is: handles are `Clone` (an
 //! [`Arc`](std::sync::Arc) in the process), and a child forked afterwards (by
@@ -43,7 +45,7 @@
 //! machine this lets the peer run instead of paying for a sleep and a wake), then sleeps in
 //! the kernel on a shared futex: the `seq` word
 //! of ipc-core's [`WaitWord`](ipc_core::WaitWord) `not_full`/`not_empty` (or a size class's
-//! free list for "no free chunk"), under its protocol (register, re-check, sleep while `seq`
+//! own word for "no free chunk"), under its protocol (register, re-check, sleep while `seq`
 //! is unchanged, unregister), so a wake-up can't be lost. A blocked call uses no CPU. After a
 //! put (get) the caller bumps the other word and makes the `futex_wake` system call only when
 //! somebody is registered as waiting. Signals (`EINTR`) never end a wait early.
@@ -73,15 +75,18 @@
 //! start them as daemons (`Builder::daemon`, `PR_SET_PDEATHSIG`), or wait with `get_timeout`
 //! and check `sys::getppid`.
 //!
-//! Not yet repaired: a process killed in the middle of a *long* message's put or get (one that
-//! goes through the blob pool) may leave its blob chunk out of circulation (one chunk fewer in
-//! its class for the queue's lifetime; nobody blocks while other chunks are free).
+//! The same holds for *long* messages: the blob chunk a dead process held (taken for a put,
+//! or being copied out by a get) is freed by its repair, found by its lease word, so no chunk
+//! leaks; a long get is committed, like a short one, only when its ring slot is released,
+//! after the copy. `LAYOUT.md` of this crate goes through every step of a put and a get.
+//!
 //! A process forked by a raw `clone` system call (not libc's `fork`, as [`Process`](crate::Process)
 //! uses) must not use a queue it inherited: it would claim under its parent's registration.
 
 // All `unsafe` code lives in `crate::sys`.
 #![forbid(unsafe_code)]
 
+mod blob;
 mod block;
 mod builder;
 mod error;

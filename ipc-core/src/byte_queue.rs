@@ -905,6 +905,8 @@ impl<'a> ByteQueue<'a> {
     /// [`Repairing`](crate::ParticipantState::Repairing), its repairer (`dead.pid`)
     /// died mid-repair and this call takes over; repairs are idempotent.
     ///
+    /// [`repair_with`](Self::repair_with) is the same with every hook a host may need.
+    ///
     /// # Errors
     ///
     /// [`RepairError::Changed`] if the entry no longer holds the snapshot (repaired,
@@ -920,7 +922,70 @@ impl<'a> ByteQueue<'a> {
         &self,
         dead: &Participant,
         repairer_pid: u32,
-        mut salvage: impl FnMut(&[u8]),
+        salvage: impl FnMut(&[u8]),
+    ) -> Result<Repaired, RepairError> {
+        /// Only the `salvage` hook.
+        struct Salvage<F>(F);
+        impl<F: FnMut(&[u8])> RepairHooks for Salvage<F> {
+            fn salvage(&mut self, message: &[u8]) {
+                (self.0)(message);
+            }
+        }
+        // SAFETY: the caller's guarantee, passed on unchanged.
+        unsafe { self.repair_with(dead, repairer_pid, &mut Salvage(salvage)) }
+    }
+
+    /// [`repair`](Self::repair), telling `hooks` about every slot repaired and letting
+    /// it clean up what the dead participant held outside the queue before its id can
+    /// be reused:
+    ///
+    /// 1. for each slot it was writing, [`RepairHooks::abandoned`] with the payload, just
+    ///    before the slot is marked abandoned;
+    /// 2. for each slot it was reading, [`RepairHooks::salvage`] with the message, after
+    ///    the repairer took the claim over and before it releases the slot;
+    /// 3. [`RepairHooks::before_release`], after the scan and while the dead
+    ///    participant's entry is still held by this repair (so no new process has its
+    ///    id yet); then the entry is freed.
+    ///
+    /// If the repairer dies part-way, a take-over repair calls the hooks again for what
+    /// was left (and `before_release` again): their effects must be idempotent.
+    ///
+    /// # Errors
+    ///
+    /// As [`repair`](Self::repair); no hook is called then.
+    ///
+    /// # Safety
+    ///
+    /// As [`repair`](Self::repair).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::{ByteQueue, Config, Region, RepairHooks};
+    ///
+    /// #[derive(Default)]
+    /// struct Log { abandoned: usize, released: bool }
+    /// impl RepairHooks for Log {
+    ///     fn abandoned(&mut self, _payload: &[u8]) { self.abandoned += 1 }
+    ///     fn before_release(&mut self) { self.released = true }
+    /// }
+    ///
+    /// let mut region = Box::new(Region::<4096>::new());
+    /// let queue = ByteQueue::init_with(region.as_mut_slice(), Config::new(4, 16).participants(2))?;
+    /// let me = queue.register(std::process::id(), 0)?;
+    /// me.try_push(b"done")?;
+    /// let entry = queue.participants().next().unwrap();
+    /// let mut log = Log::default();
+    /// // SAFETY: (for the example) `me` makes no claim again.
+    /// let repaired = unsafe { queue.repair_with(&entry, std::process::id(), &mut log) }?;
+    /// assert_eq!((repaired.lost_in_push, log.abandoned, log.released), (0, 0, true));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub unsafe fn repair_with(
+        &self,
+        dead: &Participant,
+        repairer_pid: u32,
+        hooks: &mut impl RepairHooks,
     ) -> Result<Repaired, RepairError> {
         if !self.table.begin_repair(dead, repairer_pid) {
             return Err(RepairError::Changed);
@@ -928,24 +993,68 @@ impl<'a> ByteQueue<'a> {
         crate::crash::crash_point!("repair.started");
         let slots = self.slots;
         let max = self.max_message_len;
-        let (pushes, pops) = self.ring().repair(dead.id.owner(), self.owner, |claimed| {
-            // SAFETY: claimed.index < capacity (from the repair scan).
-            let len = unsafe { slots.len_field(claimed.index) }.load(Relaxed) as usize;
-            if len <= max {
-                // SAFETY: the repair took the slot over (READING, ours) and the producer
-                // published it before; len ≤ max_message_len, so it lies in the slot.
-                salvage(unsafe { slice::from_raw_parts(slots.payload(claimed.index), len) });
-            }
-        });
+        // The payload of a slot claimed by the dead participant, if its length field is
+        // in bounds (`index` < capacity: the repair scan passes only such indices).
+        let payload = |index: usize| {
+            // SAFETY: index < capacity (from the repair scan).
+            let len = unsafe { slots.len_field(index) }.load(Relaxed) as usize;
+            // SAFETY: index < capacity; len ≤ max_message_len, so the bytes lie in the
+            // slot. Nobody writes them while the slot is WRITING by the dead participant
+            // (only that claimer writes a payload) or READING (consumers never write one;
+            // the producer published it before the claim).
+            (len <= max).then(|| unsafe { slice::from_raw_parts(slots.payload(index), len) })
+        };
+        // Two closures need `hooks`: a cell hands it to one at a time.
+        let hooks = core::cell::RefCell::new(hooks);
+        let (pushes, pops) = self.ring().repair(
+            dead.id.owner(),
+            self.owner,
+            |claimed| {
+                if let Some(bytes) = payload(claimed.index) {
+                    hooks.borrow_mut().abandoned(bytes);
+                }
+            },
+            |claimed| {
+                if let Some(bytes) = payload(claimed.index) {
+                    hooks.borrow_mut().salvage(bytes);
+                }
+            },
+        );
         let meta = &self.header.meta;
         meta.lost_in_push.fetch_add(pushes, Relaxed);
         meta.lost_in_pop.fetch_add(pops, Relaxed);
+        hooks.into_inner().before_release();
+        crate::crash::crash_point!("repair.swept");
         self.table.end_repair(dead, repairer_pid);
         Ok(Repaired {
             lost_in_push: pushes,
             lost_in_pop: pops,
         })
     }
+}
+
+/// What a host does about a dead participant's claims during
+/// [`ByteQueue::repair_with`]: e.g. give back resources that the messages name. Every
+/// method does nothing by default.
+#[cfg(word64)]
+pub trait RepairHooks {
+    /// A message the dead participant had claimed to read: its bytes, intact. The queue
+    /// counts it lost (`lost_in_pop`); the slot is released after this returns.
+    fn salvage(&mut self, message: &[u8]) {
+        let _ = message;
+    }
+
+    /// The payload of a push the dead participant had claimed and not published, read
+    /// just before the slot is marked abandoned (`lost_in_push`). It may be stale (what
+    /// an earlier message left in the slot), partly written, or torn between the two:
+    /// validate it before acting on it.
+    fn abandoned(&mut self, payload: &[u8]) {
+        let _ = payload;
+    }
+
+    /// Every claim of the dead participant is repaired; its id is not yet free for a new
+    /// participant: the last moment at which what it holds can be told by its id.
+    fn before_release(&mut self) {}
 }
 
 /// What one [`ByteQueue::repair`] did.

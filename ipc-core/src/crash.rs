@@ -11,6 +11,9 @@
 //! | `repair.started` | after a repairer took the dead participant's entry |
 //! | `repair.abandoned` | after a repair marked a slot abandoned |
 //! | `repair.taken` | after a repair took over a slot being read |
+//! | `repair.swept` | after a repair's `RepairHooks::before_release`, before the entry is freed |
+//!
+//! A host crate passes its own points with [`point`], so one hook sees both.
 
 #[cfg(feature = "crash-points")]
 mod hook {
@@ -42,6 +45,23 @@ mod hook {
 
 #[cfg(feature = "crash-points")]
 pub use hook::{hit, set_hook};
+
+/// Passes the crash point `name` from outside ipc-core (a host's own steps, e.g. between
+/// two queues): calls the installed hook with the `crash-points` feature, does nothing
+/// (and compiles to nothing) without it.
+///
+/// # Examples
+///
+/// ```
+/// ipc_core::crash::point("host.step");
+/// ```
+#[inline(always)]
+pub fn point(name: &'static str) {
+    #[cfg(feature = "crash-points")]
+    hit(name);
+    #[cfg(not(feature = "crash-points"))]
+    let _ = name;
+}
 
 /// Passes the named crash point (see the module docs).
 macro_rules! crash_point {

@@ -37,10 +37,10 @@ mod sync;
 mod wait;
 mod word;
 
-#[cfg(all(not(loom), word64))]
-pub use byte_queue::Repaired;
 #[cfg(not(loom))]
 pub use byte_queue::{ByteQueue, Config, QueueStats};
+#[cfg(all(not(loom), word64))]
+pub use byte_queue::{RepairHooks, Repaired};
 pub use error::{
     AttachError, InitError, LayoutError, PopError, PushError, RegisterError, RepairError,
 };

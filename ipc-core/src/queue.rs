@@ -490,9 +490,9 @@ mod crash_model {
                 thread::spawn(move || pop_as(&q, 4, Crash::Never))
             };
             let (claimed, published) = doomed.join().unwrap();
-            let (lost, _) = q
-                .ring()
-                .repair(DEAD, REPAIRER, |_| unreachable!("no pop claim"));
+            let (lost, _) =
+                q.ring()
+                    .repair(DEAD, REPAIRER, |_| {}, |_| unreachable!("no pop claim"));
             let (_, live_ok) = live.join().unwrap();
             let mut got: Vec<u32> = consumer.join().unwrap().into_iter().collect();
             while let Some(v) = q.pop() {
@@ -549,14 +549,19 @@ mod crash_model {
             assert_eq!(doomed.join().unwrap(), None);
             let mut got: Vec<u32> = Vec::new();
             let q2 = q.clone();
-            let (_, pops) = q.ring().repair(DEAD, REPAIRER, |claimed| {
-                // SAFETY: the repair took the slot over; its value was published.
-                got.push(
-                    q2.slots[claimed.index]
-                        .value
-                        .with_mut(|cell| unsafe { cell.read().assume_init() }),
-                );
-            });
+            let (_, pops) = q.ring().repair(
+                DEAD,
+                REPAIRER,
+                |_| {},
+                |claimed| {
+                    // SAFETY: the repair took the slot over; its value was published.
+                    got.push(
+                        q2.slots[claimed.index]
+                            .value
+                            .with_mut(|cell| unsafe { cell.read().assume_init() }),
+                    );
+                },
+            );
             let pushed_2 = producer.join().unwrap();
             got.extend(consumer.join().unwrap());
             while let Some(v) = q.pop() {
@@ -566,5 +571,246 @@ mod crash_model {
             let expect: Vec<u32> = if pushed_2 { [1, 2].into() } else { [1].into() };
             assert_eq!(got, expect, "pops repaired {pops}");
         });
+    }
+
+    /// A model of host-runtime's blob leases (`host-runtime/LAYOUT.md`, *Blob chunks:
+    /// leases*) over this ring, through the `RepairHooks` steps of
+    /// `ByteQueue::repair_with`: two chunks with a lease word each, a ring message that
+    /// names a chunk and its `RING` lease. A producer or a consumer stops for good at a
+    /// step of a long put or get while others go on; the repair of the dead one (after it
+    /// stopped) runs concurrently with them. Then everything drains: every chunk is free
+    /// again, and each message is delivered once or counted lost once.
+    mod leases {
+        use super::*;
+        use loom::sync::atomic::{AtomicU64, Ordering::*};
+
+        const FREE: u64 = 0;
+        const fn held(owner: Word, nonce: u32) -> u64 {
+            (nonce as u64) << 16 | owner << 2 | 1
+        }
+        const fn ring(owner: Word, nonce: u32) -> u64 {
+            (nonce as u64) << 16 | owner << 2 | 2
+        }
+        /// A ring message: `nonce << 8 | producer << 4 | chunk index`.
+        const fn message(index: usize, producer: Word, nonce: u32) -> u32 {
+            nonce << 8 | (producer as u32) << 4 | index as u32
+        }
+        const fn decode(m: u32) -> (usize, u64) {
+            let (index, producer, nonce) = ((m & 0xf) as usize, (m >> 4 & 0xf) as Word, m >> 8);
+            (index, ring(producer, nonce))
+        }
+
+        struct Pool {
+            q: Queue<u32, 2>,
+            leases: [AtomicU64; 2],
+        }
+
+        /// Where a doomed participant stops (`Never`: it finishes).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+        enum Step {
+            Taken,
+            Claimed,
+            Described,
+            Marked,
+            Never,
+        }
+
+        /// A long put as `owner`: whether its message was published.
+        fn put(p: &Pool, owner: Word, nonce: u32, stop: Step) -> bool {
+            let mine = held(owner, nonce);
+            let Some(index) = (0..2).find(|&i| {
+                p.leases[i]
+                    .compare_exchange(FREE, mine, Acquire, Relaxed)
+                    .is_ok()
+            }) else {
+                return false;
+            };
+            if stop == Step::Taken {
+                return false;
+            }
+            let ring_ = p.q.ring();
+            let Ok(claimed) = ring_.claim_push(owner) else {
+                p.leases[index].store(FREE, Release);
+                return false;
+            };
+            if stop == Step::Claimed {
+                return false;
+            }
+            p.q.slots[claimed.index].value.with_mut(|cell| {
+                // SAFETY: our claim; the slot is ours to write.
+                unsafe { cell.write(MaybeUninit::new(message(index, owner, nonce))) }
+            });
+            if stop == Step::Described {
+                return false;
+            }
+            // Only we move a lease we hold: a check and a store (the host's `hand_over`).
+            assert_eq!(p.leases[index].load(Acquire), mine);
+            p.leases[index].store(ring(owner, nonce), Release);
+            if stop == Step::Marked {
+                return false;
+            }
+            ring_.publish(claimed);
+            true
+        }
+
+        /// A long get as `owner`, everything inside the ring claim: the message got.
+        fn get(p: &Pool, owner: Word, stop: Step) -> Option<u32> {
+            let ring_ = p.q.ring();
+            let claimed = ring_.claim_pop::<()>(owner, |_| Ok(())).ok()?;
+            // SAFETY: our claim saw FULL: the value was written before the publish.
+            let m = p.q.slots[claimed.index]
+                .value
+                .with_mut(|cell| unsafe { cell.read().assume_init() });
+            if stop == Step::Claimed {
+                return None;
+            }
+            let (index, named) = decode(m);
+            assert_eq!(p.leases[index].load(Acquire), named, "the lease named");
+            p.leases[index].store(held(owner, (named >> 16) as u32), Release);
+            if stop == Step::Taken {
+                return None;
+            }
+            p.leases[index].store(FREE, Release);
+            if stop == Step::Marked {
+                return None;
+            }
+            ring_.release(claimed);
+            Some(m)
+        }
+
+        /// The repair of `DEAD` with host-runtime's three hooks.
+        fn repair(p: &Pool) -> (u64, u64) {
+            let free_if = |index: usize, seen: u64| {
+                p.leases[index]
+                    .compare_exchange(seen, FREE, AcqRel, Relaxed)
+                    .is_ok()
+            };
+            let payload = |index: usize| {
+                // SAFETY: every slot was written before the model starts (no uninit read),
+                // and the slot is claimed by the dead participant or taken over by us.
+                p.q.slots[index]
+                    .value
+                    .with_mut(|cell| unsafe { cell.read().assume_init() })
+            };
+            let lost = p.q.ring().repair(
+                DEAD,
+                REPAIRER,
+                |claimed| {
+                    let (index, named) = decode(payload(claimed.index));
+                    if named >> 2 & 0x3fff == DEAD {
+                        free_if(index, named);
+                    }
+                },
+                |claimed| {
+                    let (index, named) = decode(payload(claimed.index));
+                    let _ =
+                        free_if(index, named) || free_if(index, held(DEAD, (named >> 16) as u32));
+                },
+            );
+            for index in 0..2 {
+                let seen = p.leases[index].load(Acquire);
+                if seen & 3 == 1 && seen >> 2 & 0x3fff == DEAD {
+                    free_if(index, seen);
+                }
+            }
+            lost
+        }
+
+        /// A pool whose slots both hold stale messages of finished puts (nonce 0).
+        fn pool() -> Arc<Pool> {
+            let p = Arc::new(Pool {
+                q: Queue::new(),
+                leases: [AtomicU64::new(FREE), AtomicU64::new(FREE)],
+            });
+            for index in 0..2 {
+                p.q.push(message(index, DEAD, 0)).unwrap();
+                p.q.pop().unwrap();
+            }
+            p
+        }
+
+        fn producer_dies(stop: Step) {
+            model(move || {
+                let p = pool();
+                let doomed = {
+                    let p = p.clone();
+                    thread::spawn(move || put(&p, DEAD, 1, stop))
+                };
+                let consumer = {
+                    let p = p.clone();
+                    thread::spawn(move || get(&p, 4, Step::Never))
+                };
+                let published = doomed.join().unwrap();
+                let (lost, _) = repair(&p);
+                let mut got: Vec<u32> = consumer.join().unwrap().into_iter().collect();
+                got.extend(get(&p, 4, Step::Never));
+                assert_eq!(got.len(), usize::from(published), "stop {stop:?}");
+                assert_eq!(lost, u64::from(!published && stop >= Step::Claimed));
+                for lease in &p.leases {
+                    assert_eq!(lease.load(Relaxed), FREE, "stop {stop:?}: a chunk leaked");
+                }
+            });
+        }
+
+        #[test]
+        fn producer_dies_after_the_take() {
+            producer_dies(Step::Taken);
+        }
+
+        #[test]
+        fn producer_dies_after_its_claim() {
+            producer_dies(Step::Claimed);
+        }
+
+        #[test]
+        fn producer_dies_after_the_descriptor() {
+            producer_dies(Step::Described);
+        }
+
+        #[test]
+        fn producer_dies_after_the_mark() {
+            producer_dies(Step::Marked);
+        }
+
+        /// `Claimed`: before the lease move; `Taken`: holding the chunk; `Marked`: after
+        /// freeing it, before the ring release. A live producer puts meanwhile.
+        fn consumer_dies(stop: Step) {
+            model(move || {
+                let p = pool();
+                assert!(put(&p, 3, 1, Step::Never));
+                let doomed = {
+                    let p = p.clone();
+                    thread::spawn(move || get(&p, DEAD, stop))
+                };
+                let producer = {
+                    let p = p.clone();
+                    thread::spawn(move || put(&p, 3, 2, Step::Never))
+                };
+                assert_eq!(doomed.join().unwrap(), None);
+                let (_, lost) = repair(&p);
+                let published = producer.join().unwrap();
+                let got = get(&p, 4, Step::Never);
+                assert_eq!(lost, 1, "stop {stop:?}");
+                assert_eq!(got.is_some(), published, "the second message, if put");
+                for lease in &p.leases {
+                    assert_eq!(lease.load(Relaxed), FREE, "stop {stop:?}: a chunk leaked");
+                }
+            });
+        }
+
+        #[test]
+        fn consumer_dies_after_its_claim() {
+            consumer_dies(Step::Claimed);
+        }
+
+        #[test]
+        fn consumer_dies_holding_the_chunk() {
+            consumer_dies(Step::Taken);
+        }
+
+        #[test]
+        fn consumer_dies_after_freeing_the_chunk() {
+            consumer_dies(Step::Marked);
+        }
     }
 }

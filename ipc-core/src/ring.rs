@@ -209,17 +209,19 @@ impl<S: SlotWords> Ring<'_, S> {
     }
 
     /// Repairs every claim `owner` holds, for an owner that can no longer act: each
-    /// slot it was writing becomes ABANDONED (consumers skip it), each slot it was
-    /// reading is taken over by `me` and handed to `salvage` (its payload is intact:
-    /// consumers never write it), then released. Each change is a CAS on the exact word
-    /// seen, so concurrent repairers never repair a slot twice. Returns the numbers of
-    /// (pushes, pops) repaired.
+    /// slot it was writing is first handed to `abandon` (while it still says WRITING by
+    /// the dead owner, so nobody else touches its payload), then becomes ABANDONED
+    /// (consumers skip it); each slot it was reading is taken over by `me` and handed to
+    /// `salvage` (its payload is intact: consumers never write it), then released. Each
+    /// change is a CAS on the exact word seen, so concurrent repairers never repair a
+    /// slot twice. Returns the numbers of (pushes, pops) repaired.
     #[cfg(word64)]
     #[cfg_attr(all(loom, not(test)), allow(dead_code))]
     pub(crate) fn repair(
         &self,
         owner: Word,
         me: Word,
+        mut abandon: impl FnMut(Claimed),
         mut salvage: impl FnMut(Claimed),
     ) -> (u64, u64) {
         let (mut pushes, mut pops) = (0, 0);
@@ -244,6 +246,11 @@ impl<S: SlotWords> Ring<'_, S> {
             let lap = SlotWord::lap(word);
             match SlotWord::state(word) {
                 Some(State::Writing) => {
+                    // Before the CAS: once ABANDONED, a consumer may pass and free the slot
+                    // and a producer rewrite the payload while `abandon` reads it. A
+                    // repairer that dies here leaves the slot WRITING: the take-over calls
+                    // `abandon` again (the host's handling must be idempotent).
+                    abandon(Claimed { index, lap });
                     let abandoned = SlotWord::pack(lap, State::Abandoned, 0);
                     // AcqRel: as `abandon()`'s Release, and acquires the owner's writes.
                     if slot

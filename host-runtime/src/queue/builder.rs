@@ -20,7 +20,7 @@ pub const DEFAULT_INLINE_MAX: usize = 111;
 /// Largest inline size a builder accepts.
 pub const MAX_INLINE: usize = 1023;
 /// Default number of processes that may use a queue with crash repair: 128 (participant
-/// table entries of 32 bytes, in the ring and in each blob free list).
+/// table entries of 32 bytes, in the ring).
 pub const DEFAULT_MAX_PROCESSES: usize = 128;
 /// Default maximum message size (encoded): 4 MiB.
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 4 << 20;
@@ -142,8 +142,8 @@ impl<T> Builder<T> {
         self
     }
 
-    /// Longest encoded message carried inline in a ring slot (default 111 bytes, at most
-    /// 1023). Every slot takes `inline_max + 17` bytes rounded up to 8, committed when the
+    /// Longest encoded message carried inline in a ring slot (default 111 bytes, at least 23
+    /// so that a blob descriptor fits, at most 1023). Every slot takes `inline_max + 17` bytes rounded up to 8, committed when the
     /// slot is first used.
     pub fn inline_max(mut self, bytes: usize) -> Self {
         self.inline_max = Some(bytes);

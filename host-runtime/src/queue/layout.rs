@@ -10,20 +10,23 @@ use crate::sys::region::SharedBytes;
 
 /// `b"hrqueue\x01"` read as a little-endian `u64`.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"hrqueue\x01");
-/// Version of the region format.
-pub(crate) const VERSION: u64 = 2;
+/// Version of the region format (3: per-chunk lease words instead of free-list queues).
+pub(crate) const VERSION: u64 = 3;
 /// Bytes of the header (48 words of 8 bytes); the ring starts right after it.
 pub(crate) const HEADER_LEN: usize = 384;
 /// Most blob size classes a queue may have.
 pub(crate) const MAX_CLASSES: usize = 8;
 /// Alignment of each chunk array: a page, so unused chunks commit no memory.
 pub(crate) const PAGE: usize = 4096;
-/// Alignment of each `ByteQueue` in the region (`ipc_core::REGION_ALIGN`).
+/// Alignment of the ring and of each class's lease table in the region
+/// (`ipc_core::REGION_ALIGN`: a pair of cache lines).
 const QUEUE_ALIGN: usize = ipc_core::REGION_ALIGN;
-/// Bytes of a free-list entry: a chunk index, `u32` little-endian.
-pub(crate) const INDEX_LEN: usize = 4;
-/// Bytes of a blob descriptor in a ring slot: class, index, length (`u32` LE each).
-pub(crate) const DESCRIPTOR_LEN: usize = 12;
+/// Bytes of a blob descriptor in a ring slot: class, index, length, reserved (`u32` LE
+/// each), then the chunk's expected lease word (`u64` LE).
+pub(crate) const DESCRIPTOR_LEN: usize = 24;
+/// Bytes before a class's lease words: its `WaitWord` ("a chunk was freed"), padded to a
+/// pair of cache lines.
+pub(crate) const LEASES_AT: usize = 128;
 
 /// Header word indices (each an `AtomicU64` at `8 * index`).
 pub(crate) mod word {
@@ -36,17 +39,20 @@ pub(crate) mod word {
     pub(crate) const CLASS_COUNT: usize = 6;
     /// Class `c` has its chunk size at `CLASSES + 2c` and its chunk count at `CLASSES + 2c + 1`.
     pub(crate) const CLASSES: usize = 7;
-    /// Class `c`'s count of chunks ever handed out (`FRESH + c`): chunks at indices below it
-    /// have been used; those above are untouched memory. The only header words written after
-    /// creation.
+    /// Class `c`'s high-water mark (`FRESH + c`): every chunk whose lease was ever taken
+    /// lies below it (raised with `fetch_max` *before* the lease is taken); chunks above
+    /// are untouched memory. Written after creation.
     pub(crate) const FRESH: usize = CLASSES + 2 * super::MAX_CLASSES;
-    /// Entries in the participant table of the ring and of each free list.
+    /// Entries in the participant table of the ring.
     pub(crate) const PARTICIPANTS: usize = FRESH + super::MAX_CLASSES;
     /// Dead processes whose claims were repaired (written after creation: `fetch_add`).
     pub(crate) const REPAIRS: usize = PARTICIPANTS + 1;
+    /// The next lease nonce: every long put takes one (`fetch_add`), so a nonce names one
+    /// put of the region's life (modulo 2^49).
+    pub(crate) const NONCE: usize = REPAIRS + 1;
 }
 
-const _: () = assert!((word::REPAIRS + 1) * 8 <= HEADER_LEN);
+const _: () = assert!((word::NONCE + 1) * 8 <= HEADER_LEN);
 const _: () = assert!(HEADER_LEN % QUEUE_ALIGN == 0);
 
 /// What a queue is made of: its parameters, as the header records them.
@@ -61,8 +67,8 @@ pub(crate) struct Params {
     pub(crate) max_message_size: usize,
     /// Blob size classes, chunk sizes strictly ascending: `(chunk_size, chunk_count)`.
     pub(crate) classes: Vec<(usize, usize)>,
-    /// Entries in each participant table: how many processes may use the queue with their
-    /// claims repairable after a crash.
+    /// Entries in the ring's participant table: how many processes may use the queue with
+    /// their claims repairable after a crash.
     pub(crate) participants: usize,
 }
 
@@ -70,7 +76,7 @@ pub(crate) struct Params {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Layout {
     pub(crate) ring: (usize, usize),
-    /// Per class: (free list offset, free list length, chunks offset, chunks length).
+    /// Per class: where its lease table and its chunks lie.
     pub(crate) classes: Vec<ClassLayout>,
     pub(crate) region_len: usize,
 }
@@ -79,7 +85,9 @@ pub(crate) struct Layout {
 pub(crate) struct ClassLayout {
     pub(crate) chunk_size: usize,
     pub(crate) count: usize,
-    pub(crate) free: (usize, usize),
+    /// Offset and length of the class's wait word and lease words.
+    pub(crate) leases: (usize, usize),
+    /// Offset and length of the chunk array.
     pub(crate) chunks: (usize, usize),
 }
 
@@ -95,7 +103,7 @@ impl Params {
             return bad("capacity must be between 1 and ipc_core::MAX_CAPACITY");
         }
         if self.inline_max + 1 < DESCRIPTOR_LEN || self.inline_max > super::MAX_INLINE {
-            return bad("inline size must be between 11 and 1023 bytes");
+            return bad("inline size must be between 23 and 1023 bytes");
         }
         if self.classes.len() > MAX_CLASSES {
             return bad("at most 8 blob size classes");
@@ -128,16 +136,19 @@ impl Params {
         let ring = (HEADER_LEN, ring_len);
         let mut classes = Vec::with_capacity(self.classes.len());
         for &(chunk_size, count) in &self.classes {
-            let free_len = ByteQueue::memory_size_for(self.free_list_config(count))?;
-            let free_at = align_up(end, QUEUE_ALIGN).ok_or_else(too_large)?;
-            end = free_at.checked_add(free_len).ok_or_else(too_large)?;
+            let leases_len = count
+                .checked_mul(8)
+                .and_then(|n| n.checked_add(LEASES_AT))
+                .ok_or_else(too_large)?;
+            let leases_at = align_up(end, QUEUE_ALIGN).ok_or_else(too_large)?;
+            end = leases_at.checked_add(leases_len).ok_or_else(too_large)?;
             let chunks_len = chunk_size.checked_mul(count).ok_or_else(too_large)?;
             let chunks_at = align_up(end, PAGE).ok_or_else(too_large)?;
             end = chunks_at.checked_add(chunks_len).ok_or_else(too_large)?;
             classes.push(ClassLayout {
                 chunk_size,
                 count,
-                free: (free_at, free_len),
+                leases: (leases_at, leases_len),
                 chunks: (chunks_at, chunks_len),
             });
         }
@@ -155,11 +166,6 @@ impl Params {
     /// The ring's shape: a descriptor is one byte longer than the longest inline message.
     pub(crate) fn ring_config(&self) -> Config {
         Config::new(self.capacity, self.inline_max + 1).participants(self.participants)
-    }
-
-    /// The shape of the free list of a class of `count` chunks.
-    pub(crate) fn free_list_config(&self, count: usize) -> Config {
-        Config::new(count, INDEX_LEN).participants(self.participants)
     }
 
     /// Writes the header into `header` (a fresh region), the magic last.
@@ -229,10 +235,11 @@ mod tests {
         assert_eq!(l.ring, (HEADER_LEN, 640 + 2 * 32 + 3 * 128));
         let mut end = l.ring.0 + l.ring.1;
         for c in &l.classes {
-            assert_eq!(c.free.0 % 128, 0);
-            assert!(c.free.0 >= end);
+            assert_eq!(c.leases, (c.leases.0, LEASES_AT + 8 * c.count));
+            assert_eq!(c.leases.0 % 128, 0);
+            assert!(c.leases.0 >= end);
             assert_eq!(c.chunks.0 % PAGE, 0);
-            assert!(c.chunks.0 >= c.free.0 + c.free.1);
+            assert!(c.chunks.0 >= c.leases.0 + c.leases.1);
             end = c.chunks.0 + c.chunks.1;
         }
         assert!(l.region_len >= end && l.region_len % PAGE == 0);

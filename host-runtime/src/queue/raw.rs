@@ -6,11 +6,13 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ipc_core::{ByteQueue, PopError, PushError};
+use ipc_core::crash;
+use ipc_core::{ByteQueue, ParticipantId, PopError, PushError, RepairHooks};
 
+use super::blob::{Class, Descriptor, Lease, LeaseGuard, NONCE_MASK};
 use super::block::{block_on, notify, notify_all, Deadline, Stall};
 use super::error::{GetError, PutError, QueueError};
-use super::layout::{word, ClassLayout, Params, HEADER_LEN, INDEX_LEN};
+use super::layout::{word, ClassLayout, Params, HEADER_LEN};
 use crate::shm::{SharedRegion, ShmError};
 use crate::sys::member::{Member, Verdicts};
 use crate::sys::region::{Part, SharedBytes, SharedQueue, View};
@@ -54,24 +56,6 @@ struct Inner {
     /// [`RawQueue::after_failure`]).
     stall: Stall,
     region: SharedRegion,
-}
-
-/// A blob size class: `count` chunks of `chunk_size` bytes, and the free list of their indices.
-///
-/// Chunks are handed out fresh (index `fresh`, then `fresh + 1`, …) only when the free list is
-/// empty, so the memory committed is that of the most chunks ever in use at once, although the
-/// free list is FIFO.
-struct Class {
-    chunk_size: usize,
-    count: usize,
-    /// Indices (`u32` LE) of the free chunks that were used before. A chunk index below the
-    /// fresh count is held by exactly one of: this list, a producer writing the chunk, a
-    /// descriptor in the ring, a consumer reading it.
-    free_list: Member,
-    chunks: SharedBytes,
-    /// The region's header, holding this class's fresh count at byte `fresh_at`.
-    header: SharedBytes,
-    fresh_at: usize,
 }
 
 /// Calls blocked on a queue, from [`RawQueue::waiters`] or [`Queue::waiters`](super::Queue::waiters).
@@ -122,31 +106,6 @@ fn get_waited(deadline: Deadline) -> GetError {
     }
 }
 
-/// A blob descriptor: where a long message lies.
-#[derive(Clone, Copy, Debug)]
-struct Descriptor {
-    class: u32,
-    index: u32,
-    len: u32,
-}
-
-impl Descriptor {
-    fn encode(self, slot: &mut [u8]) {
-        slot[0..4].copy_from_slice(&self.class.to_le_bytes());
-        slot[4..8].copy_from_slice(&self.index.to_le_bytes());
-        slot[8..12].copy_from_slice(&self.len.to_le_bytes());
-    }
-
-    fn decode(bytes: &[u8]) -> Descriptor {
-        let u = |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
-        Descriptor {
-            class: u(0),
-            index: u(4),
-            len: u(8),
-        }
-    }
-}
-
 /// Where a taken message is, for the reader given to [`RawQueue::get_with`].
 pub(crate) enum Message<'a> {
     /// In place in the ring slot.
@@ -155,120 +114,29 @@ pub(crate) enum Message<'a> {
     Blob(&'a SharedBytes, usize, usize),
 }
 
-/// What the ring gave a consumer.
-enum Popped<R> {
-    Inline(R),
-    Blob(Descriptor),
-}
-
-/// Gives a taken chunk back to its free list when dropped, unless disarmed (it was handed on
-/// in a descriptor). Covers every error path and a panic in a `fill`/`read` closure.
-struct ChunkGuard<'a> {
-    class: &'a Class,
-    index: u32,
-    armed: bool,
-}
-
-impl Drop for ChunkGuard<'_> {
-    fn drop(&mut self) {
-        if self.armed {
-            self.class.give_back(self.index);
-        }
-    }
-}
-
-impl Class {
-    /// The class `index` of `layout` in `region`: claims its chunk array and takes its
-    /// (already claimed) free list.
-    fn claim(
-        region: &SharedRegion,
-        layout: &ClassLayout,
-        index: usize,
-        free_list: SharedQueue,
-        header: &SharedBytes,
-    ) -> Result<Class, QueueError> {
-        let chunks = bytes_view(region.claim(Part::Bytes {
-            offset: layout.chunks.0,
-            len: layout.chunks.1,
-        })?);
-        Ok(Class {
-            chunk_size: layout.chunk_size,
-            count: layout.count,
-            free_list: Member::new(free_list),
-            chunks,
-            header: header.clone(),
-            fresh_at: 8 * (word::FRESH + index),
-        })
-    }
-
-    /// The free list, for reading its state and waiting on it.
-    fn free(&self) -> &ByteQueue<'_> {
-        self.free_list.view()
-    }
-
-    /// The free list, to claim in as this process (`on_full`: see [`Member::claimer`]).
-    fn free_claimer(&self, on_full: impl FnOnce()) -> ByteQueue<'_> {
-        self.free_list.claimer(on_full)
-    }
-
-    /// Takes a free chunk, a used one if any, else a fresh one: `None` if none is free,
-    /// `Some(Err)` if the free list is corrupt.
-    fn try_take(&self, on_full: impl FnOnce()) -> Option<Result<u32, PutFail>> {
-        let used = self.try_take_used(on_full);
-        if used.is_some() {
-            return used;
-        }
-        let fresh = self.header.u64_at(self.fresh_at);
-        // Relaxed: a fresh chunk was never written, so there is nothing to synchronise with;
-        // the CAS alone makes each index handed out once. A count past `count` (only written
-        // by a broken process) reads as "none left".
-        fresh
-            .fetch_update(Relaxed, Relaxed, |n| {
-                (n < self.count as u64).then_some(n + 1)
-            })
-            .ok()
-            .map(|n| Ok(n as u32))
-    }
-
-    /// Chunks free now: in the free list, or never used.
-    fn free_count(&self) -> usize {
-        let fresh = self.header.u64_at(self.fresh_at).load(Relaxed);
-        let untouched = (self.count as u64).saturating_sub(fresh) as usize;
-        self.free().len() + untouched
-    }
-
-    fn try_take_used(&self, on_full: impl FnOnce()) -> Option<Result<u32, PutFail>> {
-        match self.free_claimer(on_full).try_pop_with(|m| {
-            <[u8; INDEX_LEN]>::try_from(m)
-                .ok()
-                .map(u32::from_le_bytes)
-                .filter(|&i| (i as usize) < self.count)
-        }) {
-            Ok(Some(index)) => Some(Ok(index)),
-            Ok(None) | Err(PopError::Corrupt | PopError::BufferTooSmall { .. }) => {
-                Some(Err(PutFail::Corrupt))
-            }
-            Err(PopError::Empty) => None,
-            Err(_) => Some(Err(PutFail::Corrupt)),
-        }
-    }
-
-    /// Returns chunk `index` to the free list and wakes a producer waiting for one.
-    fn give_back(&self, index: u32) {
-        self.give_back_as(&self.free_claimer(|| {}), index);
-    }
-
-    /// [`give_back`](Self::give_back) through the handle `free` of the free list.
-    fn give_back_as(&self, free: &ByteQueue<'_>, index: u32) {
-        // Never full: the list has room for every chunk, and this one is not in it. On a
-        // corrupt list the chunk is lost (nothing better to do with it).
-        let _ = free.try_push(&index.to_le_bytes());
-        notify(free.not_empty());
-    }
-
-    fn offset(&self, index: u32) -> usize {
-        index as usize * self.chunk_size
-    }
+/// Claims a class's chunk array and lease table in `region`.
+fn claim_class(
+    region: &SharedRegion,
+    layout: &ClassLayout,
+    index: usize,
+    header: &SharedBytes,
+) -> Result<Class, QueueError> {
+    let control = bytes_view(region.claim(Part::Bytes {
+        offset: layout.leases.0,
+        len: layout.leases.1,
+    })?);
+    let chunks = bytes_view(region.claim(Part::Bytes {
+        offset: layout.chunks.0,
+        len: layout.chunks.1,
+    })?);
+    Ok(Class::new(
+        layout.chunk_size,
+        layout.count,
+        control,
+        chunks,
+        header,
+        8 * (word::FRESH + index),
+    ))
 }
 
 impl RawQueue {
@@ -367,16 +235,9 @@ impl RawQueue {
         }
         let mut classes = Vec::with_capacity(layout.classes.len());
         for (index, c) in layout.classes.iter().enumerate() {
-            let free = queue_view(region.claim(Part::Queue {
-                offset: c.free.0,
-                len: c.free.1,
-            })?);
-            if free.get().capacity() != c.count || free.get().max_message_len() != INDEX_LEN {
-                return Err(QueueError::BadHeader(
-                    "a free list disagrees with the header",
-                ));
-            }
-            classes.push(Class::claim(&region, c, index, free, &header)?);
+            // Any lease bits are valid: no check (a lease a broken process wrote is at worst
+            // never taken, or refused as `Corrupt` by a get).
+            classes.push(claim_class(&region, c, index, &header)?);
         }
         Ok(RawQueue::from_parts(ring, &params, classes, header, region))
     }
@@ -400,13 +261,8 @@ impl RawQueue {
             })?);
             let mut classes = Vec::with_capacity(layout.classes.len());
             for (index, c) in layout.classes.iter().enumerate() {
-                // Empty: every chunk starts fresh (see `Class`).
-                let free = queue_view(region.claim(Part::NewQueue {
-                    offset: c.free.0,
-                    len: c.free.1,
-                    config: params.free_list_config(c.count),
-                })?);
-                classes.push(Class::claim(&region, c, index, free, &header)?);
+                // The mapping is zeroed: every lease is FREE, the wait word has no waiters.
+                classes.push(claim_class(&region, c, index, &header)?);
             }
             // Last: the magic, stored with Release, makes it all visible to `open_named`.
             params.write_header(&header, layout.region_len);
@@ -595,11 +451,23 @@ impl RawQueue {
         }
     }
 
+    /// The ring as this process's participant, and its participant id as a number (0:
+    /// anonymous), which blob leases record.
+    #[inline(always)]
+    fn ring_and_id(&self) -> (ByteQueue<'_>, u16) {
+        self.inner.ring.claimer_id(|| self.sweep_anonymously())
+    }
+
     /// Puts a message of `len` bytes (longer than the inline size) through the blob pool:
-    /// takes a chunk of the smallest class that holds it (waiting for one like for room),
-    /// lets `fill` write it at the given offset of the class's chunk array (returning the
-    /// length written, at most `len`), then pushes a descriptor. On any failure the chunk goes
-    /// back to its free list.
+    /// takes the free chunk of lowest index in the smallest class that holds it (waiting for
+    /// one like for room), lets `fill` write it at the given offset of the class's chunk array
+    /// (returning the length written, at most `len`), then pushes a descriptor. On any
+    /// failure the chunk is freed again.
+    ///
+    /// Crash safety (see `LAYOUT.md`, *Blob chunks: leases*): the lease says `HELD(me, n)`
+    /// from the take until, inside the ring claim, the descriptor is written and the lease
+    /// moved to `RING(me, n)`; so if this process dies, its repair finds the chunk either by
+    /// its lease (`HELD`) or by the abandoned descriptor (`RING(me, n)`, slot not published).
     pub(crate) fn put_blob(
         &self,
         len: usize,
@@ -619,39 +487,50 @@ impl RawQueue {
         else {
             return Err(PutFail::TooLarge { len, max });
         };
-        let index = match block_on(
-            class.free().not_empty(),
+        // Registered first: the lease records our id.
+        let (ring, me) = self.ring_and_id();
+        let nonce = self.next_nonce();
+        let held = Lease::held(me, nonce);
+        let Some(index) = block_on(
+            class.freed(),
             deadline,
-            || class.try_take(|| self.sweep_anonymously()),
-            || self.repair_if_stuck(Waiting::Chunk(class)),
-        ) {
-            Some(Ok(index)) => index,
-            Some(Err(fail)) => return Err(fail),
-            None => {
-                let fail = PutFail::waited(deadline);
-                return Err(self.after_failure(Waiting::Chunk(class), fail));
-            }
+            || class.try_take(held),
+            || self.repair_if_stuck(Waiting::Chunk),
+        ) else {
+            let fail = PutFail::waited(deadline);
+            return Err(self.after_failure(Waiting::Chunk, fail));
         };
-        let mut guard = ChunkGuard {
+        crash::point("blob.taken");
+        let mut guard = LeaseGuard {
             class,
             index,
+            held,
             armed: true,
         };
         let written = fill(&class.chunks, class.offset(index)).map_err(PutFail::Encode)?;
         if written > len {
             return Err(PutFail::Encode(postcard::Error::SerializeBufferFull));
         }
+        crash::point("blob.written");
         let descriptor = Descriptor {
             class: class_index as u32,
             index,
             len: written as u32,
+            lease: Lease::ring(me, nonce),
         };
-        let ring = self.ring();
         let descriptor_len = self.inner.inline_max + 1;
+        let mut marked = false;
         let pushed = block_on(
             ring.not_full(),
             deadline,
-            || match ring.try_push_with(descriptor_len, |slot| descriptor.encode(slot)) {
+            || match ring.try_push_with(descriptor_len, |slot| {
+                // Inside the claim: the descriptor first, then the lease that says so.
+                descriptor.encode(slot);
+                crash::point("blob.described");
+                // We hold the lease (HELD by us): ours to move.
+                marked = class.hand_over(index, held, descriptor.lease);
+                crash::point("blob.ringed");
+            }) {
                 Ok(()) => Some(Ok(())),
                 Err(PushError::Full) => None,
                 Err(_) => Some(Err(PutFail::Corrupt)),
@@ -660,71 +539,124 @@ impl RawQueue {
         );
         match pushed {
             Some(Ok(())) => {
-                // The descriptor in the ring now holds the chunk.
+                // The descriptor in the ring holds the chunk now (or, if our lease was
+                // overwritten by a broken process, a get will refuse it as corrupt).
                 guard.armed = false;
                 notify(ring.not_empty());
-                Ok(())
+                if marked {
+                    Ok(())
+                } else {
+                    Err(PutFail::Corrupt)
+                }
             }
             Some(Err(fail)) => Err(fail),
             None => Err(self.after_failure(Waiting::Room, PutFail::waited(deadline))),
         }
     }
 
-    /// Takes the front message and hands it to `read`: an inline one in place (in the ring
-    /// slot, before the slot is released), a long one in its blob chunk (before the chunk is
-    /// given back).
+    /// A nonce for a long put's lease: unique over the region's life (modulo 2^49).
+    fn next_nonce(&self) -> u64 {
+        // Relaxed: only uniqueness matters, which the RMW gives.
+        self.inner
+            .header
+            .u64_at(8 * word::NONCE)
+            .fetch_add(1, Relaxed)
+            & NONCE_MASK
+    }
+
+    /// Takes the front message and hands it to `read`: an inline one in place in the ring
+    /// slot, a long one in its blob chunk. Either way `read` runs inside the ring claim, so
+    /// the get is committed only by the release of the ring slot, after the chunk is free
+    /// again: a consumer that dies before has its message counted in `lost_in_get` by the
+    /// repair, which also frees the chunk.
     #[inline]
     pub(crate) fn get_with<R>(
         &self,
         deadline: Deadline,
         read: impl FnOnce(Message<'_>) -> R,
     ) -> Result<R, GetError> {
-        let ring = self.ring();
+        let (ring, me) = self.ring_and_id();
         let descriptor_len = self.inner.inline_max + 1;
         let mut read = Some(read);
         let popped = block_on(
             ring.not_empty(),
             deadline,
             || match ring.try_pop_with(|m| {
+                let Some(read) = read.take() else {
+                    unreachable!("a successful pop ends the attempts")
+                };
                 if m.len() == descriptor_len {
-                    Popped::Blob(Descriptor::decode(m))
+                    self.read_blob(m, me, read)
                 } else {
-                    match read.take() {
-                        Some(read) => Popped::Inline(read(Message::Inline(m))),
-                        None => unreachable!("a successful pop ends the attempts"),
-                    }
+                    Ok(read(Message::Inline(m)))
                 }
             }) {
-                Ok(popped) => Some(Ok(popped)),
+                Ok(result) => Some(Ok(result)),
                 Err(PopError::Empty) => None,
                 Err(_) => Some(Err(GetError::Corrupt)),
             },
             || self.repair_if_stuck(Waiting::Message),
         );
-        let popped = match popped {
-            Some(Ok(popped)) => popped,
-            Some(Err(e)) => return Err(e),
-            None => return Err(self.after_failure(Waiting::Message, get_waited(deadline))),
-        };
-        notify(ring.not_full());
         match popped {
-            Popped::Inline(r) => Ok(r),
-            Popped::Blob(d) => {
-                // A bad descriptor names no chunk we could safely give back.
-                let class = self.class_of(d).ok_or(GetError::Corrupt)?;
-                let _guard = ChunkGuard {
-                    class,
-                    index: d.index,
-                    armed: true,
-                };
-                let read = read.expect("not used for a blob descriptor");
-                Ok(read(Message::Blob(
-                    &class.chunks,
-                    class.offset(d.index),
-                    d.len as usize,
-                )))
+            Some(Ok(result)) => {
+                // The slot was released, whatever the descriptor said.
+                notify(ring.not_full());
+                result
             }
+            Some(Err(e)) => Err(e),
+            None => Err(self.after_failure(Waiting::Message, get_waited(deadline))),
         }
+    }
+
+    /// The long-message half of a get, inside the ring claim of the descriptor `m`: leases
+    /// the chunk from the ring (`RING(p, n) → HELD(me, n)`), hands it to `read`, frees it.
+    /// A descriptor that names no chunk, or whose chunk's lease is not the one it names, is
+    /// `Corrupt`, and then nothing is changed (the message is dropped with the ring slot).
+    #[inline]
+    fn read_blob<R>(
+        &self,
+        m: &[u8],
+        me: u16,
+        read: impl FnOnce(Message<'_>) -> R,
+    ) -> Result<R, GetError> {
+        let (class, d) = self.blob(m).ok_or(GetError::Corrupt)?;
+        let held = Lease::held(me, d.lease.nonce());
+        // Ours to move: we hold the claim of the one ring slot that names this lease.
+        if !d.lease.is_ring() || !class.hand_over(d.index, d.lease, held) {
+            return Err(GetError::Corrupt);
+        }
+        crash::point("blob.leased");
+        // Frees the chunk when dropped: after `read`, or if it panics.
+        let guard = LeaseGuard {
+            class,
+            index: d.index,
+            held,
+            armed: true,
+        };
+        let result = read(Message::Blob(
+            &class.chunks,
+            class.offset(d.index),
+            d.len as usize,
+        ));
+        crash::point("blob.read");
+        drop(guard);
+        crash::point("blob.freed");
+        Ok(result)
+    }
+
+    /// The class and descriptor a ring message names, if it is a descriptor that names a
+    /// chunk (class, index and length in range).
+    fn blob(&self, m: &[u8]) -> Option<(&Class, Descriptor)> {
+        if m.len() != self.inner.inline_max + 1 {
+            return None;
+        }
+        let d = Descriptor::decode(m);
+        let class = self
+            .inner
+            .classes
+            .get(d.class as usize)
+            .filter(|c| (d.index as usize) < c.count && d.len as usize <= c.chunk_size)?;
+        Some((class, d))
     }
 
     /// Takes the front message, waiting as long as needed for one.
@@ -968,12 +900,7 @@ impl RawQueue {
     /// ```
     pub fn waiters(&self) -> Waiters {
         let ring = self.ring_view();
-        let pool: u32 = self
-            .inner
-            .classes
-            .iter()
-            .map(|c| c.free().not_empty().waiters())
-            .sum();
+        let pool: u32 = self.inner.classes.iter().map(|c| c.freed().waiters()).sum();
         Waiters {
             getters: ring.not_empty().waiters(),
             putters: ring.not_full().waiters() + pool,
@@ -1017,13 +944,13 @@ pub struct QueueStats {
 
 /// What a blocked or failed call waited for, which says what "stuck" looks like for it.
 #[derive(Clone, Copy)]
-enum Waiting<'a> {
+enum Waiting {
     /// A get: a message.
     Message,
     /// A put: room in the ring.
     Room,
-    /// A long put: a free chunk of this class.
-    Chunk(&'a Class),
+    /// A long put: a free chunk.
+    Chunk,
 }
 
 /// Crash repair: see `member.rs` and the crate's `LAYOUT.md`.
@@ -1062,84 +989,50 @@ impl RawQueue {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn repair_dead(&self) -> usize {
-        self.repair_with(self.ring(), |class| class.free_claimer(|| {}))
+        self.repair_through(&self.ring())
     }
 
-    /// [`repair_dead`](Self::repair_dead) through anonymous handles: for a process whose own
-    /// registration found a table full (it is registering, so its claimers are not ready).
+    /// [`repair_dead`](Self::repair_dead) through the anonymous ring handle: for a process
+    /// whose own registration found the table full (it is registering, so its claimer is not
+    /// ready).
     fn sweep_anonymously(&self) {
-        self.repair_with(*self.ring_view(), |class| *class.free());
+        self.repair_through(self.ring_view());
     }
 
-    fn repair_with<'q>(
-        &'q self,
-        ring: ByteQueue<'q>,
-        free: impl Fn(&'q Class) -> ByteQueue<'q>,
-    ) -> usize {
+    fn repair_through(&self, ring: &ByteQueue<'_>) -> usize {
         let mut verdicts = Verdicts::default();
         let dead = self
             .inner
             .ring
-            .repair_dead(&ring, &mut verdicts, |message| self.salvage(message));
-        let mut repaired = dead;
-        for class in self.inner.classes.iter() {
-            let free = free(class);
-            repaired += class
-                .free_list
-                .repair_dead(&free, &mut verdicts, |message| {
-                    // A dead producer was taking this index: the chunk is still free.
-                    if let Ok(bytes) = <[u8; INDEX_LEN]>::try_from(message) {
-                        let index = u32::from_le_bytes(bytes);
-                        if (index as usize) < class.count {
-                            class.give_back_as(&free, index);
-                        }
-                    }
-                });
-        }
+            .repair_dead(ring, &mut verdicts, |id| LeaseRepair {
+                queue: self,
+                dead: id,
+            });
         if dead > 0 {
             let repairs = self.inner.header.u64_at(8 * word::REPAIRS);
             repairs.fetch_add(dead, Relaxed);
-        }
-        if repaired > 0 {
             // Anyone may be unblocked now: wake them all to look again.
             let ring = self.ring_view();
             notify_all(ring.not_empty());
             notify_all(ring.not_full());
             for class in self.inner.classes.iter() {
-                notify_all(class.free().not_empty());
+                notify_all(class.freed());
             }
         }
         dead as usize
     }
 
-    /// A message a dead consumer had claimed: lost (the ring counts it), but a blob's chunk
-    /// goes back to its free list (the consumer had only decoded the descriptor).
-    fn salvage(&self, message: &[u8]) {
-        if message.len() == self.inner.inline_max + 1 {
-            if let Some(class) = self.class_of(Descriptor::decode(message)) {
-                class.give_back(Descriptor::decode(message).index);
-            }
-        }
-    }
-
-    /// The class whose chunk a descriptor names, if it names one.
-    fn class_of(&self, d: Descriptor) -> Option<&Class> {
-        self.inner
-            .classes
-            .get(d.class as usize)
-            .filter(|c| (d.index as usize) < c.count && d.len as usize <= c.chunk_size)
-    }
-
     /// `on_stall` of the blocking calls: repairs if the queue looks stuck for `waiting`.
-    fn repair_if_stuck(&self, waiting: Waiting<'_>) {
+    fn repair_if_stuck(&self, waiting: Waiting) {
         let ring = self.ring_view();
         let stuck = match waiting {
             // Messages (or a claimed put) that no get can reach: a put in progress at the head.
             Waiting::Message => !ring.is_empty(),
             // Room that no put can reach: a get in progress where the tail must go next.
             Waiting::Room => !ring.is_full(),
-            // Free chunks behind a claim in the free list.
-            Waiting::Chunk(class) => !class.free().is_empty(),
+            // Every chunk is leased, maybe to a dead process: only a look at the processes
+            // tells (chunks are held outside the ring, where no state says "stuck").
+            Waiting::Chunk => true,
         };
         if stuck {
             self.repair_dead();
@@ -1148,7 +1041,7 @@ impl RawQueue {
 
     /// Passes `error` on, after a dead-participant check if one is due (see [`Stall`]).
     #[cold]
-    fn after_failure<E>(&self, waiting: Waiting<'_>, error: E) -> E {
+    fn after_failure<E>(&self, waiting: Waiting, error: E) -> E {
         if self.inner.stall.due() {
             self.repair_if_stuck(waiting);
         }
@@ -1170,6 +1063,47 @@ impl RawQueue {
             lost_in_put: ring.lost_in_push,
             lost_in_get: ring.lost_in_pop,
             dead_processes: self.inner.header.u64_at(8 * word::REPAIRS).load(Relaxed),
+        }
+    }
+}
+
+/// What a repair of the dead participant `dead` does about blob chunks (`LAYOUT.md`, *Blob
+/// chunks: leases*, has the case-by-case argument). Every move is a CAS from exactly the lease
+/// seen to `FREE`, so a repeated (taken-over) repair changes nothing more.
+struct LeaseRepair<'q> {
+    queue: &'q RawQueue,
+    dead: ParticipantId,
+}
+
+impl RepairHooks for LeaseRepair<'_> {
+    /// `dead` was taking this message (the ring counts it lost): its chunk is still
+    /// `RING(p, n)` (not yet leased), or `HELD(dead, n)` (being copied out); anything else
+    /// means `dead` had freed it already, and it may be someone else's now: left alone.
+    fn salvage(&mut self, message: &[u8]) {
+        if let Some((class, d)) = self.queue.blob(message) {
+            let _ = class.free_if(d.index, d.lease)
+                || class.free_if(d.index, Lease::held(self.dead.get(), d.lease.nonce()));
+        }
+    }
+
+    /// `dead` was writing this ring slot (abandoned now; the payload may be stale or torn):
+    /// if it names a lease that is exactly `RING(dead, n)`, `dead` died between marking its
+    /// chunk and publishing; nonces are unique per put, and a published `RING(dead, n)` lies
+    /// in exactly one FULL slot, so no stale or torn payload matches another put's lease.
+    fn abandoned(&mut self, payload: &[u8]) {
+        if let Some((class, d)) = self.queue.blob(payload) {
+            if d.lease.is_ring() && d.lease.owner() == self.dead.get() {
+                class.free_if(d.index, d.lease);
+            }
+        }
+    }
+
+    /// Every chunk still `HELD(dead, _)` was taken by `dead` outside the ring: as a producer
+    /// before its descriptor was marked, or as a consumer mid-copy (whose message the ring
+    /// repair counted). `dead`'s ring entry is still held, so no new process has its id.
+    fn before_release(&mut self) {
+        for class in self.queue.inner.classes.iter() {
+            class.sweep(self.dead.get());
         }
     }
 }

@@ -1,4 +1,4 @@
-//! A process's membership in one shared `ByteQueue` (a ring or a free list): registered in the
+//! A process's membership in one shared `ByteQueue` (a queue's ring): registered in the
 //! queue's participant table on its first claim, once per process, so that every claim it
 //! makes records its id and can be repaired if it dies; and the repair of members found dead.
 //!
@@ -18,10 +18,10 @@ use std::sync::atomic::{
     Ordering::{AcqRel, Acquire, Relaxed, Release},
 };
 
-use ipc_core::{ByteQueue, ParticipantId, ParticipantState};
+use ipc_core::{ByteQueue, ParticipantId, ParticipantState, RepairHooks};
 
-use super::{fork_generation, fork_generation_unchecked};
 use super::region::SharedQueue;
+use super::{fork_generation, fork_generation_unchecked};
 use crate::liveness::{self, Verdict};
 
 /// `me` word: `generation + 1 (46) | DONE | BUSY | id (16)`; 0 = no registration yet.
@@ -78,6 +78,21 @@ impl Member {
             return self.handle(me);
         }
         self.register(on_full)
+    }
+
+    /// [`claimer`](Self::claimer), and this process's participant id as a number (0 if it
+    /// claims anonymously): what the queue records as the holder of things outside this
+    /// `ByteQueue` (blob chunk leases), so that this process's repair can find them.
+    #[inline(always)]
+    pub(crate) fn claimer_id(&self, on_full: impl FnOnce()) -> (ByteQueue<'_>, u16) {
+        // Unchecked: as in `claimer`.
+        let tag = fork_generation_unchecked() + 1;
+        let mut me = self.me.load(Acquire);
+        if me >> GEN_SHIFT != tag || me & DONE == 0 {
+            self.register(on_full);
+            me = self.me.load(Acquire);
+        }
+        (self.handle(me), (me & ID_MASK) as u16)
     }
 
     /// This process's participant id here, if it registered.
@@ -147,13 +162,13 @@ impl Member {
 
     /// Repairs every member that `verdicts` judge dead (a `Repairing` entry: if its repairer
     /// is dead), through `repairer` (this process's claimer, so that a slot it takes over is
-    /// repairable in turn). `salvage` gets each message a dead consumer had claimed. Returns
-    /// how many members were repaired.
-    pub(crate) fn repair_dead(
+    /// repairable in turn), with the [`RepairHooks`] that `hooks` makes for the dead member's
+    /// id (see `ipc_core::ByteQueue::repair_with`). Returns how many members were repaired.
+    pub(crate) fn repair_dead<H: RepairHooks>(
         &self,
         repairer: &ByteQueue<'_>,
         verdicts: &mut Verdicts,
-        mut salvage: impl FnMut(&[u8]),
+        mut hooks: impl FnMut(ParticipantId) -> H,
     ) -> u64 {
         let me = std::process::id();
         let mut repaired = 0;
@@ -170,7 +185,7 @@ impl Member {
             // SAFETY: the kernel reports the process in `dead` gone, a zombie, or its pid now
             // held by a process that started at another time (`liveness::judge`): it can no
             // longer run, so it makes no more stores to the queue.
-            if unsafe { repairer.repair(&dead, me, &mut salvage) }.is_ok() {
+            if unsafe { repairer.repair_with(&dead, me, &mut hooks(dead.id)) }.is_ok() {
                 repaired += 1;
             }
         }

@@ -708,6 +708,85 @@ mod participants {
         }
     }
 
+    /// `repair_with` hands the host each slot it repairs, in slot order, then calls
+    /// `before_release` while the entry is still held, once.
+    #[test]
+    fn repair_with_calls_every_hook_before_the_entry_is_freed() {
+        extern crate std;
+        use std::string::String;
+        use std::vec::Vec;
+
+        struct Log<'q, 'a> {
+            queue: &'q ByteQueue<'a>,
+            events: Vec<String>,
+        }
+        impl crate::RepairHooks for Log<'_, '_> {
+            fn salvage(&mut self, message: &[u8]) {
+                let text = core::str::from_utf8(message).unwrap();
+                self.events.push(std::format!("salvage {text}"));
+            }
+            fn abandoned(&mut self, payload: &[u8]) {
+                let text = core::str::from_utf8(payload).unwrap();
+                self.events.push(std::format!("abandoned {text:?}"));
+            }
+            fn before_release(&mut self) {
+                let held = self
+                    .queue
+                    .participants()
+                    .any(|p| p.state == crate::ParticipantState::Repairing);
+                self.events
+                    .push(std::format!("before_release, entry held: {held}"));
+            }
+        }
+
+        let mut r = region();
+        let q = with_participants(&mut r, 4, 2);
+        q.try_push(b"old").unwrap();
+        let mut buf = [0u8; 8];
+        assert_eq!(q.try_pop(&mut buf), Ok(3));
+        q.try_push(b"a").unwrap();
+        let dead = q.register(100, 0).unwrap();
+        // The dead participant claims "a" (slot 1) and a push in slot 2 (never written).
+        let _reading = dead.ring().claim_pop::<()>(dead.owner, |_| Ok(())).unwrap();
+        let _writing = dead.ring().claim_push(dead.owner).unwrap();
+        // Slot 3 gets "x"; the next push claim is slot 0's second lap, whose payload
+        // still holds "old" (stale: the dead participant wrote nothing yet).
+        q.try_push(b"x").unwrap();
+        assert_eq!(q.try_pop(&mut buf), Err(PopError::Empty), "behind slot 2");
+        let _stale = dead.ring().claim_push(dead.owner).unwrap();
+
+        let snapshot = q.participants().find(|p| p.pid == 100).unwrap();
+        let mut log = Log {
+            queue: &q,
+            events: Vec::new(),
+        };
+        // SAFETY: the "dead" participant never touches the queue again.
+        let repaired = unsafe { q.repair_with(&snapshot, 1, &mut log) }.unwrap();
+        assert_eq!(
+            repaired,
+            Repaired {
+                lost_in_push: 2,
+                lost_in_pop: 1
+            }
+        );
+        assert_eq!(
+            log.events,
+            [
+                "abandoned \"old\"",
+                "salvage a",
+                "abandoned \"\"",
+                "before_release, entry held: true",
+            ]
+        );
+        assert_eq!(q.participants().count(), 0, "entry freed after the hooks");
+        assert_eq!(
+            q.try_pop(&mut buf),
+            Ok(1),
+            "the abandoned slots are skipped"
+        );
+        assert_eq!(&buf[..1], b"x");
+    }
+
     #[test]
     fn anonymous_and_live_claims_are_left_alone() {
         let mut r = region();
