@@ -18,7 +18,7 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::{watchdog_secs, Rng};
-use host_runtime::queue::QueueStats;
+use host_runtime::queue::{QueueStats, Waiters};
 use host_runtime::sys::region::{Part, SharedBytes, View};
 use host_runtime::sys::{self, Signal};
 use host_runtime::{GetError, Process, PutError, Queue, RawQueue, SharedRegion};
@@ -228,6 +228,90 @@ fn a_producer_stopped_after_its_claim_is_waited_for_not_repaired() {
         }
         assert_eq!(p.join().unwrap(), 0);
         assert_stats(&q, 0, 0, 0);
+    });
+}
+
+/// Waits until `q` counts `waiters`, failing after 10 s (a condition nothing notifies).
+fn wait_for_waiters(q: &RawQueue, waiters: Waiters) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while q.waiters() != waiters {
+        assert!(
+            Instant::now() < deadline,
+            "waiters {:?}, expected {waiters:?}",
+            q.waiters()
+        );
+        thread::yield_now();
+    }
+}
+
+/// A process killed while asleep in a get, a put, or a long put waiting for a blob chunk never
+/// unregisters from the wait word: the next call that wakes the word finds nobody asleep, looks
+/// for the dead, and the repair takes the dead sleeper out (the queue's wait ledger knows whose
+/// it was). Otherwise every later call would make a wake system call for nobody.
+#[test]
+fn a_process_killed_asleep_leaves_no_phantom_sleeper() {
+    watchdog_secs(60, || {
+        let asleep = |q: &RawQueue, waiters: Waiters, call: fn(&RawQueue)| {
+            let child_q = q.clone();
+            let p = Process::new(move || call(&child_q));
+            p.start().unwrap();
+            wait_for_waiters(q, waiters);
+            p.kill().unwrap();
+            assert_eq!(p.join().unwrap(), -9);
+            assert_eq!(q.waiters(), waiters, "the dead sleeper is still counted");
+        };
+        let none = Waiters::default();
+        let long = [5u8; 3000];
+
+        // A get, asleep on an empty queue; the next put's wake-up finds nobody.
+        let q = RawQueue::builder()
+            .maxsize(2)
+            .size_class(4096, 1)
+            .build_raw()
+            .unwrap();
+        asleep(
+            &q,
+            Waiters {
+                getters: 1,
+                putters: 0,
+            },
+            |q| drop(q.get()),
+        );
+        q.put(b"x").unwrap();
+        assert_eq!(q.waiters(), none);
+        assert_eq!(q.get().unwrap(), b"x");
+
+        // A put, asleep on a full queue; the next get's wake-up finds nobody.
+        q.put(b"a").unwrap();
+        q.put(b"b").unwrap();
+        asleep(
+            &q,
+            Waiters {
+                getters: 0,
+                putters: 1,
+            },
+            |q| drop(q.put(b"c")),
+        );
+        assert_eq!(q.get().unwrap(), b"a");
+        assert_eq!(q.waiters(), none);
+        assert_eq!(q.get().unwrap(), b"b");
+
+        // A long put, asleep until a chunk is freed (the one chunk holds a message).
+        q.put(long).unwrap();
+        asleep(
+            &q,
+            Waiters {
+                getters: 0,
+                putters: 1,
+            },
+            |q| drop(q.put([6u8; 3000])),
+        );
+        assert_eq!(q.get().unwrap(), long);
+        assert_eq!(q.waiters(), none);
+
+        assert_eq!(q.stats().dead_processes, 3);
+        assert_eq!((q.stats().lost_in_put, q.stats().lost_in_get), (0, 0));
+        assert_eq!(q.pool_stats(), [(4096, 1, 1)]);
     });
 }
 

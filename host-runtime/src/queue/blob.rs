@@ -17,7 +17,7 @@
 //! a get, inside its ring claim, `blob.leased`, `blob.read` and `blob.freed`.
 
 use std::sync::atomic::{
-    AtomicU64,
+    AtomicBool, AtomicU64,
     Ordering::{AcqRel, Acquire, Relaxed, Release},
 };
 
@@ -157,6 +157,9 @@ pub(crate) struct Class {
     /// The region's header, holding this class's high-water mark at byte `high_at`.
     header: SharedBytes,
     high_at: usize,
+    /// A wake-up for a freed chunk found nobody asleep although the wait word counted
+    /// sleepers (see `block::notify`): the queue may look for a process that died asleep.
+    woke_nobody: AtomicBool,
 }
 
 impl Class {
@@ -171,6 +174,7 @@ impl Class {
         high_at: usize,
     ) -> Class {
         Class {
+            woke_nobody: AtomicBool::new(false),
             chunk_size,
             count,
             control,
@@ -260,9 +264,21 @@ impl Class {
     pub(crate) fn release(&self, index: u32, held: Lease) -> bool {
         let freed = self.hand_over(index, held, Lease::FREE);
         if freed {
-            notify(self.freed());
+            self.wake();
         }
         freed
+    }
+
+    /// Wakes a put waiting for a chunk, noting if the wake-up found nobody.
+    fn wake(&self) {
+        if notify(self.freed()) {
+            self.woke_nobody.store(true, Relaxed);
+        }
+    }
+
+    /// Whether a wake-up found nobody asleep since the last call.
+    pub(crate) fn woke_nobody(&self) -> bool {
+        self.woke_nobody.load(Relaxed) && self.woke_nobody.swap(false, Relaxed)
     }
 
     /// Frees chunk `index` for a repair: CAS from exactly `seen` to `FREE` (so a repeated
@@ -276,7 +292,7 @@ impl Class {
                 .is_ok()
         });
         if freed {
-            notify(self.freed());
+            self.wake();
         }
         freed
     }

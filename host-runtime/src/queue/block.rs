@@ -2,7 +2,7 @@
 //! in the kernel on an ipc-core [`WaitWord`] until the attempt succeeds or the deadline passes.
 
 use std::hint::spin_loop;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -70,7 +70,7 @@ impl Deadline {
 /// caller's chance to find and repair a dead participant that holds what it waits for (no one
 /// notifies when a process dies).
 pub(crate) fn block_on<R>(
-    word: &WaitWord,
+    wait: Wait<'_>,
     deadline: Deadline,
     mut attempt: impl FnMut() -> Option<R>,
     mut on_stall: impl FnMut(),
@@ -97,20 +97,20 @@ pub(crate) fn block_on<R>(
     }
     let mut check_at = Instant::now() + STALL_CHECK;
     loop {
-        let seen = word.prepare_wait();
+        let seen = wait.prepare();
         if let Some(r) = attempt() {
-            word.finish_wait();
+            wait.finish();
             return Some(r);
         }
         let now = Instant::now();
         if let Deadline::At(at) = deadline {
             if now >= at {
-                word.finish_wait();
+                wait.finish();
                 return None;
             }
         }
         if now >= check_at {
-            word.finish_wait();
+            wait.finish();
             on_stall();
             check_at = Instant::now() + STALL_CHECK;
             continue;
@@ -121,8 +121,40 @@ pub(crate) fn block_on<R>(
         };
         // Every outcome (woken, EAGAIN: seq moved, ETIMEDOUT, EINTR) means: look again. The
         // remaining time is recomputed from the deadline on the next turn.
-        let _ = futex_wait(word.seq(), seen, Some(timeout));
-        word.finish_wait();
+        let _ = futex_wait(wait.word.seq(), seen, Some(timeout));
+        wait.finish();
+    }
+}
+
+/// A wait word to sleep on, and this process's counter of its sleepers on it in the queue's
+/// wait ledger (`None` for an unregistered process).
+///
+/// A process killed while asleep never unregisters from the word: its waiter count would stay
+/// up for ever, and every later put or get would make a wake system call for nobody. The
+/// ledger says how many of the count are the dead process's, so its repair can take them out
+/// (`WaitWord::finish_wait` once each). The order of the two counts makes a death between
+/// them leave at most one sleeper too many, never one too few (which could lose a wake-up):
+/// the word's count goes up first and down last.
+#[derive(Clone, Copy)]
+pub(crate) struct Wait<'a> {
+    pub(crate) word: &'a WaitWord,
+    pub(crate) ledger: Option<&'a AtomicU32>,
+}
+
+impl Wait<'_> {
+    fn prepare(&self) -> u32 {
+        let seen = self.word.prepare_wait();
+        if let Some(count) = self.ledger {
+            count.fetch_add(1, Relaxed);
+        }
+        seen
+    }
+
+    fn finish(&self) {
+        if let Some(count) = self.ledger {
+            count.fetch_sub(1, Relaxed);
+        }
+        self.word.finish_wait();
     }
 }
 
@@ -145,6 +177,12 @@ impl Stall {
         }
     }
 
+    /// Makes the next check due at once: the last one found a dead process, so another may
+    /// not be far (a check costs only when it finds nothing).
+    pub(crate) fn reset(&self) {
+        self.next_ms.store(0, Relaxed);
+    }
+
     /// Whether a check is due; if so, the next one is due a [`STALL_CHECK`] from now.
     pub(crate) fn due(&self) -> bool {
         let now = epoch().elapsed().as_millis() as u64;
@@ -165,13 +203,16 @@ pub(crate) fn notify_all(word: &WaitWord) {
 }
 
 /// Tells waiters on `word` that its condition may hold now; makes the wake system call only if
-/// someone waits ([`WaitWord::notify`]).
+/// someone waits ([`WaitWord::notify`]). Returns `true` if the call woke nobody although the
+/// word counted waiters: usually a waiter that had not yet gone to sleep, but perhaps one that
+/// died asleep (see [`Wait`]), which the caller may want to look for.
 #[inline]
-pub(crate) fn notify(word: &WaitWord) {
+pub(crate) fn notify(word: &WaitWord) -> bool {
     if word.notify() {
         // One waiter per event: each put (get) makes room for one get (put). A waiter that
         // wakes and loses the race re-checks and sleeps again; nobody is left asleep with an
         // item ready, because every later event wakes another.
-        let _ = futex_wake(word.seq(), 1);
+        return matches!(futex_wake(word.seq(), 1), Ok(0));
     }
+    false
 }

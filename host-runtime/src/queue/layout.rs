@@ -11,7 +11,7 @@ use crate::sys::region::SharedBytes;
 /// `b"hrqueue\x01"` read as a little-endian `u64`.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"hrqueue\x01");
 /// Version of the region format (3: per-chunk lease words instead of free-list queues).
-pub(crate) const VERSION: u64 = 3;
+pub(crate) const VERSION: u64 = 4;
 /// Bytes of the header (48 words of 8 bytes); the ring starts right after it.
 pub(crate) const HEADER_LEN: usize = 384;
 /// Most blob size classes a queue may have.
@@ -76,6 +76,10 @@ pub(crate) struct Params {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Layout {
     pub(crate) ring: (usize, usize),
+    /// The wait ledger: per participant (ring id − 1), a `u32` count of its calls sleeping on
+    /// each wait word ([`Params::wait_words`]), so that a repair can take a dead process's
+    /// sleepers out of the words' waiter counts.
+    pub(crate) ledger: (usize, usize),
     /// Per class: where its lease table and its chunks lie.
     pub(crate) classes: Vec<ClassLayout>,
     pub(crate) region_len: usize,
@@ -134,6 +138,9 @@ impl Params {
         let ring_len = ByteQueue::memory_size_for(self.ring_config())?;
         let mut end = HEADER_LEN.checked_add(ring_len).ok_or_else(too_large)?;
         let ring = (HEADER_LEN, ring_len);
+        let ledger_len = (self.participants * self.wait_words() * 4).next_multiple_of(8);
+        let ledger = (end, ledger_len);
+        end += ledger_len;
         let mut classes = Vec::with_capacity(self.classes.len());
         for &(chunk_size, count) in &self.classes {
             let leases_len = count
@@ -158,9 +165,16 @@ impl Params {
         }
         Ok(Layout {
             ring,
+            ledger,
             classes,
             region_len,
         })
+    }
+
+    /// Wait words a call may sleep on: the ring's `not_empty` and `not_full`, and each class's
+    /// `freed`; the wait ledger has a row of that many counters per participant.
+    pub(crate) fn wait_words(&self) -> usize {
+        2 + self.classes.len()
     }
 
     /// The ring's shape: a descriptor is one byte longer than the longest inline message.

@@ -2,17 +2,17 @@
 //! the blob pool and the blocking calls.
 
 use std::fmt;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
 use ipc_core::crash;
-use ipc_core::{ByteQueue, ParticipantId, PopError, PushError, RepairHooks};
+use ipc_core::{ByteQueue, ParticipantId, PopError, PushError, RepairHooks, WaitWord};
 
 use super::blob::{Class, Descriptor, Lease, LeaseGuard, NONCE_MASK};
-use super::block::{block_on, notify, notify_all, Deadline, Stall};
+use super::block::{block_on, notify, notify_all, Deadline, Stall, Wait};
 use super::error::{GetError, PutError, QueueError};
-use super::layout::{word, ClassLayout, Params, HEADER_LEN};
+use super::layout::{word, ClassLayout, Layout, Params, HEADER_LEN};
 use crate::shm::{SharedRegion, ShmError};
 use crate::sys::member::{Member, Verdicts};
 use crate::sys::region::{Part, SharedBytes, SharedQueue, View};
@@ -52,6 +52,9 @@ struct Inner {
     classes: Box<[Class]>,
     /// The region's header, holding the repair count.
     header: SharedBytes,
+    /// The wait ledger (see [`Wait`]): a row of [`Params::wait_words`] `u32`s per participant.
+    ledger: SharedBytes,
+    wait_words: usize,
     /// When this process last looked for dead participants after a failed call (see
     /// [`RawQueue::after_failure`]).
     stall: Stall,
@@ -239,7 +242,7 @@ impl RawQueue {
             // never taken, or refused as `Corrupt` by a get).
             classes.push(claim_class(&region, c, index, &header)?);
         }
-        Ok(RawQueue::from_parts(ring, &params, classes, header, region))
+        RawQueue::from_parts(ring, &params, &layout, classes, header, region)
     }
 
     /// Makes a queue in a new region (named if `name` is given).
@@ -265,14 +268,10 @@ impl RawQueue {
                 classes.push(claim_class(&region, c, index, &header)?);
             }
             // Last: the magic, stored with Release, makes it all visible to `open_named`.
-            params.write_header(&header, layout.region_len);
-            Ok(RawQueue::from_parts(
-                ring,
-                params,
-                classes,
-                header,
-                region.clone(),
-            ))
+            let queue =
+                RawQueue::from_parts(ring, params, &layout, classes, header, region.clone())?;
+            params.write_header(&queue.inner.header, layout.region_len);
+            Ok(queue)
         })();
         if made.is_err() {
             if let Some(name) = region.name() {
@@ -285,21 +284,29 @@ impl RawQueue {
     fn from_parts(
         ring: SharedQueue,
         params: &Params,
+        layout: &Layout,
         classes: Vec<Class>,
         header: SharedBytes,
         region: SharedRegion,
-    ) -> RawQueue {
-        RawQueue {
+    ) -> Result<RawQueue, QueueError> {
+        // Any counts are valid bits: a broken process's at worst make wake calls for nobody.
+        let ledger = bytes_view(region.claim(Part::Bytes {
+            offset: layout.ledger.0,
+            len: layout.ledger.1,
+        })?);
+        Ok(RawQueue {
             inner: Arc::new(Inner {
                 ring: Member::new(ring),
                 inline_max: params.inline_max,
                 max_message_size: params.max_message_size,
                 classes: classes.into_boxed_slice(),
                 header,
+                ledger,
+                wait_words: params.wait_words(),
                 stall: Stall::new(),
                 region,
             }),
-        }
+        })
     }
 
     /// Removes the name of a named queue ([`SharedRegion::unlink_named`]); processes that
@@ -430,9 +437,9 @@ impl RawQueue {
                 max,
             });
         }
-        let ring = self.ring();
+        let (ring, me) = self.ring_and_id();
         let pushed = block_on(
-            ring.not_full(),
+            self.wait(ring.not_full(), me, NOT_FULL),
             deadline,
             || match ring.try_push(bytes) {
                 Ok(()) => Some(Ok(())),
@@ -443,7 +450,7 @@ impl RawQueue {
         );
         match pushed {
             Some(Ok(())) => {
-                notify(ring.not_empty());
+                self.notify(ring.not_empty());
                 Ok(())
             }
             Some(Err(fail)) => Err(fail),
@@ -452,10 +459,46 @@ impl RawQueue {
     }
 
     /// The ring as this process's participant, and its participant id as a number (0:
-    /// anonymous), which blob leases record.
+    /// anonymous), which blob leases and the wait ledger record.
     #[inline(always)]
     fn ring_and_id(&self) -> (ByteQueue<'_>, u16) {
         self.inner.ring.claimer_id(|| self.sweep_anonymously())
+    }
+
+    /// The ledger counter of participant `id` for wait word number `slot` (`NOT_EMPTY`,
+    /// `NOT_FULL`, `FREED + class`); `None` for an anonymous process.
+    fn ledger(&self, id: u16, slot: usize) -> Option<&AtomicU32> {
+        let row = usize::from(id).checked_sub(1)?;
+        let at = 4 * (row * self.inner.wait_words + slot);
+        Some(&self.inner.ledger.atomics::<AtomicU32>(at, 1)[0])
+    }
+
+    /// How participant `id` sleeps on `word` (wait word number `slot`).
+    fn wait<'q>(&'q self, word: &'q WaitWord, id: u16, slot: usize) -> Wait<'q> {
+        Wait {
+            word,
+            ledger: self.ledger(id, slot),
+        }
+    }
+
+    /// [`notify`](super::block::notify), and if it woke nobody although the word counted
+    /// sleepers, a look for dead ones (at most every 200 ms per process): a process killed
+    /// asleep would otherwise cost every later call a wake system call until some repair.
+    #[inline]
+    fn notify(&self, word: &WaitWord) {
+        if notify(word) {
+            self.look_for_dead();
+        }
+    }
+
+    /// A rate-limited [`repair_dead`](Self::repair_dead), for suspicions that are usually
+    /// false (a wake-up that found nobody asleep, a call that failed while the queue looked
+    /// stuck): at most every 200 ms per process, unless the last look found someone.
+    #[cold]
+    fn look_for_dead(&self) {
+        if self.inner.stall.due() && self.repair_dead() > 0 {
+            self.inner.stall.reset();
+        }
     }
 
     /// Puts a message of `len` bytes (longer than the inline size) through the blob pool:
@@ -492,7 +535,7 @@ impl RawQueue {
         let nonce = self.next_nonce();
         let held = Lease::held(me, nonce);
         let Some(index) = block_on(
-            class.freed(),
+            self.wait(class.freed(), me, FREED + class_index),
             deadline,
             || class.try_take(held),
             || self.repair_if_stuck(Waiting::Chunk),
@@ -521,7 +564,7 @@ impl RawQueue {
         let descriptor_len = self.inner.inline_max + 1;
         let mut marked = false;
         let pushed = block_on(
-            ring.not_full(),
+            self.wait(ring.not_full(), me, NOT_FULL),
             deadline,
             || match ring.try_push_with(descriptor_len, |slot| {
                 // Inside the claim: the descriptor first, then the lease that says so.
@@ -542,7 +585,7 @@ impl RawQueue {
                 // The descriptor in the ring holds the chunk now (or, if our lease was
                 // overwritten by a broken process, a get will refuse it as corrupt).
                 guard.armed = false;
-                notify(ring.not_empty());
+                self.notify(ring.not_empty());
                 if marked {
                     Ok(())
                 } else {
@@ -578,14 +621,16 @@ impl RawQueue {
         let (ring, me) = self.ring_and_id();
         let descriptor_len = self.inner.inline_max + 1;
         let mut read = Some(read);
+        let mut long = false;
         let popped = block_on(
-            ring.not_empty(),
+            self.wait(ring.not_empty(), me, NOT_EMPTY),
             deadline,
             || match ring.try_pop_with(|m| {
                 let Some(read) = read.take() else {
                     unreachable!("a successful pop ends the attempts")
                 };
                 if m.len() == descriptor_len {
+                    long = true;
                     self.read_blob(m, me, read)
                 } else {
                     Ok(read(Message::Inline(m)))
@@ -600,7 +645,11 @@ impl RawQueue {
         match popped {
             Some(Ok(result)) => {
                 // The slot was released, whatever the descriptor said.
-                notify(ring.not_full());
+                self.notify(ring.not_full());
+                // A freed chunk's wake-up that found nobody: as in `notify`.
+                if long && self.inner.classes.iter().any(Class::woke_nobody) {
+                    self.look_for_dead();
+                }
                 result
             }
             Some(Err(e)) => Err(e),
@@ -942,6 +991,11 @@ pub struct QueueStats {
     pub dead_processes: u64,
 }
 
+/// Wait word numbers, for the wait ledger: the ring's two words, then each class's `freed`.
+const NOT_EMPTY: usize = 0;
+const NOT_FULL: usize = 1;
+const FREED: usize = 2;
+
 /// What a blocked or failed call waited for, which says what "stuck" looks like for it.
 #[derive(Clone, Copy)]
 enum Waiting {
@@ -1024,8 +1078,15 @@ impl RawQueue {
 
     /// `on_stall` of the blocking calls: repairs if the queue looks stuck for `waiting`.
     fn repair_if_stuck(&self, waiting: Waiting) {
+        if self.looks_stuck(waiting) {
+            self.repair_dead();
+        }
+    }
+
+    /// Whether what `waiting` waits for looks held up by someone (dead or alive).
+    fn looks_stuck(&self, waiting: Waiting) -> bool {
         let ring = self.ring_view();
-        let stuck = match waiting {
+        match waiting {
             // Messages (or a claimed put) that no get can reach: a put in progress at the head.
             Waiting::Message => !ring.is_empty(),
             // Room that no put can reach: a get in progress where the tail must go next.
@@ -1033,17 +1094,14 @@ impl RawQueue {
             // Every chunk is leased, maybe to a dead process: only a look at the processes
             // tells (chunks are held outside the ring, where no state says "stuck").
             Waiting::Chunk => true,
-        };
-        if stuck {
-            self.repair_dead();
         }
     }
 
     /// Passes `error` on, after a dead-participant check if one is due (see [`Stall`]).
     #[cold]
     fn after_failure<E>(&self, waiting: Waiting, error: E) -> E {
-        if self.inner.stall.due() {
-            self.repair_if_stuck(waiting);
+        if self.looks_stuck(waiting) {
+            self.look_for_dead();
         }
         error
     }
@@ -1104,6 +1162,19 @@ impl RepairHooks for LeaseRepair<'_> {
     fn before_release(&mut self) {
         for class in self.queue.inner.classes.iter() {
             class.sweep(self.dead.get());
+        }
+        // Its sleepers, still counted in the wait words (see `block::Wait`).
+        let ring = self.queue.ring_view();
+        let classes = self.queue.inner.classes.iter().map(Class::freed);
+        let words = [ring.not_empty(), ring.not_full()]
+            .into_iter()
+            .chain(classes);
+        for (slot, word) in words.enumerate() {
+            if let Some(count) = self.queue.ledger(self.dead.get(), slot) {
+                for _ in 0..count.swap(0, Relaxed) {
+                    word.finish_wait();
+                }
+            }
         }
     }
 }
