@@ -434,13 +434,16 @@ impl Torture {
     }
 }
 
-/// Message `seq` of producer incarnation `k`, with a check word against torn messages.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Message `seq` of producer incarnation `k`, with a check word and a padding derived from
+/// both against torn messages. Every fourth message is padded past the inline size, so it
+/// travels through the blob pool: kills land in long puts and gets too.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(from = "Wire")]
 struct Msg {
     k: u32,
     seq: u32,
     check: u64,
+    pad: Vec<u8>,
 }
 
 /// What `Msg` decodes from. The conversion runs while the consumer still holds the message's
@@ -451,6 +454,7 @@ struct Wire {
     k: u32,
     seq: u32,
     check: u64,
+    pad: Vec<u8>,
 }
 
 /// In a consumer process: its hand word.
@@ -466,6 +470,7 @@ impl From<Wire> for Msg {
             k: w.k,
             seq: w.seq,
             check: w.check,
+            pad: w.pad,
         }
     }
 }
@@ -476,6 +481,11 @@ impl Msg {
             k,
             seq,
             check: (u64::from(k) << 32 | u64::from(seq)).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+            pad: if seq % 4 == 3 {
+                vec![(k ^ seq) as u8; 150 + (seq as usize * 7) % 2000]
+            } else {
+                Vec::new()
+            },
         }
     }
 }
@@ -525,7 +535,7 @@ fn consumer(t: &Torture, slot: usize) {
 /// Producer and consumer processes over one queue while a supervisor SIGKILLs a random one at
 /// a random moment, `CRASH_ROUNDS` times (default 200; the 1,000: `CRASH_ROUNDS=1000`),
 /// starting a replacement each time. At the end: no duplicate, no torn message, per-producer
-/// order kept, every put that returned `Ok` delivered except at most one per killed consumer,
+/// order kept, no blob chunk leaked, every put that returned `Ok` delivered except at most one per killed consumer,
 /// the loss counters never counting a delivered message, and no stall longer than a second
 /// after any death.
 #[test]
@@ -637,6 +647,9 @@ fn random_kills_of_producers_and_consumers_lose_at_most_one_message_each() {
         // claim holds up nobody until producers come round to it, so it may be unrepaired).
         t.q.repair_dead();
         assert!(t.q.empty());
+        for (size, free, total) in t.q.pool_stats() {
+            assert_eq!(free, total, "{size}-byte chunks leaked");
+        }
 
         let counter = |w| t.board.word(w).load(SeqCst);
         assert_eq!(counter(TORN), 0, "torn messages");
