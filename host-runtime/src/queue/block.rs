@@ -41,6 +41,12 @@ thread_local! {
     static SPIN: Cell<Duration> = const { Cell::new(Duration::from_micros(2)) };
 }
 
+/// The first sleep of a [`block_on_marked`] wait whose mark failed (a waker may have missed it:
+/// a put is being written where the get waits); it doubles up to [`BUSY_SLEEP_MAX`] while the
+/// mark keeps failing (a put stopped mid-write), so such a wait costs little CPU.
+const BUSY_SLEEP_MIN: Duration = Duration::from_micros(20);
+const BUSY_SLEEP_MAX: Duration = Duration::from_millis(10);
+
 /// How long a call sleeps before it suspects a dead participant and calls its `on_stall`
 /// (and then again every such interval): short enough that others resume well within a
 /// second of a death, long enough that a blocked call costs nothing measurable (it wakes five
@@ -90,7 +96,22 @@ impl Deadline {
 pub(crate) fn block_on<R>(
     word: &WaitWord,
     deadline: Deadline,
+    attempt: impl FnMut() -> Option<R>,
+    on_stall: impl FnMut(),
+) -> Option<R> {
+    block_on_marked(word, deadline, attempt, || true, on_stall)
+}
+
+/// [`block_on`] for a wait whose wakers may use the fence-free
+/// [`WaitWord::notify_marked`]: after registering and a failed attempt, the sleep is for as long
+/// as needed only if `mark()` (e.g. `ByteQueue::mark_empty_wait`) returns `true`; otherwise it
+/// is a short one ([`BUSY_SLEEP_MIN`], doubling up to [`BUSY_SLEEP_MAX`] while that goes on),
+/// since the waker may have missed the registration.
+pub(crate) fn block_on_marked<R>(
+    word: &WaitWord,
+    deadline: Deadline,
     mut attempt: impl FnMut() -> Option<R>,
+    mut mark: impl FnMut() -> bool,
     mut on_stall: impl FnMut(),
 ) -> Option<R> {
     if let Some(r) = attempt() {
@@ -128,6 +149,7 @@ pub(crate) fn block_on<R>(
     }
     SPIN.set((budget / 2).max(SPIN_MIN));
     let mut check_at = Instant::now() + STALL_CHECK;
+    let mut busy_sleep = BUSY_SLEEP_MIN;
     loop {
         let seen = word.prepare_wait();
         if let Some(r) = attempt() {
@@ -147,10 +169,14 @@ pub(crate) fn block_on<R>(
             check_at = Instant::now() + STALL_CHECK;
             continue;
         }
-        let timeout = match deadline {
+        let mut timeout = match deadline {
             Deadline::At(at) => (at - now).min(check_at - now),
             Deadline::Never | Deadline::NoWait => check_at - now,
         };
+        if !mark() {
+            timeout = timeout.min(busy_sleep);
+            busy_sleep = (busy_sleep * 2).min(BUSY_SLEEP_MAX);
+        }
         // Every outcome (woken, EAGAIN: seq moved, ETIMEDOUT, EINTR) means: look again. The
         // remaining time is recomputed from the deadline on the next turn.
         let _ = futex_wait(word.seq(), seen, Some(timeout));
@@ -194,6 +220,13 @@ pub(crate) fn notify_all(word: &WaitWord) {
     if word.notify() {
         let _ = futex_wake(word.seq(), u32::MAX);
     }
+}
+
+/// Wakes one waiter on `word` after [`WaitWord::notify_marked`] (or a fused push such as
+/// `ByteQueue::try_push_notify`) said someone waits.
+#[inline]
+pub(crate) fn wake_one(word: &WaitWord) {
+    let _ = futex_wake(word.seq(), 1);
 }
 
 /// Tells waiters on `word` that its condition may hold now; makes the wake system call only if

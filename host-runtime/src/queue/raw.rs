@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use ipc_core::{ByteQueue, PopError, PushError};
 
-use super::block::{block_on, notify, notify_all, Deadline, Stall};
+use super::block::{block_on, block_on_marked, notify, notify_all, wake_one, Deadline, Stall};
 use super::error::{GetError, PutError, QueueError};
 use super::layout::{word, ClassLayout, Params, HEADER_LEN, INDEX_LEN};
 use crate::shm::{SharedRegion, ShmError};
@@ -578,16 +578,19 @@ impl RawQueue {
         let pushed = block_on(
             ring.not_full(),
             deadline,
-            || match ring.try_push(bytes) {
-                Ok(()) => Some(Ok(())),
+            // Fence-free wake: every get marks before it sleeps (`block_on_marked` in `get_with`).
+            || match ring.try_push_notify(bytes) {
+                Ok(wake) => Some(Ok(wake)),
                 Err(PushError::Full) => None,
                 Err(_) => Some(Err(PutFail::Corrupt)),
             },
             || self.repair_if_stuck(Waiting::Room),
         );
         match pushed {
-            Some(Ok(())) => {
-                notify(ring.not_empty());
+            Some(Ok(wake)) => {
+                if wake {
+                    wake_one(ring.not_empty());
+                }
                 Ok(())
             }
             Some(Err(fail)) => Err(fail),
@@ -682,7 +685,7 @@ impl RawQueue {
         let ring = self.ring();
         let descriptor_len = self.inner.inline_max + 1;
         let mut read = Some(read);
-        let popped = block_on(
+        let popped = block_on_marked(
             ring.not_empty(),
             deadline,
             || match ring.try_pop_with(|m| {
@@ -699,6 +702,7 @@ impl RawQueue {
                 Err(PopError::Empty) => None,
                 Err(_) => Some(Err(GetError::Corrupt)),
             },
+            || ring.mark_empty_wait(),
             || self.repair_if_stuck(Waiting::Message),
         );
         let popped = match popped {
