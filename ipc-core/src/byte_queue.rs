@@ -676,6 +676,47 @@ impl<'a> ByteQueue<'a> {
         Ok(())
     }
 
+    /// [`try_push`](Self::try_push), then tells whether a consumer waits: `Ok(true)` means
+    /// [`not_empty`](Self::not_empty)'s `seq` was bumped and the host must wake its sleepers.
+    /// Saves the fence of [`WaitWord::notify`] (see [`WaitWord::notify_marked`]); correct
+    /// only if every consumer that sleeps on `not_empty` calls
+    /// [`mark_empty_wait`](Self::mark_empty_wait) first.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_push`](Self::try_push).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use ipc_core::{ByteQueue, Region};
+    /// # let mut region = Box::new(Region::<4096>::new());
+    /// let queue = ByteQueue::init(region.as_mut_slice(), 4, 16)?;
+    /// let seen = queue.not_empty().prepare_wait();
+    /// assert!(queue.try_pop(&mut [0; 16]).is_err() && queue.mark_empty_wait(), "may sleep");
+    /// assert_eq!(queue.try_push_notify(b"wake up"), Ok(true), "a consumer waits");
+    /// queue.not_empty().finish_wait();
+    /// assert_eq!(queue.try_push_notify(b"again"), Ok(false));
+    /// # let _ = seen;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub fn try_push_notify(&self, message: &[u8]) -> Result<bool, PushError> {
+        self.try_push(message)?;
+        Ok(self.header.not_empty.notify_marked())
+    }
+
+    /// For a consumer about to sleep on [`not_empty`](Self::not_empty), after
+    /// [`prepare_wait`](WaitWord::prepare_wait) and a pop that found the queue empty: marks
+    /// the head slot so that the push that fills it sees this waiter (see
+    /// [`try_push_notify`](Self::try_push_notify)). Returns whether the caller may sleep
+    /// until woken; `false` when a push may have missed the registration (one is being
+    /// written at the head, or the head moved on): then look again, or sleep with a short
+    /// timeout.
+    pub fn mark_empty_wait(&self) -> bool {
+        self.ring().mark_empty_wait()
+    }
+
     /// Removes the front message into `buf` and returns its length.
     ///
     /// # Errors

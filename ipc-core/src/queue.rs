@@ -185,6 +185,15 @@ impl<T, const N: usize> Queue<T, N> {
         Some(value)
     }
 
+    /// For a consumer about to sleep until the queue is not empty, after
+    /// [`WaitWord::prepare_wait`](crate::WaitWord::prepare_wait) and a `pop` that found
+    /// nothing: whether it may sleep until a producer that calls
+    /// [`WaitWord::notify_marked`](crate::WaitWord::notify_marked) after its `push` wakes
+    /// it. See [`ByteQueue::mark_empty_wait`](crate::ByteQueue::mark_empty_wait).
+    pub fn mark_empty_wait(&self) -> bool {
+        self.ring().mark_empty_wait()
+    }
+
     /// The number of values in the queue (a snapshot; may be stale by the time it is read).
     pub fn len(&self) -> usize {
         self.ring().len()

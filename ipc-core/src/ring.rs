@@ -177,6 +177,31 @@ impl<S: SlotWords> Ring<'_, S> {
         }
     }
 
+    /// For a consumer about to sleep until the queue is not empty, after it registered as
+    /// a waiter ([`WaitWord::prepare_wait`](crate::WaitWord::prepare_wait)) and found it
+    /// empty: marks the slot at the head with a value-preserving RMW, so that the producer
+    /// whose claim takes that slot sees the registration without a fence of its own (see
+    /// [`WaitWord::notify_marked`](crate::WaitWord::notify_marked)). Returns whether the
+    /// mark took: the slot was FREE for the head's lap, so its claim is still to come.
+    /// `false` (a push is being written there, or the hint moved on): the producer may
+    /// have missed the registration; the caller must not sleep without a timeout.
+    pub(crate) fn mark_empty_wait(&self) -> bool {
+        let geo = self.geometry;
+        let head = self.head.load(Acquire);
+        let index = geo.index(head);
+        if index >= geo.capacity() {
+            return false;
+        }
+        // SAFETY: index < capacity, checked just above.
+        let slot = unsafe { self.slots.word(index) };
+        let free = SlotWord::pack(geo.lap(head), State::Free, 0);
+        // AcqRel: Release pairs with the Acquire of the claim CAS in `claim_push()`, which
+        // reads this value (or a later mark: RMWs continue the release sequence), so the
+        // waiter's registration, made before, happens before the claimer's look at it. The
+        // slot keeps its value, so the claim CAS still succeeds.
+        slot.compare_exchange(free, free, AcqRel, Relaxed).is_ok()
+    }
+
     /// Makes a claimed push visible to consumers.
     #[inline]
     pub(crate) fn publish(&self, claimed: Claimed) {

@@ -84,6 +84,27 @@ impl WaitWord {
         true
     }
 
+    /// [`notify`](Self::notify) without its fence, for a waker whose change of the condition
+    /// began with a claim that waiters *mark* before they sleep: a push into a
+    /// [`ByteQueue`](crate::ByteQueue) or [`Queue`](crate::Queue), whose consumers call
+    /// `mark_empty_wait` after `prepare_wait` and a failed pop, and sleep only if it returns
+    /// `true`. Call it after the push, on the queue's "not empty" word. Returns `true` when
+    /// someone waits, and so the host must wake the sleepers on [`seq`](Self::seq).
+    ///
+    /// Why no wake-up is lost: a consumer sleeps only after its mark (an RMW) took the head
+    /// slot while still FREE, so the claim CAS of the push that fills that slot reads the
+    /// mark (Acquire) and sees the registration made before it; a consumer whose mark
+    /// failed does not sleep for long. On x86 this saves a `mfence` (10–20 ns) per push.
+    pub fn notify_marked(&self) -> bool {
+        // Relaxed: the claim CAS before it acquired every marking waiter's registration.
+        if self.waiters.load(Relaxed) == 0 {
+            return false;
+        }
+        // Release: a sleeper that wakes on the new value also sees the condition's change.
+        self.seq.fetch_add(1, Release);
+        true
+    }
+
     /// Back to no waiters and `seq == 0`, for a region being initialised (nobody may
     /// be using it).
     #[cfg_attr(loom, allow(dead_code))]

@@ -146,6 +146,50 @@ fn wait_word_never_loses_a_wakeup() {
     });
 }
 
+/// The fence-free wake of a push (`WaitWord::notify_marked`) with consumers that mark the
+/// head slot before they sleep (`mark_empty_wait`): no wake-up is lost, also across a lap
+/// (capacity 1, two values).
+#[test]
+fn marked_wait_never_loses_a_wakeup() {
+    model(3, || {
+        let q = Arc::new(Queue::<u32, 1>::new());
+        let word = Arc::new(WaitWord::default());
+        let producer = {
+            let (q, word) = (q.clone(), word.clone());
+            thread::spawn(move || {
+                for v in 0..2 {
+                    while q.push(v).is_err() {
+                        thread::yield_now();
+                    }
+                    word.notify_marked();
+                }
+            })
+        };
+        for want in 0..2 {
+            loop {
+                let seen = word.prepare_wait();
+                if let Some(v) = q.pop() {
+                    word.finish_wait();
+                    assert_eq!(v, want);
+                    break;
+                }
+                if q.mark_empty_wait() {
+                    // "Sleep" until the word changes; a lost wake-up spins forever and
+                    // loom reports it.
+                    while word.seq().load(Acquire) == seen {
+                        thread::yield_now();
+                    }
+                } else {
+                    // A push may have missed us: a short sleep, then look again.
+                    thread::yield_now();
+                }
+                word.finish_wait();
+            }
+        }
+        producer.join().unwrap();
+    });
+}
+
 mod pool {
     use super::model;
     use ipc_core::pool::{PoolTables, TaskSlot, TaskState, WorkerSlot};

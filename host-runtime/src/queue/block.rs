@@ -1,6 +1,7 @@
 //! The one blocking loop of the queue: try, spin briefly, yield the CPU a few times, then sleep
 //! in the kernel on an ipc-core [`WaitWord`] until the attempt succeeds or the deadline passes.
 
+use std::cell::Cell;
 use std::hint::spin_loop;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::OnceLock;
@@ -11,18 +12,40 @@ use ipc_core::WaitWord;
 
 use crate::sys::futex::{futex_wait, futex_wake};
 
-/// Spin rounds: round `k` spins `2^k` times (`2^SPIN_ROUNDS - 1` = 63 `spin_loop`s in all:
-/// 0.7 µs on the 2-core VM we measure on, up to ~3 µs where `pause` takes 140 cycles), enough
-/// to catch a peer that answers at once from another core. Spinning longer measured worse on a
-/// busy machine (a 2 µs spin tripled the round trip at load 4): the peer may be waiting for
-/// our core, and the yields below hand it over.
-const SPIN_ROUNDS: u32 = 6;
+/// The longest a call spins before it yields: enough for a peer on another core that answers
+/// at once to hand over a message (a round trip through two queues takes 0.5–1 µs on the 2-core
+/// VM we measure on), so an awake peer is caught while spinning, without `sched_yield`'s system
+/// call (0.25 µs each) in the way.
+const SPIN_MAX: Duration = Duration::from_micros(16);
+/// The shortest spin, where a busy machine drives it: spinning then mostly burns the time
+/// slice a peer waiting for our core could have used.
+const SPIN_MIN: Duration = Duration::from_nanos(500);
 /// `sched_yield` rounds after spinning, before sleeping. On an idle machine each returns at once
-/// (a few microseconds in all). On a busy one it lets the peer run if it waits for our core,
-/// which is much cheaper than a futex sleep: the peer would then pay a wake system call for
-/// every message until we run again. Measured on 2 shared cores: 50–100 ns per message instead
-/// of 300–500 ns for a producer/consumer pair.
+/// (0.25 µs). On a busy one it lets the peer run if it waits for our core, which is much cheaper
+/// than a futex sleep: the peer would then pay a wake system call for every message until we
+/// run again. Measured on 2 shared cores: 50–100 ns per message instead of 300–500 ns for a
+/// producer/consumer pair.
 const YIELD_ROUNDS: u32 = 16;
+/// A `sched_yield` that took longer than this ran another thread: our core is in demand.
+const YIELD_RAN_OTHERS: Duration = Duration::from_micros(2);
+/// Attempts between looks at the clock while spinning (a look costs about as much as a few
+/// attempts).
+const SPINS_PER_CLOCK: u32 = 16;
+
+thread_local! {
+    /// This thread's spin budget, adapted after every wait that spun: doubled (up to
+    /// [`SPIN_MAX`]) when the wait ended soon after the spin while yields found the core free
+    /// (the peer was just a bit slower than the budget), halved (down to [`SPIN_MIN`]) when a
+    /// yield ran another thread (spinning keeps a peer that waits for our core off it) or the
+    /// wait went on to sleep (the peer is not answering at once; spinning is wasted).
+    static SPIN: Cell<Duration> = const { Cell::new(Duration::from_micros(2)) };
+}
+
+/// The first sleep of a [`block_on_marked`] wait whose mark failed (a waker may have missed it:
+/// a put is being written where the get waits); it doubles up to [`BUSY_SLEEP_MAX`] while the
+/// mark keeps failing (a put stopped mid-write), so such a wait costs little CPU.
+const BUSY_SLEEP_MIN: Duration = Duration::from_micros(20);
+const BUSY_SLEEP_MAX: Duration = Duration::from_millis(10);
 
 /// How long a call sleeps before it suspects a dead participant and calls its `on_stall`
 /// (and then again every such interval): short enough that others resume well within a
@@ -60,8 +83,9 @@ impl Deadline {
 /// returns `None` once `deadline` has passed (never before: the last attempt comes after the
 /// deadline was seen to have passed on the monotonic clock).
 ///
-/// `attempt` returns `None` for "must wait" (full, empty). It is tried once, then after each
-/// round of spinning, then after each of a few `sched_yield`s, then under the [`WaitWord`]
+/// `attempt` returns `None` for "must wait" (full, empty). It is tried once, then in a spin loop
+/// (after each `spin_loop`, for this thread's adaptive budget: see [`SPIN`]), then after each of
+/// a few `sched_yield`s, then under the [`WaitWord`]
 /// protocol: `prepare_wait`, re-try, sleep on `seq` while it still holds the value seen (shared
 /// futex, the remaining time as timeout), `finish_wait`. A wake-up, a timeout, `EAGAIN` or
 /// `EINTR` all lead to another attempt; a signal never ends the wait early.
@@ -72,7 +96,22 @@ impl Deadline {
 pub(crate) fn block_on<R>(
     wait: Wait<'_>,
     deadline: Deadline,
+    attempt: impl FnMut() -> Option<R>,
+    on_stall: impl FnMut(),
+) -> Option<R> {
+    block_on_marked(wait, deadline, attempt, || true, on_stall)
+}
+
+/// [`block_on`] for a wait whose wakers may use the fence-free
+/// [`WaitWord::notify_marked`]: after registering and a failed attempt, the sleep is for as long
+/// as needed only if `mark()` (e.g. `ByteQueue::mark_empty_wait`) returns `true`; otherwise it
+/// is a short one ([`BUSY_SLEEP_MIN`], doubling up to [`BUSY_SLEEP_MAX`] while that goes on),
+/// since the waker may have missed the registration.
+pub(crate) fn block_on_marked<R>(
+    wait: Wait<'_>,
+    deadline: Deadline,
     mut attempt: impl FnMut() -> Option<R>,
+    mut mark: impl FnMut() -> bool,
     mut on_stall: impl FnMut(),
 ) -> Option<R> {
     if let Some(r) = attempt() {
@@ -81,21 +120,36 @@ pub(crate) fn block_on<R>(
     if deadline.is_nowait() {
         return None;
     }
-    for round in 0..SPIN_ROUNDS {
-        for _ in 0..1u32 << round {
+    let budget = SPIN.get();
+    let start = Instant::now();
+    loop {
+        for _ in 0..SPINS_PER_CLOCK {
             spin_loop();
+            if let Some(r) = attempt() {
+                return Some(r);
+            }
         }
-        if let Some(r) = attempt() {
-            return Some(r);
+        if start.elapsed() >= budget {
+            break;
         }
     }
+    let mut others_ran = false;
     for _ in 0..YIELD_ROUNDS {
+        let before = Instant::now();
         thread::yield_now();
+        others_ran |= before.elapsed() > YIELD_RAN_OTHERS;
         if let Some(r) = attempt() {
+            SPIN.set(if others_ran {
+                (budget / 2).max(SPIN_MIN)
+            } else {
+                (budget * 2).min(SPIN_MAX)
+            });
             return Some(r);
         }
     }
+    SPIN.set((budget / 2).max(SPIN_MIN));
     let mut check_at = Instant::now() + STALL_CHECK;
+    let mut busy_sleep = BUSY_SLEEP_MIN;
     loop {
         let seen = wait.prepare();
         if let Some(r) = attempt() {
@@ -115,10 +169,14 @@ pub(crate) fn block_on<R>(
             check_at = Instant::now() + STALL_CHECK;
             continue;
         }
-        let timeout = match deadline {
+        let mut timeout = match deadline {
             Deadline::At(at) => (at - now).min(check_at - now),
             Deadline::Never | Deadline::NoWait => check_at - now,
         };
+        if !mark() {
+            timeout = timeout.min(busy_sleep);
+            busy_sleep = (busy_sleep * 2).min(BUSY_SLEEP_MAX);
+        }
         // Every outcome (woken, EAGAIN: seq moved, ETIMEDOUT, EINTR) means: look again. The
         // remaining time is recomputed from the deadline on the next turn.
         let _ = futex_wait(wait.word.seq(), seen, Some(timeout));
@@ -200,6 +258,14 @@ pub(crate) fn notify_all(word: &WaitWord) {
     if word.notify() {
         let _ = futex_wake(word.seq(), u32::MAX);
     }
+}
+
+/// Wakes one waiter on `word` after [`WaitWord::notify_marked`] (or a fused push such as
+/// `ByteQueue::try_push_notify`) said someone waits. Returns `true` if it woke nobody (see
+/// [`notify`]).
+#[inline]
+pub(crate) fn wake_one(word: &WaitWord) -> bool {
+    matches!(futex_wake(word.seq(), 1), Ok(0))
 }
 
 /// Tells waiters on `word` that its condition may hold now; makes the wake system call only if

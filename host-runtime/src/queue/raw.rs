@@ -10,7 +10,9 @@ use ipc_core::crash;
 use ipc_core::{ByteQueue, ParticipantId, PopError, PushError, RepairHooks, WaitWord};
 
 use super::blob::{Class, Descriptor, Lease, LeaseGuard, NONCE_MASK};
-use super::block::{block_on, notify, notify_all, Deadline, Stall, Wait};
+use super::block::{
+    block_on, block_on_marked, notify, notify_all, wake_one, Deadline, Stall, Wait,
+};
 use super::error::{GetError, PutError, QueueError};
 use super::layout::{word, ClassLayout, Layout, Params, HEADER_LEN};
 use crate::shm::{SharedRegion, ShmError};
@@ -441,16 +443,19 @@ impl RawQueue {
         let pushed = block_on(
             self.wait(ring.not_full(), me, NOT_FULL),
             deadline,
-            || match ring.try_push(bytes) {
-                Ok(()) => Some(Ok(())),
+            // Fence-free wake: every get marks before it sleeps (`block_on_marked` in `get_with`).
+            || match ring.try_push_notify(bytes) {
+                Ok(wake) => Some(Ok(wake)),
                 Err(PushError::Full) => None,
                 Err(_) => Some(Err(PutFail::Corrupt)),
             },
             || self.repair_if_stuck(Waiting::Room),
         );
         match pushed {
-            Some(Ok(())) => {
-                self.notify(ring.not_empty());
+            Some(Ok(wake)) => {
+                if wake && wake_one(ring.not_empty()) {
+                    self.look_for_dead();
+                }
                 Ok(())
             }
             Some(Err(fail)) => Err(fail),
@@ -622,7 +627,7 @@ impl RawQueue {
         let descriptor_len = self.inner.inline_max + 1;
         let mut read = Some(read);
         let mut long = false;
-        let popped = block_on(
+        let popped = block_on_marked(
             self.wait(ring.not_empty(), me, NOT_EMPTY),
             deadline,
             || match ring.try_pop_with(|m| {
@@ -640,6 +645,7 @@ impl RawQueue {
                 Err(PopError::Empty) => None,
                 Err(_) => Some(Err(GetError::Corrupt)),
             },
+            || ring.mark_empty_wait(),
             || self.repair_if_stuck(Waiting::Message),
         );
         match popped {
