@@ -32,6 +32,9 @@ const CHECK_EVERY: Duration = Duration::from_millis(5);
 /// How long the result thread sleeps when it can't rely on pidfds alone: some worker has no
 /// pidfd (old kernel), or a worker could not be started and the start is to be retried.
 const FALLBACK_POLL: Duration = Duration::from_millis(20);
+/// How long the result thread sleeps while a task waits and a worker is idle (see
+/// `Sched::retry_stranded`).
+const STRANDED_POLL: Duration = Duration::from_millis(20);
 /// Spin rounds of [`Collector::linger`]: round `k` spins `2^k` times.
 const SPIN_ROUNDS: u32 = 6;
 /// `sched_yield` rounds of [`Collector::linger`], after spinning (within [`YIELD_BUDGET`]).
@@ -175,7 +178,11 @@ impl Collector {
                 doorbell.finish_wait();
                 continue;
             }
-            self.sleep(phase);
+            let stranded = {
+                let tables = shared.tables.get();
+                lock(&shared.sched).retry_stranded(&tables, shared.prefetch)
+            };
+            self.sleep(phase, stranded);
             doorbell.finish_wait();
             self.drain_wake();
             self.check_now = true;
@@ -217,8 +224,9 @@ impl Collector {
         false
     }
 
-    /// Sleeps in `ppoll` on the wake-up socket and the workers' pidfds.
-    fn sleep(&self, phase: Phase) {
+    /// Sleeps in `ppoll` on the wake-up socket and the workers' pidfds; not long if a task is
+    /// `stranded` (see `Sched::retry_stranded`).
+    fn sleep(&self, phase: Phase, stranded: bool) {
         let mut fds: Vec<BorrowedFd<'_>> = vec![self.wake_rx.as_fd()];
         let mut all_pidfds = true;
         for p in self.procs.iter().flatten() {
@@ -227,7 +235,9 @@ impl Collector {
                 None => all_pidfds = false,
             }
         }
-        let timeout = if all_pidfds && !self.short_of_workers(phase) {
+        let timeout = if stranded {
+            Some(STRANDED_POLL)
+        } else if all_pidfds && !self.short_of_workers(phase) {
             None
         } else {
             Some(FALLBACK_POLL)

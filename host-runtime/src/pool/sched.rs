@@ -298,6 +298,43 @@ impl Sched {
         Some((record.sink, record.tag))
     }
 
+    /// Hands out again what may be stranded, and tells whether a task still waits while a
+    /// worker has nothing to do. Dispatch and steal run on events (a result, a death, a new
+    /// worker); if tasks wait behind busy workers that are all blocked on one another (the
+    /// tasks of a rendezvous), no event may come. So before the result thread sleeps it calls
+    /// this, and while it returns `true` it sleeps only briefly and calls it again. A lane that
+    /// was stalled by a failed put but holds nothing gets another chance here: no result of
+    /// its would ever unstall it.
+    pub(super) fn retry_stranded(&mut self, tables: &PoolTables<'_>, prefetch: usize) -> bool {
+        if self.phase >= Phase::Terminating {
+            return false;
+        }
+        let mut idle = false;
+        for lane in self.lanes.iter_mut().flatten() {
+            if lane.custody == 0 {
+                lane.stalled = false;
+                idle |= lane.has_room(prefetch);
+            }
+        }
+        if !idle {
+            return false;
+        }
+        self.dispatch(tables, prefetch);
+        self.steal(prefetch);
+        let idle = self
+            .lanes
+            .iter()
+            .flatten()
+            .any(|l| l.custody == 0 && l.has_room(prefetch));
+        let waiting = !self.backlog.is_empty()
+            || self
+                .lanes
+                .iter()
+                .flatten()
+                .any(|l| l.custody > 0 && l.inbox.qsize() > 0);
+        idle && waiting
+    }
+
     /// Whether no task is waiting or in any worker's custody.
     pub(super) fn idle(&self) -> bool {
         self.backlog.is_empty() && self.lanes.iter().flatten().all(|l| l.custody == 0)
