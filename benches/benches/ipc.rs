@@ -183,16 +183,7 @@ fn round_trip(c: &mut Criterion) {
 
     // Two RawQueues, blocking API; the echo process sends back what it gets until an empty
     // message.
-    let ping = RawQueue::new(16).expect("queue");
-    let pong = RawQueue::new(16).expect("queue");
-    let (rx, tx) = (ping.clone(), pong.clone());
-    let echo = Process::new(move || {
-        let mut buf = Vec::with_capacity(MSG);
-        while rx.get_into(&mut buf).expect("get") > 0 {
-            tx.put(&buf[..]).expect("put");
-        }
-    });
-    echo.start().expect("start echo");
+    let (ping, pong, echo) = benches::host_queue::raw_echo(16);
     let mut buf = Vec::with_capacity(MSG);
     for i in 0..1000 {
         ping.put(message(i)).expect("put");

@@ -3,7 +3,7 @@
 
 use std::io;
 
-use host_runtime::{Queue, RawQueue};
+use host_runtime::{Process, Queue, RawQueue};
 
 use crate::msg::MSG_LEN;
 use crate::roundtrip::Link;
@@ -171,4 +171,25 @@ impl Receiver for TypedQueueLink {
     fn recv(&mut self, m: &mut [u8; MSG_LEN]) {
         self.get(m);
     }
+}
+
+/// The rig of the blocking round trip: two `RawQueue`s of `capacity` and a started echo
+/// process that sends back through the second what it gets on the first, until an empty
+/// message. Returns `(ping, pong, echo)`.
+///
+/// # Panics
+///
+/// If the queues cannot be made or the process cannot start.
+pub fn raw_echo(capacity: usize) -> (RawQueue, RawQueue, Process) {
+    let ping = RawQueue::new(capacity).expect("queue");
+    let pong = RawQueue::new(capacity).expect("queue");
+    let (rx, tx) = (ping.clone(), pong.clone());
+    let echo = Process::new(move || {
+        let mut buf = Vec::with_capacity(MSG_LEN);
+        while rx.get_into(&mut buf).expect("get") > 0 {
+            tx.put(&buf[..]).expect("put");
+        }
+    });
+    echo.start().expect("start echo");
+    (ping, pong, echo)
 }

@@ -54,16 +54,7 @@ fn main() {
             }
         }
         "rt" => {
-            let ping = RawQueue::new(16).expect("queue");
-            let pong = RawQueue::new(16).expect("queue");
-            let (rx, tx) = (ping.clone(), pong.clone());
-            let echo = Process::new(move || {
-                let mut buf = Vec::with_capacity(MSG);
-                while rx.get_into(&mut buf).expect("get") > 0 {
-                    tx.put(&buf[..]).expect("put");
-                }
-            });
-            echo.start().expect("start echo");
+            let (ping, pong, echo) = benches::host_queue::raw_echo(16);
             let mut buf = Vec::with_capacity(MSG);
             let m = message(7);
             for _ in 0..5 {
