@@ -331,12 +331,6 @@ impl RawQueue {
         Ok(SharedRegion::unlink_named(name)?)
     }
 
-    /// The ring as this process's participant: what puts and gets claim through.
-    #[inline(always)]
-    fn ring(&self) -> ByteQueue<'_> {
-        self.inner.ring.claimer(|| self.sweep_anonymously())
-    }
-
     /// The ring, for reading its state.
     #[inline(always)]
     fn ring_view(&self) -> &ByteQueue<'_> {
@@ -467,7 +461,7 @@ impl RawQueue {
     /// anonymous), which blob leases and the wait ledger record.
     #[inline(always)]
     fn ring_and_id(&self) -> (ByteQueue<'_>, u16) {
-        self.inner.ring.claimer_id(|| self.sweep_anonymously())
+        self.inner.ring.claimer(|| self.sweep_anonymously())
     }
 
     /// The ledger counter of participant `id` for wait word number `slot` (`NOT_EMPTY`,
@@ -1049,7 +1043,7 @@ impl RawQueue {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn repair_dead(&self) -> usize {
-        self.repair_through(&self.ring())
+        self.repair_through(&self.ring_and_id().0)
     }
 
     /// [`repair_dead`](Self::repair_dead) through the anonymous ring handle: for a process

@@ -64,33 +64,20 @@ impl Member {
         self.queue.get()
     }
 
-    /// The queue as this process's participant, to claim through: registers on the first call
-    /// in each process. `on_full` runs if the table is full, before one more try (a sweep of
-    /// dead members frees entries); if it is still full, claims are anonymous (they work, but
-    /// a death during one cannot be repaired).
+    /// The queue as this process's participant, to claim through, and its participant id as a
+    /// number (0 if it claims anonymously: what the host records as the holder of things
+    /// outside this `ByteQueue`, e.g. blob chunk leases, so that its repair finds them).
+    /// Registers on the first call in each process. `on_full` runs if the table is full,
+    /// before one more try (a sweep of dead members frees entries); if it is still full,
+    /// claims are anonymous (they work, but a death during one cannot be repaired).
     #[inline(always)]
-    pub(crate) fn claimer(&self, on_full: impl FnOnce()) -> ByteQueue<'_> {
+    pub(crate) fn claimer(&self, on_full: impl FnOnce()) -> (ByteQueue<'_>, u16) {
         // Unchecked: a DONE word was stored by `register`, whose `tag()` registered the fork
         // handler first, so every fork since then has moved this process's generation on.
         let tag = fork_generation_unchecked() + 1;
-        let me = self.me.load(Acquire);
-        if me >> GEN_SHIFT == tag && me & DONE != 0 {
-            return self.handle(me);
-        }
-        self.register(on_full)
-    }
-
-    /// [`claimer`](Self::claimer), and this process's participant id as a number (0 if it
-    /// claims anonymously): what the queue records as the holder of things outside this
-    /// `ByteQueue` (blob chunk leases), so that this process's repair can find them.
-    #[inline(always)]
-    pub(crate) fn claimer_id(&self, on_full: impl FnOnce()) -> (ByteQueue<'_>, u16) {
-        // Unchecked: as in `claimer`.
-        let tag = fork_generation_unchecked() + 1;
         let mut me = self.me.load(Acquire);
         if me >> GEN_SHIFT != tag || me & DONE == 0 {
-            self.register(on_full);
-            me = self.me.load(Acquire);
+            me = self.register(on_full);
         }
         (self.handle(me), (me & ID_MASK) as u16)
     }
@@ -116,15 +103,17 @@ impl Member {
         }
     }
 
+    /// Registers this process (or waits for another of its threads to), and returns the
+    /// DONE word of its registration.
     #[cold]
-    fn register(&self, on_full: impl FnOnce()) -> ByteQueue<'_> {
+    fn register(&self, on_full: impl FnOnce()) -> u64 {
         let tag = tag();
         let mut on_full = Some(on_full);
         loop {
             let seen = self.me.load(Acquire);
             if seen >> GEN_SHIFT == tag {
                 if seen & DONE != 0 {
-                    return self.handle(seen);
+                    return seen;
                 }
                 // Another thread of this process is registering.
                 std::thread::yield_now();
@@ -156,7 +145,7 @@ impl Member {
             let done = (tag << GEN_SHIFT) | DONE | id;
             // Release: pairs with the Acquire loads above and in `claimer`.
             self.me.store(done, Release);
-            return self.handle(done);
+            return done;
         }
     }
 
