@@ -59,7 +59,7 @@
 //! its call as if nothing happened.
 //!
 //! A process *killed* inside a put or get is repaired, without anyone's help: each process
-//! registers in the queue's participant tables on its first put or get, so every slot it
+//! registers in the queue's participant table on its first put or get, so every slot it
 //! claims records who claimed it. A call that has been blocked for 200 ms while the queue
 //! looks stuck (or a failing `*_nowait`/`*_timeout` call, at most every 200 ms per process)
 //! asks the kernel whether the registered processes still live (`/proc/PID/stat`: gone,
@@ -69,16 +69,18 @@
 //! So the others resume within a few hundred milliseconds of a death, and only the one message
 //! the dead process was handing over is lost.
 //!
+//! The same holds for *long* messages: the blob chunk a dead process held (taken for a put,
+//! or being copied out by a get) is freed by its repair, found by its lease word, so no chunk
+//! leaks; a long get is committed, like a short one, only when its ring slot is released,
+//! after the copy. A process killed asleep in a blocking call is taken out of the wait
+//! word's count of sleepers by the same repair (the queue's wait ledger says how many were
+//! its), so no call pays a wake-up for it afterwards. `LAYOUT.md` of this crate goes through every step of a put and a get.
+//!
 //! A parent's death wakes nobody: a non-daemon child blocked in a get sleeps on (in the
 //! kernel, using no CPU) until a message comes from any process that still has the queue, as
 //! Python's non-daemon children outlive their parent. To make children go with their parent,
 //! start them as daemons (`Builder::daemon`, `PR_SET_PDEATHSIG`), or wait with `get_timeout`
 //! and check `sys::getppid`.
-//!
-//! The same holds for *long* messages: the blob chunk a dead process held (taken for a put,
-//! or being copied out by a get) is freed by its repair, found by its lease word, so no chunk
-//! leaks; a long get is committed, like a short one, only when its ring slot is released,
-//! after the copy. `LAYOUT.md` of this crate goes through every step of a put and a get.
 //!
 //! A process forked by a raw `clone` system call (not libc's `fork`, as [`Process`](crate::Process)
 //! uses) must not use a queue it inherited: it would claim under its parent's registration.
