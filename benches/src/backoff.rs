@@ -26,6 +26,8 @@ use std::thread::yield_now;
 #[derive(Debug, Default)]
 pub struct Backoff {
     step: u32,
+    /// One spin per call (127 calls) instead of `2^step`: see [`flat`](Backoff::flat).
+    flat: bool,
 }
 
 impl Backoff {
@@ -34,13 +36,30 @@ impl Backoff {
 
     /// A fresh backoff, in its spinning phase.
     pub const fn new() -> Self {
-        Self { step: 0 }
+        Self {
+            step: 0,
+            flat: false,
+        }
+    }
+
+    /// A backoff that spins once per call for as many spins as [`new`](Backoff::new)'s spin
+    /// phase (127), then yields on every call: it notices a change within one `pause`, where
+    /// the growing spin may look again only after 64 of them (about 3 µs). For the floors of
+    /// the round-trip group, which must be the least the hardware does.
+    pub const fn flat() -> Self {
+        Self {
+            step: 0,
+            flat: true,
+        }
     }
 
     /// Waits a little: a growing spin, then a yield.
     #[inline]
     pub fn snooze(&mut self) {
-        if self.step < Self::SPIN_STEPS {
+        if self.flat && self.step < (1 << Self::SPIN_STEPS) - 1 {
+            spin_loop();
+            self.step += 1;
+        } else if !self.flat && self.step < Self::SPIN_STEPS {
             for _ in 0..1u32 << self.step {
                 spin_loop();
             }
@@ -52,7 +71,11 @@ impl Backoff {
 
     /// Whether the spinning phase is over.
     pub fn is_yielding(&self) -> bool {
-        self.step >= Self::SPIN_STEPS
+        if self.flat {
+            self.step >= (1 << Self::SPIN_STEPS) - 1
+        } else {
+            self.step >= Self::SPIN_STEPS
+        }
     }
 
     /// Back to the spinning phase, after progress.

@@ -43,6 +43,9 @@ pub struct Peer {
 /// The name of the spin ping-pong, the floor the others are compared with.
 pub const FLOOR: &str = "shm spin ping-pong (floor)";
 
+/// The name of the spin mailbox: the floor for moving a 64-byte message (see [`SpinMailbox`]).
+pub const MAILBOX_FLOOR: &str = "shm spin mailbox, 64 B (message floor)";
+
 /// Every round-trip peer of this build, ipc's first.
 pub fn peers() -> Vec<Peer> {
     #[allow(unused_mut)]
@@ -74,6 +77,10 @@ pub fn peers() -> Vec<Peer> {
         Peer {
             name: FLOOR,
             make: || Ok(Box::new(SpinPingPong::spawn()?)),
+        },
+        Peer {
+            name: MAILBOX_FLOOR,
+            make: || Ok(Box::new(SpinMailbox::spawn()?)),
         },
         Peer {
             name: "shm futex ping-pong",
@@ -459,7 +466,7 @@ impl Link for MqLink {
 }
 
 /// The floor: one 64-bit word in shared memory, the parent writes an odd value, the child
-/// answers with the next even one; both spin ([`Backoff`]). No payload, no queue.
+/// answers with the next even one; both spin ([`Backoff::flat`]). No payload, no queue.
 #[derive(Debug)]
 pub struct SpinPingPong {
     mem: SharedMem,
@@ -479,7 +486,7 @@ impl SpinPingPong {
         let child = Child::spawn(|| {
             let mut expect = 1u64;
             loop {
-                let mut backoff = Backoff::new();
+                let mut backoff = Backoff::flat();
                 loop {
                     // Acquire: pairs with the parent's Release store.
                     let v = word.load(Acquire);
@@ -514,7 +521,7 @@ impl RoundTrip for SpinPingPong {
         self.n += 1;
         // Release: pairs with the child's Acquire load.
         word.store(ping, Release);
-        let mut backoff = Backoff::new();
+        let mut backoff = Backoff::flat();
         // Acquire: pairs with the child's Release store.
         while word.load(Acquire) != ping + 1 {
             backoff.snooze();
@@ -530,6 +537,118 @@ impl Drop for SpinPingPong {
             let r = child.join();
             if !std::thread::panicking() {
                 r.expect("ping-pong process");
+            }
+        }
+    }
+}
+
+/// The floor for a 64-byte message: one mailbox per direction, each a sequence word and the
+/// 64-byte message after it (72 bytes: two cache lines, as any 64-byte message with a word
+/// that says it is there). The sender writes the message, then the word; the receiver spins
+/// on the word, then copies the message out. One message is ever in flight, so a mailbox is
+/// never rewritten before it was read; no claims, no queue.
+///
+/// [`SpinPingPong`] moves one word, one cache line; every queue moves at least this.
+#[derive(Debug)]
+pub struct SpinMailbox {
+    mem: SharedMem,
+    child: Option<Child>,
+    n: u64,
+}
+
+/// A mailbox: its word at byte 0, the message in the 8 words after it.
+struct Mailbox<'a> {
+    seq: &'a AtomicU64,
+    message: &'a [AtomicU64; MSG_LEN / 8],
+}
+
+impl<'a> Mailbox<'a> {
+    /// The mailbox at byte `offset` (a multiple of 128) of `mem`.
+    fn at(mem: &'a SharedMem, offset: usize) -> Self {
+        Mailbox {
+            seq: mem.at(offset),
+            message: mem.at(offset + 8),
+        }
+    }
+
+    fn send(&self, seq: u64, m: &[u8; MSG_LEN]) {
+        for (word, bytes) in self.message.iter().zip(m.chunks_exact(8)) {
+            word.store(u64::from_le_bytes(bytes.try_into().expect("8 bytes")), Relaxed);
+        }
+        // Release: the message is visible to whoever acquires this value.
+        self.seq.store(seq, Release);
+    }
+
+    /// Waits for `seq` (or [`STOP`]: returns `false`), then copies the message into `m`.
+    fn recv(&self, seq: u64, m: &mut [u8; MSG_LEN]) -> bool {
+        let mut backoff = Backoff::flat();
+        loop {
+            // Acquire: pairs with the sender's Release store.
+            match self.seq.load(Acquire) {
+                STOP => return false,
+                v if v == seq => break,
+                _ => backoff.snooze(),
+            }
+        }
+        for (word, bytes) in self.message.iter().zip(m.chunks_exact_mut(8)) {
+            bytes.copy_from_slice(&word.load(Relaxed).to_le_bytes());
+        }
+        true
+    }
+}
+
+impl SpinMailbox {
+    /// Where the parent's and the child's mailboxes start: 128-byte aligned, so each message
+    /// takes exactly two cache lines, and far apart.
+    const THERE: usize = 0;
+    const BACK: usize = 1024;
+
+    /// Forks the answering process and checks one round trip.
+    ///
+    /// # Errors
+    ///
+    /// Those of `mmap` and `fork`.
+    pub fn spawn() -> io::Result<Self> {
+        let mem = SharedMem::new(PAGE)?;
+        let child = Child::spawn(|| {
+            let (there, back) = (Mailbox::at(&mem, Self::THERE), Mailbox::at(&mem, Self::BACK));
+            let mut m = [0u8; MSG_LEN];
+            let mut seq = 1;
+            while there.recv(seq, &mut m) {
+                back.send(seq, &m);
+                seq += 1;
+            }
+            0
+        })?;
+        let mut p = SpinMailbox {
+            mem,
+            child: Some(child),
+            n: 0,
+        };
+        p.round_trip();
+        Ok(p)
+    }
+}
+
+impl RoundTrip for SpinMailbox {
+    #[inline]
+    fn round_trip(&mut self) {
+        self.n += 1;
+        let mut m = message(self.n);
+        Mailbox::at(&self.mem, Self::THERE).send(self.n, &m);
+        assert!(Mailbox::at(&self.mem, Self::BACK).recv(self.n, &mut m));
+        assert_eq!(seq_of(&m), self.n, "echo returned another message");
+    }
+}
+
+impl Drop for SpinMailbox {
+    fn drop(&mut self) {
+        // Release: the child sees STOP and exits.
+        Mailbox::at(&self.mem, Self::THERE).seq.store(STOP, Release);
+        if let Some(child) = self.child.take() {
+            let r = child.join();
+            if !std::thread::panicking() {
+                r.expect("mailbox process");
             }
         }
     }

@@ -32,6 +32,8 @@ pub unsafe trait Atomics: Sync {}
 unsafe impl Atomics for AtomicU32 {}
 // SAFETY: as above.
 unsafe impl Atomics for AtomicU64 {}
+// SAFETY: atomic integers, as above.
+unsafe impl<const N: usize> Atomics for [AtomicU64; N] {}
 // SAFETY: two `AtomicU32`s (`#[repr(C)]`); zero is a closed gate at epoch 0.
 unsafe impl Atomics for Gate {}
 
