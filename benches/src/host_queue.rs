@@ -1,9 +1,13 @@
 //! host-runtime's queues between processes as peers: [`RawQueue`] (byte messages) and
-//! [`Queue<Vec<u8>>`](Queue) (postcard-encoded items), used with their blocking `put`/`get`.
+//! [`Queue<Vec<u8>>`](Queue) or `Queue<ByteBuf>` (postcard-encoded items), used with their
+//! blocking `put`/`get`.
 
 use std::io;
 
 use host_runtime::{Process, Queue, RawQueue};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_bytes::ByteBuf;
 
 use crate::msg::MSG_LEN;
 use crate::roundtrip::Link;
@@ -93,21 +97,58 @@ impl Receiver for RawQueueLink {
     }
 }
 
-/// One end of a pair of typed [`Queue<Vec<u8>>`](Queue)s (or of one, for a stream): each
-/// message is a 64-byte `Vec<u8>`, encoded with postcard on `put`, allocated on `get`.
-#[derive(Clone)]
-pub struct TypedQueueLink {
-    tx: Queue<Vec<u8>>,
-    rx: Queue<Vec<u8>>,
+/// An item type of a typed queue peer: made from a bench message and read back as bytes.
+pub trait Item: Serialize + DeserializeOwned {
+    /// The item carrying `m`.
+    fn from_message(m: &[u8; MSG_LEN]) -> Self;
+    /// The bytes it carries.
+    fn bytes(&self) -> &[u8];
 }
 
-impl std::fmt::Debug for TypedQueueLink {
+/// serde encodes a `Vec<u8>` as a sequence, byte by byte.
+impl Item for Vec<u8> {
+    fn from_message(m: &[u8; MSG_LEN]) -> Self {
+        m.to_vec()
+    }
+    fn bytes(&self) -> &[u8] {
+        self
+    }
+}
+
+/// serde_bytes' `ByteBuf` encodes as one byte string (the same postcard bytes as a `Vec<u8>`).
+impl Item for ByteBuf {
+    fn from_message(m: &[u8; MSG_LEN]) -> Self {
+        ByteBuf::from(m.to_vec())
+    }
+    fn bytes(&self) -> &[u8] {
+        self
+    }
+}
+
+/// One end of a pair of typed [`Queue<T>`](Queue)s (or of one, for a stream): each message is
+/// a 64-byte `T` (a `Vec<u8>` or a `ByteBuf`), allocated and encoded with postcard on `put`,
+/// decoded and allocated on `get`.
+pub struct TypedQueueLink<T: Item = Vec<u8>> {
+    tx: Queue<T>,
+    rx: Queue<T>,
+}
+
+impl<T: Item> Clone for TypedQueueLink<T> {
+    fn clone(&self) -> Self {
+        TypedQueueLink {
+            tx: self.tx.clone(),
+            rx: self.rx.clone(),
+        }
+    }
+}
+
+impl<T: Item> std::fmt::Debug for TypedQueueLink<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("TypedQueueLink")
     }
 }
 
-impl TypedQueueLink {
+impl<T: Item> TypedQueueLink<T> {
     /// Two queues of capacity 16, one per direction: (parent's end, child's end).
     ///
     /// # Errors
@@ -116,7 +157,7 @@ impl TypedQueueLink {
     pub fn pair() -> io::Result<(Self, Self)> {
         let a = Queue::new(16).map_err(io_err)?;
         let b = Queue::new(16).map_err(io_err)?;
-        let end = |tx: &Queue<Vec<u8>>, rx: &Queue<Vec<u8>>| TypedQueueLink {
+        let end = |tx: &Queue<T>, rx: &Queue<T>| TypedQueueLink {
             tx: tx.clone(),
             rx: rx.clone(),
         };
@@ -140,7 +181,7 @@ impl TypedQueueLink {
     #[inline]
     fn put(&mut self, m: &[u8; MSG_LEN]) {
         self.tx
-            .put(m.to_vec())
+            .put(T::from_message(m))
             .map_err(|e| e.to_string())
             .expect("put");
     }
@@ -148,11 +189,11 @@ impl TypedQueueLink {
     #[inline]
     fn get(&mut self, m: &mut [u8; MSG_LEN]) {
         let v = self.rx.get().expect("get");
-        m.copy_from_slice(&v);
+        m.copy_from_slice(v.bytes());
     }
 }
 
-impl Link for TypedQueueLink {
+impl<T: Item> Link for TypedQueueLink<T> {
     fn send(&mut self, m: &[u8; MSG_LEN]) {
         self.put(m);
     }
@@ -161,13 +202,13 @@ impl Link for TypedQueueLink {
     }
 }
 
-impl Sender for TypedQueueLink {
+impl<T: Item> Sender for TypedQueueLink<T> {
     fn send(&mut self, m: &[u8; MSG_LEN]) {
         self.put(m);
     }
 }
 
-impl Receiver for TypedQueueLink {
+impl<T: Item> Receiver for TypedQueueLink<T> {
     fn recv(&mut self, m: &mut [u8; MSG_LEN]) {
         self.get(m);
     }

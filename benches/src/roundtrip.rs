@@ -69,9 +69,9 @@ pub fn peers() -> Vec<Peer> {
         Peer {
             name: "host_runtime::Queue<Vec<u8>> put+get",
             make: || {
-                Ok(Box::new(Echo::spawn(
-                    crate::host_queue::TypedQueueLink::pair()?,
-                )?))
+                Ok(Box::new(Echo::spawn(crate::host_queue::TypedQueueLink::<
+                    Vec<u8>,
+                >::pair()?)?))
             },
         },
         Peer {
@@ -573,7 +573,10 @@ impl<'a> Mailbox<'a> {
 
     fn send(&self, seq: u64, m: &[u8; MSG_LEN]) {
         for (word, bytes) in self.message.iter().zip(m.chunks_exact(8)) {
-            word.store(u64::from_le_bytes(bytes.try_into().expect("8 bytes")), Relaxed);
+            word.store(
+                u64::from_le_bytes(bytes.try_into().expect("8 bytes")),
+                Relaxed,
+            );
         }
         // Release: the message is visible to whoever acquires this value.
         self.seq.store(seq, Release);
@@ -611,7 +614,10 @@ impl SpinMailbox {
     pub fn spawn() -> io::Result<Self> {
         let mem = SharedMem::new(PAGE)?;
         let child = Child::spawn(|| {
-            let (there, back) = (Mailbox::at(&mem, Self::THERE), Mailbox::at(&mem, Self::BACK));
+            let (there, back) = (
+                Mailbox::at(&mem, Self::THERE),
+                Mailbox::at(&mem, Self::BACK),
+            );
             let mut m = [0u8; MSG_LEN];
             let mut seq = 1;
             while there.recv(seq, &mut m) {

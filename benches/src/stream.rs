@@ -99,7 +99,16 @@ pub fn peers() -> Vec<Peer> {
             name: "host_runtime::Queue<Vec<u8>> put/get",
             boundable: true,
             make: |cap, n| {
-                let (tx, rx) = crate::host_queue::TypedQueueLink::ends(cap)?;
+                let (tx, rx) = crate::host_queue::TypedQueueLink::<Vec<u8>>::ends(cap)?;
+                Ok(Box::new(Stream::spawn(move || tx, rx, n)?))
+            },
+        },
+        Peer {
+            name: "host_runtime::Queue<ByteBuf> put/get",
+            boundable: true,
+            make: |cap, n| {
+                let (tx, rx) =
+                    crate::host_queue::TypedQueueLink::<serde_bytes::ByteBuf>::ends(cap)?;
                 Ok(Box::new(Stream::spawn(move || tx, rx, n)?))
             },
         },

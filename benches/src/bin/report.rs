@@ -890,6 +890,7 @@ impl Doc<'_> {
         let pipe_batched = self.find(g, "pipe (64 KiB reads)");
         for ours in [
             "host_runtime::RawQueue put/get",
+            "host_runtime::Queue<ByteBuf> put/get",
             "host_runtime::Queue<Vec<u8>> put/get",
         ] {
             let Some(q) = self.find(g, ours) else {
