@@ -8,6 +8,7 @@
 //! - [`spin_push`], [`spin_pop`]: non-blocking `try_push`/`try_pop` retried with the common
 //!   [`Backoff`] (spin, then yield); they never sleep in the kernel.
 
+use std::cell::Cell;
 use std::hint::spin_loop;
 use std::time::{Duration, Instant};
 
@@ -23,9 +24,18 @@ const MAX_SPINS_PER_ROUND: u32 = 64;
 const SPIN_TIME: Duration = Duration::from_micros(2);
 /// `sched_yield` rounds after spinning, before sleeping.
 const YIELD_ROUNDS: u32 = 16;
+/// After this thread woke a sleeper, its next wait spins until this long after the wake-up,
+/// as host-runtime's does (`WAKE_LATENCY` in `queue/block.rs`): the woken peer takes about
+/// that long to answer, and sleeping meanwhile would make it wake us in turn.
+const WAKE_LATENCY: Duration = Duration::from_micros(50);
+
+thread_local! {
+    /// When this thread last woke a sleeper.
+    static WOKE_AT: Cell<Option<Instant>> = const { Cell::new(None) };
+}
 
 /// Runs `attempt` until it returns `Some`: tries, spins (doubling rounds, then up to
-/// [`SPIN_TIME`]), yields [`YIELD_ROUNDS`] times, then sleeps on `word` under the
+/// [`SPIN_TIME`], or [`WAKE_LATENCY`] after a wake-up this thread made), yields [`YIELD_ROUNDS`] times, then sleeps on `word` under the
 /// [`WaitWord`] protocol. The same policy as host-runtime's queue (`queue/block.rs`), so the
 /// difference between this and `RawQueue` is what `RawQueue` adds, not how it waits.
 fn block_on<R>(word: &WaitWord, mut attempt: impl FnMut() -> Option<R>) -> R {
@@ -33,7 +43,7 @@ fn block_on<R>(word: &WaitWord, mut attempt: impl FnMut() -> Option<R>) -> R {
         return r;
     }
     let mut spins = 1;
-    let mut spin_start = None;
+    let mut spin_until = None;
     loop {
         for _ in 0..spins {
             spin_loop();
@@ -43,7 +53,14 @@ fn block_on<R>(word: &WaitWord, mut attempt: impl FnMut() -> Option<R>) -> R {
         }
         if spins < MAX_SPINS_PER_ROUND {
             spins *= 2;
-        } else if spin_start.get_or_insert_with(Instant::now).elapsed() >= SPIN_TIME {
+        } else if Instant::now()
+            >= *spin_until.get_or_insert_with(|| {
+                let end = Instant::now() + SPIN_TIME;
+                WOKE_AT
+                    .take()
+                    .map_or(end, |woke| end.max(woke + WAKE_LATENCY))
+            })
+        {
             break;
         }
     }
@@ -68,8 +85,8 @@ fn block_on<R>(word: &WaitWord, mut attempt: impl FnMut() -> Option<R>) -> R {
 /// Wakes one sleeper on `word` if anyone waits (no system call otherwise).
 #[inline]
 fn notify(word: &WaitWord) {
-    if word.notify() {
-        let _ = futex_wake(word.seq(), 1);
+    if word.notify() && futex_wake(word.seq(), 1).is_ok_and(|n| n > 0) {
+        WOKE_AT.set(Some(Instant::now()));
     }
 }
 
