@@ -35,8 +35,8 @@ thread_local! {
 }
 
 /// Runs `attempt` until it returns `Some`: tries, spins (doubling rounds, then up to
-/// [`SPIN_TIME`], or [`WAKE_LATENCY`] after a wake-up this thread made), yields [`YIELD_ROUNDS`] times, then sleeps on `word` under the
-/// [`WaitWord`] protocol. The same policy as host-runtime's queue (`queue/block.rs`), so the
+/// [`SPIN_TIME`], or [`WAKE_LATENCY`] after a wake-up this thread made), yields
+/// [`YIELD_ROUNDS`] times, then sleeps on `word` under the [`WaitWord`] protocol. The same policy as host-runtime's queue (`queue/block.rs`), so the
 /// difference between this and `RawQueue` is what `RawQueue` adds, not how it waits.
 fn block_on<R>(word: &WaitWord, mut attempt: impl FnMut() -> Option<R>) -> R {
     if let Some(r) = attempt() {

@@ -98,8 +98,8 @@ impl Deadline {
 /// `attempt` returns `None` for "must wait" (full, empty). It is tried once, then in a spin loop
 /// (after each `spin_loop`, for this thread's adaptive budget: see [`SPIN`]; longer just after
 /// this thread woke a sleeper: see [`WAKE_LATENCY`]), then after each of a few `sched_yield`s,
-/// then under the [`WaitWord`] protocol: `prepare_wait`, re-try, sleep on `seq` while it still holds the value seen (shared
-/// futex, the remaining time as timeout), `finish_wait`. A wake-up, a timeout, `EAGAIN` or
+/// then under the [`WaitWord`] protocol: `prepare_wait`, re-try, sleep on `seq` while it still
+/// holds the value seen (shared futex, the remaining time as timeout), `finish_wait`. A wake-up, a timeout, `EAGAIN` or
 /// `EINTR` all lead to another attempt; a signal never ends the wait early.
 ///
 /// Once sleeping, `on_stall` runs every [`STALL_CHECK`] that passes without success: the
