@@ -1,6 +1,6 @@
 //! Waiting push and pop on an ipc-core [`ByteQueue`]:
 //!
-//! - [`push`], [`pop`]: blocking, with the queue's [`WaitWord`](ipc_core::WaitWord)s and shared
+//! - [`push`], [`pop`]: blocking, with the queue's [`WaitWord`]s and shared
 //!   futexes and the policy of host-runtime's queue (try, a short spin, a few yields, then
 //!   sleep). This is
 //!   what a host does with ipc-core's wait support; host-runtime's `RawQueue` adds its encoding,

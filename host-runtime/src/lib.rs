@@ -61,3 +61,8 @@ pub use shm::{SharedRegion, ShmError};
 
 #[cfg(test)]
 mod test_util;
+
+/// The README's examples, run as doctests (`cargo test --doc`).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

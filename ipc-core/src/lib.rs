@@ -51,3 +51,8 @@ pub use queue::Queue;
 pub use region::{Region, REGION_ALIGN};
 pub use wait::WaitWord;
 pub use word::{Word, MAX_CAPACITY, MAX_MESSAGE_LEN, MAX_PARTICIPANTS};
+
+/// The README's examples, run as doctests (`cargo test --doc`).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
