@@ -95,6 +95,29 @@
 //! start them as daemons (`Builder::daemon`, `PR_SET_PDEATHSIG`), or wait with `get_timeout`
 //! and check `sys::getppid`.
 //!
+//! # Named queues: space and cleaning up
+//!
+//! A named queue ([`Builder::create_named`]) is a file of `/dev/shm` (a `tmpfs`, in memory)
+//! whose whole size is reserved when it is made, so a `/dev/shm` too small is an error then
+//! ([`ShmError::OutOfSpace`](crate::ShmError::OutOfSpace)), never a `SIGBUS` in a later put.
+//! Named defaults are smaller than anonymous ones (about 13 MiB; [`Builder`], *Memory*, says
+//! how to size a queue). The file outlives every process that uses it: it stays until
+//! [`Queue::unlink_named`] removes its name, and its memory until the last process that mapped
+//! it lets go.
+//!
+//! * A program that owns a queue's name unlinks it when it is done (processes that opened the
+//!   queue keep using it; new ones can no longer open it).
+//! * After a crash, the region stays in `/dev/shm`, and `create_named` of the name fails with
+//!   `ShmError::AlreadyExists`. Create with
+//!   [`Builder::reclaim_stale`]`(true)` instead: the stale region is replaced if its creator
+//!   and every process registered in it are dead, and refused with [`QueueError::InUse`]
+//!   (naming a live pid) otherwise. Every process that creates or opens a named queue
+//!   registers in it at once, so a live user is never overlooked; one that could not register
+//!   (the table of [`Builder::max_processes`] entries was full) counts as alive too.
+//! * By hand: `ls -l /dev/shm` lists the regions; [`Queue::unlink_named`] (or `rm
+//!   /dev/shm/NAME`) removes one, also from under live processes, which then go on alone in
+//!   a region nobody else can reach: use it only when you know the users are gone.
+//!
 //! A process forked by a raw `clone` system call (not libc's `fork`, as [`Process`](crate::Process)
 //! uses) must not use a queue it inherited: it would claim under its parent's registration.
 
@@ -107,6 +130,7 @@ mod builder;
 mod error;
 mod layout;
 mod raw;
+mod reclaim;
 
 use std::cell::RefCell;
 use std::fmt;
@@ -120,7 +144,7 @@ use serde::Serialize;
 use block::Deadline;
 pub use builder::{
     Builder, DEFAULT_CLASSES, DEFAULT_INLINE_MAX, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_PROCESSES,
-    MAX_INLINE, UNBOUNDED_CAPACITY,
+    MAX_INLINE, NAMED_DEFAULT_CLASSES, NAMED_UNBOUNDED_CAPACITY, UNBOUNDED_CAPACITY,
 };
 pub use error::{GetError, PutError, QueueError};
 use raw::Message;
