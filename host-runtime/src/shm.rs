@@ -17,7 +17,12 @@
 //! [`SharedRegion::unlink_named`], even when no process maps it any more.
 //!
 //! A named region's memory is reserved when it is made (`posix_fallocate`): a `/dev/shm` too
-//! small for it gives [`ShmError::OutOfSpace`] at creation, never a `SIGBUS` later.
+//! small for it gives [`ShmError::OutOfSpace`] at creation, never a `SIGBUS` later. It counts
+//! against `/dev/shm` until its name is removed and the last process unmaps it: a program that
+//! crashes leaves it there (`ls /dev/shm`), and creating the name again fails with
+//! [`ShmError::AlreadyExists`] until someone calls [`SharedRegion::unlink_named`]. A raw
+//! region records no users, so only its owner can tell when that is safe; named *queues* do,
+//! and can replace a stale one by themselves (`queue::Builder::reclaim_stale`).
 //!
 //! The owner and mode checks keep other users out; they can't protect against the same user:
 //! a process that shrinks the object (`ftruncate`) after we mapped it makes our next access to

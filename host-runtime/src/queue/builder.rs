@@ -271,8 +271,13 @@ impl<T> Builder<T> {
     /// # Examples
     ///
     /// ```
-    /// let b = host_runtime::queue::Builder::new().maxsize(1000).max_message_size(4096);
-    /// assert!(b.anonymous_size()? < 2 << 20);
+    /// use host_runtime::queue::Builder;
+    ///
+    /// // 1000 slots of 128 bytes, 16 chunks of 4 KiB: well under 1 MiB.
+    /// let b = Builder::new().maxsize(1000).size_class(4096, 16);
+    /// assert!(b.anonymous_size()? < 1 << 20);
+    /// // The defaults: about 512 MiB of address space (committed only as it is used).
+    /// assert!(Builder::new().anonymous_size()? > 500 << 20);
     /// # Ok::<(), host_runtime::QueueError>(())
     /// ```
     pub fn anonymous_size(&self) -> Result<usize, QueueError> {

@@ -204,13 +204,18 @@ impl RawQueue {
     ///
     /// Checks the shared memory object's owner (our effective uid), mode (no group or other
     /// access) and size (what its header calls for), then validates the header and every
-    /// queue inside through `ipc_core::ByteQueue::attach_raw`.
+    /// queue inside through `ipc_core::ByteQueue::attach_raw`, and registers this process in
+    /// the queue's participant table at once (so that
+    /// [`Builder::reclaim_stale`](super::Builder::reclaim_stale) elsewhere sees it as a user
+    /// while it lives; if the table is full, it is counted as a user that could not register,
+    /// until its last handle is dropped).
     ///
     /// # Errors
     ///
     /// [`QueueError::Shm`] (not found, wrong owner, mode or size), [`QueueError::BadHeader`]
-    /// (no queue, or one that contradicts itself), [`QueueError::Claim`] (a queue inside fails
-    /// validation).
+    /// (no queue, or one that contradicts itself, or a queue being made or reclaimed by
+    /// another process at this instant: try again), [`QueueError::Claim`] (a queue inside
+    /// fails validation).
     ///
     /// # Examples
     ///
