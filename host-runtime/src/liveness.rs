@@ -135,17 +135,21 @@ pub(crate) fn judge(pid: u32, identity: u64) -> Verdict {
     }
     match stat(pid) {
         Ok(None) => Verdict::Dead,
-        // A zombie ('Z') or a process being torn down ('X', 'x') never runs again.
+        // Another process has the pid now: ours is gone.
+        Ok(Some(s)) if identity != 0 && s.start_time & START_MASK != identity & START_MASK => {
+            Verdict::Dead
+        }
+        // A process being torn down ('X', 'x') never runs again.
         Ok(Some(s)) if matches!(s.state, b'X' | b'x') => Verdict::Dead,
-        // A zombie main thread: dead only if no other thread of the process runs.
+        // A zombie main thread ('Z'): the process is dead only if no other thread of it runs
+        // (`Threads:` counts the zombie leader itself until the process is reaped). Should
+        // the pid be reaped and reused between the two reads, the newcomer's count errs
+        // towards "alive".
         Ok(Some(s)) if s.state == b'Z' => match threads(pid) {
             Ok(Some(n)) if n > 1 => Verdict::Alive,
             Ok(_) => Verdict::Dead,
             Err(_) => Verdict::Unknown,
         },
-        Ok(Some(s)) if identity != 0 && s.start_time & START_MASK != identity & START_MASK => {
-            Verdict::Dead
-        }
         Ok(Some(_)) => Verdict::Alive,
         // Unreadable (e.g. /proc mounted with hidepid): we cannot tell.
         Err(_) => Verdict::Unknown,

@@ -1114,8 +1114,8 @@ impl RawQueue {
     /// dead processes were repaired.
     ///
     /// A process is dead when the kernel says it can no longer run: it exited or was killed
-    /// (a zombie not yet reaped counts), or its pid now belongs to a process that started
-    /// later. A stopped (`SIGSTOP`) or slow process is never repaired: the others wait for it
+    /// (a zombie not yet reaped counts; a process whose main thread ended while others run
+    /// does not), or its pid now belongs to a process that started later. A stopped (`SIGSTOP`) or slow process is never repaired: the others wait for it
     /// as for any live one.
     ///
     /// Calls blocked on the queue do this by themselves when they have waited
