@@ -28,6 +28,8 @@ fn unique_name(tag: &str) -> String {
 fn start_user(ready: &OwnedFd, setup: impl FnOnce() -> RawQueue) -> Pid {
     let ready = ready.try_clone().unwrap();
     sys::fork_run(move || {
+        // Gone with the test if it fails before killing us.
+        sys::set_parent_death_signal(Some(Signal::KILL)).unwrap();
         let queue = setup();
         sys::write_all(std::os::fd::AsFd::as_fd(&ready), b"r").unwrap();
         loop {
@@ -112,6 +114,79 @@ fn a_stale_queue_is_reclaimed_only_once_everyone_is_dead() {
             reclaiming().create_named_raw(&name),
             Err(QueueError::InUse { .. })
         ));
+        RawQueue::unlink_named(&name).unwrap();
+        drop(tx);
+    });
+}
+
+#[test]
+fn of_reclaimers_racing_one_wins_and_the_rest_find_it_alive() {
+    watchdog(|| {
+        let name = unique_name("race");
+        let _ = RawQueue::unlink_named(&name);
+        let (rx, tx) = sys::pipe().unwrap();
+        let mut rx = File::from(rx);
+        let made = name.clone();
+        let creator = start_user(&tx, move || {
+            Builder::new().maxsize(4).create_named_raw(&made).unwrap()
+        });
+        await_ready(&mut rx, 1);
+        kill_and_reap(creator);
+
+        // Four processes reclaim the stale queue at once; each reports one byte: `w` won
+        // (and stays alive, holding the new queue), `i` refused (InUse), `e` the name was
+        // taken again (AlreadyExists after its retries), `?` anything else.
+        let (go_rx, go_tx) = sys::pipe().unwrap();
+        let racers: Vec<Pid> = (0..4)
+            .map(|_| {
+                let (report, go, name) = (
+                    tx.try_clone().unwrap(),
+                    go_rx.try_clone().unwrap(),
+                    name.clone(),
+                );
+                sys::fork_run(move || {
+                    sys::set_parent_death_signal(Some(Signal::KILL)).unwrap();
+                    let mut byte = [0u8; 1];
+                    File::from(go).read_exact(&mut byte).unwrap();
+                    let result = reclaiming().create_named_raw(&name);
+                    let code: &[u8] = match &result {
+                        Ok(q) => {
+                            q.put(b"winner").unwrap();
+                            b"w"
+                        }
+                        Err(QueueError::InUse { .. }) => b"i",
+                        Err(QueueError::Shm(ShmError::AlreadyExists(_))) => b"e",
+                        Err(_) => b"?",
+                    };
+                    sys::write_all(std::os::fd::AsFd::as_fd(&report), code).unwrap();
+                    loop {
+                        std::thread::park();
+                    }
+                })
+                .unwrap()
+            })
+            .collect();
+        drop(go_rx);
+        // All start together: one byte each (every child holds the write end too, so no
+        // end-of-file would come).
+        sys::write_all(std::os::fd::AsFd::as_fd(&go_tx), b"gggg").unwrap();
+        let mut codes = [0u8; 4];
+        rx.read_exact(&mut codes).unwrap();
+        codes.sort_unstable();
+        assert_eq!(codes[3], b'w', "no winner: {codes:?}");
+        assert!(
+            codes[..3].iter().all(|&c| c == b'i' || c == b'e'),
+            "{:?}",
+            String::from_utf8_lossy(&codes)
+        );
+        // The name is the winner's queue.
+        assert_eq!(
+            RawQueue::open_named(&name).unwrap().get().unwrap(),
+            b"winner"
+        );
+        for racer in racers {
+            kill_and_reap(racer);
+        }
         RawQueue::unlink_named(&name).unwrap();
         drop(tx);
     });
