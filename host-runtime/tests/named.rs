@@ -193,6 +193,75 @@ fn of_reclaimers_racing_one_wins_and_the_rest_find_it_alive() {
 }
 
 #[test]
+fn an_opener_racing_a_reclaim_never_ends_up_in_a_removed_queue() {
+    watchdog(|| {
+        let (rx, tx) = sys::pipe().unwrap();
+        let mut rx = File::from(rx);
+        let (mut reclaimed, mut kept) = (0, 0);
+        for round in 0..50 {
+            let name = unique_name(&format!("opener-{round}"));
+            let _ = RawQueue::unlink_named(&name);
+            let made = name.clone();
+            let creator = start_user(&tx, move || {
+                Builder::new().maxsize(16).create_named_raw(&made).unwrap()
+            });
+            await_ready(&mut rx, 1);
+            kill_and_reap(creator);
+
+            // Three openers start with the reclaim; each puts one message into the queue it
+            // opened and stays alive (so a queue it registered in is never stale).
+            let (go_rx, go_tx) = sys::pipe().unwrap();
+            let openers: Vec<Pid> = (0..3)
+                .map(|_| {
+                    let go = go_rx.try_clone().unwrap();
+                    let opened = name.clone();
+                    start_user(&tx, move || {
+                        let mut byte = [0u8; 1];
+                        File::from(go).read_exact(&mut byte).unwrap();
+                        loop {
+                            // Refused while the queue is being reclaimed or made: again.
+                            if let Ok(q) = RawQueue::open_named(&opened) {
+                                q.put(b"opened").unwrap();
+                                return q;
+                            }
+                            std::thread::yield_now();
+                        }
+                    })
+                })
+                .collect();
+            drop(go_rx);
+            sys::write_all(std::os::fd::AsFd::as_fd(&go_tx), b"ggg").unwrap();
+            let ours = match reclaiming().maxsize(16).create_named_raw(&name) {
+                Ok(q) => {
+                    reclaimed += 1;
+                    Some(q)
+                }
+                // An opener registered in the stale queue first: it is alive now.
+                Err(QueueError::InUse { .. }) => {
+                    kept += 1;
+                    None
+                }
+                Err(e) => panic!("round {round}: {e}"),
+            };
+            await_ready(&mut rx, 3);
+            // Every opener's message is in the queue the name names.
+            assert_eq!(
+                RawQueue::open_named(&name).unwrap().qsize(),
+                3,
+                "round {round}"
+            );
+            for opener in openers {
+                kill_and_reap(opener);
+            }
+            drop(ours);
+            RawQueue::unlink_named(&name).unwrap();
+        }
+        println!("reclaimed {reclaimed} times, kept for a live opener {kept} times");
+        drop(tx);
+    });
+}
+
+#[test]
 fn a_process_that_could_not_register_keeps_the_queue() {
     watchdog(|| {
         let name = unique_name("unregistered");
