@@ -73,11 +73,12 @@
 //!
 //! A process *killed* inside a put or get is repaired, without anyone's help: each process
 //! registers in the queue's participant table when it creates or opens a named queue, or else
-//! on its first put or get, so every slot it claims records who claimed it. A call that has been blocked for 200 ms while the queue
-//! looks stuck (or a failing `*_nowait`/`*_timeout` call, at most every 200 ms per process)
-//! asks the kernel whether the registered processes still live (`/proc/PID/stat`: gone,
-//! zombie with no thread left running, or a pid reused by a younger process = dead) and repairs what the dead left: a put
-//! it was making is skipped, a message it was taking is released, and both are counted
+//! on its first put or get, so every slot it claims records who claimed it. A call that has
+//! been blocked for 200 ms while the queue looks stuck (or a failing `*_nowait`/`*_timeout`
+//! call, at most every 200 ms per process) asks the kernel whether the registered processes
+//! still live (`/proc/PID/stat`: gone, zombie with no thread left running, or a pid reused by
+//! a younger process = dead) and repairs what the dead left: a put it was making is skipped,
+//! a message it was taking is released, and both are counted
 //! ([`QueueStats`]: `lost_in_put`, `lost_in_get`). [`RawQueue::repair_dead`] does it at once.
 //! So the others resume within a few hundred milliseconds of a death, and only the one message
 //! the dead process was handing over is lost.
