@@ -83,6 +83,13 @@
 //! So the others resume within a few hundred milliseconds of a death, and only the one message
 //! the dead process was handing over is lost.
 //!
+//! The liveness test assumes the processes sharing a queue run as one user in one pid
+//! namespace, as named queues (mode 0600, refused if another user owns them) and forked
+//! children do: it reads `/proc/PID/stat` and `/proc/PID/status` of the namespace the caller
+//! runs in. A process registered from another pid namespace (recorded with its namespace) or
+//! whose `/proc` entry cannot be read (`hidepid`) is never judged dead: a crash of it is not
+//! repaired, and a named queue it used is never reclaimed.
+//!
 //! The same holds for *long* messages: the blob chunk a dead process held (taken for a put,
 //! or being copied out by a get) is freed by its repair, found by its lease word, so no chunk
 //! leaks; a long get is committed, like a short one, only when its ring slot is released,
