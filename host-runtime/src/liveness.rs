@@ -8,6 +8,21 @@
 //! time in clock ticks since boot (`/proc/PID/stat`, field 22; 40 bits, 348 years at 100 Hz)
 //! with the low 24 bits of its pid namespace's inode above it: a pid is only judged in the
 //! namespace it was recorded in.
+//!
+//! **A zombie leader.** `/proc/PID/stat` shows the state of the process's *main thread*: one
+//! that ended with `pthread_exit` shows `Z` while the process's other threads run on. A `Z` is
+//! taken for death only if the process has one thread left (`Threads:` of
+//! `/proc/PID/status`), the main thread itself.
+//!
+//! **Assumptions.** The judge reads `/proc` of the pid namespace it runs in: a pid recorded in
+//! another pid namespace (whose inode differs) is judged `Unknown`, i.e. alive, never dead; and
+//! a process whose `/proc` entry we cannot read (another user's under `hidepid`, or a `/proc`
+//! of another namespace mounted here) is judged `Unknown` too. Queues are shared by processes
+//! of one user (named regions are mode 0600 and refused if owned by another), whose
+//! `/proc/PID/stat` and `status` are readable. The low 24 bits of a namespace inode could
+//! collide for two namespaces; a pid recorded in one and judged in the other would then be
+//! judged by its start time, which a live process of the other namespace matches only by
+//! chance (same pid and same start tick).
 
 use std::fs;
 use std::io;
@@ -61,6 +76,28 @@ fn stat(pid: u32) -> io::Result<Option<Stat>> {
     Ok(Some(Stat { state, start_time }))
 }
 
+/// The number of threads of process `pid` (`Threads:` of `/proc/PID/status`); `None` if there
+/// is no such process (any more).
+fn threads(pid: u32) -> io::Result<Option<u64>> {
+    let text = match fs::read_to_string(format!("/proc/{pid}/status")) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ESRCH) => {
+            return Ok(None)
+        }
+        Err(e) => return Err(e),
+    };
+    text.lines()
+        .find_map(|line| line.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+        .map(Some)
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                "no Threads: in /proc/PID/status",
+            )
+        })
+}
+
 /// The low 24 bits of this process's pid namespace inode (0 if unknown).
 fn namespace() -> u64 {
     static NS: OnceLock<u64> = OnceLock::new();
@@ -98,11 +135,21 @@ pub(crate) fn judge(pid: u32, identity: u64) -> Verdict {
     }
     match stat(pid) {
         Ok(None) => Verdict::Dead,
-        // A zombie ('Z') or a process being torn down ('X', 'x') never runs again.
-        Ok(Some(s)) if matches!(s.state, b'Z' | b'X' | b'x') => Verdict::Dead,
+        // Another process has the pid now: ours is gone.
         Ok(Some(s)) if identity != 0 && s.start_time & START_MASK != identity & START_MASK => {
             Verdict::Dead
         }
+        // A process being torn down ('X', 'x') never runs again.
+        Ok(Some(s)) if matches!(s.state, b'X' | b'x') => Verdict::Dead,
+        // A zombie main thread ('Z'): the process is dead only if no other thread of it runs
+        // (`Threads:` counts the zombie leader itself until the process is reaped). Should
+        // the pid be reaped and reused between the two reads, the newcomer's count errs
+        // towards "alive".
+        Ok(Some(s)) if s.state == b'Z' => match threads(pid) {
+            Ok(Some(n)) if n > 1 => Verdict::Alive,
+            Ok(_) => Verdict::Dead,
+            Err(_) => Verdict::Unknown,
+        },
         Ok(Some(_)) => Verdict::Alive,
         // Unreadable (e.g. /proc mounted with hidepid): we cannot tell.
         Err(_) => Verdict::Unknown,
@@ -113,6 +160,7 @@ pub(crate) fn judge(pid: u32, identity: u64) -> Verdict {
 mod tests {
     use super::*;
     use crate::sys::{fork_run, kill, waitpid, Signal, WaitOptions};
+    use std::io::Read;
 
     #[test]
     fn the_living_the_zombie_and_the_reaped() {
@@ -146,5 +194,60 @@ mod tests {
         waitpid(child, WaitOptions::BLOCK).unwrap();
         assert_eq!(judge(raw, identity), Verdict::Dead);
         assert_eq!(judge(raw, 0), Verdict::Dead);
+    }
+
+    /// Blocks until the process `pid` shows `state` in `/proc/PID/stat` (10 s at most).
+    fn await_state(pid: u32, state: u8) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while stat(pid).unwrap().is_none_or(|s| s.state != state) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "process {pid} never showed state {}",
+                state as char
+            );
+            std::thread::yield_now();
+        }
+    }
+
+    #[test]
+    #[allow(unsafe_code)] // The one system call no wrapper offers: ending only the main thread.
+    fn a_process_whose_main_thread_exited_lives_on() {
+        let (rx, tx) = crate::sys::pipe().unwrap();
+        // The closure takes `rx` (dropped unrun in this process).
+        let child = fork_run(move || {
+            // A thread that keeps the process alive until the parent says so (or dies).
+            std::thread::spawn(move || {
+                let mut byte = [0u8; 1];
+                let _ = std::fs::File::from(rx).read(&mut byte);
+                crate::sys::exit_immediately(0);
+            });
+            // What `pthread_exit` does to the main thread, without its forced unwinding through
+            // our frames: the raw `exit` system call (not `exit_group`) ends only this thread.
+            // SAFETY: the call takes an integer and never returns; nothing of this thread's
+            // stack is used again (the other thread owns all it uses).
+            unsafe { libc::syscall(libc::SYS_exit, 0) };
+            unreachable!("exit returned")
+        })
+        .unwrap();
+        let raw = child.as_raw() as u32;
+        let identity = (namespace() << START_BITS) | stat(raw).unwrap().unwrap().start_time;
+        // The main thread is a zombie; the process is not.
+        await_state(raw, b'Z');
+        assert_eq!(threads(raw).unwrap(), Some(2));
+        assert_eq!(judge(raw, identity), Verdict::Alive);
+        assert_eq!(judge(raw, 0), Verdict::Alive);
+        // Now the whole process exits: a zombie with one thread, dead.
+        crate::sys::write_all(std::os::fd::AsFd::as_fd(&tx), b"x").unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while threads(raw).unwrap() != Some(1) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the child never exited"
+            );
+            std::thread::yield_now();
+        }
+        assert_eq!(judge(raw, identity), Verdict::Dead);
+        waitpid(child, WaitOptions::BLOCK).unwrap();
+        assert_eq!(judge(raw, identity), Verdict::Dead);
     }
 }

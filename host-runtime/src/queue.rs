@@ -72,15 +72,23 @@
 //! its call as if nothing happened.
 //!
 //! A process *killed* inside a put or get is repaired, without anyone's help: each process
-//! registers in the queue's participant table on its first put or get, so every slot it
-//! claims records who claimed it. A call that has been blocked for 200 ms while the queue
-//! looks stuck (or a failing `*_nowait`/`*_timeout` call, at most every 200 ms per process)
-//! asks the kernel whether the registered processes still live (`/proc/PID/stat`: gone,
-//! zombie, or a pid reused by a younger process = dead) and repairs what the dead left: a put
-//! it was making is skipped, a message it was taking is released, and both are counted
+//! registers in the queue's participant table when it creates or opens a named queue, or else
+//! on its first put or get, so every slot it claims records who claimed it. A call that has
+//! been blocked for 200 ms while the queue looks stuck (or a failing `*_nowait`/`*_timeout`
+//! call, at most every 200 ms per process) asks the kernel whether the registered processes
+//! still live (`/proc/PID/stat`: gone, zombie with no thread left running, or a pid reused by
+//! a younger process = dead) and repairs what the dead left: a put it was making is skipped,
+//! a message it was taking is released, and both are counted
 //! ([`QueueStats`]: `lost_in_put`, `lost_in_get`). [`RawQueue::repair_dead`] does it at once.
 //! So the others resume within a few hundred milliseconds of a death, and only the one message
 //! the dead process was handing over is lost.
+//!
+//! The liveness test assumes the processes sharing a queue run as one user in one pid
+//! namespace, as named queues (mode 0600, refused if another user owns them) and forked
+//! children do: it reads `/proc/PID/stat` and `/proc/PID/status` of the namespace the caller
+//! runs in. A process registered from another pid namespace (recorded with its namespace) or
+//! whose `/proc` entry cannot be read (`hidepid`) is never judged dead: a crash of it is not
+//! repaired, and a named queue it used is never reclaimed.
 //!
 //! The same holds for *long* messages: the blob chunk a dead process held (taken for a put,
 //! or being copied out by a get) is freed by its repair, found by its lease word, so no chunk
@@ -95,6 +103,29 @@
 //! start them as daemons (`Builder::daemon`, `PR_SET_PDEATHSIG`), or wait with `get_timeout`
 //! and check `sys::getppid`.
 //!
+//! # Named queues: space and cleaning up
+//!
+//! A named queue ([`Builder::create_named`]) is a file of `/dev/shm` (a `tmpfs`, in memory)
+//! whose whole size is reserved when it is made, so a `/dev/shm` too small is an error then
+//! ([`ShmError::OutOfSpace`](crate::ShmError::OutOfSpace)), never a `SIGBUS` in a later put.
+//! Named defaults are smaller than anonymous ones (about 13 MiB; [`Builder`], *Memory*, says
+//! how to size a queue). The file outlives every process that uses it: it stays until
+//! [`Queue::unlink_named`] removes its name, and its memory until the last process that mapped
+//! it lets go.
+//!
+//! * A program that owns a queue's name unlinks it when it is done (processes that opened the
+//!   queue keep using it; new ones can no longer open it).
+//! * After a crash, the region stays in `/dev/shm`, and `create_named` of the name fails with
+//!   `ShmError::AlreadyExists`. Create with
+//!   [`Builder::reclaim_stale`]`(true)` instead: the stale region is replaced if its creator
+//!   and every process registered in it are dead, and refused with [`QueueError::InUse`]
+//!   (naming a live pid) otherwise. Every process that creates or opens a named queue
+//!   registers in it at once, so a live user is never overlooked; one that could not register
+//!   (the table of [`Builder::max_processes`] entries was full) counts as alive too.
+//! * By hand: `ls -l /dev/shm` lists the regions; [`Queue::unlink_named`] (or `rm
+//!   /dev/shm/NAME`) removes one, also from under live processes, which then go on alone in
+//!   a region nobody else can reach: use it only when you know the users are gone.
+//!
 //! A process forked by a raw `clone` system call (not libc's `fork`, as [`Process`](crate::Process)
 //! uses) must not use a queue it inherited: it would claim under its parent's registration.
 
@@ -107,6 +138,7 @@ mod builder;
 mod error;
 mod layout;
 mod raw;
+mod reclaim;
 
 use std::cell::RefCell;
 use std::fmt;
@@ -120,7 +152,7 @@ use serde::Serialize;
 use block::Deadline;
 pub use builder::{
     Builder, DEFAULT_CLASSES, DEFAULT_INLINE_MAX, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_PROCESSES,
-    MAX_INLINE, UNBOUNDED_CAPACITY,
+    MAX_INLINE, NAMED_DEFAULT_CLASSES, NAMED_UNBOUNDED_CAPACITY, UNBOUNDED_CAPACITY,
 };
 pub use error::{GetError, PutError, QueueError};
 use raw::Message;

@@ -16,6 +16,14 @@
 //! `ipc_core::ByteQueue::attach_raw`. A named object lives until
 //! [`SharedRegion::unlink_named`], even when no process maps it any more.
 //!
+//! A named region's memory is reserved when it is made (`posix_fallocate`): a `/dev/shm` too
+//! small for it gives [`ShmError::OutOfSpace`] at creation, never a `SIGBUS` later. It counts
+//! against `/dev/shm` until its name is removed and the last process unmaps it: a program that
+//! crashes leaves it there (`ls /dev/shm`), and creating the name again fails with
+//! [`ShmError::AlreadyExists`] until someone calls [`SharedRegion::unlink_named`]. A raw
+//! region records no users, so only its owner can tell when that is safe; named *queues* do,
+//! and can replace a stale one by themselves (`queue::Builder::reclaim_stale`).
+//!
 //! The owner and mode checks keep other users out; they can't protect against the same user:
 //! a process that shrinks the object (`ftruncate`) after we mapped it makes our next access to
 //! the lost pages raise `SIGBUS`, and its writes are just bytes that every reader validates.
@@ -44,7 +52,9 @@ use std::os::unix::fs::MetadataExt;
 use std::sync::Arc;
 
 use crate::sys::region::{ClaimError, Mapping, Part, View};
-use crate::sys::shm::{geteuid, shm_create_exclusive, shm_open_existing, shm_unlink};
+use crate::sys::shm::{
+    allocate, flock, geteuid, shm_create_exclusive, shm_open_existing, shm_unlink, FlockOp,
+};
 
 /// Longest name of a named region, without the leading `/` (Linux's `NAME_MAX` less one).
 pub const MAX_NAME_LEN: usize = 254;
@@ -98,6 +108,13 @@ pub enum ShmError {
         /// Size found.
         found: usize,
     },
+    /// The file system of named regions (`/dev/shm`, a `tmpfs`) has not the space to
+    /// reserve a new region of `wanted` bytes (`ENOSPC` from `posix_fallocate`). Nothing was
+    /// left behind.
+    OutOfSpace {
+        /// Bytes the region needs.
+        wanted: usize,
+    },
     /// A system call failed.
     Os(io::Error),
 }
@@ -125,6 +142,10 @@ impl fmt::Display for ShmError {
                 f,
                 "shared memory is {found} bytes long, its contents call for {expected}"
             ),
+            Self::OutOfSpace { wanted } => write!(
+                f,
+                "no space for {wanted} bytes of shared memory (is /dev/shm too small?)"
+            ),
             Self::Os(e) => write!(f, "shared memory: {e}"),
         }
     }
@@ -142,6 +163,22 @@ impl std::error::Error for ShmError {
 impl From<io::Error> for ShmError {
     fn from(e: io::Error) -> Self {
         Self::Os(e)
+    }
+}
+
+/// Lets go of the `flock` of a named region's file, if it holds one (see
+/// [`SharedRegion::create_named_file`]). Unlocking cannot fail for an open file; if it did,
+/// the lock would go with the last mapping of the region.
+pub(crate) fn unlock(file: &File) {
+    let _ = flock(file.as_fd(), FlockOp::Unlock);
+}
+
+/// [`unlock`]s a file when dropped, on every path out of a function that locked it.
+pub(crate) struct UnlockOnDrop<'a>(pub(crate) &'a File);
+
+impl Drop for UnlockOnDrop<'_> {
+    fn drop(&mut self) {
+        unlock(self.0);
     }
 }
 
@@ -187,10 +224,15 @@ impl SharedRegion {
     /// Creates the named region `name` (a leading `/` is optional) of `len` zeroed bytes, mode
     /// `0600`, and maps it. It exists until [`unlink_named`](Self::unlink_named).
     ///
+    /// The region's memory is reserved in `/dev/shm` at once (`posix_fallocate`), so it counts
+    /// fully against the size of that `tmpfs` (Docker's default is 64 MiB) from the start, and
+    /// a `/dev/shm` too small for it is an error here, never a `SIGBUS` at a later access.
+    ///
     /// # Errors
     ///
     /// [`ShmError::InvalidName`], [`ShmError::AlreadyExists`], [`ShmError::SizeMismatch`] if
-    /// `len` is 0, [`ShmError::Os`]. On error no object is left behind.
+    /// `len` is 0, [`ShmError::OutOfSpace`] if `/dev/shm` has not `len` bytes free,
+    /// [`ShmError::Os`]. On error no object is left behind.
     ///
     /// # Examples
     ///
@@ -208,6 +250,23 @@ impl SharedRegion {
     /// # Ok::<(), ShmError>(())
     /// ```
     pub fn create_named(name: &str, len: usize) -> Result<SharedRegion, ShmError> {
+        let (region, file) = SharedRegion::create_named_file(name, len)?;
+        unlock(&file);
+        Ok(region)
+    }
+
+    /// [`create_named`](Self::create_named), also giving back the object's file, which holds
+    /// an exclusive `flock` (taken right after the object was made, before its space is
+    /// reserved): until it is unlocked ([`unlock`]), callers of
+    /// [`open_named_file`](Self::open_named_file) that lock see the region as being made.
+    ///
+    /// The lock belongs to the open file description, which the *mapping* holds too: closing
+    /// the file does not release it while the region is mapped (in this process or a child
+    /// forked since); [`unlock`] does. The death of every process holding it does.
+    pub(crate) fn create_named_file(
+        name: &str,
+        len: usize,
+    ) -> Result<(SharedRegion, File), ShmError> {
         let c = c_name(name)?;
         if len == 0 {
             return Err(ShmError::SizeMismatch {
@@ -221,18 +280,30 @@ impl SharedRegion {
             _ => ShmError::Os(e),
         })?;
         let file = File::from(fd);
-        let mapped = u64::try_from(len)
-            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
-            .and_then(|len64| file.set_len(len64))
-            .and_then(|()| Mapping::from_fd(file.as_fd(), len, true));
-        match mapped {
-            Ok(mapping) => Ok(SharedRegion {
-                mapping: Arc::new(mapping),
-                name: Some(display.into()),
-            }),
+        // The object is new and ours: nobody else holds a lock on it yet, unless a process
+        // opened it in the instant since its creation (then it finds it empty and backs off).
+        let made = flock(file.as_fd(), FlockOp::TryExclusiveLock)
+            .map_err(ShmError::Os)
+            // Reserve the space now (this also sets the size), so that a full `/dev/shm` is
+            // an error here rather than a SIGBUS at the first touch of a missing page.
+            .and_then(|()| {
+                allocate(file.as_fd(), len).map_err(|e| match e.raw_os_error() {
+                    Some(libc::ENOSPC) => ShmError::OutOfSpace { wanted: len },
+                    _ => ShmError::Os(e),
+                })
+            })
+            .and_then(|()| Mapping::from_fd(file.as_fd(), len, true).map_err(ShmError::Os));
+        match made {
+            Ok(mapping) => Ok((
+                SharedRegion {
+                    mapping: Arc::new(mapping),
+                    name: Some(display.into()),
+                },
+                file,
+            )),
             Err(e) => {
                 let _ = shm_unlink(&c);
-                Err(ShmError::Os(e))
+                Err(e)
             }
         }
     }
@@ -263,6 +334,14 @@ impl SharedRegion {
     /// # Ok::<(), ShmError>(())
     /// ```
     pub fn open_named(name: &str) -> Result<SharedRegion, ShmError> {
+        SharedRegion::open_named_file(name).map(|(region, _file)| region)
+    }
+
+    /// [`open_named`](Self::open_named), also giving back the object's open file (unlocked),
+    /// for a caller that locks it ([`crate::sys::shm::flock`]; the mapping holds the lock as
+    /// long as it lives, so let go with [`unlock`]) or checks that the name still names it
+    /// ([`SharedRegion::names`]).
+    pub(crate) fn open_named_file(name: &str) -> Result<(SharedRegion, File), ShmError> {
         let c = c_name(name)?;
         let display = c.to_string_lossy().into_owned();
         let fd = shm_open_existing(&c).map_err(|e| match e.kind() {
@@ -293,10 +372,31 @@ impl SharedRegion {
                 found: 0,
             });
         }
-        Ok(SharedRegion {
-            mapping: Arc::new(Mapping::from_fd(file.as_fd(), len, false)?),
-            name: Some(display.into()),
-        })
+        let mapping = Mapping::from_fd(file.as_fd(), len, false)?;
+        Ok((
+            SharedRegion {
+                mapping: Arc::new(mapping),
+                name: Some(display.into()),
+            },
+            file,
+        ))
+    }
+
+    /// Whether the name `name` still names the object open as `file` (same device and inode):
+    /// `false` if the name is gone or names another object now.
+    ///
+    /// # Errors
+    ///
+    /// [`ShmError::InvalidName`], [`ShmError::Os`].
+    pub(crate) fn names(name: &str, file: &File) -> Result<bool, ShmError> {
+        let c = c_name(name)?;
+        let now = match shm_open_existing(&c) {
+            Ok(fd) => File::from(fd).metadata()?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(ShmError::Os(e)),
+        };
+        let ours = file.metadata()?;
+        Ok(now.dev() == ours.dev() && now.ino() == ours.ino())
     }
 
     /// Removes the name `name` (`shm_unlink`). Processes that mapped the region keep it; its

@@ -168,6 +168,16 @@ pub enum QueueError {
     Claim(ClaimError),
     /// The region holds no queue, or a header that contradicts itself; the message says what.
     BadHeader(&'static str),
+    /// A create with [`Builder::reclaim_stale`](super::Builder::reclaim_stale) found a region
+    /// of that name that is not stale, and left it alone: a process that may use it lives (or
+    /// may: its liveness is unknown), or it is not a queue of this version, or it is being made
+    /// or reclaimed right now.
+    InUse {
+        /// The process found alive, when there is one to name.
+        pid: Option<u32>,
+        /// Why the region is kept.
+        reason: &'static str,
+    },
 }
 
 impl fmt::Display for QueueError {
@@ -178,6 +188,11 @@ impl fmt::Display for QueueError {
             Self::Shm(e) => e.fmt(f),
             Self::Claim(e) => write!(f, "queue region: {e}"),
             Self::BadHeader(m) => write!(f, "not a valid queue region: {m}"),
+            Self::InUse {
+                pid: Some(pid),
+                reason,
+            } => write!(f, "named queue not reclaimed: {reason} (pid {pid})"),
+            Self::InUse { pid: None, reason } => write!(f, "named queue not reclaimed: {reason}"),
         }
     }
 }

@@ -10,8 +10,9 @@ use crate::sys::region::SharedBytes;
 
 /// `b"hrqueue\x01"` read as a little-endian `u64`.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"hrqueue\x01");
-/// Version of the region format (3: per-chunk lease words instead of free-list queues).
-pub(crate) const VERSION: u64 = 4;
+/// Version of the region format (5: the creator and the unregistered openers are recorded in
+/// the header; 4: the wait ledger).
+pub(crate) const VERSION: u64 = 5;
 /// Bytes of the header (48 words of 8 bytes); the ring starts right after it.
 pub(crate) const HEADER_LEN: usize = 384;
 /// Most blob size classes a queue may have.
@@ -50,9 +51,20 @@ pub(crate) mod word {
     /// The next lease nonce: every long put takes one (`fetch_add`), so a nonce names one
     /// put of the region's life (modulo 2^49).
     pub(crate) const NONCE: usize = REPAIRS + 1;
+    /// The creator's pid (written before the magic): with [`CREATOR_IDENTITY`], what tells a
+    /// reclaim (`queue/reclaim.rs`) whether the creator still lives.
+    pub(crate) const CREATOR_PID: usize = 36;
+    /// The creator's identity (`liveness::own_identity`; 0: unknown), before the magic.
+    pub(crate) const CREATOR_IDENTITY: usize = 37;
+    /// Processes that opened the queue but found the participant table full (their liveness
+    /// cannot be told: a reclaim counts them as alive). Raised (`fetch_add`) when such an
+    /// opener gives up registering, lowered when it drops its last handle; one that dies
+    /// keeps it raised. Written after creation.
+    pub(crate) const UNREGISTERED: usize = 38;
 }
 
-const _: () = assert!((word::NONCE + 1) * 8 <= HEADER_LEN);
+const _: () = assert!((word::UNREGISTERED + 1) * 8 <= HEADER_LEN);
+const _: () = assert!(word::NONCE < 34 && word::CREATOR_PID > 35);
 const _: () = assert!(HEADER_LEN % QUEUE_ALIGN == 0);
 
 /// What a queue is made of: its parameters, as the header records them.
@@ -192,6 +204,14 @@ impl Params {
         w(word::MAX_MESSAGE_SIZE, self.max_message_size);
         w(word::CLASS_COUNT, self.classes.len());
         w(word::PARTICIPANTS, self.participants);
+        // The creator: this process (its liveness decides whether the region may be reclaimed).
+        let creator = [
+            (word::CREATOR_PID, u64::from(std::process::id())),
+            (word::CREATOR_IDENTITY, crate::liveness::own_identity()),
+        ];
+        for (index, value) in creator {
+            header.u64_at(8 * index).store(value, Relaxed);
+        }
         for (c, &(size, count)) in self.classes.iter().enumerate() {
             w(word::CLASSES + 2 * c, size);
             w(word::CLASSES + 2 * c + 1, count);

@@ -2,7 +2,9 @@
 //! the blob pool and the blocking calls.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::io;
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,9 +17,11 @@ use super::block::{
 };
 use super::error::{GetError, PutError, QueueError};
 use super::layout::{word, ClassLayout, Layout, Params, HEADER_LEN};
-use crate::shm::{SharedRegion, ShmError};
+use crate::shm::{SharedRegion, ShmError, UnlockOnDrop};
+use crate::sys::fork_generation;
 use crate::sys::member::{Member, Verdicts};
 use crate::sys::region::{Part, SharedBytes, SharedQueue, View};
+use crate::sys::shm::{flock, FlockOp};
 
 /// A multi-producer, multi-consumer queue of byte messages in memory shared between processes:
 /// [`Queue`](super::Queue) without the encoding, for callers that have bytes already.
@@ -60,7 +64,23 @@ struct Inner {
     /// When this process last looked for dead participants after a failed call (see
     /// [`RawQueue::after_failure`]).
     stall: Stall,
+    /// The fork generation + 1 of this process if it counted itself in the header's
+    /// `UNREGISTERED` word (it found the participant table full), else 0: the last drop in
+    /// that process takes it out again.
+    unregistered: AtomicU64,
     region: SharedRegion,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // A process forked from one that counted itself inherited the tag of another
+        // generation: it was not counted (it registers, or counts itself, on its first call).
+        if self.unregistered.load(Relaxed) == fork_generation() + 1 {
+            let word = self.header.u64_at(8 * word::UNREGISTERED);
+            // Never below 0, whatever another process wrote there.
+            let _ = word.fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1));
+        }
+    }
 }
 
 /// Calls blocked on a queue, from [`RawQueue::waiters`] or [`Queue::waiters`](super::Queue::waiters).
@@ -184,13 +204,18 @@ impl RawQueue {
     ///
     /// Checks the shared memory object's owner (our effective uid), mode (no group or other
     /// access) and size (what its header calls for), then validates the header and every
-    /// queue inside through `ipc_core::ByteQueue::attach_raw`.
+    /// queue inside through `ipc_core::ByteQueue::attach_raw`, and registers this process in
+    /// the queue's participant table at once (so that
+    /// [`Builder::reclaim_stale`](super::Builder::reclaim_stale) elsewhere sees it as a user
+    /// while it lives; if the table is full, it is counted as a user that could not register,
+    /// until its last handle is dropped).
     ///
     /// # Errors
     ///
     /// [`QueueError::Shm`] (not found, wrong owner, mode or size), [`QueueError::BadHeader`]
-    /// (no queue, or one that contradicts itself), [`QueueError::Claim`] (a queue inside fails
-    /// validation).
+    /// (no queue, or one that contradicts itself, or a queue being made or reclaimed by
+    /// another process at this instant: try again), [`QueueError::Claim`] (a queue inside
+    /// fails validation).
     ///
     /// # Examples
     ///
@@ -201,7 +226,44 @@ impl RawQueue {
     /// assert!(matches!(err, QueueError::Shm(_)));
     /// ```
     pub fn open_named(name: &str) -> Result<RawQueue, QueueError> {
-        let region = SharedRegion::open_named(name)?;
+        // Twice at most: a queue reclaimed (replaced) while we opened it is opened again.
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let (region, file) = SharedRegion::open_named_file(name)?;
+            // Shared: no reclaim can decide about this region until we registered in it (a
+            // reclaim holds the lock exclusively while it judges and unlinks; so does the
+            // creator until the queue is made).
+            match flock(file.as_fd(), FlockOp::TrySharedLock) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return Err(QueueError::BadHeader(
+                        "the queue is being made or reclaimed; try again",
+                    ))
+                }
+                Err(e) => return Err(ShmError::Os(e).into()),
+            }
+            // The mapping holds the lock too: let go explicitly, on every way out.
+            let _unlock = UnlockOnDrop(&file);
+            let queue = RawQueue::attach(region)?;
+            if !SharedRegion::names(name, &file)? {
+                // Reclaimed before we locked: the name is another region's now (or none's).
+                if tries < 2 {
+                    continue;
+                }
+                return Err(QueueError::BadHeader(
+                    "the queue was replaced while being opened; try again",
+                ));
+            }
+            // Registered at once (under the lock), so a reclaim sees us as a participant.
+            queue.ring_and_id();
+            return Ok(queue);
+        }
+    }
+
+    /// Validates a named region that holds a queue and makes a handle of it, without
+    /// registering this process.
+    pub(crate) fn attach(region: SharedRegion) -> Result<RawQueue, QueueError> {
         if region.len() < HEADER_LEN {
             return Err(ShmError::SizeMismatch {
                 expected: HEADER_LEN,
@@ -250,10 +312,17 @@ impl RawQueue {
     /// Makes a queue in a new region (named if `name` is given).
     pub(crate) fn create(params: &Params, name: Option<&str>) -> Result<RawQueue, QueueError> {
         let layout = params.layout()?;
-        let region = match name {
-            None => SharedRegion::new(layout.region_len)?,
-            Some(name) => SharedRegion::create_named(name, layout.region_len)?,
+        // A named region's file holds an exclusive lock until the queue is made (dropped at
+        // the end of this function): openers and reclaimers back off until then.
+        let (region, file) = match name {
+            None => (SharedRegion::new(layout.region_len)?, None),
+            Some(name) => {
+                let (region, file) = SharedRegion::create_named_file(name, layout.region_len)?;
+                (region, Some(file))
+            }
         };
+        // Unlocked when this function returns, made or not (the mapping holds the lock too).
+        let _unlock = file.as_ref().map(UnlockOnDrop);
         let made = (|| {
             let header = bytes_view(region.claim(Part::Bytes {
                 offset: 0,
@@ -272,6 +341,10 @@ impl RawQueue {
             // Last: the magic, stored with Release, makes it all visible to `open_named`.
             let queue =
                 RawQueue::from_parts(ring, params, &layout, classes, header, region.clone())?;
+            if name.is_some() {
+                // The creator registers at once, like every opener of a named queue.
+                queue.ring_and_id();
+            }
             params.write_header(&queue.inner.header, layout.region_len);
             Ok(queue)
         })();
@@ -306,6 +379,7 @@ impl RawQueue {
                 ledger,
                 wait_words: params.wait_words(),
                 stall: Stall::new(),
+                unregistered: AtomicU64::new(0),
                 region,
             }),
         })
@@ -461,7 +535,31 @@ impl RawQueue {
     /// anonymous), which blob leases and the wait ledger record.
     #[inline(always)]
     fn ring_and_id(&self) -> (ByteQueue<'_>, u16) {
-        self.inner.ring.claimer(|| self.sweep_anonymously())
+        self.inner
+            .ring
+            .claimer(|| self.sweep_anonymously(), || self.count_unregistered())
+    }
+
+    /// This process found the participant table full (once per process): it is counted in the
+    /// header's `UNREGISTERED` word until its last handle is dropped, so that a reclaim of a
+    /// named queue counts it as alive (see [`Builder::reclaim_stale`](super::Builder::reclaim_stale)).
+    #[cold]
+    fn count_unregistered(&self) {
+        let tag = fork_generation() + 1;
+        if self.inner.unregistered.swap(tag, Relaxed) != tag {
+            let word = self.inner.header.u64_at(8 * word::UNREGISTERED);
+            word.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// The region's header (for a reclaim's look at the creator and the unregistered count).
+    pub(crate) fn header(&self) -> &SharedBytes {
+        &self.inner.header
+    }
+
+    /// The participants registered in the ring now (a snapshot; for a reclaim).
+    pub(crate) fn participants(&self) -> impl Iterator<Item = ipc_core::Participant> + '_ {
+        self.ring_view().participants()
     }
 
     /// The ledger counter of participant `id` for wait word number `slot` (`NOT_EMPTY`,
@@ -1016,8 +1114,8 @@ impl RawQueue {
     /// dead processes were repaired.
     ///
     /// A process is dead when the kernel says it can no longer run: it exited or was killed
-    /// (a zombie not yet reaped counts), or its pid now belongs to a process that started
-    /// later. A stopped (`SIGSTOP`) or slow process is never repaired: the others wait for it
+    /// (a zombie not yet reaped counts; a process whose main thread ended while others run
+    /// does not), or its pid now belongs to a process that started later. A stopped (`SIGSTOP`) or slow process is never repaired: the others wait for it
     /// as for any live one.
     ///
     /// Calls blocked on the queue do this by themselves when they have waited

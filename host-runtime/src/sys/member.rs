@@ -69,15 +69,20 @@ impl Member {
     /// outside this `ByteQueue`, e.g. blob chunk leases, so that its repair finds them).
     /// Registers on the first call in each process. `on_full` runs if the table is full,
     /// before one more try (a sweep of dead members frees entries); if it is still full,
-    /// claims are anonymous (they work, but a death during one cannot be repaired).
+    /// claims are anonymous (they work, but a death during one cannot be repaired), and
+    /// `on_anonymous` runs, once per process.
     #[inline(always)]
-    pub(crate) fn claimer(&self, on_full: impl FnOnce()) -> (ByteQueue<'_>, u16) {
+    pub(crate) fn claimer(
+        &self,
+        on_full: impl FnOnce(),
+        on_anonymous: impl FnOnce(),
+    ) -> (ByteQueue<'_>, u16) {
         // Unchecked: a DONE word was stored by `register`, whose `tag()` registered the fork
         // handler first, so every fork since then has moved this process's generation on.
         let tag = fork_generation_unchecked() + 1;
         let mut me = self.me.load(Acquire);
         if me >> GEN_SHIFT != tag || me & DONE == 0 {
-            me = self.register(on_full);
+            me = self.register(on_full, on_anonymous);
         }
         (self.handle(me), (me & ID_MASK) as u16)
     }
@@ -106,7 +111,7 @@ impl Member {
     /// Registers this process (or waits for another of its threads to), and returns the
     /// DONE word of its registration.
     #[cold]
-    fn register(&self, on_full: impl FnOnce()) -> u64 {
+    fn register(&self, on_full: impl FnOnce(), on_anonymous: impl FnOnce()) -> u64 {
         let tag = tag();
         let mut on_full = Some(on_full);
         loop {
@@ -142,6 +147,9 @@ impl Member {
                 .ok()
                 .and_then(|handle| handle.participant())
                 .map_or(0, |id| u64::from(id.get()));
+            if id == 0 {
+                on_anonymous();
+            }
             let done = (tag << GEN_SHIFT) | DONE | id;
             // Release: pairs with the Acquire loads above and in `claimer`.
             self.me.store(done, Release);

@@ -250,3 +250,101 @@ pub fn geteuid() -> u32 {
     // SAFETY: `geteuid` takes no arguments, touches no memory of ours and always succeeds.
     unsafe { libc::geteuid() }
 }
+
+/// `posix_fallocate(fd, 0, len)`: allocates the first `len` bytes of the file `fd` (growing it
+/// to `len` if it is shorter), so that later writes to them cannot fail for lack of space; see
+/// `posix_fallocate(3)`.
+///
+/// For a shared memory object this reserves its memory in the `tmpfs` at once: a mapping of
+/// the allocated range never raises `SIGBUS` for want of space (only a same-user process that
+/// truncates or punches holes in the object can still cause that). New bytes read as zero.
+///
+/// `posix_fallocate` returns its error number instead of setting `errno`; this wrapper turns it
+/// into an [`io::Error`] and retries `EINTR`.
+///
+/// # Errors
+///
+/// `ENOSPC` if the file system has not that much space left (e.g. a small `/dev/shm`);
+/// `EFBIG` if `len` is too large for a file; `InvalidInput` if `len` is 0 or above `i64::MAX`;
+/// `EBADF` if `fd` is not open for writing.
+///
+/// # Examples
+///
+/// ```
+/// use host_runtime::sys::shm::{allocate, shm_create_exclusive, shm_unlink};
+/// use std::os::fd::AsFd;
+///
+/// let name = c"/host-runtime-doc-allocate";
+/// let _ = shm_unlink(name);
+/// let fd = shm_create_exclusive(name)?;
+/// allocate(fd.as_fd(), 8192)?;
+/// assert_eq!(std::fs::File::from(fd).metadata()?.len(), 8192);
+/// shm_unlink(name)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[doc(alias = "posix_fallocate")]
+pub fn allocate(fd: BorrowedFd<'_>, len: usize) -> io::Result<()> {
+    let len = libc::off_t::try_from(len)
+        .ok()
+        .filter(|&len| len > 0)
+        .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
+    retry_on_intr(|| {
+        // SAFETY: `fd` is an open descriptor, borrowed for the call; no memory of ours is
+        // passed.
+        match unsafe { libc::posix_fallocate(fd.as_raw_fd(), 0, len) } {
+            0 => Ok(()),
+            errno => Err(io::Error::from_raw_os_error(errno)),
+        }
+    })
+}
+
+/// What [`flock`] does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlockOp {
+    /// `LOCK_SH | LOCK_NB`: a shared lock, if no process holds an exclusive one.
+    TrySharedLock,
+    /// `LOCK_EX | LOCK_NB`: an exclusive lock, if no process holds any.
+    TryExclusiveLock,
+    /// `LOCK_UN`: lets go of this descriptor's lock.
+    Unlock,
+}
+
+/// `flock(fd, op)`: an advisory lock on the open file description of `fd`, released by
+/// [`FlockOp::Unlock`] or when the last descriptor of that description is closed — in
+/// particular when its process dies; see `flock(2)`. Never waits (`LOCK_NB`); `EINTR` is
+/// retried.
+///
+/// # Errors
+///
+/// `WouldBlock` (`EWOULDBLOCK`) if another open file description holds a conflicting lock;
+/// `EBADF`, `ENOLCK`.
+///
+/// # Examples
+///
+/// ```
+/// use host_runtime::sys::shm::{flock, shm_create_exclusive, shm_open_existing, shm_unlink, FlockOp};
+/// use std::os::fd::AsFd;
+///
+/// let name = c"/host-runtime-doc-flock";
+/// let _ = shm_unlink(name);
+/// let maker = shm_create_exclusive(name)?;
+/// flock(maker.as_fd(), FlockOp::TryExclusiveLock)?;
+/// let other = shm_open_existing(name)?;
+/// let err = flock(other.as_fd(), FlockOp::TrySharedLock).unwrap_err();
+/// assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
+/// flock(maker.as_fd(), FlockOp::Unlock)?;
+/// flock(other.as_fd(), FlockOp::TrySharedLock)?;
+/// shm_unlink(name)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn flock(fd: BorrowedFd<'_>, op: FlockOp) -> io::Result<()> {
+    let op = match op {
+        FlockOp::TrySharedLock => libc::LOCK_SH | libc::LOCK_NB,
+        FlockOp::TryExclusiveLock => libc::LOCK_EX | libc::LOCK_NB,
+        FlockOp::Unlock => libc::LOCK_UN,
+    };
+    retry_on_intr(|| {
+        // SAFETY: `fd` is an open descriptor, borrowed for the call; no memory is passed.
+        cvt(unsafe { libc::flock(fd.as_raw_fd(), op) }).map(drop)
+    })
+}
