@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ipc_core::crash;
 use ipc_core::{ByteQueue, ParticipantId, PopError, PushError, RepairHooks, WaitWord};
@@ -495,7 +495,7 @@ impl RawQueue {
     /// stuck): at most every 200 ms per process, unless the last look found someone.
     #[cold]
     fn look_for_dead(&self) {
-        if self.inner.stall.due() && self.repair_dead() > 0 {
+        if self.inner.stall.due() && self.repair_within(REPAIR_BUDGET) > 0 {
             self.inner.stall.reset();
         }
     }
@@ -631,6 +631,9 @@ impl RawQueue {
                 if m.len() == descriptor_len {
                     long = true;
                     self.read_blob(m, me, read)
+                } else if m.len() > self.inner.max_message_size {
+                    // Only a broken process puts one (`put_inline` refuses it).
+                    Err(GetError::Corrupt)
                 } else {
                     Ok(read(Message::Inline(m)))
                 }
@@ -949,10 +952,12 @@ impl RawQueue {
     /// ```
     pub fn waiters(&self) -> Waiters {
         let ring = self.ring_view();
-        let pool: u32 = self.inner.classes.iter().map(|c| c.freed().waiters()).sum();
+        // Counts from shared memory: saturating, whatever they hold.
+        let pool =
+            (self.inner.classes.iter()).fold(0u32, |n, c| n.saturating_add(c.freed().waiters()));
         Waiters {
             getters: ring.not_empty().waiters(),
-            putters: ring.not_full().waiters() + pool,
+            putters: ring.not_full().waiters().saturating_add(pool),
         }
     }
 
@@ -990,6 +995,23 @@ pub struct QueueStats {
     /// Processes found dead while registered in the queue, whose claims were repaired.
     pub dead_processes: u64,
 }
+
+/// The most sleepers a repair takes out of one wait word for one dead participant: far more
+/// threads than one process ever has asleep on one queue. The ledger count is shared memory,
+/// which a broken process may fill with any number (`u32::MAX` made one repair take 40 s);
+/// sleepers left counted beyond this only cost wake system calls for nobody, never a lost
+/// wake-up.
+const MAX_LEDGER_SLEEPERS: u32 = 1024;
+
+/// How long a repair made on behalf of a call (a blocked call every [`STALL_CHECK`], a failing
+/// `*_nowait`/`*_timeout` call, a registration that found the table full) keeps taking new
+/// participant entries. One entry's repair is bounded by the layout (a scan of the ring's
+/// slots, of the class's leases, and [`MAX_LEDGER_SLEEPERS`] per wait word), so such a repair
+/// ends within this plus one entry's work, whatever the participant table holds, and a
+/// blocked call spends at most a tenth of its time repairing.
+///
+/// [`STALL_CHECK`]: super::block::STALL_CHECK
+const REPAIR_BUDGET: Duration = Duration::from_millis(20);
 
 /// Wait word numbers, for the wait ledger: the ring's two words, then each class's `freed`.
 const NOT_EMPTY: usize = 0;
@@ -1043,25 +1065,35 @@ impl RawQueue {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn repair_dead(&self) -> usize {
-        self.repair_through(&self.ring_and_id().0)
+        self.repair_through(&self.ring_and_id().0, None)
+    }
+
+    /// [`repair_dead`](Self::repair_dead) on behalf of a call (blocked, failing, or
+    /// registering): it takes no new participant entry once `budget` has passed (see
+    /// [`REPAIR_BUDGET`]); the next one of this process goes on from there.
+    fn repair_within(&self, budget: Duration) -> usize {
+        self.repair_through(&self.ring_and_id().0, Some(budget))
     }
 
     /// [`repair_dead`](Self::repair_dead) through the anonymous ring handle: for a process
     /// whose own registration found the table full (it is registering, so its claimer is not
     /// ready).
     fn sweep_anonymously(&self) {
-        self.repair_through(self.ring_view());
+        self.repair_through(self.ring_view(), Some(REPAIR_BUDGET));
     }
 
-    fn repair_through(&self, ring: &ByteQueue<'_>) -> usize {
+    fn repair_through(&self, ring: &ByteQueue<'_>, budget: Option<Duration>) -> usize {
         let mut verdicts = Verdicts::default();
-        let dead = self
-            .inner
-            .ring
-            .repair_dead(ring, &mut verdicts, |id| LeaseRepair {
+        let until = budget.and_then(|b| Instant::now().checked_add(b));
+        let dead = self.inner.ring.repair_dead(
+            ring,
+            &mut verdicts,
+            |id| LeaseRepair {
                 queue: self,
                 dead: id,
-            });
+            },
+            || until.is_some_and(|until| Instant::now() >= until),
+        );
         if dead > 0 {
             let repairs = self.inner.header.u64_at(8 * word::REPAIRS);
             repairs.fetch_add(dead, Relaxed);
@@ -1079,7 +1111,7 @@ impl RawQueue {
     /// `on_stall` of the blocking calls: repairs if the queue looks stuck for `waiting`.
     fn repair_if_stuck(&self, waiting: Waiting) {
         if self.looks_stuck(waiting) {
-            self.repair_dead();
+            self.repair_within(REPAIR_BUDGET);
         }
     }
 
@@ -1171,7 +1203,11 @@ impl RepairHooks for LeaseRepair<'_> {
             .chain(classes);
         for (slot, word) in words.enumerate() {
             if let Some(count) = self.queue.ledger(self.dead.get(), slot) {
-                for _ in 0..count.swap(0, Relaxed) {
+                // Both numbers come from shared memory: read once each, and capped, so a
+                // forged count costs at most `MAX_LEDGER_SLEEPERS` decrements, and never
+                // takes the word's count below zero (see `MAX_LEDGER_SLEEPERS`).
+                let sleepers = count.swap(0, Relaxed).min(word.waiters());
+                for _ in 0..sleepers.min(MAX_LEDGER_SLEEPERS) {
                     word.finish_wait();
                 }
             }
