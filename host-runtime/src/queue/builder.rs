@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::error::QueueError;
-use super::layout::Params;
+use super::layout::{item_type, Params};
 use super::raw::RawQueue;
 use super::Queue;
 
@@ -216,6 +216,7 @@ impl<T> Builder<T> {
             max_message_size,
             classes,
             participants: self.max_processes,
+            item_type: 0,
         })
     }
 
@@ -264,12 +265,21 @@ impl<T: Serialize + DeserializeOwned> Builder<T> {
     /// # Ok::<(), host_runtime::QueueError>(())
     /// ```
     pub fn build(&self) -> Result<Queue<T>, QueueError> {
-        self.build_raw().map(Queue::from_raw)
+        RawQueue::create(&self.typed_params()?, None).map(Queue::from_raw)
+    }
+
+    /// [`params`](Builder::params), recording `T` as the item type.
+    fn typed_params(&self) -> Result<Params, QueueError> {
+        Ok(Params {
+            item_type: item_type::<T>(),
+            ..self.params()?
+        })
     }
 
     /// Makes a typed queue in a new named shared region (mode 0600, created exclusively), which
     /// processes of the same user can open with [`Queue::open_named`]. The name stays taken
-    /// until [`Queue::unlink_named`].
+    /// until [`Queue::unlink_named`]. The header records the item type (a fingerprint of
+    /// `T`'s name and the encoding), so that opening it as another type fails.
     ///
     /// # Errors
     ///
@@ -289,7 +299,7 @@ impl<T: Serialize + DeserializeOwned> Builder<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn create_named(&self, name: &str) -> Result<Queue<T>, QueueError> {
-        self.create_named_raw(name).map(Queue::from_raw)
+        RawQueue::create(&self.typed_params()?, Some(name)).map(Queue::from_raw)
     }
 }
 

@@ -57,6 +57,8 @@ struct Inner {
     /// The wait ledger (see [`Wait`]): a row of [`Params::wait_words`] `u32`s per participant.
     ledger: SharedBytes,
     wait_words: usize,
+    /// The item type the header records (`layout::item_type`; 0: untyped), read once.
+    item_type: u64,
     /// When this process last looked for dead participants after a failed call (see
     /// [`RawQueue::after_failure`]).
     stall: Stall,
@@ -186,6 +188,11 @@ impl RawQueue {
     /// access) and size (what its header calls for), then validates the header and every
     /// queue inside through `ipc_core::ByteQueue::attach_raw`.
     ///
+    /// Any queue opens as a `RawQueue`, whatever item type it was made for: its messages are
+    /// bytes (a typed queue's are postcard encodings of its items), and bytes are never an
+    /// invalid value. [`Queue::open_named`](super::Queue::open_named) is the one that checks
+    /// the type.
+    ///
     /// # Errors
     ///
     /// [`QueueError::Shm`] (not found, wrong owner, mode or size), [`QueueError::BadHeader`]
@@ -305,6 +312,7 @@ impl RawQueue {
                 header,
                 ledger,
                 wait_words: params.wait_words(),
+                item_type: params.item_type,
                 stall: Stall::new(),
                 region,
             }),
@@ -415,6 +423,12 @@ impl RawQueue {
             })
         };
         result.map_err(|fail| fail.with(message))
+    }
+
+    /// The item type's fingerprint the header recorded when this handle opened it (0:
+    /// untyped).
+    pub(crate) fn item_type(&self) -> u64 {
+        self.inner.item_type
     }
 
     /// The longest message carried inline in a ring slot.
