@@ -1253,3 +1253,65 @@ fn bytes_view(view: View) -> SharedBytes {
         View::Queue(_) => unreachable!("a bytes part gives a bytes view"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A pid no process has: above the largest `pid_max` Linux allows (2^22).
+    const NO_SUCH_PID: u32 = 1 << 30;
+
+    /// A participant entry of a process that never ran, as another process could write one.
+    fn forge_dead(q: &RawQueue) -> u16 {
+        let handle = q.ring_view().register(NO_SUCH_PID, 0).unwrap();
+        handle.participant().unwrap().get()
+    }
+
+    #[test]
+    fn a_forged_ledger_count_is_capped() {
+        let q = RawQueue::builder().maxsize(4).build_raw().unwrap();
+        let fake = forge_dead(&q);
+        let (not_empty, not_full) = (q.ring_view().not_empty(), q.ring_view().not_full());
+        // The dead one's ledger claims u32::MAX sleepers on both words (one repair took 40 s
+        // on such a number); the words count 3000 and 5.
+        for _ in 0..3000 {
+            not_empty.prepare_wait();
+        }
+        for _ in 0..5 {
+            not_full.prepare_wait();
+        }
+        q.ledger(fake, NOT_EMPTY).unwrap().store(u32::MAX, Relaxed);
+        q.ledger(fake, NOT_FULL).unwrap().store(u32::MAX, Relaxed);
+        assert_eq!(q.repair_dead(), 1);
+        // At most MAX_LEDGER_SLEEPERS taken out, and never more than the word counts.
+        assert_eq!(not_empty.waiters(), 3000 - MAX_LEDGER_SLEEPERS);
+        assert_eq!(not_full.waiters(), 0);
+        assert_eq!(q.ledger(fake, NOT_EMPTY).unwrap().load(Relaxed), 0);
+    }
+
+    #[test]
+    fn a_repair_out_of_time_resumes_where_it_stopped() {
+        let q = RawQueue::builder().maxsize(4).build_raw().unwrap();
+        q.put(b"registers this process first").unwrap();
+        let fake = forge_dead(&q);
+        let ring = q.ring_and_id().0;
+        // A repair that is out of time after every entry: it judges this (live) process's
+        // entry and stops; the next one starts at the dead entry instead of judging the live
+        // one again (which, with a table of slow entries, would never reach it).
+        let repair = || {
+            q.inner.ring.repair_dead(
+                &ring,
+                &mut Verdicts::default(),
+                |id| LeaseRepair {
+                    queue: &q,
+                    dead: id,
+                },
+                || true,
+            )
+        };
+        assert_eq!(repair(), 0);
+        assert!(q.ring_view().participants().any(|p| p.id.get() == fake));
+        assert_eq!(repair(), 1);
+        assert!(!q.ring_view().participants().any(|p| p.id.get() == fake));
+    }
+}
