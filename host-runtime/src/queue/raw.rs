@@ -1059,8 +1059,10 @@ impl RawQueue {
     /// Calls blocked on the queue do this by themselves when they have waited
     /// 200 ms while the queue looks stuck (a get sees messages it cannot reach, a put sees
     /// room it cannot reach), and so do failing `*_nowait` and `*_timeout` calls, at most
-    /// every 200 ms per process; call it to resume at once after a known death, e.g. after
-    /// joining a killed process.
+    /// every 200 ms per process, each for at most about 20 ms (then the next one goes on where
+    /// it stopped); call it to resume at once after a known death, e.g. after joining a
+    /// killed process. It goes through the whole participant table, whose size the queue's
+    /// settings fix (`max_processes`), whatever another process wrote into it.
     ///
     /// # Examples
     ///
