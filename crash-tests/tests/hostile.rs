@@ -8,11 +8,14 @@
 //!
 //! * the **peer** maps `/dev/shm/NAME` itself (libc) and, for [`PHASE`], writes random words at
 //!   random places of the region (bursts of a few words, then a short pause, so the queue also
-//!   gets moments to work in between), then for another [`PHASE`] swaps payload bytes between
-//!   `'a'` and `0xC3` (what turns valid UTF-8 into invalid UTF-8) all over the region;
-//! * the **worker** opens the queue by name and runs `put_timeout`, `get_timeout`, the
-//!   `*_nowait` calls, `qsize` and `repair_dead` in a random mix until the peer is done,
-//!   timing each call and checking what comes back.
+//!   gets moments to work in between; every [`RESTORE`] it writes the region as made back, so
+//!   that the scribbles also land on a working queue), then for another [`PHASE`] swaps bytes
+//!   between `'a'` and `0xC3` (what turns valid UTF-8 into invalid UTF-8) all over the region;
+//! * the **worker** uses the queue, opened by name (before the peer starts: opening checks the
+//!   header), and runs `put_timeout`, `get_timeout`, the `*_nowait` calls, `qsize`, `waiters`,
+//!   `stats` and `repair_dead` in a random mix until the peer is done, timing each call (wall
+//!   and CPU time) and checking what comes back. Its exit status says whether the contract
+//!   held; a panic inside the API would show there too.
 //!
 //! The four cases (`Queue<String>` and `RawQueue`, inline and blob-sized messages) run in
 //! parallel, each in its own pair of processes.
@@ -270,7 +273,7 @@ impl Tally {
     /// through most of its timeout, not spun. Its CPU time is a few spins and yields (tens of
     /// µs), the busy sleeps of a wait whose mark failed (a few wake-ups), and at most one
     /// bounded repair per 200 ms; so over all timed-out calls, CPU time stays far below half
-    /// the wall time (measured: a few per cent). A spinning call would score ~1 (CPU time is
+    /// the wall time (measured: 0.1–0.3 %). A spinning call would score ~1 (CPU time is
     /// counted only while the thread runs, so a loaded machine lowers the ratio, never raises
     /// it). The 20 ms allowance covers a handful of calls on a machine too idle to make the
     /// sums meaningful.
