@@ -155,6 +155,7 @@ pub use builder::{
     MAX_INLINE, NAMED_DEFAULT_CLASSES, NAMED_UNBOUNDED_CAPACITY, UNBOUNDED_CAPACITY,
 };
 pub use error::{GetError, PutError, QueueError};
+use layout::item_type;
 use raw::Message;
 pub use raw::{QueueStats, RawQueue, Waiters};
 
@@ -207,6 +208,16 @@ impl<T> fmt::Debug for Queue<T> {
             .field("max_message_size", &self.raw.max_message_size())
             .field("name", &self.raw.name())
             .finish()
+    }
+}
+
+/// Decodes one `T` that must take up all of `bytes`: bytes left over after it mean the message
+/// is not a `T` (e.g. a `u64` of 300 read as a `u8`), reported as
+/// [`postcard::Error::DeserializeBadEncoding`].
+fn decode_all<T: DeserializeOwned>(bytes: &[u8]) -> postcard::Result<T> {
+    match postcard::take_from_bytes::<T>(bytes)? {
+        (item, []) => Ok(item),
+        (_, _rest) => Err(postcard::Error::DeserializeBadEncoding),
     }
 }
 
@@ -319,13 +330,15 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     }
 
     /// Opens the named queue `name` made with [`Builder::create_named`] by a process of this
-    /// user. The item type must be the one the queue was made for (not checked: a wrong type
-    /// shows as [`GetError::Decode`]).
+    /// user, for items of type `T`: the queue must have been made for `T` (its header records
+    /// a fingerprint of the type's name and the encoding; see `LAYOUT.md`, *Item type*, for
+    /// when two binaries agree).
     ///
     /// # Errors
     ///
-    /// As [`RawQueue::open_named`]: wrong owner, mode or size, not a queue, a queue that fails
-    /// validation.
+    /// [`QueueError::WrongItemType`] if the queue was made for another type (or untyped, by
+    /// [`Builder::create_named_raw`]); as [`RawQueue::open_named`] otherwise: wrong owner,
+    /// mode or size, not a queue, a queue that fails validation.
     ///
     /// # Examples
     ///
@@ -333,9 +346,27 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// use host_runtime::{Queue, QueueError};
     ///
     /// assert!(matches!(Queue::<u8>::open_named("doc-no-such-queue"), Err(QueueError::Shm(_))));
+    ///
+    /// # let _ = Queue::<u64>::unlink_named("doc-typed-open");
+    /// let q = Queue::<u64>::builder().maxsize(2).create_named("doc-typed-open")?;
+    /// let err = Queue::<u8>::open_named("doc-typed-open").unwrap_err();
+    /// assert!(matches!(err, QueueError::WrongItemType { type_name: "u8", .. }));
+    /// assert!(Queue::<u64>::open_named("doc-typed-open").is_ok());
+    /// Queue::<u64>::unlink_named("doc-typed-open")?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn open_named(name: &str) -> Result<Queue<T>, QueueError> {
-        RawQueue::open_named(name).map(Queue::from_raw)
+        let raw = RawQueue::open_named(name)?;
+        let expected = item_type::<T>();
+        let found = raw.item_type();
+        if found != expected {
+            return Err(QueueError::WrongItemType {
+                type_name: core::any::type_name::<T>(),
+                expected,
+                found,
+            });
+        }
+        Ok(Queue::from_raw(raw))
     }
 
     /// Removes the name of a named queue; see [`RawQueue::unlink_named`].
@@ -537,11 +568,11 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         self.raw
             .get_with(deadline, |message| match message {
                 // Decoded in place, in the ring slot.
-                Message::Inline(m) => postcard::from_bytes::<T>(m),
+                Message::Inline(m) => decode_all::<T>(m),
                 Message::Blob(chunks, offset, len) => {
                     let mut buf = vec![0; len];
                     chunks.read(offset, &mut buf);
-                    postcard::from_bytes::<T>(&buf)
+                    decode_all::<T>(&buf)
                 }
             })?
             .map_err(GetError::Decode)

@@ -376,15 +376,96 @@ fn encode_errors_hand_items_back() {
 
         // A message of another type is taken off and reported, not mistaken.
         let raw_name = unique_name("decode");
-        let raw = Builder::new()
+        let typed = Queue::<String>::builder()
             .maxsize(2)
-            .create_named_raw(&raw_name)
+            .create_named(&raw_name)
             .unwrap();
-        let typed = Queue::<String>::open_named(&raw_name).unwrap();
+        // Any queue opens as bytes.
+        let raw = RawQueue::open_named(&raw_name).unwrap();
         RawQueue::unlink_named(&raw_name).unwrap();
         raw.put([0xff, 0xff, 0xff]).unwrap();
         assert!(matches!(typed.get(), Err(GetError::Decode(_))));
         assert!(typed.empty());
+    });
+}
+
+#[test]
+fn named_queues_record_their_item_type() {
+    watchdog(|| {
+        let name = unique_name("typed");
+        let q = Queue::<u64>::builder()
+            .maxsize(4)
+            .create_named(&name)
+            .unwrap();
+        // Another type: refused at open, saying both fingerprints.
+        match Queue::<u8>::open_named(&name) {
+            Err(QueueError::WrongItemType {
+                type_name,
+                expected,
+                found,
+            }) => {
+                assert_eq!(type_name, "u8");
+                assert_ne!(expected, found);
+                assert_ne!(found, 0);
+                // The same type is the one recorded.
+                match Queue::<u64>::open_named(&name) {
+                    Ok(same) => {
+                        q.put(300).unwrap();
+                        assert_eq!(same.get().unwrap(), 300);
+                    }
+                    Err(e) => panic!("the same type must open: {e}"),
+                }
+            }
+            other => panic!("expected WrongItemType, got {:?}", other.err()),
+        }
+        assert!(matches!(
+            Queue::<String>::open_named(&name),
+            Err(QueueError::WrongItemType { .. })
+        ));
+        // Bytes open any queue.
+        assert!(RawQueue::open_named(&name).is_ok());
+        Queue::<u64>::unlink_named(&name).unwrap();
+
+        // An untyped queue records no type: a typed open is refused.
+        let raw_name = unique_name("untyped");
+        let _raw = Builder::new()
+            .maxsize(2)
+            .create_named_raw(&raw_name)
+            .unwrap();
+        assert!(matches!(
+            Queue::<Vec<u8>>::open_named(&raw_name),
+            Err(QueueError::WrongItemType { found: 0, .. })
+        ));
+        RawQueue::unlink_named(&raw_name).unwrap();
+    });
+}
+
+#[test]
+fn bytes_left_after_the_item_are_a_decode_error() {
+    watchdog(|| {
+        let name = unique_name("trailing");
+        let q = Queue::<u8>::builder()
+            .maxsize(4)
+            .max_message_size(1 << 16)
+            .create_named(&name)
+            .unwrap();
+        let raw = RawQueue::open_named(&name).unwrap();
+        RawQueue::unlink_named(&name).unwrap();
+        // 300u64 is the varint [0xac, 0x02]: a u8 decoder takes 0xac = 172 and leaves 0x02.
+        raw.put(postcard::to_allocvec(&300u64).unwrap()).unwrap();
+        assert!(matches!(
+            q.get(),
+            Err(GetError::Decode(postcard::Error::DeserializeBadEncoding))
+        ));
+        // The same through a blob chunk (a long message).
+        let mut long = vec![7u8];
+        long.resize(5000, 0);
+        raw.put(long).unwrap();
+        assert!(matches!(q.get(), Err(GetError::Decode(_))));
+        // A whole u8 still decodes.
+        raw.put([9]).unwrap();
+        assert_eq!(q.get().unwrap(), 9);
+        assert!(q.empty());
     });
 }
 

@@ -3,6 +3,7 @@
 
 use std::cell::Cell;
 use std::hint::spin_loop;
+use std::io;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::OnceLock;
 use std::thread;
@@ -58,6 +59,10 @@ const WAKE_LATENCY: Duration = Duration::from_micros(50);
 /// mark keeps failing (a put stopped mid-write), so such a wait costs little CPU.
 const BUSY_SLEEP_MIN: Duration = Duration::from_micros(20);
 const BUSY_SLEEP_MAX: Duration = Duration::from_millis(10);
+
+/// Futex sleeps in a row that may return at once (`EAGAIN`: the word moved) before a wait
+/// sleeps a busy sleep regardless (see [`block_on_marked`]).
+const MOVED_STREAK: u32 = 16;
 
 /// How long a call sleeps before it suspects a dead participant and calls its `on_stall`
 /// (and then again every such interval): short enough that others resume well within a
@@ -152,6 +157,11 @@ pub(crate) fn block_on_marked<R>(
     let mut others_ran = false;
     for _ in 0..YIELD_ROUNDS {
         let before = Instant::now();
+        // On a busy machine a yield may give the core away for a whole time slice: past the
+        // deadline, the rounds end (the sleep loop below makes the last attempt).
+        if matches!(deadline, Deadline::At(at) if before >= at) {
+            break;
+        }
         thread::yield_now();
         others_ran |= before.elapsed() > YIELD_RAN_OTHERS;
         if let Some(r) = attempt() {
@@ -166,6 +176,8 @@ pub(crate) fn block_on_marked<R>(
     SPIN.set((budget / 2).max(SPIN_MIN));
     let mut check_at = Instant::now() + STALL_CHECK;
     let mut busy_sleep = BUSY_SLEEP_MIN;
+    // Sleeps in a row that returned at once because `seq` had moved (see below).
+    let mut moved = 0;
     loop {
         let seen = wait.prepare();
         if let Some(r) = attempt() {
@@ -195,8 +207,29 @@ pub(crate) fn block_on_marked<R>(
         }
         // Every outcome (woken, EAGAIN: seq moved, ETIMEDOUT, EINTR) means: look again. The
         // remaining time is recomputed from the deadline on the next turn.
-        let _ = futex_wait(wait.word.seq(), seen, Some(timeout));
+        let slept = futex_wait(wait.word.seq(), seen, Some(timeout));
         wait.finish();
+        // EAGAIN returns at once, without sleeping: `seq` moved between our look and the
+        // sleep. Honest wakers move it once per event, and then the next attempt mostly
+        // succeeds; a word that keeps moving while attempts keep failing (a process writing
+        // the shared word, or a storm of wake-ups for others) would turn this loop into a
+        // spin, so after a streak of them the call sleeps a busy sleep instead.
+        if slept.is_err_and(|e| e.kind() == io::ErrorKind::WouldBlock) {
+            moved += 1;
+            if moved >= MOVED_STREAK {
+                moved = 0;
+                let nap = match deadline {
+                    Deadline::At(at) => {
+                        busy_sleep.min(at.saturating_duration_since(Instant::now()))
+                    }
+                    Deadline::Never | Deadline::NoWait => busy_sleep,
+                };
+                thread::sleep(nap);
+                busy_sleep = (busy_sleep * 2).min(BUSY_SLEEP_MAX);
+            }
+        } else {
+            moved = 0;
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::error::QueueError;
-use super::layout::Params;
+use super::layout::{item_type, Params};
 use super::raw::RawQueue;
 use super::Queue;
 
@@ -355,6 +355,7 @@ impl<T> Builder<T> {
             max_message_size,
             classes,
             participants: self.max_processes,
+            item_type: 0,
         })
     }
 
@@ -382,10 +383,15 @@ impl<T> Builder<T> {
     ///
     /// As [`create_named`](Builder::create_named).
     pub fn create_named_raw(&self, name: &str) -> Result<RawQueue, QueueError> {
+        self.create_named_with(&self.params(true)?, name)
+    }
+
+    /// Makes the named region of `params`, reclaiming a stale one if asked to.
+    fn create_named_with(&self, params: &Params, name: &str) -> Result<RawQueue, QueueError> {
         if self.reclaim_stale {
-            RawQueue::create_or_reclaim(&self.params(true)?, name)
+            RawQueue::create_or_reclaim(params, name)
         } else {
-            RawQueue::create(&self.params(true)?, Some(name))
+            RawQueue::create(params, Some(name))
         }
     }
 }
@@ -407,14 +413,23 @@ impl<T: Serialize + DeserializeOwned> Builder<T> {
     /// # Ok::<(), host_runtime::QueueError>(())
     /// ```
     pub fn build(&self) -> Result<Queue<T>, QueueError> {
-        self.build_raw().map(Queue::from_raw)
+        RawQueue::create(&self.typed_params(false)?, None).map(Queue::from_raw)
+    }
+
+    /// [`params`](Builder::params), recording `T` as the item type.
+    fn typed_params(&self, named: bool) -> Result<Params, QueueError> {
+        Ok(Params {
+            item_type: item_type::<T>(),
+            ..self.params(named)?
+        })
     }
 
     /// Makes a typed queue in a new named shared region (mode 0600, created exclusively), which
     /// processes of the same user can open with [`Queue::open_named`]. The name stays taken
     /// until [`Queue::unlink_named`] (see the [module docs](crate::queue), *Cleaning up
     /// named queues*). The region's memory is reserved in `/dev/shm` now (see *Memory*
-    /// above); this process registers in the queue at once.
+    /// above); this process registers in the queue at once. The header records the item type
+    /// (a fingerprint of `T`'s name and the encoding), so that opening it as another type fails.
     ///
     /// # Errors
     ///
@@ -439,7 +454,8 @@ impl<T: Serialize + DeserializeOwned> Builder<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn create_named(&self, name: &str) -> Result<Queue<T>, QueueError> {
-        self.create_named_raw(name).map(Queue::from_raw)
+        self.create_named_with(&self.typed_params(true)?, name)
+            .map(Queue::from_raw)
     }
 }
 

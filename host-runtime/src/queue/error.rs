@@ -126,7 +126,9 @@ pub enum GetError {
     /// The queue stayed empty until the timeout passed.
     Timeout,
     /// The message was taken off the queue but is not a valid encoding of the item type (a
-    /// producer used another type); it is dropped.
+    /// producer used another type, or another process garbled it); it is dropped. A message
+    /// with bytes left over after the item is not one either
+    /// (`postcard::Error::DeserializeBadEncoding`).
     Decode(postcard::Error),
     /// The shared memory holds an impossible state (written by a foreign or broken process).
     Corrupt,
@@ -178,6 +180,17 @@ pub enum QueueError {
         /// Why the region is kept.
         reason: &'static str,
     },
+    /// [`Queue::open_named`](crate::Queue::open_named) of a queue made for another item type
+    /// (or made untyped, by `create_named_raw`): the fingerprints (of the type's name and the
+    /// encoding, see `LAYOUT.md`, *Item type*) differ. Nothing was changed.
+    WrongItemType {
+        /// The type asked for (`core::any::type_name`).
+        type_name: &'static str,
+        /// Its fingerprint.
+        expected: u64,
+        /// The fingerprint the queue records (0: an untyped queue).
+        found: u64,
+    },
 }
 
 impl fmt::Display for QueueError {
@@ -193,6 +206,16 @@ impl fmt::Display for QueueError {
                 reason,
             } => write!(f, "named queue not reclaimed: {reason} (pid {pid})"),
             Self::InUse { pid: None, reason } => write!(f, "named queue not reclaimed: {reason}"),
+            Self::WrongItemType {
+                type_name,
+                expected,
+                found,
+            } => write!(
+                f,
+                "the queue was made for another item type: {type_name} is {expected:#018x}, \
+                 the queue records {found:#018x}{}",
+                if *found == 0 { " (untyped)" } else { "" }
+            ),
         }
     }
 }

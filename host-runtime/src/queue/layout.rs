@@ -10,8 +10,9 @@ use crate::sys::region::SharedBytes;
 
 /// `b"hrqueue\x01"` read as a little-endian `u64`.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"hrqueue\x01");
-/// Version of the region format (5: the creator and the unregistered openers are recorded in
-/// the header; 4: the wait ledger).
+/// Version of the region format (5: the item type in word 34, the creator and the unregistered
+/// openers in words 36-38; 4: a wait ledger; 3: per-chunk lease words instead of free-list
+/// queues).
 pub(crate) const VERSION: u64 = 5;
 /// Bytes of the header (48 words of 8 bytes); the ring starts right after it.
 pub(crate) const HEADER_LEN: usize = 384;
@@ -51,6 +52,9 @@ pub(crate) mod word {
     /// The next lease nonce: every long put takes one (`fetch_add`), so a nonce names one
     /// put of the region's life (modulo 2^49).
     pub(crate) const NONCE: usize = REPAIRS + 1;
+    /// The item type's fingerprint ([`super::item_type`]); 0 for a queue made untyped
+    /// (`create_named_raw`, `build_raw`). Written once before the magic.
+    pub(crate) const ITEM_TYPE: usize = NONCE + 1;
     /// The creator's pid (written before the magic): with [`CREATOR_IDENTITY`], what tells a
     /// reclaim (`queue/reclaim.rs`) whether the creator still lives.
     pub(crate) const CREATOR_PID: usize = 36;
@@ -64,7 +68,39 @@ pub(crate) mod word {
 }
 
 const _: () = assert!((word::UNREGISTERED + 1) * 8 <= HEADER_LEN);
-const _: () = assert!(word::NONCE < 34 && word::CREATOR_PID > 35);
+const _: () = assert!(word::ITEM_TYPE == 34 && word::CREATOR_PID > 35);
+
+/// The encoding of a typed queue's items, hashed into [`item_type`]: postcard's major version
+/// (its wire format is stable within a major version), and this crate's framing of it (one
+/// message per item, nothing after it).
+const ENCODING: &str = "postcard 1";
+
+/// 64-bit FNV-1a of `bytes`, continuing from `hash`: fixed constants, so the same in every
+/// build and process (unlike `std`'s `RandomState`/`DefaultHasher`).
+const fn fnv1a(mut hash: u64, bytes: &[u8]) -> u64 {
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut i = 0;
+    while i < bytes.len() {
+        hash ^= bytes[i] as u64;
+        hash = hash.wrapping_mul(PRIME);
+        i += 1;
+    }
+    hash
+}
+
+/// The fingerprint a queue of `T` records in its header (word 34): FNV-1a 64 of
+/// [`ENCODING`], a 0 byte, and `core::any::type_name::<T>()`; never 0 (the mark of an untyped
+/// queue). Two binaries built from the same type definitions, with the same crate versions and
+/// compiler, compute the same one; `type_name` is not guaranteed stable across compiler
+/// versions, and a type moved or renamed (its module path changes) gets another (see
+/// `LAYOUT.md`, *Item type*).
+pub(crate) fn item_type<T: ?Sized>() -> u64 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    let hash = fnv1a(OFFSET, ENCODING.as_bytes());
+    let hash = fnv1a(hash, &[0]);
+    let hash = fnv1a(hash, core::any::type_name::<T>().as_bytes());
+    hash.max(1)
+}
 const _: () = assert!(HEADER_LEN % QUEUE_ALIGN == 0);
 
 /// What a queue is made of: its parameters, as the header records them.
@@ -82,6 +118,9 @@ pub(crate) struct Params {
     /// Entries in the ring's participant table: how many processes may use the queue with
     /// their claims repairable after a crash.
     pub(crate) participants: usize,
+    /// The item type's fingerprint ([`item_type`]), 0 for an untyped queue. Not part of the
+    /// layout.
+    pub(crate) item_type: u64,
 }
 
 /// Byte offsets and lengths of every part, computed from [`Params`].
@@ -212,6 +251,9 @@ impl Params {
         for (index, value) in creator {
             header.u64_at(8 * index).store(value, Relaxed);
         }
+        header
+            .u64_at(8 * word::ITEM_TYPE)
+            .store(self.item_type, Relaxed);
         for (c, &(size, count)) in self.classes.iter().enumerate() {
             w(word::CLASSES + 2 * c, size);
             w(word::CLASSES + 2 * c + 1, count);
@@ -247,6 +289,7 @@ impl Params {
                 .map(|c| (r(word::CLASSES + 2 * c), r(word::CLASSES + 2 * c + 1)))
                 .collect(),
             participants: r(word::PARTICIPANTS),
+            item_type: header.u64_at(8 * word::ITEM_TYPE).load(Relaxed),
         };
         Ok((params, r(word::REGION_LEN)))
     }
@@ -264,6 +307,7 @@ mod tests {
             max_message_size: 1 << 20,
             classes: vec![(4096, 3), (65536, 3), (1 << 20, 3)],
             participants: 2,
+            item_type: 0,
         };
         let l = p.layout().unwrap();
         assert_eq!(l.ring, (HEADER_LEN, 640 + 2 * 32 + 3 * 128));
@@ -280,6 +324,19 @@ mod tests {
     }
 
     #[test]
+    fn item_types_are_fixed_and_tell_types_apart() {
+        // Pinned: the fingerprint must not change between builds (it is in named regions).
+        let expected = fnv1a(
+            fnv1a(fnv1a(0xcbf2_9ce4_8422_2325, b"postcard 1"), &[0]),
+            b"alloc::string::String",
+        );
+        assert_eq!(item_type::<String>(), expected);
+        assert_eq!(fnv1a(0xcbf2_9ce4_8422_2325, b"a"), 0xaf63_dc4c_8601_ec8c); // FNV-1a test vector
+        assert_ne!(item_type::<u8>(), item_type::<u64>());
+        assert_ne!(item_type::<u8>(), 0);
+    }
+
+    #[test]
     fn bad_params_are_refused() {
         let ok = Params {
             capacity: 4,
@@ -287,6 +344,7 @@ mod tests {
             max_message_size: 4096,
             classes: vec![(4096, 2)],
             participants: 8,
+            item_type: 0,
         };
         assert!(ok.layout().is_ok());
         for bad in [

@@ -6,7 +6,7 @@ use std::io;
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ipc_core::crash;
 use ipc_core::{ByteQueue, ParticipantId, PopError, PushError, RepairHooks, WaitWord};
@@ -61,6 +61,8 @@ struct Inner {
     /// The wait ledger (see [`Wait`]): a row of [`Params::wait_words`] `u32`s per participant.
     ledger: SharedBytes,
     wait_words: usize,
+    /// The item type the header records (`layout::item_type`; 0: untyped), read once.
+    item_type: u64,
     /// When this process last looked for dead participants after a failed call (see
     /// [`RawQueue::after_failure`]).
     stall: Stall,
@@ -209,6 +211,11 @@ impl RawQueue {
     /// [`Builder::reclaim_stale`](super::Builder::reclaim_stale) elsewhere sees it as a user
     /// while it lives; if the table is full, it is counted as a user that could not register,
     /// until its last handle is dropped).
+    ///
+    /// Any queue opens as a `RawQueue`, whatever item type it was made for: its messages are
+    /// bytes (a typed queue's are postcard encodings of its items), and bytes are never an
+    /// invalid value. [`Queue::open_named`](super::Queue::open_named) is the one that checks
+    /// the type.
     ///
     /// # Errors
     ///
@@ -378,6 +385,7 @@ impl RawQueue {
                 header,
                 ledger,
                 wait_words: params.wait_words(),
+                item_type: params.item_type,
                 stall: Stall::new(),
                 unregistered: AtomicU64::new(0),
                 region,
@@ -491,6 +499,12 @@ impl RawQueue {
         result.map_err(|fail| fail.with(message))
     }
 
+    /// The item type's fingerprint the header recorded when this handle opened it (0:
+    /// untyped).
+    pub(crate) fn item_type(&self) -> u64 {
+        self.inner.item_type
+    }
+
     /// The longest message carried inline in a ring slot.
     pub(crate) fn inline_max(&self) -> usize {
         self.inner.inline_max
@@ -593,7 +607,7 @@ impl RawQueue {
     /// stuck): at most every 200 ms per process, unless the last look found someone.
     #[cold]
     fn look_for_dead(&self) {
-        if self.inner.stall.due() && self.repair_dead() > 0 {
+        if self.inner.stall.due() && self.repair_within(REPAIR_BUDGET) > 0 {
             self.inner.stall.reset();
         }
     }
@@ -729,6 +743,9 @@ impl RawQueue {
                 if m.len() == descriptor_len {
                     long = true;
                     self.read_blob(m, me, read)
+                } else if m.len() > self.inner.max_message_size {
+                    // Only a broken process puts one (`put_inline` refuses it).
+                    Err(GetError::Corrupt)
                 } else {
                     Ok(read(Message::Inline(m)))
                 }
@@ -1047,10 +1064,12 @@ impl RawQueue {
     /// ```
     pub fn waiters(&self) -> Waiters {
         let ring = self.ring_view();
-        let pool: u32 = self.inner.classes.iter().map(|c| c.freed().waiters()).sum();
+        // Counts from shared memory: saturating, whatever they hold.
+        let pool =
+            (self.inner.classes.iter()).fold(0u32, |n, c| n.saturating_add(c.freed().waiters()));
         Waiters {
             getters: ring.not_empty().waiters(),
-            putters: ring.not_full().waiters() + pool,
+            putters: ring.not_full().waiters().saturating_add(pool),
         }
     }
 
@@ -1089,6 +1108,23 @@ pub struct QueueStats {
     pub dead_processes: u64,
 }
 
+/// The most sleepers a repair takes out of one wait word for one dead participant: far more
+/// threads than one process ever has asleep on one queue. The ledger count is shared memory,
+/// which a broken process may fill with any number (`u32::MAX` made one repair take 40 s);
+/// sleepers left counted beyond this only cost wake system calls for nobody, never a lost
+/// wake-up.
+const MAX_LEDGER_SLEEPERS: u32 = 1024;
+
+/// How long a repair made on behalf of a call (a blocked call every [`STALL_CHECK`], a failing
+/// `*_nowait`/`*_timeout` call, a registration that found the table full) keeps taking new
+/// participant entries. One entry's repair is bounded by the layout (a scan of the ring's
+/// slots, of the class's leases, and [`MAX_LEDGER_SLEEPERS`] per wait word), so such a repair
+/// ends within this plus one entry's work, whatever the participant table holds, and a
+/// blocked call spends at most a tenth of its time repairing.
+///
+/// [`STALL_CHECK`]: super::block::STALL_CHECK
+const REPAIR_BUDGET: Duration = Duration::from_millis(20);
+
 /// Wait word numbers, for the wait ledger: the ring's two words, then each class's `freed`.
 const NOT_EMPTY: usize = 0;
 const NOT_FULL: usize = 1;
@@ -1121,8 +1157,10 @@ impl RawQueue {
     /// Calls blocked on the queue do this by themselves when they have waited
     /// 200 ms while the queue looks stuck (a get sees messages it cannot reach, a put sees
     /// room it cannot reach), and so do failing `*_nowait` and `*_timeout` calls, at most
-    /// every 200 ms per process; call it to resume at once after a known death, e.g. after
-    /// joining a killed process.
+    /// every 200 ms per process, each for at most about 20 ms (then the next one goes on where
+    /// it stopped); call it to resume at once after a known death, e.g. after joining a
+    /// killed process. It goes through the whole participant table, whose size the queue's
+    /// settings fix (`max_processes`), whatever another process wrote into it.
     ///
     /// # Examples
     ///
@@ -1141,25 +1179,35 @@ impl RawQueue {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn repair_dead(&self) -> usize {
-        self.repair_through(&self.ring_and_id().0)
+        self.repair_through(&self.ring_and_id().0, None)
+    }
+
+    /// [`repair_dead`](Self::repair_dead) on behalf of a call (blocked, failing, or
+    /// registering): it takes no new participant entry once `budget` has passed (see
+    /// [`REPAIR_BUDGET`]); the next one of this process goes on from there.
+    fn repair_within(&self, budget: Duration) -> usize {
+        self.repair_through(&self.ring_and_id().0, Some(budget))
     }
 
     /// [`repair_dead`](Self::repair_dead) through the anonymous ring handle: for a process
     /// whose own registration found the table full (it is registering, so its claimer is not
     /// ready).
     fn sweep_anonymously(&self) {
-        self.repair_through(self.ring_view());
+        self.repair_through(self.ring_view(), Some(REPAIR_BUDGET));
     }
 
-    fn repair_through(&self, ring: &ByteQueue<'_>) -> usize {
+    fn repair_through(&self, ring: &ByteQueue<'_>, budget: Option<Duration>) -> usize {
         let mut verdicts = Verdicts::default();
-        let dead = self
-            .inner
-            .ring
-            .repair_dead(ring, &mut verdicts, |id| LeaseRepair {
+        let until = budget.and_then(|b| Instant::now().checked_add(b));
+        let dead = self.inner.ring.repair_dead(
+            ring,
+            &mut verdicts,
+            |id| LeaseRepair {
                 queue: self,
                 dead: id,
-            });
+            },
+            || until.is_some_and(|until| Instant::now() >= until),
+        );
         if dead > 0 {
             let repairs = self.inner.header.u64_at(8 * word::REPAIRS);
             repairs.fetch_add(dead, Relaxed);
@@ -1177,7 +1225,7 @@ impl RawQueue {
     /// `on_stall` of the blocking calls: repairs if the queue looks stuck for `waiting`.
     fn repair_if_stuck(&self, waiting: Waiting) {
         if self.looks_stuck(waiting) {
-            self.repair_dead();
+            self.repair_within(REPAIR_BUDGET);
         }
     }
 
@@ -1269,7 +1317,11 @@ impl RepairHooks for LeaseRepair<'_> {
             .chain(classes);
         for (slot, word) in words.enumerate() {
             if let Some(count) = self.queue.ledger(self.dead.get(), slot) {
-                for _ in 0..count.swap(0, Relaxed) {
+                // Both numbers come from shared memory: read once each, and capped, so a
+                // forged count costs at most `MAX_LEDGER_SLEEPERS` decrements, and never
+                // takes the word's count below zero (see `MAX_LEDGER_SLEEPERS`).
+                let sleepers = count.swap(0, Relaxed).min(word.waiters());
+                for _ in 0..sleepers.min(MAX_LEDGER_SLEEPERS) {
                     word.finish_wait();
                 }
             }
@@ -1299,5 +1351,67 @@ fn bytes_view(view: View) -> SharedBytes {
     match view {
         View::Bytes(b) => b,
         View::Queue(_) => unreachable!("a bytes part gives a bytes view"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A pid no process has: above the largest `pid_max` Linux allows (2^22).
+    const NO_SUCH_PID: u32 = 1 << 30;
+
+    /// A participant entry of a process that never ran, as another process could write one.
+    fn forge_dead(q: &RawQueue) -> u16 {
+        let handle = q.ring_view().register(NO_SUCH_PID, 0).unwrap();
+        handle.participant().unwrap().get()
+    }
+
+    #[test]
+    fn a_forged_ledger_count_is_capped() {
+        let q = RawQueue::builder().maxsize(4).build_raw().unwrap();
+        let fake = forge_dead(&q);
+        let (not_empty, not_full) = (q.ring_view().not_empty(), q.ring_view().not_full());
+        // The dead one's ledger claims u32::MAX sleepers on both words (one repair took 40 s
+        // on such a number); the words count 3000 and 5.
+        for _ in 0..3000 {
+            not_empty.prepare_wait();
+        }
+        for _ in 0..5 {
+            not_full.prepare_wait();
+        }
+        q.ledger(fake, NOT_EMPTY).unwrap().store(u32::MAX, Relaxed);
+        q.ledger(fake, NOT_FULL).unwrap().store(u32::MAX, Relaxed);
+        assert_eq!(q.repair_dead(), 1);
+        // At most MAX_LEDGER_SLEEPERS taken out, and never more than the word counts.
+        assert_eq!(not_empty.waiters(), 3000 - MAX_LEDGER_SLEEPERS);
+        assert_eq!(not_full.waiters(), 0);
+        assert_eq!(q.ledger(fake, NOT_EMPTY).unwrap().load(Relaxed), 0);
+    }
+
+    #[test]
+    fn a_repair_out_of_time_resumes_where_it_stopped() {
+        let q = RawQueue::builder().maxsize(4).build_raw().unwrap();
+        q.put(b"registers this process first").unwrap();
+        let fake = forge_dead(&q);
+        let ring = q.ring_and_id().0;
+        // A repair that is out of time after every entry: it judges this (live) process's
+        // entry and stops; the next one starts at the dead entry instead of judging the live
+        // one again (which, with a table of slow entries, would never reach it).
+        let repair = || {
+            q.inner.ring.repair_dead(
+                &ring,
+                &mut Verdicts::default(),
+                |id| LeaseRepair {
+                    queue: &q,
+                    dead: id,
+                },
+                || true,
+            )
+        };
+        assert_eq!(repair(), 0);
+        assert!(q.ring_view().participants().any(|p| p.id.get() == fake));
+        assert_eq!(repair(), 1);
+        assert!(!q.ring_view().participants().any(|p| p.id.get() == fake));
     }
 }

@@ -14,11 +14,11 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{
-    AtomicU64,
+    AtomicU16, AtomicU64,
     Ordering::{AcqRel, Acquire, Relaxed, Release},
 };
 
-use ipc_core::{ByteQueue, ParticipantId, ParticipantState, RepairHooks};
+use ipc_core::{ByteQueue, Participant, ParticipantId, ParticipantState, RepairHooks};
 
 use super::region::SharedQueue;
 use super::{fork_generation, fork_generation_unchecked};
@@ -35,6 +35,10 @@ pub(crate) struct Member {
     queue: SharedQueue,
     /// This process's registration: see the module docs and [`tag`].
     me: AtomicU64,
+    /// Where the next [`repair_dead`](Self::repair_dead) starts (a participant id number):
+    /// where the last one ran out of time, so that a table full of entries that take long
+    /// to judge cannot keep a dead one at its end from ever being repaired.
+    cursor: AtomicU16,
 }
 
 /// Verdicts already reached during one sweep: a process in several tables is judged once.
@@ -55,6 +59,7 @@ impl Member {
         Member {
             queue,
             me: AtomicU64::new(0),
+            cursor: AtomicU16::new(0),
         }
     }
 
@@ -161,15 +166,32 @@ impl Member {
     /// is dead), through `repairer` (this process's claimer, so that a slot it takes over is
     /// repairable in turn), with the [`RepairHooks`] that `hooks` makes for the dead member's
     /// id (see `ipc_core::ByteQueue::repair_with`). Returns how many members were repaired.
+    ///
+    /// `out_of_time` is asked before each entry after the first: once it says so, the sweep
+    /// stops there, and the next sweep of this process starts at that entry. The entries come
+    /// from shared memory, which another process may fill with fakes that each cost a look
+    /// at `/proc` (and, if judged dead, a repair: a scan of the ring, the leases and the wait
+    /// ledger, each bounded by the queue's layout); this is what bounds a sweep made on behalf
+    /// of a call with a deadline.
     pub(crate) fn repair_dead<H: RepairHooks>(
         &self,
         repairer: &ByteQueue<'_>,
         verdicts: &mut Verdicts,
         mut hooks: impl FnMut(ParticipantId) -> H,
+        mut out_of_time: impl FnMut() -> bool,
     ) -> u64 {
         let me = std::process::id();
+        // At most the table's size (checked when the queue was attached): one snapshot each.
+        let entries: Vec<Participant> = self.view().participants().collect();
+        let start = self.cursor.load(Relaxed);
+        let split = entries.partition_point(|p| p.id.get() < start);
+        let (before, after) = entries.split_at(split);
         let mut repaired = 0;
-        for dead in self.view().participants() {
+        for (n, dead) in after.iter().chain(before).enumerate() {
+            if n > 0 && out_of_time() {
+                self.cursor.store(dead.id.get(), Relaxed);
+                return repaired;
+            }
             let verdict = match dead.state {
                 ParticipantState::Alive => verdicts.judge(dead.pid, dead.identity),
                 // `pid` is the repairer's; its identity is not recorded.
@@ -182,7 +204,7 @@ impl Member {
             // SAFETY: the kernel reports the process in `dead` gone, a zombie, or its pid now
             // held by a process that started at another time (`liveness::judge`): it can no
             // longer run, so it makes no more stores to the queue.
-            if unsafe { repairer.repair_with(&dead, me, &mut hooks(dead.id)) }.is_ok() {
+            if unsafe { repairer.repair_with(dead, me, &mut hooks(dead.id)) }.is_ok() {
                 repaired += 1;
             }
         }
