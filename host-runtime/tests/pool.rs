@@ -181,7 +181,18 @@ fn rendezvous_pids(pool: &Pool, rig: &Rig) -> Vec<i32> {
         r.get().unwrap();
     }
     assert_eq!(pids.iter().collect::<HashSet<_>>().len(), n, "{pids:?}");
+    assert_no_rescue(pool);
     pids
+}
+
+/// Asserts that the pool's backstop timer had no task to hand out (`Pool::stranded_rescues`):
+/// every dispatch happened on an event, none waited for the timer.
+fn assert_no_rescue(pool: &Pool) {
+    assert_eq!(
+        pool.stranded_rescues(),
+        0,
+        "tasks handed out by the backstop timer, not on an event"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -216,6 +227,7 @@ fn map_of_100_000_items_in_order() {
         let mut expected: Vec<u64> = (0..3_000).map(scramble).collect();
         expected.sort_unstable();
         assert_eq!(unordered, expected);
+        assert_no_rescue(&pool);
     });
 }
 
@@ -249,6 +261,7 @@ fn ten_thousand_apply_async() {
         for t in threads {
             t.join().unwrap();
         }
+        assert_no_rescue(&pool);
     });
 }
 
@@ -316,6 +329,7 @@ fn an_idle_worker_takes_the_tasks_queued_behind_a_blocked_one() {
         assert!(!blocked.ready());
         gate.write_all(&[1]).unwrap();
         assert_eq!(blocked.get(), Ok(0));
+        assert_no_rescue(&pool);
     });
 }
 
@@ -473,6 +487,7 @@ fn maxtasksperchild_replaces_workers_after_n_tasks() {
         let pids = pool.map_chunked(pid_of_worker, 0..12, 1).unwrap();
         let distinct: HashSet<u32> = pids.iter().copied().collect();
         assert_eq!(distinct.len(), 4, "{pids:?}");
+        assert_no_rescue(&pool);
         pool.close().unwrap();
         pool.join().unwrap();
         assert_reaped(per_pid.keys().chain(&distinct).map(|&p| p as i32));
@@ -506,6 +521,7 @@ fn initializer_runs_once_per_worker() {
         );
         assert!(seen.iter().all(|&(_, runs)| runs == 1), "{seen:?}");
         assert_eq!(INIT_RUNS.load(Ordering::SeqCst), 0, "not in the parent");
+        assert_no_rescue(&pool);
     });
 }
 
@@ -672,8 +688,11 @@ fn torture_sigkill_busy_workers_under_load() {
         all_pids.extend(rendezvous_pids(&pool, &rig));
         eprintln!(
             "torture: {rounds} victims and {random_kills} random workers killed; longest \
-             kill-to-error {longest:?}; load: {ok} correct, {died} failed with WorkerDied"
+             kill-to-error {longest:?}; load: {ok} correct, {died} failed with WorkerDied; \
+             rescued by the backstop timer: {}",
+            pool.stranded_rescues()
         );
+        assert_no_rescue(&pool);
         let pool = Arc::try_unwrap(pool).expect("the loaders are done");
         pool.close().unwrap();
         pool.join().unwrap();
