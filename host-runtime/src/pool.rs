@@ -46,10 +46,10 @@
 //!   takes a task still waiting in a busy worker's inbox behind another task and gives it to
 //!   the idle one, so a slow task does not hold up the tasks queued behind it (this runs on
 //!   every event: a result, a dead or new worker, a submit; a 20 ms timer stays as a
-//!   backstop, and the tests check it never has anything to do). It sleeps in `ppoll` on a wake-up
-//!   socket and the workers' pidfds: a worker writes one byte after its result only when the
-//!   result thread is registered as sleeping (an [`ipc_core::WaitWord`] doorbell in the
-//!   tables), so a busy pool makes no system call per result.
+//!   backstop, and the tests check it never has anything to do). It sleeps in `ppoll` on a
+//!   wake-up socket and the workers' pidfds: a worker writes one byte after its result only
+//!   when the result thread is registered as sleeping (an [`ipc_core::WaitWord`] doorbell in
+//!   the tables), so a busy pool makes no system call per result.
 //!
 //! Why per-worker inboxes rather than Python's one shared task queue: see *A worker that
 //! dies* below. Why [`Builder::prefetch`] defaults to 128: on a machine with few cores, the
