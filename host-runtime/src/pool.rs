@@ -150,6 +150,7 @@ use sched::{lock, Job, Phase, Sched, Shared};
 use tables::Tables;
 
 use crate::queue::{self, DEFAULT_MAX_MESSAGE_SIZE};
+use crate::sys;
 use crate::sys::fncall::{CallKey, ForkCall, Shim};
 
 /// Numbers the pools made by this process, for [`CALL_CACHE`].
@@ -278,6 +279,10 @@ impl Builder {
     ///
     /// - [`PoolError::InvalidConfig`] for 0 processes (or more than [`MAX_PROCESSES`]),
     ///   `maxtasksperchild(0)`, a prefetch outside 1..=4096, a message size under 256 bytes.
+    /// - [`PoolError::FdLimit`] if `RLIMIT_NOFILE` leaves fewer than two file descriptors free
+    ///   (the result thread's wake-up socket). That is all a pool needs: a worker also gets a
+    ///   pidfd and, while it starts, a socket pair, but does without them when no descriptor
+    ///   is free.
     /// - [`PoolError::Queue`], [`PoolError::Os`], [`PoolError::Spawn`] if the shared memory,
     ///   the result thread or a worker could not be made (nothing is left running then).
     ///
@@ -323,15 +328,13 @@ impl Builder {
         // back from dead workers, which keep their slots while they wait.
         let tasks = 2 * processes * self.prefetch + 64;
         let tables = Tables::new(processes, tasks)?;
-        let (wake_rx, wake_tx) = UnixStream::pair()?;
-        wake_rx.set_nonblocking(true)?;
-        wake_tx.set_nonblocking(true)?;
+        let (wake_rx, wake_tx) = wake_socket()?;
         let shared = Arc::new(Shared {
             sched: Mutex::new(Sched::new(processes, tasks)),
             tables,
             key: CallKey::new(),
             id: POOL_IDS.fetch_add(1, Ordering::Relaxed),
-            wake_tx,
+            wake_tx: Arc::new(wake_tx),
             prefetch: self.prefetch,
             max_message_size: self.max_message_size,
             owner: std::process::id(),
@@ -409,6 +412,26 @@ fn queue_builder(prefetch: usize, max_message_size: usize) -> queue::Builder {
         }
     }
     b.size_class(max_message_size.next_multiple_of(8), prefetch.min(4))
+}
+
+/// The result thread's wake-up socket pair: the pool's only descriptors, besides its workers'
+/// pidfds (which it does without when there is no descriptor free).
+///
+/// # Errors
+///
+/// [`PoolError::FdLimit`] if `RLIMIT_NOFILE` leaves no two descriptors free, [`PoolError::Os`]
+/// for other errors.
+fn wake_socket() -> Result<(UnixStream, UnixStream), PoolError> {
+    let pair = UnixStream::pair().map_err(|e| match e.raw_os_error() {
+        Some(libc::EMFILE) => PoolError::FdLimit {
+            limit: sys::open_files_limit().unwrap_or(0),
+            needed: 2,
+        },
+        _ => PoolError::Os(e),
+    })?;
+    pair.0.set_nonblocking(true)?;
+    pair.1.set_nonblocking(true)?;
+    Ok(pair)
 }
 
 /// Python's default `chunksize` for `map`: `len / (4 × processes)`, rounded up.

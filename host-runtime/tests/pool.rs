@@ -744,3 +744,71 @@ fn oversized_messages_are_refused_or_split() {
         assert!(big.iter().all(|v| v.len() == 40 << 10));
     });
 }
+
+// ---------------------------------------------------------------------------------------------
+// Resource limits
+
+/// Issue 12: `Pool::new` under a low descriptor limit. A forked child closes every descriptor
+/// above stderr, then for each soft `RLIMIT_NOFILE` from 3 (no descriptor free) to 12 builds
+/// pools of 2 and 4 workers. Each pool works (`map` gives the right results) or is refused
+/// with [`PoolError::FdLimit`] naming the limit; nothing panics or hangs (the watchdog). With
+/// the two descriptors of its wake-up socket free, a pool starts: its workers do without a
+/// pidfd and without a start-up socket when there is none left.
+#[test]
+fn pools_start_or_fail_with_a_typed_error_under_a_low_descriptor_limit() {
+    watchdog(120, || {
+        let child = host_runtime::Process::new(|| {
+            // Free the numbers 3..16 (new descriptors take the lowest free number, and those
+            // at or above the limits set below take no room under them).
+            for fd in 3..16 {
+                // SAFETY: this forked child is single-threaded and never uses the descriptors
+                // it inherited above stderr again: closing them only frees their numbers.
+                unsafe { libc::close(fd) };
+            }
+            let mut hard = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            // SAFETY: `hard` is a valid, writable `rlimit`.
+            let got = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut hard) };
+            assert_eq!(got, 0);
+            let mut refused = Vec::new();
+            for limit in 3..=12u64 {
+                let lowered = libc::rlimit {
+                    rlim_cur: limit,
+                    rlim_max: hard.rlim_max,
+                };
+                // SAFETY: `lowered` is a valid `rlimit`.
+                let set = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lowered) };
+                assert_eq!(set, 0);
+                for processes in [2, 4] {
+                    match Pool::new(processes) {
+                        Ok(pool) => {
+                            let out = pool.map(square, 0..100u64).unwrap();
+                            assert!(out.iter().enumerate().all(|(i, &v)| v == square(i as u64)));
+                            assert_no_rescue(&pool);
+                        }
+                        Err(PoolError::FdLimit { limit: l, needed }) => {
+                            assert_eq!(l, limit, "the error names the limit");
+                            assert!(needed > 0);
+                            refused.push((limit, processes));
+                        }
+                        Err(e) => panic!("limit {limit}, {processes} workers: {e}"),
+                    }
+                }
+            }
+            eprintln!("refused with FdLimit (limit, workers): {refused:?}");
+            // Two descriptors (the wake-up socket) are all a pool needs.
+            assert!(
+                refused.iter().all(|&(limit, _)| limit < 5),
+                "refused: {refused:?}"
+            );
+        });
+        child.start().unwrap();
+        assert_eq!(
+            child.join().unwrap(),
+            0,
+            "the child failed (see its output)"
+        );
+    });
+}

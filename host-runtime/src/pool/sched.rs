@@ -406,8 +406,10 @@ pub(super) struct Shared {
     pub(super) key: CallKey,
     /// Unique among the pools of this process (for the call cache of `Pool`).
     pub(super) id: u64,
-    /// The wake-up socket's write end (non-blocking): `close`/`terminate` write a byte.
-    pub(super) wake_tx: UnixStream,
+    /// The wake-up socket's write end (non-blocking): `close`/`terminate` write a byte, and
+    /// so do the workers, which share it (each worker inherits the descriptor at its fork: no
+    /// copy of its own, which would take a descriptor per worker start).
+    pub(super) wake_tx: Arc<UnixStream>,
     /// Tasks a worker may hold at once; also its inbox's and result queue's capacity.
     pub(super) prefetch: usize,
     /// The longest task or result message.
@@ -422,7 +424,7 @@ pub(super) struct Shared {
 impl Shared {
     /// Wakes the result thread.
     pub(super) fn wake(&self) {
-        let _ = (&self.wake_tx).write(&[1]);
+        let _ = (&*self.wake_tx).write(&[1]);
     }
 
     /// Waits until the result thread has ended.
