@@ -23,8 +23,10 @@
 //! with postcard); several arguments are a tuple (`fn((A, B)) -> R`), which is also how
 //! Python's `starmap` is written here: `pool.map(f, pairs)` with `f` taking a tuple. A
 //! function pointer names the same code in every worker, because each worker is a `fork` of
-//! this process; closures can't be sent (their captures live in this process's memory). See
-//! [`sys::fncall`](crate::sys::fncall) for how the pointer travels and why that is sound.
+//! this process; closures can't be sent (their captures live in this process's memory). The
+//! pointer travels as its address with a keyed hash of it, under a random key that only this
+//! process and the workers it forks hold; a worker refuses a message whose hash does not
+//! match (see the crate-private `sys::fncall`).
 //!
 //! # How it works
 //!

@@ -21,7 +21,7 @@
 //! [`BorrowedFd`]: std::os::fd::BorrowedFd
 
 mod atfork;
-pub mod fncall;
+pub(crate) mod fncall;
 pub mod futex;
 mod io;
 pub(crate) mod member;

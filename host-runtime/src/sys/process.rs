@@ -1,5 +1,8 @@
 //! Process identifiers, `fork`, `waitpid`, signals and the parent-death signal.
 
+// Unsafe here: `fork`, `waitpid`, `waitid`, `kill`, `prctl`, `sigaction`, `getrlimit` (FFI).
+#![allow(unsafe_code)]
+
 use std::fmt;
 use std::io;
 use std::num::NonZeroI32;
