@@ -7,6 +7,8 @@
 //! timed, and every batch checks the count and the sum of the sequence numbers received.
 //! Every waiting producer or consumer uses the same backoff (spin, then yield).
 
+#![deny(unsafe_code)]
+
 use std::sync::mpsc::{self, TrySendError};
 use std::sync::Arc;
 use std::time::Duration;
