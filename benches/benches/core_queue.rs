@@ -2,6 +2,8 @@
 //!
 //! Every benchmark checks that the message comes back intact before it is timed.
 
+#![deny(unsafe_code)]
+
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};

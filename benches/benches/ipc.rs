@@ -17,6 +17,8 @@
 //! Python's `multiprocessing.Queue` figure comes from `shared/peers/python_mp_bench.py`, run
 //! separately (it needs CPython).
 
+#![deny(unsafe_code)]
+
 use std::fs::File;
 use std::hint::black_box;
 use std::io::{Read, Write};
@@ -258,6 +260,8 @@ fn process(c: &mut Criterion) {
             black_box(p.join().expect("join"));
         })
     });
+    // The raw `fork(2)`/`waitpid(2)` peer, measured as such.
+    #[allow(unsafe_code)]
     let raw_fork_wait = || {
         // SAFETY: the child calls only `_exit`, which is async-signal-safe; it touches no
         // state the fork may have left inconsistent.

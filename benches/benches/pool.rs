@@ -10,6 +10,8 @@
 //!
 //! Each scenario's result is checked once before it is timed.
 
+#![deny(unsafe_code)]
+
 use std::hint::black_box;
 use std::time::Duration;
 

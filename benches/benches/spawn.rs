@@ -5,6 +5,8 @@
 //! host-runtime's `Pool` (`apply_async`, `map`) is measured in `pool.rs`; the report puts both
 //! side by side with Python's figures.
 
+#![deny(unsafe_code)]
+
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -17,6 +19,7 @@ fn process_start_join() -> i32 {
     p.join().expect("join")
 }
 
+#[allow(unsafe_code)] // The raw `fork(2)`/`waitpid(2)` peer, measured as such.
 fn raw_fork_waitpid() -> i32 {
     // SAFETY: the child calls only `_exit` (async-signal-safe) and never returns into Rust code.
     let pid = unsafe { libc::fork() };

@@ -7,6 +7,8 @@
 //! timed, and every batch checks the count and the sum of the sequence numbers received.
 //! Every waiting producer or consumer uses the same backoff (spin, then yield).
 
+#![deny(unsafe_code)]
+
 use std::sync::mpsc::{self, TrySendError};
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,7 +64,7 @@ impl<const S: usize> Rx for BqRx<S> {
 
 fn byte_queue<const S: usize>(cap: usize, p: usize, c: usize, batch: u64) -> Rig<BqRx<S>> {
     let len = ByteQueue::memory_size(cap, S).expect("layout");
-    let mem = Arc::new(SharedMem::new(len).expect("mmap"));
+    let mem = SharedMem::for_queues(len).expect("mmap");
     let q = OwnedQueue::init(&mem, 0, cap, S);
     let txs = (0..p).map(|_| BqTx::<S>(q.clone(), msg())).collect();
     let rxs = (0..c).map(|_| BqRx::<S>(q.clone(), msg())).collect();

@@ -14,6 +14,8 @@
 //! number while timed. A peer that can't be made here (e.g. no POSIX message queues) is
 //! skipped with a note on stderr.
 
+#![deny(unsafe_code)]
+
 use std::time::{Duration, Instant};
 
 use benches::{roundtrip, stream};

@@ -35,6 +35,12 @@ pub struct Gate {
     stop: AtomicU32,
 }
 
+// The one promise host-runtime needs to lay a `Gate` over shared memory.
+#[allow(unsafe_code)]
+// SAFETY: `#[repr(C)]` of two `AtomicU32`s (8 bytes, no padding, aligned to 4): valid for every
+// bit pattern, changed only through atomic operations, no pointer.
+unsafe impl host_runtime::sys::region::AtomicsOnly for Gate {}
+
 /// Spin/yield rounds before a waiting helper sleeps on the futex (about a millisecond when
 /// nothing else runs).
 const SLEEP_AFTER: u32 = Backoff::SPIN_STEPS + 1000;

@@ -17,7 +17,9 @@
 //!
 //! Every wait here uses the same [`backoff::Backoff`] (spin, then yield), so no peer is favoured
 //! by a better waiting policy.
-#![deny(unsafe_op_in_unsafe_fn)]
+// Unsafe code only where a peer needs a system call host-runtime does not wrap (each such
+// module opts in and says which); shared memory goes through host-runtime's mappings.
+#![deny(unsafe_code, unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 
 pub mod backoff;

@@ -25,6 +25,7 @@ pub fn size_table(capacities: &[usize], sizes: &[usize]) -> Vec<(usize, usize, O
 }
 
 /// `getrusage(RUSAGE_SELF).ru_maxrss`: the peak resident set of this process, in KiB.
+#[allow(unsafe_code)] // `getrusage(2)`, which host-runtime does not wrap.
 pub fn max_rss_kib() -> u64 {
     // SAFETY: `rusage` is a plain C struct; all-zero is a valid value.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
@@ -83,7 +84,7 @@ pub fn consumer_rss(n: u64) -> io::Result<ConsumerRss> {
     let mem = Arc::new(SharedMem::new(PAGE + page_round(qlen))?);
     let q = OwnedQueue::init(&mem, PAGE, CAP, MSG_LEN);
     let child = {
-        let mem = Arc::clone(&mem);
+        let (mem, q) = (Arc::clone(&mem), q.clone());
         Child::spawn(move || {
             let out: [&AtomicU64; 6] = [
                 mem.at(0),
@@ -94,7 +95,6 @@ pub fn consumer_rss(n: u64) -> io::Result<ConsumerRss> {
                 mem.at(40),
             ];
             out[1].store(max_rss_kib(), Relaxed);
-            let q = OwnedQueue::attach(&mem, PAGE, CAP, MSG_LEN);
             let mut buf = [0u8; MSG_LEN];
             for seq in 1..=n {
                 let len = blocking::pop(q.get(), &mut buf);

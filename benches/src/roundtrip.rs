@@ -8,10 +8,9 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
-use std::sync::Arc;
 
 use host_runtime::sys::futex::{futex_wait, futex_wake};
 
@@ -196,12 +195,12 @@ impl ByteQueueLink {
     pub fn pair(blocking: bool) -> io::Result<(Self, Self)> {
         let len = ipc_core::ByteQueue::memory_size(Self::CAP, MSG_LEN).expect("layout");
         let stride = crate::shm::page_round(len);
-        let mem = Arc::new(SharedMem::new(2 * stride)?);
+        let mem = SharedMem::for_queues(2 * stride)?;
         let there = OwnedQueue::init(&mem, 0, Self::CAP, MSG_LEN);
         let back = OwnedQueue::init(&mem, stride, Self::CAP, MSG_LEN);
         let child = ByteQueueLink {
-            tx: OwnedQueue::attach(&mem, stride, Self::CAP, MSG_LEN),
-            rx: OwnedQueue::attach(&mem, 0, Self::CAP, MSG_LEN),
+            tx: back.clone(),
+            rx: there.clone(),
             blocking,
             buf: [0; MSG_LEN],
         };
@@ -298,13 +297,7 @@ impl Link for FileLink {
 ///
 /// Those of `pipe2`.
 pub fn pipe() -> io::Result<(File, File)> {
-    let mut fds = [0 as libc::c_int; 2];
-    // SAFETY: `fds` is a writable array of two `c_int`s, as `pipe2` requires.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } == -1 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `pipe2` succeeded: both are new descriptors that nothing else owns.
-    let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let (r, w) = host_runtime::sys::pipe()?;
     Ok((File::from(r), File::from(w)))
 }
 
@@ -314,6 +307,8 @@ pub struct Mq {
     mqd: libc::mqd_t,
 }
 
+// The POSIX message queue peer calls `mq_*(3)`, which host-runtime does not wrap.
+#[allow(unsafe_code)]
 impl Mq {
     /// Creates a queue for `maxmsg` messages of `msgsize` bytes, opens it twice (one
     /// descriptor per side) and unlinks its name: the queue lives while a descriptor does.
@@ -417,6 +412,7 @@ impl Mq {
     }
 }
 
+#[allow(unsafe_code)] // `mq_close(3)`.
 impl Drop for Mq {
     fn drop(&mut self) {
         // SAFETY: `self.mqd` is open and owned by this value.
@@ -567,7 +563,7 @@ impl<'a> Mailbox<'a> {
     fn at(mem: &'a SharedMem, offset: usize) -> Self {
         Mailbox {
             seq: mem.at(offset),
-            message: mem.at(offset + 8),
+            message: mem.words(offset + 8),
         }
     }
 

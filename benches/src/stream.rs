@@ -12,7 +12,6 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicU32, Ordering::*};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::backoff::Backoff;
@@ -284,9 +283,9 @@ impl ByteQueueEnds {
     /// Those of `mmap`.
     pub fn pair(cap: usize, blocking: bool) -> io::Result<(Self, Self)> {
         let len = ipc_core::ByteQueue::memory_size(cap, MSG_LEN).expect("layout");
-        let mem = Arc::new(SharedMem::new(page_round(len))?);
+        let mem = SharedMem::for_queues(page_round(len))?;
         let rx = OwnedQueue::init(&mem, 0, cap, MSG_LEN);
-        let tx = OwnedQueue::attach(&mem, 0, cap, MSG_LEN);
+        let tx = rx.clone();
         let end = |q| ByteQueueEnds {
             q,
             blocking,
@@ -383,6 +382,7 @@ impl Receiver for BatchedReceiver {
 
 /// `fcntl(F_SETPIPE_SZ)`: grows the pipe's buffer to at least `bytes` so a batch never fills
 /// it; left as is if the system refuses (over `/proc/sys/fs/pipe-max-size`).
+#[allow(unsafe_code)] // `fcntl(2)`, which host-runtime does not wrap.
 pub fn grow_pipe(f: &File, bytes: usize) {
     let bytes = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
     // SAFETY: `F_SETPIPE_SZ` takes an integer and touches no memory of ours; `f` is open.

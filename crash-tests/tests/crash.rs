@@ -6,6 +6,8 @@
 //! Every test body runs under the watchdog of `common`, so a hang fails the test. No test
 //! sleeps to synchronise: the torture test sleeps only to choose the moment of a kill.
 
+#![deny(unsafe_code)]
+
 #[path = "../../host-runtime/tests/common/mod.rs"]
 mod common;
 
@@ -316,6 +318,7 @@ fn a_process_killed_asleep_leaves_no_phantom_sleeper() {
 }
 
 /// `prctl(PR_SET_CHILD_SUBREAPER)`: orphaned descendants become this process's children.
+#[allow(unsafe_code)] // `prctl(2)`, which host-runtime does not wrap.
 fn set_child_subreaper(on: bool) {
     // SAFETY: this prctl takes plain integers and touches no memory of ours.
     let rc = unsafe {

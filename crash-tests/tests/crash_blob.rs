@@ -8,6 +8,8 @@
 //! normally. Before dying it puts the point's name into a side queue, so the parent knows
 //! which step it died at.
 
+#![deny(unsafe_code)]
+
 #[path = "../../host-runtime/tests/common/mod.rs"]
 mod common;
 

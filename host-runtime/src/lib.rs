@@ -39,7 +39,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-#![deny(unsafe_op_in_unsafe_fn)]
+// Unsafe code lives in the OS layer (`sys`) only: each of its modules that needs it opts in.
+#![deny(unsafe_code, unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 
 #[cfg(not(target_os = "linux"))]

@@ -23,8 +23,10 @@
 //! with postcard); several arguments are a tuple (`fn((A, B)) -> R`), which is also how
 //! Python's `starmap` is written here: `pool.map(f, pairs)` with `f` taking a tuple. A
 //! function pointer names the same code in every worker, because each worker is a `fork` of
-//! this process; closures can't be sent (their captures live in this process's memory). See
-//! [`sys::fncall`](crate::sys::fncall) for how the pointer travels and why that is sound.
+//! this process; closures can't be sent (their captures live in this process's memory). The
+//! pointer travels as its address with a keyed hash of it, under a random key that only this
+//! process and the workers it forks hold; a worker refuses a message whose hash does not
+//! match (see the crate-private `sys::fncall`).
 //!
 //! # How it works
 //!
@@ -43,11 +45,13 @@
 //!   a worker's custody is recorded here with its message, until its result is read.
 //! - The **result thread** reads results, runs callbacks, completes [`AsyncResult`]s and
 //!   [`Imap`]s, and hands out more work. When a worker is idle and the backlog is empty, it
-//!   takes a task still waiting in a busy worker's inbox and gives it to the idle one, so a
-//!   slow task does not hold up the tasks queued behind it. It sleeps in `ppoll` on a wake-up
-//!   socket and the workers' pidfds: a worker writes one byte after its result only when the
-//!   result thread is registered as sleeping (an [`ipc_core::WaitWord`] doorbell in the
-//!   tables), so a busy pool makes no system call per result.
+//!   takes a task still waiting in a busy worker's inbox behind another task and gives it to
+//!   the idle one, so a slow task does not hold up the tasks queued behind it (this runs on
+//!   every event: a result, a dead or new worker, a submit; a 20 ms timer stays as a
+//!   backstop, and the tests check it never has anything to do). It sleeps in `ppoll` on a
+//!   wake-up socket and the workers' pidfds: a worker writes one byte after its result only
+//!   when the result thread is registered as sleeping (an [`ipc_core::WaitWord`] doorbell in
+//!   the tables), so a busy pool makes no system call per result.
 //!
 //! Why per-worker inboxes rather than Python's one shared task queue: see *A worker that
 //! dies* below. Why [`Builder::prefetch`] defaults to 128: on a machine with few cores, the
@@ -148,6 +152,7 @@ use sched::{lock, Job, Phase, Sched, Shared};
 use tables::Tables;
 
 use crate::queue::{self, DEFAULT_MAX_MESSAGE_SIZE};
+use crate::sys;
 use crate::sys::fncall::{CallKey, ForkCall, Shim};
 
 /// Numbers the pools made by this process, for [`CALL_CACHE`].
@@ -276,6 +281,10 @@ impl Builder {
     ///
     /// - [`PoolError::InvalidConfig`] for 0 processes (or more than [`MAX_PROCESSES`]),
     ///   `maxtasksperchild(0)`, a prefetch outside 1..=4096, a message size under 256 bytes.
+    /// - [`PoolError::FdLimit`] if `RLIMIT_NOFILE` leaves fewer than two file descriptors free
+    ///   (the result thread's wake-up socket). That is all a pool needs: a worker also gets a
+    ///   pidfd and, while it starts, a socket pair, but does without them when no descriptor
+    ///   is free.
     /// - [`PoolError::Queue`], [`PoolError::Os`], [`PoolError::Spawn`] if the shared memory,
     ///   the result thread or a worker could not be made (nothing is left running then).
     ///
@@ -321,15 +330,13 @@ impl Builder {
         // back from dead workers, which keep their slots while they wait.
         let tasks = 2 * processes * self.prefetch + 64;
         let tables = Tables::new(processes, tasks)?;
-        let (wake_rx, wake_tx) = UnixStream::pair()?;
-        wake_rx.set_nonblocking(true)?;
-        wake_tx.set_nonblocking(true)?;
+        let (wake_rx, wake_tx) = wake_socket()?;
         let shared = Arc::new(Shared {
             sched: Mutex::new(Sched::new(processes, tasks)),
             tables,
             key: CallKey::new(),
             id: POOL_IDS.fetch_add(1, Ordering::Relaxed),
-            wake_tx,
+            wake_tx: Arc::new(wake_tx),
             prefetch: self.prefetch,
             max_message_size: self.max_message_size,
             owner: std::process::id(),
@@ -407,6 +414,26 @@ fn queue_builder(prefetch: usize, max_message_size: usize) -> queue::Builder {
         }
     }
     b.size_class(max_message_size.next_multiple_of(8), prefetch.min(4))
+}
+
+/// The result thread's wake-up socket pair: the pool's only descriptors, besides its workers'
+/// pidfds (which it does without when there is no descriptor free).
+///
+/// # Errors
+///
+/// [`PoolError::FdLimit`] if `RLIMIT_NOFILE` leaves no two descriptors free, [`PoolError::Os`]
+/// for other errors.
+fn wake_socket() -> Result<(UnixStream, UnixStream), PoolError> {
+    let pair = UnixStream::pair().map_err(|e| match e.raw_os_error() {
+        Some(libc::EMFILE) => PoolError::FdLimit {
+            limit: sys::open_files_limit().unwrap_or(0),
+            needed: 2,
+        },
+        _ => PoolError::Os(e),
+    })?;
+    pair.0.set_nonblocking(true)?;
+    pair.1.set_nonblocking(true)?;
+    Ok(pair)
 }
 
 /// Python's default `chunksize` for `map`: `len / (4 × processes)`, rounded up.
@@ -859,6 +886,14 @@ impl Pool {
             .collect()
     }
 
+    /// How many tasks the pool's backstop timer had to hand out: tasks that waited while a
+    /// worker was idle and no event would have moved them (a missed dispatch, so a bug; the
+    /// backstop turns it into a delay of about 20 ms). The tests assert that it stays 0.
+    #[doc(hidden)]
+    pub fn stranded_rescues(&self) -> u64 {
+        lock(&self.shared.sched).rescued
+    }
+
     fn check_owner(&self) -> Result<(), PoolError> {
         if std::process::id() == self.shared.owner {
             Ok(())
@@ -915,6 +950,8 @@ impl Pool {
             tag: 0,
         });
         s.dispatch(&tables, self.shared.prefetch);
+        // A submit is an event too: leave no worker idle while a task waits behind another.
+        s.steal(self.shared.prefetch);
         Ok(())
     }
 
@@ -927,6 +964,8 @@ impl Pool {
         }
         s.backlog.extend(jobs);
         s.dispatch(&tables, self.shared.prefetch);
+        // A submit is an event too: leave no worker idle while a task waits behind another.
+        s.steal(self.shared.prefetch);
         Ok(())
     }
 

@@ -94,7 +94,9 @@
 //! that lives at least as long as you need them (e.g. the main thread). To make this
 //! deterministic rather than a race, [`Process::start`] of a daemon returns only after the child
 //! has armed the signal (it reports through a socket pair; the parent polls that socket and the
-//! child's pidfd): once `start` has returned, the end of the calling thread kills the daemon.
+//! child's pidfd; with no descriptor free for the pair, through a futex word in a shared page,
+//! checking between waits whether the child died instead): once `start` has returned, the end
+//! of the calling thread kills the daemon.
 //! Without that handshake a thread that exited within microseconds of `start` would leave
 //! the daemon un-armed and re-parented to another thread, alive for good. This crate does not
 //! fork from a long-lived helper thread instead, because the child would then be a copy of
@@ -174,11 +176,12 @@ use std::io::{self, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::panic::{self, AssertUnwindSafe, PanicHookInfo};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Once, OnceLock, PoisonError, TryLockError};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::sys::region::{Mapping, Part, SharedBytes, View};
 use crate::sys::{self, Pid, Signal, WaitOptions, WaitStatus};
 
 /// The name [`current_process`] reports in the original process.
@@ -338,6 +341,9 @@ pub struct Builder {
     daemon: bool,
     /// Cleared only by unit tests, to exercise the no-pidfd fallback on any kernel.
     use_pidfd: bool,
+    /// Cleared only by unit tests, to exercise a daemon's start-up handshake without a socket
+    /// (as when no descriptor is free).
+    use_socket: bool,
 }
 
 impl Default for Builder {
@@ -353,6 +359,7 @@ impl Builder {
             name: None,
             daemon: false,
             use_pidfd: true,
+            use_socket: true,
         }
     }
 
@@ -374,6 +381,13 @@ impl Builder {
     #[cfg(test)]
     pub(crate) fn without_pidfd(mut self) -> Builder {
         self.use_pidfd = false;
+        self
+    }
+
+    /// Forces a daemon's start-up handshake through shared memory, for tests.
+    #[cfg(test)]
+    pub(crate) fn without_socket(mut self) -> Builder {
+        self.use_socket = false;
         self
     }
 
@@ -407,6 +421,7 @@ impl Builder {
             number,
             daemon: self.daemon,
             use_pidfd: self.use_pidfd,
+            use_socket: self.use_socket,
             target: Mutex::new(Some(Box::new(f))),
             local: Shared::new(),
             fallback: OnceLock::new(),
@@ -458,6 +473,7 @@ pub struct Process {
     number: u64,
     daemon: bool,
     use_pidfd: bool,
+    use_socket: bool,
     /// The closure; `None` once started (taking it is what makes a start unique).
     target: Mutex<Option<Box<dyn FnOnce() + Send + 'static>>>,
     /// The child's state when it has a pidfd: no other thread needs it, so it lives here and
@@ -466,6 +482,99 @@ pub struct Process {
     /// Without a pidfd (the fallback), the child's state is here instead, shared with its
     /// waiter thread; set once by `start`. See [`Process::shared`].
     fallback: OnceLock<Arc<Shared>>,
+}
+
+/// How a daemon tells [`Process::start`] that its parent-death signal is armed: the parent's
+/// end ([`ReadyRx`]) and the child's ([`ReadyTx`]).
+///
+/// Normally a socket pair: the child writes a byte, the parent polls its end and the child's
+/// pidfd (a dead child shows as end of file if there is no pidfd). Without a descriptor free
+/// for one (`EMFILE`, `ENFILE`: the workers of a pool under a low `RLIMIT_NOFILE`), a word in
+/// an anonymous shared page: the child sets it to 1 and wakes its futex; the parent waits on
+/// the futex, and between waits checks whether the child exited instead.
+fn handshake(socket: bool) -> io::Result<(ReadyRx, ReadyTx)> {
+    if socket {
+        match UnixStream::pair() {
+            Ok((rx, tx)) => return Ok((ReadyRx::Socket(rx), ReadyTx::Socket(tx))),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let mapping = Arc::new(Mapping::anonymous(8)?);
+    match Mapping::claim(&mapping, Part::Bytes { offset: 0, len: 8 }) {
+        Ok(View::Bytes(word)) => Ok((ReadyRx::Word(word.clone()), ReadyTx::Word(word))),
+        _ => Err(io::Error::other("the handshake word could not be claimed")),
+    }
+}
+
+/// The parent's end of a [`handshake`].
+enum ReadyRx {
+    Socket(UnixStream),
+    Word(SharedBytes),
+}
+
+/// The child's end of a [`handshake`].
+enum ReadyTx {
+    Socket(UnixStream),
+    Word(SharedBytes),
+}
+
+/// The longest pause between two checks of a daemon that has not armed its signal yet, when
+/// the handshake is a shared word (it normally arms within microseconds; this bounds how long
+/// a daemon killed before arming keeps `start` waiting).
+const HANDSHAKE_MAX_PAUSE: Duration = Duration::from_millis(10);
+
+/// The handshake word: 0 until the child has armed its signal, then 1.
+fn handshake_word(bytes: &SharedBytes) -> &AtomicU32 {
+    &bytes.atomics::<AtomicU32>(0, 1)[0]
+}
+
+impl ReadyTx {
+    /// In the child: tells the parent the signal is armed. Allocates nothing.
+    fn armed(self) {
+        match self {
+            ReadyTx::Socket(tx) => {
+                let _ = sys::write_all(tx.as_fd(), b"r");
+            }
+            ReadyTx::Word(bytes) => {
+                let word = handshake_word(&bytes);
+                // Release: pairs with the Acquire load in `ReadyRx::wait` (publishes nothing
+                // else; the order only makes the word's meaning plain).
+                word.store(1, Ordering::Release);
+                let _ = sys::futex::futex_wake(word, 1);
+            }
+        }
+    }
+}
+
+impl ReadyRx {
+    /// In the parent: returns once the child `pid` has armed its signal or has exited. On an
+    /// error of the wait itself (`ENOMEM`) it returns at once: the daemon still arms itself,
+    /// only perhaps after `start` returned.
+    fn wait(self, pid: Pid, pidfd: Option<&OwnedFd>) {
+        match self {
+            ReadyRx::Socket(rx) => {
+                let mut fds = vec![rx.as_fd()];
+                fds.extend(pidfd.map(AsFd::as_fd));
+                let _ = sys::retry_on_intr(|| sys::poll_any_readable(&fds, None));
+            }
+            ReadyRx::Word(bytes) => {
+                let word = handshake_word(&bytes);
+                let mut pause = Duration::from_micros(50);
+                // Acquire: pairs with the Release store in `ReadyTx::armed`.
+                while word.load(Ordering::Acquire) == 0 {
+                    // A child dies before arming only if killed, or if its `prctl` failed.
+                    // Not reaped yet (we are its only reaper), so `pid` is still our child.
+                    if sys::has_exited(pid).unwrap_or(true) {
+                        return;
+                    }
+                    // Woken by the child, or after `pause` to look again.
+                    let _ = sys::futex::futex_wait(word, 0, Some(pause));
+                    pause = (pause * 2).min(HANDSHAKE_MAX_PAUSE);
+                }
+            }
+        }
+    }
 }
 
 /// A started child's state: in [`Process::local`], or shared with a waiter thread.
@@ -618,9 +727,10 @@ impl Process {
     /// # Errors
     ///
     /// - [`ProcessError::AlreadyStarted`] if called before (by any thread).
-    /// - [`ProcessError::Os`] if `fork` failed (`EAGAIN`: process limit), or for a daemon the
-    ///   socket pair for its start-up handshake could not be made (`EMFILE`): the process is
-    ///   left unstarted with its closure, and may be started again.
+    /// - [`ProcessError::Os`] if `fork` failed (`EAGAIN`: process limit), or for a daemon
+    ///   neither the socket pair for its start-up handshake nor, without a descriptor free for
+    ///   it, the shared page that replaces it could be made (`ENOMEM`): the process is left
+    ///   unstarted with its closure, and may be started again.
     /// - [`ProcessError::Os`] if, without pidfd support, the waiter thread could not be created:
     ///   the child is killed and reaped, and the process counts as finished.
     ///
@@ -643,7 +753,7 @@ impl Process {
         }
         // A daemon tells us when its parent-death signal is armed (see the module docs).
         let (ready_rx, ready_tx) = if self.daemon {
-            let (rx, tx) = UnixStream::pair()?;
+            let (rx, tx) = handshake(self.use_socket)?;
             (Some(rx), Some(tx))
         } else {
             (None, None)
@@ -679,7 +789,7 @@ impl Process {
             }
             if let Some(tx) = ready_tx {
                 // The parent may go on; if it can't hear us it sees our exit or EOF instead.
-                let _ = sys::write_all(tx.as_fd(), b"r");
+                tx.armed();
             }
             IN_CHILD.store(true, Ordering::Relaxed);
             COUNTER.store(0, Ordering::Relaxed);
@@ -732,13 +842,9 @@ impl Process {
             None
         };
         if let Some(rx) = ready_rx {
-            // Wait until the daemon armed its parent-death signal (it wrote to `rx`) or exited,
-            // so the calling thread can't exit before the kernel knows to kill the daemon then.
-            // Without a pidfd a dead child shows as EOF (once every copy of its end is closed).
-            let mut fds = vec![rx.as_fd()];
-            fds.extend(pidfd.as_ref().map(AsFd::as_fd));
-            // On error (ENOMEM) go on: the daemon still arms itself, only not before we return.
-            let _ = sys::retry_on_intr(|| sys::poll_any_readable(&fds, None));
+            // Wait until the daemon armed its parent-death signal or exited, so the calling
+            // thread can't exit before the kernel knows to kill the daemon then.
+            rx.wait(pid, pidfd.as_ref());
         }
         let child = Child { pid, parent, pidfd };
         if child.pidfd.is_some() {
@@ -1318,6 +1424,33 @@ mod tests {
                     _ => assert!(Instant::now() < deadline, "never reaped"),
                 }
                 std::thread::sleep(Duration::from_millis(1));
+            }
+        });
+    }
+
+    /// The start-up handshake of a daemon without a socket (as when no descriptor is free):
+    /// `start` returns only once the daemon has armed its parent-death signal, so the end of
+    /// the thread that started it kills it, with a pidfd or without.
+    #[test]
+    fn a_daemon_started_without_a_socket_dies_with_its_thread() {
+        watchdog(30, || {
+            for pidfd in [true, false] {
+                let mut builder = Builder::new().daemon(true).without_socket();
+                if !pidfd {
+                    builder = builder.without_pidfd();
+                }
+                let p = std::thread::spawn(move || {
+                    builder
+                        .spawn(|| loop {
+                            // Until killed.
+                            std::thread::sleep(Duration::from_secs(3600));
+                        })
+                        .unwrap()
+                })
+                .join()
+                .unwrap();
+                assert_eq!(p.sentinel().is_some(), pidfd);
+                assert_eq!(p.join().unwrap(), -9, "pidfd: {pidfd}");
             }
         });
     }

@@ -181,7 +181,18 @@ fn rendezvous_pids(pool: &Pool, rig: &Rig) -> Vec<i32> {
         r.get().unwrap();
     }
     assert_eq!(pids.iter().collect::<HashSet<_>>().len(), n, "{pids:?}");
+    assert_no_rescue(pool);
     pids
+}
+
+/// Asserts that the pool's backstop timer had no task to hand out (`Pool::stranded_rescues`):
+/// every dispatch happened on an event, none waited for the timer.
+fn assert_no_rescue(pool: &Pool) {
+    assert_eq!(
+        pool.stranded_rescues(),
+        0,
+        "tasks handed out by the backstop timer, not on an event"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -216,6 +227,7 @@ fn map_of_100_000_items_in_order() {
         let mut expected: Vec<u64> = (0..3_000).map(scramble).collect();
         expected.sort_unstable();
         assert_eq!(unordered, expected);
+        assert_no_rescue(&pool);
     });
 }
 
@@ -249,6 +261,7 @@ fn ten_thousand_apply_async() {
         for t in threads {
             t.join().unwrap();
         }
+        assert_no_rescue(&pool);
     });
 }
 
@@ -316,6 +329,7 @@ fn an_idle_worker_takes_the_tasks_queued_behind_a_blocked_one() {
         assert!(!blocked.ready());
         gate.write_all(&[1]).unwrap();
         assert_eq!(blocked.get(), Ok(0));
+        assert_no_rescue(&pool);
     });
 }
 
@@ -473,6 +487,7 @@ fn maxtasksperchild_replaces_workers_after_n_tasks() {
         let pids = pool.map_chunked(pid_of_worker, 0..12, 1).unwrap();
         let distinct: HashSet<u32> = pids.iter().copied().collect();
         assert_eq!(distinct.len(), 4, "{pids:?}");
+        assert_no_rescue(&pool);
         pool.close().unwrap();
         pool.join().unwrap();
         assert_reaped(per_pid.keys().chain(&distinct).map(|&p| p as i32));
@@ -506,6 +521,7 @@ fn initializer_runs_once_per_worker() {
         );
         assert!(seen.iter().all(|&(_, runs)| runs == 1), "{seen:?}");
         assert_eq!(INIT_RUNS.load(Ordering::SeqCst), 0, "not in the parent");
+        assert_no_rescue(&pool);
     });
 }
 
@@ -672,8 +688,11 @@ fn torture_sigkill_busy_workers_under_load() {
         all_pids.extend(rendezvous_pids(&pool, &rig));
         eprintln!(
             "torture: {rounds} victims and {random_kills} random workers killed; longest \
-             kill-to-error {longest:?}; load: {ok} correct, {died} failed with WorkerDied"
+             kill-to-error {longest:?}; load: {ok} correct, {died} failed with WorkerDied; \
+             rescued by the backstop timer: {}",
+            pool.stranded_rescues()
         );
+        assert_no_rescue(&pool);
         let pool = Arc::try_unwrap(pool).expect("the loaders are done");
         pool.close().unwrap();
         pool.join().unwrap();
@@ -723,5 +742,73 @@ fn oversized_messages_are_refused_or_split() {
         assert_eq!(lens, vec![40 << 10; 12]);
         let big = one.map_chunked(blow_up, vec![40 << 10; 12], 1).unwrap();
         assert!(big.iter().all(|v| v.len() == 40 << 10));
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resource limits
+
+/// Issue 12: `Pool::new` under a low descriptor limit. A forked child closes every descriptor
+/// above stderr, then for each soft `RLIMIT_NOFILE` from 3 (no descriptor free) to 12 builds
+/// pools of 2 and 4 workers. Each pool works (`map` gives the right results) or is refused
+/// with [`PoolError::FdLimit`] naming the limit; nothing panics or hangs (the watchdog). With
+/// the two descriptors of its wake-up socket free, a pool starts: its workers do without a
+/// pidfd and without a start-up socket when there is none left.
+#[test]
+fn pools_start_or_fail_with_a_typed_error_under_a_low_descriptor_limit() {
+    watchdog(120, || {
+        let child = host_runtime::Process::new(|| {
+            // Free the numbers 3..16 (new descriptors take the lowest free number, and those
+            // at or above the limits set below take no room under them).
+            for fd in 3..16 {
+                // SAFETY: this forked child is single-threaded and never uses the descriptors
+                // it inherited above stderr again: closing them only frees their numbers.
+                unsafe { libc::close(fd) };
+            }
+            let mut hard = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            // SAFETY: `hard` is a valid, writable `rlimit`.
+            let got = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut hard) };
+            assert_eq!(got, 0);
+            let mut refused = Vec::new();
+            for limit in 3..=12u64 {
+                let lowered = libc::rlimit {
+                    rlim_cur: limit,
+                    rlim_max: hard.rlim_max,
+                };
+                // SAFETY: `lowered` is a valid `rlimit`.
+                let set = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lowered) };
+                assert_eq!(set, 0);
+                for processes in [2, 4] {
+                    match Pool::new(processes) {
+                        Ok(pool) => {
+                            let out = pool.map(square, 0..100u64).unwrap();
+                            assert!(out.iter().enumerate().all(|(i, &v)| v == square(i as u64)));
+                            assert_no_rescue(&pool);
+                        }
+                        Err(PoolError::FdLimit { limit: l, needed }) => {
+                            assert_eq!(l, limit, "the error names the limit");
+                            assert!(needed > 0);
+                            refused.push((limit, processes));
+                        }
+                        Err(e) => panic!("limit {limit}, {processes} workers: {e}"),
+                    }
+                }
+            }
+            eprintln!("refused with FdLimit (limit, workers): {refused:?}");
+            // Two descriptors (the wake-up socket) are all a pool needs.
+            assert!(
+                refused.iter().all(|&(limit, _)| limit < 5),
+                "refused: {refused:?}"
+            );
+        });
+        child.start().unwrap();
+        assert_eq!(
+            child.join().unwrap(),
+            0,
+            "the child failed (see its output)"
+        );
     });
 }

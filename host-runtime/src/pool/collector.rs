@@ -477,10 +477,9 @@ impl Collector {
         let made = (|| -> Result<_, PoolError> {
             let inbox = self.config.queues.build_raw()?;
             let results = self.config.queues.build_raw()?;
-            let wake = self.shared.wake_tx.try_clone()?;
-            Ok((inbox, results, wake))
+            Ok((inbox, results))
         })();
-        let (inbox, results, wake) = match made {
+        let (inbox, results) = match made {
             Ok(parts) => parts,
             Err(e) => {
                 let _ = tables.worker_died(id, |_| {});
@@ -494,7 +493,7 @@ impl Collector {
             key: self.shared.key.clone(),
             inbox: inbox.clone(),
             results: results.clone(),
-            wake,
+            wake: Arc::clone(&self.shared.wake_tx),
             initializer: self.config.initializer.clone(),
             max_tasks: self.config.max_tasks,
         };

@@ -48,6 +48,17 @@ pub enum PoolError {
     Spawn(ProcessError),
     /// Making the shared memory or a queue failed.
     Queue(QueueError),
+    /// The process's limit on open file descriptors (`RLIMIT_NOFILE`, its soft value `limit`)
+    /// leaves fewer free than the pool needs to start: `needed` more (its wake-up socket).
+    /// Workers need none of their own: without free descriptors they do without a pidfd and
+    /// without the socket of their start-up handshake. Raise the limit (`ulimit -n`,
+    /// `setrlimit`) or close descriptors.
+    FdLimit {
+        /// The soft `RLIMIT_NOFILE` when the pool was built.
+        limit: u64,
+        /// Descriptors the pool needs free.
+        needed: usize,
+    },
     /// Another system call failed (making the wake-up socket, the result thread).
     Os(io::Error),
 }
@@ -66,6 +77,11 @@ impl fmt::Display for PoolError {
             Self::Task(e) => e.fmt(f),
             Self::Spawn(e) => write!(f, "could not start a worker process: {e}"),
             Self::Queue(e) => write!(f, "could not make the pool's shared memory: {e}"),
+            Self::FdLimit { limit, needed } => write!(
+                f,
+                "too many open files: the pool needs {needed} free file descriptors, and the \
+                 limit (RLIMIT_NOFILE = {limit}) leaves fewer"
+            ),
             Self::Os(e) => write!(f, "pool: {e}"),
         }
     }

@@ -109,6 +109,9 @@ pub(super) struct Sched {
     scratch: Vec<u8>,
     /// Message buffers of completed tasks, for new ones (see [`Sched::buffer`]).
     spare: Vec<Vec<u8>>,
+    /// Tasks that [`Sched::retry_stranded`], the backstop, handed out or moved: each one a
+    /// dispatch the events missed (a bug). See `Pool::stranded_rescues`.
+    pub(super) rescued: u64,
 }
 
 /// The longest buffer kept for reuse, and how many are kept.
@@ -126,6 +129,7 @@ impl Sched {
             next_task: 0,
             scratch: Vec::new(),
             spare: Vec::new(),
+            rescued: 0,
         }
     }
 
@@ -159,17 +163,18 @@ impl Sched {
     }
 
     /// Hands backlog tasks, oldest first, to workers with room, until the backlog is empty,
-    /// no worker has room, or the task table is full.
-    pub(super) fn dispatch(&mut self, tables: &PoolTables<'_>, prefetch: usize) {
+    /// no worker has room, or the task table is full. Returns how many it handed out.
+    pub(super) fn dispatch(&mut self, tables: &PoolTables<'_>, prefetch: usize) -> usize {
+        let mut handed = 0;
         if self.phase >= Phase::Terminating {
-            return;
+            return handed;
         }
         while !self.backlog.is_empty() {
             let Some(i) = self.pick_lane(prefetch) else {
-                return;
+                return handed;
             };
             let Some(mut job) = self.backlog.pop_front() else {
-                return;
+                return handed;
             };
             let handle = match job.handle {
                 Some(h) => h,
@@ -180,7 +185,7 @@ impl Sched {
                     }
                     Err(_) => {
                         self.backlog.push_front(job);
-                        return;
+                        return handed;
                     }
                 },
             };
@@ -198,6 +203,7 @@ impl Sched {
             }
             lane.custody += 1;
             lane.assigned += 1;
+            handed += 1;
             self.records[handle.index()] = Some(Record {
                 msg: job.msg,
                 handle,
@@ -206,30 +212,71 @@ impl Sched {
                 lane: i,
             });
         }
+        handed
     }
 
     /// Gives idle workers tasks still waiting in the inbox of a busy one, so that a slow task
     /// does not hold up the tasks queued behind it while other workers have nothing to do.
     /// Only when the backlog is empty (otherwise [`dispatch`](Self::dispatch) feeds them).
-    pub(super) fn steal(&mut self, prefetch: usize) {
+    /// Returns how many tasks it moved.
+    ///
+    /// A victim holds at least two tasks and keeps one: a task is only taken from behind
+    /// another (running, or ahead of it in the inbox), never the only task of a worker that
+    /// has not started it yet, which would just make that worker the idle one. (Taking it, the
+    /// old rule, could leave a worker idle while a task waited behind a blocked one, with no
+    /// event to come: see the `tests` module.) It passes over the idle workers until a pass
+    /// moves nothing, so on return no worker is idle while a task waits behind another, as
+    /// far as its inbox's count shows; workers only take tasks from their inboxes in between,
+    /// which keeps that so until the next event (a result, a death, a new worker, a submit),
+    /// and every event runs this.
+    pub(super) fn steal(&mut self, prefetch: usize) -> usize {
         if !self.backlog.is_empty() || self.phase >= Phase::Terminating {
-            return;
+            return 0;
         }
+        let mut moved = 0;
+        // Each move turns an idle worker busy and leaves its victim busy: at most one move
+        // per worker, so at most `lanes + 1` passes.
+        for _ in 0..=self.lanes.len() {
+            let before = moved;
+            moved += self.steal_pass(prefetch);
+            if moved == before || !self.backlog.is_empty() {
+                break;
+            }
+        }
+        moved
+    }
+
+    /// One pass of [`steal`](Self::steal) over the idle workers.
+    fn steal_pass(&mut self, prefetch: usize) -> usize {
+        let lanes = || self.lanes.iter().flatten();
+        // Without a worker holding two tasks there is no victim: this is the common case,
+        // and costs no look at the inboxes.
+        if !lanes().any(|l| l.custody >= 2) || !lanes().any(|l| Self::is_thief(l, prefetch)) {
+            return 0;
+        }
+        let mut moved = 0;
         for thief in 0..self.lanes.len() {
-            let idle = self.lanes[thief]
+            if !self.lanes[thief]
                 .as_ref()
-                .is_some_and(|l| l.custody == 0 && l.has_room(prefetch));
-            if !idle {
+                .is_some_and(|l| Self::is_thief(l, prefetch))
+            {
                 continue;
             }
-            // The lane with the most tasks waiting in its inbox (beyond the one it runs).
-            let victim = (0..self.lanes.len())
-                .filter(|&v| v != thief)
-                .filter_map(|v| Some((v, self.lanes[v].as_ref()?.inbox.qsize())))
-                .filter(|&(_, waiting)| waiting > 0)
-                .max_by_key(|&(_, waiting)| waiting);
+            // The lane with the most tasks waiting in its inbox, among those holding at least
+            // two (the first of equals).
+            let mut victim: Option<(usize, usize)> = None;
+            for (v, lane) in self.lanes.iter().enumerate() {
+                let Some(lane) = lane else { continue };
+                if v == thief || lane.custody < 2 {
+                    continue;
+                }
+                let waiting = lane.inbox.qsize();
+                if waiting > 0 && victim.is_none_or(|(_, w)| waiting > w) {
+                    victim = Some((v, waiting));
+                }
+            }
             let Some((victim, _)) = victim else {
-                return;
+                return moved;
             };
             let mut buf = std::mem::take(&mut self.scratch);
             let taken = self.lanes[victim]
@@ -254,6 +301,7 @@ impl Sched {
             let Some(t) = self.lanes[thief].as_mut() else {
                 continue;
             };
+            moved += 1;
             if t.inbox.put_nowait(&record.msg[..]).is_ok() {
                 t.custody += 1;
                 t.assigned += 1;
@@ -270,8 +318,15 @@ impl Sched {
                         tag: r.tag,
                     });
                 }
+                return moved;
             }
         }
+        moved
+    }
+
+    /// Whether `lane`'s worker has nothing to do and may take a task.
+    fn is_thief(lane: &Lane, prefetch: usize) -> bool {
+        lane.custody == 0 && lane.has_room(prefetch)
     }
 
     /// Where the result of a task goes, once it was read: the task leaves its worker's
@@ -298,13 +353,16 @@ impl Sched {
         Some((record.sink, record.tag))
     }
 
-    /// Hands out again what may be stranded, and tells whether a task still waits while a
-    /// worker has nothing to do. Dispatch and steal run on events (a result, a death, a new
-    /// worker); if tasks wait behind busy workers that are all blocked on one another (the
-    /// tasks of a rendezvous), no event may come. So before the result thread sleeps it calls
-    /// this, and while it returns `true` it sleeps only briefly and calls it again. A lane that
-    /// was stalled by a failed put but holds nothing gets another chance here: no result of
-    /// its would ever unstall it.
+    /// The backstop: hands out again what may be stranded, and tells whether a task still
+    /// waits while a worker has nothing to do. Dispatch and steal run on every event (a
+    /// result, a death, a new worker, a submit) and leave no worker idle while a task waits
+    /// behind another (see [`steal`](Self::steal)); between events workers only take tasks
+    /// from their inboxes, which keeps that so. So this should find nothing; the result thread
+    /// still calls it before it sleeps, and while it returns `true` sleeps only briefly and
+    /// calls it again, so that a missed dispatch (a bug) costs a delay, not a task stuck for
+    /// ever behind a blocked one. What it moves is counted in [`rescued`](Self::rescued). A
+    /// lane that was stalled by a failed put but holds nothing gets another chance here: no
+    /// result of its would ever unstall it.
     pub(super) fn retry_stranded(&mut self, tables: &PoolTables<'_>, prefetch: usize) -> bool {
         if self.phase >= Phase::Terminating {
             return false;
@@ -319,19 +377,19 @@ impl Sched {
         if !idle {
             return false;
         }
-        self.dispatch(tables, prefetch);
-        self.steal(prefetch);
+        let moved = self.dispatch(tables, prefetch) + self.steal(prefetch);
+        self.rescued += moved as u64;
         let idle = self
             .lanes
             .iter()
             .flatten()
-            .any(|l| l.custody == 0 && l.has_room(prefetch));
+            .any(|l| Self::is_thief(l, prefetch));
         let waiting = !self.backlog.is_empty()
             || self
                 .lanes
                 .iter()
                 .flatten()
-                .any(|l| l.custody > 0 && l.inbox.qsize() > 0);
+                .any(|l| l.custody >= 2 && l.inbox.qsize() > 0);
         idle && waiting
     }
 
@@ -348,8 +406,10 @@ pub(super) struct Shared {
     pub(super) key: CallKey,
     /// Unique among the pools of this process (for the call cache of `Pool`).
     pub(super) id: u64,
-    /// The wake-up socket's write end (non-blocking): `close`/`terminate` write a byte.
-    pub(super) wake_tx: UnixStream,
+    /// The wake-up socket's write end (non-blocking): `close`/`terminate` write a byte, and
+    /// so do the workers, which share it (each worker inherits the descriptor at its fork: no
+    /// copy of its own, which would take a descriptor per worker start).
+    pub(super) wake_tx: Arc<UnixStream>,
     /// Tasks a worker may hold at once; also its inbox's and result queue's capacity.
     pub(super) prefetch: usize,
     /// The longest task or result message.
@@ -364,7 +424,7 @@ pub(super) struct Shared {
 impl Shared {
     /// Wakes the result thread.
     pub(super) fn wake(&self) {
-        let _ = (&self.wake_tx).write(&[1]);
+        let _ = (&*self.wake_tx).write(&[1]);
     }
 
     /// Waits until the result thread has ended.
@@ -375,6 +435,260 @@ impl Shared {
                 .finished_cond
                 .wait(done)
                 .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The scheduler driven directly: real inboxes and pool tables, the workers played by the
+    //! test (a worker starts a task by taking it from its inbox; its result comes back through
+    //! [`Rig::finish`], as in `Collector::complete_spans`). Every step is a plain call on one
+    //! thread: nothing races, nothing sleeps.
+
+    use super::*;
+    use crate::pool::message::{TASK, TASK_HEADER};
+    use crate::pool::queue_builder;
+    use crate::pool::result::Outcome;
+
+    struct NoSink;
+
+    impl Sink for NoSink {
+        fn deliver(&self, _: u32, _: Outcome<'_>) -> bool {
+            false
+        }
+        fn wake(&self) {}
+    }
+
+    struct Rig {
+        sched: Sched,
+        tables: Tables,
+        prefetch: usize,
+    }
+
+    impl Rig {
+        fn new(workers: usize, prefetch: usize) -> Rig {
+            let tasks = 2 * workers * prefetch + 64;
+            let tables = Tables::new(workers, tasks).unwrap();
+            let mut sched = Sched::new(workers, tasks);
+            for lane in &mut sched.lanes {
+                let inbox = queue_builder(prefetch, 1 << 16).build_raw().unwrap();
+                *lane = Some(Lane::new(inbox, None));
+            }
+            Rig {
+                sched,
+                tables,
+                prefetch,
+            }
+        }
+
+        /// Submits tasks tagged `tags`, as `Pool::submit` does.
+        fn submit(&mut self, tags: impl IntoIterator<Item = u32>) {
+            for tag in tags {
+                let mut msg = vec![0; TASK_HEADER];
+                msg[0] = TASK;
+                self.sched.backlog.push_back(Job {
+                    msg,
+                    handle: None,
+                    sink: Arc::new(NoSink),
+                    tag,
+                });
+            }
+            let tables = self.tables.get();
+            self.sched.dispatch(&tables, self.prefetch);
+            self.sched.steal(self.prefetch);
+        }
+
+        fn lane(&self, i: usize) -> &Lane {
+            self.sched.lanes[i].as_ref().unwrap()
+        }
+
+        /// Worker `i` starts its next task, if it has one in its inbox; returns its tag.
+        fn start(&mut self, i: usize) -> Option<u32> {
+            let mut buf = Vec::new();
+            self.lane(i).inbox.get_into_nowait(&mut buf).ok()?;
+            let handle = task_handle(&buf).unwrap();
+            let record = self.sched.records[handle.index()].as_ref().unwrap();
+            assert_eq!(
+                record.lane, i,
+                "a task is in the custody of the worker that has it"
+            );
+            Some(record.tag)
+        }
+
+        /// The results of the tasks tagged `tags` come back in one batch; `steal` says
+        /// whether the result thread then runs dispatch and steal (it always does: `false`
+        /// plays a missed event).
+        fn finish(&mut self, tags: &[u32], steal: bool) {
+            let tables = self.tables.get();
+            for &tag in tags {
+                let handle = self
+                    .sched
+                    .records
+                    .iter()
+                    .flatten()
+                    .find(|r| r.tag == tag)
+                    .unwrap()
+                    .handle;
+                assert!(self.sched.complete(&tables, handle).is_some());
+            }
+            if steal {
+                self.sched.dispatch(&tables, self.prefetch);
+                self.sched.steal(self.prefetch);
+            }
+        }
+
+        /// The backstop, as the result thread runs it before sleeping.
+        fn retry_stranded(&mut self) -> bool {
+            let tables = self.tables.get();
+            self.sched.retry_stranded(&tables, self.prefetch)
+        }
+
+        /// The tags of the tasks in each worker's custody.
+        fn custody(&self) -> Vec<Vec<u32>> {
+            (0..self.sched.lanes.len())
+                .map(|i| {
+                    let mut tags: Vec<u32> = self
+                        .sched
+                        .records
+                        .iter()
+                        .flatten()
+                        .filter(|r| r.lane == i)
+                        .map(|r| r.tag)
+                        .collect();
+                    tags.sort_unstable();
+                    tags
+                })
+                .collect()
+        }
+
+        /// Whether a task waits behind another one while some worker has nothing to do:
+        /// what `retry_stranded` would have to rescue.
+        fn stranded(&self) -> bool {
+            let lanes = || self.sched.lanes.iter().flatten();
+            lanes().any(|l| l.custody == 0 && l.has_room(self.prefetch))
+                && lanes().any(|l| l.custody >= 2 && l.inbox.qsize() > 0)
+        }
+    }
+
+    /// Issue 12's suspected missed dispatch, step by step. Workers 0, 1, 2 get two tasks
+    /// each. Worker 0 starts task 0, which then blocks until task 3, queued behind it, has run
+    /// (a rendezvous); worker 1 finishes task 1 but has not yet started task 4; worker 2
+    /// finishes both of its tasks. When those three results come back, worker 2 is idle and
+    /// must take task 3 — not task 4, which would leave worker 1 idle and task 3 stuck behind
+    /// task 0 with no event to come (the old `steal` did that: it chose the last of the
+    /// equally loaded victims, worker 1, and made one pass, in which worker 1 had already had
+    /// its turn as a thief).
+    #[test]
+    fn an_idle_worker_takes_the_task_stuck_behind_a_running_one() {
+        let mut rig = Rig::new(3, 2);
+        rig.submit(0..6);
+        assert_eq!(rig.custody(), [[0, 3], [1, 4], [2, 5]]);
+        assert_eq!(rig.start(0), Some(0));
+        assert_eq!(rig.start(1), Some(1));
+        assert_eq!((rig.start(2), rig.start(2)), (Some(2), Some(5)));
+        rig.finish(&[1, 2, 5], true);
+
+        assert!(!rig.stranded(), "{:?}", rig.custody());
+        assert_eq!(rig.custody(), [vec![0], vec![4], vec![3]]);
+        assert!(!rig.retry_stranded());
+        assert_eq!(rig.sched.rescued, 0, "nothing was left for the backstop");
+        assert_eq!((rig.start(1), rig.start(2)), (Some(4), Some(3)));
+    }
+
+    /// Two idle workers both take from the one blocked worker, and again after their next
+    /// results; the blocked worker keeps the task it runs.
+    #[test]
+    fn idle_workers_drain_a_blocked_worker_event_after_event() {
+        let mut rig = Rig::new(3, 4);
+        rig.submit(0..12);
+        assert_eq!(rig.custody(), [[0, 3, 6, 9], [1, 4, 7, 10], [2, 5, 8, 11]]);
+        assert_eq!(rig.start(0), Some(0)); // blocks
+        let mut done = Vec::new();
+        for w in 1..3 {
+            while let Some(t) = rig.start(w) {
+                done.push(t);
+            }
+        }
+        rig.finish(&done, true);
+        assert_eq!(rig.custody(), [vec![0, 9], vec![3], vec![6]]);
+        assert_eq!((rig.start(1), rig.start(2)), (Some(3), Some(6)));
+        rig.finish(&[3, 6], true);
+        assert_eq!(rig.custody(), [vec![0], vec![9], vec![]]);
+        assert!(!rig.stranded());
+        assert!(!rig.retry_stranded());
+        assert_eq!(rig.sched.rescued, 0);
+    }
+
+    /// The backstop still works, and counts: a missed event (results read without the
+    /// dispatch and steal that follow them) leaves a task behind a blocked one while a worker
+    /// is idle; `retry_stranded` moves it and counts one rescue.
+    #[test]
+    fn the_backstop_counts_what_it_rescues() {
+        let mut rig = Rig::new(2, 2);
+        rig.submit(0..4);
+        assert_eq!(rig.custody(), [[0, 2], [1, 3]]);
+        assert_eq!(rig.start(0), Some(0)); // blocks until task 2 has run
+        assert_eq!((rig.start(1), rig.start(1)), (Some(1), Some(3)));
+        rig.finish(&[1, 3], false);
+        assert!(rig.stranded());
+        assert!(
+            !rig.retry_stranded(),
+            "nothing is left stranded once it ran"
+        );
+        assert_eq!(rig.sched.rescued, 1);
+        assert_eq!(rig.custody(), [vec![0], vec![2]]);
+    }
+
+    /// A small deterministic random walk over submits, starts and batches of results, with
+    /// workers that run one task at a time and some that block: after every step no worker
+    /// is idle while a task waits behind another, and the backstop never has anything to do.
+    #[test]
+    fn random_schedules_never_strand_a_task() {
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for round in 0..200 {
+            let workers = 2 + next(4) as usize;
+            let mut rig = Rig::new(workers, 1 + next(4) as usize);
+            let mut running: Vec<Option<u32>> = vec![None; workers];
+            let mut tag = 0u32;
+            for step in 0..200 {
+                match next(4) {
+                    0 => {
+                        let n = 1 + next(6) as u32;
+                        rig.submit(tag..tag + n);
+                        tag += n;
+                    }
+                    1 | 2 => {
+                        let w = next(workers as u64) as usize;
+                        if running[w].is_none() {
+                            running[w] = rig.start(w);
+                        }
+                    }
+                    _ => {
+                        // Some running tasks finish (a task may stay blocked for long).
+                        let mut batch = Vec::new();
+                        for r in &mut running {
+                            if r.is_some() && next(3) == 0 {
+                                batch.extend(r.take());
+                            }
+                        }
+                        rig.finish(&batch, true);
+                    }
+                }
+                assert!(
+                    !rig.stranded(),
+                    "round {round}, step {step}: {:?}",
+                    rig.custody()
+                );
+                rig.retry_stranded();
+                assert_eq!(rig.sched.rescued, 0, "round {round}, step {step}");
+            }
         }
     }
 }

@@ -25,8 +25,8 @@ pub(super) struct WorkerCtx {
     pub(super) key: CallKey,
     pub(super) inbox: RawQueue,
     pub(super) results: RawQueue,
-    /// A copy of the wake-up socket's write end (non-blocking).
-    pub(super) wake: UnixStream,
+    /// The wake-up socket's write end (non-blocking), the pool's own (inherited at the fork).
+    pub(super) wake: Arc<UnixStream>,
     pub(super) initializer: Option<Initializer>,
     pub(super) max_tasks: Option<u64>,
 }
@@ -131,7 +131,7 @@ fn send(ctx: &WorkerCtx, out: &[u8]) -> bool {
     }
     if ctx.tables.doorbell().notify() {
         // Non-blocking: a full socket already holds a wake-up.
-        let _ = (&ctx.wake).write(&[1]);
+        let _ = (&*ctx.wake).write(&[1]);
     }
     true
 }

@@ -1,6 +1,9 @@
 //! `pthread_atfork(3)`: a counter of forks, so that per-process state copied into a child can
 //! tell it is stale.
 
+// Unsafe here: `pthread_atfork(3)` (FFI).
+#![allow(unsafe_code)]
+
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Once;
 

@@ -18,9 +18,14 @@
 //!   probability 2⁻⁶⁴ per try; a process that can write our private memory can do worse
 //!   anyway).
 //!
-//! What remains assumed, and documented for callers: a function address is valid in every
-//! process that shares the program image: don't send a `fn` from a library loaded with
-//! `dlopen` after the child was forked, or unloaded since.
+//! What remains assumed: a function address is valid in every process that shares the
+//! program image: don't send a `fn` from a library loaded with `dlopen` after the child was
+//! forked, or unloaded since. Since that rests on the caller, the module is private to the
+//! crate: only the pool uses it, and it sends the `fn`s its own safe API was given, to
+//! children forked from the process that holds them.
+
+// Unsafe here: checked addresses turned back into function pointers (`transmute`).
+#![allow(unsafe_code)]
 
 use std::fmt;
 use std::hash::{BuildHasher, RandomState};
@@ -37,25 +42,7 @@ type Entry = fn(usize, usize, &[u8], &mut Vec<u8>) -> Result<(), String>;
 /// The secret that makes [`ForkCall`] numbers unforgeable: 128 random bits, fresh for each
 /// `new`. Give the same key (a clone, or the copy a forked child inherits) to the process that
 /// makes calls and the processes that run them.
-///
-/// # Examples
-///
-/// ```
-/// use host_runtime::sys::fncall::{CallKey, ForkCall};
-///
-/// fn inc(x: u8) -> u8 {
-///     x + 1
-/// }
-/// fn shim(f: fn(u8) -> u8, input: &[u8], output: &mut Vec<u8>) -> Result<(), String> {
-///     output.push(f(input[0]));
-///     Ok(())
-/// }
-///
-/// let (a, b) = (CallKey::new(), CallKey::new());
-/// let call = ForkCall::new(&a, shim, inc);
-/// assert!(ForkCall::from_bits(&a, call.to_bits()).is_some());
-/// assert!(ForkCall::from_bits(&b, call.to_bits()).is_none(), "another key refuses it");
-/// ```
+/// (A call sealed with one key is refused with another: see the tests.)
 #[derive(Clone)]
 pub struct CallKey(RandomState);
 
@@ -85,34 +72,6 @@ impl fmt::Debug for CallKey {
 /// A call of `shim(func, input, output)` that can be sent to a forked child as four `u64`s
 /// ([`to_bits`](Self::to_bits)) and run there after [`from_bits`](Self::from_bits) checked it.
 /// See the [module docs](self) for why this is sound.
-///
-/// # Examples
-///
-/// ```
-/// use host_runtime::sys::fncall::{CallKey, ForkCall};
-///
-/// fn double(x: u32) -> u32 {
-///     x * 2
-/// }
-/// fn shim(f: fn(u32) -> u32, input: &[u8], output: &mut Vec<u8>) -> Result<(), String> {
-///     let x = u32::from_le_bytes(input.try_into().map_err(|_| "bad input".to_string())?);
-///     output.extend_from_slice(&f(x).to_le_bytes());
-///     Ok(())
-/// }
-///
-/// let key = CallKey::new();
-/// let bits = ForkCall::new(&key, shim, double).to_bits();
-/// // ... in a process forked with `key` ...
-/// let call = ForkCall::from_bits(&key, bits).expect("made with this key");
-/// let mut out = Vec::new();
-/// call.call(&21u32.to_le_bytes(), &mut out)?;
-/// assert_eq!(out, 42u32.to_le_bytes());
-///
-/// let mut forged = bits;
-/// forged[2] ^= 8; // another function address
-/// assert!(ForkCall::from_bits(&key, forged).is_none());
-/// # Ok::<(), String>(())
-/// ```
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct ForkCall {
     entry: usize,
@@ -216,6 +175,17 @@ mod tests {
 
     fn square(x: u64) -> u64 {
         x * x
+    }
+
+    #[test]
+    fn a_call_runs_and_another_key_refuses_it() {
+        let (key, other) = (CallKey::new(), CallKey::new());
+        let bits = ForkCall::new(&key, shim, square).to_bits();
+        assert!(ForkCall::from_bits(&other, bits).is_none());
+        let call = ForkCall::from_bits(&key, bits).expect("made with this key");
+        let mut out = Vec::new();
+        call.call(&21u64.to_le_bytes(), &mut out).unwrap();
+        assert_eq!(out, 441u64.to_le_bytes());
     }
 
     #[test]

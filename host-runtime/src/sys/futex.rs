@@ -10,6 +10,9 @@
 //! value it last saw; the kernel sleeps only if the word still holds it, which closes the race
 //! between checking the word and going to sleep. A waker changes the word first, then wakes.
 
+// Unsafe here: the `futex(2)` system call.
+#![allow(unsafe_code)]
+
 use std::io;
 use std::ptr;
 use std::sync::atomic::AtomicU32;

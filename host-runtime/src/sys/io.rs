@@ -1,5 +1,8 @@
 //! Raw writes that take no Rust lock, and flushing C's stdio.
 
+// Unsafe here: `write(2)`, `fflush(3)`, `pipe2(2)` (FFI) and owning the descriptors made.
+#![allow(unsafe_code)]
+
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::ptr;

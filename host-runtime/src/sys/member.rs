@@ -12,6 +12,9 @@
 //! dead — reaped, zombie, or pid reused — never of a slow or stopped one, which is what makes
 //! `ipc_core::ByteQueue::repair` sound here.
 
+// Unsafe here: `ByteQueue::as_participant` and `repair_with`, whose contracts this module keeps.
+#![allow(unsafe_code)]
+
 use std::collections::HashMap;
 use std::sync::atomic::{
     AtomicU16, AtomicU64,

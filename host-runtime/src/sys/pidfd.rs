@@ -1,6 +1,9 @@
 //! Process file descriptors (Linux ≥ 5.3): a handle on one process that stays valid, and keeps
 //! naming that process, after its pid has been reaped and reused.
 
+// Unsafe here: the `pidfd_open(2)` and `pidfd_send_signal(2)` system calls.
+#![allow(unsafe_code)]
+
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::ptr;

@@ -1,5 +1,8 @@
 //! Waiting for file descriptors to become readable, with a timeout.
 
+// Unsafe here: `ppoll(2)` (FFI).
+#![allow(unsafe_code)]
+
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::ptr;

@@ -1,5 +1,8 @@
 //! Process identifiers, `fork`, `waitpid`, signals and the parent-death signal.
 
+// Unsafe here: `fork`, `waitpid`, `waitid`, `kill`, `prctl`, `sigaction`, `getrlimit` (FFI).
+#![allow(unsafe_code)]
+
 use std::fmt;
 use std::io;
 use std::num::NonZeroI32;
@@ -340,6 +343,85 @@ pub fn wait_exited_nowait(pid: Pid) -> io::Result<()> {
         })
     })
     .map(drop)
+}
+
+/// `waitid(P_PID, pid, &info, WEXITED | WNOWAIT | WNOHANG)`: whether the child `pid` has
+/// exited, without waiting and without reaping it; see `waitid(2)`.
+///
+/// An exited child stays a zombie (its pid can't be reused) until someone reaps it with
+/// [`waitpid`]. `EINTR` is retried.
+///
+/// # Errors
+///
+/// `ECHILD` if `pid` is not an unreaped child of this process.
+///
+/// # Examples
+///
+/// ```
+/// use host_runtime::sys::{fork_run, has_exited, wait_exited_nowait, waitpid, WaitOptions};
+/// use std::io::{Read, Write};
+/// use std::os::unix::net::UnixStream;
+///
+/// let (a, b) = UnixStream::pair()?;
+/// let pid = fork_run(move || {
+///     let _ = (&b).read(&mut [0u8]); // until we write a byte
+///     0
+/// })?;
+/// assert!(!has_exited(pid)?);
+/// (&a).write_all(b"x")?;
+/// wait_exited_nowait(pid)?;
+/// assert!(has_exited(pid)?);
+/// assert!(has_exited(pid)?, "not reaped");
+/// waitpid(pid, WaitOptions::BLOCK)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn has_exited(pid: Pid) -> io::Result<bool> {
+    // SAFETY: `siginfo_t` is a plain C struct for which all-zero bytes are a valid value.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    retry_on_intr(|| {
+        // SAFETY: `info` is a valid, writable `siginfo_t` for the duration of the call.
+        cvt(unsafe {
+            libc::waitid(
+                libc::P_PID,
+                pid.as_raw() as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOWAIT | libc::WNOHANG,
+            )
+        })
+    })?;
+    // With `WNOHANG`, `si_pid` stays 0 when the child has not exited (`waitid(2)`).
+    // SAFETY: `info` was zeroed and then filled in by the kernel: reading `si_pid` reads
+    // initialised bytes whatever the kernel wrote.
+    Ok(unsafe { info.si_pid() } != 0)
+}
+
+/// `getrlimit(RLIMIT_NOFILE)`: this process's soft limit on open file descriptors (one more
+/// than the highest descriptor number it may open); see `getrlimit(2)`. `u64::MAX` for no
+/// limit.
+///
+/// # Errors
+///
+/// None expected on Linux (`EFAULT` is ruled out here).
+///
+/// # Examples
+///
+/// ```
+/// let limit = host_runtime::sys::open_files_limit()?;
+/// assert!(limit > 2, "stdin, stdout and stderr are open");
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn open_files_limit() -> io::Result<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid, writable `rlimit` for the duration of the call.
+    cvt(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) })?;
+    Ok(if limit.rlim_cur == libc::RLIM_INFINITY {
+        u64::MAX
+    } else {
+        limit.rlim_cur
+    })
 }
 
 /// `kill(pid, sig)`: sends `sig` to the process `pid`; see `kill(2)`.

@@ -18,6 +18,9 @@
 //!   all zero (a new anonymous mapping, a shared memory object this process just created), as
 //!   `ByteQueue::init_zeroed` requires; since claimed parts never overlap, no view wrote it before.
 
+// Unsafe here: typed views of raw shared memory, and `Send`/`Sync` for them.
+#![allow(unsafe_code)]
+
 use std::fmt;
 use std::io;
 use std::os::fd::BorrowedFd;
@@ -28,11 +31,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 use ipc_core::{AttachError, ByteQueue, Config, InitError, REGION_ALIGN};
 
 use super::shm::{mmap_shared_anonymous, mmap_shared_fd, munmap};
+#[cfg(doc)]
+use crate::shm::SharedRegion;
 
 /// A `MAP_SHARED` mapping owned by this value: unmapped (in this process) on drop.
 ///
-/// Make one with [`Mapping::anonymous`] or [`Mapping::from_fd`], wrap it in an [`Arc`] and cut
-/// it into views with [`Mapping::claim`] or [`split`]. The mapping is never moved; a child forked while it exists
+/// Make one with [`Mapping::anonymous`] (or, for a named region, [`SharedRegion`]), wrap it in
+/// an [`Arc`] and cut it into views with [`Mapping::claim`] or [`split`]. The mapping is never moved; a child forked while it exists
 /// inherits it at the same address.
 #[derive(Debug)]
 pub struct Mapping {
@@ -80,27 +85,15 @@ impl Mapping {
     /// an object this process just created and sized (its bytes read as zero and nobody wrote
     /// them): only then may [`split`] initialise queues in it.
     ///
+    /// Private to the crate: [`Mapping::claim`] trusts `zeroed` (it lets `ByteQueue::
+    /// init_zeroed_with` run on the memory), so a caller passing `true` for an object with
+    /// other bytes in it would break a safe function. Named regions are made with
+    /// [`SharedRegion`], which passes `true` only for the object it just created.
+    ///
     /// # Errors
     ///
     /// As [`mmap_shared_fd`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use host_runtime::sys::region::Mapping;
-    /// use host_runtime::sys::shm::{shm_create_exclusive, shm_unlink};
-    /// use std::os::fd::AsFd;
-    ///
-    /// let name = c"/host-runtime-doc-mapping";
-    /// let _ = shm_unlink(name);
-    /// let file = std::fs::File::from(shm_create_exclusive(name)?);
-    /// file.set_len(8192)?;
-    /// let m = Mapping::from_fd(file.as_fd(), 8192, true)?;
-    /// shm_unlink(name)?;
-    /// assert_eq!(m.len(), 8192);
-    /// # Ok::<(), std::io::Error>(())
-    /// ```
-    pub fn from_fd(fd: BorrowedFd<'_>, len: usize, zeroed: bool) -> io::Result<Mapping> {
+    pub(crate) fn from_fd(fd: BorrowedFd<'_>, len: usize, zeroed: bool) -> io::Result<Mapping> {
         let ptr = mmap_shared_fd(fd, len)?;
         Ok(Mapping {
             ptr,

@@ -1,6 +1,9 @@
 //! Shared memory: anonymous mappings that a parent and the children it forks afterwards share,
 //! and POSIX named shared memory objects (`shm_open(3)`) for processes that are not related.
 
+// Unsafe here: `mmap(2)`, `munmap(2)`, `shm_open(3)`, `shm_unlink(3)` (FFI).
+#![allow(unsafe_code)]
+
 use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
