@@ -1,7 +1,8 @@
 //! Shared memory: anonymous mappings that a parent and the children it forks afterwards share,
 //! and POSIX named shared memory objects (`shm_open(3)`) for processes that are not related.
 
-// Unsafe here: `mmap(2)`, `munmap(2)`, `shm_open(3)`, `shm_unlink(3)` (FFI).
+// Unsafe here: `mmap(2)`, `munmap(2)`, `shm_open(3)`, `shm_unlink(3)`, `posix_fallocate(3)`,
+// `flock(2)` (FFI).
 #![allow(unsafe_code)]
 
 use std::ffi::CStr;
