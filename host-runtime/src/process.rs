@@ -171,13 +171,13 @@
 // All `unsafe` code lives in `crate::sys`.
 #![forbid(unsafe_code)]
 
-mod builder;
-mod error;
-mod handle;
-mod handshake;
-mod identity;
-mod panic_hook;
-mod reaping;
+mod builder; // `Builder`: name and daemon flag
+mod error; // `ProcessError`
+mod handle; // `Process`: start (the fork and the child's side), join, signals, drop
+mod handshake; // a daemon's ready handshake: a socket pair, or a futex word
+mod identity; // names, `_identity` paths, `current_process`
+mod panic_hook; // the children's panic message, written without a lock
+mod reaping; // `Reaping`: a pidfd, or a waiter thread; waiting, reaping, signalling
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
