@@ -13,7 +13,7 @@
 #![allow(unsafe_code)]
 
 use core::marker::PhantomData;
-use core::mem::size_of;
+use core::mem::{size_of, MaybeUninit};
 use core::ptr::NonNull;
 
 use crate::sync::{AtomicWord, Ordering::Relaxed};
@@ -74,14 +74,36 @@ impl Payload {
     /// partial one by an overlapping store (no call to `memcpy`, whatever the length).
     #[inline(always)]
     pub(crate) fn read_prefix(&self, dst: &mut [u8]) {
+        // SAFETY: `dst` is valid for writes of its `dst.len()` bytes.
+        unsafe { self.read_prefix_raw(dst.as_mut_ptr(), dst.len()) }
+    }
+
+    /// Copies the first `dst.len()` (≤ `len`) bytes into `dst` and returns them, now
+    /// initialised.
+    #[inline(always)]
+    pub(crate) fn read_prefix_uninit<'d>(&self, dst: &'d mut [MaybeUninit<u8>]) -> &'d mut [u8] {
         let n = dst.len();
+        let d = dst.as_mut_ptr().cast::<u8>();
+        // SAFETY: `dst` is valid for writes of `n` bytes (MaybeUninit<u8> has u8's layout).
+        unsafe { self.read_prefix_raw(d, n) };
+        // SAFETY: `read_prefix_raw` wrote every byte of `0..n` (see there); `dst` is
+        // borrowed mutably for 'd.
+        unsafe { core::slice::from_raw_parts_mut(d, n) }
+    }
+
+    /// Copies the first `n` (≤ `len`) bytes to `d`, writing every byte of `d..d + n`.
+    ///
+    /// # Safety
+    ///
+    /// `d` is valid for writes of `n` bytes.
+    #[inline(always)]
+    unsafe fn read_prefix_raw(&self, d: *mut u8, n: usize) {
         assert!(n <= self.len);
         let full = n / W;
-        let d = dst.as_mut_ptr();
         let mut last = 0;
         for i in 0..full {
             last = self.load(i);
-            // SAFETY: bytes `i * W..(i + 1) * W` lie in `dst` (i < n / W).
+            // SAFETY: bytes `i * W..(i + 1) * W` lie in `d..d + n` (i < n / W).
             unsafe { d.add(i * W).cast::<Word>().write_unaligned(last) };
         }
         let rest = n % W;
@@ -93,10 +115,12 @@ impl Payload {
             // The `W` bytes ending at `n`: the top `W - rest` bytes of `last`, then the
             // first `rest` of `next` (shifts on the little-endian value of the bytes).
             let tail = (last.to_le() >> (8 * rest)) | (next.to_le() << (8 * (W - rest)));
-            // SAFETY: n ≥ W, so bytes `n - W..n` lie in `dst`.
+            // SAFETY: n ≥ W, so bytes `n - W..n` lie in `d..d + n`.
             unsafe { d.add(n - W).cast::<Word>().write_unaligned(tail.to_le()) };
         } else {
-            copy_short(&next.to_ne_bytes(), dst);
+            let bytes = next.to_ne_bytes();
+            // SAFETY: `d..d + n` (n = rest < W) is valid for writes.
+            unsafe { copy_short_to(&bytes, d, rest) };
         }
     }
 
@@ -170,6 +194,36 @@ impl Payload {
             bytes[skip..skip + take].copy_from_slice(&src[at - offset..at - offset + take]);
             self.store(i, Word::from_ne_bytes(bytes));
             at += take;
+        }
+    }
+}
+
+/// Copies `src[..n]` to `d..d + n` for `n < W`, in at most three moves (a variable-length
+/// `copy_nonoverlapping` could become a call to `memcpy`).
+///
+/// # Safety
+///
+/// `d` is valid for writes of `n` bytes.
+#[inline(always)]
+unsafe fn copy_short_to(src: &[u8; W], d: *mut u8, n: usize) {
+    debug_assert!(n < W);
+    let s = src.as_ptr();
+    let mut at = 0;
+    // SAFETY: (each move) bytes `at..at + k` with `at + k ≤ n < W` lie in both `src` and
+    // `d..d + n`; unaligned moves of plain integers are allowed.
+    unsafe {
+        if n & 4 != 0 {
+            d.cast::<u32>()
+                .write_unaligned(s.cast::<u32>().read_unaligned());
+            at = 4;
+        }
+        if n & 2 != 0 {
+            let v = s.add(at).cast::<u16>().read_unaligned();
+            d.add(at).cast::<u16>().write_unaligned(v);
+            at += 2;
+        }
+        if n & 1 != 0 {
+            d.add(at).write(s.add(at).read());
         }
     }
 }
@@ -250,6 +304,32 @@ impl SlotReader<'_> {
         let n = self.len().min(dst.len());
         self.payload.read_prefix(&mut dst[..n]);
         n
+    }
+
+    /// Copies the message into the start of `dst`, as much as fits, and returns the bytes
+    /// copied (`min(len, dst.len())` of them): a private copy without zeroing `dst` first,
+    /// e.g. into a stack buffer to decode from.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use core::mem::MaybeUninit;
+    /// # use ipc_core::{ByteQueue, Region};
+    /// # let mut region = Box::new(Region::<4096>::new());
+    /// let queue = ByteQueue::init(region.as_mut_slice(), 4, 16)?;
+    /// queue.try_push(b"42")?;
+    /// let n: u32 = queue.try_pop_with(|message| {
+    ///     let mut buf = [MaybeUninit::uninit(); 16];
+    ///     let copy = message.read_uninit(&mut buf);
+    ///     core::str::from_utf8(copy).ok()?.parse().ok()
+    /// })?.unwrap();
+    /// assert_eq!(n, 42);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub fn read_uninit<'d>(&self, dst: &'d mut [MaybeUninit<u8>]) -> &'d mut [u8] {
+        let n = self.len().min(dst.len());
+        self.payload.read_prefix_uninit(&mut dst[..n])
     }
 
     /// Copies the message's bytes from `offset` on into the start of `dst`, as many as fit,
