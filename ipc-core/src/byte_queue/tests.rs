@@ -122,8 +122,63 @@ fn too_large_and_too_small_leave_the_queue_alone() {
     assert_eq!(&buf, b"abcdef");
 }
 
+/// The atomic word copies of `try_push`/`try_pop` and the slot views, at every length
+/// around the word and inline-copy boundaries and every offset: exact bytes, nothing
+/// written past the message in the caller's buffer.
 #[test]
-fn zero_copy_push_and_pop() {
+fn payload_copies_every_length_and_offset() {
+    const MAX: usize = 70;
+    let mut r = region();
+    let q = ByteQueue::init(r.as_mut_slice(), 2, MAX).unwrap();
+    let pattern: Vec<u8> = (0..MAX as u8).map(|i| i.wrapping_mul(37) ^ 0x5A).collect();
+    for len in 0..=MAX {
+        let message = &pattern[..len];
+        q.try_push(message).unwrap();
+        let mut buf = [0xEEu8; MAX + 9];
+        assert_eq!(
+            q.try_pop(&mut buf[..len]),
+            Ok(len),
+            "exact-size buffer, {len}"
+        );
+        assert_eq!(&buf[..len], message, "{len} bytes");
+        assert!(buf[len..].iter().all(|&b| b == 0xEE), "nothing past {len}");
+
+        q.try_push_with(len, |slot| {
+            assert_eq!(slot.write(message), len);
+        })
+        .unwrap();
+        q.try_pop_with(|m| {
+            let mut uninit = [core::mem::MaybeUninit::new(0xEEu8); MAX + 9];
+            assert_eq!(m.read_uninit(&mut uninit), message);
+            // SAFETY: (test) every element was initialised above.
+            let tail = unsafe { uninit[len].assume_init() };
+            assert_eq!(tail, 0xEE, "read_uninit wrote past {len}");
+            for offset in 0..=len + 1 {
+                let mut piece = [0xEEu8; 11];
+                let n = m.read_at(offset, &mut piece);
+                let want = &message[offset.min(len)..(offset + 11).min(len)];
+                assert_eq!(&piece[..n], want, "read_at({offset}) of {len}");
+                assert!(piece[n..].iter().all(|&b| b == 0xEE));
+            }
+        })
+        .unwrap();
+
+        // Pieces written at every offset, in any order, make up the message.
+        for split in 0..=len {
+            q.try_push_with(len, |slot| {
+                assert_eq!(slot.write_at(split, &message[split..]), len - split);
+                assert_eq!(slot.write_at(0, &message[..split]), split);
+            })
+            .unwrap();
+            let mut out = [0u8; MAX];
+            assert_eq!(q.try_pop(&mut out), Ok(len));
+            assert_eq!(&out[..len], message, "split at {split} of {len}");
+        }
+    }
+}
+
+#[test]
+fn slot_views_push_and_pop() {
     let mut r = region();
     let q = ByteQueue::init(r.as_mut_slice(), 2, 64).unwrap();
     let mut bytes = [0u8; 64];
