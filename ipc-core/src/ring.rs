@@ -68,7 +68,7 @@ pub(crate) struct Ring<'a, S> {
 
 impl<S: SlotWords> Ring<'_, S> {
     /// Claims the position at the tail for a producer `owner`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn claim_push(&self, owner: Word) -> Result<Claimed, Stop<()>> {
         let geo = self.geometry;
         let mut tail = self.tail.load(Acquire);
@@ -126,7 +126,7 @@ impl<S: SlotWords> Ring<'_, S> {
 
     /// Claims the message at the head for a consumer `owner`. `check` sees the slot
     /// index before the claim and may refuse it (nothing changes then).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn claim_pop<E>(
         &self,
         owner: Word,

@@ -853,9 +853,13 @@ impl RawQueue {
     fn get_into_until(&self, buf: &mut Vec<u8>, deadline: Deadline) -> Result<usize, GetError> {
         self.get_with(deadline, |message| match message {
             Message::Inline(m) => {
-                // The private copy: straight from the slot into `buf`, with atomic loads.
-                buf.clear();
-                buf.resize(m.len(), 0);
+                // The private copy: straight from the slot into `buf`, with atomic loads,
+                // over every byte of `buf[..len]` (no need to zero what is there).
+                let len = m.len();
+                if buf.len() < len {
+                    buf.resize(len, 0);
+                }
+                buf.truncate(len);
                 m.read(buf)
             }
             Message::Blob(chunks, offset, len) => {

@@ -220,7 +220,7 @@ impl<'q> Claimer<'q> {
     pub(crate) fn try_push_notify(&self, message: &[u8]) -> Result<bool, PushError> {
         match self {
             Claimer::Member(member) => member.try_push_notify(message),
-            Claimer::Anonymous(queue) => queue.try_push_notify(message),
+            Claimer::Anonymous(queue) => cold(|| queue.try_push_notify(message)),
         }
     }
 
@@ -233,7 +233,7 @@ impl<'q> Claimer<'q> {
     ) -> Result<(), PushError> {
         match self {
             Claimer::Member(member) => member.try_push_with(len, fill),
-            Claimer::Anonymous(queue) => queue.try_push_with(len, fill),
+            Claimer::Anonymous(queue) => cold(|| queue.try_push_with(len, fill)),
         }
     }
 
@@ -245,7 +245,7 @@ impl<'q> Claimer<'q> {
     ) -> Result<R, PopError> {
         match self {
             Claimer::Member(member) => member.try_pop_with(read),
-            Claimer::Anonymous(queue) => queue.try_pop_with(read),
+            Claimer::Anonymous(queue) => cold(|| queue.try_pop_with(read)),
         }
     }
 
@@ -268,6 +268,14 @@ impl<'q> Claimer<'q> {
             }
         }
     }
+}
+
+/// Runs `f` out of line: the anonymous arms of [`Claimer`] (a full participant table) stay
+/// off the hot path of a registered process, so it inlines one copy of each operation.
+#[cold]
+#[inline(never)]
+fn cold<R>(f: impl FnOnce() -> R) -> R {
+    f()
 }
 
 /// This process's tag for words that must not be taken for its own after a fork: its fork
