@@ -383,7 +383,9 @@ impl<'a> ByteQueue<'a> {
     /// # Safety
     ///
     /// * `region` is valid for reads and writes of `len` initialised bytes for `'a`;
-    /// * for `'a`, the region is accessed only through `ByteQueue`s (in any process);
+    /// * for `'a`, this process accesses the region only through `ByteQueue`s (and
+    ///   atomics); other processes may write it in any way: that can garble messages or
+    ///   make calls fail, never more (`LAYOUT.md`, *Hostile memory*);
     /// * no other `ByteQueue` uses the region while `init_raw` runs.
     pub unsafe fn init_raw(
         region: NonNull<u8>,
@@ -583,7 +585,9 @@ impl<'a> ByteQueue<'a> {
     /// # Safety
     ///
     /// * `region` is valid for reads and writes of `len` bytes for `'a`;
-    /// * for `'a`, the region is accessed only through `ByteQueue`s (in any process).
+    /// * for `'a`, this process accesses the region only through `ByteQueue`s (and
+    ///   atomics); other processes may write it in any way: that can garble messages or
+    ///   make calls fail, never more (`LAYOUT.md`, *Hostile memory*).
     pub unsafe fn attach_raw(region: NonNull<u8>, len: usize) -> Result<Self, AttachError> {
         if region.as_ptr() as usize % REGION_ALIGN != 0 {
             return Err(AttachError::Misaligned);

@@ -101,7 +101,18 @@ impl Payload {
         assert!(n <= self.len);
         let full = n / W;
         let mut last = 0;
-        for i in 0..full {
+        let mut i = 0;
+        // Two words per store: a reader of the copy that loads 16 bytes at once (memcpy,
+        // a decoder) then finds them in one store and need not wait for the stores to
+        // reach the cache (a failed store-to-load forwarding costs ~15 cycles).
+        while i + 1 < full {
+            let (a, b) = (self.load(i), self.load(i + 1));
+            // SAFETY: bytes `i * W..(i + 2) * W` lie in `d..d + n` (i + 1 < n / W).
+            unsafe { store_pair(d.add(i * W), a, b) };
+            last = b;
+            i += 2;
+        }
+        if i < full {
             last = self.load(i);
             // SAFETY: bytes `i * W..(i + 1) * W` lie in `d..d + n` (i < n / W).
             unsafe { d.add(i * W).cast::<Word>().write_unaligned(last) };
@@ -195,6 +206,28 @@ impl Payload {
             self.store(i, Word::from_ne_bytes(bytes));
             at += take;
         }
+    }
+}
+
+/// Stores `a` then `b` (native byte order each) at `d`, unaligned: one 16-byte store on
+/// x86-64 (SSE2 is part of its baseline), two word stores elsewhere.
+///
+/// # Safety
+///
+/// `d` is valid for writes of `2 * W` bytes.
+#[inline(always)]
+unsafe fn store_pair(d: *mut u8, a: Word, b: Word) {
+    #[cfg(all(target_arch = "x86_64", word64))]
+    {
+        use core::arch::x86_64::{__m128i, _mm_set_epi64x, _mm_storeu_si128};
+        // SAFETY: `d` is valid for 16 bytes (caller); `storeu` allows any alignment. The low
+        // lane is stored first (x86 is little-endian), so `a`'s bytes come first.
+        unsafe { _mm_storeu_si128(d.cast::<__m128i>(), _mm_set_epi64x(b as i64, a as i64)) }
+    }
+    #[cfg(not(all(target_arch = "x86_64", word64)))]
+    // SAFETY: `d` is valid for `2 * W` bytes (caller); unaligned writes are allowed.
+    unsafe {
+        d.cast::<[Word; 2]>().write_unaligned([a, b])
     }
 }
 
