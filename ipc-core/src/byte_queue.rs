@@ -761,8 +761,8 @@ impl<'a> ByteQueue<'a> {
     /// [`try_push`](Self::try_push) with claims recorded as `owner`'s.
     #[inline(always)]
     fn push_as(&self, owner: Word, message: &[u8]) -> Result<(), PushError> {
-        self.push_inner(owner, message.len(), |payload| {
-            payload.write_prefix(message);
+        self.push_inner(owner, message.len(), |slot| {
+            slot.payload().write_prefix(message)
         })
     }
 
@@ -774,7 +774,7 @@ impl<'a> ByteQueue<'a> {
         len: usize,
         fill: impl FnOnce(&mut SlotWriter<'_>),
     ) -> Result<(), PushError> {
-        self.push_inner(owner, len, |payload| fill(&mut SlotWriter::new(payload)))
+        self.push_inner(owner, len, fill)
     }
 
     #[inline(always)]
@@ -782,7 +782,7 @@ impl<'a> ByteQueue<'a> {
         &self,
         owner: Word,
         len: usize,
-        fill: impl FnOnce(Payload),
+        fill: impl FnOnce(&mut SlotWriter<'_>),
     ) -> Result<(), PushError> {
         let max = self.max_message_len;
         if len > max {
@@ -803,7 +803,9 @@ impl<'a> ByteQueue<'a> {
         // SAFETY: claimed.index < capacity (checked by the claim); len ≤ max_message_len
         // (checked above). The claim makes this thread the slot's only writer until
         // `publish` (among processes that keep the protocol; others can only garble it).
-        fill(unsafe { self.slots.payload(claimed.index, len) });
+        fill(&mut SlotWriter::new(unsafe {
+            self.slots.payload(claimed.index, len)
+        }));
         crate::crash::crash_point!("push.filled");
         core::mem::forget(abandon);
         ring.publish(claimed);
@@ -813,9 +815,9 @@ impl<'a> ByteQueue<'a> {
     /// [`try_pop`](Self::try_pop) with claims recorded as `owner`'s.
     #[inline(always)]
     fn pop_as(&self, owner: Word, buf: &mut [u8]) -> Result<usize, PopError> {
-        self.pop_inner(owner, buf.len(), |payload| {
-            let len = payload.len();
-            payload.read_prefix(&mut buf[..len]);
+        self.pop_inner(owner, buf.len(), |message| {
+            let len = message.len();
+            message.payload().read_prefix(&mut buf[..len]);
             len
         })
     }
@@ -828,7 +830,7 @@ impl<'a> ByteQueue<'a> {
         room: usize,
         read: impl FnOnce(&SlotReader<'_>) -> R,
     ) -> Result<R, PopError> {
-        self.pop_inner(owner, room, |payload| read(&SlotReader::new(payload)))
+        self.pop_inner(owner, room, read)
     }
 
     #[inline(always)]
@@ -836,7 +838,7 @@ impl<'a> ByteQueue<'a> {
         &self,
         owner: Word,
         room: usize,
-        read: impl FnOnce(Payload) -> R,
+        read: impl FnOnce(&SlotReader<'_>) -> R,
     ) -> Result<R, PopError> {
         let max = self.max_message_len;
         let slots = self.slots;
@@ -870,7 +872,9 @@ impl<'a> ByteQueue<'a> {
         // SAFETY: claimed.index < capacity (checked by the claim); len ≤ max_message_len
         // (checked by `fits`). The claim saw FULL (Acquire: the producer's writes are
         // visible).
-        let result = read(unsafe { slots.payload(claimed.index, len) });
+        let result = read(&SlotReader::new(unsafe {
+            slots.payload(claimed.index, len)
+        }));
         crate::crash::crash_point!("pop.read");
         core::mem::forget(release);
         ring.release(claimed);

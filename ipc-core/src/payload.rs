@@ -311,11 +311,17 @@ pub struct SlotReader<'s> {
 }
 
 impl SlotReader<'_> {
+    #[inline(always)]
     pub(crate) fn new(payload: Payload) -> Self {
         Self {
             payload,
             _claim: PhantomData,
         }
+    }
+
+    #[inline(always)]
+    pub(crate) fn payload(&self) -> &Payload {
+        &self.payload
     }
 
     /// The message's length in bytes.
@@ -412,11 +418,17 @@ pub struct SlotWriter<'s> {
 }
 
 impl SlotWriter<'_> {
+    #[inline(always)]
     pub(crate) fn new(payload: Payload) -> Self {
         Self {
             payload,
             _claim: PhantomData,
         }
+    }
+
+    #[inline(always)]
+    pub(crate) fn payload(&self) -> &Payload {
+        &self.payload
     }
 
     /// The message's length in bytes (what the push asked for).
