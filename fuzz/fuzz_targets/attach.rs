@@ -13,7 +13,9 @@
 use arbitrary::Arbitrary;
 use ipc_core::{AttachError, ByteQueue, Config, PopError, PushError, RegisterError};
 use ipc_core_fuzz::layout::{self, HEADER};
-use ipc_core_fuzz::{expect_panic, install_panic_hook, provoke_panic, AlignedRegion};
+use ipc_core_fuzz::{
+    copy_out, expect_panic, install_panic_hook, provoke_panic, AlignedRegion, Handle,
+};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Arbitrary, Debug)]
@@ -211,9 +213,9 @@ fn exercise(q: ByteQueue<'_>, region: &AlignedRegion, ops: &[Op]) {
     assert!(size <= region.len());
     let slack = region.snapshot()[size..].to_vec();
     // Handles: the anonymous one, and those registered since (with their ids).
-    let mut handles = vec![(q, None)];
+    let mut handles = vec![Handle::Anonymous(q)];
     for op in ops.iter().take(MAX_OPS) {
-        let pick = |h: u8| handles[h as usize % handles.len()].0;
+        let pick = |h: u8| &handles[h as usize % handles.len()];
         let (before, abandoned) = protected(region, &shape);
         let refused = match *op {
             Op::Push { h, len, fill } => {
@@ -232,7 +234,7 @@ fn exercise(q: ByteQueue<'_>, region: &AlignedRegion, ops: &[Op]) {
                     pick(h).try_push_with(len, |slot| {
                         called = true;
                         assert_eq!(slot.len(), len);
-                        slot.fill(0xA5);
+                        assert_eq!(slot.write(&vec![0xA5; len]), len);
                         if panic {
                             provoke_panic();
                         }
@@ -267,6 +269,8 @@ fn exercise(q: ByteQueue<'_>, region: &AlignedRegion, ops: &[Op]) {
                 let result = expect_panic(|| {
                     pick(h).try_pop_with(|m| {
                         assert!(m.len() <= max, "a message of {} bytes", m.len());
+                        // Whatever the slot holds, a copy stays inside it (ASan).
+                        assert_eq!(copy_out(m).len(), m.len());
                         if panic {
                             provoke_panic();
                         }
@@ -294,11 +298,11 @@ fn exercise(q: ByteQueue<'_>, region: &AlignedRegion, ops: &[Op]) {
             Op::Register { pid, identity } => {
                 match q.register(pid, identity) {
                     Ok(me) => {
-                        let id = me.participant().expect("a registered handle has an id");
+                        let id = me.participant();
                         let listed = q.participants().find(|p| p.id == id).expect("listed");
                         assert_eq!((listed.pid, listed.identity), (pid, identity));
                         if handles.len() < 6 {
-                            handles.push((me, Some(id)));
+                            handles.push(Handle::Member(me));
                         }
                     }
                     Err(RegisterError::TableFull) => {}
@@ -309,8 +313,11 @@ fn exercise(q: ByteQueue<'_>, region: &AlignedRegion, ops: &[Op]) {
             Op::Deregister { h } => {
                 let index = h as usize % handles.len();
                 if index > 0 {
-                    let (me, _) = handles.swap_remove(index);
-                    assert_eq!(me.deregister().participant(), None);
+                    if let Handle::Member(me) = handles.swap_remove(index) {
+                        let id = me.participant();
+                        let anonymous = me.deregister();
+                        assert!(anonymous.participants().all(|p| p.id != id));
+                    }
                 }
                 false
             }
@@ -319,7 +326,7 @@ fn exercise(q: ByteQueue<'_>, region: &AlignedRegion, ops: &[Op]) {
                 if !listed.is_empty() {
                     let dead = listed[which as usize % listed.len()];
                     // The dead one acts no more: drop its handles.
-                    handles.retain(|(_, id)| *id != Some(dead.id));
+                    handles.retain(|h| h.participant() != Some(dead.id));
                     let stats = q.stats();
                     let mut salvaged = 0u64;
                     // SAFETY: the participant's handles are gone and nothing else runs:
@@ -327,6 +334,7 @@ fn exercise(q: ByteQueue<'_>, region: &AlignedRegion, ops: &[Op]) {
                     let result = unsafe {
                         q.repair(&dead, repairer, |m| {
                             assert!(m.len() <= max, "salvaged {} bytes", m.len());
+                            assert_eq!(copy_out(m).len(), m.len());
                             salvaged += 1;
                         })
                     };

@@ -52,8 +52,8 @@ use std::cell::{Cell, RefCell};
 use std::panic;
 
 use arbitrary::Arbitrary;
-use ipc_core::{ByteQueue, Config, ParticipantState, PopError, PushError, QueueStats};
-use ipc_core_fuzz::{expect_panic, install_panic_hook, provoke_panic, AlignedRegion};
+use ipc_core::{ByteQueue, Config, ParticipantState, PopError, PushError, QueueStats, Registered};
+use ipc_core_fuzz::{copy_out, expect_panic, install_panic_hook, provoke_panic, AlignedRegion};
 use libfuzzer_sys::fuzz_target;
 
 const PARTICIPANTS: usize = 4;
@@ -200,7 +200,7 @@ struct State {
 
 struct Sim<'q> {
     anonymous: ByteQueue<'q>,
-    handles: [ByteQueue<'q>; PARTICIPANTS],
+    handles: [Registered<'q>; PARTICIPANTS],
     capacity: usize,
     tokens: Vec<Tok>,
     st: RefCell<State>,
@@ -453,14 +453,14 @@ impl Sim<'_> {
         }
         let expect = self.st.borrow().push_expect(self.capacity);
         let len = Msg::new(0, 0, extra).bytes.len();
-        let q = self.handles[who];
+        let q = &self.handles[who];
         let (result, claimed) = self.call(who, Some(extra), stalls, || {
             q.try_push_with(len, |slot| {
                 let (_, msg) = self.claimed_msg();
-                slot.copy_from_slice(&msg.bytes);
+                assert_eq!(slot.write(&msg.bytes), msg.bytes.len());
                 if stalls.in_closure {
+                    // Others act meanwhile; the pop of this message checks its bytes.
                     self.stall(who);
-                    assert_eq!(slot, &msg.bytes[..], "a claimed slot was written by others");
                 }
                 if panic {
                     provoke_panic();
@@ -500,7 +500,7 @@ impl Sim<'_> {
             let msg = Msg::new(who as u8, st.next_seq[who], extra);
             (st.push_expect(self.capacity), msg)
         };
-        let q = self.handles[who];
+        let q = &self.handles[who];
         let (result, claimed) = self.call(who, Some(extra), stalls, || q.try_push(&msg.bytes));
         let result = result.expect("try_push cannot panic");
         assert_eq!(result, expect, "try_push");
@@ -517,14 +517,15 @@ impl Sim<'_> {
             return;
         }
         let expect = self.st.borrow_mut().pop_expect();
-        let q = self.handles[who];
+        let q = &self.handles[who];
         let (result, claimed) = self.call(who, None, stalls, || {
             q.try_pop_with(|m| {
                 let (pos, msg) = self.claimed_msg();
-                assert_eq!(m, &msg.bytes[..], "bytes of the message at position {pos}");
+                let bytes = copy_out(m);
+                assert_eq!(bytes, msg.bytes, "bytes of the message at position {pos}");
                 if stalls.in_closure {
                     self.stall(who);
-                    assert_eq!(m, &msg.bytes[..], "a message changed while being read");
+                    assert_eq!(copy_out(m), bytes, "a message changed while being read");
                 }
                 if panic {
                     provoke_panic();
@@ -567,7 +568,7 @@ impl Sim<'_> {
             }),
             Some(m) => Ok(m.bytes.len()),
         };
-        let q = self.handles[who];
+        let q = &self.handles[who];
         let (result, claimed) = self.call(who, None, stalls, || q.try_pop(&mut buf));
         let result = result.expect("try_pop cannot panic");
         assert_eq!(result, expect, "try_pop");
@@ -617,7 +618,7 @@ impl Sim<'_> {
             // more operations (this simulation's stand-in for a reaped process).
             let repaired = unsafe {
                 self.anonymous
-                    .repair(entry, REPAIRER_PID, |m| salvaged.push(m.to_vec()))
+                    .repair(entry, REPAIRER_PID, |m| salvaged.push(copy_out(m)))
             }
             .expect("the snapshot is current");
             assert_eq!(repaired.lost_in_push, lost_pushes, "repaired pushes");

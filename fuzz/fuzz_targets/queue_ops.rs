@@ -11,7 +11,9 @@ use arbitrary::Arbitrary;
 use ipc_core::{
     ByteQueue, Config, ParticipantId, PopError, PushError, Queue, QueueStats, RegisterError,
 };
-use ipc_core_fuzz::{expect_panic, install_panic_hook, provoke_panic, AlignedRegion};
+use ipc_core_fuzz::{
+    copy_out, expect_panic, install_panic_hook, provoke_panic, AlignedRegion, Handle,
+};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Arbitrary, Debug)]
@@ -161,7 +163,7 @@ fn run_segment(seg: &Segment) {
         }
     }
     .expect("init of a valid layout");
-    let mut handles = vec![first];
+    let mut handles = vec![Handle::Anonymous(first)];
     // (id, pid) of the registered participants, by id.
     let mut registered: Vec<(ParticipantId, u32)> = Vec::new();
     let mut model = Model {
@@ -174,7 +176,7 @@ fn run_segment(seg: &Segment) {
     assert_eq!(first.max_message_len(), max_len);
 
     for op in &seg.ops {
-        let pick = |h: u8| handles[h as usize % handles.len()];
+        let pick = |h: u8| &handles[h as usize % handles.len()];
         match op {
             Op::Push { h, bytes } => {
                 let q = pick(*h);
@@ -199,7 +201,7 @@ fn run_segment(seg: &Segment) {
                     q.try_push_with(len, |slot| {
                         called = true;
                         assert_eq!(slot.len(), len, "fill gets exactly len bytes");
-                        slot.copy_from_slice(&message);
+                        assert_eq!(slot.write(&message), len);
                         if *panic {
                             provoke_panic();
                         }
@@ -254,7 +256,7 @@ fn run_segment(seg: &Segment) {
                 let mut seen = None;
                 let result = expect_panic(|| {
                     q.try_pop_with(|m| {
-                        seen = Some(m.to_vec());
+                        seen = Some(copy_out(m));
                         if *panic {
                             provoke_panic();
                         }
@@ -278,7 +280,7 @@ fn run_segment(seg: &Segment) {
                 }
             }
             Op::Query { h } => {
-                let q = pick(*h);
+                let q = pick(*h).queue();
                 let len = model.positions.len();
                 assert_eq!(q.len(), len, "len");
                 assert_eq!(q.is_empty(), len == 0, "is_empty");
@@ -296,17 +298,17 @@ fn run_segment(seg: &Segment) {
                 let q = unsafe { ByteQueue::attach_raw(ptr, len) }.expect("attach to a live queue");
                 assert_eq!((q.capacity(), q.max_message_len()), (capacity, max_len));
                 if handles.len() < 4 {
-                    handles.push(q);
+                    handles.push(Handle::Anonymous(q));
                 }
             }
             Op::Register { pid } => match first.register(*pid, *pid as u64 + 1) {
                 Ok(me) => {
                     assert!(registered.len() < participants, "registered past the table");
-                    let id = me.participant().expect("a registered handle has an id");
+                    let id = me.participant();
                     registered.push((id, *pid));
                     registered.sort_unstable();
                     if handles.len() < 6 {
-                        handles.push(me);
+                        handles.push(Handle::Member(me));
                     }
                 }
                 Err(e) => {
@@ -316,10 +318,14 @@ fn run_segment(seg: &Segment) {
             },
             Op::Deregister { h } => {
                 let index = *h as usize % handles.len();
-                if let Some(id) = handles[index].participant() {
-                    // Copies of a deregistered handle would still claim under its id.
-                    let me = handles.remove(index);
-                    assert_eq!(me.deregister().participant(), None);
+                if let Handle::Member(_) = handles[index] {
+                    // The one handle of that id goes: none is left to claim under it.
+                    let Handle::Member(me) = handles.remove(index) else {
+                        unreachable!()
+                    };
+                    let id = me.participant();
+                    let anonymous = me.deregister();
+                    assert!(anonymous.participants().all(|p| p.id != id));
                     registered.retain(|&(r, _)| r != id);
                 }
             }
@@ -327,7 +333,7 @@ fn run_segment(seg: &Segment) {
     }
 
     // Drain: the queue hands out exactly what the model still holds, in order.
-    let q = handles[0];
+    let q = &handles[0];
     let mut buf = vec![0u8; max_len];
     while let Some(m) = model.front().cloned() {
         assert_eq!(q.try_pop(&mut buf), Ok(m.len()), "drain");
@@ -335,7 +341,7 @@ fn run_segment(seg: &Segment) {
         model.positions.pop_front();
     }
     assert_eq!(q.try_pop(&mut buf), Err(PopError::Empty), "drained");
-    assert_eq!(q.stats(), model.stats);
+    assert_eq!(q.queue().stats(), model.stats);
 }
 
 thread_local! {

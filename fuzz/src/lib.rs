@@ -218,3 +218,76 @@ pub mod layout {
         ((pid as u64) << 32) | (((generation as u64) & ((1 << 30) - 1)) << 2) | (state as u64 & 3)
     }
 }
+
+/// A private copy of a message a closure or repair hook sees (all of it, through
+/// [`ipc_core::SlotReader::read`]).
+pub fn copy_out(message: &ipc_core::SlotReader<'_>) -> Vec<u8> {
+    let mut copy = vec![0; message.len()];
+    assert_eq!(message.read(&mut copy), message.len());
+    copy
+}
+
+/// A handle the targets claim through: the anonymous view, or a registered participant.
+pub enum Handle<'a> {
+    /// `ByteQueue` itself: claims record no owner.
+    Anonymous(ipc_core::ByteQueue<'a>),
+    /// A participant's one handle.
+    Member(ipc_core::Registered<'a>),
+}
+
+impl<'a> Handle<'a> {
+    /// The anonymous view.
+    pub fn queue(&self) -> &ipc_core::ByteQueue<'a> {
+        match self {
+            Handle::Anonymous(q) => q,
+            Handle::Member(m) => m.queue(),
+        }
+    }
+
+    /// The participant id, if registered.
+    pub fn participant(&self) -> Option<ipc_core::ParticipantId> {
+        match self {
+            Handle::Anonymous(_) => None,
+            Handle::Member(m) => Some(m.participant()),
+        }
+    }
+
+    /// `try_push` through this handle.
+    pub fn try_push(&self, message: &[u8]) -> Result<(), ipc_core::PushError> {
+        match self {
+            Handle::Anonymous(q) => q.try_push(message),
+            Handle::Member(m) => m.try_push(message),
+        }
+    }
+
+    /// `try_push_with` through this handle.
+    pub fn try_push_with(
+        &self,
+        len: usize,
+        fill: impl FnOnce(&mut ipc_core::SlotWriter<'_>),
+    ) -> Result<(), ipc_core::PushError> {
+        match self {
+            Handle::Anonymous(q) => q.try_push_with(len, fill),
+            Handle::Member(m) => m.try_push_with(len, fill),
+        }
+    }
+
+    /// `try_pop` through this handle.
+    pub fn try_pop(&self, buf: &mut [u8]) -> Result<usize, ipc_core::PopError> {
+        match self {
+            Handle::Anonymous(q) => q.try_pop(buf),
+            Handle::Member(m) => m.try_pop(buf),
+        }
+    }
+
+    /// `try_pop_with` through this handle.
+    pub fn try_pop_with<R>(
+        &self,
+        read: impl FnOnce(&ipc_core::SlotReader<'_>) -> R,
+    ) -> Result<R, ipc_core::PopError> {
+        match self {
+            Handle::Anonymous(q) => q.try_pop_with(read),
+            Handle::Member(m) => m.try_pop_with(read),
+        }
+    }
+}

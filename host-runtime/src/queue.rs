@@ -58,7 +58,8 @@
 //! [`RawQueue`] moves bytes and nothing else: a 64-byte message costs about 35 ns between a
 //! producer and a consumer process, 10–13× a pipe (`BENCHMARKS.md` at the repository's root).
 //! [`Queue<T>`] adds postcard's encoding, and the allocations of `T` (the caller's on `put`,
-//! the decoded item's on `get`), and decodes in place from the ring slot. Byte payloads: serde
+//! the decoded item's on `get`), and decodes from a private copy of the message (for a short one, on the
+//! stack: never from the ring slot, which another process could rewrite). Byte payloads: serde
 //! encodes a `Vec<u8>` as a sequence, byte by byte, which doubles the work of a 64-byte put
 //! and get (about 2,350 instructions instead of 1,180); `serde_bytes::ByteBuf` (or
 //! `#[serde(with = "serde_bytes")]` on a field) encodes the same bytes in one copy.
@@ -143,6 +144,7 @@ mod reclaim;
 use std::cell::RefCell;
 use std::fmt;
 use std::marker::PhantomData;
+use std::mem::MaybeUninit;
 use std::time::Duration;
 
 use postcard::ser_flavors::Flavor;
@@ -567,8 +569,12 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     fn get_until(&self, deadline: Deadline) -> Result<T, GetError> {
         self.raw
             .get_with(deadline, |message| match message {
-                // Decoded in place, in the ring slot.
-                Message::Inline(m) => decode_all::<T>(m),
+                // Decoded from a private copy on the stack (not zeroed first: `read_uninit`),
+                // never from the slot, which another process may rewrite mid-decode.
+                Message::Inline(m) => {
+                    let mut buf = [MaybeUninit::uninit(); MAX_INLINE + 1];
+                    decode_all::<T>(m.read_uninit(&mut buf))
+                }
                 Message::Blob(chunks, offset, len) => {
                     let mut buf = vec![0; len];
                     chunks.read(offset, &mut buf);

@@ -2,6 +2,8 @@
 //!
 //! The layout (`LAYOUT.md`) uses offsets only, so processes that map one region at
 //! different addresses share one queue.
+// Raw memory: the region's header, table and slots are laid over caller-given bytes.
+#![allow(unsafe_code)]
 
 use core::marker::PhantomData;
 use core::mem::{align_of, offset_of, size_of};
@@ -15,6 +17,7 @@ use crate::pad::CachePadded;
 use crate::participant::{Entry, Table, ENTRY_SIZE};
 #[cfg(word64)]
 use crate::participant::{Participant, ParticipantId};
+use crate::payload::{Payload, SlotReader, SlotWriter};
 use crate::region::REGION_ALIGN;
 use crate::ring::{Claimed, Ring, SlotWords, Stop};
 use crate::sync::{AtomicU32, AtomicWord, Ordering::*};
@@ -79,6 +82,14 @@ const _: () = {
     assert!(size_of::<AtomicWord>() <= LEN_OFFSET);
     assert!(align_of::<AtomicWord>() <= SLOT_ALIGN);
     assert!(HEADER_SIZE % SLOT_ALIGN == 0);
+    // Payloads are copied in whole `Word`s (`payload.rs`): each starts Word-aligned, and
+    // its room in the slot (stride - SLOT_HEADER) is a multiple of the Word size, so the
+    // word holding a message's last byte lies in its slot.
+    assert!(SLOT_HEADER % SLOT_ALIGN == 0);
+    assert!(SLOT_ALIGN % size_of::<AtomicWord>() == 0);
+    assert!(slot_stride(0) == SLOT_HEADER);
+    assert!(slot_stride(1) - SLOT_HEADER == SLOT_ALIGN);
+    assert!(slot_stride(MAX_MESSAGE_LEN) - SLOT_HEADER == MAX_MESSAGE_LEN);
 };
 static_assertions::assert_eq_size!(AtomicWord, Word);
 
@@ -121,14 +132,21 @@ impl SlotArray {
         unsafe { &*self.slot(index).add(LEN_OFFSET).cast::<AtomicU32>() }
     }
 
+    /// The first `len` payload bytes of slot `index`.
+    ///
     /// # Safety
     ///
-    /// `index` < the queue's capacity.
+    /// `index` < the queue's capacity and `len` ≤ its `max_message_len`.
     #[inline(always)]
-    unsafe fn payload(&self, index: usize) -> *mut u8 {
-        // SAFETY: the slot lies in the region (caller's index < capacity) and its
-        // stride covers SLOT_HEADER + max_message_len bytes.
-        unsafe { self.slot(index).add(SLOT_HEADER) }
+    unsafe fn payload(&self, index: usize, len: usize) -> Payload {
+        // SAFETY: the slot lies in the region (caller's index < capacity); its payload
+        // starts SLOT_HEADER (a multiple of 8) bytes into an 8-aligned slot and has
+        // `stride - SLOT_HEADER` bytes of room, a multiple of 8 that is ≥ max_message_len
+        // ≥ len, so `len` rounded up to a Word lies in the slot (asserted above).
+        unsafe {
+            let start = NonNull::new_unchecked(self.slot(index).add(SLOT_HEADER));
+            Payload::new(start, len)
+        }
     }
 }
 
@@ -149,7 +167,18 @@ impl SlotWords for SlotArray {
 /// of them. Push and pop are lock-free (one compare-and-swap each when uncontended)
 /// and never call the OS; see [`WaitWord`] for sleeping on it.
 ///
-/// A `ByteQueue` is a view of its region, cheap to copy and `Send + Sync`.
+/// A `ByteQueue` is an anonymous view of its region, cheap to copy and `Send + Sync`: its
+/// claims record no owner. A process that wants its claims repaired if it dies registers
+/// ([`register`](Self::register)) and claims through the one [`Registered`] handle it gets.
+///
+/// # Memory other processes write
+///
+/// A region attached with [`attach_raw`](Self::attach_raw) may be written by processes
+/// that break the protocol. Whatever they write, this API answers with a typed error
+/// ([`PushError::Corrupt`], [`PopError::Corrupt`], or `Full`/`Empty`) or garbled message
+/// bytes; payloads are only ever copied with atomic word accesses ([`SlotReader`],
+/// [`SlotWriter`]), never lent out as `&[u8]`, and every loop is capped (`LAYOUT.md`,
+/// *Hostile memory*).
 ///
 /// # What a stalled or killed participant does to the others
 ///
@@ -185,13 +214,11 @@ pub struct ByteQueue<'a> {
     slots: SlotArray,
     geometry: Geometry,
     max_message_len: usize,
-    /// Recorded in this handle's claims: a participant id, or 0 (anonymous).
-    owner: Word,
     _region: PhantomData<&'a [AtomicU32]>,
 }
 
-// SAFETY: all shared state is reached through atomics, or (payload bytes) by the one
-// thread that holds the slot's claim; the view itself holds no thread-bound state.
+// SAFETY: all shared state, payload bytes included, is reached through atomics only; the
+// view itself holds no thread-bound state.
 unsafe impl Send for ByteQueue<'_> {}
 // SAFETY: as above.
 unsafe impl Sync for ByteQueue<'_> {}
@@ -356,7 +383,9 @@ impl<'a> ByteQueue<'a> {
     /// # Safety
     ///
     /// * `region` is valid for reads and writes of `len` initialised bytes for `'a`;
-    /// * for `'a`, the region is accessed only through `ByteQueue`s (in any process);
+    /// * for `'a`, this process accesses the region only through `ByteQueue`s (and
+    ///   atomics); other processes may write it in any way: that can garble messages or
+    ///   make calls fail, never more (`LAYOUT.md`, *Hostile memory*);
     /// * no other `ByteQueue` uses the region while `init_raw` runs.
     pub unsafe fn init_raw(
         region: NonNull<u8>,
@@ -515,7 +544,6 @@ impl<'a> ByteQueue<'a> {
             },
             geometry,
             max_message_len: config.max_message_len,
-            owner: ANONYMOUS,
             _region: PhantomData,
         }
     }
@@ -557,7 +585,9 @@ impl<'a> ByteQueue<'a> {
     /// # Safety
     ///
     /// * `region` is valid for reads and writes of `len` bytes for `'a`;
-    /// * for `'a`, the region is accessed only through `ByteQueue`s (in any process).
+    /// * for `'a`, this process accesses the region only through `ByteQueue`s (and
+    ///   atomics); other processes may write it in any way: that can garble messages or
+    ///   make calls fail, never more (`LAYOUT.md`, *Hostile memory*).
     pub unsafe fn attach_raw(region: NonNull<u8>, len: usize) -> Result<Self, AttachError> {
         if region.as_ptr() as usize % REGION_ALIGN != 0 {
             return Err(AttachError::Misaligned);
@@ -623,12 +653,12 @@ impl<'a> ByteQueue<'a> {
     /// [`PushError::Full`], or [`PushError::Corrupt`]. The queue is unchanged then.
     #[inline]
     pub fn try_push(&self, message: &[u8]) -> Result<(), PushError> {
-        self.try_push_with(message.len(), |slot| copy_bytes(slot, message))
+        self.push_as(ANONYMOUS, message)
     }
 
-    /// Appends a message of `len` bytes that `fill` writes in place, in the queue's
-    /// memory (zero-copy). The slice handed to `fill` holds stale bytes; `fill` should
-    /// overwrite all of it.
+    /// Appends a message of `len` bytes that `fill` writes in place, through a
+    /// [`SlotWriter`] over the claimed slot (no copy through a buffer of yours). The slot
+    /// holds stale bytes; `fill` should write all `len` of them.
     ///
     /// If `fill` panics, the slot is given up: consumers skip it, and the loss is
     /// counted in [`QueueStats::lost_in_push`].
@@ -643,37 +673,24 @@ impl<'a> ByteQueue<'a> {
     /// # use ipc_core::{ByteQueue, Region};
     /// # let mut region = Box::new(Region::<4096>::new());
     /// let queue = ByteQueue::init(region.as_mut_slice(), 4, 16)?;
-    /// queue.try_push_with(4, |slot| slot.copy_from_slice(&7u32.to_le_bytes()))?;
-    /// let n = queue.try_pop_with(|msg| u32::from_le_bytes(msg.try_into().unwrap()))?;
+    /// queue.try_push_with(4, |slot| {
+    ///     slot.write(&7u32.to_le_bytes());
+    /// })?;
+    /// let n = queue.try_pop_with(|message| {
+    ///     let mut bytes = [0; 4];
+    ///     message.read(&mut bytes);
+    ///     u32::from_le_bytes(bytes)
+    /// })?;
     /// assert_eq!(n, 7);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[inline]
-    pub fn try_push_with(&self, len: usize, fill: impl FnOnce(&mut [u8])) -> Result<(), PushError> {
-        let max = self.max_message_len;
-        if len > max {
-            return Err(PushError::TooLarge { len, max });
-        }
-        let ring = self.ring();
-        let claimed = ring.claim_push(self.owner).map_err(|stop| match stop {
-            Stop::Blocked => PushError::Full,
-            Stop::Corrupt | Stop::Refused(()) => PushError::Corrupt,
-        })?;
-        let abandon = Abandon {
-            queue: self,
-            claimed,
-            pushing: true,
-        };
-        // SAFETY: claimed.index < capacity (checked by the claim).
-        unsafe { self.slots.len_field(claimed.index) }.store(len as u32, Relaxed);
-        // SAFETY: the claim makes this thread the slot's only user until `publish`; the
-        // payload has room for max_message_len ≥ len bytes inside the region.
-        let payload = unsafe { slice::from_raw_parts_mut(self.slots.payload(claimed.index), len) };
-        fill(payload);
-        crate::crash::crash_point!("push.filled");
-        core::mem::forget(abandon);
-        ring.publish(claimed);
-        Ok(())
+    pub fn try_push_with(
+        &self,
+        len: usize,
+        fill: impl FnOnce(&mut SlotWriter<'_>),
+    ) -> Result<(), PushError> {
+        self.push_with_as(ANONYMOUS, len, fill)
     }
 
     /// [`try_push`](Self::try_push), then tells whether a consumer waits: `Ok(true)` means
@@ -702,7 +719,7 @@ impl<'a> ByteQueue<'a> {
     /// ```
     #[inline]
     pub fn try_push_notify(&self, message: &[u8]) -> Result<bool, PushError> {
-        self.try_push(message)?;
+        self.push_as(ANONYMOUS, message)?;
         Ok(self.header.not_empty.notify_marked())
     }
 
@@ -725,14 +742,11 @@ impl<'a> ByteQueue<'a> {
     /// front), or [`PopError::Corrupt`].
     #[inline]
     pub fn try_pop(&self, buf: &mut [u8]) -> Result<usize, PopError> {
-        self.pop_inner(buf.len(), |message| {
-            copy_bytes(&mut buf[..message.len()], message);
-            message.len()
-        })
+        self.pop_as(ANONYMOUS, buf)
     }
 
-    /// Removes the front message, handing `read` a view of it in the queue's memory
-    /// (zero-copy), and returns what `read` returns.
+    /// Removes the front message, handing `read` a [`SlotReader`] over it in the claimed
+    /// slot (copy out what you need), and returns what `read` returns.
     ///
     /// If `read` panics, the message is dropped and counted in [`QueueStats::lost_in_pop`].
     ///
@@ -740,12 +754,92 @@ impl<'a> ByteQueue<'a> {
     ///
     /// [`PopError::Empty`] or [`PopError::Corrupt`]; `read` is not called then.
     #[inline]
-    pub fn try_pop_with<R>(&self, read: impl FnOnce(&[u8]) -> R) -> Result<R, PopError> {
-        self.pop_inner(usize::MAX, read)
+    pub fn try_pop_with<R>(&self, read: impl FnOnce(&SlotReader<'_>) -> R) -> Result<R, PopError> {
+        self.pop_with_as(ANONYMOUS, usize::MAX, read)
+    }
+
+    /// [`try_push`](Self::try_push) with claims recorded as `owner`'s.
+    #[inline(always)]
+    fn push_as(&self, owner: Word, message: &[u8]) -> Result<(), PushError> {
+        self.push_inner(owner, message.len(), |slot| {
+            slot.payload().write_prefix(message)
+        })
+    }
+
+    /// [`try_push_with`](Self::try_push_with) with claims recorded as `owner`'s.
+    #[inline(always)]
+    fn push_with_as(
+        &self,
+        owner: Word,
+        len: usize,
+        fill: impl FnOnce(&mut SlotWriter<'_>),
+    ) -> Result<(), PushError> {
+        self.push_inner(owner, len, fill)
     }
 
     #[inline(always)]
-    fn pop_inner<R>(&self, room: usize, read: impl FnOnce(&[u8]) -> R) -> Result<R, PopError> {
+    fn push_inner(
+        &self,
+        owner: Word,
+        len: usize,
+        fill: impl FnOnce(&mut SlotWriter<'_>),
+    ) -> Result<(), PushError> {
+        let max = self.max_message_len;
+        if len > max {
+            return Err(PushError::TooLarge { len, max });
+        }
+        let ring = self.ring();
+        let claimed = ring.claim_push(owner).map_err(|stop| match stop {
+            Stop::Blocked => PushError::Full,
+            Stop::Corrupt | Stop::Refused(()) => PushError::Corrupt,
+        })?;
+        let abandon = Abandon {
+            queue: self,
+            claimed,
+            pushing: true,
+        };
+        // SAFETY: claimed.index < capacity (checked by the claim).
+        unsafe { self.slots.len_field(claimed.index) }.store(len as u32, Relaxed);
+        // SAFETY: claimed.index < capacity (checked by the claim); len ≤ max_message_len
+        // (checked above). The claim makes this thread the slot's only writer until
+        // `publish` (among processes that keep the protocol; others can only garble it).
+        fill(&mut SlotWriter::new(unsafe {
+            self.slots.payload(claimed.index, len)
+        }));
+        crate::crash::crash_point!("push.filled");
+        core::mem::forget(abandon);
+        ring.publish(claimed);
+        Ok(())
+    }
+
+    /// [`try_pop`](Self::try_pop) with claims recorded as `owner`'s.
+    #[inline(always)]
+    fn pop_as(&self, owner: Word, buf: &mut [u8]) -> Result<usize, PopError> {
+        self.pop_inner(owner, buf.len(), |message| {
+            let len = message.len();
+            message.payload().read_prefix(&mut buf[..len]);
+            len
+        })
+    }
+
+    /// [`try_pop_with`](Self::try_pop_with) with claims recorded as `owner`'s.
+    #[inline(always)]
+    fn pop_with_as<R>(
+        &self,
+        owner: Word,
+        room: usize,
+        read: impl FnOnce(&SlotReader<'_>) -> R,
+    ) -> Result<R, PopError> {
+        self.pop_inner(owner, room, read)
+    }
+
+    #[inline(always)]
+    fn pop_inner<R>(
+        &self,
+        owner: Word,
+        room: usize,
+        read: impl FnOnce(&SlotReader<'_>) -> R,
+    ) -> Result<R, PopError> {
         let max = self.max_message_len;
         let slots = self.slots;
         let mut len = 0;
@@ -761,27 +855,26 @@ impl<'a> ByteQueue<'a> {
             }
         };
         let ring = self.ring();
-        let claimed = ring
-            .claim_pop(self.owner, fits)
-            .map_err(|stop| match stop {
-                Stop::Blocked => PopError::Empty,
-                Stop::Corrupt => PopError::Corrupt,
-                Stop::Refused(e) => e,
-            })?;
+        let claimed = ring.claim_pop(owner, fits).map_err(|stop| match stop {
+            Stop::Blocked => PopError::Empty,
+            Stop::Corrupt => PopError::Corrupt,
+            Stop::Refused(e) => e,
+        })?;
         // `len` is the length read just before the winning claim CAS: the producer
         // stored it before publishing the FULL word we claimed, and nobody writes it
         // again before our release. A process breaking that rule can at worst make us
-        // hand out stale bytes: `len` was checked, so we stay inside the slot.
+        // hand out stale or garbled bytes: `len` was checked, so we stay inside the slot.
         let release = Abandon {
             queue: self,
             claimed,
             pushing: false,
         };
-        // SAFETY: the claim saw FULL (Acquire: the producer's writes are visible) and
-        // makes this thread the slot's only user until `release`; len ≤ max_message_len
-        // (checked by `fits`), so the bytes lie in the slot.
-        let message = unsafe { slice::from_raw_parts(slots.payload(claimed.index), len) };
-        let result = read(message);
+        // SAFETY: claimed.index < capacity (checked by the claim); len ≤ max_message_len
+        // (checked by `fits`). The claim saw FULL (Acquire: the producer's writes are
+        // visible).
+        let result = read(&SlotReader::new(unsafe {
+            slots.payload(claimed.index, len)
+        }));
         crate::crash::crash_point!("pop.read");
         core::mem::forget(release);
         ring.release(claimed);
@@ -839,13 +932,14 @@ impl<'a> ByteQueue<'a> {
 /// Crash repair: registering participants, listing them, repairing the dead.
 #[cfg(word64)]
 impl<'a> ByteQueue<'a> {
-    /// Registers process `pid` as a participant and returns a handle whose claims
+    /// Registers process `pid` as a participant and returns the one handle whose claims
     /// record its id, so that they can be repaired if it dies ([`repair`](Self::repair)).
     /// `identity` is the host's, to tell this process from a later one with the same pid
     /// (e.g. its start time); ipc-core only stores it.
     ///
     /// A participant is a unit that dies as a whole: a process. Its threads may share
-    /// the returned handle.
+    /// the returned handle (by reference: it is neither `Copy` nor `Clone`, so no stale
+    /// copy can claim under the id once [`Registered::deregister`] gives it back).
     ///
     /// # Errors
     ///
@@ -865,32 +959,24 @@ impl<'a> ByteQueue<'a> {
     /// assert_eq!(queue.participants().count(), 0);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn register(&self, pid: u32, identity: u64) -> Result<Self, RegisterError> {
+    pub fn register(&self, pid: u32, identity: u64) -> Result<Registered<'a>, RegisterError> {
         let id = self
             .table
             .register(pid, identity)
             .ok_or(RegisterError::TableFull)?;
-        Ok(Self {
-            owner: id.owner(),
-            ..*self
-        })
+        Ok(Registered { queue: *self, id })
     }
 
-    /// This handle's participant id, or `None` for an anonymous handle.
-    pub fn participant(&self) -> Option<ParticipantId> {
-        self.table.ids().find(|id| id.owner() == self.owner)
-    }
-
-    /// A handle whose claims record participant `id`: the registered handle again, for a
-    /// host that keeps the id rather than the handle (e.g. one registration per process,
-    /// looked up on every call).
+    /// The handle of participant `id` again, for a host that keeps the id rather than the
+    /// handle (e.g. one registration per process, looked up on every call).
     ///
     /// # Safety
     ///
-    /// `id` was returned (through [`participant`](Self::participant)) by a
+    /// `id` was returned (through [`Registered::participant`]) by a
     /// [`register`](Self::register) of the calling process on this queue, and has not been
-    /// deregistered or repaired since. Claims made under another process's id would be
-    /// repaired when that process dies, while this one still writes the slot.
+    /// deregistered or repaired since, nor will it be while the handle returned is used.
+    /// Claims made under another process's id would be repaired when that process dies,
+    /// while this one still writes the slot.
     ///
     /// # Examples
     ///
@@ -899,34 +985,15 @@ impl<'a> ByteQueue<'a> {
     ///
     /// let mut region = Box::new(Region::<4096>::new());
     /// let queue = ByteQueue::init_with(region.as_mut_slice(), Config::new(4, 16).participants(2))?;
-    /// let id = queue.register(std::process::id(), 0)?.participant().unwrap();
-    /// // SAFETY: this process registered `id` just above.
+    /// let id = queue.register(std::process::id(), 0)?.participant();
+    /// // SAFETY: this process registered `id` just above and never gives it up.
     /// let me = unsafe { queue.as_participant(id) };
-    /// assert_eq!(me.participant(), Some(id));
+    /// assert_eq!(me.participant(), id);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[inline]
-    pub unsafe fn as_participant(&self, id: ParticipantId) -> Self {
-        Self {
-            owner: id.owner(),
-            ..*self
-        }
-    }
-
-    /// Gives up this handle's registration; it must hold no claim (true between calls).
-    /// Returns the anonymous handle.
-    ///
-    /// `ByteQueue` handles are `Copy`: a copy made before this call still carries the old
-    /// id, which a later [`register`](Self::register) may hand to another process. Drop
-    /// such copies first; claims made through one would be repaired as the new holder's.
-    pub fn deregister(self) -> Self {
-        if let Some(id) = self.participant() {
-            self.table.deregister(id);
-        }
-        Self {
-            owner: ANONYMOUS,
-            ..self
-        }
+    pub unsafe fn as_participant(&self, id: ParticipantId) -> Registered<'a> {
+        Registered { queue: *self, id }
     }
 
     /// Snapshots of the registered participants (and those being repaired).
@@ -938,9 +1005,13 @@ impl<'a> ByteQueue<'a> {
     /// Repairs the claims of the participant `dead` (a snapshot from
     /// [`participants`](Self::participants)): each message it was writing is marked
     /// abandoned (consumers skip it), each message it was reading is taken over, handed
-    /// to `salvage` (its bytes are intact; the queue counts it lost, and the caller
-    /// decides whether it was delivered), then freed. Then its entry is freed. Returns
-    /// what was repaired; the queue's [`stats`](Self::stats) count it too.
+    /// to `salvage` (its bytes are intact, unless a process broke the protocol; the queue
+    /// counts it lost, and the caller decides whether it was delivered), then freed. Then
+    /// its entry is freed. Returns what was repaired; the queue's [`stats`](Self::stats)
+    /// count it too.
+    ///
+    /// Slots taken over are claimed anonymously: if this repairer dies mid-repair, they
+    /// stay claimed. [`Registered::repair`] records the repairer's id instead.
     ///
     /// Exactly one repairer wins a given snapshot. If `dead` is in state
     /// [`Repairing`](crate::ParticipantState::Repairing), its repairer (`dead.pid`)
@@ -958,22 +1029,15 @@ impl<'a> ByteQueue<'a> {
     /// The process in `dead` (the participant, or for a `Repairing` snapshot, its
     /// repairer) can no longer run: it was reaped, or the kernel reports its pid gone
     /// and `identity` rules out reuse. A live one could still write a slot this hands
-    /// to another process — a data race on the payload.
+    /// to another process.
     pub unsafe fn repair(
         &self,
         dead: &Participant,
         repairer_pid: u32,
-        salvage: impl FnMut(&[u8]),
+        salvage: impl FnMut(&SlotReader<'_>),
     ) -> Result<Repaired, RepairError> {
-        /// Only the `salvage` hook.
-        struct Salvage<F>(F);
-        impl<F: FnMut(&[u8])> RepairHooks for Salvage<F> {
-            fn salvage(&mut self, message: &[u8]) {
-                (self.0)(message);
-            }
-        }
         // SAFETY: the caller's guarantee, passed on unchanged.
-        unsafe { self.repair_with(dead, repairer_pid, &mut Salvage(salvage)) }
+        unsafe { self.repair_as(ANONYMOUS, dead, repairer_pid, &mut Salvage(salvage)) }
     }
 
     /// [`repair`](Self::repair), telling `hooks` about every slot repaired and letting
@@ -1002,12 +1066,12 @@ impl<'a> ByteQueue<'a> {
     /// # Examples
     ///
     /// ```
-    /// use ipc_core::{ByteQueue, Config, Region, RepairHooks};
+    /// use ipc_core::{ByteQueue, Config, Region, RepairHooks, SlotReader};
     ///
     /// #[derive(Default)]
     /// struct Log { abandoned: usize, released: bool }
     /// impl RepairHooks for Log {
-    ///     fn abandoned(&mut self, _payload: &[u8]) { self.abandoned += 1 }
+    ///     fn abandoned(&mut self, _payload: &SlotReader<'_>) { self.abandoned += 1 }
     ///     fn before_release(&mut self) { self.released = true }
     /// }
     ///
@@ -1015,15 +1079,32 @@ impl<'a> ByteQueue<'a> {
     /// let queue = ByteQueue::init_with(region.as_mut_slice(), Config::new(4, 16).participants(2))?;
     /// let me = queue.register(std::process::id(), 0)?;
     /// me.try_push(b"done")?;
+    /// drop(me); // keeps the registration: as if this process had died
     /// let entry = queue.participants().next().unwrap();
     /// let mut log = Log::default();
-    /// // SAFETY: (for the example) `me` makes no claim again.
+    /// // SAFETY: (for the example) the handle of `entry` is gone; nothing claims under it.
     /// let repaired = unsafe { queue.repair_with(&entry, std::process::id(), &mut log) }?;
     /// assert_eq!((repaired.lost_in_push, log.abandoned, log.released), (0, 0, true));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub unsafe fn repair_with(
         &self,
+        dead: &Participant,
+        repairer_pid: u32,
+        hooks: &mut impl RepairHooks,
+    ) -> Result<Repaired, RepairError> {
+        // SAFETY: the caller's guarantee, passed on unchanged.
+        unsafe { self.repair_as(ANONYMOUS, dead, repairer_pid, hooks) }
+    }
+
+    /// [`repair_with`](Self::repair_with), taking slots over as `me`.
+    ///
+    /// # Safety
+    ///
+    /// As [`repair`](Self::repair).
+    unsafe fn repair_as(
+        &self,
+        me: Word,
         dead: &Participant,
         repairer_pid: u32,
         hooks: &mut impl RepairHooks,
@@ -1039,25 +1120,25 @@ impl<'a> ByteQueue<'a> {
         let payload = |index: usize| {
             // SAFETY: index < capacity (from the repair scan).
             let len = unsafe { slots.len_field(index) }.load(Relaxed) as usize;
-            // SAFETY: index < capacity; len ≤ max_message_len, so the bytes lie in the
-            // slot. Nobody writes them while the slot is WRITING by the dead participant
-            // (only that claimer writes a payload) or READING (consumers never write one;
-            // the producer published it before the claim).
-            (len <= max).then(|| unsafe { slice::from_raw_parts(slots.payload(index), len) })
+            // SAFETY: index < capacity; len ≤ max_message_len, checked here. Nobody that
+            // keeps the protocol writes the bytes while the slot is WRITING by the dead
+            // participant (only that claimer writes a payload) or READING (consumers never
+            // write one); others can only garble them (atomic copies).
+            (len <= max).then(|| SlotReader::new(unsafe { slots.payload(index, len) }))
         };
         // Two closures need `hooks`: a cell hands it to one at a time.
         let hooks = core::cell::RefCell::new(hooks);
         let (pushes, pops) = self.ring().repair(
             dead.id.owner(),
-            self.owner,
+            me,
             |claimed| {
-                if let Some(bytes) = payload(claimed.index) {
-                    hooks.borrow_mut().abandoned(bytes);
+                if let Some(message) = payload(claimed.index) {
+                    hooks.borrow_mut().abandoned(&message);
                 }
             },
             |claimed| {
-                if let Some(bytes) = payload(claimed.index) {
-                    hooks.borrow_mut().salvage(bytes);
+                if let Some(message) = payload(claimed.index) {
+                    hooks.borrow_mut().salvage(&message);
                 }
             },
         );
@@ -1074,22 +1155,229 @@ impl<'a> ByteQueue<'a> {
     }
 }
 
+/// Only the `salvage` hook, for [`ByteQueue::repair`].
+#[cfg(word64)]
+struct Salvage<F>(F);
+
+#[cfg(word64)]
+impl<F: FnMut(&SlotReader<'_>)> RepairHooks for Salvage<F> {
+    fn salvage(&mut self, message: &SlotReader<'_>) {
+        (self.0)(message);
+    }
+}
+
+/// A registered participant of a [`ByteQueue`]: the one handle whose claims record its
+/// id, so that a repair finds them if its process dies. Made by [`ByteQueue::register`]
+/// (or, for a host that keeps the id, [`ByteQueue::as_participant`]).
+///
+/// It is neither `Copy` nor `Clone`: threads share it by reference, and once
+/// [`deregister`](Self::deregister) has given the id back (to be handed to another
+/// process by a later `register`), no handle that could still claim under it is left.
+/// Dropping it keeps the registration (the id stays this process's until its death is
+/// repaired), as a killed process would.
+///
+/// # Examples
+///
+/// ```
+/// use ipc_core::{ByteQueue, Config, Region};
+///
+/// let mut region = Box::new(Region::<4096>::new());
+/// let queue = ByteQueue::init_with(region.as_mut_slice(), Config::new(4, 16).participants(2))?;
+/// let me = queue.register(std::process::id(), 0)?;
+/// me.try_push(b"claimed as me")?;
+/// let mut buf = [0; 16];
+/// assert_eq!(me.try_pop(&mut buf)?, 13);
+/// assert_eq!(me.queue().len(), 0);
+/// let anonymous: ByteQueue<'_> = me.deregister();
+/// assert_eq!(anonymous.participants().count(), 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// A handle can't be used after `deregister` (it was moved into it):
+///
+/// ```compile_fail,E0382
+/// # use ipc_core::{ByteQueue, Config, Region};
+/// # let mut region = Box::new(Region::<4096>::new());
+/// # let queue = ByteQueue::init_with(region.as_mut_slice(), Config::new(4, 16).participants(2)).unwrap();
+/// let me = queue.register(std::process::id(), 0).unwrap();
+/// me.deregister();
+/// me.try_push(b"stale"); // error[E0382]: borrow of moved value: `me`
+/// ```
+///
+/// nor copied to keep one back:
+///
+/// ```compile_fail,E0382
+/// # use ipc_core::{ByteQueue, Config, Region};
+/// # let mut region = Box::new(Region::<4096>::new());
+/// # let queue = ByteQueue::init_with(region.as_mut_slice(), Config::new(4, 16).participants(2)).unwrap();
+/// let me = queue.register(std::process::id(), 0).unwrap();
+/// let copy = me; // a move, not a copy
+/// me.deregister(); // error[E0382]: use of moved value: `me`
+/// copy.try_push(b"stale");
+/// ```
+///
+/// ```compile_fail,E0599
+/// # use ipc_core::{ByteQueue, Config, Region};
+/// # let mut region = Box::new(Region::<4096>::new());
+/// # let queue = ByteQueue::init_with(region.as_mut_slice(), Config::new(4, 16).participants(2)).unwrap();
+/// let me = queue.register(std::process::id(), 0).unwrap();
+/// let copy = me.clone(); // error[E0599]: no method named `clone`
+/// ```
+#[cfg(word64)]
+pub struct Registered<'a> {
+    queue: ByteQueue<'a>,
+    id: ParticipantId,
+}
+
+#[cfg(word64)]
+impl<'a> Registered<'a> {
+    /// This handle's participant id.
+    #[inline]
+    pub fn participant(&self) -> ParticipantId {
+        self.id
+    }
+
+    /// The queue, as an anonymous view: its state, wait words and participant table.
+    #[inline]
+    pub fn queue(&self) -> &ByteQueue<'a> {
+        &self.queue
+    }
+
+    /// [`ByteQueue::try_push`], claiming as this participant.
+    ///
+    /// # Errors
+    ///
+    /// As [`ByteQueue::try_push`].
+    #[inline]
+    pub fn try_push(&self, message: &[u8]) -> Result<(), PushError> {
+        self.queue.push_as(self.id.owner(), message)
+    }
+
+    /// [`ByteQueue::try_push_with`], claiming as this participant.
+    ///
+    /// # Errors
+    ///
+    /// As [`ByteQueue::try_push`].
+    #[inline]
+    pub fn try_push_with(
+        &self,
+        len: usize,
+        fill: impl FnOnce(&mut SlotWriter<'_>),
+    ) -> Result<(), PushError> {
+        self.queue.push_with_as(self.id.owner(), len, fill)
+    }
+
+    /// [`ByteQueue::try_push_notify`], claiming as this participant.
+    ///
+    /// # Errors
+    ///
+    /// As [`ByteQueue::try_push`].
+    #[inline]
+    pub fn try_push_notify(&self, message: &[u8]) -> Result<bool, PushError> {
+        self.queue.push_as(self.id.owner(), message)?;
+        Ok(self.queue.header.not_empty.notify_marked())
+    }
+
+    /// [`ByteQueue::try_pop`], claiming as this participant.
+    ///
+    /// # Errors
+    ///
+    /// As [`ByteQueue::try_pop`].
+    #[inline]
+    pub fn try_pop(&self, buf: &mut [u8]) -> Result<usize, PopError> {
+        self.queue.pop_as(self.id.owner(), buf)
+    }
+
+    /// [`ByteQueue::try_pop_with`], claiming as this participant.
+    ///
+    /// # Errors
+    ///
+    /// As [`ByteQueue::try_pop_with`].
+    #[inline]
+    pub fn try_pop_with<R>(&self, read: impl FnOnce(&SlotReader<'_>) -> R) -> Result<R, PopError> {
+        self.queue.pop_with_as(self.id.owner(), usize::MAX, read)
+    }
+
+    /// [`ByteQueue::repair`], taking the dead participant's slots over as this one, so
+    /// that they are repaired in turn if this process dies mid-repair.
+    ///
+    /// # Errors
+    ///
+    /// As [`ByteQueue::repair`].
+    ///
+    /// # Safety
+    ///
+    /// As [`ByteQueue::repair`].
+    pub unsafe fn repair(
+        &self,
+        dead: &Participant,
+        repairer_pid: u32,
+        salvage: impl FnMut(&SlotReader<'_>),
+    ) -> Result<Repaired, RepairError> {
+        // SAFETY: the caller's guarantee, passed on unchanged.
+        unsafe {
+            self.queue
+                .repair_as(self.id.owner(), dead, repairer_pid, &mut Salvage(salvage))
+        }
+    }
+
+    /// [`ByteQueue::repair_with`], taking the dead participant's slots over as this one.
+    ///
+    /// # Errors
+    ///
+    /// As [`ByteQueue::repair`].
+    ///
+    /// # Safety
+    ///
+    /// As [`ByteQueue::repair`].
+    pub unsafe fn repair_with(
+        &self,
+        dead: &Participant,
+        repairer_pid: u32,
+        hooks: &mut impl RepairHooks,
+    ) -> Result<Repaired, RepairError> {
+        // SAFETY: the caller's guarantee, passed on unchanged.
+        unsafe {
+            self.queue
+                .repair_as(self.id.owner(), dead, repairer_pid, hooks)
+        }
+    }
+
+    /// Gives the registration back, and returns the anonymous view. Holds no claim (no
+    /// operation of this handle can be running: it takes the handle by value).
+    pub fn deregister(self) -> ByteQueue<'a> {
+        self.queue.table.deregister(self.id);
+        self.queue
+    }
+}
+
+#[cfg(word64)]
+impl fmt::Debug for Registered<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registered")
+            .field("participant", &self.id)
+            .field("queue", &self.queue)
+            .finish()
+    }
+}
+
 /// What a host does about a dead participant's claims during
 /// [`ByteQueue::repair_with`]: e.g. give back resources that the messages name. Every
 /// method does nothing by default.
 #[cfg(word64)]
 pub trait RepairHooks {
-    /// A message the dead participant had claimed to read: its bytes, intact. The queue
-    /// counts it lost (`lost_in_pop`); the slot is released after this returns.
-    fn salvage(&mut self, message: &[u8]) {
+    /// A message the dead participant had claimed to read. Its bytes are intact unless a
+    /// process broke the protocol: copy them out, then check the copy. The queue counts it
+    /// lost (`lost_in_pop`); the slot is released after this returns.
+    fn salvage(&mut self, message: &SlotReader<'_>) {
         let _ = message;
     }
 
     /// The payload of a push the dead participant had claimed and not published, read
     /// just before the slot is marked abandoned (`lost_in_push`). It may be stale (what
     /// an earlier message left in the slot), partly written, or torn between the two:
-    /// validate it before acting on it.
-    fn abandoned(&mut self, payload: &[u8]) {
+    /// copy it out and validate the copy before acting on it.
+    fn abandoned(&mut self, payload: &SlotReader<'_>) {
         let _ = payload;
     }
 
@@ -1115,43 +1403,6 @@ impl fmt::Debug for ByteQueue<'_> {
             .field("capacity", &self.capacity())
             .field("max_message_len", &self.max_message_len)
             .finish()
-    }
-}
-
-/// `dst.copy_from_slice(src)`, with messages up to 64 bytes copied inline by a few
-/// overlapping loads and stores instead of a call to `memcpy` (a quarter of the cost of
-/// a push+pop of a 64-byte message).
-#[inline(always)]
-fn copy_bytes(dst: &mut [u8], src: &[u8]) {
-    let len = src.len();
-    assert_eq!(dst.len(), len);
-    let (d, s) = (dst.as_mut_ptr(), src.as_ptr());
-    // SAFETY: (all branches) `src` and `dst` are distinct slices of `len` bytes (a `&mut`
-    // cannot alias a `&`); each access below lies in `0..len` by its branch's bounds,
-    // and unaligned reads and writes of plain integers are allowed.
-    unsafe {
-        if len > 64 {
-            core::ptr::copy_nonoverlapping(s, d, len);
-        } else if len > 32 {
-            let a = s.cast::<[u128; 2]>().read_unaligned();
-            let b = s.add(len - 32).cast::<[u128; 2]>().read_unaligned();
-            d.cast::<[u128; 2]>().write_unaligned(a);
-            d.add(len - 32).cast::<[u128; 2]>().write_unaligned(b);
-        } else if len > 16 {
-            let a = s.cast::<u128>().read_unaligned();
-            let b = s.add(len - 16).cast::<u128>().read_unaligned();
-            d.cast::<u128>().write_unaligned(a);
-            d.add(len - 16).cast::<u128>().write_unaligned(b);
-        } else if len >= 8 {
-            let a = s.cast::<u64>().read_unaligned();
-            let b = s.add(len - 8).cast::<u64>().read_unaligned();
-            d.cast::<u64>().write_unaligned(a);
-            d.add(len - 8).cast::<u64>().write_unaligned(b);
-        } else {
-            for i in 0..len {
-                d.add(i).write(s.add(i).read());
-            }
-        }
     }
 }
 

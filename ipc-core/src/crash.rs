@@ -16,6 +16,8 @@
 //! A host crate passes its own points with [`point`], so one hook sees both.
 
 #[cfg(feature = "crash-points")]
+// The hook is a function pointer kept in an `AtomicPtr`, transmuted back to call it.
+#[allow(unsafe_code)]
 mod hook {
     use core::sync::atomic::{AtomicPtr, Ordering::*};
 

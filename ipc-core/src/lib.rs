@@ -3,7 +3,9 @@
 //! * [`ByteQueue`]: byte messages in a caller-given region, laid out with offsets only
 //!   (`#[repr(C)]`), so one queue can live in memory shared by several processes.
 //!   Two-phase set-up: [`ByteQueue::memory_size`], [`ByteQueue::init`],
-//!   [`ByteQueue::attach`].
+//!   [`ByteQueue::attach`]. Payloads are copied in and out with atomic word accesses
+//!   ([`SlotReader`], [`SlotWriter`]), so a process that scribbles on the region can
+//!   garble messages or make calls fail with a typed error, and nothing else.
 //! * [`Queue`]: typed values in a `const`-constructible queue for threads and
 //!   interrupt handlers, e.g. in a `static` on a bare-metal board.
 //! * [`WaitWord`]: 32-bit words a host can sleep on (futex) to block on a queue.
@@ -18,6 +20,10 @@
 //! On targets without 64-bit atomics (thumbv7em, riscv32imac) stamps and slot words
 //! are 32 bits wide; see [`Word`].
 #![no_std]
+// Unsafe code lives in a few modules, each opting in with its reason: `byte_queue` and
+// `payload` (a region laid over raw memory), `ring` (its slot-word accessor), `queue`
+// (values in `UnsafeCell` slots) and `crash` (a function pointer in an atomic).
+#![deny(unsafe_code)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 
@@ -28,6 +34,8 @@ mod error;
 mod pad;
 #[cfg(not(loom))]
 mod participant;
+#[cfg(not(loom))]
+mod payload;
 #[cfg(word64)]
 pub mod pool;
 mod queue;
@@ -40,13 +48,15 @@ mod word;
 #[cfg(not(loom))]
 pub use byte_queue::{ByteQueue, Config, QueueStats};
 #[cfg(all(not(loom), word64))]
-pub use byte_queue::{RepairHooks, Repaired};
+pub use byte_queue::{Registered, RepairHooks, Repaired};
 pub use error::{
     AttachError, InitError, LayoutError, PopError, PushError, RegisterError, RepairError,
 };
 pub use pad::CachePadded;
 #[cfg(not(loom))]
 pub use participant::{Participant, ParticipantId, ParticipantState};
+#[cfg(not(loom))]
+pub use payload::{SlotReader, SlotWriter};
 pub use queue::Queue;
 pub use region::{Region, REGION_ALIGN};
 pub use wait::WaitWord;

@@ -273,6 +273,11 @@ pub struct WorkerInfo {
     pub tasks_done: u64,
 }
 
+/// How often a transition retries its CAS on a word that keeps changing before it gives up
+/// with [`PoolError::Contended`]: far more than the few moves a live worker makes to its own
+/// slot in the meantime.
+pub const MAX_CAS_RETRIES: u32 = 1024;
+
 /// Why a pool-table operation was refused. Nothing changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -286,6 +291,10 @@ pub enum PoolError {
     Stale,
     /// The task or worker is not in a state this transition starts from.
     WrongState,
+    /// The slot's word changed under every one of [`MAX_CAS_RETRIES`] tries: some process
+    /// writes it without pause (only a broken or hostile one would, for a slot this call may
+    /// change). Nothing changed; the caller may try again.
+    Contended,
 }
 
 impl fmt::Display for PoolError {
@@ -295,6 +304,7 @@ impl fmt::Display for PoolError {
             Self::NoFreeWorker => "no free worker slot",
             Self::Stale => "stale task handle or worker id",
             Self::WrongState => "task or worker not in the state this operation starts from",
+            Self::Contended => "task or worker slot kept changing under the operation",
         })
     }
 }
@@ -648,14 +658,20 @@ impl<'a> PoolTables<'a> {
     ///
     /// # Errors
     ///
-    /// [`PoolError::Stale`] if the slot already belongs to a later worker.
+    /// [`PoolError::Stale`] if the slot already belongs to a later worker;
+    /// [`PoolError::Contended`] if its word kept changing (see [`MAX_CAS_RETRIES`]).
     pub fn worker_died(
         &self,
         worker: WorkerId,
         mut lost: impl FnMut(TaskHandle),
     ) -> Result<usize, PoolError> {
         let slot = self.worker_slot(worker)?;
+        let mut tries = 0;
         loop {
+            tries += 1;
+            if tries > MAX_CAS_RETRIES {
+                return Err(PoolError::Contended);
+            }
             let word = slot.word.load(Acquire);
             if task_gen(word) != worker.generation {
                 return Err(PoolError::Stale);

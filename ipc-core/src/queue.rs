@@ -1,6 +1,9 @@
 //! [`Queue`]: a typed, fixed-capacity MPMC queue that needs no allocator and can live in
 //! a `static`.
 
+// Values live in `UnsafeCell` slots, moved in and out by the claim holder.
+#![allow(unsafe_code)]
+
 use core::fmt;
 use core::mem::MaybeUninit;
 

@@ -18,6 +18,12 @@
 //!    lap has seen the hints that lap needed. With relaxed hints a stale slot word could
 //!    look a lap too old (Miri's weak-memory emulation found this). On x86 these orders
 //!    cost nothing; elsewhere they are plain acquire loads and release stores.
+//!
+//! Every loop is capped, whatever the shared words say (`LAYOUT.md`, *Hostile memory*):
+//! a claim gives up as `Blocked` after [`Ring::claim_budget`] turns; the repair scan and
+//! `len`'s walks visit each slot at most once.
+// `SlotWords::word` hands out a slot word by index: its callers check the index.
+#![allow(unsafe_code)]
 
 use crate::sync::{AtomicWord, Ordering::*};
 #[cfg(word64)]
@@ -62,11 +68,11 @@ pub(crate) struct Ring<'a, S> {
 
 impl<S: SlotWords> Ring<'_, S> {
     /// Claims the position at the tail for a producer `owner`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn claim_push(&self, owner: Word) -> Result<Claimed, Stop<()>> {
         let geo = self.geometry;
         let mut tail = self.tail.load(Acquire);
-        loop {
+        for _ in 0..self.claim_budget() {
             let index = geo.index(tail);
             if index >= geo.capacity() {
                 return Err(Stop::Corrupt);
@@ -113,11 +119,14 @@ impl<S: SlotWords> Ring<'_, S> {
                 _ => return Err(Stop::Corrupt),
             };
         }
+        // Out of turns: a peer keeps changing the words under us (or an absurd run of lost
+        // races). Nothing was changed; the caller may try again.
+        Err(Stop::Blocked)
     }
 
     /// Claims the message at the head for a consumer `owner`. `check` sees the slot
     /// index before the claim and may refuse it (nothing changes then).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn claim_pop<E>(
         &self,
         owner: Word,
@@ -125,7 +134,7 @@ impl<S: SlotWords> Ring<'_, S> {
     ) -> Result<Claimed, Stop<E>> {
         let geo = self.geometry;
         let mut head = self.head.load(Acquire);
-        loop {
+        for _ in 0..self.claim_budget() {
             let index = geo.index(head);
             if index >= geo.capacity() {
                 return Err(Stop::Corrupt);
@@ -175,6 +184,8 @@ impl<S: SlotWords> Ring<'_, S> {
                 _ => return Err(Stop::Corrupt),
             };
         }
+        // Out of turns, as in `claim_push`.
+        Err(Stop::Blocked)
     }
 
     /// For a consumer about to sleep until the queue is not empty, after it registered as
@@ -340,6 +351,18 @@ impl<S: SlotWords> Ring<'_, S> {
             stamp = geo.next(stamp);
         }
         stamp
+    }
+
+    /// How many turns a claim takes at most before it gives up as `Blocked`. A turn is a
+    /// lost claim CAS (another claimer won that position) or one step of helping a hint on.
+    /// With well-behaved participants a hint lags at most a lap behind the truth (a
+    /// claimer's late store moves it back, never further than the capacity), so a claim
+    /// that walks a full lap, twice over, and then still loses 64 races in a row is under
+    /// a contention no real workload makes: the cap only ends the loops a process writing
+    /// the region could keep going forever.
+    #[inline(always)]
+    pub(crate) fn claim_budget(&self) -> usize {
+        2 * self.geometry.capacity() + 64
     }
 
     /// Moves `hint` from `seen` to the next position unless someone already moved it;

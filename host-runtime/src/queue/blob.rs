@@ -116,19 +116,18 @@ pub(crate) struct Descriptor {
 }
 
 impl Descriptor {
-    /// Writes the descriptor into the first [`DESCRIPTOR_LEN`] bytes of `slot`.
-    pub(crate) fn encode(self, slot: &mut [u8]) {
-        slot[0..4].copy_from_slice(&self.class.to_le_bytes());
-        slot[4..8].copy_from_slice(&self.index.to_le_bytes());
-        slot[8..12].copy_from_slice(&self.len.to_le_bytes());
-        slot[12..16].copy_from_slice(&[0; 4]);
-        slot[16..24].copy_from_slice(&self.lease.0.to_le_bytes());
+    /// The descriptor's bytes.
+    pub(crate) fn encode(self) -> [u8; DESCRIPTOR_LEN] {
+        let mut bytes = [0; DESCRIPTOR_LEN];
+        bytes[0..4].copy_from_slice(&self.class.to_le_bytes());
+        bytes[4..8].copy_from_slice(&self.index.to_le_bytes());
+        bytes[8..12].copy_from_slice(&self.len.to_le_bytes());
+        bytes[16..24].copy_from_slice(&self.lease.0.to_le_bytes());
+        bytes
     }
 
-    /// Reads a descriptor from a ring message of at least [`DESCRIPTOR_LEN`] bytes.
-    pub(crate) fn decode(bytes: &[u8]) -> Descriptor {
-        let mut word = [0u8; DESCRIPTOR_LEN];
-        word.copy_from_slice(&bytes[..DESCRIPTOR_LEN]);
+    /// Reads a descriptor from a private copy of a ring message's first bytes.
+    pub(crate) fn decode(word: &[u8; DESCRIPTOR_LEN]) -> Descriptor {
         let u32_at =
             |i: usize| u32::from_le_bytes([word[i], word[i + 1], word[i + 2], word[i + 3]]);
         let mut lease = [0u8; 8];
@@ -363,9 +362,7 @@ mod tests {
             len: 5000,
             lease: Lease::ring(12, 1 << 40),
         };
-        let mut slot = [0xAAu8; DESCRIPTOR_LEN + 3];
-        d.encode(&mut slot);
-        let e = Descriptor::decode(&slot);
+        let e = Descriptor::decode(&d.encode());
         assert_eq!((e.class, e.index, e.len, e.lease), (2, 77, 5000, d.lease));
     }
 }

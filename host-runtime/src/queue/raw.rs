@@ -9,17 +9,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ipc_core::crash;
-use ipc_core::{ByteQueue, ParticipantId, PopError, PushError, RepairHooks, WaitWord};
+use ipc_core::{ByteQueue, ParticipantId, PopError, PushError, RepairHooks, SlotReader, WaitWord};
 
 use super::blob::{Class, Descriptor, Lease, LeaseGuard, NONCE_MASK};
 use super::block::{
     block_on, block_on_marked, notify, notify_all, wake_one, Deadline, Stall, Wait,
 };
 use super::error::{GetError, PutError, QueueError};
-use super::layout::{word, ClassLayout, Layout, Params, HEADER_LEN};
+use super::layout::{word, ClassLayout, Layout, Params, DESCRIPTOR_LEN, HEADER_LEN};
 use crate::shm::{SharedRegion, ShmError, UnlockOnDrop};
 use crate::sys::fork_generation;
-use crate::sys::member::{Member, Verdicts};
+use crate::sys::member::{Claimer, Member, Verdicts};
 use crate::sys::region::{Part, SharedBytes, SharedQueue, View};
 use crate::sys::shm::{flock, FlockOp};
 
@@ -135,8 +135,9 @@ fn get_waited(deadline: Deadline) -> GetError {
 
 /// Where a taken message is, for the reader given to [`RawQueue::get_with`].
 pub(crate) enum Message<'a> {
-    /// In place in the ring slot.
-    Inline(&'a [u8]),
+    /// In the claimed ring slot, in memory other processes may write: copy it out (once)
+    /// and work on the copy.
+    Inline(&'a SlotReader<'a>),
     /// In a blob chunk: the class's chunk array, the offset and the length.
     Blob(&'a SharedBytes, usize, usize),
 }
@@ -523,7 +524,7 @@ impl RawQueue {
         }
         let (ring, me) = self.ring_and_id();
         let pushed = block_on(
-            self.wait(ring.not_full(), me, NOT_FULL),
+            self.wait(ring.queue().not_full(), me, NOT_FULL),
             deadline,
             // Fence-free wake: every get marks before it sleeps (`block_on_marked` in `get_with`).
             || match ring.try_push_notify(bytes) {
@@ -535,7 +536,7 @@ impl RawQueue {
         );
         match pushed {
             Some(Ok(wake)) => {
-                if wake && wake_one(ring.not_empty()) {
+                if wake && wake_one(ring.queue().not_empty()) {
                     self.look_for_dead();
                 }
                 Ok(())
@@ -548,7 +549,7 @@ impl RawQueue {
     /// The ring as this process's participant, and its participant id as a number (0:
     /// anonymous), which blob leases and the wait ledger record.
     #[inline(always)]
-    fn ring_and_id(&self) -> (ByteQueue<'_>, u16) {
+    fn ring_and_id(&self) -> (Claimer<'_>, u16) {
         self.inner
             .ring
             .claimer(|| self.sweep_anonymously(), || self.count_unregistered())
@@ -675,11 +676,11 @@ impl RawQueue {
         let descriptor_len = self.inner.inline_max + 1;
         let mut marked = false;
         let pushed = block_on(
-            self.wait(ring.not_full(), me, NOT_FULL),
+            self.wait(ring.queue().not_full(), me, NOT_FULL),
             deadline,
             || match ring.try_push_with(descriptor_len, |slot| {
                 // Inside the claim: the descriptor first, then the lease that says so.
-                descriptor.encode(slot);
+                slot.write(&descriptor.encode());
                 crash::point("blob.described");
                 // We hold the lease (HELD by us): ours to move.
                 marked = class.hand_over(index, held, descriptor.lease);
@@ -696,7 +697,7 @@ impl RawQueue {
                 // The descriptor in the ring holds the chunk now (or, if our lease was
                 // overwritten by a broken process, a get will refuse it as corrupt).
                 guard.armed = false;
-                self.notify(ring.not_empty());
+                self.notify(ring.queue().not_empty());
                 if marked {
                     Ok(())
                 } else {
@@ -718,8 +719,9 @@ impl RawQueue {
             & NONCE_MASK
     }
 
-    /// Takes the front message and hands it to `read`: an inline one in place in the ring
-    /// slot, a long one in its blob chunk. Either way `read` runs inside the ring claim, so
+    /// Takes the front message and hands it to `read`: an inline one as a [`SlotReader`] over
+    /// the ring slot (`read` copies it out, with atomic loads, and works on the copy), a long
+    /// one in its blob chunk (read with atomic loads too). Either way `read` runs inside the ring claim, so
     /// the get is committed only by the release of the ring slot, after the chunk is free
     /// again: a consumer that dies before has its message counted in `lost_in_get` by the
     /// repair, which also frees the chunk.
@@ -734,7 +736,7 @@ impl RawQueue {
         let mut read = Some(read);
         let mut long = false;
         let popped = block_on_marked(
-            self.wait(ring.not_empty(), me, NOT_EMPTY),
+            self.wait(ring.queue().not_empty(), me, NOT_EMPTY),
             deadline,
             || match ring.try_pop_with(|m| {
                 let Some(read) = read.take() else {
@@ -742,7 +744,7 @@ impl RawQueue {
                 };
                 if m.len() == descriptor_len {
                     long = true;
-                    self.read_blob(m, me, read)
+                    self.read_blob(&self.descriptor_bytes(m), me, read)
                 } else if m.len() > self.inner.max_message_size {
                     // Only a broken process puts one (`put_inline` refuses it).
                     Err(GetError::Corrupt)
@@ -754,13 +756,13 @@ impl RawQueue {
                 Err(PopError::Empty) => None,
                 Err(_) => Some(Err(GetError::Corrupt)),
             },
-            || ring.mark_empty_wait(),
+            || ring.queue().mark_empty_wait(),
             || self.repair_if_stuck(Waiting::Message),
         );
         match popped {
             Some(Ok(result)) => {
                 // The slot was released, whatever the descriptor said.
-                self.notify(ring.not_full());
+                self.notify(ring.queue().not_full());
                 // A freed chunk's wake-up that found nobody: as in `notify`.
                 if long && self.inner.classes.iter().any(Class::woke_nobody) {
                     self.look_for_dead();
@@ -779,7 +781,7 @@ impl RawQueue {
     #[inline]
     fn read_blob<R>(
         &self,
-        m: &[u8],
+        m: &Option<[u8; DESCRIPTOR_LEN]>,
         me: u16,
         read: impl FnOnce(Message<'_>) -> R,
     ) -> Result<R, GetError> {
@@ -808,13 +810,19 @@ impl RawQueue {
         Ok(result)
     }
 
-    /// The class and descriptor a ring message names, if it is a descriptor that names a
-    /// chunk (class, index and length in range).
-    fn blob(&self, m: &[u8]) -> Option<(&Class, Descriptor)> {
-        if m.len() != self.inner.inline_max + 1 {
-            return None;
-        }
-        let d = Descriptor::decode(m);
+    /// A private copy of the descriptor in the ring message `m`, if it has a descriptor's
+    /// length: what [`blob`](Self::blob) decodes (never the slot itself, which other
+    /// processes may rewrite while it is read).
+    fn descriptor_bytes(&self, m: &SlotReader<'_>) -> Option<[u8; DESCRIPTOR_LEN]> {
+        let mut bytes = [0; DESCRIPTOR_LEN];
+        (m.len() == self.inner.inline_max + 1 && m.read(&mut bytes) == DESCRIPTOR_LEN)
+            .then_some(bytes)
+    }
+
+    /// The class and descriptor a ring message's descriptor bytes name, if they name a chunk
+    /// (class, index and length in range).
+    fn blob(&self, m: &Option<[u8; DESCRIPTOR_LEN]>) -> Option<(&Class, Descriptor)> {
+        let d = Descriptor::decode(m.as_ref()?);
         let class = self
             .inner
             .classes
@@ -960,9 +968,14 @@ impl RawQueue {
     fn get_into_until(&self, buf: &mut Vec<u8>, deadline: Deadline) -> Result<usize, GetError> {
         self.get_with(deadline, |message| match message {
             Message::Inline(m) => {
-                buf.clear();
-                buf.extend_from_slice(m);
-                m.len()
+                // The private copy: straight from the slot into `buf`, with atomic loads,
+                // over every byte of `buf[..len]` (no need to zero what is there).
+                let len = m.len();
+                if buf.len() < len {
+                    buf.resize(len, 0);
+                }
+                buf.truncate(len);
+                m.read(buf)
             }
             Message::Blob(chunks, offset, len) => {
                 buf.clear();
@@ -1193,10 +1206,10 @@ impl RawQueue {
     /// whose own registration found the table full (it is registering, so its claimer is not
     /// ready).
     fn sweep_anonymously(&self) {
-        self.repair_through(self.ring_view(), Some(REPAIR_BUDGET));
+        self.repair_through(&Claimer::Anonymous(self.ring_view()), Some(REPAIR_BUDGET));
     }
 
-    fn repair_through(&self, ring: &ByteQueue<'_>, budget: Option<Duration>) -> usize {
+    fn repair_through(&self, ring: &Claimer<'_>, budget: Option<Duration>) -> usize {
         let mut verdicts = Verdicts::default();
         let until = budget.and_then(|b| Instant::now().checked_add(b));
         let dead = self.inner.ring.repair_dead(
@@ -1283,8 +1296,8 @@ impl RepairHooks for LeaseRepair<'_> {
     /// `dead` was taking this message (the ring counts it lost): its chunk is still
     /// `RING(p, n)` (not yet leased), or `HELD(dead, n)` (being copied out); anything else
     /// means `dead` had freed it already, and it may be someone else's now: left alone.
-    fn salvage(&mut self, message: &[u8]) {
-        if let Some((class, d)) = self.queue.blob(message) {
+    fn salvage(&mut self, message: &SlotReader<'_>) {
+        if let Some((class, d)) = self.queue.blob(&self.queue.descriptor_bytes(message)) {
             let _ = class.free_if(d.index, d.lease)
                 || class.free_if(d.index, Lease::held(self.dead.get(), d.lease.nonce()));
         }
@@ -1294,8 +1307,8 @@ impl RepairHooks for LeaseRepair<'_> {
     /// if it names a lease that is exactly `RING(dead, n)`, `dead` died between marking its
     /// chunk and publishing; nonces are unique per put, and a published `RING(dead, n)` lies
     /// in exactly one FULL slot, so no stale or torn payload matches another put's lease.
-    fn abandoned(&mut self, payload: &[u8]) {
-        if let Some((class, d)) = self.queue.blob(payload) {
+    fn abandoned(&mut self, payload: &SlotReader<'_>) {
+        if let Some((class, d)) = self.queue.blob(&self.queue.descriptor_bytes(payload)) {
             if d.lease.is_ring() && d.lease.owner() == self.dead.get() {
                 class.free_if(d.index, d.lease);
             }
@@ -1364,7 +1377,7 @@ mod tests {
     /// A participant entry of a process that never ran, as another process could write one.
     fn forge_dead(q: &RawQueue) -> u16 {
         let handle = q.ring_view().register(NO_SUCH_PID, 0).unwrap();
-        handle.participant().unwrap().get()
+        handle.participant().get()
     }
 
     #[test]

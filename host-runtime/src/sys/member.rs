@@ -21,7 +21,10 @@ use std::sync::atomic::{
     Ordering::{AcqRel, Acquire, Relaxed, Release},
 };
 
-use ipc_core::{ByteQueue, Participant, ParticipantId, ParticipantState, RepairHooks};
+use ipc_core::{
+    ByteQueue, Participant, ParticipantId, ParticipantState, PopError, PushError, Registered,
+    RepairHooks, SlotReader, SlotWriter,
+};
 
 use super::region::SharedQueue;
 use super::{fork_generation, fork_generation_unchecked};
@@ -84,7 +87,7 @@ impl Member {
         &self,
         on_full: impl FnOnce(),
         on_anonymous: impl FnOnce(),
-    ) -> (ByteQueue<'_>, u16) {
+    ) -> (Claimer<'_>, u16) {
         // Unchecked: a DONE word was stored by `register`, whose `tag()` registered the fork
         // handler first, so every fork since then has moved this process's generation on.
         let tag = fork_generation_unchecked() + 1;
@@ -104,15 +107,15 @@ impl Member {
     }
 
     #[inline(always)]
-    fn handle(&self, me: u64) -> ByteQueue<'_> {
+    fn handle(&self, me: u64) -> Claimer<'_> {
         let queue = self.queue.get();
         match ParticipantId::new((me & ID_MASK) as u16) {
             // SAFETY: `me` is of this process's fork generation, and only `register` stores a
             // DONE word, with the id that this process's `ByteQueue::register` returned; it is
-            // deregistered only by `Drop`, when no handle is left, and repaired only once this
-            // process is dead.
-            Some(id) => unsafe { queue.as_participant(id) },
-            None => *queue,
+            // deregistered only by `Drop`, when no handle (so no `Claimer`, which borrows
+            // `self`) is left, and repaired only once this process is dead.
+            Some(id) => Claimer::Member(unsafe { queue.as_participant(id) }),
+            None => Claimer::Anonymous(queue),
         }
     }
 
@@ -151,10 +154,9 @@ impl Member {
                 }
                 registered = queue.register(pid, identity);
             }
-            let id = registered
-                .ok()
-                .and_then(|handle| handle.participant())
-                .map_or(0, |id| u64::from(id.get()));
+            // The handle goes; the registration stays this process's (`handle` makes it again
+            // from the id) until `Drop` deregisters it.
+            let id = registered.map_or(0, |handle| u64::from(handle.participant().get()));
             if id == 0 {
                 on_anonymous();
             }
@@ -178,7 +180,7 @@ impl Member {
     /// of a call with a deadline.
     pub(crate) fn repair_dead<H: RepairHooks>(
         &self,
-        repairer: &ByteQueue<'_>,
+        repairer: &Claimer<'_>,
         verdicts: &mut Verdicts,
         mut hooks: impl FnMut(ParticipantId) -> H,
         mut out_of_time: impl FnMut() -> bool,
@@ -220,10 +222,93 @@ impl Drop for Member {
         // The last handle of this process is gone, so no claim of ours is open. A word of
         // another generation is the registration of the process we were forked from.
         if let Some(id) = self.id() {
-            // SAFETY: `id` is this process's registration (see `handle`).
+            // SAFETY: `id` is this process's registration (see `handle`), and no other handle
+            // of it is left: each `Claimer` borrows `self`.
             unsafe { self.queue.get().as_participant(id) }.deregister();
         }
     }
+}
+
+/// The queue as this process claims through it: its participant handle, or the anonymous
+/// view if it could not register.
+pub(crate) enum Claimer<'q> {
+    /// Claims record this process's participant id.
+    Member(Registered<'q>),
+    /// Claims record no owner (the participant table was full).
+    Anonymous(&'q ByteQueue<'q>),
+}
+
+impl<'q> Claimer<'q> {
+    /// The anonymous view: state, wait words, participant table.
+    #[inline(always)]
+    pub(crate) fn queue(&self) -> &ByteQueue<'q> {
+        match self {
+            Claimer::Member(member) => member.queue(),
+            Claimer::Anonymous(queue) => queue,
+        }
+    }
+
+    /// `try_push_notify` as this process.
+    #[inline(always)]
+    pub(crate) fn try_push_notify(&self, message: &[u8]) -> Result<bool, PushError> {
+        match self {
+            Claimer::Member(member) => member.try_push_notify(message),
+            Claimer::Anonymous(queue) => cold(|| queue.try_push_notify(message)),
+        }
+    }
+
+    /// `try_push_with` as this process.
+    #[inline(always)]
+    pub(crate) fn try_push_with(
+        &self,
+        len: usize,
+        fill: impl FnOnce(&mut SlotWriter<'_>),
+    ) -> Result<(), PushError> {
+        match self {
+            Claimer::Member(member) => member.try_push_with(len, fill),
+            Claimer::Anonymous(queue) => cold(|| queue.try_push_with(len, fill)),
+        }
+    }
+
+    /// `try_pop_with` as this process.
+    #[inline(always)]
+    pub(crate) fn try_pop_with<R>(
+        &self,
+        read: impl FnOnce(&SlotReader<'_>) -> R,
+    ) -> Result<R, PopError> {
+        match self {
+            Claimer::Member(member) => member.try_pop_with(read),
+            Claimer::Anonymous(queue) => cold(|| queue.try_pop_with(read)),
+        }
+    }
+
+    /// `repair_with` as this process (slots taken over record its id, if it has one).
+    ///
+    /// # Safety
+    ///
+    /// As `ipc_core::ByteQueue::repair`: the process in `dead` can no longer run.
+    unsafe fn repair_with(
+        &self,
+        dead: &ipc_core::Participant,
+        repairer_pid: u32,
+        hooks: &mut impl RepairHooks,
+    ) -> Result<ipc_core::Repaired, ipc_core::RepairError> {
+        // SAFETY: the caller's guarantee, passed on.
+        unsafe {
+            match self {
+                Claimer::Member(member) => member.repair_with(dead, repairer_pid, hooks),
+                Claimer::Anonymous(queue) => queue.repair_with(dead, repairer_pid, hooks),
+            }
+        }
+    }
+}
+
+/// Runs `f` out of line: the anonymous arms of [`Claimer`] (a full participant table) stay
+/// off the hot path of a registered process, so it inlines one copy of each operation.
+#[cold]
+#[inline(never)]
+fn cold<R>(f: impl FnOnce() -> R) -> R {
+    f()
 }
 
 /// This process's tag for words that must not be taken for its own after a fork: its fork

@@ -122,18 +122,88 @@ fn too_large_and_too_small_leave_the_queue_alone() {
     assert_eq!(&buf, b"abcdef");
 }
 
+/// The atomic word copies of `try_push`/`try_pop` and the slot views, at every length
+/// around the word and inline-copy boundaries and every offset: exact bytes, nothing
+/// written past the message in the caller's buffer.
 #[test]
-fn zero_copy_push_and_pop() {
+fn payload_copies_every_length_and_offset() {
+    const MAX: usize = 70;
+    let mut r = region();
+    let q = ByteQueue::init(r.as_mut_slice(), 2, MAX).unwrap();
+    let pattern: Vec<u8> = (0..MAX as u8).map(|i| i.wrapping_mul(37) ^ 0x5A).collect();
+    for len in 0..=MAX {
+        let message = &pattern[..len];
+        q.try_push(message).unwrap();
+        let mut buf = [0xEEu8; MAX + 9];
+        assert_eq!(
+            q.try_pop(&mut buf[..len]),
+            Ok(len),
+            "exact-size buffer, {len}"
+        );
+        assert_eq!(&buf[..len], message, "{len} bytes");
+        assert!(buf[len..].iter().all(|&b| b == 0xEE), "nothing past {len}");
+
+        q.try_push_with(len, |slot| {
+            assert_eq!(slot.write(message), len);
+        })
+        .unwrap();
+        q.try_pop_with(|m| {
+            let mut uninit = [core::mem::MaybeUninit::new(0xEEu8); MAX + 9];
+            assert_eq!(m.read_uninit(&mut uninit), message);
+            // SAFETY: (test) every element was initialised above.
+            let tail = unsafe { uninit[len].assume_init() };
+            assert_eq!(tail, 0xEE, "read_uninit wrote past {len}");
+            for offset in 0..=len + 1 {
+                let mut piece = [0xEEu8; 11];
+                let n = m.read_at(offset, &mut piece);
+                let want = &message[offset.min(len)..(offset + 11).min(len)];
+                assert_eq!(&piece[..n], want, "read_at({offset}) of {len}");
+                assert!(piece[n..].iter().all(|&b| b == 0xEE));
+            }
+        })
+        .unwrap();
+
+        // Pieces written at every offset, in any order, make up the message.
+        for split in 0..=len {
+            q.try_push_with(len, |slot| {
+                assert_eq!(slot.write_at(split, &message[split..]), len - split);
+                assert_eq!(slot.write_at(0, &message[..split]), split);
+            })
+            .unwrap();
+            let mut out = [0u8; MAX];
+            assert_eq!(q.try_pop(&mut out), Ok(len));
+            assert_eq!(&out[..len], message, "split at {split} of {len}");
+        }
+    }
+}
+
+#[test]
+fn slot_views_push_and_pop() {
     let mut r = region();
     let q = ByteQueue::init(r.as_mut_slice(), 2, 64).unwrap();
+    let mut bytes = [0u8; 64];
+    for (i, b) in bytes.iter_mut().enumerate() {
+        *b = i as u8;
+    }
     q.try_push_with(64, |slot| {
-        for (i, b) in slot.iter_mut().enumerate() {
-            *b = i as u8;
-        }
+        assert_eq!(slot.len(), 64);
+        // Out of order and unaligned: a middle piece, the head, then the tail.
+        assert_eq!(slot.write_at(13, &bytes[13..40]), 27);
+        assert_eq!(slot.write(&bytes[..13]), 13);
+        assert_eq!(slot.write_at(40, &bytes[40..]), 24);
+        assert_eq!(slot.write_at(64, b"past the end"), 0);
     })
     .unwrap();
     let sum = q
-        .try_pop_with(|m| m.iter().map(|&b| b as u32).sum::<u32>())
+        .try_pop_with(|m| {
+            let mut copy = [0u8; 64];
+            assert_eq!(m.read(&mut copy), 64);
+            let mut piece = [0u8; 10];
+            assert_eq!(m.read_at(59, &mut piece), 5, "only what is left");
+            assert_eq!(piece[..5], copy[59..]);
+            assert_eq!(m.read_at(64, &mut piece), 0);
+            copy.iter().map(|&b| b as u32).sum::<u32>()
+        })
         .unwrap();
     assert_eq!(sum, (0..64).sum());
     assert_eq!(
@@ -360,7 +430,7 @@ fn a_stalled_producer_does_not_block_other_producers() {
     );
     // It resumes.
     // SAFETY: the stalled claim owns slot `stalled.index`.
-    unsafe { q.slots.payload(stalled.index).write(b'a') };
+    unsafe { q.slots.payload(stalled.index, 1) }.write_prefix(b"a");
     // SAFETY: as above.
     unsafe { q.slots.len_field(stalled.index) }.store(1, Relaxed);
     ring.publish(stalled);
@@ -519,6 +589,13 @@ fn threads_share_one_region() {
 mod participants {
     use super::*;
 
+    /// A private copy of a message a repair hook sees.
+    fn to_vec(message: &SlotReader<'_>) -> Vec<u8> {
+        let mut copy = vec![0; message.len()];
+        message.read(&mut copy);
+        copy
+    }
+
     fn with_participants(
         r: &mut Region<BIG>,
         capacity: usize,
@@ -535,11 +612,10 @@ mod participants {
     fn participants_register_list_and_leave() {
         let mut r = region();
         let q = with_participants(&mut r, 4, 2);
-        assert_eq!(q.participant(), None);
         let a = q.register(100, 7).unwrap();
         let b = q.register(200, 8).unwrap();
         assert_eq!(q.register(300, 9).err(), Some(RegisterError::TableFull));
-        let (ida, idb) = (a.participant().unwrap(), b.participant().unwrap());
+        let (ida, idb) = (a.participant(), b.participant());
         assert_ne!(ida, idb);
         let listed: Vec<_> = q
             .participants()
@@ -553,10 +629,11 @@ mod participants {
             ]
         );
         a.try_push(b"from a").unwrap();
-        assert_eq!(a.deregister().participant(), None);
+        let anonymous = a.deregister();
+        assert_eq!(anonymous.participants().count(), 1);
         assert_eq!(q.participants().count(), 1);
         let c = q.register(300, 9).unwrap();
-        assert_eq!(c.participant(), Some(ida), "a's entry is reused");
+        assert_eq!(c.participant(), ida, "a's entry is reused");
 
         // A queue without a table has no room; attach keeps the table.
         let mut r2 = region();
@@ -579,7 +656,11 @@ mod participants {
         let producer = q.register(100, 0).unwrap();
         q.try_push(b"before").unwrap();
         // The producer claims a slot and dies before publishing.
-        let _dead_claim = producer.ring().claim_push(producer.owner).unwrap();
+        let _dead_claim = producer
+            .queue
+            .ring()
+            .claim_push(producer.id.owner())
+            .unwrap();
         q.try_push(b"after").unwrap();
         let mut buf = [0u8; 8];
         assert_eq!(q.try_pop(&mut buf), Ok(6));
@@ -627,8 +708,9 @@ mod participants {
         q.try_push(b"taken").unwrap();
         q.try_push(b"next").unwrap();
         let _dead_claim = consumer
+            .queue
             .ring()
-            .claim_pop::<()>(consumer.owner, |_| Ok(()))
+            .claim_pop::<()>(consumer.id.owner(), |_| Ok(()))
             .unwrap();
         assert_eq!(q.try_push(b"x"), Err(PushError::Full), "its slot is held");
 
@@ -636,7 +718,7 @@ mod participants {
         let dead = q.participants().find(|p| p.pid == 100).unwrap();
         let mut salvaged = Vec::new();
         // SAFETY: the "dead" consumer never touches the queue again in this test.
-        let repaired = unsafe { repairer.repair(&dead, 1, |m| salvaged.push(m.to_vec())) }.unwrap();
+        let repaired = unsafe { repairer.repair(&dead, 1, |m| salvaged.push(to_vec(m))) }.unwrap();
         assert_eq!(
             repaired,
             Repaired {
@@ -657,7 +739,11 @@ mod participants {
         let mut r = region();
         let q = with_participants(&mut r, 4, 3);
         let producer = q.register(100, 0).unwrap();
-        let _dead_claim = producer.ring().claim_push(producer.owner).unwrap();
+        let _dead_claim = producer
+            .queue
+            .ring()
+            .claim_push(producer.id.owner())
+            .unwrap();
         let dead = q.participants().next().unwrap();
         // A first repairer (pid 50) takes the entry and dies before scanning.
         assert!(q.table.begin_repair(&dead, 50));
@@ -692,7 +778,11 @@ mod participants {
             let producer = q.register(100, 0).unwrap();
             q.try_push(b"a").unwrap();
             q.try_push(b"b").unwrap();
-            let _dead_claim = producer.ring().claim_push(producer.owner).unwrap();
+            let _dead_claim = producer
+                .queue
+                .ring()
+                .claim_push(producer.id.owner())
+                .unwrap();
             q.try_push(b"c").unwrap();
             // A claimer's late store: the tail hint goes back to before the dead claim.
             let tail = q.header.tail.load(Relaxed);
@@ -721,12 +811,14 @@ mod participants {
             events: Vec<String>,
         }
         impl crate::RepairHooks for Log<'_, '_> {
-            fn salvage(&mut self, message: &[u8]) {
-                let text = core::str::from_utf8(message).unwrap();
+            fn salvage(&mut self, message: &SlotReader<'_>) {
+                let message = to_vec(message);
+                let text = core::str::from_utf8(&message).unwrap();
                 self.events.push(std::format!("salvage {text}"));
             }
-            fn abandoned(&mut self, payload: &[u8]) {
-                let text = core::str::from_utf8(payload).unwrap();
+            fn abandoned(&mut self, payload: &SlotReader<'_>) {
+                let payload = to_vec(payload);
+                let text = core::str::from_utf8(&payload).unwrap();
                 self.events.push(std::format!("abandoned {text:?}"));
             }
             fn before_release(&mut self) {
@@ -747,13 +839,17 @@ mod participants {
         q.try_push(b"a").unwrap();
         let dead = q.register(100, 0).unwrap();
         // The dead participant claims "a" (slot 1) and a push in slot 2 (never written).
-        let _reading = dead.ring().claim_pop::<()>(dead.owner, |_| Ok(())).unwrap();
-        let _writing = dead.ring().claim_push(dead.owner).unwrap();
+        let _reading = dead
+            .queue
+            .ring()
+            .claim_pop::<()>(dead.id.owner(), |_| Ok(()))
+            .unwrap();
+        let _writing = dead.queue.ring().claim_push(dead.id.owner()).unwrap();
         // Slot 3 gets "x"; the next push claim is slot 0's second lap, whose payload
         // still holds "old" (stale: the dead participant wrote nothing yet).
         q.try_push(b"x").unwrap();
         assert_eq!(q.try_pop(&mut buf), Err(PopError::Empty), "behind slot 2");
-        let _stale = dead.ring().claim_push(dead.owner).unwrap();
+        let _stale = dead.queue.ring().claim_push(dead.id.owner()).unwrap();
 
         let snapshot = q.participants().find(|p| p.pid == 100).unwrap();
         let mut log = Log {
@@ -794,7 +890,7 @@ mod participants {
         let live = q.register(100, 0).unwrap();
         let dead = q.register(200, 0).unwrap();
         let _anonymous = q.ring().claim_push(ANONYMOUS).unwrap();
-        let _live = live.ring().claim_push(live.owner).unwrap();
+        let _live = live.queue.ring().claim_push(live.id.owner()).unwrap();
         let snapshot = q.participants().find(|p| p.pid == 200).unwrap();
         // SAFETY: participant 200 never made a claim and never runs again.
         let repaired = unsafe { q.repair(&snapshot, 1, |_| {}) }.unwrap();
