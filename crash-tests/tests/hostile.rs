@@ -6,7 +6,7 @@
 //!
 //! Each case runs two forked processes over one named queue:
 //!
-//! * the **peer** maps `/dev/shm/NAME` itself (libc) and, for [`PHASE`], writes random words at
+//! * the **peer** maps `/dev/shm/NAME` itself (as bytes) and, for [`PHASE`], writes random words at
 //!   random places of the region (bursts of a few words, then a short pause, so the queue also
 //!   gets moments to work in between; every [`RESTORE`] it writes the region as made back, so
 //!   that the scribbles also land on a working queue), then for another [`PHASE`] swaps bytes
@@ -23,13 +23,13 @@
 #[path = "../../host-runtime/tests/common/mod.rs"]
 mod common;
 
-use std::ffi::CString;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use common::Rng;
 use host_runtime::queue::Builder;
-use host_runtime::{GetError, Process, PutError, Queue, RawQueue};
+use host_runtime::sys::region::{Part, SharedBytes, View};
+use host_runtime::{GetError, Process, PutError, Queue, RawQueue, SharedRegion};
 
 /// How long each of the peer's two phases lasts (the issue asks for at least 3 s each).
 const PHASE: Duration = Duration::from_secs(3);
@@ -107,60 +107,49 @@ impl SchedStat {
     }
 }
 
-/// The peer's own mapping of `/dev/shm/NAME`, made with libc: it goes around every check of
-/// host-runtime, as a foreign process would.
+/// The peer's own mapping of `/dev/shm/NAME`: the object mapped as a plain region
+/// ([`SharedRegion::open_named`] checks only that it is our user's regular file; no queue
+/// header, no participant entry, no lock) and viewed whole as bytes with atomic accesses. It
+/// goes around every check of the queue, as a foreign process would.
 struct Scribbler {
-    ptr: *mut u8,
-    len: usize,
+    bytes: SharedBytes,
 }
 
 impl Scribbler {
     fn open(name: &str) -> Scribbler {
-        let cname = CString::new(format!("/{name}")).unwrap();
-        // SAFETY: a valid C string; the descriptor is closed below.
-        let fd = unsafe { libc::shm_open(cname.as_ptr(), libc::O_RDWR, 0) };
-        assert!(fd >= 0, "shm_open");
-        // SAFETY: `st` is a valid, writable stat buffer.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: `fd` is open; `st` is writable.
-        assert_eq!(unsafe { libc::fstat(fd, &mut st) }, 0, "fstat");
-        let len = st.st_size as usize;
-        // SAFETY: a fresh shared mapping of the whole object; the kernel picks the address.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                fd,
-                0,
-            )
+        let region = SharedRegion::open_named(name).expect("open the region");
+        let whole = Part::Bytes {
+            offset: 0,
+            len: region.len(),
         };
-        assert_ne!(ptr, libc::MAP_FAILED, "mmap");
-        // SAFETY: `fd` is ours; the mapping keeps the object.
-        unsafe { libc::close(fd) };
-        Scribbler {
-            ptr: ptr.cast(),
-            len,
-        }
+        let View::Bytes(bytes) = region.claim(whole).expect("claim the region") else {
+            unreachable!("a bytes part gives a bytes view")
+        };
+        Scribbler { bytes }
+    }
+
+    fn len(&self) -> usize {
+        self.bytes.len()
     }
 
     fn word(&self, index: usize) -> &AtomicU64 {
-        assert!(8 * index + 8 <= self.len);
-        // SAFETY: in bounds (checked) and 8-aligned (the mapping is page-aligned); the
-        // mapping lives as long as `self`, and other processes access it only atomically.
-        unsafe { &*self.ptr.add(8 * index).cast::<AtomicU64>() }
+        self.bytes.u64_at(8 * index)
     }
 
-    fn byte(&self, index: usize) -> &AtomicU8 {
-        assert!(index < self.len);
-        // SAFETY: in bounds (checked); as in `word`.
-        unsafe { &*self.ptr.add(index).cast::<AtomicU8>() }
+    /// Byte `index`, read with a one-byte atomic load (as `set_byte` stores).
+    fn byte(&self, index: usize) -> u8 {
+        let mut byte = [0u8];
+        self.bytes.read(index, &mut byte);
+        byte[0]
+    }
+
+    fn set_byte(&self, index: usize, value: u8) {
+        self.bytes.write(index, &[value]);
     }
 
     /// The region's words now.
     fn snapshot(&self) -> Vec<u64> {
-        (0..self.len / 8)
+        (0..self.len() / 8)
             .map(|i| self.word(i).load(Relaxed))
             .collect()
     }
@@ -177,7 +166,7 @@ impl Scribbler {
     /// Every [`RESTORE`] the region as it was made is written back, so that the scribbles
     /// land on a working queue again rather than only on one long broken.
     fn random_words(&self, rng: &mut Rng, image: &[u64], until: Instant) -> u64 {
-        let words = self.len / 8;
+        let words = self.len() / 8;
         let hot = words.min(2048);
         let mut written = 0;
         let mut restore_at = Instant::now() + RESTORE;
@@ -211,27 +200,18 @@ impl Scribbler {
     fn swap_bytes(&self, until: Instant) -> u64 {
         let mut swapped = 0;
         while Instant::now() < until {
-            for index in 0..self.len {
-                let byte = self.byte(index);
-                let b = byte.load(Relaxed);
-                let to = match b {
+            for index in 0..self.len() {
+                let to = match self.byte(index) {
                     b'a' => 0xC3,
                     0xC3 => b'a',
                     _ => continue,
                 };
-                byte.store(to, Relaxed);
+                self.set_byte(index, to);
                 swapped += 1;
             }
             std::thread::sleep(Duration::from_micros(300));
         }
         swapped
-    }
-}
-
-impl Drop for Scribbler {
-    fn drop(&mut self) {
-        // SAFETY: the mapping made in `open`, unmapped once.
-        unsafe { libc::munmap(self.ptr.cast(), self.len) };
     }
 }
 

@@ -4,7 +4,7 @@
 //!
 //! The region is a small named queue (capacity 1..=16, inline size 23..=150, up to two blob
 //! size classes of a few chunks, 1..=4 participant entries). The target maps its file a second
-//! time itself (libc, around host-runtime's checks) and, between operations, stores words
+//! time itself (as plain bytes, around the queue's checks) and, between operations, stores words
 //! anywhere in it: single words, runs of one value, and the region as it was made (to start
 //! over from a working queue).
 //!
@@ -16,12 +16,12 @@
 //! mapping (a fault), nor any heap error (AddressSanitizer).
 #![no_main]
 
-use std::ffi::CString;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use arbitrary::Arbitrary;
-use host_runtime::{Queue, RawQueue};
+use host_runtime::sys::region::{Part, SharedBytes, View};
+use host_runtime::{Queue, RawQueue, SharedRegion};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Arbitrary, Debug)]
@@ -60,58 +60,37 @@ enum Op {
     Open,
 }
 
-/// The target's own mapping of `/dev/shm/NAME`.
+/// The target's own mapping of `/dev/shm/NAME`: the object mapped as a plain region
+/// ([`SharedRegion::open_named`]: no queue header checked, no participant entry, no lock) and
+/// viewed whole as bytes with atomic accesses.
 struct Scribbler {
-    ptr: *mut u8,
-    len: usize,
+    bytes: SharedBytes,
 }
 
 impl Scribbler {
     fn open(name: &str) -> Scribbler {
-        let cname = CString::new(name).expect("no NUL in the name");
-        // SAFETY: a valid C string.
-        let fd = unsafe { libc::shm_open(cname.as_ptr(), libc::O_RDWR, 0) };
-        assert!(fd >= 0, "shm_open");
-        // SAFETY: an all-zero stat is a valid value to be overwritten.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: `fd` is open; `st` is writable.
-        assert_eq!(unsafe { libc::fstat(fd, &mut st) }, 0, "fstat");
-        let len = st.st_size as usize;
-        // SAFETY: a fresh shared mapping of the whole object at an address the kernel picks.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                fd,
-                0,
-            )
+        let region = SharedRegion::open_named(name).expect("open the region");
+        let whole = Part::Bytes {
+            offset: 0,
+            len: region.len(),
         };
-        assert_ne!(ptr, libc::MAP_FAILED, "mmap");
-        // SAFETY: `fd` is ours; the mapping keeps the object alive.
-        unsafe { libc::close(fd) };
-        Scribbler {
-            ptr: ptr.cast(),
-            len,
-        }
+        let View::Bytes(bytes) = region.claim(whole).expect("claim the region") else {
+            unreachable!("a bytes part gives a bytes view")
+        };
+        Scribbler { bytes }
     }
 
     fn words(&self) -> usize {
-        self.len / 8
+        self.bytes.len() / 8
     }
 
     fn word(&self, index: usize) -> &AtomicU64 {
-        let index = index % self.words();
-        // SAFETY: in bounds and 8-aligned (the mapping is page-aligned); it lives as long as
-        // `self`. Single-threaded: no access of the queue runs at the same time.
-        unsafe { &*self.ptr.add(8 * index).cast::<AtomicU64>() }
+        self.bytes.u64_at(8 * (index % self.words()))
     }
 
     fn half(&self, index: usize) -> &AtomicU32 {
-        let index = index % (self.len / 4);
-        // SAFETY: as in `word`, 4-aligned.
-        unsafe { &*self.ptr.add(4 * index).cast::<AtomicU32>() }
+        let index = index % (self.bytes.len() / 4);
+        &self.bytes.atomics::<AtomicU32>(4 * index, 1)[0]
     }
 
     fn snapshot(&self) -> Vec<u64> {
@@ -122,13 +101,6 @@ impl Scribbler {
         for (i, &w) in image.iter().enumerate() {
             self.word(i).store(w, Relaxed);
         }
-    }
-}
-
-impl Drop for Scribbler {
-    fn drop(&mut self) {
-        // SAFETY: the mapping made in `open`, unmapped once.
-        unsafe { libc::munmap(self.ptr.cast(), self.len) };
     }
 }
 

@@ -261,23 +261,50 @@ fn an_opener_racing_a_reclaim_never_ends_up_in_a_removed_queue() {
     });
 }
 
+/// A named queue of 4 slots with one participant entry, made by a child started with
+/// [`start_user`] (which is alive and ready): every entry is taken by the living.
+struct OneEntryQueue {
+    name: String,
+    /// The read end of the children's ready pipe, and its write end (for more children).
+    rx: File,
+    tx: OwnedFd,
+    creator: Pid,
+}
+
+/// Makes a [`OneEntryQueue`] under [`unique_name`]`(tag)` (unlinking any left over).
+fn one_entry_queue(tag: &str) -> OneEntryQueue {
+    let name = unique_name(tag);
+    let _ = RawQueue::unlink_named(&name);
+    let (rx, tx) = sys::pipe().unwrap();
+    let mut rx = File::from(rx);
+    let made = name.clone();
+    // One participant entry: the creator's.
+    let creator = start_user(&tx, move || {
+        Builder::new()
+            .maxsize(4)
+            .max_processes(1)
+            .create_named_raw(&made)
+            .unwrap()
+    });
+    await_ready(&mut rx, 1);
+    OneEntryQueue {
+        name,
+        rx,
+        tx,
+        creator,
+    }
+}
+
 #[test]
 fn a_process_that_could_not_register_keeps_the_queue() {
     watchdog(|| {
-        let name = unique_name("unregistered");
-        let _ = RawQueue::unlink_named(&name);
-        let (rx, tx) = sys::pipe().unwrap();
-        let mut rx = File::from(rx);
-        let made = name.clone();
-        // One participant entry: the creator's. The opener finds the table full of the living.
-        let creator = start_user(&tx, move || {
-            Builder::new()
-                .maxsize(4)
-                .max_processes(1)
-                .create_named_raw(&made)
-                .unwrap()
-        });
-        await_ready(&mut rx, 1);
+        // The opener finds the table full of the living.
+        let OneEntryQueue {
+            name,
+            mut rx,
+            tx,
+            creator,
+        } = one_entry_queue("unregistered");
         let opened = name.clone();
         let opener = start_user(&tx, move || {
             let q = RawQueue::open_named(&opened).unwrap();
@@ -304,19 +331,12 @@ fn a_process_that_could_not_register_keeps_the_queue() {
 #[test]
 fn an_opener_that_drops_its_unregistered_handle_is_uncounted() {
     watchdog(|| {
-        let name = unique_name("uncounted");
-        let _ = RawQueue::unlink_named(&name);
-        let (rx, tx) = sys::pipe().unwrap();
-        let mut rx = File::from(rx);
-        let made = name.clone();
-        let creator = start_user(&tx, move || {
-            Builder::new()
-                .maxsize(4)
-                .max_processes(1)
-                .create_named_raw(&made)
-                .unwrap()
-        });
-        await_ready(&mut rx, 1);
+        let OneEntryQueue {
+            name,
+            rx: _rx,
+            tx,
+            creator,
+        } = one_entry_queue("uncounted");
         // This process opens while the table is full, then lets go.
         let q = RawQueue::open_named(&name).unwrap();
         q.put(b"x").unwrap();

@@ -307,6 +307,26 @@ pub fn waitpid(pid: Pid, options: WaitOptions) -> io::Result<Option<WaitStatus>>
     }
 }
 
+/// `waitid(P_PID, pid, &info, WEXITED | WNOWAIT | extra)`, `EINTR` retried: the `siginfo_t`
+/// the kernel filled in (all zero if `extra` holds `WNOHANG` and the child has not exited).
+/// Shared by [`wait_exited_nowait`] and [`has_exited`].
+fn waitid_exited_nowait(pid: Pid, extra: libc::c_int) -> io::Result<libc::siginfo_t> {
+    // SAFETY: `siginfo_t` is a plain C struct for which all-zero bytes are a valid value.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    retry_on_intr(|| {
+        // SAFETY: `info` is a valid, writable `siginfo_t` for the duration of the call.
+        cvt(unsafe {
+            libc::waitid(
+                libc::P_PID,
+                pid.as_raw() as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOWAIT | extra,
+            )
+        })
+    })?;
+    Ok(info)
+}
+
 /// `waitid(P_PID, pid, &info, WEXITED | WNOWAIT)`: blocks until the child `pid` has exited,
 /// without reaping it; see `waitid(2)`.
 ///
@@ -329,20 +349,7 @@ pub fn waitpid(pid: Pid, options: WaitOptions) -> io::Result<Option<WaitStatus>>
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn wait_exited_nowait(pid: Pid) -> io::Result<()> {
-    // SAFETY: `siginfo_t` is a plain C struct for which all-zero bytes are a valid value.
-    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    retry_on_intr(|| {
-        // SAFETY: `info` is a valid, writable `siginfo_t` for the duration of the call.
-        cvt(unsafe {
-            libc::waitid(
-                libc::P_PID,
-                pid.as_raw() as libc::id_t,
-                &mut info,
-                libc::WEXITED | libc::WNOWAIT,
-            )
-        })
-    })
-    .map(drop)
+    waitid_exited_nowait(pid, 0).map(drop)
 }
 
 /// `waitid(P_PID, pid, &info, WEXITED | WNOWAIT | WNOHANG)`: whether the child `pid` has
@@ -376,19 +383,7 @@ pub fn wait_exited_nowait(pid: Pid) -> io::Result<()> {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn has_exited(pid: Pid) -> io::Result<bool> {
-    // SAFETY: `siginfo_t` is a plain C struct for which all-zero bytes are a valid value.
-    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    retry_on_intr(|| {
-        // SAFETY: `info` is a valid, writable `siginfo_t` for the duration of the call.
-        cvt(unsafe {
-            libc::waitid(
-                libc::P_PID,
-                pid.as_raw() as libc::id_t,
-                &mut info,
-                libc::WEXITED | libc::WNOWAIT | libc::WNOHANG,
-            )
-        })
-    })?;
+    let info = waitid_exited_nowait(pid, libc::WNOHANG)?;
     // With `WNOHANG`, `si_pid` stays 0 when the child has not exited (`waitid(2)`).
     // SAFETY: `info` was zeroed and then filled in by the kernel: reading `si_pid` reads
     // initialised bytes whatever the kernel wrote.
