@@ -46,6 +46,7 @@
 #[cfg(not(target_os = "linux"))]
 compile_error!("host-runtime supports Linux only (pidfd, futex, PR_SET_PDEATHSIG)");
 
+mod encoding;
 #[cfg(target_has_atomic = "64")]
 mod liveness;
 pub mod pool;
@@ -57,7 +58,9 @@ pub mod sys;
 #[cfg(target_has_atomic = "64")]
 pub use pool::{AsyncResult, Pool, PoolError, TaskError};
 pub use process::{current_process, Builder, CurrentProcess, Process, ProcessError};
-pub use queue::{GetError, PutError, Queue, QueueError, RawQueue};
+pub use queue::{
+    DecodeError, DecodeErrorKind, EncodeError, GetError, PutError, Queue, QueueError, RawQueue,
+};
 pub use shm::{SharedRegion, ShmError};
 
 #[cfg(test)]

@@ -151,6 +151,7 @@ use postcard::ser_flavors::Flavor;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+pub use crate::encoding::{DecodeError, DecodeErrorKind, EncodeError};
 use block::Deadline;
 pub use builder::{
     Builder, DEFAULT_CLASSES, DEFAULT_INLINE_MAX, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_PROCESSES,
@@ -215,11 +216,11 @@ impl<T> fmt::Debug for Queue<T> {
 
 /// Decodes one `T` that must take up all of `bytes`: bytes left over after it mean the message
 /// is not a `T` (e.g. a `u64` of 300 read as a `u8`), reported as
-/// [`postcard::Error::DeserializeBadEncoding`].
-fn decode_all<T: DeserializeOwned>(bytes: &[u8]) -> postcard::Result<T> {
-    match postcard::take_from_bytes::<T>(bytes)? {
+/// [`DecodeErrorKind::TrailingBytes`](crate::DecodeErrorKind::TrailingBytes).
+fn decode_all<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
+    match postcard::take_from_bytes::<T>(bytes).map_err(DecodeError::new)? {
         (item, []) => Ok(item),
-        (_, _rest) => Err(postcard::Error::DeserializeBadEncoding),
+        (_, _rest) => Err(DecodeError::trailing_bytes()),
     }
 }
 
@@ -472,13 +473,23 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         });
         match short {
             Some(Ok(result)) => return result.map_err(|fail| fail.with(item)),
-            Some(Err(error)) => return Err(PutError::Encode { item, error }),
+            Some(Err(error)) => {
+                return Err(PutError::Encode {
+                    item,
+                    error: EncodeError::new(error),
+                })
+            }
             None => {}
         }
         // Long items: size them, then encode straight into a blob chunk.
         let len = match postcard::experimental::serialized_size(&item) {
             Ok(len) => len,
-            Err(error) => return Err(PutError::Encode { item, error }),
+            Err(error) => {
+                return Err(PutError::Encode {
+                    item,
+                    error: EncodeError::new(error),
+                })
+            }
         };
         if len <= inline_max {
             // Only when re-entered (see above): encode on the heap.
@@ -487,7 +498,10 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                     .raw
                     .put_inline(&bytes, deadline)
                     .map_err(|fail| fail.with(item)),
-                Err(error) => Err(PutError::Encode { item, error }),
+                Err(error) => Err(PutError::Encode {
+                    item,
+                    error: EncodeError::new(error),
+                }),
             };
         }
         self.raw

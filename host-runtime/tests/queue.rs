@@ -23,7 +23,7 @@ use host_runtime::queue::{Builder, Waiters, UNBOUNDED_CAPACITY};
 use host_runtime::shm::ShmError;
 use host_runtime::sys::region::ClaimError;
 use host_runtime::sys::{self, Pid, Signal};
-use host_runtime::{GetError, Process, PutError, Queue, QueueError, RawQueue};
+use host_runtime::{DecodeErrorKind, GetError, Process, PutError, Queue, QueueError, RawQueue};
 use serde::{Deserialize, Serialize};
 
 fn watchdog(body: impl FnOnce() + Send + 'static) {
@@ -455,7 +455,7 @@ fn bytes_left_after_the_item_are_a_decode_error() {
         raw.put(postcard::to_allocvec(&300u64).unwrap()).unwrap();
         assert!(matches!(
             q.get(),
-            Err(GetError::Decode(postcard::Error::DeserializeBadEncoding))
+            Err(GetError::Decode(e)) if e.kind() == DecodeErrorKind::TrailingBytes
         ));
         // The same through a blob chunk (a long message).
         let mut long = vec![7u8];

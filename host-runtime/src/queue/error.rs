@@ -4,6 +4,7 @@ use std::fmt;
 
 use ipc_core::LayoutError;
 
+use crate::encoding::{DecodeError, EncodeError};
 use crate::shm::ShmError;
 use crate::sys::region::ClaimError;
 
@@ -43,8 +44,8 @@ pub enum PutError<T> {
     Encode {
         /// The item.
         item: T,
-        /// The encoder's error.
-        error: postcard::Error,
+        /// Why it could not be encoded.
+        error: EncodeError,
     },
     /// The shared memory holds an impossible state (written by a foreign or broken process).
     Corrupt(T),
@@ -92,7 +93,7 @@ impl<T> fmt::Display for PutError<T> {
                 f,
                 "message of {len} bytes is larger than the queue's maximum of {max} bytes"
             ),
-            Self::Encode { error, .. } => write!(f, "could not encode the message: {error}"),
+            Self::Encode { error, .. } => error.fmt(f),
             Self::Corrupt(_) => f.write_str("queue memory is corrupt"),
         }
     }
@@ -128,8 +129,8 @@ pub enum GetError {
     /// The message was taken off the queue but is not a valid encoding of the item type (a
     /// producer used another type, or another process garbled it); it is dropped. A message
     /// with bytes left over after the item is not one either
-    /// (`postcard::Error::DeserializeBadEncoding`).
-    Decode(postcard::Error),
+    /// ([`DecodeErrorKind::TrailingBytes`](crate::DecodeErrorKind::TrailingBytes)).
+    Decode(DecodeError),
     /// The shared memory holds an impossible state (written by a foreign or broken process).
     Corrupt,
 }
@@ -139,7 +140,7 @@ impl fmt::Display for GetError {
         match self {
             Self::Empty => f.write_str("queue is empty"),
             Self::Timeout => f.write_str("timed out waiting for a message"),
-            Self::Decode(e) => write!(f, "could not decode the message (dropped): {e}"),
+            Self::Decode(e) => write!(f, "{e} (the message is dropped)"),
             Self::Corrupt => f.write_str("queue memory is corrupt"),
         }
     }

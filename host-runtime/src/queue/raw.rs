@@ -17,6 +17,7 @@ use super::block::{
 };
 use super::error::{GetError, PutError, QueueError};
 use super::layout::{word, ClassLayout, Layout, Params, DESCRIPTOR_LEN, HEADER_LEN};
+use crate::encoding::EncodeError;
 use crate::shm::{SharedRegion, ShmError, UnlockOnDrop};
 use crate::sys::fork_generation;
 use crate::sys::member::{Claimer, Member, Verdicts};
@@ -100,7 +101,7 @@ pub(crate) enum PutFail {
     Full,
     Timeout,
     TooLarge { len: usize, max: usize },
-    Encode(postcard::Error),
+    Encode(EncodeError),
     Corrupt,
 }
 
@@ -662,9 +663,12 @@ impl RawQueue {
             held,
             armed: true,
         };
-        let written = fill(&class.chunks, class.offset(index)).map_err(PutFail::Encode)?;
+        let written = fill(&class.chunks, class.offset(index))
+            .map_err(|e| PutFail::Encode(EncodeError::new(e)))?;
         if written > len {
-            return Err(PutFail::Encode(postcard::Error::SerializeBufferFull));
+            return Err(PutFail::Encode(EncodeError::new(
+                postcard::Error::SerializeBufferFull,
+            )));
         }
         crash::point("blob.written");
         let descriptor = Descriptor {
