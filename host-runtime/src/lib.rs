@@ -14,6 +14,22 @@
 //!
 //! Linux only: pidfds, futexes and `PR_SET_PDEATHSIG` have no portable equivalent.
 //!
+//! # Waiting and timeouts
+//!
+//! A call that waits comes in up to three forms, as in Python: `get()` waits as long as it
+//! takes, `get_timeout(t)` at most `t`, `get_nowait()` not at all. One convention for all of
+//! them: a `*_timeout` call that runs out of time returns `Err` with a `Timeout` variant of its
+//! error type ([`ProcessError::Timeout`] from [`Process::join_timeout`],
+//! [`TaskError::Timeout`] from [`AsyncResult::get_timeout`] and
+//! [`Imap::next_timeout`](pool::Imap::next_timeout), [`PutError::Timeout`] and
+//! [`GetError::Timeout`] from the queues), never before `t` has passed (measured with the
+//! monotonic clock), and the thing waited for goes on; a `*_nowait` call that can't proceed
+//! returns Python's `Full` or `Empty`. The one call without a value to return,
+//! [`AsyncResult::wait_timeout`], returns whether the task finished.
+//!
+//! Errors are typed per cause: the encoder's own error type never appears in a signature (see
+//! [`EncodeError`], [`DecodeError`]).
+//!
 //! # Examples
 //!
 //! ```
