@@ -21,15 +21,22 @@
 //! them: a `*_timeout` call that runs out of time returns `Err` with a `Timeout` variant of its
 //! error type ([`ProcessError::Timeout`] from [`Process::join_timeout`],
 //! [`TaskError::Timeout`] from [`AsyncResult::get_timeout`] and
-//! [`Imap::next_timeout`](pool::Imap::next_timeout), [`PutError::Timeout`] and
-//! [`GetError::Timeout`] from the queues), never before `t` has passed (measured with the
-//! monotonic clock), and the thing waited for goes on; a `*_nowait` call that can't proceed
-//! returns Python's `Full` or `Empty`. The one call without a value to return,
+//! [`Imap::next_timeout`](pool::Imap::next_timeout), [`PutTimeoutError::Timeout`] and
+//! [`GetTimeoutError::Timeout`] from the queues), never before `t` has passed (measured with
+//! the monotonic clock), and the thing waited for goes on; a `*_nowait` call that can't
+//! proceed returns Python's `Full` ([`PutNowaitError::Full`]) or `Empty`
+//! ([`GetNowaitError::Empty`]). The one call without a value to return,
 //! [`AsyncResult::wait_timeout`], returns whether the task finished.
 //!
-//! Errors are typed per cause: the encoder's own error type never appears in a signature (see
-//! [`EncodeError`], [`DecodeError`]).
+//! # Errors
 //!
+//! Each call's error type lists what that call can return: the queues have one type per way
+//! of waiting (as crossbeam-channel's `SendError`, `TrySendError`, `SendTimeoutError`), so a
+//! blocking [`Queue::put`] ([`PutError`]) can't be `Full` nor time out, and a blocking
+//! [`Queue::get`] ([`GetError`]) can't be `Empty`; the failures the three forms share convert
+//! into the wider types with `From`. A failed put hands the item back. The encoder's own error
+//! type never appears in a signature ([`EncodeError`], [`DecodeError`] are ours).
+
 //! # Examples
 //!
 //! ```
@@ -75,7 +82,8 @@ pub mod sys;
 pub use pool::{AsyncResult, Pool, PoolError, TaskError};
 pub use process::{current_process, Builder, CurrentProcess, Process, ProcessError};
 pub use queue::{
-    DecodeError, DecodeErrorKind, EncodeError, GetError, PutError, Queue, QueueError, RawQueue,
+    DecodeError, DecodeErrorKind, EncodeError, GetError, GetNowaitError, GetTimeoutError, PutError,
+    PutNowaitError, PutTimeoutError, Queue, QueueError, RawQueue,
 };
 pub use shm::{SharedRegion, ShmError};
 
