@@ -23,7 +23,9 @@ use common::{watchdog_secs, Rng};
 use host_runtime::queue::{QueueStats, Waiters};
 use host_runtime::sys::region::{Part, SharedBytes, View};
 use host_runtime::sys::{self, Signal};
-use host_runtime::{GetError, Process, PutError, Queue, RawQueue, SharedRegion};
+use host_runtime::{
+    GetNowaitError, GetTimeoutError, Process, PutNowaitError, Queue, RawQueue, SharedRegion,
+};
 use serde::{Deserialize, Serialize};
 
 /// Words of shared memory that every process of a test reads and writes with atomics.
@@ -151,7 +153,7 @@ fn kill_at(op: Op, n: u64) -> Option<Duration> {
             for i in 0..4u8 {
                 assert_eq!(q.get_nowait().unwrap(), [i; 8], "{op:?} at {point}");
             }
-            assert!(matches!(q.get_nowait(), Err(GetError::Empty)));
+            assert!(matches!(q.get_nowait(), Err(GetNowaitError::Empty)));
             assert_stats(&q, 0, 1, 1);
             Some(stall)
         }
@@ -210,11 +212,11 @@ fn a_producer_stopped_after_its_claim_is_waited_for_not_repaired() {
         for i in 0..3u8 {
             q.put_nowait([i; 4]).unwrap();
         }
-        assert!(matches!(q.put_nowait(b"x"), Err(PutError::Full(_))));
+        assert!(matches!(q.put_nowait(b"x"), Err(PutNowaitError::Full(_))));
         // Longer than the 200 ms after which a blocked get looks for dead processes.
         assert!(matches!(
             q.get_timeout(Duration::from_millis(500)),
-            Err(GetError::Timeout)
+            Err(GetTimeoutError::Timeout)
         ));
         assert_eq!(q.repair_dead(), 0, "a stopped process is not dead");
         assert_stats(&q, 0, 0, 0);
@@ -509,7 +511,7 @@ fn consumer(t: &Torture, slot: usize) {
     loop {
         let m = match t.q.get_timeout(Duration::from_millis(20)) {
             Ok(m) => m,
-            Err(GetError::Timeout) => {
+            Err(GetTimeoutError::Timeout) => {
                 if t.board.word(STOP_GETS).load(SeqCst) != 0 && t.q.empty() {
                     return;
                 }

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use common::Rng;
 use host_runtime::queue::Builder;
 use host_runtime::sys::region::{Part, SharedBytes, View};
-use host_runtime::{GetError, Process, PutError, Queue, RawQueue, SharedRegion};
+use host_runtime::{GetTimeoutError, Process, PutTimeoutError, Queue, RawQueue, SharedRegion};
 
 /// How long each of the peer's two phases lasts (the issue asks for at least 3 s each).
 const PHASE: Duration = Duration::from_secs(3);
@@ -335,7 +335,7 @@ impl Tally {
 }
 
 /// A raw message that came back: its length must be possible.
-fn check_raw(tally: &mut Tally, what: &str, got: Result<Vec<u8>, GetError>) {
+fn check_raw<E>(tally: &mut Tally, what: &str, got: Result<Vec<u8>, E>) {
     match got {
         Ok(m) if m.len() > MAX_MESSAGE => tally.fail(format!("{what}: {} bytes", m.len())),
         Ok(_) => tally.ok += 1,
@@ -344,7 +344,7 @@ fn check_raw(tally: &mut Tally, what: &str, got: Result<Vec<u8>, GetError>) {
 }
 
 /// A `String` that came back: it must be valid UTF-8 (checked on its bytes, not trusted).
-fn check_typed(tally: &mut Tally, what: &str, got: Result<String, GetError>) {
+fn check_typed<E>(tally: &mut Tally, what: &str, got: Result<String, E>) {
     match got {
         Ok(s) if std::str::from_utf8(s.as_bytes()).is_err() => {
             tally.fail(format!("{what}: a String holding invalid UTF-8"));
@@ -361,19 +361,19 @@ enum Handle {
     Raw(RawQueue),
 }
 
-fn put_outcome<T>(tally: &mut Tally, r: &Result<(), PutError<T>>) {
+fn put_outcome<E>(tally: &mut Tally, r: &Result<(), E>) {
     match r {
         Ok(()) => tally.ok += 1,
         Err(_) => tally.errors += 1,
     }
 }
 
-fn is_put_timeout<T>(r: &Result<(), PutError<T>>) -> bool {
-    matches!(r, Err(PutError::Timeout(_)))
+fn is_put_timeout<T>(r: &Result<(), PutTimeoutError<T>>) -> bool {
+    matches!(r, Err(PutTimeoutError::Timeout(_)))
 }
 
-fn is_get_timeout<T>(r: &Result<T, GetError>) -> bool {
-    matches!(r, Err(GetError::Timeout))
+fn is_get_timeout<T>(r: &Result<T, GetTimeoutError>) -> bool {
+    matches!(r, Err(GetTimeoutError::Timeout))
 }
 
 fn never<R>(_: &R) -> bool {

@@ -108,7 +108,7 @@ fn message(len: u16, byte: u8, max: usize) -> Vec<u8> {
     vec![byte; usize::from(len) % (max + 64)]
 }
 
-fn check_raw(q: &RawQueue, got: Result<Vec<u8>, host_runtime::GetError>) {
+fn check_raw<E>(q: &RawQueue, got: Result<Vec<u8>, E>) {
     if let Ok(m) = got {
         assert!(m.len() <= q.max_message_size(), "{} bytes", m.len());
     }

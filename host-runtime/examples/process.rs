@@ -37,11 +37,12 @@ fn main() -> Result<(), ProcessError> {
         let mut rx = rx;
         let _ = rx.read(&mut [0u8]); // nobody ever writes
     })?;
-    let waited = sleeper.join_timeout(Duration::from_millis(100))?;
+    let waited = sleeper.join_timeout(Duration::from_millis(100));
     println!(
         "sleeper after 100 ms: join_timeout = {waited:?}, is_alive = {}",
         sleeper.is_alive()
     );
+    assert!(matches!(waited, Err(ProcessError::Timeout)));
     sleeper.terminate()?;
     println!("sleeper terminated: exitcode = {:?}", Some(sleeper.join()?));
 

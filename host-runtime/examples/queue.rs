@@ -7,7 +7,9 @@ use std::error::Error;
 use std::time::Duration;
 
 use host_runtime::queue::Builder;
-use host_runtime::{current_process, GetError, Process, PutError, Queue, RawQueue};
+use host_runtime::{
+    current_process, GetTimeoutError, Process, PutError, PutNowaitError, Queue, RawQueue,
+};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -54,11 +56,11 @@ fn main() -> Result<(), Box<dyn Error>> {
     let q = Queue::<String>::new(2)?;
     q.put("a".into())?;
     q.put_timeout("b".into(), Duration::from_millis(10))?;
-    if let Err(PutError::Full(item)) = q.put_nowait("c".into()) {
+    if let Err(PutNowaitError::Full(item)) = q.put_nowait("c".into()) {
         println!("full: got {item:?} back; qsize = {}", q.qsize());
     }
     println!("get -> {:?}, {:?}", q.get()?, q.get_nowait()?);
-    if let Err(e @ GetError::Timeout) = q.get_timeout(Duration::from_millis(10)) {
+    if let Err(e @ GetTimeoutError::Timeout) = q.get_timeout(Duration::from_millis(10)) {
         println!("get_timeout on an empty queue: {e}");
     }
 

@@ -9,7 +9,9 @@ use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use host_runtime::process::Builder;
-use host_runtime::{current_process, sys, Process, PutError, Queue, RawQueue};
+use host_runtime::{
+    current_process, sys, Process, PutNowaitError, PutTimeoutError, Queue, RawQueue,
+};
 use serde::{Deserialize, Serialize};
 
 /// A job for the consumer: some text to count the words of.
@@ -106,14 +108,14 @@ fn python_seed() -> Result<(), Box<dyn Error>> {
     );
     let t = Instant::now();
     match q.put_timeout(4, Duration::from_secs(2)) {
-        Err(PutError::Timeout(item)) => println!(
+        Err(PutTimeoutError::Timeout(item)) => println!(
             "   put(4, timeout=2s) -> Timeout after {:.3} s, item {item} handed back",
             t.elapsed().as_secs_f64()
         ),
         other => println!("   put(4, timeout=2s) -> unexpected {other:?}"),
     }
     match q.put_nowait(5) {
-        Err(PutError::Full(item)) => {
+        Err(PutNowaitError::Full(item)) => {
             println!("   put_nowait(5)      -> Full, item {item} handed back")
         }
         other => println!("   put_nowait(5)      -> unexpected {other:?}"),

@@ -14,6 +14,29 @@
 //!
 //! Linux only: pidfds, futexes and `PR_SET_PDEATHSIG` have no portable equivalent.
 //!
+//! # Waiting and timeouts
+//!
+//! A call that waits comes in up to three forms, as in Python: `get()` waits as long as it
+//! takes, `get_timeout(t)` at most `t`, `get_nowait()` not at all. One convention for all of
+//! them: a `*_timeout` call that runs out of time returns `Err` with a `Timeout` variant of its
+//! error type ([`ProcessError::Timeout`] from [`Process::join_timeout`],
+//! [`TaskError::Timeout`] from [`AsyncResult::get_timeout`] and
+//! [`Imap::next_timeout`](pool::Imap::next_timeout), [`PutTimeoutError::Timeout`] and
+//! [`GetTimeoutError::Timeout`] from the queues), never before `t` has passed (measured with
+//! the monotonic clock), and the thing waited for goes on; a `*_nowait` call that can't
+//! proceed returns Python's `Full` ([`PutNowaitError::Full`]) or `Empty`
+//! ([`GetNowaitError::Empty`]). The one call without a value to return,
+//! [`AsyncResult::wait_timeout`], returns whether the task finished.
+//!
+//! # Errors
+//!
+//! Each call's error type lists what that call can return: the queues have one type per way
+//! of waiting (as crossbeam-channel's `SendError`, `TrySendError`, `SendTimeoutError`), so a
+//! blocking [`Queue::put`] ([`PutError`]) can't be `Full` nor time out, and a blocking
+//! [`Queue::get`] ([`GetError`]) can't be `Empty`; the failures the three forms share convert
+//! into the wider types with `From`. A failed put hands the item back. The encoder's own error
+//! type never appears in a signature ([`EncodeError`], [`DecodeError`] are ours).
+
 //! # Examples
 //!
 //! ```
@@ -46,6 +69,7 @@
 #[cfg(not(target_os = "linux"))]
 compile_error!("host-runtime supports Linux only (pidfd, futex, PR_SET_PDEATHSIG)");
 
+mod encoding;
 #[cfg(target_has_atomic = "64")]
 mod liveness;
 pub mod pool;
@@ -57,7 +81,10 @@ pub mod sys;
 #[cfg(target_has_atomic = "64")]
 pub use pool::{AsyncResult, Pool, PoolError, TaskError};
 pub use process::{current_process, Builder, CurrentProcess, Process, ProcessError};
-pub use queue::{GetError, PutError, Queue, QueueError, RawQueue};
+pub use queue::{
+    DecodeError, DecodeErrorKind, EncodeError, GetError, GetNowaitError, GetTimeoutError, PutError,
+    PutNowaitError, PutTimeoutError, Queue, QueueError, RawQueue,
+};
 pub use shm::{SharedRegion, ShmError};
 
 #[cfg(test)]

@@ -151,6 +151,7 @@ use result::{Cell, Chunks, Sink};
 use sched::{lock, Job, Phase, Sched, Shared};
 use tables::Tables;
 
+use crate::encoding::EncodeError;
 use crate::queue::{self, DEFAULT_MAX_MESSAGE_SIZE};
 use crate::sys;
 use crate::sys::fncall::{CallKey, ForkCall, Shim};
@@ -499,8 +500,8 @@ impl Pool {
     /// # Errors
     ///
     /// [`PoolError::NotRunning`] after [`close`](Self::close) or
-    /// [`terminate`](Self::terminate); [`PoolError::Encode`] if `args` can't be encoded or are
-    /// longer than the maximum message size.
+    /// [`terminate`](Self::terminate); [`PoolError::Encode`] if `args` can't be encoded,
+    /// [`PoolError::TooLarge`] if they are longer than the maximum message size.
     ///
     /// # Examples
     ///
@@ -923,14 +924,12 @@ impl Pool {
             }
         });
         begin_task(msg, call);
-        encode_into(args, msg).map_err(|e| PoolError::Encode(e.to_string()))?;
+        encode_into(args, msg).map_err(|e| PoolError::Encode(EncodeError::new(e)))?;
         if msg.len() > self.shared.max_message_size {
-            return Err(PoolError::Encode(format!(
-                "the task message is {} bytes long, more than the pool's maximum message size \
-                 ({} bytes)",
-                msg.len(),
-                self.shared.max_message_size
-            )));
+            return Err(PoolError::TooLarge {
+                len: msg.len(),
+                max: self.shared.max_message_size,
+            });
         }
         Ok(())
     }
@@ -1009,7 +1008,8 @@ impl Pool {
         Ok(Imap::new(sink, ordered, self.shared.owner))
     }
 
-    /// Encodes one chunk as a task message; splits it in halves while it is too long.
+    /// Encodes one chunk as a task message; splits it in halves while it is too long. An item
+    /// that can't be encoded fails the whole call at once (encoding it again would fail again).
     fn encode_chunk<A, R>(
         &self,
         f: fn(A) -> R,
@@ -1026,7 +1026,7 @@ impl Pool {
                 out.push_back((msg, chunk.len()));
                 Ok(())
             }
-            Err(PoolError::Encode(_)) if chunk.len() > 1 => {
+            Err(PoolError::TooLarge { .. }) if chunk.len() > 1 => {
                 let (a, b) = chunk.split_at(chunk.len() / 2);
                 self.encode_chunk(f, a, out)?;
                 self.encode_chunk(f, b, out)

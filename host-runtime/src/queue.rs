@@ -151,14 +151,18 @@ use postcard::ser_flavors::Flavor;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+pub use crate::encoding::{DecodeError, DecodeErrorKind, EncodeError};
 use block::Deadline;
 pub use builder::{
     Builder, DEFAULT_CLASSES, DEFAULT_INLINE_MAX, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_PROCESSES,
     MAX_INLINE, NAMED_DEFAULT_CLASSES, NAMED_UNBOUNDED_CAPACITY, UNBOUNDED_CAPACITY,
 };
-pub use error::{GetError, PutError, QueueError};
+pub use error::{
+    GetError, GetNowaitError, GetTimeoutError, PutError, PutNowaitError, PutTimeoutError,
+    QueueError,
+};
 use layout::item_type;
-use raw::Message;
+use raw::{get_never_waits, put_never_waits, Message, PutFail};
 pub use raw::{QueueStats, RawQueue, Waiters};
 
 use crate::sys::region::SharedBytes;
@@ -171,7 +175,7 @@ use crate::sys::region::SharedBytes;
 /// # Examples
 ///
 /// ```
-/// use host_runtime::{GetError, PutError, Queue};
+/// use host_runtime::{PutNowaitError, PutTimeoutError, Queue};
 /// use std::time::Duration;
 ///
 /// let q = Queue::<(u32, String)>::new(3)?;
@@ -179,10 +183,10 @@ use crate::sys::region::SharedBytes;
 ///     q.put((i, format!("item {i}")))?;
 /// }
 /// assert!(q.full());
-/// assert!(matches!(q.put_nowait((3, "late".into())), Err(PutError::Full(_))));
+/// assert!(matches!(q.put_nowait((3, "late".into())), Err(PutNowaitError::Full(_))));
 /// assert!(matches!(
 ///     q.put_timeout((3, "late".into()), Duration::from_millis(10)),
-///     Err(PutError::Timeout(_))
+///     Err(PutTimeoutError::Timeout(_))
 /// ));
 /// assert_eq!(q.get()?, (0, "item 0".to_string()));
 /// assert_eq!(q.qsize(), 2);
@@ -215,11 +219,11 @@ impl<T> fmt::Debug for Queue<T> {
 
 /// Decodes one `T` that must take up all of `bytes`: bytes left over after it mean the message
 /// is not a `T` (e.g. a `u64` of 300 read as a `u8`), reported as
-/// [`postcard::Error::DeserializeBadEncoding`].
-fn decode_all<T: DeserializeOwned>(bytes: &[u8]) -> postcard::Result<T> {
-    match postcard::take_from_bytes::<T>(bytes)? {
+/// [`DecodeErrorKind::TrailingBytes`](crate::DecodeErrorKind::TrailingBytes).
+fn decode_all<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
+    match postcard::take_from_bytes::<T>(bytes).map_err(DecodeError::new)? {
         (item, []) => Ok(item),
-        (_, _rest) => Err(postcard::Error::DeserializeBadEncoding),
+        (_, _rest) => Err(DecodeError::trailing_bytes()),
     }
 }
 
@@ -405,55 +409,66 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn put(&self, item: T) -> Result<(), PutError<T>> {
-        self.put_until(item, Deadline::Never)
+        self.put_until(item, Deadline::Never, put_never_waits)
     }
 
     /// Puts `item`, waiting at most `timeout` for room (Python: `put(item, timeout=t)`).
     ///
     /// # Errors
     ///
-    /// [`PutError::Timeout`] if there was no room for `timeout` (never sooner); as
+    /// [`PutTimeoutError::Timeout`] if there was no room for `timeout` (never sooner); as
     /// [`put`](Self::put) otherwise.
     ///
     /// # Examples
     ///
     /// ```
-    /// use host_runtime::{PutError, Queue};
+    /// use host_runtime::{PutTimeoutError, Queue};
     /// use std::time::{Duration, Instant};
     ///
     /// let q = Queue::<u8>::new(1)?;
     /// q.put(1)?;
     /// let t = Instant::now();
     /// let err = q.put_timeout(2, Duration::from_millis(20)).unwrap_err();
-    /// assert!(matches!(err, PutError::Timeout(2)));
+    /// assert!(matches!(err, PutTimeoutError::Timeout(2)));
     /// assert!(t.elapsed() >= Duration::from_millis(20));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), PutError<T>> {
-        self.put_until(item, Deadline::after(timeout))
+    pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), PutTimeoutError<T>> {
+        self.put_until(item, Deadline::after(timeout), PutTimeoutError::waited)
     }
 
     /// Puts `item` if there is room now (Python: `put_nowait(item)`).
     ///
     /// # Errors
     ///
-    /// [`PutError::Full`]; as [`put`](Self::put) otherwise.
+    /// [`PutNowaitError::Full`]; as [`put`](Self::put) otherwise.
     ///
     /// # Examples
     ///
     /// ```
-    /// use host_runtime::{PutError, Queue};
+    /// use host_runtime::{PutNowaitError, Queue};
     ///
     /// let q = Queue::<u8>::new(1)?;
     /// q.put_nowait(1)?;
-    /// assert!(matches!(q.put_nowait(2), Err(PutError::Full(2))));
+    /// assert!(matches!(q.put_nowait(2), Err(PutNowaitError::Full(2))));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn put_nowait(&self, item: T) -> Result<(), PutError<T>> {
-        self.put_until(item, Deadline::NoWait)
+    pub fn put_nowait(&self, item: T) -> Result<(), PutNowaitError<T>> {
+        self.put_until(item, Deadline::NoWait, PutNowaitError::waited)
     }
 
-    fn put_until(&self, item: T, deadline: Deadline) -> Result<(), PutError<T>> {
+    fn put_until<E: From<PutError<T>>>(
+        &self,
+        item: T,
+        deadline: Deadline,
+        waited: fn(T) -> E,
+    ) -> Result<(), E> {
+        self.put_encoded(&item, deadline)
+            .map_err(|fail| fail.with(item, waited))
+    }
+
+    /// Encodes `item` into the queue, by the shortest way its length allows.
+    fn put_encoded(&self, item: &T, deadline: Deadline) -> Result<(), PutFail> {
         let inline_max = self.raw.inline_max();
         // Short items: encode into a reusable buffer, copy into a ring slot.
         let short = ENCODE_BUF.with(|buf| {
@@ -464,45 +479,35 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             if buf.len() < inline_max {
                 buf.resize(inline_max, 0);
             }
-            match postcard::to_slice(&item, &mut buf[..inline_max]) {
-                Ok(bytes) => Some(Ok(self.raw.put_inline(bytes, deadline))),
+            match postcard::to_slice(item, &mut buf[..inline_max]) {
+                Ok(bytes) => Some(self.raw.put_inline(bytes, deadline)),
                 Err(postcard::Error::SerializeBufferFull) => None,
-                Err(error) => Some(Err(error)),
+                Err(error) => Some(Err(PutFail::Encode(EncodeError::new(error)))),
             }
         });
-        match short {
-            Some(Ok(result)) => return result.map_err(|fail| fail.with(item)),
-            Some(Err(error)) => return Err(PutError::Encode { item, error }),
-            None => {}
+        if let Some(result) = short {
+            return result;
         }
         // Long items: size them, then encode straight into a blob chunk.
-        let len = match postcard::experimental::serialized_size(&item) {
-            Ok(len) => len,
-            Err(error) => return Err(PutError::Encode { item, error }),
-        };
+        let len = postcard::experimental::serialized_size(item)
+            .map_err(|error| PutFail::Encode(EncodeError::new(error)))?;
         if len <= inline_max {
             // Only when re-entered (see above): encode on the heap.
-            return match postcard::to_allocvec(&item) {
-                Ok(bytes) => self
-                    .raw
-                    .put_inline(&bytes, deadline)
-                    .map_err(|fail| fail.with(item)),
-                Err(error) => Err(PutError::Encode { item, error }),
-            };
+            let bytes = postcard::to_allocvec(item)
+                .map_err(|error| PutFail::Encode(EncodeError::new(error)))?;
+            return self.raw.put_inline(&bytes, deadline);
         }
-        self.raw
-            .put_blob(len, deadline, |chunks, offset| {
-                let writer = ChunkWriter {
-                    chunks,
-                    at: offset,
-                    end: offset + len,
-                    staged: [0; 256],
-                    staged_len: 0,
-                    written: 0,
-                };
-                postcard::serialize_with_flavor(&item, writer)
-            })
-            .map_err(|fail| fail.with(item))
+        self.raw.put_blob(len, deadline, |chunks, offset| {
+            let writer = ChunkWriter {
+                chunks,
+                at: offset,
+                end: offset + len,
+                staged: [0; 256],
+                staged_len: 0,
+                written: 0,
+            };
+            postcard::serialize_with_flavor(item, writer)
+        })
     }
 
     /// Takes the item at the front, waiting as long as needed for one (Python: `get()`).
@@ -520,7 +525,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn get(&self) -> Result<T, GetError> {
-        self.get_until(Deadline::Never)
+        self.get_until(Deadline::Never, get_never_waits)
     }
 
     /// Takes the item at the front, waiting at most `timeout` for one (Python:
@@ -528,45 +533,45 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     ///
     /// # Errors
     ///
-    /// [`GetError::Timeout`] if the queue stayed empty for `timeout` (never sooner); as
+    /// [`GetTimeoutError::Timeout`] if the queue stayed empty for `timeout` (never sooner); as
     /// [`get`](Self::get) otherwise.
     ///
     /// # Examples
     ///
     /// ```
-    /// use host_runtime::{GetError, Queue};
+    /// use host_runtime::{GetTimeoutError, Queue};
     /// use std::time::Duration;
     ///
     /// let q = Queue::<u8>::new(2)?;
-    /// assert!(matches!(q.get_timeout(Duration::from_millis(5)), Err(GetError::Timeout)));
+    /// assert!(matches!(q.get_timeout(Duration::from_millis(5)), Err(GetTimeoutError::Timeout)));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetError> {
-        self.get_until(Deadline::after(timeout))
+    pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetTimeoutError> {
+        self.get_until(Deadline::after(timeout), GetTimeoutError::waited)
     }
 
     /// Takes the item at the front if there is one now (Python: `get_nowait()`).
     ///
     /// # Errors
     ///
-    /// [`GetError::Empty`]; as [`get`](Self::get) otherwise.
+    /// [`GetNowaitError::Empty`]; as [`get`](Self::get) otherwise.
     ///
     /// # Examples
     ///
     /// ```
-    /// use host_runtime::{GetError, Queue};
+    /// use host_runtime::{GetNowaitError, Queue};
     ///
     /// let q = Queue::<u8>::new(2)?;
-    /// assert!(matches!(q.get_nowait(), Err(GetError::Empty)));
+    /// assert!(matches!(q.get_nowait(), Err(GetNowaitError::Empty)));
     /// q.put(9)?;
     /// assert_eq!(q.get_nowait()?, 9);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn get_nowait(&self) -> Result<T, GetError> {
-        self.get_until(Deadline::NoWait)
+    pub fn get_nowait(&self) -> Result<T, GetNowaitError> {
+        self.get_until(Deadline::NoWait, GetNowaitError::waited)
     }
 
-    fn get_until(&self, deadline: Deadline) -> Result<T, GetError> {
+    fn get_until<E: From<GetError>>(&self, deadline: Deadline, waited: fn() -> E) -> Result<T, E> {
         self.raw
             .get_with(deadline, |message| match message {
                 // Decoded from a private copy on the stack (not zeroed first: `read_uninit`),
@@ -580,8 +585,9 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                     chunks.read(offset, &mut buf);
                     decode_all::<T>(&buf)
                 }
-            })?
-            .map_err(GetError::Decode)
+            })
+            .map_err(|fail| fail.with(waited))?
+            .map_err(|e| GetError::Decode(e).into())
     }
 
     /// The number of items in the queue (Python: `qsize()`); a snapshot, only a hint while

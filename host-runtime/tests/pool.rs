@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use host_runtime::pool::{Builder, Callbacks, Pool, PoolError, TaskError, WorkerState};
 use host_runtime::sys::{self, Pid, Signal, WaitOptions};
+use serde::{Deserialize, Serialize};
 
 /// Where [`victim`] tasks write their pid: the test keeps the other end.
 static REPORT: Mutex<Option<UnixStream>> = Mutex::new(None);
@@ -717,7 +718,7 @@ fn oversized_messages_are_refused_or_split() {
             .unwrap();
         assert!(matches!(
             pool.apply_async(len, vec![0; 100 << 10]),
-            Err(PoolError::Encode(_))
+            Err(PoolError::TooLarge { len, max: 65536 }) if len > 100 << 10
         ));
         assert_eq!(pool.apply(len, vec![0; 30 << 10]).unwrap(), 30 << 10);
         match pool.apply(blow_up, 100 << 10) {
@@ -742,6 +743,35 @@ fn oversized_messages_are_refused_or_split() {
         assert_eq!(lens, vec![40 << 10; 12]);
         let big = one.map_chunked(blow_up, vec![40 << 10; 12], 1).unwrap();
         assert!(big.iter().all(|v| v.len() == 40 << 10));
+    });
+}
+
+/// An argument whose `Serialize` fails is an [`PoolError::Encode`] at once: `map` splits a chunk
+/// only when its message is too long, and never encodes a failing item again.
+#[test]
+fn an_argument_that_cannot_be_encoded_fails_the_map_at_once() {
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+    static SERIALIZED: AtomicUsize = AtomicUsize::new(0);
+    #[derive(Deserialize)]
+    struct Refuses;
+    impl Serialize for Refuses {
+        fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+            SERIALIZED.fetch_add(1, Relaxed);
+            Err(serde::ser::Error::custom("refused"))
+        }
+    }
+    fn id(_: Refuses) -> u8 {
+        0
+    }
+    watchdog(30, || {
+        let pool = Pool::new(1).unwrap();
+        let err = pool
+            .map_chunked(id, (0..16).map(|_| Refuses), 16)
+            .unwrap_err();
+        assert!(matches!(err, PoolError::Encode(_)), "{err:?}");
+        assert!(std::error::Error::source(&err).is_some());
+        assert_eq!(SERIALIZED.load(Relaxed), 1, "the chunk was encoded once");
+        assert!(matches!(pool.apply(id, Refuses), Err(PoolError::Encode(_))));
     });
 }
 

@@ -23,7 +23,10 @@ use host_runtime::queue::{Builder, Waiters, UNBOUNDED_CAPACITY};
 use host_runtime::shm::ShmError;
 use host_runtime::sys::region::ClaimError;
 use host_runtime::sys::{self, Pid, Signal};
-use host_runtime::{GetError, Process, PutError, Queue, QueueError, RawQueue};
+use host_runtime::{
+    DecodeErrorKind, GetError, GetNowaitError, GetTimeoutError, Process, PutError, PutNowaitError,
+    PutTimeoutError, Queue, QueueError, RawQueue,
+};
 use serde::{Deserialize, Serialize};
 
 fn watchdog(body: impl FnOnce() + Send + 'static) {
@@ -157,7 +160,10 @@ fn timeouts_are_never_early() {
         let q = Queue::<u32>::new(3).unwrap();
         for timeout in [0, 1, 20, 150].map(Duration::from_millis) {
             let t = Instant::now();
-            assert!(matches!(q.get_timeout(timeout), Err(GetError::Timeout)));
+            assert!(matches!(
+                q.get_timeout(timeout),
+                Err(GetTimeoutError::Timeout)
+            ));
             let waited = t.elapsed();
             assert!(
                 waited >= timeout,
@@ -171,7 +177,7 @@ fn timeouts_are_never_early() {
             let t = Instant::now();
             assert!(matches!(
                 q.put_timeout(7, timeout),
-                Err(PutError::Timeout(7))
+                Err(PutTimeoutError::Timeout(7))
             ));
             let waited = t.elapsed();
             assert!(
@@ -189,7 +195,10 @@ fn blocked_get_sleeps_without_cpu() {
         let q = Queue::<u32>::new(3).unwrap();
         let before = thread_cpu_ticks();
         let timeout = Duration::from_millis(500);
-        assert!(matches!(q.get_timeout(timeout), Err(GetError::Timeout)));
+        assert!(matches!(
+            q.get_timeout(timeout),
+            Err(GetTimeoutError::Timeout)
+        ));
         let used = thread_cpu_ticks() - before;
         // A spinning wait would use all 50 ticks (100 Hz); sleeping uses none or one.
         assert!(
@@ -211,7 +220,10 @@ fn signals_never_break_a_blocking_call() {
             // Each signal interrupts the futex wait with EINTR; the calls carry on.
             let timeout = Duration::from_millis(300);
             let t = Instant::now();
-            assert!(matches!(rx.get_timeout(timeout), Err(GetError::Timeout)));
+            assert!(matches!(
+                rx.get_timeout(timeout),
+                Err(GetTimeoutError::Timeout)
+            ));
             assert!(t.elapsed() >= timeout, "EINTR ended the wait early");
             assert_eq!(rx.get().unwrap(), 42, "EINTR ended the wait early");
             done.put(0).unwrap();
@@ -281,7 +293,7 @@ fn blocked_put_waits_for_a_free_blob_chunk() {
             .unwrap();
         q.put(vec![1; 60_000]).unwrap();
         let err = q.put_nowait(vec![2; 60_000]).unwrap_err();
-        assert!(matches!(&err, PutError::Full(v) if v.len() == 60_000 && v[0] == 2));
+        assert!(matches!(&err, PutNowaitError::Full(v) if v.len() == 60_000 && v[0] == 2));
         let rx = q.clone();
         let p = spawn(move || {
             wait_until(
@@ -307,13 +319,13 @@ fn full_empty_and_too_large_hand_items_back() {
             .build()
             .unwrap();
         assert!(q.empty() && !q.full() && q.qsize() == 0);
-        assert!(matches!(q.get_nowait(), Err(GetError::Empty)));
+        assert!(matches!(q.get_nowait(), Err(GetNowaitError::Empty)));
         for i in 0..3u8 {
             q.put(vec![i; 10]).unwrap();
         }
         assert!(q.full() && !q.empty() && q.qsize() == 3);
         match q.put_nowait(vec![9; 10]) {
-            Err(PutError::Full(item)) => assert_eq!(item, vec![9; 10]),
+            Err(PutNowaitError::Full(item)) => assert_eq!(item, vec![9; 10]),
             other => panic!("expected Full, got {other:?}"),
         }
         assert_eq!(q.qsize(), 3);
@@ -349,6 +361,41 @@ fn full_empty_and_too_large_hand_items_back() {
         ));
         raw.put([1u8; 100]).unwrap();
         assert_eq!(raw.get().unwrap(), [1u8; 100]);
+    });
+}
+
+/// The failures the three forms of a call share convert into the wider error types, for `?`;
+/// the extra variant says only how the wait ended.
+#[test]
+fn the_shared_failures_convert_into_the_wider_error_types() {
+    fn put_both(q: &Queue<Vec<u8>>, item: Vec<u8>) -> Result<(), PutNowaitError<Vec<u8>>> {
+        q.put(item.clone())?;
+        q.put_nowait(item)
+    }
+    fn get_both(q: &RawQueue) -> Result<Vec<u8>, GetTimeoutError> {
+        q.get()?;
+        q.get_timeout(Duration::from_millis(1))
+    }
+    watchdog(|| {
+        let q = Queue::<Vec<u8>>::builder()
+            .maxsize(1)
+            .max_message_size(100)
+            .build()
+            .unwrap();
+        match put_both(&q, vec![0; 200]) {
+            Err(PutNowaitError::TooLarge { item, len, max }) => {
+                assert_eq!((item.len(), max), (200, 100));
+                assert!(len > 200);
+            }
+            other => panic!("expected TooLarge, got {other:?}"),
+        }
+        match put_both(&q, vec![1; 10]) {
+            Err(e @ PutNowaitError::Full(_)) => assert_eq!(e.into_inner(), [1; 10]),
+            other => panic!("expected Full, got {other:?}"),
+        }
+        let raw = RawQueue::new(2).unwrap();
+        raw.put(b"one").unwrap();
+        assert!(matches!(get_both(&raw), Err(GetTimeoutError::Timeout)));
     });
 }
 
@@ -455,7 +502,7 @@ fn bytes_left_after_the_item_are_a_decode_error() {
         raw.put(postcard::to_allocvec(&300u64).unwrap()).unwrap();
         assert!(matches!(
             q.get(),
-            Err(GetError::Decode(postcard::Error::DeserializeBadEncoding))
+            Err(GetError::Decode(e)) if e.kind() == DecodeErrorKind::TrailingBytes
         ));
         // The same through a blob chunk (a long message).
         let mut long = vec![7u8];

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::io;
 
+use crate::encoding::EncodeError;
 use crate::process::ProcessError;
 use crate::queue::QueueError;
 use crate::shm::ShmError;
@@ -38,9 +39,19 @@ pub enum PoolError {
     InCallback,
     /// The pool belongs to another process: this one is a child forked after it was made.
     NotOwner,
-    /// The task's arguments could not be encoded, or the encoded message is longer than
-    /// the pool's maximum message size; the message says which.
-    Encode(String),
+    /// The task's arguments could not be encoded (their `Serialize` implementation failed,
+    /// or they are a shape the encoding can't hold).
+    Encode(EncodeError),
+    /// The task's message (the encoded arguments and a header) is longer than the pool's
+    /// maximum message size ([`Builder::max_message_size`](super::Builder::max_message_size)).
+    /// [`map`](super::Pool::map) and its kin split a chunk that is too long until it fits;
+    /// this is a single item that does not.
+    TooLarge {
+        /// The message's length in bytes.
+        len: usize,
+        /// The pool's maximum message size.
+        max: usize,
+    },
     /// A task ended without a value (from [`apply`](super::Pool::apply),
     /// [`map`](super::Pool::map)).
     Task(TaskError),
@@ -73,7 +84,12 @@ impl fmt::Display for PoolError {
                 f.write_str("cannot wait for the pool from its own result thread (a callback)")
             }
             Self::NotOwner => f.write_str("the pool belongs to another process"),
-            Self::Encode(m) => write!(f, "could not send the task: {m}"),
+            Self::Encode(e) => write!(f, "could not send the task: {e}"),
+            Self::TooLarge { len, max } => write!(
+                f,
+                "could not send the task: its message is {len} bytes long, more than the \
+                 pool's maximum message size ({max} bytes)"
+            ),
             Self::Task(e) => e.fmt(f),
             Self::Spawn(e) => write!(f, "could not start a worker process: {e}"),
             Self::Queue(e) => write!(f, "could not make the pool's shared memory: {e}"),
@@ -90,6 +106,7 @@ impl fmt::Display for PoolError {
 impl std::error::Error for PoolError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
+            Self::Encode(e) => Some(e),
             Self::Task(e) => Some(e),
             Self::Spawn(e) => Some(e),
             Self::Queue(e) => Some(e),

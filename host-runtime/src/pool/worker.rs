@@ -12,7 +12,7 @@ use super::message::{
 };
 use super::result::panic_message;
 use super::tables::Tables;
-use crate::queue::{PutError, RawQueue};
+use crate::queue::{PutNowaitError, RawQueue};
 use crate::sys::fncall::{CallKey, ForkCall};
 
 /// A worker's initializer.
@@ -115,18 +115,19 @@ pub(super) fn main(ctx: WorkerCtx) {
 /// Puts a result message and rings the doorbell; `false` if the result queue is corrupt.
 fn send(ctx: &WorkerCtx, out: &[u8]) -> bool {
     let put = match ctx.results.put_nowait(out) {
-        Err(PutError::Full(_)) => {
+        Ok(()) => true,
+        Err(PutNowaitError::Full(_)) => {
             // Never happens while the pool keeps at most `prefetch` tasks in our custody (the
             // queue's capacity); wait for room, as `Blocked`, all the same.
             let tables = ctx.tables.get();
             let _ = tables.worker_blocked(ctx.id);
             let put = ctx.results.put(out);
             let _ = tables.worker_unblocked(ctx.id);
-            put
+            put.is_ok()
         }
-        other => other,
+        Err(_) => false,
     };
-    if put.is_err() {
+    if !put {
         return false;
     }
     if ctx.tables.doorbell().notify() {

@@ -20,6 +20,8 @@ pub enum ProcessError {
     /// The child was reaped by someone else (`SIGCHLD` ignored, or `waitpid(-1)` elsewhere in
     /// this process); its exit status is unknown.
     Lost,
+    /// [`Process::join_timeout`] waited in vain: the child still runs after the timeout.
+    Timeout,
     /// A system call failed.
     Os(io::Error),
 }
@@ -35,6 +37,7 @@ impl fmt::Display for ProcessError {
             ProcessError::Lost => {
                 f.write_str("child process was reaped elsewhere; its exit status is lost")
             }
+            ProcessError::Timeout => f.write_str("timed out waiting for the child process to exit"),
             ProcessError::Os(e) => write!(f, "system call failed: {e}"),
         }
     }

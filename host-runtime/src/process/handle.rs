@@ -344,19 +344,19 @@ impl Process {
         Ok(code.expect("a wait without deadline returns only once the child exited"))
     }
 
-    /// Waits at most `timeout` for the child to exit: `Some(exit code)` if it did (reaped),
-    /// `None` if it is still running after `timeout`.
-    ///
-    /// Never returns `None` before `timeout` has passed (measured with the monotonic clock).
+    /// Waits at most `timeout` for the child to exit, and returns its exit code (it is
+    /// reaped) as [`join`](Process::join) does.
     ///
     /// # Errors
     ///
-    /// As [`join`](Process::join).
+    /// - [`ProcessError::Timeout`] if it is still running after `timeout` (never sooner,
+    ///   measured with the monotonic clock); it runs on, and a later `join` still reaps it.
+    /// - As [`join`](Process::join) otherwise.
     ///
     /// # Examples
     ///
     /// ```
-    /// use host_runtime::Process;
+    /// use host_runtime::{Process, ProcessError};
     /// use std::io::{Read, Write};
     /// use std::os::unix::net::UnixStream;
     /// use std::time::Duration;
@@ -367,14 +367,18 @@ impl Process {
     ///     let _ = rx.read(&mut [0u8]);
     /// });
     /// p.start()?;
-    /// assert_eq!(p.join_timeout(Duration::from_millis(10))?, None);
+    /// assert!(matches!(
+    ///     p.join_timeout(Duration::from_millis(10)),
+    ///     Err(ProcessError::Timeout)
+    /// ));
     /// tx.write_all(b"x")?; // the child's read returns: it exits
-    /// assert_eq!(p.join_timeout(Duration::from_secs(60))?, Some(0));
+    /// assert_eq!(p.join_timeout(Duration::from_secs(60))?, 0);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn join_timeout(&self, timeout: Duration) -> Result<Option<i32>, ProcessError> {
+    pub fn join_timeout(&self, timeout: Duration) -> Result<i32, ProcessError> {
         // An unrepresentable deadline (centuries away) means no deadline.
-        self.wait(Instant::now().checked_add(timeout))
+        self.wait(Instant::now().checked_add(timeout))?
+            .ok_or(ProcessError::Timeout)
     }
 
     /// The one waiting loop behind [`join`](Process::join) and

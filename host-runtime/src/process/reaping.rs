@@ -361,7 +361,7 @@ mod tests {
     //! The waiter-thread strategy (no pidfd, `kill`), forced on any kernel. The pidfd strategy
     //! is covered by `tests/process.rs`.
 
-    use crate::process::{Builder, Process};
+    use crate::process::{Builder, Process, ProcessError};
     use crate::sys::{self, Pid, WaitOptions};
     use crate::test_util::watchdog;
     use std::io::{Read, Write};
@@ -400,7 +400,10 @@ mod tests {
             let (p, _tx) = waiting_child(Builder::new());
             let timeout = Duration::from_millis(50);
             let t = Instant::now();
-            assert_eq!(p.join_timeout(timeout).unwrap(), None);
+            assert!(matches!(
+                p.join_timeout(timeout),
+                Err(ProcessError::Timeout)
+            ));
             assert!(t.elapsed() >= timeout);
             assert!(p.is_alive());
             p.terminate().unwrap();
@@ -409,7 +412,7 @@ mod tests {
 
             let (p, _tx) = waiting_child(Builder::new());
             p.kill().unwrap();
-            assert_eq!(p.join_timeout(Duration::from_secs(20)).unwrap(), Some(-9));
+            assert_eq!(p.join_timeout(Duration::from_secs(20)).unwrap(), -9);
         });
     }
 

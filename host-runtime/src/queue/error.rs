@@ -1,34 +1,39 @@
-//! Errors of the queue: one type per operation; a failed put hands the item back.
+//! Errors of the queue: one type per operation and way of waiting; a failed put hands the
+//! item back.
 
 use std::fmt;
 
 use ipc_core::LayoutError;
 
+use crate::encoding::{DecodeError, EncodeError};
 use crate::shm::ShmError;
 use crate::sys::region::ClaimError;
 
-/// Why a put did not happen. The item comes back inside the error; the queue is unchanged.
+// One error type per way of waiting, as crossbeam-channel's `SendError`/`TrySendError`/
+// `SendTimeoutError`: a blocking `put` can't be `Full` nor time out, so its type has neither;
+// `put_nowait` adds Python's `Full`, `put_timeout` adds `Timeout`. Same for the gets (`Empty`,
+// `Timeout`). The failures every form shares convert into the wider types (`From`), for `?`.
+//
+// `RawQueue` uses the same types: its puts never return `Encode` nor its gets `Decode` (bytes
+// need no encoding).
+
+/// Why a [`put`](crate::Queue::put) (which waits for room as long as it takes) did not happen.
+/// The item comes back inside the error; the queue is unchanged.
 ///
 /// # Examples
 ///
 /// ```
 /// use host_runtime::{PutError, Queue};
 ///
-/// let q = Queue::<String>::new(1)?;
-/// q.put("first".to_string())?;
-/// match q.put_nowait("second".to_string()) {
-///     Err(PutError::Full(item)) => assert_eq!(item, "second"),
-///     other => panic!("expected Full, got {other:?}"),
+/// let q = Queue::<Vec<u8>>::builder().maxsize(1).max_message_size(200).build()?;
+/// match q.put(vec![0; 300]) {
+///     Err(PutError::TooLarge { item, max, .. }) => assert_eq!((item.len(), max), (300, 200)),
+///     other => panic!("expected TooLarge, got {other:?}"),
 /// }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[non_exhaustive]
 pub enum PutError<T> {
-    /// The queue is full (or, for a large message, every blob chunk of its size class is in
-    /// use) and the call was not to wait ([`put_nowait`](crate::Queue::put_nowait)).
-    Full(T),
-    /// The queue stayed full until the timeout passed.
-    Timeout(T),
     /// The encoded message is longer than the queue's maximum message size.
     TooLarge {
         /// The item.
@@ -39,120 +44,312 @@ pub enum PutError<T> {
         max: usize,
     },
     /// The item could not be encoded (e.g. a sequence of unknown length, or a `Serialize`
-    /// implementation that failed).
+    /// implementation that failed). Never from a [`RawQueue`](crate::RawQueue).
     Encode {
         /// The item.
         item: T,
-        /// The encoder's error.
-        error: postcard::Error,
+        /// Why it could not be encoded.
+        error: EncodeError,
     },
     /// The shared memory holds an impossible state (written by a foreign or broken process).
     Corrupt(T),
 }
 
-impl<T> PutError<T> {
-    /// The item that was not put.
-    pub fn into_inner(self) -> T {
-        match self {
-            Self::Full(item)
-            | Self::Timeout(item)
-            | Self::TooLarge { item, .. }
-            | Self::Encode { item, .. }
-            | Self::Corrupt(item) => item,
-        }
-    }
-}
-
-// Like `std::sync::mpsc::SendError`: no `T: Debug` bound, the item is not shown.
-impl<T> fmt::Debug for PutError<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Full(_) => f.write_str("Full(..)"),
-            Self::Timeout(_) => f.write_str("Timeout(..)"),
-            Self::TooLarge { len, max, .. } => f
-                .debug_struct("TooLarge")
-                .field("len", len)
-                .field("max", max)
-                .finish_non_exhaustive(),
-            Self::Encode { error, .. } => f
-                .debug_struct("Encode")
-                .field("error", error)
-                .finish_non_exhaustive(),
-            Self::Corrupt(_) => f.write_str("Corrupt(..)"),
-        }
-    }
-}
-
-impl<T> fmt::Display for PutError<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Full(_) => f.write_str("queue is full"),
-            Self::Timeout(_) => f.write_str("timed out waiting for room in the queue"),
-            Self::TooLarge { len, max, .. } => write!(
-                f,
-                "message of {len} bytes is larger than the queue's maximum of {max} bytes"
-            ),
-            Self::Encode { error, .. } => write!(f, "could not encode the message: {error}"),
-            Self::Corrupt(_) => f.write_str("queue memory is corrupt"),
-        }
-    }
-}
-
-impl<T> std::error::Error for PutError<T> {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Encode { error, .. } => Some(error),
-            _ => None,
-        }
-    }
-}
-
-/// Why a get returned no item.
+/// Why a [`put_timeout`](crate::Queue::put_timeout) did not happen: as [`PutError`], or
+/// `Timeout`. The item comes back inside the error; the queue is unchanged.
 ///
 /// # Examples
 ///
 /// ```
-/// use host_runtime::{GetError, Queue};
+/// use host_runtime::{PutTimeoutError, Queue};
+/// use std::time::Duration;
 ///
-/// let q = Queue::<u32>::new(4)?;
-/// assert!(matches!(q.get_nowait(), Err(GetError::Empty)));
+/// let q = Queue::<u8>::new(1)?;
+/// q.put(1)?;
+/// let err = q.put_timeout(2, Duration::from_millis(5)).unwrap_err();
+/// assert!(matches!(err, PutTimeoutError::Timeout(2)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[non_exhaustive]
+pub enum PutTimeoutError<T> {
+    /// The queue stayed full (or, for a large message, every blob chunk of its size class
+    /// stayed in use) until the timeout passed.
+    Timeout(T),
+    /// As [`PutError::TooLarge`].
+    TooLarge {
+        /// The item.
+        item: T,
+        /// Its encoded length in bytes.
+        len: usize,
+        /// The queue's maximum message size.
+        max: usize,
+    },
+    /// As [`PutError::Encode`].
+    Encode {
+        /// The item.
+        item: T,
+        /// Why it could not be encoded.
+        error: EncodeError,
+    },
+    /// As [`PutError::Corrupt`].
+    Corrupt(T),
+}
+
+/// Why a [`put_nowait`](crate::Queue::put_nowait) did not happen: as [`PutError`], or `Full`
+/// (Python's `queue.Full`). The item comes back inside the error; the queue is unchanged.
+///
+/// # Examples
+///
+/// ```
+/// use host_runtime::{PutNowaitError, Queue};
+///
+/// let q = Queue::<String>::new(1)?;
+/// q.put("first".to_string())?;
+/// match q.put_nowait("second".to_string()) {
+///     Err(PutNowaitError::Full(item)) => assert_eq!(item, "second"),
+///     other => panic!("expected Full, got {other:?}"),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[non_exhaustive]
+pub enum PutNowaitError<T> {
+    /// The queue is full (or, for a large message, every blob chunk of its size class is in
+    /// use).
+    Full(T),
+    /// As [`PutError::TooLarge`].
+    TooLarge {
+        /// The item.
+        item: T,
+        /// Its encoded length in bytes.
+        len: usize,
+        /// The queue's maximum message size.
+        max: usize,
+    },
+    /// As [`PutError::Encode`].
+    Encode {
+        /// The item.
+        item: T,
+        /// Why it could not be encoded.
+        error: EncodeError,
+    },
+    /// As [`PutError::Corrupt`].
+    Corrupt(T),
+}
+
+/// The impls the three put errors share; `$waited` is the extra variant (if any), `$name` its
+/// `Debug` name and `$text` its `Display` text.
+macro_rules! put_error_impls {
+    ($ty:ident $(, $waited:ident, $text:literal)?) => {
+        impl<T> $ty<T> {
+            /// The item that was not put.
+            pub fn into_inner(self) -> T {
+                match self {
+                    $(Self::$waited(item) => item,)?
+                    Self::TooLarge { item, .. }
+                    | Self::Encode { item, .. }
+                    | Self::Corrupt(item) => item,
+                }
+            }
+        }
+
+        // Like `std::sync::mpsc::SendError`: no `T: Debug` bound, the item is not shown.
+        impl<T> fmt::Debug for $ty<T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self {
+                    $(Self::$waited(_) => f.write_str(concat!(stringify!($waited), "(..)")),)?
+                    Self::TooLarge { len, max, .. } => f
+                        .debug_struct("TooLarge")
+                        .field("len", len)
+                        .field("max", max)
+                        .finish_non_exhaustive(),
+                    Self::Encode { error, .. } => f
+                        .debug_struct("Encode")
+                        .field("error", error)
+                        .finish_non_exhaustive(),
+                    Self::Corrupt(_) => f.write_str("Corrupt(..)"),
+                }
+            }
+        }
+
+        impl<T> fmt::Display for $ty<T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self {
+                    $(Self::$waited(_) => f.write_str($text),)?
+                    Self::TooLarge { len, max, .. } => write!(
+                        f,
+                        "message of {len} bytes is larger than the queue's maximum of {max} bytes"
+                    ),
+                    Self::Encode { error, .. } => error.fmt(f),
+                    Self::Corrupt(_) => f.write_str("queue memory is corrupt"),
+                }
+            }
+        }
+
+        impl<T> std::error::Error for $ty<T> {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                match self {
+                    Self::Encode { error, .. } => Some(error),
+                    _ => None,
+                }
+            }
+        }
+
+        $(
+        impl<T> From<PutError<T>> for $ty<T> {
+            fn from(e: PutError<T>) -> Self {
+                match e {
+                    PutError::TooLarge { item, len, max } => Self::TooLarge { item, len, max },
+                    PutError::Encode { item, error } => Self::Encode { item, error },
+                    PutError::Corrupt(item) => Self::Corrupt(item),
+                }
+            }
+        }
+
+        impl<T> $ty<T> {
+            /// The error of a call that ran out of waiting, handing `item` back.
+            pub(crate) fn waited(item: T) -> Self {
+                Self::$waited(item)
+            }
+        }
+        )?
+    };
+}
+
+put_error_impls!(PutError);
+put_error_impls!(
+    PutTimeoutError,
+    Timeout,
+    "timed out waiting for room in the queue"
+);
+put_error_impls!(PutNowaitError, Full, "queue is full");
+
+/// Why a [`get`](crate::Queue::get) (which waits for an item as long as it takes) returned no
+/// item.
+///
+/// # Examples
+///
+/// ```
+/// use host_runtime::{GetError, Queue, RawQueue};
+///
+/// # let _ = RawQueue::unlink_named("doc-get-error");
+/// let q = Queue::<bool>::builder().maxsize(2).create_named("doc-get-error")?;
+/// let raw = RawQueue::open_named("doc-get-error")?;
+/// RawQueue::unlink_named("doc-get-error")?;
+/// raw.put([2])?; // not a bool
+/// assert!(matches!(q.get(), Err(GetError::Decode(_))));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum GetError {
-    /// The queue is empty and the call was not to wait ([`get_nowait`](crate::Queue::get_nowait)).
-    Empty,
-    /// The queue stayed empty until the timeout passed.
-    Timeout,
     /// The message was taken off the queue but is not a valid encoding of the item type (a
     /// producer used another type, or another process garbled it); it is dropped. A message
     /// with bytes left over after the item is not one either
-    /// (`postcard::Error::DeserializeBadEncoding`).
-    Decode(postcard::Error),
+    /// ([`DecodeErrorKind::TrailingBytes`](crate::DecodeErrorKind::TrailingBytes)). Never from
+    /// a [`RawQueue`](crate::RawQueue).
+    Decode(DecodeError),
     /// The shared memory holds an impossible state (written by a foreign or broken process).
     Corrupt,
 }
 
-impl fmt::Display for GetError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Empty => f.write_str("queue is empty"),
-            Self::Timeout => f.write_str("timed out waiting for a message"),
-            Self::Decode(e) => write!(f, "could not decode the message (dropped): {e}"),
-            Self::Corrupt => f.write_str("queue memory is corrupt"),
-        }
-    }
+/// Why a [`get_timeout`](crate::Queue::get_timeout) returned no item: as [`GetError`], or
+/// `Timeout`.
+///
+/// # Examples
+///
+/// ```
+/// use host_runtime::{GetTimeoutError, Queue};
+/// use std::time::Duration;
+///
+/// let q = Queue::<u8>::new(2)?;
+/// assert!(matches!(q.get_timeout(Duration::from_millis(5)), Err(GetTimeoutError::Timeout)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum GetTimeoutError {
+    /// The queue stayed empty until the timeout passed.
+    Timeout,
+    /// As [`GetError::Decode`].
+    Decode(DecodeError),
+    /// As [`GetError::Corrupt`].
+    Corrupt,
 }
 
-impl std::error::Error for GetError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Decode(e) => Some(e),
-            _ => None,
-        }
-    }
+/// Why a [`get_nowait`](crate::Queue::get_nowait) returned no item: as [`GetError`], or
+/// `Empty` (Python's `queue.Empty`).
+///
+/// # Examples
+///
+/// ```
+/// use host_runtime::{GetNowaitError, Queue};
+///
+/// let q = Queue::<u32>::new(4)?;
+/// assert!(matches!(q.get_nowait(), Err(GetNowaitError::Empty)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum GetNowaitError {
+    /// The queue is empty.
+    Empty,
+    /// As [`GetError::Decode`].
+    Decode(DecodeError),
+    /// As [`GetError::Corrupt`].
+    Corrupt,
 }
+
+/// The impls the three get errors share, as [`put_error_impls`].
+macro_rules! get_error_impls {
+    ($ty:ident $(, $waited:ident, $text:literal)?) => {
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self {
+                    $(Self::$waited => f.write_str($text),)?
+                    Self::Decode(e) => write!(f, "{e} (the message is dropped)"),
+                    Self::Corrupt => f.write_str("queue memory is corrupt"),
+                }
+            }
+        }
+
+        impl std::error::Error for $ty {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                match self {
+                    Self::Decode(e) => Some(e),
+                    _ => None,
+                }
+            }
+        }
+
+        impl From<DecodeError> for $ty {
+            fn from(e: DecodeError) -> Self {
+                Self::Decode(e)
+            }
+        }
+
+        $(
+        impl From<GetError> for $ty {
+            fn from(e: GetError) -> Self {
+                match e {
+                    GetError::Decode(e) => Self::Decode(e),
+                    GetError::Corrupt => Self::Corrupt,
+                }
+            }
+        }
+
+        impl $ty {
+            /// The error of a call that ran out of waiting.
+            pub(crate) fn waited() -> Self {
+                Self::$waited
+            }
+        }
+        )?
+    };
+}
+
+get_error_impls!(GetError);
+get_error_impls!(GetTimeoutError, Timeout, "timed out waiting for a message");
+get_error_impls!(GetNowaitError, Empty, "queue is empty");
 
 /// Why a queue could not be made or opened.
 #[derive(Debug)]

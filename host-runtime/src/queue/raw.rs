@@ -15,8 +15,12 @@ use super::blob::{Class, Descriptor, Lease, LeaseGuard, NONCE_MASK};
 use super::block::{
     block_on, block_on_marked, notify, notify_all, wake_one, Deadline, Stall, Wait,
 };
-use super::error::{GetError, PutError, QueueError};
+use super::error::{
+    GetError, GetNowaitError, GetTimeoutError, PutError, PutNowaitError, PutTimeoutError,
+    QueueError,
+};
 use super::layout::{word, ClassLayout, Layout, Params, DESCRIPTOR_LEN, HEADER_LEN};
+use crate::encoding::EncodeError;
 use crate::shm::{SharedRegion, ShmError, UnlockOnDrop};
 use crate::sys::fork_generation;
 use crate::sys::member::{Claimer, Member, Verdicts};
@@ -97,40 +101,54 @@ pub struct Waiters {
 /// Why an internal put failed, before the item is put back into the error.
 #[derive(Debug)]
 pub(crate) enum PutFail {
-    Full,
-    Timeout,
-    TooLarge { len: usize, max: usize },
-    Encode(postcard::Error),
+    /// The deadline passed (at once for a call that does not wait) with no room.
+    Waited,
+    TooLarge {
+        len: usize,
+        max: usize,
+    },
+    Encode(EncodeError),
     Corrupt,
 }
 
 impl PutFail {
-    fn waited(deadline: Deadline) -> PutFail {
-        if deadline.is_nowait() {
-            PutFail::Full
-        } else {
-            PutFail::Timeout
-        }
-    }
-
-    /// The public error, carrying `item`.
-    pub(crate) fn with<T>(self, item: T) -> PutError<T> {
+    /// The public error, carrying `item`; `waited` makes the one for [`PutFail::Waited`].
+    pub(crate) fn with<T, E: From<PutError<T>>>(self, item: T, waited: fn(T) -> E) -> E {
         match self {
-            PutFail::Full => PutError::Full(item),
-            PutFail::Timeout => PutError::Timeout(item),
-            PutFail::TooLarge { len, max } => PutError::TooLarge { item, len, max },
-            PutFail::Encode(error) => PutError::Encode { item, error },
-            PutFail::Corrupt => PutError::Corrupt(item),
+            PutFail::Waited => waited(item),
+            PutFail::TooLarge { len, max } => PutError::TooLarge { item, len, max }.into(),
+            PutFail::Encode(error) => PutError::Encode { item, error }.into(),
+            PutFail::Corrupt => PutError::Corrupt(item).into(),
         }
     }
 }
 
-fn get_waited(deadline: Deadline) -> GetError {
-    if deadline.is_nowait() {
-        GetError::Empty
-    } else {
-        GetError::Timeout
+/// Why an internal get failed.
+#[derive(Debug)]
+pub(crate) enum GetFail {
+    /// The deadline passed (at once for a call that does not wait) with no message.
+    Waited,
+    Corrupt,
+}
+
+impl GetFail {
+    /// The public error; `waited` makes the one for [`GetFail::Waited`].
+    pub(crate) fn with<E: From<GetError>>(self, waited: fn() -> E) -> E {
+        match self {
+            GetFail::Waited => waited(),
+            GetFail::Corrupt => GetError::Corrupt.into(),
+        }
     }
+}
+
+/// The `waited` of a put without deadline, which waits until it succeeds or fails otherwise.
+pub(crate) fn put_never_waits<T>(_: T) -> PutError<T> {
+    unreachable!("a put without deadline waits until there is room")
+}
+
+/// The `waited` of a get without deadline, which waits until it succeeds or fails otherwise.
+pub(crate) fn get_never_waits() -> GetError {
+    unreachable!("a get without deadline waits until there is a message")
 }
 
 /// Where a taken message is, for the reader given to [`RawQueue::get_with`].
@@ -437,57 +455,62 @@ impl RawQueue {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn put<B: AsRef<[u8]>>(&self, message: B) -> Result<(), PutError<B>> {
-        self.put_until(message, Deadline::Never)
+        self.put_until(message, Deadline::Never, put_never_waits)
     }
 
     /// Puts `message`, waiting at most `timeout` for room.
     ///
     /// # Errors
     ///
-    /// [`PutError::Timeout`] if the queue stayed full for `timeout` (never sooner); as
+    /// [`PutTimeoutError::Timeout`] if the queue stayed full for `timeout` (never sooner); as
     /// [`put`](Self::put) otherwise.
     ///
     /// # Examples
     ///
     /// ```
-    /// use host_runtime::{PutError, RawQueue};
+    /// use host_runtime::{PutTimeoutError, RawQueue};
     /// use std::time::Duration;
     ///
     /// let q = RawQueue::new(1)?;
     /// q.put_timeout(b"a", Duration::from_millis(10))?;
     /// let err = q.put_timeout(b"b", Duration::from_millis(10)).unwrap_err();
-    /// assert!(matches!(err, PutError::Timeout(b"b")));
+    /// assert!(matches!(err, PutTimeoutError::Timeout(b"b")));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn put_timeout<B: AsRef<[u8]>>(
         &self,
         message: B,
         timeout: Duration,
-    ) -> Result<(), PutError<B>> {
-        self.put_until(message, Deadline::after(timeout))
+    ) -> Result<(), PutTimeoutError<B>> {
+        self.put_until(message, Deadline::after(timeout), PutTimeoutError::waited)
     }
 
     /// Puts `message` if there is room now.
     ///
     /// # Errors
     ///
-    /// [`PutError::Full`]; as [`put`](Self::put) otherwise.
+    /// [`PutNowaitError::Full`]; as [`put`](Self::put) otherwise.
     ///
     /// # Examples
     ///
     /// ```
-    /// use host_runtime::{PutError, RawQueue};
+    /// use host_runtime::{PutNowaitError, RawQueue};
     ///
     /// let q = RawQueue::new(1)?;
     /// q.put_nowait(b"a")?;
-    /// assert!(matches!(q.put_nowait(b"b"), Err(PutError::Full(b"b"))));
+    /// assert!(matches!(q.put_nowait(b"b"), Err(PutNowaitError::Full(b"b"))));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn put_nowait<B: AsRef<[u8]>>(&self, message: B) -> Result<(), PutError<B>> {
-        self.put_until(message, Deadline::NoWait)
+    pub fn put_nowait<B: AsRef<[u8]>>(&self, message: B) -> Result<(), PutNowaitError<B>> {
+        self.put_until(message, Deadline::NoWait, PutNowaitError::waited)
     }
 
-    fn put_until<B: AsRef<[u8]>>(&self, message: B, deadline: Deadline) -> Result<(), PutError<B>> {
+    fn put_until<B: AsRef<[u8]>, E: From<PutError<B>>>(
+        &self,
+        message: B,
+        deadline: Deadline,
+        waited: fn(B) -> E,
+    ) -> Result<(), E> {
         let bytes = message.as_ref();
         let result = if bytes.len() <= self.inner.inline_max {
             self.put_inline(bytes, deadline)
@@ -497,7 +520,7 @@ impl RawQueue {
                 Ok(bytes.len())
             })
         };
-        result.map_err(|fail| fail.with(message))
+        result.map_err(|fail| fail.with(message, waited))
     }
 
     /// The item type's fingerprint the header recorded when this handle opened it (0:
@@ -542,7 +565,7 @@ impl RawQueue {
                 Ok(())
             }
             Some(Err(fail)) => Err(fail),
-            None => Err(self.after_failure(Waiting::Room, PutFail::waited(deadline))),
+            None => Err(self.after_failure(Waiting::Room, PutFail::Waited)),
         }
     }
 
@@ -652,7 +675,7 @@ impl RawQueue {
             || class.try_take(held),
             || self.repair_if_stuck(Waiting::Chunk),
         ) else {
-            let fail = PutFail::waited(deadline);
+            let fail = PutFail::Waited;
             return Err(self.after_failure(Waiting::Chunk, fail));
         };
         crash::point("blob.taken");
@@ -662,9 +685,12 @@ impl RawQueue {
             held,
             armed: true,
         };
-        let written = fill(&class.chunks, class.offset(index)).map_err(PutFail::Encode)?;
+        let written = fill(&class.chunks, class.offset(index))
+            .map_err(|e| PutFail::Encode(EncodeError::new(e)))?;
         if written > len {
-            return Err(PutFail::Encode(postcard::Error::SerializeBufferFull));
+            return Err(PutFail::Encode(EncodeError::new(
+                postcard::Error::SerializeBufferFull,
+            )));
         }
         crash::point("blob.written");
         let descriptor = Descriptor {
@@ -705,7 +731,7 @@ impl RawQueue {
                 }
             }
             Some(Err(fail)) => Err(fail),
-            None => Err(self.after_failure(Waiting::Room, PutFail::waited(deadline))),
+            None => Err(self.after_failure(Waiting::Room, PutFail::Waited)),
         }
     }
 
@@ -730,7 +756,7 @@ impl RawQueue {
         &self,
         deadline: Deadline,
         read: impl FnOnce(Message<'_>) -> R,
-    ) -> Result<R, GetError> {
+    ) -> Result<R, GetFail> {
         let (ring, me) = self.ring_and_id();
         let descriptor_len = self.inner.inline_max + 1;
         let mut read = Some(read);
@@ -747,14 +773,14 @@ impl RawQueue {
                     self.read_blob(&self.descriptor_bytes(m), me, read)
                 } else if m.len() > self.inner.max_message_size {
                     // Only a broken process puts one (`put_inline` refuses it).
-                    Err(GetError::Corrupt)
+                    Err(GetFail::Corrupt)
                 } else {
                     Ok(read(Message::Inline(m)))
                 }
             }) {
                 Ok(result) => Some(Ok(result)),
                 Err(PopError::Empty) => None,
-                Err(_) => Some(Err(GetError::Corrupt)),
+                Err(_) => Some(Err(GetFail::Corrupt)),
             },
             || ring.queue().mark_empty_wait(),
             || self.repair_if_stuck(Waiting::Message),
@@ -770,7 +796,7 @@ impl RawQueue {
                 result
             }
             Some(Err(e)) => Err(e),
-            None => Err(self.after_failure(Waiting::Message, get_waited(deadline))),
+            None => Err(self.after_failure(Waiting::Message, GetFail::Waited)),
         }
     }
 
@@ -784,12 +810,12 @@ impl RawQueue {
         m: &Option<[u8; DESCRIPTOR_LEN]>,
         me: u16,
         read: impl FnOnce(Message<'_>) -> R,
-    ) -> Result<R, GetError> {
-        let (class, d) = self.blob(m).ok_or(GetError::Corrupt)?;
+    ) -> Result<R, GetFail> {
+        let (class, d) = self.blob(m).ok_or(GetFail::Corrupt)?;
         let held = Lease::held(me, d.lease.nonce());
         // Ours to move: we hold the claim of the one ring slot that names this lease.
         if !d.lease.is_ring() || !class.hand_over(d.index, d.lease, held) {
-            return Err(GetError::Corrupt);
+            return Err(GetFail::Corrupt);
         }
         crash::point("blob.leased");
         // Frees the chunk when dropped: after `read`, or if it panics.
@@ -846,52 +872,56 @@ impl RawQueue {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn get(&self) -> Result<Vec<u8>, GetError> {
-        self.get_vec(Deadline::Never)
+        self.get_vec(Deadline::Never, get_never_waits)
     }
 
     /// Takes the front message, waiting at most `timeout` for one.
     ///
     /// # Errors
     ///
-    /// [`GetError::Timeout`] if the queue stayed empty for `timeout` (never sooner);
-    /// [`GetError::Corrupt`].
+    /// [`GetTimeoutError::Timeout`] if the queue stayed empty for `timeout` (never sooner);
+    /// [`GetTimeoutError::Corrupt`].
     ///
     /// # Examples
     ///
     /// ```
-    /// use host_runtime::{GetError, RawQueue};
+    /// use host_runtime::{GetTimeoutError, RawQueue};
     /// use std::time::Duration;
     ///
     /// let q = RawQueue::new(2)?;
-    /// assert!(matches!(q.get_timeout(Duration::from_millis(5)), Err(GetError::Timeout)));
+    /// assert!(matches!(q.get_timeout(Duration::from_millis(5)), Err(GetTimeoutError::Timeout)));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn get_timeout(&self, timeout: Duration) -> Result<Vec<u8>, GetError> {
-        self.get_vec(Deadline::after(timeout))
+    pub fn get_timeout(&self, timeout: Duration) -> Result<Vec<u8>, GetTimeoutError> {
+        self.get_vec(Deadline::after(timeout), GetTimeoutError::waited)
     }
 
     /// Takes the front message if there is one now.
     ///
     /// # Errors
     ///
-    /// [`GetError::Empty`]; [`GetError::Corrupt`].
+    /// [`GetNowaitError::Empty`]; [`GetNowaitError::Corrupt`].
     ///
     /// # Examples
     ///
     /// ```
-    /// use host_runtime::{GetError, RawQueue};
+    /// use host_runtime::{GetNowaitError, RawQueue};
     ///
     /// let q = RawQueue::new(2)?;
-    /// assert!(matches!(q.get_nowait(), Err(GetError::Empty)));
+    /// assert!(matches!(q.get_nowait(), Err(GetNowaitError::Empty)));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn get_nowait(&self) -> Result<Vec<u8>, GetError> {
-        self.get_vec(Deadline::NoWait)
+    pub fn get_nowait(&self) -> Result<Vec<u8>, GetNowaitError> {
+        self.get_vec(Deadline::NoWait, GetNowaitError::waited)
     }
 
-    fn get_vec(&self, deadline: Deadline) -> Result<Vec<u8>, GetError> {
+    fn get_vec<E: From<GetError>>(
+        &self,
+        deadline: Deadline,
+        waited: fn() -> E,
+    ) -> Result<Vec<u8>, E> {
         let mut buf = Vec::new();
-        self.get_into_until(&mut buf, deadline)?;
+        self.get_into_until(&mut buf, deadline, waited)?;
         Ok(buf)
     }
 
@@ -914,7 +944,7 @@ impl RawQueue {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn get_into(&self, buf: &mut Vec<u8>) -> Result<usize, GetError> {
-        self.get_into_until(buf, Deadline::Never)
+        self.get_into_until(buf, Deadline::Never, get_never_waits)
     }
 
     /// [`get_into`](Self::get_into), waiting at most `timeout`.
@@ -926,13 +956,13 @@ impl RawQueue {
     /// # Examples
     ///
     /// ```
-    /// use host_runtime::{GetError, RawQueue};
+    /// use host_runtime::{GetTimeoutError, RawQueue};
     /// use std::time::Duration;
     ///
     /// let q = RawQueue::new(2)?;
     /// let mut buf = b"old".to_vec();
     /// let err = q.get_into_timeout(&mut buf, Duration::from_millis(5)).unwrap_err();
-    /// assert!(matches!(err, GetError::Timeout));
+    /// assert!(matches!(err, GetTimeoutError::Timeout));
     /// assert_eq!(buf, b"old");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -940,8 +970,8 @@ impl RawQueue {
         &self,
         buf: &mut Vec<u8>,
         timeout: Duration,
-    ) -> Result<usize, GetError> {
-        self.get_into_until(buf, Deadline::after(timeout))
+    ) -> Result<usize, GetTimeoutError> {
+        self.get_into_until(buf, Deadline::after(timeout), GetTimeoutError::waited)
     }
 
     /// [`get_into`](Self::get_into) without waiting.
@@ -960,12 +990,17 @@ impl RawQueue {
     /// assert_eq!(q.get_into_nowait(&mut buf)?, 3);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn get_into_nowait(&self, buf: &mut Vec<u8>) -> Result<usize, GetError> {
-        self.get_into_until(buf, Deadline::NoWait)
+    pub fn get_into_nowait(&self, buf: &mut Vec<u8>) -> Result<usize, GetNowaitError> {
+        self.get_into_until(buf, Deadline::NoWait, GetNowaitError::waited)
     }
 
     #[inline]
-    fn get_into_until(&self, buf: &mut Vec<u8>, deadline: Deadline) -> Result<usize, GetError> {
+    fn get_into_until<E: From<GetError>>(
+        &self,
+        buf: &mut Vec<u8>,
+        deadline: Deadline,
+        waited: fn() -> E,
+    ) -> Result<usize, E> {
         self.get_with(deadline, |message| match message {
             Message::Inline(m) => {
                 // The private copy: straight from the slot into `buf`, with atomic loads,
@@ -984,6 +1019,7 @@ impl RawQueue {
                 len
             }
         })
+        .map_err(|fail| fail.with(waited))
     }
 
     /// The number of messages in the queue (a snapshot; like Python's, only a hint under
