@@ -193,12 +193,12 @@ impl SlotWords for SlotArray {
 /// # Examples
 ///
 /// ```
-/// use ipc_core::{ByteQueue, PopError, Region};
+/// use ipc_core::{ByteQueue, Config, PopError, Region};
 ///
 /// static mut MEMORY: Region<4096> = Region::new();
 /// // SAFETY: MEMORY is used by this example only, once.
 /// let region = unsafe { &mut *core::ptr::addr_of_mut!(MEMORY) };
-/// let queue = ByteQueue::init(region.as_mut_slice(), 8, 64)?;
+/// let queue = ByteQueue::init(region.as_mut_slice(), Config::new(8, 64))?;
 ///
 /// queue.try_push(b"hello")?;
 /// let mut buf = [0u8; 64];
@@ -235,7 +235,7 @@ pub struct QueueStats {
 }
 
 /// The shape of a [`ByteQueue`]: what [`ByteQueue::memory_size_for`] and
-/// [`ByteQueue::init_with`] take.
+/// [`ByteQueue::init`] take.
 ///
 /// # Examples
 ///
@@ -279,6 +279,21 @@ impl Config {
     const fn slots_offset(&self) -> usize {
         HEADER_SIZE + self.participants * ENTRY_SIZE
     }
+}
+
+/// What [`ByteQueue::init_raw`] may assume about the region's bytes past the header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Contents {
+    /// Any bytes: `init_raw` writes every participant entry and slot word, touching the
+    /// first bytes of each slot. [`ByteQueue::init`] always uses this.
+    Any,
+    /// Every byte past the header (offset 640 on) is zero, as in a fresh anonymous or
+    /// `memfd` mapping: zero entries are free and zero slot words empty, so `init_raw`
+    /// writes the header only and slot pages are committed as the queue first uses them.
+    ///
+    /// A promise about correctness, not soundness: a region wrongly said to be zeroed
+    /// behaves as one another process scribbled on (typed errors, garbled messages).
+    Zeroed,
 }
 
 impl<'a> ByteQueue<'a> {
@@ -336,7 +351,8 @@ impl<'a> ByteQueue<'a> {
         }
     }
 
-    /// Makes an empty queue in `region`, which it borrows for as long as the queue is used.
+    /// Makes an empty queue shaped by `config` in `region`, which it borrows for as long as
+    /// the queue is used.
     ///
     /// # Errors
     ///
@@ -346,35 +362,23 @@ impl<'a> ByteQueue<'a> {
     /// # Examples
     ///
     /// ```
-    /// # use ipc_core::{ByteQueue, Region};
+    /// # use ipc_core::{ByteQueue, Config, Region};
     /// let mut region = Box::new(Region::<{ 640 + 4 * 24 }>::new());
-    /// let queue = ByteQueue::init(region.as_mut_slice(), 4, 8).unwrap();
+    /// let queue = ByteQueue::init(region.as_mut_slice(), Config::new(4, 8)).unwrap();
     /// assert_eq!(queue.capacity(), 4);
     /// ```
-    pub fn init(
-        region: &'a mut [u8],
-        capacity: usize,
-        max_message_len: usize,
-    ) -> Result<Self, InitError> {
-        Self::init_with(region, Config::new(capacity, max_message_len))
-    }
-
-    /// [`init`](Self::init) for a queue shaped by `config`.
-    ///
-    /// # Errors
-    ///
-    /// As [`init`](Self::init).
-    pub fn init_with(region: &'a mut [u8], config: Config) -> Result<Self, InitError> {
+    pub fn init(region: &'a mut [u8], config: Config) -> Result<Self, InitError> {
         let len = region.len();
         // SAFETY: the exclusive borrow makes `region` valid, initialised and ours alone
         // for 'a.
-        unsafe { Self::init_raw_with(NonNull::from(region).cast(), len, config) }
+        unsafe { Self::init_raw(NonNull::from(region).cast(), len, config, Contents::Any) }
     }
 
     /// [`init`](Self::init) over raw memory, e.g. a shared mapping.
     ///
-    /// Writes the header and every slot word (touching each slot's first bytes); see
-    /// [`init_zeroed`](Self::init_zeroed) to touch the header only.
+    /// With [`Contents::Any`] it writes the header, every participant entry and every slot
+    /// word (touching each slot's first bytes); with [`Contents::Zeroed`], for a region
+    /// known to be all zero, the header only (see [`Contents`]).
     ///
     /// # Errors
     ///
@@ -387,81 +391,48 @@ impl<'a> ByteQueue<'a> {
     ///   atomics); other processes may write it in any way: that can garble messages or
     ///   make calls fail, never more (`LAYOUT.md`, *Hostile memory*);
     /// * no other `ByteQueue` uses the region while `init_raw` runs.
+    ///
+    /// `contents` is not part of this contract: a region wrongly said to be zeroed is only
+    /// as bad as one that another process scribbled on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use core::ptr::NonNull;
+    /// use ipc_core::{ByteQueue, Config, Contents, Region};
+    ///
+    /// let mut region = Box::new(Region::<4096>::new()); // `Region::new()` is all zero
+    /// let len = region.as_mut_slice().len();
+    /// let ptr = NonNull::from(region.as_mut_slice()).cast::<u8>();
+    /// // SAFETY: `region` outlives the queue and is used through it only.
+    /// let queue = unsafe { ByteQueue::init_raw(ptr, len, Config::new(4, 16), Contents::Zeroed) }?;
+    /// queue.try_push(b"hi")?;
+    /// assert_eq!(queue.len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub unsafe fn init_raw(
         region: NonNull<u8>,
         len: usize,
-        capacity: usize,
-        max_message_len: usize,
-    ) -> Result<Self, InitError> {
-        // SAFETY: forwarded from our caller.
-        unsafe { Self::init_raw_with(region, len, Config::new(capacity, max_message_len)) }
-    }
-
-    /// [`init_raw`](Self::init_raw) for a queue shaped by `config`.
-    ///
-    /// # Errors
-    ///
-    /// As [`init`](Self::init).
-    ///
-    /// # Safety
-    ///
-    /// As [`init_raw`](Self::init_raw).
-    pub unsafe fn init_raw_with(
-        region: NonNull<u8>,
-        len: usize,
         config: Config,
+        contents: Contents,
     ) -> Result<Self, InitError> {
         // SAFETY: forwarded from our caller.
         let queue = unsafe { Self::write_header(region, len, config)? };
-        for entry in queue.table.entries {
-            entry.reset();
-        }
-        for index in 0..config.capacity {
-            // SAFETY: index < capacity.
-            unsafe { queue.slots.word(index) }
-                .store(SlotWord::pack(0, State::Free, ANONYMOUS), Relaxed);
+        match contents {
+            // Zero entries are free, zero slot words FREE(0): nothing to write.
+            Contents::Zeroed => {}
+            Contents::Any => {
+                for entry in queue.table.entries {
+                    entry.reset();
+                }
+                for index in 0..config.capacity {
+                    // SAFETY: index < capacity.
+                    unsafe { queue.slots.word(index) }
+                        .store(SlotWord::pack(0, State::Free, ANONYMOUS), Relaxed);
+                }
+            }
         }
         Ok(queue.finish_init())
-    }
-
-    /// [`init_raw`](Self::init_raw) for a region whose bytes are all zero, such as a
-    /// fresh anonymous or `memfd` mapping: writes the header only, so slot pages are
-    /// committed as the queue first uses them.
-    ///
-    /// # Errors
-    ///
-    /// As [`init`](Self::init).
-    ///
-    /// # Safety
-    ///
-    /// As [`init_raw`](Self::init_raw), and every byte of the region past the header
-    /// (offset 640 on) is zero.
-    pub unsafe fn init_zeroed(
-        region: NonNull<u8>,
-        len: usize,
-        capacity: usize,
-        max_message_len: usize,
-    ) -> Result<Self, InitError> {
-        // SAFETY: forwarded from our caller.
-        unsafe { Self::init_zeroed_with(region, len, Config::new(capacity, max_message_len)) }
-    }
-
-    /// [`init_zeroed`](Self::init_zeroed) for a queue shaped by `config`.
-    ///
-    /// # Errors
-    ///
-    /// As [`init`](Self::init).
-    ///
-    /// # Safety
-    ///
-    /// As [`init_zeroed`](Self::init_zeroed).
-    pub unsafe fn init_zeroed_with(
-        region: NonNull<u8>,
-        len: usize,
-        config: Config,
-    ) -> Result<Self, InitError> {
-        // SAFETY: forwarded from our caller; zero entries are free, zero slot words FREE(0).
-        Ok(unsafe { Self::write_header(region, len, config)? }.finish_init())
     }
 
     /// Checks the arguments, then writes every header field but the magic.
@@ -558,10 +529,10 @@ impl<'a> ByteQueue<'a> {
     /// # Examples
     ///
     /// ```
-    /// # use ipc_core::{AttachError, ByteQueue, Region};
+    /// # use ipc_core::{AttachError, ByteQueue, Config, Region};
     /// let mut region = Box::new(Region::<4096>::new());
     /// assert_eq!(ByteQueue::attach(region.as_mut_slice()).err(), Some(AttachError::BadMagic));
-    /// ByteQueue::init(region.as_mut_slice(), 4, 16).unwrap().try_push(b"kept").unwrap();
+    /// ByteQueue::init(region.as_mut_slice(), Config::new(4, 16)).unwrap().try_push(b"kept").unwrap();
     ///
     /// let queue = ByteQueue::attach(region.as_mut_slice()).unwrap();
     /// assert_eq!(queue.len(), 1);
@@ -670,9 +641,9 @@ impl<'a> ByteQueue<'a> {
     /// # Examples
     ///
     /// ```
-    /// # use ipc_core::{ByteQueue, Region};
+    /// # use ipc_core::{ByteQueue, Config, Region};
     /// # let mut region = Box::new(Region::<4096>::new());
-    /// let queue = ByteQueue::init(region.as_mut_slice(), 4, 16)?;
+    /// let queue = ByteQueue::init(region.as_mut_slice(), Config::new(4, 16))?;
     /// queue.try_push_with(4, |slot| {
     ///     slot.write(&7u32.to_le_bytes());
     /// })?;
@@ -706,9 +677,9 @@ impl<'a> ByteQueue<'a> {
     /// # Examples
     ///
     /// ```
-    /// # use ipc_core::{ByteQueue, Region};
+    /// # use ipc_core::{ByteQueue, Config, Region};
     /// # let mut region = Box::new(Region::<4096>::new());
-    /// let queue = ByteQueue::init(region.as_mut_slice(), 4, 16)?;
+    /// let queue = ByteQueue::init(region.as_mut_slice(), Config::new(4, 16))?;
     /// let seen = queue.not_empty().prepare_wait();
     /// assert!(queue.try_pop(&mut [0; 16]).is_err() && queue.mark_empty_wait(), "may sleep");
     /// assert_eq!(queue.try_push_notify(b"wake up"), Ok(true), "a consumer waits");
@@ -951,7 +922,7 @@ impl<'a> ByteQueue<'a> {
     /// use ipc_core::{ByteQueue, Config, Region};
     ///
     /// let mut region = Box::new(Region::<4096>::new());
-    /// let queue = ByteQueue::init_with(region.as_mut_slice(), Config::new(4, 16).participants(2))?;
+    /// let queue = ByteQueue::init(region.as_mut_slice(), Config::new(4, 16).participants(2))?;
     /// let me = queue.register(std::process::id(), 0)?;
     /// me.try_push(b"mine")?;
     /// assert_eq!(queue.participants().count(), 1);
@@ -984,7 +955,7 @@ impl<'a> ByteQueue<'a> {
     /// use ipc_core::{ByteQueue, Config, Region};
     ///
     /// let mut region = Box::new(Region::<4096>::new());
-    /// let queue = ByteQueue::init_with(region.as_mut_slice(), Config::new(4, 16).participants(2))?;
+    /// let queue = ByteQueue::init(region.as_mut_slice(), Config::new(4, 16).participants(2))?;
     /// let id = queue.register(std::process::id(), 0)?.participant();
     /// // SAFETY: this process registered `id` just above and never gives it up.
     /// let me = unsafe { queue.as_participant(id) };
@@ -1076,7 +1047,7 @@ impl<'a> ByteQueue<'a> {
     /// }
     ///
     /// let mut region = Box::new(Region::<4096>::new());
-    /// let queue = ByteQueue::init_with(region.as_mut_slice(), Config::new(4, 16).participants(2))?;
+    /// let queue = ByteQueue::init(region.as_mut_slice(), Config::new(4, 16).participants(2))?;
     /// let me = queue.register(std::process::id(), 0)?;
     /// me.try_push(b"done")?;
     /// drop(me); // keeps the registration: as if this process had died
@@ -1182,7 +1153,7 @@ impl<F: FnMut(&SlotReader<'_>)> RepairHooks for Salvage<F> {
 /// use ipc_core::{ByteQueue, Config, Region};
 ///
 /// let mut region = Box::new(Region::<4096>::new());
-/// let queue = ByteQueue::init_with(region.as_mut_slice(), Config::new(4, 16).participants(2))?;
+/// let queue = ByteQueue::init(region.as_mut_slice(), Config::new(4, 16).participants(2))?;
 /// let me = queue.register(std::process::id(), 0)?;
 /// me.try_push(b"claimed as me")?;
 /// let mut buf = [0; 16];
@@ -1198,7 +1169,7 @@ impl<F: FnMut(&SlotReader<'_>)> RepairHooks for Salvage<F> {
 /// ```compile_fail,E0382
 /// # use ipc_core::{ByteQueue, Config, Region};
 /// # let mut region = Box::new(Region::<4096>::new());
-/// # let queue = ByteQueue::init_with(region.as_mut_slice(), Config::new(4, 16).participants(2)).unwrap();
+/// # let queue = ByteQueue::init(region.as_mut_slice(), Config::new(4, 16).participants(2)).unwrap();
 /// let me = queue.register(std::process::id(), 0).unwrap();
 /// me.deregister();
 /// me.try_push(b"stale"); // error[E0382]: borrow of moved value: `me`
@@ -1209,7 +1180,7 @@ impl<F: FnMut(&SlotReader<'_>)> RepairHooks for Salvage<F> {
 /// ```compile_fail,E0382
 /// # use ipc_core::{ByteQueue, Config, Region};
 /// # let mut region = Box::new(Region::<4096>::new());
-/// # let queue = ByteQueue::init_with(region.as_mut_slice(), Config::new(4, 16).participants(2)).unwrap();
+/// # let queue = ByteQueue::init(region.as_mut_slice(), Config::new(4, 16).participants(2)).unwrap();
 /// let me = queue.register(std::process::id(), 0).unwrap();
 /// let copy = me; // a move, not a copy
 /// me.deregister(); // error[E0382]: use of moved value: `me`
@@ -1219,7 +1190,7 @@ impl<F: FnMut(&SlotReader<'_>)> RepairHooks for Salvage<F> {
 /// ```compile_fail,E0599
 /// # use ipc_core::{ByteQueue, Config, Region};
 /// # let mut region = Box::new(Region::<4096>::new());
-/// # let queue = ByteQueue::init_with(region.as_mut_slice(), Config::new(4, 16).participants(2)).unwrap();
+/// # let queue = ByteQueue::init(region.as_mut_slice(), Config::new(4, 16).participants(2)).unwrap();
 /// let me = queue.register(std::process::id(), 0).unwrap();
 /// let copy = me.clone(); // error[E0599]: no method named `clone`
 /// ```
