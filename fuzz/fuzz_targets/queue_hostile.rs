@@ -172,8 +172,8 @@ fuzz_target!(|input: Input| {
                 let _ = raw.stats();
             }
             Op::PoolStats => {
-                for (_, free, total) in raw.pool_stats() {
-                    assert!(free <= total);
+                for class in raw.pool_stats() {
+                    assert!(class.free <= class.total);
                 }
             }
             Op::Repair => {
