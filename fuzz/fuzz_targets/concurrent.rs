@@ -52,7 +52,9 @@ use std::cell::{Cell, RefCell};
 use std::panic;
 
 use arbitrary::Arbitrary;
-use ipc_core::{ByteQueue, Config, Contents, ParticipantState, PopError, PushError, QueueStats, Registered};
+use ipc_core::{
+    ByteQueue, Config, Contents, ParticipantState, PopError, PushError, QueueStats, Registered,
+};
 use ipc_core_fuzz::{copy_out, expect_panic, install_panic_hook, provoke_panic, AlignedRegion};
 use libfuzzer_sys::fuzz_target;
 

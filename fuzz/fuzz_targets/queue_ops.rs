@@ -9,7 +9,8 @@ use std::collections::VecDeque;
 
 use arbitrary::Arbitrary;
 use ipc_core::{
-    ByteQueue, Config, Contents, ParticipantId, PopError, PushError, Queue, QueueStats, RegisterError,
+    ByteQueue, Config, Contents, ParticipantId, PopError, PushError, Queue, QueueStats,
+    RegisterError,
 };
 use ipc_core_fuzz::{
     copy_out, expect_panic, install_panic_hook, provoke_panic, AlignedRegion, Handle,
