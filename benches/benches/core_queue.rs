@@ -8,7 +8,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use crossbeam_queue::ArrayQueue;
-use ipc_core::{ByteQueue, Queue, Region};
+use ipc_core::{ByteQueue, Config, Queue, Region};
 
 /// heapless's MPMC queue takes at most 128 slots; every peer gets the same capacity.
 const CAP: usize = 128;
@@ -31,7 +31,7 @@ fn single_thread_push_pop(c: &mut Criterion) {
     let mut g = c.benchmark_group("push_pop_64B_single_thread");
 
     let mut region = Box::new(Region::<REGION>::new());
-    let bq = ByteQueue::init(region.as_mut_slice(), CAP, 64).unwrap();
+    let bq = ByteQueue::init(region.as_mut_slice(), Config::new(CAP, 64)).unwrap();
     let round = |bq: &ByteQueue<'_>| {
         bq.try_push(black_box(&MSG)).unwrap();
         let mut out = [0u8; 64];

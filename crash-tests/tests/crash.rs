@@ -20,7 +20,7 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::{watchdog_secs, Rng};
-use host_runtime::queue::{QueueStats, Waiters};
+use host_runtime::queue::{QueueStats, SizeClassStats, Waiters};
 use host_runtime::sys::region::{Part, SharedBytes, View};
 use host_runtime::sys::{self, Signal};
 use host_runtime::{
@@ -315,7 +315,14 @@ fn a_process_killed_asleep_leaves_no_phantom_sleeper() {
 
         assert_eq!(q.stats().dead_processes, 3);
         assert_eq!((q.stats().lost_in_put, q.stats().lost_in_get), (0, 0));
-        assert_eq!(q.pool_stats(), [(4096, 1, 1)]);
+        assert_eq!(
+            q.pool_stats(),
+            [SizeClassStats {
+                chunk_size: 4096,
+                free: 1,
+                total: 1
+            }]
+        );
     });
 }
 
@@ -652,8 +659,12 @@ fn random_kills_of_producers_and_consumers_lose_at_most_one_message_each() {
         // claim holds up nobody until producers come round to it, so it may be unrepaired).
         t.q.repair_dead();
         assert!(t.q.empty());
-        for (size, free, total) in t.q.pool_stats() {
-            assert_eq!(free, total, "{size}-byte chunks leaked");
+        for class in t.q.pool_stats() {
+            assert_eq!(
+                class.free, class.total,
+                "{}-byte chunks leaked",
+                class.chunk_size
+            );
         }
 
         let counter = |w| t.board.word(w).load(SeqCst);

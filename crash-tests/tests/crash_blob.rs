@@ -76,7 +76,7 @@ fn long(seed: u8) -> Vec<u8> {
 }
 
 fn all_chunks_free(q: &RawQueue) -> bool {
-    q.pool_stats().iter().all(|&(_, free, total)| free == total)
+    q.pool_stats().iter().all(|c| c.free == c.total)
 }
 
 /// A long put killed at each of its steps: before its ring claim the message never entered

@@ -11,7 +11,7 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
-use ipc_core::{AttachError, ByteQueue, Config, PopError, PushError, RegisterError};
+use ipc_core::{AttachError, ByteQueue, Config, Contents, PopError, PushError, RegisterError};
 use ipc_core_fuzz::layout::{self, HEADER};
 use ipc_core_fuzz::{
     copy_out, expect_panic, install_panic_hook, provoke_panic, AlignedRegion, Handle,
@@ -447,7 +447,7 @@ fn corrupted(
     let mut region = AlignedRegion::new(0, size);
     {
         // SAFETY: as in `raw`; this handle is dropped before the region is written.
-        let q = unsafe { ByteQueue::init_raw_with(region.ptr(), region.len(), config) }
+        let q = unsafe { ByteQueue::init_raw(region.ptr(), region.len(), config, Contents::Any) }
             .expect("init of a valid layout");
         let mut buf = vec![0u8; max];
         for pre in prelude.iter().take(MAX_OPS) {
@@ -600,7 +600,7 @@ fn corrupted(
 
     if reinit && len >= size {
         // SAFETY: as in `raw`; the handles above are gone.
-        let q = unsafe { ByteQueue::init_raw_with(region.ptr(), len, config) }
+        let q = unsafe { ByteQueue::init_raw(region.ptr(), len, config, Contents::Any) }
             .expect("re-init of a valid layout");
         assert_eq!(q.len(), 0);
         assert_eq!(q.stats(), Default::default());

@@ -52,7 +52,9 @@ use std::cell::{Cell, RefCell};
 use std::panic;
 
 use arbitrary::Arbitrary;
-use ipc_core::{ByteQueue, Config, ParticipantState, PopError, PushError, QueueStats, Registered};
+use ipc_core::{
+    ByteQueue, Config, Contents, ParticipantState, PopError, PushError, QueueStats, Registered,
+};
 use ipc_core_fuzz::{copy_out, expect_panic, install_panic_hook, provoke_panic, AlignedRegion};
 use libfuzzer_sys::fuzz_target;
 
@@ -755,7 +757,7 @@ fuzz_target!(init: init(), |input: Input| {
     let region = AlignedRegion::new(0, size);
     // SAFETY: `region` is valid for `size` bytes, outlives the queue (dropped at the end
     // of this closure, after `sim`) and is used through `ByteQueue`s only.
-    let anonymous = unsafe { ByteQueue::init_raw_with(region.ptr(), region.len(), config) }
+    let anonymous = unsafe { ByteQueue::init_raw(region.ptr(), region.len(), config, Contents::Any) }
         .expect("init of a valid layout");
     let handles = std::array::from_fn(|w| {
         anonymous

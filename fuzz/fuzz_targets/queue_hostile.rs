@@ -37,11 +37,20 @@ struct Input {
 
 #[derive(Arbitrary, Debug)]
 enum Op {
-    Put { len: u16, byte: u8 },
-    PutTimeout { len: u16, byte: u8 },
+    Put {
+        len: u16,
+        byte: u8,
+    },
+    PutTimeout {
+        len: u16,
+        byte: u8,
+    },
     Get,
     GetTimeout,
-    PutTyped { len: u16, byte: u8 },
+    PutTyped {
+        len: u16,
+        byte: u8,
+    },
     GetTyped,
     Qsize,
     Waiters,
@@ -49,11 +58,21 @@ enum Op {
     PoolStats,
     Repair,
     /// Store `value` into region word `index` (modulo the region's words).
-    Word { index: u16, value: u64 },
+    Word {
+        index: u16,
+        value: u64,
+    },
     /// Store `value` into `count` words from `index`.
-    Fill { index: u16, count: u8, value: u64 },
+    Fill {
+        index: u16,
+        count: u8,
+        value: u64,
+    },
     /// Store `value` into the 32-bit word `index` (slot lengths, ledger counts, wait words).
-    Half { index: u16, value: u32 },
+    Half {
+        index: u16,
+        value: u32,
+    },
     /// Write back the region as it was made.
     Restore,
     /// Open the region by name again, raw and typed (header checks on scribbled words).
@@ -94,7 +113,9 @@ impl Scribbler {
     }
 
     fn snapshot(&self) -> Vec<u64> {
-        (0..self.words()).map(|i| self.word(i).load(Relaxed)).collect()
+        (0..self.words())
+            .map(|i| self.word(i).load(Relaxed))
+            .collect()
     }
 
     fn restore(&self, image: &[u64]) {
@@ -172,8 +193,8 @@ fuzz_target!(|input: Input| {
                 let _ = raw.stats();
             }
             Op::PoolStats => {
-                for (_, free, total) in raw.pool_stats() {
-                    assert!(free <= total);
+                for class in raw.pool_stats() {
+                    assert!(class.free <= class.total);
                 }
             }
             Op::Repair => {

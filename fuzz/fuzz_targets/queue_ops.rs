@@ -9,7 +9,8 @@ use std::collections::VecDeque;
 
 use arbitrary::Arbitrary;
 use ipc_core::{
-    ByteQueue, Config, ParticipantId, PopError, PushError, Queue, QueueStats, RegisterError,
+    ByteQueue, Config, Contents, ParticipantId, PopError, PushError, Queue, QueueStats,
+    RegisterError,
 };
 use ipc_core_fuzz::{
     copy_out, expect_panic, install_panic_hook, provoke_panic, AlignedRegion, Handle,
@@ -156,10 +157,10 @@ fn run_segment(seg: &Segment) {
     let first = unsafe {
         match how {
             InitHow::Init => {
-                ByteQueue::init_with(std::slice::from_raw_parts_mut(ptr.as_ptr(), len), config)
+                ByteQueue::init(std::slice::from_raw_parts_mut(ptr.as_ptr(), len), config)
             }
-            InitHow::InitRaw => ByteQueue::init_raw_with(ptr, len, config),
-            InitHow::InitZeroed => ByteQueue::init_zeroed_with(ptr, len, config),
+            InitHow::InitRaw => ByteQueue::init_raw(ptr, len, config, Contents::Any),
+            InitHow::InitZeroed => ByteQueue::init_raw(ptr, len, config, Contents::Zeroed),
         }
     }
     .expect("init of a valid layout");

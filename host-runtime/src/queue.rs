@@ -163,7 +163,7 @@ pub use error::{
 };
 use layout::item_type;
 use raw::{get_never_waits, put_never_waits, Message, PutFail};
-pub use raw::{QueueStats, RawQueue, Waiters};
+pub use raw::{QueueStats, RawQueue, SizeClassStats, Waiters};
 
 use crate::sys::region::SharedBytes;
 
@@ -721,14 +721,17 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// # Examples
     ///
     /// ```
+    /// use host_runtime::queue::SizeClassStats;
+    ///
     /// let q = host_runtime::Queue::<Vec<u8>>::builder().maxsize(2).size_class(8192, 2).build()?;
+    /// let class = |free| [SizeClassStats { chunk_size: 8192, free, total: 2 }];
     /// q.put(vec![0; 5000])?;
-    /// assert_eq!(q.pool_stats(), [(8192, 1, 2)]);
+    /// assert_eq!(q.pool_stats(), class(1));
     /// q.get()?;
-    /// assert_eq!(q.pool_stats(), [(8192, 2, 2)]);
+    /// assert_eq!(q.pool_stats(), class(2));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn pool_stats(&self) -> Vec<(usize, usize, usize)> {
+    pub fn pool_stats(&self) -> Vec<SizeClassStats> {
         self.raw.pool_stats()
     }
 }

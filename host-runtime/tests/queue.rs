@@ -19,7 +19,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use host_runtime::queue::{Builder, Waiters, UNBOUNDED_CAPACITY};
+use host_runtime::queue::{Builder, SizeClassStats, Waiters, UNBOUNDED_CAPACITY};
 use host_runtime::shm::ShmError;
 use host_runtime::sys::region::ClaimError;
 use host_runtime::sys::{self, Pid, Signal};
@@ -306,7 +306,14 @@ fn blocked_put_waits_for_a_free_blob_chunk() {
         q.put(err.into_inner()).unwrap();
         join_ok(&p);
         assert_eq!(q.get().unwrap(), vec![2; 60_000]);
-        assert_eq!(q.pool_stats(), vec![(64 << 10, 1, 1)]);
+        assert_eq!(
+            q.pool_stats(),
+            vec![SizeClassStats {
+                chunk_size: 64 << 10,
+                free: 1,
+                total: 1
+            }]
+        );
     });
 }
 
@@ -344,7 +351,7 @@ fn full_empty_and_too_large_hand_items_back() {
         }
         assert!(q.empty());
         // Every chunk is back in its pool.
-        assert!(q.pool_stats().iter().all(|&(_, free, total)| free == total));
+        assert!(q.pool_stats().iter().all(|c| c.free == c.total));
 
         let raw = RawQueue::builder()
             .maxsize(2)
@@ -542,11 +549,8 @@ fn one_mib_messages_across_processes() {
         assert_eq!(raw.get().unwrap(), vec![0xAB; MIB]);
         assert_eq!(raw.get().unwrap(), vec![0xCD; 4 * MIB]);
         join_ok(&p);
-        assert!(q.pool_stats().iter().all(|&(_, free, total)| free == total));
-        assert!(raw
-            .pool_stats()
-            .iter()
-            .all(|&(_, free, total)| free == total));
+        assert!(q.pool_stats().iter().all(|c| c.free == c.total));
+        assert!(raw.pool_stats().iter().all(|c| c.free == c.total));
         // Just above the default maximum (4 MiB encoded): refused, handed back.
         match raw.put(vec![0u8; 4 * MIB + 1]) {
             Err(PutError::TooLarge { item, .. }) => assert_eq!(item.len(), 4 * MIB + 1),

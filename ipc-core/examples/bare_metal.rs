@@ -12,7 +12,7 @@
 //! bare_metal`), simulating the interrupts with a loop.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
-use ipc_core::{ByteQueue, Queue, Region};
+use ipc_core::{ByteQueue, Config, Queue, Region};
 
 /// One ADC sample with its timestamp, as an interrupt handler would read it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,7 +62,7 @@ fn main_loop(log: &ByteQueue<'_>) -> (u32, u32) {
 fn run() -> u32 {
     // SAFETY: LOG_REGION is borrowed here only, once, before any other use.
     let region = unsafe { &mut *core::ptr::addr_of_mut!(LOG_REGION) };
-    let Ok(log) = ByteQueue::init(region.as_mut_slice(), 8, 32) else {
+    let Ok(log) = ByteQueue::init(region.as_mut_slice(), Config::new(8, 32)) else {
         return 0;
     };
     let mut seen = 0;

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::thread;
 use std::time::Instant;
 
-use ipc_core::{ByteQueue, PopError, PushError, Region};
+use ipc_core::{ByteQueue, Config, PopError, PushError, Region};
 
 const PRODUCERS: u64 = 4;
 const CONSUMERS: usize = 4;
@@ -21,7 +21,8 @@ const SIZE: usize = match ByteQueue::memory_size(CAPACITY, MAX_LEN) {
 
 fn main() {
     let mut region = Box::new(Region::<SIZE>::new());
-    let queue = ByteQueue::init(region.as_mut_slice(), CAPACITY, MAX_LEN).expect("init");
+    let queue =
+        ByteQueue::init(region.as_mut_slice(), Config::new(CAPACITY, MAX_LEN)).expect("init");
     println!("ByteQueue: {CAPACITY} slots × {MAX_LEN} B in a {SIZE}-byte region");
     println!("{PRODUCERS} producers × {PER_PRODUCER} messages → {CONSUMERS} consumers");
 

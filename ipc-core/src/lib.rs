@@ -46,7 +46,7 @@ mod wait;
 mod word;
 
 #[cfg(not(loom))]
-pub use byte_queue::{ByteQueue, Config, QueueStats};
+pub use byte_queue::{ByteQueue, Config, Contents, QueueStats};
 #[cfg(all(not(loom), word64))]
 pub use byte_queue::{Registered, RepairHooks, Repaired};
 pub use error::{

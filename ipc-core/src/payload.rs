@@ -293,9 +293,9 @@ fn copy_short(src: &[u8], dst: &mut [u8]) {
 /// # Examples
 ///
 /// ```
-/// # use ipc_core::{ByteQueue, Region};
+/// # use ipc_core::{ByteQueue, Config, Region};
 /// # let mut region = Box::new(Region::<4096>::new());
-/// let queue = ByteQueue::init(region.as_mut_slice(), 4, 16)?;
+/// let queue = ByteQueue::init(region.as_mut_slice(), Config::new(4, 16))?;
 /// queue.try_push(b"id:42;rest")?;
 /// let id = queue.try_pop_with(|message| {
 ///     let mut id = [0; 5];
@@ -353,9 +353,9 @@ impl SlotReader<'_> {
     ///
     /// ```
     /// use core::mem::MaybeUninit;
-    /// # use ipc_core::{ByteQueue, Region};
+    /// # use ipc_core::{ByteQueue, Config, Region};
     /// # let mut region = Box::new(Region::<4096>::new());
-    /// let queue = ByteQueue::init(region.as_mut_slice(), 4, 16)?;
+    /// let queue = ByteQueue::init(region.as_mut_slice(), Config::new(4, 16))?;
     /// queue.try_push(b"42")?;
     /// let n: u32 = queue.try_pop_with(|message| {
     ///     let mut buf = [MaybeUninit::uninit(); 16];
@@ -400,9 +400,9 @@ impl core::fmt::Debug for SlotReader<'_> {
 /// # Examples
 ///
 /// ```
-/// # use ipc_core::{ByteQueue, Region};
+/// # use ipc_core::{ByteQueue, Config, Region};
 /// # let mut region = Box::new(Region::<4096>::new());
-/// let queue = ByteQueue::init(region.as_mut_slice(), 4, 16)?;
+/// let queue = ByteQueue::init(region.as_mut_slice(), Config::new(4, 16))?;
 /// queue.try_push_with(6, |slot| {
 ///     slot.write_at(0, b"ab");
 ///     slot.write_at(2, &7u32.to_le_bytes());

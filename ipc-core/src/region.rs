@@ -10,14 +10,14 @@ pub const REGION_ALIGN: usize = 128;
 /// # Examples
 ///
 /// ```
-/// use ipc_core::{ByteQueue, Region};
+/// use ipc_core::{ByteQueue, Config, Region};
 ///
 /// const SIZE: usize = match ByteQueue::memory_size(16, 32) {
 ///     Ok(size) => size,
 ///     Err(_) => panic!("bad queue layout"),
 /// };
 /// let mut region = Region::<SIZE>::new();
-/// let queue = ByteQueue::init(region.as_mut_slice(), 16, 32).unwrap();
+/// let queue = ByteQueue::init(region.as_mut_slice(), Config::new(16, 32)).unwrap();
 /// assert_eq!(queue.capacity(), 16);
 /// ```
 #[derive(Debug)]

@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use ipc_core::{ByteQueue, PopError, Region, REGION_ALIGN};
+use ipc_core::{ByteQueue, Config, PopError, Region, REGION_ALIGN};
 
 /// A zeroed heap region of `len` bytes aligned to [`REGION_ALIGN`] (too big for the stack).
 struct HeapRegion {
@@ -67,7 +67,7 @@ fn within<R: Send + 'static>(limit: Duration, f: impl FnOnce() -> R + Send + 'st
 #[test]
 fn abandoned_pushes_wedge_consumers() {
     let mut region = Region::<4096>::new();
-    let q = ByteQueue::init(region.as_mut_slice(), 1, 8).unwrap();
+    let q = ByteQueue::init(region.as_mut_slice(), Config::new(1, 8)).unwrap();
     let quiet = panic::take_hook();
     panic::set_hook(Box::new(|_| {}));
     let mut buf = [0u8; 8];
@@ -110,7 +110,7 @@ fn stamps_wrap_with_more_than_65536_slots() {
     const K: u32 = 17;
     let size = ByteQueue::memory_size(CAPACITY, 0).unwrap();
     let mut region = HeapRegion::new(size);
-    ByteQueue::init(region.bytes(), CAPACITY, 0).unwrap();
+    ByteQueue::init(region.bytes(), Config::new(CAPACITY, 0)).unwrap();
     // Move the empty queue to the start of the last lap: head = tail = stamp(lap, 0),
     // every slot FREE(lap) (offsets and encodings from LAYOUT.md).
     let last_lap: u64 = (1 << (64 - K)) - 1;
@@ -148,7 +148,7 @@ fn init_over_a_dirty_header_is_slow() {
         // `not_empty.waiters` (offset 384 + 4) and `not_full.waiters` (512 + 4).
         bytes[388..392].copy_from_slice(&u32::MAX.to_ne_bytes());
         bytes[516..520].copy_from_slice(&u32::MAX.to_ne_bytes());
-        let q = ByteQueue::init(region.as_mut_slice(), 4, 8).unwrap();
+        let q = ByteQueue::init(region.as_mut_slice(), Config::new(4, 8)).unwrap();
         (q.not_empty().waiters(), q.not_full().waiters())
     });
     assert_eq!(done, (0, 0));

@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::thread;
 
-use ipc_core::{ByteQueue, Queue, Region};
+use ipc_core::{ByteQueue, Config, Queue, Region};
 
 const PRODUCERS: u64 = 4;
 const CONSUMERS: usize = 4;
@@ -111,7 +111,7 @@ fn byte_queue_4x4_one_million() {
         Err(_) => panic!("layout"),
     };
     let mut region = Box::new(Region::<SIZE>::new());
-    let q = ByteQueue::init(region.as_mut_slice(), CAP, 32).unwrap();
+    let q = ByteQueue::init(region.as_mut_slice(), Config::new(CAP, 32)).unwrap();
     run(
         |id| {
             // A checksum next to the id catches a torn or mixed-up payload.

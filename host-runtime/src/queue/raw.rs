@@ -1122,39 +1122,63 @@ impl RawQueue {
         }
     }
 
-    /// Blob chunks per size class that are free now, as `(chunk size, free, total)` (a
-    /// snapshot; for monitoring and tests: every chunk comes back once its message is taken).
+    /// Blob chunks per size class that are free now, one [`SizeClassStats`] per class in the
+    /// order of the builder's [`size_class`](super::Builder::size_class) calls (a snapshot; for
+    /// monitoring and tests: every chunk comes back once its message is taken).
     ///
     /// # Examples
     ///
     /// ```
+    /// use host_runtime::queue::SizeClassStats;
+    ///
     /// let q = host_runtime::RawQueue::builder().maxsize(4).size_class(4096, 3).build_raw()?;
     /// q.put(vec![1u8; 3000])?;
-    /// assert_eq!(q.pool_stats(), [(4096, 2, 3)]);
+    /// assert_eq!(q.pool_stats(), [SizeClassStats { chunk_size: 4096, free: 2, total: 3 }]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn pool_stats(&self) -> Vec<(usize, usize, usize)> {
+    pub fn pool_stats(&self) -> Vec<SizeClassStats> {
         self.inner
             .classes
             .iter()
-            .map(|c| (c.chunk_size, c.free_count(), c.count))
+            .map(|c| SizeClassStats {
+                chunk_size: c.chunk_size,
+                free: c.free_count(),
+                total: c.count,
+            })
             .collect()
     }
 }
 
 /// Loss and crash counters of a queue, from [`RawQueue::stats`] or
 /// [`Queue::stats`](super::Queue::stats): the same for every process using it.
+///
+/// The counters are named after this crate's operations, `put` and `get` (Python's); they are
+/// the ring's [`ipc_core::QueueStats`], named after its `push` and `pop`: `lost_in_put` is its
+/// `lost_in_push`, `lost_in_get` its `lost_in_pop`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct QueueStats {
     /// Messages whose put was cut short after it had taken a place in the queue: its process
-    /// died (the place was then repaired and skipped).
+    /// died (the place was then repaired and skipped). The ring's `lost_in_push`.
     pub lost_in_put: u64,
     /// Messages taken by a get that never returned them: its process died (or, in
-    /// [`Queue`](super::Queue), a `Deserialize` implementation panicked).
+    /// [`Queue`](super::Queue), a `Deserialize` implementation panicked). The ring's
+    /// `lost_in_pop`.
     pub lost_in_get: u64,
     /// Processes found dead while registered in the queue, whose claims were repaired.
     pub dead_processes: u64,
+}
+
+/// The blob chunks of one size class, from [`RawQueue::pool_stats`] or
+/// [`Queue::pool_stats`](super::Queue::pool_stats): a snapshot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SizeClassStats {
+    /// Bytes per chunk: the longest message (encoded) a chunk of this class holds.
+    pub chunk_size: usize,
+    /// Chunks free now (neither leased by a put nor holding a message).
+    pub free: usize,
+    /// Chunks in the class, as given to [`Builder::size_class`](super::Builder::size_class).
+    pub total: usize,
 }
 
 /// The most sleepers a repair takes out of one wait word for one dead participant: far more

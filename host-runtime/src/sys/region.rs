@@ -16,7 +16,8 @@
 //!   reader validates what it reads.
 //! - **Zeroed memory.** A part may be initialised as a new queue only in a mapping known to be
 //!   all zero (a new anonymous mapping, a shared memory object this process just created), as
-//!   `ByteQueue::init_zeroed` requires; since claimed parts never overlap, no view wrote it before.
+//!   `ByteQueue::init_raw` with `Contents::Zeroed` assumes; since claimed parts never overlap, no
+//!   view wrote it before.
 
 // Unsafe here: typed views of raw shared memory, and `Send`/`Sync` for them.
 #![allow(unsafe_code)]
@@ -28,7 +29,7 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use ipc_core::{AttachError, ByteQueue, Config, InitError, REGION_ALIGN};
+use ipc_core::{AttachError, ByteQueue, Config, Contents, InitError, REGION_ALIGN};
 
 use super::shm::{mmap_shared_anonymous, mmap_shared_fd, munmap};
 #[cfg(doc)]
@@ -85,9 +86,9 @@ impl Mapping {
     /// an object this process just created and sized (its bytes read as zero and nobody wrote
     /// them): only then may [`split`] initialise queues in it.
     ///
-    /// Private to the crate: [`Mapping::claim`] trusts `zeroed` (it lets `ByteQueue::
-    /// init_zeroed_with` run on the memory), so a caller passing `true` for an object with
-    /// other bytes in it would break a safe function. Named regions are made with
+    /// Private to the crate: [`Mapping::claim`] trusts `zeroed` (it lets `ByteQueue::init_raw`
+    /// with `Contents::Zeroed` run on the memory), so a caller passing `true` for an object with
+    /// other bytes in it would make new queues start out garbled. Named regions are made with
     /// [`SharedRegion`], which passes `true` only for the object it just created.
     ///
     /// # Errors
@@ -130,8 +131,8 @@ impl Drop for Mapping {
 /// One part of a [`split`]: a byte range of the mapping and how to view it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Part {
-    /// A new, empty `ByteQueue` made with `ByteQueue::init_zeroed_with` (the mapping must have
-    /// been zeroed).
+    /// A new, empty `ByteQueue` made with `ByteQueue::init_raw` and `Contents::Zeroed` (the
+    /// mapping must have been zeroed).
     NewQueue {
         /// Start, a multiple of [`REGION_ALIGN`].
         offset: usize,
@@ -206,7 +207,7 @@ pub enum SplitError {
         /// Index of the part.
         part: usize,
     },
-    /// `ByteQueue::init_zeroed` refused the part.
+    /// `ByteQueue::init_raw` refused the part.
     Init {
         /// Index of the part.
         part: usize,
@@ -300,7 +301,7 @@ pub enum ClaimError {
     Overlap,
     /// A [`Part::NewQueue`] in a mapping not known to be zeroed.
     NotZeroed,
-    /// `ByteQueue::init_zeroed` refused the part.
+    /// `ByteQueue::init_raw` refused the part.
     Init(InitError),
     /// `ByteQueue::attach_raw` refused the part.
     Attach(AttachError),
@@ -396,7 +397,7 @@ impl Mapping {
                 // `ByteQueue`s access it, and none exists yet while this init runs. The mapping
                 // was zeroed when made (checked above) and only views write it, none of which
                 // covers this range: its bytes are still zero.
-                let queue = unsafe { ByteQueue::init_zeroed_with(ptr, len, config) }
+                let queue = unsafe { ByteQueue::init_raw(ptr, len, config, Contents::Zeroed) }
                     .map_err(ClaimError::Init)?;
                 View::Queue(SharedQueue {
                     queue,

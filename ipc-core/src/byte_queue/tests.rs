@@ -61,18 +61,18 @@ fn init_refuses_bad_regions_and_changes_nothing() {
     let mut r = region();
     let before = r.as_mut_slice().to_vec();
     assert_eq!(
-        ByteQueue::init(&mut r.as_mut_slice()[..700], 8, 8).err(),
+        ByteQueue::init(&mut r.as_mut_slice()[..700], Config::new(8, 8)).err(),
         Some(InitError::RegionTooSmall {
             needed: 640 + 8 * 24,
             got: 700
         })
     );
     assert_eq!(
-        ByteQueue::init(&mut r.as_mut_slice()[8..], 4, 8).err(),
+        ByteQueue::init(&mut r.as_mut_slice()[8..], Config::new(4, 8)).err(),
         Some(InitError::Misaligned)
     );
     assert_eq!(
-        ByteQueue::init(r.as_mut_slice(), 0, 8).err(),
+        ByteQueue::init(r.as_mut_slice(), Config::new(0, 8)).err(),
         Some(InitError::Layout(LayoutError::ZeroCapacity))
     );
     assert_eq!(r.as_mut_slice(), &before[..]);
@@ -81,7 +81,7 @@ fn init_refuses_bad_regions_and_changes_nothing() {
 #[test]
 fn push_pop_fifo_full_empty() {
     let mut r = region();
-    let q = ByteQueue::init(r.as_mut_slice(), 3, 8).unwrap();
+    let q = ByteQueue::init(r.as_mut_slice(), Config::new(3, 8)).unwrap();
     assert!(q.is_empty());
     let mut buf = [0u8; 8];
     assert_eq!(q.try_pop(&mut buf), Err(PopError::Empty));
@@ -104,7 +104,7 @@ fn push_pop_fifo_full_empty() {
 #[test]
 fn too_large_and_too_small_leave_the_queue_alone() {
     let mut r = region();
-    let q = ByteQueue::init(r.as_mut_slice(), 4, 8).unwrap();
+    let q = ByteQueue::init(r.as_mut_slice(), Config::new(4, 8)).unwrap();
     q.try_push(b"abcdef").unwrap();
     let snapshot = bytes(&q);
     assert_eq!(
@@ -129,7 +129,7 @@ fn too_large_and_too_small_leave_the_queue_alone() {
 fn payload_copies_every_length_and_offset() {
     const MAX: usize = 70;
     let mut r = region();
-    let q = ByteQueue::init(r.as_mut_slice(), 2, MAX).unwrap();
+    let q = ByteQueue::init(r.as_mut_slice(), Config::new(2, MAX)).unwrap();
     let pattern: Vec<u8> = (0..MAX as u8).map(|i| i.wrapping_mul(37) ^ 0x5A).collect();
     for len in 0..=MAX {
         let message = &pattern[..len];
@@ -180,7 +180,7 @@ fn payload_copies_every_length_and_offset() {
 #[test]
 fn slot_views_push_and_pop() {
     let mut r = region();
-    let q = ByteQueue::init(r.as_mut_slice(), 2, 64).unwrap();
+    let q = ByteQueue::init(r.as_mut_slice(), Config::new(2, 64)).unwrap();
     let mut bytes = [0u8; 64];
     for (i, b) in bytes.iter_mut().enumerate() {
         *b = i as u8;
@@ -219,7 +219,7 @@ fn slot_views_push_and_pop() {
 #[test]
 fn a_panicking_closure_gives_its_slot_up() {
     let mut r = region();
-    let q = ByteQueue::init(r.as_mut_slice(), 3, 8).unwrap();
+    let q = ByteQueue::init(r.as_mut_slice(), Config::new(3, 8)).unwrap();
     q.try_push(b"first").unwrap();
     let pushed = panic::catch_unwind(|| q.try_push_with(3, |_| panic!("fill failed")));
     assert!(pushed.is_err());
@@ -258,7 +258,7 @@ fn a_panicking_closure_gives_its_slot_up() {
 #[test]
 fn attach_sees_the_same_queue() {
     let mut r = region();
-    let q = ByteQueue::init(r.as_mut_slice(), 5, 16).unwrap();
+    let q = ByteQueue::init(r.as_mut_slice(), Config::new(5, 16)).unwrap();
     q.try_push(b"one").unwrap();
     q.try_push(b"two").unwrap();
     let q2 = ByteQueue::attach(r.as_mut_slice()).unwrap();
@@ -291,7 +291,7 @@ fn attach_refuses_foreign_or_corrupt_headers() {
             got: 100
         })
     );
-    ByteQueue::init(r.as_mut_slice(), 4, 8).unwrap();
+    ByteQueue::init(r.as_mut_slice(), Config::new(4, 8)).unwrap();
     assert_eq!(
         ByteQueue::attach(&mut r.as_mut_slice()[..size - 1]).err(),
         Some(AttachError::RegionTooSmall {
@@ -343,7 +343,7 @@ fn attach_refuses_foreign_or_corrupt_headers() {
 #[test]
 fn corrupt_slots_are_reported_without_change() {
     let mut r = region();
-    let q = ByteQueue::init(r.as_mut_slice(), 4, 8).unwrap();
+    let q = ByteQueue::init(r.as_mut_slice(), Config::new(4, 8)).unwrap();
     q.try_push(b"ok").unwrap();
     let mut buf = [0u8; 8];
 
@@ -386,7 +386,7 @@ fn garbage_never_loops_forever() {
     for round in 0..200 {
         let mut r = region();
         let cap = 1 + round % 7;
-        let q = ByteQueue::init(r.as_mut_slice(), cap, 8).unwrap();
+        let q = ByteQueue::init(r.as_mut_slice(), Config::new(cap, 8)).unwrap();
         for index in 0..cap {
             seed ^= seed << 13;
             seed ^= seed >> 7;
@@ -410,7 +410,7 @@ fn garbage_never_loops_forever() {
 #[test]
 fn a_stalled_producer_does_not_block_other_producers() {
     let mut r = region();
-    let q = ByteQueue::init(r.as_mut_slice(), 4, 8).unwrap();
+    let q = ByteQueue::init(r.as_mut_slice(), Config::new(4, 8)).unwrap();
     let ring = q.ring();
     // A producer claims position 0 and stops before publishing.
     let stalled = ring.claim_push(7).unwrap();
@@ -443,7 +443,7 @@ fn a_stalled_producer_does_not_block_other_producers() {
 #[test]
 fn a_stalled_consumer_blocks_only_its_slot() {
     let mut r = region();
-    let q = ByteQueue::init(r.as_mut_slice(), 3, 8).unwrap();
+    let q = ByteQueue::init(r.as_mut_slice(), Config::new(3, 8)).unwrap();
     for m in [b"a", b"b", b"c"] {
         q.try_push(m).unwrap();
     }
@@ -471,7 +471,7 @@ fn a_stalled_consumer_blocks_only_its_slot() {
 fn stamps_wrap_around() {
     for cap in [1usize, 2, 3, 5, 8] {
         let mut r = region();
-        let q = ByteQueue::init(r.as_mut_slice(), cap, 8).unwrap();
+        let q = ByteQueue::init(r.as_mut_slice(), Config::new(cap, 8)).unwrap();
         let start = Word::MAX - 2 * cap.next_power_of_two() as Word + 1;
         let lap_field_wrap = ((1 as Word) << crate::word::WORD_LAP_BITS) - 2;
         for restart in [
@@ -500,13 +500,13 @@ fn stamps_wrap_around() {
 }
 
 #[test]
-fn init_zeroed_touches_only_the_header() {
+fn init_raw_zeroed_touches_only_the_header() {
     let size = ByteQueue::memory_size(4, 8).unwrap();
     let mut r = region();
     r.as_mut_slice()[size..].fill(0xAA);
     let base = NonNull::from(r.as_mut_slice()).cast::<u8>();
     // SAFETY: the region is ours, valid for BIG bytes, zero past the header.
-    let q = unsafe { ByteQueue::init_zeroed(base, BIG, 4, 8) }.unwrap();
+    let q = unsafe { ByteQueue::init_raw(base, BIG, Config::new(4, 8), Contents::Zeroed) }.unwrap();
     q.try_push(b"z").unwrap();
     let mut buf = [0u8; 8];
     assert_eq!(q.try_pop(&mut buf), Ok(1));
@@ -519,7 +519,7 @@ fn init_zeroed_touches_only_the_header() {
 #[test]
 fn wait_words_signal_only_with_waiters() {
     let mut r = region();
-    let q = ByteQueue::init(r.as_mut_slice(), 2, 8).unwrap();
+    let q = ByteQueue::init(r.as_mut_slice(), Config::new(2, 8)).unwrap();
     let ne = q.not_empty();
     let seq = ne.seq().load(Relaxed);
     q.try_push(b"1").unwrap();
@@ -541,7 +541,7 @@ fn wait_words_signal_only_with_waiters() {
 fn threads_share_one_region() {
     const PER: u64 = if cfg!(miri) { 40 } else { 20_000 };
     let mut r = region();
-    let q = ByteQueue::init(r.as_mut_slice(), 4, 16).unwrap();
+    let q = ByteQueue::init(r.as_mut_slice(), Config::new(4, 16)).unwrap();
     let taken = Arc::new(core::sync::atomic::AtomicU64::new(0));
     std::thread::scope(|s| {
         for p in 0..2u64 {
@@ -601,7 +601,7 @@ mod participants {
         capacity: usize,
         participants: usize,
     ) -> ByteQueue<'_> {
-        ByteQueue::init_with(
+        ByteQueue::init(
             r.as_mut_slice(),
             Config::new(capacity, 8).participants(participants),
         )
@@ -637,7 +637,7 @@ mod participants {
 
         // A queue without a table has no room; attach keeps the table.
         let mut r2 = region();
-        let plain = ByteQueue::init(r2.as_mut_slice(), 4, 8).unwrap();
+        let plain = ByteQueue::init(r2.as_mut_slice(), Config::new(4, 8)).unwrap();
         assert_eq!(plain.register(1, 0).err(), Some(RegisterError::TableFull));
         let again = ByteQueue::attach(r.as_mut_slice()).unwrap();
         assert_eq!(again.participants().count(), 2);
