@@ -134,7 +134,6 @@
 #![forbid(unsafe_code)]
 
 mod blob;
-mod block;
 mod builder;
 mod error;
 mod layout;
@@ -151,7 +150,7 @@ use postcard::ser_flavors::Flavor;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use block::Deadline;
+use crate::wait::Deadline;
 pub use builder::{
     Builder, DEFAULT_CLASSES, DEFAULT_INLINE_MAX, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_PROCESSES,
     MAX_INLINE, NAMED_DEFAULT_CLASSES, NAMED_UNBOUNDED_CAPACITY, UNBOUNDED_CAPACITY,
