@@ -37,9 +37,10 @@ pub(crate) const STALL_CHECK: Duration = Duration::from_millis(200);
 /// `attempt` returns `None` for "must wait" (full, empty). It is tried once, then after each
 /// step of a [`Backoff`] with [`Policy::QUEUE`] (an adaptive spin, longer just after this
 /// thread woke a sleeper: see [`WAKE_LATENCY`](super::WAKE_LATENCY); then a few
-/// `sched_yield`s), then under the [`WaitWord`] protocol: `prepare_wait`, re-try, sleep on `seq` while it still
-/// holds the value seen (shared futex, the remaining time as timeout), `finish_wait`. A wake-up, a timeout, `EAGAIN` or
-/// `EINTR` all lead to another attempt; a signal never ends the wait early.
+/// `sched_yield`s), then under the [`WaitWord`] protocol: `prepare_wait`, re-try, sleep on
+/// `seq` while it still holds the value seen (shared futex, the remaining time as timeout),
+/// `finish_wait`. A wake-up, a timeout, `EAGAIN` or `EINTR` all lead to another attempt; a
+/// signal never ends the wait early.
 ///
 /// Once sleeping, `on_stall` runs every [`STALL_CHECK`] that passes without success: the
 /// caller's chance to find and repair a dead participant that holds what it waits for (no one
