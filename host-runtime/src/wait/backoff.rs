@@ -271,12 +271,14 @@ impl Backoff {
         }
     }
 
+    #[inline]
     fn start_yielding(&mut self) {
         self.phase = Phase::Yield;
         self.step = 0;
         self.since = None;
     }
 
+    #[inline]
     fn yield_now(&mut self) {
         if self.policy.yield_budget.is_some() && self.since.is_none() {
             self.since = Some(Instant::now());
