@@ -249,19 +249,7 @@ impl Backoff {
                 }
             }
             Spin::Adaptive => {
-                let until = match self.since {
-                    Some(until) => until,
-                    None => {
-                        self.budget = SPIN.get();
-                        let start = Instant::now() + self.budget;
-                        let until = match WOKE_AT.take() {
-                            Some(woke) => start.max(woke + WAKE_LATENCY),
-                            None => start,
-                        };
-                        self.since = Some(until);
-                        until
-                    }
-                };
+                let until = self.adaptive_until();
                 spin_loop();
                 self.step += 1;
                 if self.step % SPINS_PER_CLOCK == 0 && Instant::now() >= until {
@@ -318,6 +306,56 @@ impl Backoff {
     #[inline]
     pub fn reset(&mut self) {
         *self = Backoff::with_deadline(self.policy, self.deadline);
+    }
+
+    /// Runs `attempt` after each step until it returns `Some` (then as
+    /// [`succeeded`](Backoff::succeeded)) or the backoff is completed (`None`, as
+    /// [`sleeping`](Backoff::sleeping): the caller sleeps next). The same steps as a
+    /// `snooze`/`is_completed` loop, with a [`Spin::Adaptive`] spin phase in one tight loop
+    /// (16 attempts between looks at the clock), as hot as the queues' round trips need.
+    #[inline]
+    pub fn run<R>(&mut self, mut attempt: impl FnMut() -> Option<R>) -> Option<R> {
+        if self.phase == Phase::Spin && self.policy.spin == Spin::Adaptive {
+            let until = self.adaptive_until();
+            loop {
+                for _ in 0..SPINS_PER_CLOCK {
+                    spin_loop();
+                    if let Some(r) = attempt() {
+                        return Some(r);
+                    }
+                }
+                if Instant::now() >= until {
+                    break;
+                }
+            }
+            self.start_yielding();
+        }
+        while !self.is_completed() {
+            self.snooze();
+            if let Some(r) = attempt() {
+                self.succeeded();
+                return Some(r);
+            }
+        }
+        self.sleeping();
+        None
+    }
+
+    /// [`Spin::Adaptive`]: when the spin phase ends, taken at its start (this thread's budget
+    /// from now, at least [`WAKE_LATENCY`] after its last wake-up, which this uses up).
+    #[inline]
+    fn adaptive_until(&mut self) -> Instant {
+        if let Some(until) = self.since {
+            return until;
+        }
+        self.budget = SPIN.get();
+        let start = Instant::now() + self.budget;
+        let until = match WOKE_AT.take() {
+            Some(woke) => start.max(woke + WAKE_LATENCY),
+            None => start,
+        };
+        self.since = Some(until);
+        until
     }
 
     /// The attempt after the last snooze succeeded: a [`Spin::Adaptive`] wait that got as far
@@ -392,6 +430,21 @@ mod tests {
         assert!(b.is_completed());
         let b = Backoff::with_deadline(Policy::POOL_RESULT, Deadline::after(Duration::MAX));
         assert!(!b.is_completed());
+    }
+
+    #[test]
+    fn run_returns_the_first_success_or_none_once_completed() {
+        for policy in [Policy::QUEUE, Policy::POOL_COLLECTOR, Policy::POOL_RESULT] {
+            let mut calls = 0;
+            let got = Backoff::new(policy).run(|| {
+                calls += 1;
+                (calls == 3).then_some(calls)
+            });
+            assert_eq!(got, Some(3));
+            let mut b = Backoff::new(policy);
+            assert_eq!(b.run(|| None::<()>), None);
+            assert!(b.is_completed());
+        }
     }
 
     #[test]

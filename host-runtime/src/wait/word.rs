@@ -105,14 +105,9 @@ pub(crate) fn block_on_marked<R>(
     let mut backoff = Backoff::with_deadline(Policy::QUEUE, deadline);
     // On a busy machine a yield may give the core away for a whole time slice: past the
     // deadline, the backoff completes (the sleep loop below makes the last attempt).
-    while !backoff.is_completed() {
-        backoff.snooze();
-        if let Some(r) = attempt() {
-            backoff.succeeded();
-            return Some(r);
-        }
+    if let Some(r) = backoff.run(&mut attempt) {
+        return Some(r);
     }
-    backoff.sleeping();
     let mut check_at = Instant::now() + STALL_CHECK;
     let mut busy_sleep = BUSY_SLEEP_MIN;
     // Sleeps in a row that returned at once because `seq` had moved (see below).
