@@ -4,15 +4,15 @@
 use std::sync::atomic::{AtomicU32, Ordering::*};
 
 use host_runtime::sys::futex::{futex_wait, futex_wake};
-
-use crate::backoff::Backoff;
+use host_runtime::wait::{Backoff, Policy};
 
 /// An epoch counter helpers wait on: [`open`](Gate::open) starts one batch, [`stop`](Gate::stop)
 /// ends them all.
 ///
-/// Waiting spins (the [`Backoff`] policy) and then sleeps on a shared futex, so helpers are
-/// awake between the batches of a measurement but cost nothing between benchmarks. It works
-/// between threads (e.g. in an `Arc`) and between processes (in a [`SharedMem`](crate::shm)).
+/// Waiting spins and yields (a [`Backoff`]: the common spin, then 1,000 yields) and then sleeps
+/// on a shared futex, so helpers are awake between the batches of a measurement but cost
+/// nothing between benchmarks. It works between threads (e.g. in an `Arc`) and between
+/// processes (in a [`SharedMem`](crate::shm)).
 ///
 /// # Examples
 ///
@@ -41,9 +41,12 @@ pub struct Gate {
 // bit pattern, changed only through atomic operations, no pointer.
 unsafe impl host_runtime::sys::region::AtomicsOnly for Gate {}
 
-/// Spin/yield rounds before a waiting helper sleeps on the futex (about a millisecond when
-/// nothing else runs).
-const SLEEP_AFTER: u32 = Backoff::SPIN_STEPS + 1000;
+/// How a waiting helper backs off before it sleeps on the futex: the common spin, then 1,000
+/// yields (about a millisecond when nothing else runs).
+const GATE: Policy = Policy {
+    yields: 1000,
+    ..Policy::SPIN_THEN_YIELD
+};
 
 impl Gate {
     /// A gate at epoch 0.
@@ -78,8 +81,7 @@ impl Gate {
     /// Waits until the epoch moves past `*seen` (and records the new one): `true` to run a
     /// batch, `false` once [`stop`](Self::stop) was called.
     pub fn wait(&self, seen: &mut u32) -> bool {
-        let mut backoff = Backoff::new();
-        let mut rounds = 0u32;
+        let mut backoff = Backoff::new(GATE);
         loop {
             // Acquire: pairs with the Release store in `stop()`.
             if self.stop.load(Acquire) != 0 {
@@ -91,9 +93,8 @@ impl Gate {
                 *seen = seen.wrapping_add(1);
                 return true;
             }
-            if rounds < SLEEP_AFTER {
+            if !backoff.is_completed() {
                 backoff.snooze();
-                rounds += 1;
             } else {
                 // Sleeps only while the epoch still is `now`; any outcome means: look again.
                 let _ = futex_wait(&self.epoch, now, None);

@@ -10,12 +10,12 @@ use std::sync::atomic::{AtomicU32, Ordering::*};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use host_runtime::wait::{Backoff, Policy};
 use iceoryx2::port::publisher::Publisher;
 use iceoryx2::port::subscriber::Subscriber;
 use iceoryx2::prelude::*;
 use iceoryx2::service::port_factory::publish_subscribe::PortFactory;
 
-use crate::backoff::Backoff;
 use crate::child::Child;
 use crate::msg::{message, seq_of, MSG_LEN, STOP};
 use crate::roundtrip::RoundTrip;
@@ -149,7 +149,7 @@ impl Side {
     /// Polls for a message with [`Backoff`].
     #[inline]
     pub fn recv(&self, m: &mut Msg) {
-        let mut backoff = Backoff::new();
+        let mut backoff = Backoff::new(Policy::SPIN_THEN_YIELD);
         while !self.try_recv(m) {
             backoff.snooze();
         }

@@ -12,17 +12,18 @@
 //! - [`threads`]: a rig of persistent producer and consumer threads over any in-process queue.
 //! - [`latency`]: per-round-trip samples and their percentiles (median, p99).
 //! - [`memory`]: bytes of shared memory per queue and the peak RSS of a consumer.
-//! - [`child`], [`shm`], [`gate`], [`backoff`], [`msg`], [`blocking`]: the pieces these are
+//! - [`child`], [`shm`], [`gate`], [`msg`], [`blocking`]: the pieces these are
 //!   built from.
 //!
-//! Every wait here uses the same [`backoff::Backoff`] (spin, then yield), so no peer is favoured
-//! by a better waiting policy.
+//! Every wait here uses host-runtime's [`wait`](host_runtime::wait) module, as host-runtime's
+//! own queues do: a spinning peer a [`Backoff`](host_runtime::wait::Backoff) with
+//! [`Policy::SPIN_THEN_YIELD`](host_runtime::wait::Policy::SPIN_THEN_YIELD) (spin, then yield),
+//! a blocking one [`blocking`]'s loop, so no peer is favoured by a better waiting policy.
 // Unsafe code only where a peer needs a system call host-runtime does not wrap (each such
 // module opts in and says which); shared memory goes through host-runtime's mappings.
 #![deny(unsafe_code, unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 
-pub mod backoff;
 pub mod blocking;
 pub mod child;
 pub mod gate;

@@ -13,8 +13,8 @@ use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
 
 use host_runtime::sys::futex::{futex_wait, futex_wake};
+use host_runtime::wait::{Backoff, Policy};
 
-use crate::backoff::Backoff;
 use crate::blocking;
 use crate::child::Child;
 use crate::msg::{message, seq_of, MSG_LEN, STOP};
@@ -462,7 +462,7 @@ impl Link for MqLink {
 }
 
 /// The floor: one 64-bit word in shared memory, the parent writes an odd value, the child
-/// answers with the next even one; both spin ([`Backoff::flat`]). No payload, no queue.
+/// answers with the next even one; both spin ([`Policy::FLAT_SPIN_THEN_YIELD`]). No payload, no queue.
 #[derive(Debug)]
 pub struct SpinPingPong {
     mem: SharedMem,
@@ -482,7 +482,7 @@ impl SpinPingPong {
         let child = Child::spawn(|| {
             let mut expect = 1u64;
             loop {
-                let mut backoff = Backoff::flat();
+                let mut backoff = Backoff::new(Policy::FLAT_SPIN_THEN_YIELD);
                 loop {
                     // Acquire: pairs with the parent's Release store.
                     let v = word.load(Acquire);
@@ -517,7 +517,7 @@ impl RoundTrip for SpinPingPong {
         self.n += 1;
         // Release: pairs with the child's Acquire load.
         word.store(ping, Release);
-        let mut backoff = Backoff::flat();
+        let mut backoff = Backoff::new(Policy::FLAT_SPIN_THEN_YIELD);
         // Acquire: pairs with the child's Release store.
         while word.load(Acquire) != ping + 1 {
             backoff.snooze();
@@ -580,7 +580,7 @@ impl<'a> Mailbox<'a> {
 
     /// Waits for `seq` (or [`STOP`]: returns `false`), then copies the message into `m`.
     fn recv(&self, seq: u64, m: &mut [u8; MSG_LEN]) -> bool {
-        let mut backoff = Backoff::flat();
+        let mut backoff = Backoff::new(Policy::FLAT_SPIN_THEN_YIELD);
         loop {
             // Acquire: pairs with the sender's Release store.
             match self.seq.load(Acquire) {

@@ -14,7 +14,8 @@ use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicU32, Ordering::*};
 use std::time::{Duration, Instant};
 
-use crate::backoff::Backoff;
+use host_runtime::wait::{Backoff, Policy};
+
 use crate::blocking;
 use crate::child::Child;
 use crate::gate::Gate;
@@ -214,7 +215,7 @@ impl<R: Receiver> Stream<R> {
         };
         let mut rx = rx;
         rx.connect();
-        let mut backoff = Backoff::new();
+        let mut backoff = Backoff::new(Policy::SPIN_THEN_YIELD);
         // Acquire: pairs with the child's Release store.
         while ctl.at::<AtomicU32>(READY_AT).load(Acquire) == 0 {
             backoff.snooze();

@@ -12,7 +12,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::backoff::Backoff;
+use host_runtime::wait::{Backoff, Policy};
+
 use crate::gate::Gate;
 
 /// The producing end of a queue, owned by one producer thread.
@@ -75,7 +76,7 @@ impl<R: Rx> Rig<R> {
                 while shared.gate.wait(&mut seen) {
                     let base = (batch * producers + p as u64) * per_producer;
                     for k in 0..per_producer {
-                        let mut backoff = Backoff::new();
+                        let mut backoff = Backoff::new(Policy::SPIN_THEN_YIELD);
                         while !tx.try_send(base + k) {
                             backoff.snooze();
                         }
@@ -152,7 +153,7 @@ impl<R: Rx> Rig<R> {
 fn consume(shared: &Shared, rx: &mut impl Rx, target: u64) {
     let mut count = 0u64;
     let mut sum = 0u64;
-    let mut backoff = Backoff::new();
+    let mut backoff = Backoff::new(Policy::SPIN_THEN_YIELD);
     let flush = |count: &mut u64, sum: &mut u64| {
         if *count > 0 {
             // AcqRel: the final Acquire load in `run()` sees every flush before it.

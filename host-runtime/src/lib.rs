@@ -11,6 +11,8 @@
 //! - [`sys`]: the thin, typed OS layer (`fork`, `waitpid`, pidfds, `poll`, signals, shared
 //!   futexes, shared memory) and the views of shared memory that safe code uses
 //!   ([`sys::region`]). It is the only module with `unsafe` code.
+//! - [`wait`]: low-level, the one wait policy (spin, yield, then sleep) behind every blocking
+//!   call, public for hosts and benchmarks that wait on ipc-core queues themselves.
 //!
 //! Linux only: pidfds, futexes and `PR_SET_PDEATHSIG` have no portable equivalent.
 //!
@@ -72,11 +74,13 @@ compile_error!("host-runtime supports Linux only (pidfd, futex, PR_SET_PDEATHSIG
 mod encoding;
 #[cfg(target_has_atomic = "64")]
 mod liveness;
+mod lock;
 pub mod pool;
 pub mod process;
 pub mod queue;
 pub mod shm;
 pub mod sys;
+pub mod wait;
 
 #[cfg(target_has_atomic = "64")]
 pub use pool::{AsyncResult, Pool, PoolError, TaskError};

@@ -148,10 +148,11 @@ pub use error::{PoolError, TaskError};
 use message::{apply_shim, begin_task, chunk_shim, encode_into};
 pub use result::{AsyncResult, Callbacks, Imap};
 use result::{Cell, Chunks, Sink};
-use sched::{lock, Job, Phase, Sched, Shared};
+use sched::{Job, Phase, Sched, Shared};
 use tables::Tables;
 
 use crate::encoding::EncodeError;
+use crate::lock::lock;
 use crate::queue::{self, DEFAULT_MAX_MESSAGE_SIZE};
 use crate::sys;
 use crate::sys::fncall::{CallKey, ForkCall, Shim};

@@ -179,14 +179,9 @@ mod identity; // names, `_identity` paths, `current_process`
 mod panic_hook; // the children's panic message, written without a lock
 mod reaping; // `Reaping`: a pidfd, or a waiter thread; waiting, reaping, signalling
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
-
 pub use builder::Builder;
 pub use error::ProcessError;
 pub use handle::Process;
 pub use identity::{current_process, CurrentProcess};
 
-/// Locks `m`, ignoring poisoning: every critical section here leaves the state consistent.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
+use crate::lock::lock;

@@ -134,7 +134,6 @@
 #![forbid(unsafe_code)]
 
 mod blob;
-mod block;
 mod builder;
 mod error;
 mod layout;
@@ -152,7 +151,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 pub use crate::encoding::{DecodeError, DecodeErrorKind, EncodeError};
-use block::Deadline;
+use crate::wait::Deadline;
 pub use builder::{
     Builder, DEFAULT_CLASSES, DEFAULT_INLINE_MAX, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_PROCESSES,
     MAX_INLINE, NAMED_DEFAULT_CLASSES, NAMED_UNBOUNDED_CAPACITY, UNBOUNDED_CAPACITY,

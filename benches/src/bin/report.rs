@@ -1288,8 +1288,8 @@ impl Doc<'_> {
              start signal to the last message received.\n\
              * Every waiting side of every peer uses the same backoff (spins doubling up to 127 in \
              all, then `sched_yield`), except the floors (one spin per look, 127 looks, then \
-             `sched_yield`), the blocking variants (ipc's `blocking`: a doubling spin and 2 µs \
-             more; `RawQueue`, `Queue`: an adaptive 0.5–16 µs spin; then 16 yields and a futex \
+             `sched_yield`), the blocking variants (ipc's `blocking`, `RawQueue`, `Queue`: one \
+             loop, `host_runtime::wait`: an adaptive 0.5–16 µs spin, then 16 yields and a futex \
              sleep on the queue's wait word) and the transports that block in the kernel (pipe, \
              socket, message queue, futex ping-pong).\n\
              * The spin ping-pong is the floor: one word in shared memory, no payload, no queue. \

@@ -16,12 +16,14 @@ use ipc_core::pool::{TaskState, WorkerId};
 
 use super::error::{PoolError, TaskError};
 use super::message::{parse_result, Reply, ENCODE, OK, PANICKED, STOP};
-use super::result::{Outcome, Sink, YIELD_BUDGET};
-use super::sched::{lock, Job, Lane, Phase, Shared};
+use super::result::{Outcome, Sink};
+use super::sched::{Job, Lane, Phase, Shared};
 use super::worker::{self, Initializer, WorkerCtx};
+use crate::lock::lock;
 use crate::process::{self, Process};
 use crate::queue::{self, RawQueue};
 use crate::sys;
+use crate::wait::{Backoff, Policy};
 
 /// Results read from one worker's queue per turn, so that one busy worker can't starve the
 /// others' results (and the dispatching) for long.
@@ -35,10 +37,6 @@ const FALLBACK_POLL: Duration = Duration::from_millis(20);
 /// How long the result thread sleeps while a task waits and a worker is idle (see
 /// `Sched::retry_stranded`).
 const STRANDED_POLL: Duration = Duration::from_millis(20);
-/// Spin rounds of [`Collector::linger`]: round `k` spins `2^k` times.
-const SPIN_ROUNDS: u32 = 6;
-/// `sched_yield` rounds of [`Collector::linger`], after spinning (within [`YIELD_BUDGET`]).
-const YIELD_ROUNDS: u32 = 32;
 /// The pause after a failed worker start before the next try.
 const RESPAWN_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -198,25 +196,13 @@ impl Collector {
             .any(|l| l.custody > 0)
     }
 
-    /// Before sleeping: looks for results a little longer, spinning, then yielding the CPU
-    /// (on a busy machine, to a worker that is about to put one). Results of short tasks
-    /// come back within microseconds; a sleep and a wake-up (a system call on both sides,
-    /// two context switches) would cost more than that. Returns whether results came.
+    /// Before sleeping: looks for results a little longer, backing off with
+    /// [`Policy::POOL_COLLECTOR`] (spinning, then yielding the CPU: on a busy machine, to a
+    /// worker that is about to put one). Returns whether results came.
     fn linger(&mut self) -> bool {
-        for round in 0..SPIN_ROUNDS {
-            for _ in 0..1u32 << round {
-                std::hint::spin_loop();
-            }
-            if self.collect() {
-                return true;
-            }
-        }
-        let start = Instant::now();
-        for _ in 0..YIELD_ROUNDS {
-            if start.elapsed() > YIELD_BUDGET {
-                break;
-            }
-            thread::yield_now();
+        let mut backoff = Backoff::new(Policy::POOL_COLLECTOR);
+        while !backoff.is_completed() {
+            backoff.snooze();
             if self.collect() {
                 return true;
             }

@@ -5,18 +5,14 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
 use super::error::TaskError;
-
-/// `sched_yield`s a waiter tries before it sleeps on the condition variable...
-const YIELD_ROUNDS: u32 = 32;
-/// ... for at most this long: when every core is busy with other processes, one yield can
-/// cost a whole time slice of theirs, and sleeping is then the cheaper wait.
-pub(super) const YIELD_BUDGET: Duration = Duration::from_micros(200);
+use crate::lock::{self, lock};
+use crate::wait::{Backoff, Deadline, Policy};
 
 /// What the result thread hands a sink for one task.
 pub(super) enum Outcome<'a> {
@@ -41,55 +37,32 @@ pub(super) trait Sink: Send + Sync {
     fn wake(&self);
 }
 
-/// Locks `m`, ignoring poisoning: a panicking callback runs outside every lock here, and the
-/// critical sections leave the state consistent.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 /// Waits on `cond` until `done(state)` or `deadline`; returns the guard and whether `done`.
 ///
-/// Results of short tasks come in batches, microseconds apart: it first yields the CPU a few
-/// times (to the result thread, when they share a core) before it pays for a sleep and a
-/// wake-up. Measured on 2 shared cores with 10,000 trivial tasks: yielding takes throughput
-/// from ~0.4 M to ~2 M tasks/s.
+/// Before it sleeps on `cond`, it backs off with [`Policy::POOL_RESULT`] (yields to the
+/// result thread, which delivers results of short tasks in batches microseconds apart).
 fn wait_for<'a, S>(
     mutex: &'a Mutex<S>,
     cond: &Condvar,
     mut guard: MutexGuard<'a, S>,
-    deadline: Option<Instant>,
+    deadline: Deadline,
     waiters: impl Fn(&mut S) -> &mut usize,
     done: impl Fn(&S) -> bool,
 ) -> (MutexGuard<'a, S>, bool) {
-    let start = Instant::now();
-    for _ in 0..YIELD_ROUNDS {
-        if done(&guard)
-            || start.elapsed() > YIELD_BUDGET
-            || deadline.is_some_and(|at| Instant::now() >= at)
-        {
-            break;
-        }
+    let mut backoff = Backoff::with_deadline(Policy::POOL_RESULT, deadline);
+    while !done(&guard) && !backoff.is_completed() {
         drop(guard);
-        std::thread::yield_now();
+        backoff.snooze();
         guard = lock(mutex);
     }
     while !done(&guard) {
-        let timeout = match deadline {
+        let timeout = match deadline.remaining() {
             None => None,
-            Some(at) => match at.checked_duration_since(Instant::now()) {
-                Some(left) if !left.is_zero() => Some(left),
-                _ => return (guard, false),
-            },
+            Some(left) if !left.is_zero() => Some(left),
+            Some(_) => return (guard, false),
         };
         *waiters(&mut guard) += 1;
-        guard = match timeout {
-            None => cond.wait(guard).unwrap_or_else(PoisonError::into_inner),
-            Some(t) => {
-                cond.wait_timeout(guard, t)
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .0
-            }
-        };
+        guard = lock::wait(cond, guard, timeout);
         *waiters(&mut guard) -= 1;
     }
     (guard, true)
@@ -339,12 +312,12 @@ impl<R> AsyncResult<R> {
     /// Waits until the task has finished. Returns at once in a process other than the pool's
     /// (a forked child), where the result would never come.
     pub fn wait(&self) {
-        drop(self.wait_until(None));
+        drop(self.wait_until(Deadline::Never));
     }
 
     /// Waits at most `timeout` for the task to finish; returns whether it did.
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        self.wait_until(Instant::now().checked_add(timeout)).1
+        self.wait_until(Deadline::after(timeout)).1
     }
 
     /// Waits for the task to finish and returns its value, moving it out.
@@ -355,7 +328,7 @@ impl<R> AsyncResult<R> {
     /// [`TaskError::Taken`] if an earlier call took the value; [`TaskError::NotOwner`] in a
     /// process other than the pool's.
     pub fn get(&self) -> Result<R, TaskError> {
-        let (guard, done) = self.wait_until(None);
+        let (guard, done) = self.wait_until(Deadline::Never);
         self.take(guard, done)
     }
 
@@ -367,11 +340,11 @@ impl<R> AsyncResult<R> {
     /// goes on running, and a later `get` can still have its value); otherwise as
     /// [`get`](Self::get).
     pub fn get_timeout(&self, timeout: Duration) -> Result<R, TaskError> {
-        let (guard, done) = self.wait_until(Instant::now().checked_add(timeout));
+        let (guard, done) = self.wait_until(Deadline::after(timeout));
         self.take(guard, done)
     }
 
-    fn wait_until(&self, deadline: Option<Instant>) -> (MutexGuard<'_, CellState<R>>, bool) {
+    fn wait_until(&self, deadline: Deadline) -> (MutexGuard<'_, CellState<R>>, bool) {
         let guard = lock(&self.cell.state);
         if !matches!(guard.slot, Slot::Pending) {
             return (guard, true);
@@ -545,10 +518,10 @@ impl<R> Imap<R> {
     /// `Some(Err(TaskError::Timeout))` if it did not come in time (the iterator is unchanged
     /// and may be asked again), `None` at the end.
     pub fn next_timeout(&mut self, timeout: Duration) -> Option<Result<R, TaskError>> {
-        self.next_until(Instant::now().checked_add(timeout))
+        self.next_until(Deadline::after(timeout))
     }
 
-    fn next_until(&mut self, deadline: Option<Instant>) -> Option<Result<R, TaskError>> {
+    fn next_until(&mut self, deadline: Deadline) -> Option<Result<R, TaskError>> {
         loop {
             if let Some((error, left)) = &mut self.failed {
                 if *left > 0 {
@@ -585,7 +558,7 @@ impl<R> Imap<R> {
     }
 
     /// Waits for the next chunk (the next in order, or the next to arrive) and takes it.
-    fn take_chunk(&mut self, deadline: Option<Instant>) -> Result<(usize, Chunk<R>), TaskError> {
+    fn take_chunk(&mut self, deadline: Deadline) -> Result<(usize, Chunk<R>), TaskError> {
         let ordered = self.ordered;
         let want = self.taken;
         let guard = lock(&self.chunks.state);
@@ -631,7 +604,7 @@ impl<R> Iterator for Imap<R> {
     type Item = Result<R, TaskError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        self.next_until(None)
+        self.next_until(Deadline::Never)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {

@@ -5,20 +5,16 @@
 use std::collections::VecDeque;
 use std::io::Write;
 use std::os::unix::net::UnixStream;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex};
 
 use ipc_core::pool::{PoolTables, TaskHandle};
 
 use super::message::{set_handle, task_handle};
 use super::result::Sink;
 use super::tables::Tables;
+use crate::lock::{self, lock};
 use crate::queue::RawQueue;
 use crate::sys::fncall::CallKey;
-
-/// Locks `m`, ignoring poisoning (no critical section here calls user code).
-pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 /// Where the pool is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -431,10 +427,7 @@ impl Shared {
     pub(super) fn wait_finished(&self) {
         let mut done = lock(&self.finished);
         while !*done {
-            done = self
-                .finished_cond
-                .wait(done)
-                .unwrap_or_else(PoisonError::into_inner);
+            done = lock::wait(&self.finished_cond, done, None);
         }
     }
 }

@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use std::os::fd::BorrowedFd;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::builder::Builder;
 use super::error::ProcessError;
@@ -16,6 +16,7 @@ use super::lock;
 use super::panic_hook::install_child_panic_hook;
 use super::reaping::Reaping;
 use crate::sys::{self, Signal, WaitStatus};
+use crate::wait::Deadline;
 
 /// Exit code of a child whose closure panicked (Python: an uncaught exception).
 const EXIT_PANIC: i32 = 1;
@@ -340,7 +341,7 @@ impl Process {
     /// # Ok::<(), ProcessError>(())
     /// ```
     pub fn join(&self) -> Result<i32, ProcessError> {
-        let code = self.wait(None)?;
+        let code = self.wait(Deadline::Never)?;
         Ok(code.expect("a wait without deadline returns only once the child exited"))
     }
 
@@ -377,13 +378,13 @@ impl Process {
     /// ```
     pub fn join_timeout(&self, timeout: Duration) -> Result<i32, ProcessError> {
         // An unrepresentable deadline (centuries away) means no deadline.
-        self.wait(Instant::now().checked_add(timeout))?
+        self.wait(Deadline::after(timeout))?
             .ok_or(ProcessError::Timeout)
     }
 
     /// The one waiting loop behind [`join`](Process::join) and
     /// [`join_timeout`](Process::join_timeout): `None` means the deadline passed.
-    fn wait(&self, deadline: Option<Instant>) -> Result<Option<i32>, ProcessError> {
+    fn wait(&self, deadline: Deadline) -> Result<Option<i32>, ProcessError> {
         self.started()?.wait(deadline)
     }
 

@@ -5,12 +5,14 @@
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::{lock, ProcessError};
+use crate::lock;
 use crate::sys::{self, Pid, Signal, WaitOptions, WaitStatus};
+use crate::wait::Deadline;
 
 /// Stack size of waiter threads: they only call `waitid` and `waitpid`.
 const WAITER_STACK: usize = 64 * 1024;
@@ -162,7 +164,7 @@ impl Reaping {
     }
 
     /// The one waiting loop behind `join` and `join_timeout`: `None` means the deadline passed.
-    pub(super) fn wait(&self, deadline: Option<Instant>) -> Result<Option<i32>, ProcessError> {
+    pub(super) fn wait(&self, deadline: Deadline) -> Result<Option<i32>, ProcessError> {
         let (state, exited) = self.parts();
         let mut status = lock(&state.status);
         match *status {
@@ -189,7 +191,7 @@ impl Reaping {
             if let Some(ws) = found {
                 return Ok(Some(ws.exitcode()));
             }
-            if remaining(deadline) == Some(Duration::ZERO) {
+            if deadline.has_passed() {
                 return Ok(None);
             }
         }
@@ -201,7 +203,7 @@ impl Reaping {
     fn sleep<'a>(
         &'a self,
         status: MutexGuard<'a, Status>,
-        deadline: Option<Instant>,
+        deadline: Deadline,
     ) -> Result<(MutexGuard<'a, Status>, bool), ProcessError> {
         match self {
             Reaping::Pidfd { state, pidfd } => {
@@ -209,25 +211,13 @@ impl Reaping {
                 // The pidfd can't be closed under us: it lives as long as the `Process`.
                 drop(status);
                 let ready =
-                    sys::retry_on_intr(|| sys::poll_readable(pidfd.as_fd(), remaining(deadline)))?;
+                    sys::retry_on_intr(|| sys::poll_readable(pidfd.as_fd(), deadline.remaining()))?;
                 Ok((lock(&state.status), ready))
             }
             Reaping::Waiter(waited) => {
                 // The waiter thread reaps under `status` and then notifies, so checking
                 // `status` and waiting here (atomically releasing it) can't miss it.
-                let status = match remaining(deadline) {
-                    None => waited
-                        .exited
-                        .wait(status)
-                        .unwrap_or_else(PoisonError::into_inner),
-                    Some(t) => {
-                        waited
-                            .exited
-                            .wait_timeout(status, t)
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .0
-                    }
-                };
+                let status = lock::wait(&waited.exited, status, deadline.remaining());
                 // A wake-up or a timeout: either way, look.
                 Ok((status, true))
             }
@@ -349,11 +339,6 @@ fn spawn_reaper(pid: Pid) -> io::Result<()> {
             let _ = sys::waitpid(pid, WaitOptions::BLOCK);
         })
         .map(drop)
-}
-
-/// Time left until `deadline` (`None`: no deadline), zero once passed.
-fn remaining(deadline: Option<Instant>) -> Option<Duration> {
-    deadline.map(|d| d.saturating_duration_since(Instant::now()))
 }
 
 #[cfg(test)]

@@ -23,9 +23,9 @@ use std::sync::atomic::{
 
 use ipc_core::WaitWord;
 
-use super::block::notify;
 use super::layout::{DESCRIPTOR_LEN, LEASES_AT};
 use crate::sys::region::SharedBytes;
+use crate::wait::notify;
 
 /// A chunk's lease word: `nonce (49) | owner (13) | state (2)`; all-zero = free, so a fresh
 /// mapping is all free.
@@ -157,7 +157,7 @@ pub(crate) struct Class {
     header: SharedBytes,
     high_at: usize,
     /// A wake-up for a freed chunk found nobody asleep although the wait word counted
-    /// sleepers (see `block::notify`): the queue may look for a process that died asleep.
+    /// sleepers (see `wait::notify`): the queue may look for a process that died asleep.
     woke_nobody: AtomicBool,
 }
 

@@ -6,15 +6,12 @@ use std::io;
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ipc_core::crash;
 use ipc_core::{ByteQueue, ParticipantId, PopError, PushError, RepairHooks, SlotReader, WaitWord};
 
 use super::blob::{Class, Descriptor, Lease, LeaseGuard, NONCE_MASK};
-use super::block::{
-    block_on, block_on_marked, notify, notify_all, wake_one, Deadline, Stall, Wait,
-};
 use super::error::{
     GetError, GetNowaitError, GetTimeoutError, PutError, PutNowaitError, PutTimeoutError,
     QueueError,
@@ -26,6 +23,7 @@ use crate::sys::fork_generation;
 use crate::sys::member::{Claimer, Member, Verdicts};
 use crate::sys::region::{Part, SharedBytes, SharedQueue, View};
 use crate::sys::shm::{flock, FlockOp};
+use crate::wait::{block_on, block_on_marked, notify, notify_all, wake_one, Deadline, Stall, Wait};
 
 /// A multi-producer, multi-consumer queue of byte messages in memory shared between processes:
 /// [`Queue`](super::Queue) without the encoding, for callers that have bytes already.
@@ -616,7 +614,7 @@ impl RawQueue {
         }
     }
 
-    /// [`notify`](super::block::notify), and if it woke nobody although the word counted
+    /// [`notify`](crate::wait::notify), and if it woke nobody although the word counted
     /// sleepers, a look for dead ones (at most every 200 ms per process): a process killed
     /// asleep would otherwise cost every later call a wake system call until some repair.
     #[inline]
@@ -1195,7 +1193,7 @@ const MAX_LEDGER_SLEEPERS: u32 = 1024;
 /// ends within this plus one entry's work, whatever the participant table holds, and a
 /// blocked call spends at most a tenth of its time repairing.
 ///
-/// [`STALL_CHECK`]: super::block::STALL_CHECK
+/// [`STALL_CHECK`]: crate::wait::word::STALL_CHECK
 const REPAIR_BUDGET: Duration = Duration::from_millis(20);
 
 /// Wait word numbers, for the wait ledger: the ring's two words, then each class's `freed`.
@@ -1271,7 +1269,7 @@ impl RawQueue {
 
     fn repair_through(&self, ring: &Claimer<'_>, budget: Option<Duration>) -> usize {
         let mut verdicts = Verdicts::default();
-        let until = budget.and_then(|b| Instant::now().checked_add(b));
+        let until = Deadline::within(budget);
         let dead = self.inner.ring.repair_dead(
             ring,
             &mut verdicts,
@@ -1279,7 +1277,7 @@ impl RawQueue {
                 queue: self,
                 dead: id,
             },
-            || until.is_some_and(|until| Instant::now() >= until),
+            || until.has_passed(),
         );
         if dead > 0 {
             let repairs = self.inner.header.u64_at(8 * word::REPAIRS);
@@ -1382,7 +1380,7 @@ impl RepairHooks for LeaseRepair<'_> {
         for class in self.queue.inner.classes.iter() {
             class.sweep(self.dead.get());
         }
-        // Its sleepers, still counted in the wait words (see `block::Wait`).
+        // Its sleepers, still counted in the wait words (see `wait::Wait`).
         let ring = self.queue.ring_view();
         let classes = self.queue.inner.classes.iter().map(Class::freed);
         let words = [ring.not_empty(), ring.not_full()]

@@ -19,7 +19,7 @@ use super::{cvt, timespec};
 /// never shorter.
 ///
 /// `EINTR` is not retried: the caller knows its deadline and must recompute the remaining time,
-/// e.g. `retry_on_intr(|| poll_readable(fd, remaining(deadline)))`.
+/// e.g. `retry_on_intr(|| poll_readable(fd, deadline.remaining()))`.
 ///
 /// # Errors
 ///

@@ -27,9 +27,11 @@ use std::io;
 use std::os::fd::BorrowedFd;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use ipc_core::{AttachError, ByteQueue, Config, Contents, InitError, REGION_ALIGN};
+
+use crate::lock::lock;
 
 use super::shm::{mmap_shared_anonymous, mmap_shared_fd, munmap};
 #[cfg(doc)]
@@ -376,10 +378,7 @@ impl Mapping {
             return Err(ClaimError::NotZeroed);
         }
         {
-            let mut claimed = mapping
-                .claimed
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let mut claimed = lock(&mapping.claimed);
             if claimed.iter().any(|&(s, e)| offset < e && s < end) {
                 return Err(ClaimError::Overlap);
             }

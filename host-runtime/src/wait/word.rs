@@ -1,8 +1,7 @@
-//! The one blocking loop of the queue: try, spin briefly, yield the CPU a few times, then sleep
-//! in the kernel on an ipc-core [`WaitWord`] until the attempt succeeds or the deadline passes.
+//! The one blocking loop on a shared [`WaitWord`]: try, back off ([`Policy::QUEUE`]: spin
+//! briefly, yield the CPU a few times), then sleep in the kernel on the word until the attempt
+//! succeeds or the deadline passes.
 
-use std::cell::Cell;
-use std::hint::spin_loop;
 use std::io;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::OnceLock;
@@ -11,48 +10,9 @@ use std::time::{Duration, Instant};
 
 use ipc_core::WaitWord;
 
+use super::backoff::{woke_sleeper, Backoff, Policy};
+use super::deadline::Deadline;
 use crate::sys::futex::{futex_wait, futex_wake};
-
-/// The longest a call spins before it yields: enough for a peer on another core that answers
-/// at once to hand over a message (a round trip through two queues takes 0.5–1 µs on the 2-core
-/// VM we measure on), so an awake peer is caught while spinning, without `sched_yield`'s system
-/// call (0.25 µs each) in the way.
-const SPIN_MAX: Duration = Duration::from_micros(16);
-/// The shortest spin, where a busy machine drives it: spinning then mostly burns the time
-/// slice a peer waiting for our core could have used.
-const SPIN_MIN: Duration = Duration::from_nanos(500);
-/// `sched_yield` rounds after spinning, before sleeping. On an idle machine each returns at once
-/// (0.25 µs). On a busy one it lets the peer run if it waits for our core, which is much cheaper
-/// than a futex sleep: the peer would then pay a wake system call for every message until we
-/// run again. Measured on 2 shared cores: 50–100 ns per message instead of 300–500 ns for a
-/// producer/consumer pair.
-const YIELD_ROUNDS: u32 = 16;
-/// A `sched_yield` that took longer than this ran another thread: our core is in demand.
-const YIELD_RAN_OTHERS: Duration = Duration::from_micros(2);
-/// Attempts between looks at the clock while spinning (a look costs about as much as a few
-/// attempts).
-const SPINS_PER_CLOCK: u32 = 16;
-
-thread_local! {
-    /// This thread's spin budget, adapted after every wait that spun: doubled (up to
-    /// [`SPIN_MAX`]) when the wait ended soon after the spin while yields found the core free
-    /// (the peer was just a bit slower than the budget), halved (down to [`SPIN_MIN`]) when a
-    /// yield ran another thread (spinning keeps a peer that waits for our core off it) or the
-    /// wait went on to sleep (the peer is not answering at once; spinning is wasted).
-    static SPIN: Cell<Duration> = const { Cell::new(Duration::from_micros(2)) };
-    /// When this thread last woke a sleeper (see [`WAKE_LATENCY`]).
-    static WOKE_AT: Cell<Option<Instant>> = const { Cell::new(None) };
-}
-
-/// How long a thread that woke a sleeping peer keeps spinning in its next wait (counted from
-/// the wake-up), whatever its budget: about twice what the woken process takes to run again
-/// (a futex ping-pong between two processes takes 35–40 µs per round trip on the 2-core VM we
-/// measure on, so ~20 µs per wake-up). Without it, one sleep spreads: the peer answers a
-/// request that woke it only after its wake-up latency, longer than [`SPIN_MAX`], so the
-/// requester sleeps too, and must be woken in turn for the next reply, and so on, every sleep
-/// halving both spin budgets. In a round-trip benchmark that made 1.4 % of the waits sleep and
-/// doubled the mean round trip; with it, a sleep stays a single one.
-const WAKE_LATENCY: Duration = Duration::from_micros(50);
 
 /// The first sleep of a [`block_on_marked`] wait whose mark failed (a waker may have missed it:
 /// a put is being written where the get waits); it doubles up to [`BUSY_SLEEP_MAX`] while the
@@ -70,42 +30,17 @@ const MOVED_STREAK: u32 = 16;
 /// times a second, and looks at `/proc` only if the queue looks stuck).
 pub(crate) const STALL_CHECK: Duration = Duration::from_millis(200);
 
-/// How long a blocking call may wait, on the monotonic clock.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Deadline {
-    /// One attempt, no waiting (`put_nowait`, `get_nowait`).
-    NoWait,
-    /// Until this instant (`put_timeout`, `get_timeout`).
-    At(Instant),
-    /// For ever (`put`, `get`).
-    Never,
-}
-
-impl Deadline {
-    /// `timeout` from now; a timeout too far to represent waits for ever.
-    pub(crate) fn after(timeout: Duration) -> Deadline {
-        Instant::now()
-            .checked_add(timeout)
-            .map_or(Deadline::Never, Deadline::At)
-    }
-
-    /// Whether a wait ended by this deadline was a non-waiting call (`Full`/`Empty`) rather
-    /// than a timeout.
-    pub(crate) fn is_nowait(self) -> bool {
-        matches!(self, Deadline::NoWait)
-    }
-}
-
 /// Runs `attempt` until it returns `Some`, waiting on `word` in between, and returns that; or
 /// returns `None` once `deadline` has passed (never before: the last attempt comes after the
 /// deadline was seen to have passed on the monotonic clock).
 ///
-/// `attempt` returns `None` for "must wait" (full, empty). It is tried once, then in a spin loop
-/// (after each `spin_loop`, for this thread's adaptive budget: see [`SPIN`]; longer just after
-/// this thread woke a sleeper: see [`WAKE_LATENCY`]), then after each of a few `sched_yield`s,
-/// then under the [`WaitWord`] protocol: `prepare_wait`, re-try, sleep on `seq` while it still
-/// holds the value seen (shared futex, the remaining time as timeout), `finish_wait`. A wake-up, a timeout, `EAGAIN` or
-/// `EINTR` all lead to another attempt; a signal never ends the wait early.
+/// `attempt` returns `None` for "must wait" (full, empty). It is tried once, then after each
+/// step of a [`Backoff`] with [`Policy::QUEUE`] (an adaptive spin, longer just after this
+/// thread woke a sleeper: see [`WAKE_LATENCY`](super::WAKE_LATENCY); then a few
+/// `sched_yield`s), then under the [`WaitWord`] protocol: `prepare_wait`, re-try, sleep on
+/// `seq` while it still holds the value seen (shared futex, the remaining time as timeout),
+/// `finish_wait`. A wake-up, a timeout, `EAGAIN` or `EINTR` all lead to another attempt; a
+/// signal never ends the wait early.
 ///
 /// Once sleeping, `on_stall` runs every [`STALL_CHECK`] that passes without success: the
 /// caller's chance to find and repair a dead participant that holds what it waits for (no one
@@ -117,6 +52,36 @@ pub(crate) fn block_on<R>(
     on_stall: impl FnMut(),
 ) -> Option<R> {
     block_on_marked(wait, deadline, attempt, || true, on_stall)
+}
+
+/// Runs `attempt` until it returns `Some`, waiting on `word` in between, and returns that: the
+/// loop of the queues' blocking calls ([`Policy::QUEUE`], then futex sleeps on `word`), with
+/// no deadline and no wait ledger, for a host that blocks on an ipc-core queue's
+/// [`WaitWord`]s itself. Its wakers call [`notify`] after each event.
+///
+/// # Examples
+///
+/// ```
+/// use host_runtime::wait::{notify, wait_on};
+/// use ipc_core::WaitWord;
+/// use std::sync::atomic::{AtomicBool, Ordering};
+///
+/// let word = WaitWord::new();
+/// let ready = AtomicBool::new(false);
+/// std::thread::scope(|s| {
+///     s.spawn(|| {
+///         ready.store(true, Ordering::Release);
+///         notify(&word);
+///     });
+///     wait_on(&word, || ready.load(Ordering::Acquire).then_some(()));
+/// });
+/// ```
+pub fn wait_on<R>(word: &WaitWord, attempt: impl FnMut() -> Option<R>) -> R {
+    let wait = Wait { word, ledger: None };
+    match block_on(wait, Deadline::Never, attempt, || {}) {
+        Some(r) => r,
+        None => unreachable!("a wait without deadline ends only by success"),
+    }
 }
 
 /// [`block_on`] for a wait whose wakers may use the fence-free
@@ -137,43 +102,12 @@ pub(crate) fn block_on_marked<R>(
     if deadline.is_nowait() {
         return None;
     }
-    let budget = SPIN.get();
-    let start = Instant::now();
-    let spin_until = match WOKE_AT.take() {
-        Some(woke) => (start + budget).max(woke + WAKE_LATENCY),
-        None => start + budget,
-    };
-    loop {
-        for _ in 0..SPINS_PER_CLOCK {
-            spin_loop();
-            if let Some(r) = attempt() {
-                return Some(r);
-            }
-        }
-        if Instant::now() >= spin_until {
-            break;
-        }
+    let mut backoff = Backoff::with_deadline(Policy::QUEUE, deadline);
+    // On a busy machine a yield may give the core away for a whole time slice: past the
+    // deadline, the backoff completes (the sleep loop below makes the last attempt).
+    if let Some(r) = backoff.run(&mut attempt) {
+        return Some(r);
     }
-    let mut others_ran = false;
-    for _ in 0..YIELD_ROUNDS {
-        let before = Instant::now();
-        // On a busy machine a yield may give the core away for a whole time slice: past the
-        // deadline, the rounds end (the sleep loop below makes the last attempt).
-        if matches!(deadline, Deadline::At(at) if before >= at) {
-            break;
-        }
-        thread::yield_now();
-        others_ran |= before.elapsed() > YIELD_RAN_OTHERS;
-        if let Some(r) = attempt() {
-            SPIN.set(if others_ran {
-                (budget / 2).max(SPIN_MIN)
-            } else {
-                (budget * 2).min(SPIN_MAX)
-            });
-            return Some(r);
-        }
-    }
-    SPIN.set((budget / 2).max(SPIN_MIN));
     let mut check_at = Instant::now() + STALL_CHECK;
     let mut busy_sleep = BUSY_SLEEP_MIN;
     // Sleeps in a row that returned at once because `seq` had moved (see below).
@@ -317,7 +251,7 @@ pub(crate) fn wake_one(word: &WaitWord) -> bool {
     match futex_wake(word.seq(), 1) {
         Ok(0) => true,
         Ok(_) => {
-            WOKE_AT.set(Some(Instant::now()));
+            woke_sleeper();
             false
         }
         Err(_) => false,
@@ -327,9 +261,12 @@ pub(crate) fn wake_one(word: &WaitWord) -> bool {
 /// Tells waiters on `word` that its condition may hold now; makes the wake system call only if
 /// someone waits ([`WaitWord::notify`]). Returns `true` if the call woke nobody although the
 /// word counted waiters: usually a waiter that had not yet gone to sleep, but perhaps one that
-/// died asleep (see [`Wait`]), which the caller may want to look for.
+/// died asleep (see `Wait`), which the caller may want to look for.
+///
+/// A wake-up it makes counts for the waker's next wait (see
+/// [`WAKE_LATENCY`](super::WAKE_LATENCY)).
 #[inline]
-pub(crate) fn notify(word: &WaitWord) -> bool {
+pub fn notify(word: &WaitWord) -> bool {
     if word.notify() {
         // One waiter per event: each put (get) makes room for one get (put). A waiter that
         // wakes and loses the race re-checks and sleeps again; nobody is left asleep with an
