@@ -2,15 +2,15 @@
 //! share, with typed access to the atomics and the ipc-core queues laid out in it.
 //!
 //! A thin layer over host-runtime's [`Mapping`] and its views
-//! ([`sys::region`](host_runtime::sys::region)): the mapping, the bounds and alignment checks
-//! and the lifetime of the views are host-runtime's; nothing here is `unsafe`.
+//! ([`shared::region`](host_runtime::shared::region)): the mapping, the bounds and alignment
+//! checks and the lifetime of the views are host-runtime's; nothing here is `unsafe`.
 
 use std::io;
 use std::sync::atomic::{AtomicU32, AtomicU64};
 use std::sync::Arc;
 
-pub use host_runtime::sys::region::AtomicsOnly;
-use host_runtime::sys::region::{Mapping, Part, SharedBytes, SharedQueue, View};
+pub use host_runtime::shared::region::AtomicsOnly;
+use host_runtime::shared::region::{Mapping, Part, SharedBytes, SharedQueue, View};
 use ipc_core::{ByteQueue, Config};
 
 /// The page size assumed for layouts: offsets that are multiples of it keep each part on its

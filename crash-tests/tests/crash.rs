@@ -21,7 +21,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::{watchdog_secs, Rng};
 use host_runtime::queue::{QueueStats, SizeClassStats, Waiters};
-use host_runtime::sys::region::{Part, SharedBytes, View};
+use host_runtime::shared::region::{Part, SharedBytes, View};
 use host_runtime::sys::{self, Signal};
 use host_runtime::{
     GetNowaitError, GetTimeoutError, Process, PutNowaitError, Queue, RawQueue, SharedRegion,

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use common::Rng;
 use host_runtime::queue::Builder;
-use host_runtime::sys::region::{Part, SharedBytes, View};
+use host_runtime::shared::region::{Part, SharedBytes, View};
 use host_runtime::{GetTimeoutError, Process, PutTimeoutError, Queue, RawQueue, SharedRegion};
 
 /// How long each of the peer's two phases lasts (the issue asks for at least 3 s each).

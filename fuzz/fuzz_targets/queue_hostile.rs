@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use arbitrary::Arbitrary;
-use host_runtime::sys::region::{Part, SharedBytes, View};
+use host_runtime::shared::region::{Part, SharedBytes, View};
 use host_runtime::{Queue, RawQueue, SharedRegion};
 use libfuzzer_sys::fuzz_target;
 

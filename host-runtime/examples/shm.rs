@@ -5,8 +5,8 @@
 use std::error::Error;
 use std::sync::atomic::Ordering;
 
+use host_runtime::shared::region::{Part, View};
 use host_runtime::shm::{SharedRegion, ShmError};
-use host_runtime::sys::region::{Part, View};
 use host_runtime::Process;
 
 fn main() -> Result<(), Box<dyn Error>> {

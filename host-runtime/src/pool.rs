@@ -119,7 +119,7 @@
 //!
 //! [`Process`]: crate::Process
 
-// All `unsafe` code lives in `crate::sys`.
+// All `unsafe` code lives in `crate::sys` and `crate::shared`.
 #![forbid(unsafe_code)]
 
 mod collector;

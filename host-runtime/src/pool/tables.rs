@@ -14,8 +14,8 @@ use ipc_core::WaitWord;
 
 use super::error::PoolError;
 use crate::queue::QueueError;
+use crate::shared::region::{Part, SharedBytes, View};
 use crate::shm::SharedRegion;
-use crate::sys::region::{Part, SharedBytes, View};
 
 const DOORBELL_AT: usize = 0;
 const WORKERS_AT: usize = 64;

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use ipc_core::{ByteQueue, Config, MAX_CAPACITY, MAX_PARTICIPANTS};
 
 use super::error::QueueError;
-use crate::sys::region::SharedBytes;
+use crate::shared::region::SharedBytes;
 
 /// `b"hrqueue\x01"` read as a little-endian `u64`.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"hrqueue\x01");

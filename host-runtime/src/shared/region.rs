@@ -33,15 +33,15 @@ use ipc_core::{AttachError, ByteQueue, Config, Contents, InitError, REGION_ALIGN
 
 use crate::lock::lock;
 
-use super::shm::{mmap_shared_anonymous, mmap_shared_fd, munmap};
-#[cfg(doc)]
-use crate::shm::SharedRegion;
+use crate::sys::shm::{mmap_shared_anonymous, mmap_shared_fd, munmap};
 
 /// A `MAP_SHARED` mapping owned by this value: unmapped (in this process) on drop.
 ///
 /// Make one with [`Mapping::anonymous`] (or, for a named region, [`SharedRegion`]), wrap it in
 /// an [`Arc`] and cut it into views with [`Mapping::claim`] or [`split`]. The mapping is never moved; a child forked while it exists
 /// inherits it at the same address.
+///
+/// [`SharedRegion`]: crate::shm::SharedRegion
 #[derive(Debug)]
 pub struct Mapping {
     ptr: NonNull<u8>,
@@ -70,7 +70,7 @@ impl Mapping {
     /// # Examples
     ///
     /// ```
-    /// let m = host_runtime::sys::region::Mapping::anonymous(1 << 20)?;
+    /// let m = host_runtime::shared::region::Mapping::anonymous(1 << 20)?;
     /// assert_eq!(m.len(), 1 << 20);
     /// # Ok::<(), std::io::Error>(())
     /// ```
@@ -96,6 +96,8 @@ impl Mapping {
     /// # Errors
     ///
     /// As [`mmap_shared_fd`].
+    ///
+    /// [`SharedRegion`]: crate::shm::SharedRegion
     pub(crate) fn from_fd(fd: BorrowedFd<'_>, len: usize, zeroed: bool) -> io::Result<Mapping> {
         let ptr = mmap_shared_fd(fd, len)?;
         Ok(Mapping {
@@ -260,7 +262,7 @@ impl std::error::Error for SplitError {
 /// # Examples
 ///
 /// ```
-/// use host_runtime::sys::region::{split, Mapping, Part, View};
+/// use host_runtime::shared::region::{split, Mapping, Part, View};
 /// use std::sync::Arc;
 ///
 /// let mapping = Arc::new(Mapping::anonymous(1 << 16)?);
@@ -353,7 +355,7 @@ impl Mapping {
     /// # Examples
     ///
     /// ```
-    /// use host_runtime::sys::region::{ClaimError, Mapping, Part, View};
+    /// use host_runtime::shared::region::{ClaimError, Mapping, Part, View};
     /// use std::sync::Arc;
     ///
     /// let mapping = Arc::new(Mapping::anonymous(4096)?);
@@ -622,7 +624,7 @@ impl SharedBytes {
     /// # Examples
     ///
     /// ```
-    /// use host_runtime::sys::region::{split, Mapping, Part, View};
+    /// use host_runtime::shared::region::{split, Mapping, Part, View};
     /// use std::sync::atomic::{AtomicU32, Ordering};
     /// use std::sync::Arc;
     ///
