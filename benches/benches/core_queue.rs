@@ -23,7 +23,7 @@ const MSG: Msg = {
     }
     m
 };
-const REGION: usize = match ByteQueue::memory_size(CAP, 64) {
+const REGION: usize = match ByteQueue::memory_size(Config::new(CAP, 64)) {
     Ok(n) => n,
     Err(_) => panic!("layout"),
 };

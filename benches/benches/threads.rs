@@ -22,7 +22,7 @@ use criterion::{
     criterion_group, criterion_main, BenchmarkGroup, Criterion, SamplingMode, Throughput,
 };
 use crossbeam_queue::ArrayQueue;
-use ipc_core::{ByteQueue, PopError, PushError, Queue};
+use ipc_core::{ByteQueue, Config, PopError, PushError, Queue};
 
 /// A message of `S` bytes carrying `seq` in its first 8 bytes.
 fn msg<const S: usize>() -> Box<[u8; S]> {
@@ -64,7 +64,7 @@ impl<const S: usize> Rx for BqRx<S> {
 }
 
 fn byte_queue<const S: usize>(cap: usize, p: usize, c: usize, batch: u64) -> Rig<BqRx<S>> {
-    let len = ByteQueue::memory_size(cap, S).expect("layout");
+    let len = ByteQueue::memory_size(Config::new(cap, S)).expect("layout");
     let mem = SharedMem::for_queues(len).expect("mmap");
     let q = OwnedQueue::init(&mem, 0, cap, S);
     let txs = (0..p).map(|_| BqTx::<S>(q.clone(), msg())).collect();

@@ -188,7 +188,8 @@ impl ByteQueueLink {
     ///
     /// Those of `mmap`.
     pub fn pair(blocking: bool) -> io::Result<(Self, Self)> {
-        let len = ipc_core::ByteQueue::memory_size(Self::CAP, MSG_LEN).expect("layout");
+        let len = ipc_core::ByteQueue::memory_size(ipc_core::Config::new(Self::CAP, MSG_LEN))
+            .expect("layout");
         let stride = crate::shm::page_round(len);
         let mem = SharedMem::for_queues(2 * stride)?;
         let there = OwnedQueue::init(&mem, 0, Self::CAP, MSG_LEN);

@@ -157,7 +157,7 @@ impl OwnedQueue {
     /// claimed before (the atomics page of a [`SharedMem::new`], another queue).
     pub fn init(mem: &SharedMem, offset: usize, capacity: usize, max_len: usize) -> Self {
         assert!(offset % PAGE == 0, "queue offsets are page-aligned");
-        let len = ByteQueue::memory_size(capacity, max_len).expect("queue geometry");
+        let len = ByteQueue::memory_size(Config::new(capacity, max_len)).expect("queue geometry");
         let part = Part::NewQueue {
             offset,
             len,

@@ -284,7 +284,8 @@ impl ByteQueueEnds {
     ///
     /// Those of `mmap`.
     pub fn pair(cap: usize, blocking: bool) -> io::Result<(Self, Self)> {
-        let len = ipc_core::ByteQueue::memory_size(cap, MSG_LEN).expect("layout");
+        let len =
+            ipc_core::ByteQueue::memory_size(ipc_core::Config::new(cap, MSG_LEN)).expect("layout");
         let mem = SharedMem::for_queues(page_round(len))?;
         let rx = OwnedQueue::init(&mem, 0, cap, MSG_LEN);
         let tx = rx.clone();

@@ -391,9 +391,9 @@ impl Doc<'_> {
         let _ = writeln!(s, "## Memory\n");
         let _ = writeln!(
             s,
-            "Shared memory of one `ipc_core::ByteQueue` (`ByteQueue::memory_size(capacity, \
-             max_message_len)`: a 640-byte header, then per slot 16 bytes + the message rounded \
-             up to 8). Pages are committed as slots are first used (`init_raw` with `Contents::Zeroed` on a fresh \
+            "Shared memory of one `ipc_core::ByteQueue` (`ByteQueue::memory_size(Config::new(\
+             capacity, max_message_len))`: a 640-byte header, then per slot 16 bytes + the \
+             message rounded up to 8). Pages are committed as slots are first used (`init_raw` with `Contents::Zeroed` on a fresh \
              mapping), so a mostly empty big queue costs little resident memory.\n"
         );
         let caps = [2usize, 64, 1024, 65536];
