@@ -170,7 +170,10 @@ impl SlotWords for SlotArray {
 ///
 /// A `ByteQueue` is an anonymous view of its region, cheap to copy and `Send + Sync`: its
 /// claims record no owner. A process that wants its claims repaired if it dies registers
-/// ([`register`](Self::register)) and claims through the one [`Registered`] handle it gets.
+/// ([`register`]) and claims through the one [`Registered`] handle it gets.
+///
+#[doc = word64_link!("`register`" => "Self::register")]
+#[doc = word64_link!("`Registered`" => "Registered")]
 ///
 /// # Memory other processes write
 ///
@@ -256,6 +259,8 @@ pub struct Config {
     pub max_message_len: usize,
     /// Entries in the participant table: how many processes may register for crash
     /// repair ([`ByteQueue::register`]). 0 (the default) = anonymous use only.
+    ///
+    #[doc = word64_link!("`ByteQueue::register`" => "ByteQueue::register")]
     pub participants: usize,
 }
 
