@@ -57,17 +57,7 @@ impl SharedMem {
     /// Those of `mmap`.
     pub fn new(len: usize) -> io::Result<Self> {
         let mapping = Arc::new(Mapping::anonymous(page_round(len.max(1)))?);
-        let View::Bytes(control) = Mapping::claim(
-            &mapping,
-            Part::Bytes {
-                offset: 0,
-                len: PAGE,
-            },
-        )
-        .map_err(io::Error::other)?
-        else {
-            unreachable!("a bytes part gives a bytes view")
-        };
+        let control = Mapping::claim_bytes(&mapping, 0, PAGE).map_err(io::Error::other)?;
         Ok(Self {
             mapping,
             control: Some(control),

@@ -30,12 +30,9 @@
 //!
 //! ```
 //! use host_runtime::shm::SharedRegion;
-//! use host_runtime::shared::region::{Part, View};
 //!
 //! let region = SharedRegion::new(4096)?;
-//! let View::Bytes(bytes) = region.claim(Part::Bytes { offset: 0, len: 64 })? else {
-//!     unreachable!()
-//! };
+//! let bytes = region.claim_bytes(0, 64)?;
 //! bytes.write(0, b"shared with children forked from now on");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -51,7 +48,7 @@ use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 use std::sync::Arc;
 
-use crate::shared::region::{ClaimError, Mapping, Part, View};
+use crate::shared::region::{ClaimError, Mapping, Part, SharedBytes, View};
 use crate::sys::shm::{
     allocate, flock, geteuid, shm_create_exclusive, shm_open_existing, shm_unlink, FlockOp,
 };
@@ -458,5 +455,25 @@ impl SharedRegion {
     /// ```
     pub fn claim(&self, part: Part) -> Result<View, ClaimError> {
         Mapping::claim(&self.mapping, part)
+    }
+
+    /// Claims `len` bytes at `offset` as plain bytes; see [`Mapping::claim_bytes`].
+    ///
+    /// # Errors
+    ///
+    /// [`ClaimError`]: out of bounds, `offset` not a multiple of 8, or an overlap.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use host_runtime::shm::SharedRegion;
+    ///
+    /// let region = SharedRegion::new(4096)?;
+    /// let whole = region.claim_bytes(0, region.len())?;
+    /// whole.write(0, b"every byte of the region");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn claim_bytes(&self, offset: usize, len: usize) -> Result<SharedBytes, ClaimError> {
+        Mapping::claim_bytes(&self.mapping, offset, len)
     }
 }
