@@ -6,6 +6,7 @@
 
 use std::hint::black_box;
 
+use benches::ids::{group, push_pop};
 use criterion::{criterion_group, criterion_main, Criterion};
 use crossbeam_queue::ArrayQueue;
 use ipc_core::{ByteQueue, Config, Queue, Region};
@@ -22,13 +23,13 @@ const MSG: Msg = {
     }
     m
 };
-const REGION: usize = match ByteQueue::memory_size(CAP, 64) {
+const REGION: usize = match ByteQueue::memory_size(Config::new(CAP, 64)) {
     Ok(n) => n,
     Err(_) => panic!("layout"),
 };
 
 fn single_thread_push_pop(c: &mut Criterion) {
-    let mut g = c.benchmark_group("push_pop_64B_single_thread");
+    let mut g = c.benchmark_group(group::PUSH_POP_64B);
 
     let mut region = Box::new(Region::<REGION>::new());
     let bq = ByteQueue::init(region.as_mut_slice(), Config::new(CAP, 64)).unwrap();
@@ -39,7 +40,7 @@ fn single_thread_push_pop(c: &mut Criterion) {
         (n, out)
     };
     assert_eq!(round(&bq), (64, MSG));
-    g.bench_function("ipc_core::ByteQueue", |b| b.iter(|| round(&bq)));
+    g.bench_function(push_pop::BYTE_QUEUE, |b| b.iter(|| round(&bq)));
 
     // The slot views of the closure API: write the message in, read one byte back out.
     let views = |bq: &ByteQueue<'_>| {
@@ -73,7 +74,7 @@ fn single_thread_push_pop(c: &mut Criterion) {
         q.pop().unwrap()
     };
     assert_eq!(round(&cb), MSG);
-    g.bench_function("crossbeam::ArrayQueue<[u8; 64]>", |b| b.iter(|| round(&cb)));
+    g.bench_function(push_pop::CROSSBEAM, |b| b.iter(|| round(&cb)));
 
     // heapless's MPMC queue is deprecated (its u8 counters wrap; see ipc-core's docs).
     #[allow(deprecated)]
@@ -83,7 +84,7 @@ fn single_thread_push_pop(c: &mut Criterion) {
         q.dequeue().unwrap()
     };
     assert_eq!(round(&hl), MSG);
-    g.bench_function("heapless::mpmc::Queue<[u8; 64]>", |b| b.iter(|| round(&hl)));
+    g.bench_function(push_pop::HEAPLESS_MPMC, |b| b.iter(|| round(&hl)));
 
     let mut spsc: Box<heapless::spsc::Queue<Msg, CAP>> = Box::new(heapless::spsc::Queue::new());
     let (mut tx, mut rx) = spsc.split();

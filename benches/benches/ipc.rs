@@ -26,8 +26,8 @@ use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use host_runtime::shared::region::{Part, View};
 use host_runtime::shm::SharedRegion;
-use host_runtime::sys::region::{Part, View};
 use host_runtime::{Process, Queue, RawQueue};
 
 const MSG: usize = 64;

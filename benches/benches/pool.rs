@@ -15,6 +15,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
+use benches::ids::{group, pool as ids};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use host_runtime::pool::Pool;
 
@@ -39,13 +40,15 @@ fn map_items(pool: &Pool, n: u64) -> Vec<u64> {
 fn apply_async(c: &mut Criterion) {
     let pool = Pool::new(2).expect("pool");
     assert_eq!(apply_async_batch(&pool), TASKS * (TASKS - 1) / 2);
-    let mut g = c.benchmark_group("pool_apply_async");
+    let mut g = c.benchmark_group(group::POOL_APPLY_ASYNC);
     g.throughput(Throughput::Elements(TASKS));
-    g.bench_function("10k", |b| b.iter(|| black_box(apply_async_batch(&pool))));
+    g.bench_function(ids::APPLY_ASYNC_10K, |b| {
+        b.iter(|| black_box(apply_async_batch(&pool)))
+    });
     g.finish();
 
     assert_eq!(pool.apply(noop, 7).expect("apply"), 7);
-    let mut g = c.benchmark_group("pool_apply");
+    let mut g = c.benchmark_group(group::POOL_APPLY);
     g.throughput(Throughput::Elements(1));
     g.bench_function("round_trip", |b| {
         b.iter(|| black_box(pool.apply(noop, black_box(7)).expect("apply")))
@@ -55,9 +58,9 @@ fn apply_async(c: &mut Criterion) {
 
 fn map(c: &mut Criterion) {
     let pool = Pool::new(2).expect("pool");
-    let mut g = c.benchmark_group("pool_map");
+    let mut g = c.benchmark_group(group::POOL_MAP);
     g.sample_size(10);
-    for (name, n) in [("100k", 100_000u64), ("1M", 1_000_000)] {
+    for (name, n) in [(ids::MAP_100K, 100_000u64), (ids::MAP_1M, 1_000_000)] {
         let out = map_items(&pool, n);
         assert_eq!(out.len() as u64, n);
         assert!(out.iter().enumerate().all(|(i, &v)| v == i as u64));

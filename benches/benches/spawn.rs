@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use benches::ids::{group, spawn};
 use criterion::{criterion_group, criterion_main, Criterion};
 use host_runtime::sys::{fork_run, waitpid, Pid, WaitOptions, WaitStatus};
 use host_runtime::Process;
@@ -56,14 +57,12 @@ fn command_true() -> i32 {
 }
 
 fn spawn(c: &mut Criterion) {
-    let mut g = c.benchmark_group("process_spawn_join");
+    let mut g = c.benchmark_group(group::PROCESS_SPAWN_JOIN);
     g.sample_size(30);
     assert_eq!(process_start_join(), 0);
-    g.bench_function("host_runtime::Process start+join", |b| {
-        b.iter(process_start_join)
-    });
+    g.bench_function(spawn::PROCESS, |b| b.iter(process_start_join));
     assert_eq!(raw_fork_waitpid(), 0);
-    g.bench_function("raw fork+waitpid", |b| b.iter(raw_fork_waitpid));
+    g.bench_function(spawn::RAW_FORK, |b| b.iter(raw_fork_waitpid));
     assert_eq!(fork_run_waitpid(), 0);
     g.bench_function("host_runtime::sys::fork_run+waitpid", |b| {
         b.iter(fork_run_waitpid)

@@ -13,6 +13,7 @@ use std::sync::mpsc::{self, TrySendError};
 use std::sync::Arc;
 use std::time::Duration;
 
+use benches::ids::{self, push_pop::BYTE_QUEUE};
 use benches::msg::{seq_of, stamp};
 use benches::shm::{OwnedQueue, SharedMem};
 use benches::threads::{on_big_stack, Rig, Rx, Tx};
@@ -21,7 +22,7 @@ use criterion::{
     criterion_group, criterion_main, BenchmarkGroup, Criterion, SamplingMode, Throughput,
 };
 use crossbeam_queue::ArrayQueue;
-use ipc_core::{ByteQueue, PopError, PushError, Queue};
+use ipc_core::{ByteQueue, Config, PopError, PushError, Queue};
 
 /// A message of `S` bytes carrying `seq` in its first 8 bytes.
 fn msg<const S: usize>() -> Box<[u8; S]> {
@@ -63,7 +64,7 @@ impl<const S: usize> Rx for BqRx<S> {
 }
 
 fn byte_queue<const S: usize>(cap: usize, p: usize, c: usize, batch: u64) -> Rig<BqRx<S>> {
-    let len = ByteQueue::memory_size(cap, S).expect("layout");
+    let len = ByteQueue::memory_size(Config::new(cap, S)).expect("layout");
     let mem = SharedMem::for_queues(len).expect("mmap");
     let q = OwnedQueue::init(&mem, 0, cap, S);
     let txs = (0..p).map(|_| BqTx::<S>(q.clone(), msg())).collect();
@@ -232,7 +233,7 @@ fn group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
 fn spsc<const S: usize, const CAP: usize, const CAP1: usize>(c: &mut Criterion, name: &str) {
     let n = CAP as u64;
     let mut g = group(c, name);
-    bench(&mut g, "ipc_core::ByteQueue", byte_queue::<S>(CAP, 1, 1, n));
+    bench(&mut g, BYTE_QUEUE, byte_queue::<S>(CAP, 1, 1, n));
     bench(&mut g, "ipc_core::Queue<[u8; S]>", typed::<S, CAP>(1, 1, n));
     bench(
         &mut g,
@@ -252,8 +253,8 @@ fn spsc<const S: usize, const CAP: usize, const CAP1: usize>(c: &mut Criterion, 
 /// SPSC with capacity 2: batches of 4,096 messages through a queue of 2.
 fn spsc_cap2(c: &mut Criterion) {
     const N: u64 = 4096;
-    let mut g = group(c, "spsc_threads_64B_cap2");
-    bench(&mut g, "ipc_core::ByteQueue", byte_queue::<64>(2, 1, 1, N));
+    let mut g = group(c, ids::group::SPSC_64B_CAP2);
+    bench(&mut g, BYTE_QUEUE, byte_queue::<64>(2, 1, 1, N));
     bench(&mut g, "ipc_core::Queue<[u8; S]>", typed::<64, 2>(1, 1, N));
     bench(&mut g, "crossbeam::ArrayQueue", crossbeam::<64>(2, 1, 1, N));
     bench(&mut g, "heapless::spsc::Queue", heapless_spsc::<64, 3>(N));
@@ -267,15 +268,11 @@ fn spsc_cap2(c: &mut Criterion) {
 }
 
 /// MPMC, 64-byte messages, `p` producers × `c` consumers, capacity 4,096 = one batch.
-fn mpmc(c: &mut Criterion, p: usize, n: usize) {
+fn mpmc(c: &mut Criterion, name: &str, p: usize, n: usize) {
     const CAP: usize = 4096;
-    let mut g = group(c, &format!("mpmc_threads_64B_{p}x{n}"));
+    let mut g = group(c, name);
     let batch = CAP as u64;
-    bench(
-        &mut g,
-        "ipc_core::ByteQueue",
-        byte_queue::<64>(CAP, p, n, batch),
-    );
+    bench(&mut g, BYTE_QUEUE, byte_queue::<64>(CAP, p, n, batch));
     bench(
         &mut g,
         "ipc_core::Queue<[u8; S]>",
@@ -297,14 +294,14 @@ fn mpmc(c: &mut Criterion, p: usize, n: usize) {
 }
 
 fn all(c: &mut Criterion) {
-    spsc::<8, 4096, 4097>(c, "spsc_threads_8B");
-    spsc::<64, 4096, 4097>(c, "spsc_threads_64B");
-    spsc::<1024, 1024, 1025>(c, "spsc_threads_1024B");
-    spsc::<65536, 256, 257>(c, "spsc_threads_65536B");
+    spsc::<8, 4096, 4097>(c, ids::group::SPSC_8B);
+    spsc::<64, 4096, 4097>(c, ids::group::SPSC_64B);
+    spsc::<1024, 1024, 1025>(c, ids::group::SPSC_1024B);
+    spsc::<65536, 256, 257>(c, ids::group::SPSC_65536B);
     spsc_cap2(c);
-    mpmc(c, 2, 2);
-    mpmc(c, 4, 4);
-    mpmc(c, 4, 1);
+    mpmc(c, ids::group::MPMC_64B_2X2, 2, 2);
+    mpmc(c, ids::group::MPMC_64B_4X4, 4, 4);
+    mpmc(c, ids::group::MPMC_64B_4X1, 4, 1);
 }
 
 criterion_group! {

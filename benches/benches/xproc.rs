@@ -18,6 +18,7 @@
 
 use std::time::{Duration, Instant};
 
+use benches::ids::group;
 use benches::{roundtrip, stream};
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 
@@ -25,7 +26,7 @@ use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throug
 const BATCH: u64 = 4096;
 
 fn round_trip(c: &mut Criterion) {
-    let mut g = c.benchmark_group("xproc_roundtrip_64B");
+    let mut g = c.benchmark_group(group::XPROC_ROUNDTRIP_64B);
     g.sample_size(50);
     for peer in roundtrip::peers() {
         let mut rt = match (peer.make)() {
@@ -73,8 +74,8 @@ fn throughput(c: &mut Criterion, name: &str, cap: Option<usize>) {
 
 fn all(c: &mut Criterion) {
     round_trip(c);
-    throughput(c, "xproc_throughput_64B", None);
-    throughput(c, "xproc_throughput_64B_cap2", Some(2));
+    throughput(c, group::XPROC_THROUGHPUT_64B, None);
+    throughput(c, group::XPROC_THROUGHPUT_64B_CAP2, Some(2));
 }
 
 criterion_group! {

@@ -39,7 +39,7 @@ pub struct Gate {
 #[allow(unsafe_code)]
 // SAFETY: `#[repr(C)]` of two `AtomicU32`s (8 bytes, no padding, aligned to 4): valid for every
 // bit pattern, changed only through atomic operations, no pointer.
-unsafe impl host_runtime::sys::region::AtomicsOnly for Gate {}
+unsafe impl host_runtime::shared::region::AtomicsOnly for Gate {}
 
 /// How a waiting helper backs off before it sleeps on the futex: the common spin, then 1,000
 /// yields (about a millisecond when nothing else runs).

@@ -22,9 +22,6 @@ use crate::roundtrip::RoundTrip;
 use crate::shm::{SharedMem, PAGE};
 use crate::stream::{Batch, Receiver, Sender, Stream};
 
-/// The peer's benchmark id.
-pub const NAME: &str = "iceoryx2 pub/sub";
-
 type Msg = [u8; MSG_LEN];
 
 fn err(e: impl std::fmt::Debug) -> io::Error {

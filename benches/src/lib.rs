@@ -1,7 +1,7 @@
 //! Shared code of the `benches` crate: the forked peers, the thread rig, shared memory, the
 //! latency loop and the memory figures.
 //!
-//! The criterion benches in `benches/` and the report (`src/bin/report.rs`, the command that
+//! The criterion benches in `benches/` and the report (`src/bin/report/`, the command that
 //! writes `BENCHMARKS.md`) both use these, so a figure in a criterion group and the same figure
 //! in the report come from one piece of code:
 //!
@@ -12,6 +12,7 @@
 //! - [`threads`]: a rig of persistent producer and consumer threads over any in-process queue.
 //! - [`latency`]: per-round-trip samples and their percentiles (median, p99).
 //! - [`memory`]: bytes of shared memory per queue and the peak RSS of a consumer.
+//! - [`ids`]: the criterion ids the benches write and the report reads, named once.
 //! - [`child`], [`shm`], [`gate`], [`msg`], [`blocking`]: the pieces these are
 //!   built from.
 //!
@@ -30,6 +31,7 @@ pub mod gate;
 pub mod host_queue;
 #[cfg(feature = "iceoryx2")]
 pub mod iceoryx;
+pub mod ids;
 pub mod latency;
 pub mod memory;
 pub mod msg;

@@ -5,20 +5,24 @@ use std::io;
 use std::sync::atomic::{AtomicU64, Ordering::*};
 use std::sync::Arc;
 
-use ipc_core::ByteQueue;
+use ipc_core::{ByteQueue, Config};
 
 use crate::blocking;
 use crate::child::Child;
 use crate::msg::{message, seq_of, MSG_LEN};
 use crate::shm::{page_round, OwnedQueue, SharedMem, PAGE};
 
-/// `ByteQueue::memory_size(capacity, size)` for every pair: (capacity, message size, bytes, or
-/// `None` if the layout is refused).
+/// `ByteQueue::memory_size(Config::new(capacity, size))` for every pair: (capacity, message
+/// size, bytes, or `None` if the layout is refused).
 pub fn size_table(capacities: &[usize], sizes: &[usize]) -> Vec<(usize, usize, Option<usize>)> {
     let mut v = Vec::new();
     for &cap in capacities {
         for &size in sizes {
-            v.push((cap, size, ByteQueue::memory_size(cap, size).ok()));
+            v.push((
+                cap,
+                size,
+                ByteQueue::memory_size(Config::new(cap, size)).ok(),
+            ));
         }
     }
     v
@@ -80,7 +84,7 @@ pub struct ConsumerRss {
 /// Those of `mmap` and `fork`, or if the consumer fails.
 pub fn consumer_rss(n: u64) -> io::Result<ConsumerRss> {
     const CAP: usize = 1024;
-    let qlen = ByteQueue::memory_size(CAP, MSG_LEN).expect("layout");
+    let qlen = ByteQueue::memory_size(Config::new(CAP, MSG_LEN)).expect("layout");
     let mem = Arc::new(SharedMem::new(PAGE + page_round(qlen))?);
     let q = OwnedQueue::init(&mem, PAGE, CAP, MSG_LEN);
     let child = {

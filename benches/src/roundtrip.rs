@@ -17,6 +17,7 @@ use host_runtime::wait::{Backoff, Policy};
 
 use crate::blocking;
 use crate::child::Child;
+use crate::ids::xproc_roundtrip as id;
 use crate::msg::{message, seq_of, MSG_LEN, STOP};
 use crate::shm::{OwnedQueue, SharedMem, PAGE};
 
@@ -39,26 +40,20 @@ pub struct Peer {
     pub make: fn() -> io::Result<Box<dyn RoundTrip>>,
 }
 
-/// The name of the spin ping-pong, the floor the others are compared with.
-pub const FLOOR: &str = "shm spin ping-pong (floor)";
-
-/// The name of the spin mailbox: the floor for moving a 64-byte message (see [`SpinMailbox`]).
-pub const MAILBOX_FLOOR: &str = "shm spin mailbox, 64 B (message floor)";
-
 /// Every round-trip peer of this build, ipc's first.
 pub fn peers() -> Vec<Peer> {
     #[allow(unused_mut)]
     let mut v = vec![
         Peer {
-            name: "ipc_core::ByteQueue spin",
+            name: id::BYTE_QUEUE_SPIN,
             make: || Ok(Box::new(Echo::spawn(ByteQueueLink::pair(false)?)?)),
         },
         Peer {
-            name: "ipc_core::ByteQueue blocking",
+            name: id::BYTE_QUEUE_BLOCKING,
             make: || Ok(Box::new(Echo::spawn(ByteQueueLink::pair(true)?)?)),
         },
         Peer {
-            name: "host_runtime::RawQueue put+get",
+            name: id::RAW_QUEUE,
             make: || {
                 Ok(Box::new(Echo::spawn(
                     crate::host_queue::RawQueueLink::pair()?,
@@ -66,7 +61,7 @@ pub fn peers() -> Vec<Peer> {
             },
         },
         Peer {
-            name: "host_runtime::Queue<Vec<u8>> put+get",
+            name: id::QUEUE_VEC,
             make: || {
                 Ok(Box::new(Echo::spawn(crate::host_queue::TypedQueueLink::<
                     Vec<u8>,
@@ -74,11 +69,11 @@ pub fn peers() -> Vec<Peer> {
             },
         },
         Peer {
-            name: FLOOR,
+            name: id::FLOOR,
             make: || Ok(Box::new(SpinPingPong::spawn()?)),
         },
         Peer {
-            name: MAILBOX_FLOOR,
+            name: id::MAILBOX_FLOOR,
             make: || Ok(Box::new(SpinMailbox::spawn()?)),
         },
         Peer {
@@ -100,7 +95,7 @@ pub fn peers() -> Vec<Peer> {
     ];
     #[cfg(feature = "iceoryx2")]
     v.push(Peer {
-        name: crate::iceoryx::NAME,
+        name: id::ICEORYX2,
         make: || Ok(Box::new(crate::iceoryx::PingPong::spawn()?)),
     });
     v
@@ -193,7 +188,8 @@ impl ByteQueueLink {
     ///
     /// Those of `mmap`.
     pub fn pair(blocking: bool) -> io::Result<(Self, Self)> {
-        let len = ipc_core::ByteQueue::memory_size(Self::CAP, MSG_LEN).expect("layout");
+        let len = ipc_core::ByteQueue::memory_size(ipc_core::Config::new(Self::CAP, MSG_LEN))
+            .expect("layout");
         let stride = crate::shm::page_round(len);
         let mem = SharedMem::for_queues(2 * stride)?;
         let there = OwnedQueue::init(&mem, 0, Self::CAP, MSG_LEN);

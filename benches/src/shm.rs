@@ -2,15 +2,15 @@
 //! share, with typed access to the atomics and the ipc-core queues laid out in it.
 //!
 //! A thin layer over host-runtime's [`Mapping`] and its views
-//! ([`sys::region`](host_runtime::sys::region)): the mapping, the bounds and alignment checks
-//! and the lifetime of the views are host-runtime's; nothing here is `unsafe`.
+//! ([`shared::region`](host_runtime::shared::region)): the mapping, the bounds and alignment
+//! checks and the lifetime of the views are host-runtime's; nothing here is `unsafe`.
 
 use std::io;
 use std::sync::atomic::{AtomicU32, AtomicU64};
 use std::sync::Arc;
 
-pub use host_runtime::sys::region::AtomicsOnly;
-use host_runtime::sys::region::{Mapping, Part, SharedBytes, SharedQueue, View};
+pub use host_runtime::shared::region::AtomicsOnly;
+use host_runtime::shared::region::{Mapping, Part, SharedBytes, SharedQueue, View};
 use ipc_core::{ByteQueue, Config};
 
 /// The page size assumed for layouts: offsets that are multiples of it keep each part on its
@@ -57,17 +57,7 @@ impl SharedMem {
     /// Those of `mmap`.
     pub fn new(len: usize) -> io::Result<Self> {
         let mapping = Arc::new(Mapping::anonymous(page_round(len.max(1)))?);
-        let View::Bytes(control) = Mapping::claim(
-            &mapping,
-            Part::Bytes {
-                offset: 0,
-                len: PAGE,
-            },
-        )
-        .map_err(io::Error::other)?
-        else {
-            unreachable!("a bytes part gives a bytes view")
-        };
+        let control = Mapping::claim_bytes(&mapping, 0, PAGE).map_err(io::Error::other)?;
         Ok(Self {
             mapping,
             control: Some(control),
@@ -157,7 +147,7 @@ impl OwnedQueue {
     /// claimed before (the atomics page of a [`SharedMem::new`], another queue).
     pub fn init(mem: &SharedMem, offset: usize, capacity: usize, max_len: usize) -> Self {
         assert!(offset % PAGE == 0, "queue offsets are page-aligned");
-        let len = ByteQueue::memory_size(capacity, max_len).expect("queue geometry");
+        let len = ByteQueue::memory_size(Config::new(capacity, max_len)).expect("queue geometry");
         let part = Part::NewQueue {
             offset,
             len,

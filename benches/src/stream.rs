@@ -19,6 +19,7 @@ use host_runtime::wait::{Backoff, Policy};
 use crate::blocking;
 use crate::child::Child;
 use crate::gate::Gate;
+use crate::ids::xproc_throughput as id;
 use crate::msg::{message, seq_of, stamp, MSG_LEN};
 use crate::roundtrip::{pipe, Mq};
 use crate::shm::{page_round, OwnedQueue, SharedMem, PAGE};
@@ -72,7 +73,7 @@ pub fn peers() -> Vec<Peer> {
     #[allow(unused_mut)]
     let mut v = vec![
         Peer {
-            name: "ipc_core::ByteQueue spin",
+            name: id::BYTE_QUEUE_SPIN,
             boundable: true,
             make: |cap, n| {
                 let (tx, rx) = ByteQueueEnds::pair(cap, false)?;
@@ -80,7 +81,7 @@ pub fn peers() -> Vec<Peer> {
             },
         },
         Peer {
-            name: "ipc_core::ByteQueue blocking",
+            name: id::BYTE_QUEUE_BLOCKING,
             boundable: true,
             make: |cap, n| {
                 let (tx, rx) = ByteQueueEnds::pair(cap, true)?;
@@ -88,7 +89,7 @@ pub fn peers() -> Vec<Peer> {
             },
         },
         Peer {
-            name: "host_runtime::RawQueue put/get",
+            name: id::RAW_QUEUE,
             boundable: true,
             make: |cap, n| {
                 let (tx, rx) = crate::host_queue::RawQueueLink::ends(cap)?;
@@ -96,7 +97,7 @@ pub fn peers() -> Vec<Peer> {
             },
         },
         Peer {
-            name: "host_runtime::Queue<Vec<u8>> put/get",
+            name: id::QUEUE_VEC,
             boundable: true,
             make: |cap, n| {
                 let (tx, rx) = crate::host_queue::TypedQueueLink::<Vec<u8>>::ends(cap)?;
@@ -104,7 +105,7 @@ pub fn peers() -> Vec<Peer> {
             },
         },
         Peer {
-            name: "host_runtime::Queue<ByteBuf> put/get",
+            name: id::QUEUE_BYTEBUF,
             boundable: true,
             make: |cap, n| {
                 let (tx, rx) =
@@ -113,7 +114,7 @@ pub fn peers() -> Vec<Peer> {
             },
         },
         Peer {
-            name: "pipe (64 B reads)",
+            name: id::PIPE,
             boundable: false,
             make: |_, n| {
                 let (r, w) = pipe()?;
@@ -126,7 +127,7 @@ pub fn peers() -> Vec<Peer> {
             },
         },
         Peer {
-            name: "pipe (64 KiB reads)",
+            name: id::PIPE_BATCHED,
             boundable: false,
             make: |_, n| {
                 let (r, w) = pipe()?;
@@ -163,7 +164,7 @@ pub fn peers() -> Vec<Peer> {
     ];
     #[cfg(feature = "iceoryx2")]
     v.push(Peer {
-        name: crate::iceoryx::NAME,
+        name: id::ICEORYX2,
         boundable: true,
         make: |cap, n| crate::iceoryx::stream(cap, n),
     });
@@ -283,7 +284,8 @@ impl ByteQueueEnds {
     ///
     /// Those of `mmap`.
     pub fn pair(cap: usize, blocking: bool) -> io::Result<(Self, Self)> {
-        let len = ipc_core::ByteQueue::memory_size(cap, MSG_LEN).expect("layout");
+        let len =
+            ipc_core::ByteQueue::memory_size(ipc_core::Config::new(cap, MSG_LEN)).expect("layout");
         let mem = SharedMem::for_queues(page_round(len))?;
         let rx = OwnedQueue::init(&mem, 0, cap, MSG_LEN);
         let tx = rx.clone();

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::{watchdog_secs, Rng};
 use host_runtime::queue::{QueueStats, SizeClassStats, Waiters};
-use host_runtime::sys::region::{Part, SharedBytes, View};
+use host_runtime::shared::region::SharedBytes;
 use host_runtime::sys::{self, Signal};
 use host_runtime::{
     GetNowaitError, GetTimeoutError, Process, PutNowaitError, Queue, RawQueue, SharedRegion,
@@ -35,16 +35,7 @@ struct Board(SharedBytes);
 impl Board {
     fn new(words: usize) -> Board {
         let region = SharedRegion::new(words * 8).unwrap();
-        let View::Bytes(bytes) = region
-            .claim(Part::Bytes {
-                offset: 0,
-                len: words * 8,
-            })
-            .unwrap()
-        else {
-            unreachable!("a bytes part gives a bytes view")
-        };
-        Board(bytes)
+        Board(region.claim_bytes(0, words * 8).unwrap())
     }
 
     fn word(&self, index: usize) -> &AtomicU64 {

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use common::Rng;
 use host_runtime::queue::Builder;
-use host_runtime::sys::region::{Part, SharedBytes, View};
+use host_runtime::shared::region::SharedBytes;
 use host_runtime::{GetTimeoutError, Process, PutTimeoutError, Queue, RawQueue, SharedRegion};
 
 /// How long each of the peer's two phases lasts (the issue asks for at least 3 s each).
@@ -118,13 +118,9 @@ struct Scribbler {
 impl Scribbler {
     fn open(name: &str) -> Scribbler {
         let region = SharedRegion::open_named(name).expect("open the region");
-        let whole = Part::Bytes {
-            offset: 0,
-            len: region.len(),
-        };
-        let View::Bytes(bytes) = region.claim(whole).expect("claim the region") else {
-            unreachable!("a bytes part gives a bytes view")
-        };
+        let bytes = region
+            .claim_bytes(0, region.len())
+            .expect("claim the region");
         Scribbler { bytes }
     }
 

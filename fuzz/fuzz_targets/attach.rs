@@ -192,7 +192,7 @@ struct Shape {
 impl Shape {
     fn size(&self) -> usize {
         let config = Config::new(self.capacity, self.max).participants(self.participants);
-        ByteQueue::memory_size_for(config).expect("attach checked the layout")
+        ByteQueue::memory_size(config).expect("attach checked the layout")
     }
 
     fn slot(&self, index: usize) -> usize {

@@ -753,7 +753,7 @@ fn init() {
 fuzz_target!(init: init(), |input: Input| {
     let capacity = input.capacity as usize % 8 + 1;
     let config = Config::new(capacity, MAX_LEN).participants(PARTICIPANTS);
-    let size = ByteQueue::memory_size_for(config).expect("small layout");
+    let size = ByteQueue::memory_size(config).expect("small layout");
     let region = AlignedRegion::new(0, size);
     // SAFETY: `region` is valid for `size` bytes, outlives the queue (dropped at the end
     // of this closure, after `sim`) and is used through `ByteQueue`s only.

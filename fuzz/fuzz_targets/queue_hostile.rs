@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use arbitrary::Arbitrary;
-use host_runtime::sys::region::{Part, SharedBytes, View};
+use host_runtime::shared::region::SharedBytes;
 use host_runtime::{Queue, RawQueue, SharedRegion};
 use libfuzzer_sys::fuzz_target;
 
@@ -89,13 +89,7 @@ struct Scribbler {
 impl Scribbler {
     fn open(name: &str) -> Scribbler {
         let region = SharedRegion::open_named(name).expect("open the region");
-        let whole = Part::Bytes {
-            offset: 0,
-            len: region.len(),
-        };
-        let View::Bytes(bytes) = region.claim(whole).expect("claim the region") else {
-            unreachable!("a bytes part gives a bytes view")
-        };
+        let bytes = region.claim_bytes(0, region.len()).expect("claim the region");
         Scribbler { bytes }
     }
 

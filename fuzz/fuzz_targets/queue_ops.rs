@@ -140,7 +140,7 @@ fn run_segment(seg: &Segment) {
     let max_len = seg.max_len as usize % 129;
     let participants = seg.participants as usize % 3;
     let config = Config::new(capacity, max_len).participants(participants);
-    let size = ByteQueue::memory_size_for(config).expect("small layout");
+    let size = ByteQueue::memory_size(config).expect("small layout");
     let mut region = AlignedRegion::new(0, size);
     let how = seg.how;
     if !matches!(how, InitHow::InitZeroed) && seg.garbage != 0 {

@@ -6,19 +6,12 @@ use std::error::Error;
 use std::sync::atomic::Ordering;
 
 use host_runtime::shm::{SharedRegion, ShmError};
-use host_runtime::sys::region::{Part, View};
 use host_runtime::Process;
 
 fn main() -> Result<(), Box<dyn Error>> {
     // An anonymous region: children forked afterwards share it.
     let region = SharedRegion::new(4096)?;
-    let View::Bytes(bytes) = region.claim(Part::Bytes {
-        offset: 0,
-        len: 4096,
-    })?
-    else {
-        unreachable!("a bytes part gives a bytes view")
-    };
+    let bytes = region.claim_bytes(0, 4096)?;
     let children: Vec<Process> = (0..4)
         .map(|i| {
             let bytes = bytes.clone();

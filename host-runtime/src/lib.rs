@@ -8,9 +8,11 @@
 //! - [`shm`]: [`SharedRegion`], shared memory inherited by forked children or opened by name.
 //! - [`pool`]: [`Pool`], Python's `multiprocessing.Pool` over forked workers, which survives
 //!   workers that die (their tasks' results become errors; the pool replaces them).
-//! - [`sys`]: the thin, typed OS layer (`fork`, `waitpid`, pidfds, `poll`, signals, shared
-//!   futexes, shared memory) and the views of shared memory that safe code uses
-//!   ([`sys::region`]). It is the only module with `unsafe` code.
+//! - [`shared`]: low-level, the views of shared memory that safe code uses
+//!   ([`shared::region`]), and the participant protocol of the queues; with [`sys`], the only
+//!   module with `unsafe` code.
+//! - [`sys`]: low-level, the thin, typed OS layer (`fork`, `waitpid`, pidfds, `poll`, signals,
+//!   shared futexes, shared memory); it knows no queue.
 //! - [`wait`]: low-level, the one wait policy (spin, yield, then sleep) behind every blocking
 //!   call, public for hosts and benchmarks that wait on ipc-core queues themselves.
 //!
@@ -64,7 +66,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-// Unsafe code lives in the OS layer (`sys`) only: each of its modules that needs it opts in.
+// Unsafe code lives in the OS layer (`sys`) and the shared-memory layer (`shared`) only: each
+// of their modules that needs it opts in, and says why.
 #![deny(unsafe_code, unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 
@@ -78,6 +81,7 @@ mod lock;
 pub mod pool;
 pub mod process;
 pub mod queue;
+pub mod shared;
 pub mod shm;
 pub mod sys;
 pub mod wait;

@@ -164,7 +164,7 @@ use layout::item_type;
 use raw::{get_never_waits, put_never_waits, Message, PutFail};
 pub use raw::{QueueStats, RawQueue, SizeClassStats, Waiters};
 
-use crate::sys::region::SharedBytes;
+use crate::shared::region::SharedBytes;
 
 /// A multi-producer, multi-consumer FIFO queue between processes, with the API of Python's
 /// `multiprocessing.Queue`; items of any serde type, encoded with postcard.

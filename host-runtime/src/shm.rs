@@ -30,17 +30,14 @@
 //!
 //! ```
 //! use host_runtime::shm::SharedRegion;
-//! use host_runtime::sys::region::{Part, View};
 //!
 //! let region = SharedRegion::new(4096)?;
-//! let View::Bytes(bytes) = region.claim(Part::Bytes { offset: 0, len: 64 })? else {
-//!     unreachable!()
-//! };
+//! let bytes = region.claim_bytes(0, 64)?;
 //! bytes.write(0, b"shared with children forked from now on");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-// All `unsafe` code lives in `crate::sys`.
+// All `unsafe` code lives in `crate::sys` and `crate::shared`.
 #![forbid(unsafe_code)]
 
 use std::ffi::CString;
@@ -51,7 +48,7 @@ use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 use std::sync::Arc;
 
-use crate::sys::region::{ClaimError, Mapping, Part, View};
+use crate::shared::region::{ClaimError, Mapping, Part, SharedBytes, View};
 use crate::sys::shm::{
     allocate, flock, geteuid, shm_create_exclusive, shm_open_existing, shm_unlink, FlockOp,
 };
@@ -437,7 +434,7 @@ impl SharedRegion {
     }
 
     /// Claims a part of the region and returns its view; see
-    /// [`Mapping::claim`](crate::sys::region::Mapping::claim) for the rules (parts never
+    /// [`Mapping::claim`](crate::shared::region::Mapping::claim) for the rules (parts never
     /// overlap; new queues only in a region this process created).
     ///
     /// # Errors
@@ -448,7 +445,7 @@ impl SharedRegion {
     ///
     /// ```
     /// use host_runtime::shm::SharedRegion;
-    /// use host_runtime::sys::region::{Part, View};
+    /// use host_runtime::shared::region::{Part, View};
     ///
     /// let region = SharedRegion::new(1 << 16)?;
     /// let part = Part::NewQueue { offset: 0, len: 4096, config: ipc_core::Config::new(4, 64) };
@@ -458,5 +455,25 @@ impl SharedRegion {
     /// ```
     pub fn claim(&self, part: Part) -> Result<View, ClaimError> {
         Mapping::claim(&self.mapping, part)
+    }
+
+    /// Claims `len` bytes at `offset` as plain bytes; see [`Mapping::claim_bytes`].
+    ///
+    /// # Errors
+    ///
+    /// [`ClaimError`]: out of bounds, `offset` not a multiple of 8, or an overlap.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use host_runtime::shm::SharedRegion;
+    ///
+    /// let region = SharedRegion::new(4096)?;
+    /// let whole = region.claim_bytes(0, region.len())?;
+    /// whole.write(0, b"every byte of the region");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn claim_bytes(&self, offset: usize, len: usize) -> Result<SharedBytes, ClaimError> {
+        Mapping::claim_bytes(&self.mapping, offset, len)
     }
 }

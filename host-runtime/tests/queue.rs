@@ -20,8 +20,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use host_runtime::queue::{Builder, SizeClassStats, Waiters, UNBOUNDED_CAPACITY};
+use host_runtime::shared::region::ClaimError;
 use host_runtime::shm::ShmError;
-use host_runtime::sys::region::ClaimError;
 use host_runtime::sys::{self, Pid, Signal};
 use host_runtime::{
     DecodeErrorKind, GetError, GetNowaitError, GetTimeoutError, Process, PutError, PutNowaitError,

@@ -25,7 +25,7 @@ struct Sample {
 static SAMPLES: Queue<Sample, 16> = Queue::new();
 
 /// Log lines from anywhere to a UART task, as bytes, in a byte queue over a static region.
-const LOG_BYTES: usize = match ByteQueue::memory_size(8, 32) {
+const LOG_BYTES: usize = match ByteQueue::memory_size(Config::new(8, 32)) {
     Ok(size) => size,
     Err(_) => panic!("bad log queue layout"),
 };

@@ -14,7 +14,7 @@ const CONSUMERS: usize = 4;
 const PER_PRODUCER: u64 = 250_000;
 const CAPACITY: usize = 256;
 const MAX_LEN: usize = 64;
-const SIZE: usize = match ByteQueue::memory_size(CAPACITY, MAX_LEN) {
+const SIZE: usize = match ByteQueue::memory_size(Config::new(CAPACITY, MAX_LEN)) {
     Ok(size) => size,
     Err(_) => panic!("bad layout"),
 };

@@ -170,7 +170,10 @@ impl SlotWords for SlotArray {
 ///
 /// A `ByteQueue` is an anonymous view of its region, cheap to copy and `Send + Sync`: its
 /// claims record no owner. A process that wants its claims repaired if it dies registers
-/// ([`register`](Self::register)) and claims through the one [`Registered`] handle it gets.
+/// ([`register`]) and claims through the one [`Registered`] handle it gets.
+///
+#[doc = word64_link!("`register`" => "Self::register")]
+#[doc = word64_link!("`Registered`" => "Registered")]
 ///
 /// # Memory other processes write
 ///
@@ -236,7 +239,7 @@ pub struct QueueStats {
     pub lost_in_pop: u64,
 }
 
-/// The shape of a [`ByteQueue`]: what [`ByteQueue::memory_size_for`] and
+/// The shape of a [`ByteQueue`]: what [`ByteQueue::memory_size`] and
 /// [`ByteQueue::init`] take.
 ///
 /// # Examples
@@ -245,7 +248,7 @@ pub struct QueueStats {
 /// use ipc_core::{ByteQueue, Config};
 ///
 /// let config = Config::new(1024, 64).participants(16);
-/// let bytes = ByteQueue::memory_size_for(config).unwrap();
+/// let bytes = ByteQueue::memory_size(config).unwrap();
 /// assert_eq!(bytes, 640 + 16 * 32 + 1024 * 80);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -256,6 +259,8 @@ pub struct Config {
     pub max_message_len: usize,
     /// Entries in the participant table: how many processes may register for crash
     /// repair ([`ByteQueue::register`]). 0 (the default) = anonymous use only.
+    ///
+    #[doc = word64_link!("`ByteQueue::register`" => "ByteQueue::register")]
     pub participants: usize,
 }
 
@@ -299,34 +304,25 @@ pub enum Contents {
 }
 
 impl<'a> ByteQueue<'a> {
-    /// Bytes a region needs for `capacity` messages of up to `max_message_len` bytes
-    /// (no participant table: see [`memory_size_for`](Self::memory_size_for)).
+    /// Bytes a region needs for a queue shaped by `config`: a 640-byte header, 32 bytes per
+    /// participant entry, then per slot 16 bytes and the longest message rounded up to 8.
     ///
     /// # Errors
     ///
     /// [`LayoutError`] if the capacity is 0 or above [`MAX_CAPACITY`], the length above
-    /// [`MAX_MESSAGE_LEN`], or the total would overflow.
+    /// [`MAX_MESSAGE_LEN`], the participants above [`MAX_PARTICIPANTS`], or the total would
+    /// overflow.
     ///
     /// # Examples
     ///
     /// ```
-    /// let bytes = ipc_core::ByteQueue::memory_size(1024, 64).unwrap();
-    /// assert_eq!(bytes, 640 + 1024 * 80);
+    /// use ipc_core::{ByteQueue, Config};
+    ///
+    /// assert_eq!(ByteQueue::memory_size(Config::new(1024, 64)), Ok(640 + 1024 * 80));
+    /// let shared = Config::new(1024, 64).participants(16);
+    /// assert_eq!(ByteQueue::memory_size(shared), Ok(640 + 16 * 32 + 1024 * 80));
     /// ```
-    pub const fn memory_size(
-        capacity: usize,
-        max_message_len: usize,
-    ) -> Result<usize, LayoutError> {
-        Self::memory_size_for(Config::new(capacity, max_message_len))
-    }
-
-    /// Bytes a region needs for a queue shaped by `config`.
-    ///
-    /// # Errors
-    ///
-    /// As [`memory_size`](Self::memory_size), and [`LayoutError::TooManyParticipants`]
-    /// above [`MAX_PARTICIPANTS`].
-    pub const fn memory_size_for(config: Config) -> Result<usize, LayoutError> {
+    pub const fn memory_size(config: Config) -> Result<usize, LayoutError> {
         let Config {
             capacity,
             max_message_len,
@@ -447,7 +443,7 @@ impl<'a> ByteQueue<'a> {
         len: usize,
         config: Config,
     ) -> Result<Self, InitError> {
-        let needed = Self::memory_size_for(config)?;
+        let needed = Self::memory_size(config)?;
         if region.as_ptr() as usize % REGION_ALIGN != 0 {
             return Err(InitError::Misaligned);
         }
@@ -491,8 +487,8 @@ impl<'a> ByteQueue<'a> {
 
     /// # Safety
     ///
-    /// `region` holds `memory_size_for(config)` valid bytes for 'a, and `config` passed
-    /// `memory_size_for`.
+    /// `region` holds `memory_size(config)` valid bytes for 'a, and `config` passed
+    /// `memory_size`.
     unsafe fn from_parts(header: &'a Header, region: NonNull<u8>, config: Config) -> Self {
         let geometry = match Geometry::new(config.capacity) {
             Some(geometry) => geometry,
@@ -592,7 +588,7 @@ impl<'a> ByteQueue<'a> {
             max_message_len: meta.max_message_len.load(Relaxed) as usize,
             participants: meta.participants.load(Relaxed) as usize,
         };
-        let needed = Self::memory_size_for(config).map_err(AttachError::BadGeometry)?;
+        let needed = Self::memory_size(config).map_err(AttachError::BadGeometry)?;
         if meta.slot_stride.load(Relaxed) as usize != slot_stride(config.max_message_len)
             || meta.slots_offset.load(Relaxed) as usize != config.slots_offset()
             || meta.participants_offset.load(Relaxed) as usize != HEADER_SIZE
@@ -604,7 +600,7 @@ impl<'a> ByteQueue<'a> {
             return Err(AttachError::RegionTooSmall { needed, got: len });
         }
         // SAFETY: the region holds `needed` bytes (checked above) for 'a (caller), and
-        // `config` passed `memory_size_for`.
+        // `config` passed `memory_size`.
         Ok(unsafe { Self::from_parts(header, region, config) })
     }
 

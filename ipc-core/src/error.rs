@@ -243,6 +243,8 @@ impl fmt::Display for PopError {
 impl core::error::Error for PopError {}
 
 /// Why [`crate::ByteQueue::register`] refused. Nothing changed.
+///
+#[doc = word64_link!("`crate::ByteQueue::register`" => "crate::ByteQueue::register")]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RegisterError {
@@ -261,6 +263,8 @@ impl fmt::Display for RegisterError {
 impl core::error::Error for RegisterError {}
 
 /// Why [`crate::ByteQueue::repair`] did nothing.
+///
+#[doc = word64_link!("`crate::ByteQueue::repair`" => "crate::ByteQueue::repair")]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RepairError {

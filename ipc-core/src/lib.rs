@@ -17,8 +17,14 @@
 //! is one compare-and-swap on a slot word that also records the claimer, so a
 //! half-finished operation always names its owner.
 //!
+//! # Targets without 64-bit atomics
+//!
 //! On targets without 64-bit atomics (thumbv7em, riscv32imac) stamps and slot words
-//! are 32 bits wide; see [`Word`].
+//! are 32 bits wide; see [`Word`]. Crash repair (`ByteQueue::register`, `repair`, the
+//! participant handles) and the [`pool`] tables need 64-bit words: they are left out there,
+//! and links to them in these docs lead here.
+//!
+#![cfg_attr(not(word64), doc = "[`pool`]: crate#targets-without-64-bit-atomics")]
 #![no_std]
 // Unsafe code lives in a few modules, each opting in with its reason: `byte_queue` and
 // `payload` (a region laid over raw memory), `ring` (its slot-word accessor), `queue`
@@ -26,6 +32,22 @@
 #![deny(unsafe_code)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
+
+/// A Markdown link reference definition, for docs that link to an item that exists only with
+/// 64-bit words (`cfg(word64)`): `[label]: path` there, and a link to the crate docs' section
+/// on the other targets elsewhere, so that the docs build without broken links everywhere.
+#[cfg(word64)]
+macro_rules! word64_link {
+    ($label:literal => $path:literal) => {
+        concat!("[", $label, "]: ", $path)
+    };
+}
+#[cfg(not(word64))]
+macro_rules! word64_link {
+    ($label:literal => $path:literal) => {
+        concat!("[", $label, "]: crate#targets-without-64-bit-atomics")
+    };
+}
 
 #[cfg(not(loom))]
 mod byte_queue;

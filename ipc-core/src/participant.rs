@@ -58,6 +58,8 @@ impl ParticipantId {
     /// The id numbered `n`, if `n` is in `1..=MAX_PARTICIPANTS`: for a host that stores
     /// an id as a number (see [`crate::ByteQueue::as_participant`]).
     ///
+    #[doc = word64_link!("`crate::ByteQueue::as_participant`" => "crate::ByteQueue::as_participant")]
+    ///
     /// # Examples
     ///
     /// ```
@@ -110,6 +112,8 @@ pub enum ParticipantState {
 }
 
 /// A snapshot of one participant entry, as [`crate::ByteQueue::participants`] lists it.
+///
+#[doc = word64_link!("`crate::ByteQueue::participants`" => "crate::ByteQueue::participants")]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Participant {
     /// Its id.

@@ -12,7 +12,7 @@ pub const REGION_ALIGN: usize = 128;
 /// ```
 /// use ipc_core::{ByteQueue, Config, Region};
 ///
-/// const SIZE: usize = match ByteQueue::memory_size(16, 32) {
+/// const SIZE: usize = match ByteQueue::memory_size(Config::new(16, 32)) {
 ///     Ok(size) => size,
 ///     Err(_) => panic!("bad queue layout"),
 /// };

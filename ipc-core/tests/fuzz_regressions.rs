@@ -108,7 +108,7 @@ fn abandoned_pushes_wedge_consumers() {
 fn stamps_wrap_with_more_than_65536_slots() {
     const CAPACITY: usize = (1 << 16) + 1; // k = 17: stamps keep 47 lap bits
     const K: u32 = 17;
-    let size = ByteQueue::memory_size(CAPACITY, 0).unwrap();
+    let size = ByteQueue::memory_size(Config::new(CAPACITY, 0)).unwrap();
     let mut region = HeapRegion::new(size);
     ByteQueue::init(region.bytes(), Config::new(CAPACITY, 0)).unwrap();
     // Move the empty queue to the start of the last lap: head = tail = stamp(lap, 0),

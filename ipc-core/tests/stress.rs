@@ -106,7 +106,7 @@ fn run(push: impl Fn(u64) -> bool + Sync, pop: impl Fn() -> Option<u64> + Sync) 
 #[test]
 fn byte_queue_4x4_one_million() {
     const CAP: usize = 64;
-    const SIZE: usize = match ByteQueue::memory_size(CAP, 32) {
+    const SIZE: usize = match ByteQueue::memory_size(Config::new(CAP, 32)) {
         Ok(size) => size,
         Err(_) => panic!("layout"),
     };

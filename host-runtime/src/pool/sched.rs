@@ -440,8 +440,8 @@ mod tests {
     //! thread: nothing races, nothing sleeps.
 
     use super::*;
+    use crate::pool::builder::queue_builder;
     use crate::pool::message::{TASK, TASK_HEADER};
-    use crate::pool::queue_builder;
     use crate::pool::result::Outcome;
 
     struct NoSink;

@@ -14,8 +14,8 @@ use ipc_core::WaitWord;
 
 use super::error::PoolError;
 use crate::queue::QueueError;
+use crate::shared::region::SharedBytes;
 use crate::shm::SharedRegion;
-use crate::sys::region::{Part, SharedBytes, View};
 
 const DOORBELL_AT: usize = 0;
 const WORKERS_AT: usize = 64;
@@ -35,12 +35,7 @@ impl Tables {
         let tasks_at = (WORKERS_AT + workers * size_of::<WorkerSlot>()).next_multiple_of(64);
         let len = tasks_at + tasks * size_of::<TaskSlot>();
         let region = SharedRegion::new(len)?;
-        let View::Bytes(bytes) = region
-            .claim(Part::Bytes { offset: 0, len })
-            .map_err(QueueError::Claim)?
-        else {
-            unreachable!("a bytes part gives a bytes view")
-        };
+        let bytes = region.claim_bytes(0, len).map_err(QueueError::Claim)?;
         let tables = Tables {
             bytes,
             workers,

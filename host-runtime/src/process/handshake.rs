@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::sys::region::{Mapping, Part, SharedBytes, View};
+use crate::shared::region::{Mapping, Part, SharedBytes, View};
 use crate::sys::{self, Pid};
 
 #[cfg(doc)]

@@ -24,7 +24,7 @@ use std::sync::atomic::{
 use ipc_core::WaitWord;
 
 use super::layout::{DESCRIPTOR_LEN, LEASES_AT};
-use crate::sys::region::SharedBytes;
+use crate::shared::region::SharedBytes;
 use crate::wait::notify;
 
 /// A chunk's lease word: `nonce (49) | owner (13) | state (2)`; all-zero = free, so a fresh

@@ -6,8 +6,8 @@ use std::fmt;
 use ipc_core::LayoutError;
 
 use crate::encoding::{DecodeError, EncodeError};
+use crate::shared::region::ClaimError;
 use crate::shm::ShmError;
-use crate::sys::region::ClaimError;
 
 // One error type per way of waiting, as crossbeam-channel's `SendError`/`TrySendError`/
 // `SendTimeoutError`: a blocking `put` can't be `Full` nor time out, so its type has neither;

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use ipc_core::{ByteQueue, Config, MAX_CAPACITY, MAX_PARTICIPANTS};
 
 use super::error::QueueError;
-use crate::sys::region::SharedBytes;
+use crate::shared::region::SharedBytes;
 
 /// `b"hrqueue\x01"` read as a little-endian `u64`.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"hrqueue\x01");
@@ -186,7 +186,7 @@ impl Params {
             return bad("max_processes must be between 1 and ipc_core::MAX_PARTICIPANTS");
         }
         let too_large = || QueueError::Config("queue region would not fit in memory".to_owned());
-        let ring_len = ByteQueue::memory_size_for(self.ring_config())?;
+        let ring_len = ByteQueue::memory_size(self.ring_config())?;
         let mut end = HEADER_LEN.checked_add(ring_len).ok_or_else(too_large)?;
         let ring = (HEADER_LEN, ring_len);
         let ledger_len = (self.participants * self.wait_words() * 4).next_multiple_of(8);

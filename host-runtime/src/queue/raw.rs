@@ -18,10 +18,10 @@ use super::error::{
 };
 use super::layout::{word, ClassLayout, Layout, Params, DESCRIPTOR_LEN, HEADER_LEN};
 use crate::encoding::EncodeError;
+use crate::shared::member::{Claimer, Member, Verdicts};
+use crate::shared::region::{Part, SharedBytes, SharedQueue, View};
 use crate::shm::{SharedRegion, ShmError, UnlockOnDrop};
 use crate::sys::fork_generation;
-use crate::sys::member::{Claimer, Member, Verdicts};
-use crate::sys::region::{Part, SharedBytes, SharedQueue, View};
 use crate::sys::shm::{flock, FlockOp};
 use crate::wait::{block_on, block_on_marked, notify, notify_all, wake_one, Deadline, Stall, Wait};
 

@@ -1,4 +1,4 @@
-//! The thin, typed OS layer: the only module of this crate with `unsafe` code and `libc` calls.
+//! The thin, typed OS layer: where this crate makes its system calls and `libc` calls.
 //!
 //! In the manner of [rustix](https://docs.rs/rustix): each wrapper does one system call (or one
 //! libc call), takes typed arguments ([`Pid`], [`Signal`], `&AtomicU32`, [`BorrowedFd`]) instead of
@@ -11,12 +11,9 @@
 //! [`futex::futex_wait`]) return `EINTR` to the caller instead, who knows its deadline and
 //! recomputes the remaining time (typically by wrapping the call in [`retry_on_intr`]).
 //!
-//! Two modules here are not system call wrappers: [`region`] turns a shared mapping into views
-//! safe code can use (`ipc_core::ByteQueue`s and atomically accessed bytes), which is where the
-//! memory-safety argument for memory shared between processes is made, in one place; and
-//! `member` registers this process in a shared queue's participant table and repairs the
-//! claims of dead participants, where the argument that a repair never races a live process
-//! is made.
+//! This layer knows no queue: it imports nothing from ipc-core nor from the rest of the crate.
+//! The views of shared memory that safe code uses, and the participant protocol, are one
+//! layer up, in [`shared`](crate::shared).
 //!
 //! [`BorrowedFd`]: std::os::fd::BorrowedFd
 
@@ -24,11 +21,9 @@ mod atfork;
 pub(crate) mod fncall;
 pub mod futex;
 mod io;
-pub(crate) mod member;
 mod pidfd;
 mod poll;
 mod process;
-pub mod region;
 pub mod shm;
 
 use std::io as stdio;

@@ -14,7 +14,7 @@ fn region() -> Box<Region<BIG>> {
 
 /// Snapshot of every byte, to prove that a refused call changed nothing.
 fn bytes(q: &ByteQueue<'_>) -> Vec<u8> {
-    let len = ByteQueue::memory_size(q.capacity(), q.max_message_len()).unwrap();
+    let len = ByteQueue::memory_size(Config::new(q.capacity(), q.max_message_len())).unwrap();
     // SAFETY: the region starts HEADER_SIZE bytes before the slots and is at least `len`
     // bytes long; `slots.base` carries the whole region's provenance (`&Header` does not).
     unsafe { slice::from_raw_parts(q.slots.base.as_ptr().sub(HEADER_SIZE), len) }.to_vec()
@@ -36,24 +36,27 @@ impl ByteQueue<'_> {
 
 #[test]
 fn memory_size_checks_its_arguments() {
-    assert_eq!(ByteQueue::memory_size(1, 0), Ok(640 + 16));
-    assert_eq!(ByteQueue::memory_size(3, 1), Ok(640 + 3 * 24));
-    assert_eq!(ByteQueue::memory_size(0, 8), Err(LayoutError::ZeroCapacity));
+    assert_eq!(ByteQueue::memory_size(Config::new(1, 0)), Ok(640 + 16));
+    assert_eq!(ByteQueue::memory_size(Config::new(3, 1)), Ok(640 + 3 * 24));
     assert_eq!(
-        ByteQueue::memory_size(MAX_CAPACITY + 1, 8),
+        ByteQueue::memory_size(Config::new(0, 8)),
+        Err(LayoutError::ZeroCapacity)
+    );
+    assert_eq!(
+        ByteQueue::memory_size(Config::new(MAX_CAPACITY + 1, 8)),
         Err(LayoutError::CapacityTooLarge {
             capacity: MAX_CAPACITY + 1
         })
     );
     assert_eq!(
-        ByteQueue::memory_size(1, MAX_MESSAGE_LEN + 1),
+        ByteQueue::memory_size(Config::new(1, MAX_MESSAGE_LEN + 1)),
         Err(LayoutError::MessageTooLarge {
             max_message_len: MAX_MESSAGE_LEN + 1
         })
     );
     let (cap, len) = (MAX_CAPACITY, MAX_MESSAGE_LEN);
     let fits = (cap as u128) * (slot_stride(len) as u128) + 640 <= Word::MAX as u128;
-    assert_eq!(ByteQueue::memory_size(cap, len).is_ok(), fits);
+    assert_eq!(ByteQueue::memory_size(Config::new(cap, len)).is_ok(), fits);
 }
 
 #[test]
@@ -271,7 +274,7 @@ fn attach_sees_the_same_queue() {
 #[test]
 fn attach_refuses_foreign_or_corrupt_headers() {
     let mut r = region();
-    let size = ByteQueue::memory_size(4, 8).unwrap();
+    let size = ByteQueue::memory_size(Config::new(4, 8)).unwrap();
     assert_eq!(
         ByteQueue::attach(r.as_mut_slice()).err(),
         Some(AttachError::BadMagic)
@@ -501,7 +504,7 @@ fn stamps_wrap_around() {
 
 #[test]
 fn init_raw_zeroed_touches_only_the_header() {
-    let size = ByteQueue::memory_size(4, 8).unwrap();
+    let size = ByteQueue::memory_size(Config::new(4, 8)).unwrap();
     let mut r = region();
     r.as_mut_slice()[size..].fill(0xAA);
     let base = NonNull::from(r.as_mut_slice()).cast::<u8>();
@@ -642,7 +645,7 @@ mod participants {
         let again = ByteQueue::attach(r.as_mut_slice()).unwrap();
         assert_eq!(again.participants().count(), 2);
         assert_eq!(
-            ByteQueue::memory_size_for(Config::new(1, 1).participants(MAX_PARTICIPANTS + 1)),
+            ByteQueue::memory_size(Config::new(1, 1).participants(MAX_PARTICIPANTS + 1)),
             Err(LayoutError::TooManyParticipants {
                 participants: MAX_PARTICIPANTS + 1
             })

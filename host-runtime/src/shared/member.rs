@@ -27,8 +27,8 @@ use ipc_core::{
 };
 
 use super::region::SharedQueue;
-use super::{fork_generation, fork_generation_unchecked};
 use crate::liveness::{self, Verdict};
+use crate::sys::{fork_generation, fork_generation_unchecked};
 
 /// `me` word: `generation + 1 (46) | DONE | BUSY | id (16)`; 0 = no registration yet.
 const ID_MASK: u64 = 0xffff;

@@ -33,15 +33,15 @@ use ipc_core::{AttachError, ByteQueue, Config, Contents, InitError, REGION_ALIGN
 
 use crate::lock::lock;
 
-use super::shm::{mmap_shared_anonymous, mmap_shared_fd, munmap};
-#[cfg(doc)]
-use crate::shm::SharedRegion;
+use crate::sys::shm::{mmap_shared_anonymous, mmap_shared_fd, munmap};
 
 /// A `MAP_SHARED` mapping owned by this value: unmapped (in this process) on drop.
 ///
 /// Make one with [`Mapping::anonymous`] (or, for a named region, [`SharedRegion`]), wrap it in
 /// an [`Arc`] and cut it into views with [`Mapping::claim`] or [`split`]. The mapping is never moved; a child forked while it exists
 /// inherits it at the same address.
+///
+/// [`SharedRegion`]: crate::shm::SharedRegion
 #[derive(Debug)]
 pub struct Mapping {
     ptr: NonNull<u8>,
@@ -70,7 +70,7 @@ impl Mapping {
     /// # Examples
     ///
     /// ```
-    /// let m = host_runtime::sys::region::Mapping::anonymous(1 << 20)?;
+    /// let m = host_runtime::shared::region::Mapping::anonymous(1 << 20)?;
     /// assert_eq!(m.len(), 1 << 20);
     /// # Ok::<(), std::io::Error>(())
     /// ```
@@ -96,6 +96,8 @@ impl Mapping {
     /// # Errors
     ///
     /// As [`mmap_shared_fd`].
+    ///
+    /// [`SharedRegion`]: crate::shm::SharedRegion
     pub(crate) fn from_fd(fd: BorrowedFd<'_>, len: usize, zeroed: bool) -> io::Result<Mapping> {
         let ptr = mmap_shared_fd(fd, len)?;
         Ok(Mapping {
@@ -260,7 +262,7 @@ impl std::error::Error for SplitError {
 /// # Examples
 ///
 /// ```
-/// use host_runtime::sys::region::{split, Mapping, Part, View};
+/// use host_runtime::shared::region::{split, Mapping, Part, View};
 /// use std::sync::Arc;
 ///
 /// let mapping = Arc::new(Mapping::anonymous(1 << 16)?);
@@ -353,7 +355,7 @@ impl Mapping {
     /// # Examples
     ///
     /// ```
-    /// use host_runtime::sys::region::{ClaimError, Mapping, Part, View};
+    /// use host_runtime::shared::region::{ClaimError, Mapping, Part, View};
     /// use std::sync::Arc;
     ///
     /// let mapping = Arc::new(Mapping::anonymous(4096)?);
@@ -366,36 +368,17 @@ impl Mapping {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn claim(mapping: &Arc<Mapping>, part: Part) -> Result<View, ClaimError> {
-        let (offset, len) = part.range();
-        let end = match offset.checked_add(len) {
-            Some(end) if len > 0 && end <= mapping.len => end,
-            _ => return Err(ClaimError::OutOfBounds),
-        };
-        if offset % part.align() != 0 {
-            return Err(ClaimError::Misaligned);
-        }
-        if !mapping.zeroed && matches!(part, Part::NewQueue { .. }) {
-            return Err(ClaimError::NotZeroed);
-        }
-        {
-            let mut claimed = lock(&mapping.claimed);
-            if claimed.iter().any(|&(s, e)| offset < e && s < end) {
-                return Err(ClaimError::Overlap);
-            }
-            claimed.push((offset, end));
-        }
-        // SAFETY: offset + len <= mapping.len (checked above), so the pointer stays inside the
-        // mapping.
-        let ptr = unsafe { mapping.ptr.add(offset) };
+        let ptr = Mapping::claim_range(mapping, &part)?;
+        let (_, len) = part.range();
         Ok(match part {
             Part::NewQueue { config, .. } => {
                 // SAFETY: `ptr..ptr+len` lies in the mapping, which lives as long as the
                 // `Arc<Mapping>` stored next to the queue (the queue's `'static` never escapes:
                 // `SharedQueue::get` shortens it to a borrow of the view). The range overlaps
-                // no other claimed part (checked above, under the lock), so only this part's
-                // `ByteQueue`s access it, and none exists yet while this init runs. The mapping
-                // was zeroed when made (checked above) and only views write it, none of which
-                // covers this range: its bytes are still zero.
+                // no other claimed part (checked by `claim_range`, under the lock), so only
+                // this part's `ByteQueue`s access it, and none exists yet while this init runs.
+                // The mapping was zeroed when made (checked by `claim_range`) and only views
+                // write it, none of which covers this range: its bytes are still zero.
                 let queue = unsafe { ByteQueue::init_raw(ptr, len, config, Contents::Zeroed) }
                     .map_err(ClaimError::Init)?;
                 View::Queue(SharedQueue {
@@ -419,6 +402,66 @@ impl Mapping {
                 _mapping: Arc::clone(mapping),
             }),
         })
+    }
+
+    /// Claims `len` bytes at `offset` as plain bytes: [`Mapping::claim`] of a [`Part::Bytes`],
+    /// returning its view as a [`SharedBytes`].
+    ///
+    /// # Errors
+    ///
+    /// [`ClaimError::OutOfBounds`], [`ClaimError::Misaligned`] (`offset` not a multiple of
+    /// 8), [`ClaimError::Overlap`]; nothing was claimed then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use host_runtime::shared::region::Mapping;
+    /// use std::sync::Arc;
+    ///
+    /// let mapping = Arc::new(Mapping::anonymous(4096)?);
+    /// let words = Mapping::claim_bytes(&mapping, 0, 64)?;
+    /// words.write(8, b"shared");
+    /// assert_eq!(words.len(), 64);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn claim_bytes(
+        mapping: &Arc<Mapping>,
+        offset: usize,
+        len: usize,
+    ) -> Result<SharedBytes, ClaimError> {
+        let ptr = Mapping::claim_range(mapping, &Part::Bytes { offset, len })?;
+        Ok(SharedBytes {
+            ptr,
+            len,
+            _mapping: Arc::clone(mapping),
+        })
+    }
+
+    /// The checks of [`Mapping::claim`]: `part` lies in the mapping, is aligned, is a new
+    /// queue only in a zeroed mapping, and overlaps no part claimed before; then records it as
+    /// claimed and returns the address of its first byte.
+    fn claim_range(mapping: &Arc<Mapping>, part: &Part) -> Result<NonNull<u8>, ClaimError> {
+        let (offset, len) = part.range();
+        let end = match offset.checked_add(len) {
+            Some(end) if len > 0 && end <= mapping.len => end,
+            _ => return Err(ClaimError::OutOfBounds),
+        };
+        if offset % part.align() != 0 {
+            return Err(ClaimError::Misaligned);
+        }
+        if !mapping.zeroed && matches!(part, Part::NewQueue { .. }) {
+            return Err(ClaimError::NotZeroed);
+        }
+        {
+            let mut claimed = lock(&mapping.claimed);
+            if claimed.iter().any(|&(s, e)| offset < e && s < end) {
+                return Err(ClaimError::Overlap);
+            }
+            claimed.push((offset, end));
+        }
+        // SAFETY: offset + len <= mapping.len (checked above), so the pointer stays inside the
+        // mapping.
+        Ok(unsafe { mapping.ptr.add(offset) })
     }
 }
 
@@ -622,7 +665,7 @@ impl SharedBytes {
     /// # Examples
     ///
     /// ```
-    /// use host_runtime::sys::region::{split, Mapping, Part, View};
+    /// use host_runtime::shared::region::{split, Mapping, Part, View};
     /// use std::sync::atomic::{AtomicU32, Ordering};
     /// use std::sync::Arc;
     ///

@@ -1,0 +1,695 @@
+//! The report as Markdown: the targets, a table per group, the pool, memory and Python's
+//! figures, and how it was measured.
+
+use std::fmt::Write as _;
+
+use benches::ids::{self, group};
+use benches::latency::Percentiles;
+use benches::memory;
+
+use crate::fmt::{fmt_bytes, fmt_ns, fmt_rate, fmt_ratio};
+use crate::inputs::{Bench, Latencies, Machine, Python, Results};
+use crate::table::{Peer, Section, Target, PYTHON, SECTIONS, TARGETS};
+
+/// Everything the report shows, gathered by `run`.
+pub(crate) struct Doc<'a> {
+    pub(crate) results: &'a Results,
+    pub(crate) latencies: &'a Latencies,
+    pub(crate) rss: &'a std::io::Result<memory::ConsumerRss>,
+    pub(crate) python: Option<&'a Python>,
+    pub(crate) machine: &'a Machine,
+    pub(crate) loads: [String; 3],
+    pub(crate) quick: bool,
+    pub(crate) notes: &'a [String],
+    pub(crate) features: &'a [&'a str],
+}
+
+impl Doc<'_> {
+    /// Benchmark `function` of `group`, if it ran.
+    fn find(&self, group: &str, function: &str) -> Option<&Bench> {
+        self.results
+            .get(group)?
+            .iter()
+            .find(|b| b.function == function)
+    }
+
+    pub(crate) fn reference<'s>(&'s self, s: &Section) -> Option<&'s Bench> {
+        s.reference.iter().find_map(|f| self.find(s.group, f))
+    }
+
+    /// Rows of a group in a stable order: ipc's first, then the peers by median.
+    pub(crate) fn rows(&self, group: &str) -> Vec<&Bench> {
+        let mut rows: Vec<&Bench> = self
+            .results
+            .get(group)
+            .map(|v| v.iter().collect())
+            .unwrap_or_default();
+        rows.sort_by(|a, b| {
+            let ours = |x: &Bench| {
+                !(x.function.starts_with("ipc_core") || x.function.starts_with("host_runtime"))
+            };
+            ours(a)
+                .cmp(&ours(b))
+                .then(a.per_elem().total_cmp(&b.per_elem()))
+        });
+        rows
+    }
+
+    fn latency(&self, name: &str) -> Option<&Percentiles> {
+        self.latencies
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, r)| r.as_ref().ok())
+    }
+
+    /// `BENCHMARKS.md`, with the picture at `svg` (relative to it).
+    pub(crate) fn markdown(&self, svg: &str) -> String {
+        let mut s = String::new();
+        let m = self.machine;
+        let feat = if self.features.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", self.features.join(" "))
+        };
+        let _ = writeln!(s, "# Benchmarks\n");
+        let _ =
+            writeln!(
+            s,
+            "Written by `cargo run --release -p benches{feat} --bin report` on {}; do not edit \
+             by hand, run it again.{}\n",
+            m.date,
+            if self.quick { " **Quick mode: short measurements, figures are rough.**" } else { "" }
+        );
+        let _ = writeln!(
+            s,
+            "**Machine:** {} · {} cores · Linux {} · {} · transparent huge pages: {}  \n**Load average** (1/5/15 min) before \
+             the benches: {} · after them: {} · at the end: {} (other work was {} on this \
+             shared machine).\n",
+            m.cpu,
+            m.cores,
+            m.kernel,
+            m.rustc,
+            m.thp,
+            self.loads[0],
+            self.loads[1],
+            self.loads[2],
+            if self.loads[0]
+                .split_whitespace()
+                .next()
+                .and_then(|v| v.parse::<f64>().ok())
+                .is_some_and(|v| v < 0.5)
+            {
+                "light"
+            } else {
+                "running: expect noise"
+            },
+        );
+        let _ = writeln!(
+            s,
+            "Each table shows criterion's **median** (of its samples' mean time per iteration; \
+             95 % confidence interval in the HTML report under `target/criterion/report/`), per \
+             message for throughput groups, and **time ÷ ipc**: the row's median time divided by \
+             the reference row's (marked ◆). Above 1×, ipc is faster by that factor; below 1×, \
+             the peer is. Warm-up 1 s, measurement 3 s per benchmark.\n"
+        );
+        for n in self.notes {
+            let _ = writeln!(s, "> {n}\n");
+        }
+
+        self.targets(&mut s);
+
+        let _ = writeln!(s, "## The picture\n");
+        let _ = writeln!(
+            s,
+            "Each bar: a peer's median time ÷ ipc's reference in the same group (log scale; \
+             right of 1× = ipc faster).\n\n![ratios]({svg})\n"
+        );
+
+        for sec in SECTIONS {
+            self.section(&mut s, sec);
+        }
+        // Groups of other bench targets (e.g. `ipc`), shown as they are.
+        for (group, _) in self.results.iter() {
+            if SECTIONS.iter().any(|sec| sec.group == group)
+                || group.starts_with(group::POOL_PREFIX)
+            {
+                continue;
+            }
+            let sec = Section {
+                group: Box::leak(group.clone().into_boxed_str()),
+                title: Box::leak(format!("`{group}` (another bench target)").into_boxed_str()),
+                reference: &[],
+                note: "from a bench target this report does not describe (e.g. \
+                       `benches/benches/ipc.rs`), shown as criterion measured it, with its own \
+                       batching and names.",
+            };
+            self.section(&mut s, &sec);
+        }
+
+        self.pool(&mut s);
+        self.memory(&mut s);
+        self.python_section(&mut s);
+        self.method(&mut s);
+        s
+    }
+
+    fn section(&self, s: &mut String, sec: &Section) {
+        let rows = self.rows(sec.group);
+        if rows.is_empty() {
+            return;
+        }
+        let reference = self.reference(sec).or_else(|| {
+            rows.iter().copied().find(|b| {
+                b.function.starts_with("host_runtime") || b.function.starts_with("ipc_core")
+            })
+        });
+        let _ = writeln!(s, "## {}\n\n`{}`", sec.title, sec.group);
+        if !sec.note.is_empty() {
+            let _ = write!(s, " — {}", sec.note);
+        }
+        let _ = writeln!(s, "\n");
+        let throughput = rows.iter().any(|b| b.elements.is_some());
+        let roundtrip = sec.group == group::XPROC_ROUNDTRIP_64B;
+        if throughput {
+            let _ = writeln!(
+                s,
+                "| implementation | median per message | messages/s | time ÷ ipc |"
+            );
+            let _ = writeln!(s, "|---|--:|--:|--:|");
+        } else if roundtrip {
+            let _ = writeln!(
+                s,
+                "| implementation | criterion median | single round trips: p50 | p99 | p99.9 | time ÷ ipc |"
+            );
+            let _ = writeln!(s, "|---|--:|--:|--:|--:|--:|");
+        } else {
+            let _ = writeln!(s, "| implementation | median | time ÷ ipc |");
+            let _ = writeln!(s, "|---|--:|--:|");
+        }
+        for b in rows {
+            let is_ref = reference.is_some_and(|r| std::ptr::eq(r, b));
+            let name = if is_ref {
+                format!("◆ `{}`", b.function)
+            } else {
+                format!("`{}`", b.function)
+            };
+            let ratio = reference.map_or("".into(), |r| fmt_ratio(b.per_elem() / r.per_elem()));
+            if throughput {
+                let _ = writeln!(
+                    s,
+                    "| {name} | {} | {} | {ratio} |",
+                    fmt_ns(b.per_elem()),
+                    b.rate().map_or("".into(), fmt_rate)
+                );
+            } else if roundtrip {
+                let (p50, p99, p999) = self
+                    .latency(&b.function)
+                    .map_or(("".into(), "".into(), "".into()), |p| {
+                        (fmt_ns(p.p50), fmt_ns(p.p99), fmt_ns(p.p999))
+                    });
+                let _ = writeln!(
+                    s,
+                    "| {name} | {} | {p50} | {p99} | {p999} | {ratio} |",
+                    fmt_ns(b.median)
+                );
+            } else {
+                let _ = writeln!(s, "| {name} | {} | {ratio} |", fmt_ns(b.median));
+            }
+        }
+        let _ = writeln!(s);
+        if roundtrip {
+            let failed: Vec<_> = self
+                .latencies
+                .iter()
+                .filter_map(|(n, r)| r.as_ref().err().map(|e| format!("{n}: {e}")))
+                .collect();
+            let _ = writeln!(
+                s,
+                "Criterion median: of per-sample means, so rare stalls (a spinning peer descheduled) \
+                 weigh in. p50/p99/p99.9: the report's own loop, each round trip timed alone \
+                 (`Instant` before and after, one clock read ≈ 20 ns included), up to 100,000 round \
+                 trips or 3 s per peer, taken in 5 turns interleaved with the other peers (a fresh \
+                 echo process and 2,000 untimed round trips each turn); all samples kept and \
+                 sorted.{}\n",
+                if failed.is_empty() { String::new() } else { format!(" Not measured: {}.", failed.join("; ")) }
+            );
+        }
+    }
+
+    /// The speed targets of the issues ([`TARGETS`]), met or missed.
+    fn targets(&self, s: &mut String) {
+        let _ = writeln!(s, "## Targets\n");
+        let load = self.loads[1]
+            .split_whitespace()
+            .nth(1)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if load >= 1.0 {
+            let _ = writeln!(
+                s,
+                "> The machine was busy with other work during this run (5-minute load {load:.1} on \
+                 {} cores). Spinning peers (ipc's spin variants, the spin floor, iceoryx2) suffer \
+                 most when descheduled; a status near its bound may flip on a quiet machine.\n",
+                self.machine.cores
+            );
+        }
+        let _ = writeln!(
+            s,
+            "Statuses use criterion's medians; round-trip rows also show the single-round-trip \
+             p50 and p99 of the latency loop. Each ratio is the one its target bounds: our time \
+             ÷ the peer's for \"≤\", the peer's time ÷ ours for \"faster\" and \"≥\".\n"
+        );
+        let _ = writeln!(s, "| target (issue) | measured | status |");
+        let _ = writeln!(s, "|---|---|---|");
+        for t in TARGETS {
+            let label = t.label.replace("{ours}", &format!("`{}`", t.ours));
+            let (measured, status) = match self.target(t) {
+                Ok((measured, true)) => (measured, "met"),
+                Ok((measured, false)) => (measured, "**missed**"),
+                Err(missing) => (missing, "not measured"),
+            };
+            let _ = writeln!(s, "| {label} ({}) | {measured} | {status} |", t.issue);
+        }
+        let _ = writeln!(s);
+    }
+
+    /// One target's figures, and whether it is met; or what is missing.
+    fn target(&self, t: &Target) -> Result<(String, bool), String> {
+        let ours = self
+            .find(t.group, t.ours)
+            .ok_or_else(|| missing(t.group, t.ours))?;
+        let peer = match t.peer {
+            Peer::Bench(id) => {
+                let b = self.find(t.group, id).ok_or_else(|| missing(t.group, id))?;
+                (b.per_elem(), b.rate())
+            }
+            Peer::Python(key) => {
+                let rate = self.python_figure(key)?;
+                (1e9 / rate, Some(rate))
+            }
+        };
+        // Throughput groups show rates, the others times.
+        let show = |(per_elem, rate): (f64, Option<f64>)| match ours.elements {
+            Some(_) => fmt_rate(rate.unwrap_or(0.0)),
+            None => fmt_ns(per_elem),
+        };
+        let mine = (ours.per_elem(), ours.rate());
+        let ratio = t.goal.ratio(mine.0, peer.0);
+        let mut text = format!("{} vs {}: {}", show(mine), show(peer), fmt_ratio(ratio));
+        // The latency loop's peers are the round-trip group's.
+        if let (group::XPROC_ROUNDTRIP_64B, Peer::Bench(id)) = (t.group, t.peer) {
+            if let (Some(a), Some(b)) = (self.latency(t.ours), self.latency(id)) {
+                let _ = write!(
+                    text,
+                    "; single round trips: p50 {} vs {}: {}, p99 {} vs {}: {}",
+                    fmt_ns(a.p50),
+                    fmt_ns(b.p50),
+                    fmt_ratio(t.goal.ratio(a.p50, b.p50)),
+                    fmt_ns(a.p99),
+                    fmt_ns(b.p99),
+                    fmt_ratio(t.goal.ratio(a.p99, b.p99))
+                );
+            }
+        }
+        if let Some((id, name)) = t.scale {
+            if let Some(b) = self.find(t.group, id) {
+                let theirs = (b.per_elem(), b.rate());
+                let _ = write!(
+                    text,
+                    "; vs {name} ({}): {}",
+                    show(theirs),
+                    fmt_ratio(t.goal.ratio(mine.0, theirs.0))
+                );
+            }
+        }
+        Ok((text, t.goal.met(ratio)))
+    }
+
+    /// Python's figure `key`, a rate; or why there is none.
+    fn python_figure(&self, key: &str) -> Result<f64, String> {
+        match self.python {
+            None => Err("Python not run (`--no-python`)".into()),
+            Some(Err(_)) => Err("Python figures missing".into()),
+            Some(Ok((_, figures))) => figures
+                .get(key)
+                .map(|&(v, _)| v)
+                .ok_or_else(|| format!("no Python figure `{key}`")),
+        }
+    }
+
+    fn pool(&self, s: &mut String) {
+        let _ = writeln!(s, "## Pool: apply_async and map\n");
+        let rows: Vec<(&String, &Bench)> = self
+            .results
+            .iter()
+            .filter(|(g, _)| g.starts_with(group::POOL_PREFIX))
+            .flat_map(|(g, v)| v.iter().map(move |b| (g, b)))
+            .collect();
+        if rows.is_empty() {
+            let _ = writeln!(
+                s,
+                "**TODO:** no `pool_*` results (host-runtime's `Pool` bench, \
+                 `benches/benches/pool.rs`, was missing or did not build). No figure is made up.\n"
+            );
+            return;
+        }
+        let _ = writeln!(
+            s,
+            "From `benches/benches/pool.rs` (another engineer's target, run by this command): \
+             host-runtime's `Pool` with 2 workers on the scenarios of Python's script (trivial \
+             `noop` tasks), each checked before it is timed.\n"
+        );
+        let py = self.python.and_then(|p| p.as_ref().ok()).map(|(_, f)| f);
+        let _ = writeln!(
+            s,
+            "| benchmark | median per iteration | tasks or items/s | Python | ipc is faster by |\n|---|--:|--:|--:|--:|"
+        );
+        for (g, b) in rows {
+            let py_key = PYTHON.iter().find_map(|&(key, ours)| {
+                ours.iter()
+                    .any(|&(group, id, _)| group == g && id == b.function)
+                    .then_some(key)
+            });
+            let py_val = py_key.and_then(|k| py.and_then(|f| f.get(k)));
+            let _ = writeln!(
+                s,
+                "| `{g}/{}` | {} | {} | {} | {} |",
+                b.function,
+                fmt_ns(b.median),
+                b.rate().map_or(String::new(), fmt_rate),
+                py_val.map_or(String::new(), |(v, u)| format!("{v:.0} {u}")),
+                match (py_val, b.rate()) {
+                    (Some((v, _)), Some(r)) => fmt_ratio(r / v),
+                    _ => String::new(),
+                }
+            );
+        }
+        let _ = writeln!(s);
+    }
+
+    fn memory(&self, s: &mut String) {
+        let _ = writeln!(s, "## Memory\n");
+        let _ = writeln!(
+            s,
+            "Shared memory of one `ipc_core::ByteQueue` (`ByteQueue::memory_size(Config::new(\
+             capacity, max_message_len))`: a 640-byte header, then per slot 16 bytes + the \
+             message rounded up to 8). Pages are committed as slots are first used (`init_raw` with `Contents::Zeroed` on a fresh \
+             mapping), so a mostly empty big queue costs little resident memory.\n"
+        );
+        let caps = [2usize, 64, 1024, 65536];
+        let sizes = [8usize, 64, 1024, 65536];
+        let table = memory::size_table(&caps, &sizes);
+        let _ = write!(s, "| capacity \\ message |");
+        for z in sizes {
+            let _ = write!(s, " {z} B |");
+        }
+        let _ = writeln!(s, "\n|--:|{}", "--:|".repeat(sizes.len()));
+        for cap in caps {
+            let _ = write!(s, "| {cap} |");
+            for z in sizes {
+                let v = table
+                    .iter()
+                    .find(|(c, sz, _)| *c == cap && *sz == z)
+                    .and_then(|t| t.2);
+                let _ = write!(
+                    s,
+                    " {} |",
+                    v.map_or("refused".into(), |b| format!(
+                        "{} ({b} B)",
+                        fmt_bytes(b as f64)
+                    ))
+                );
+            }
+            let _ = writeln!(s);
+        }
+        let _ = writeln!(s);
+        match self.rss {
+            Ok(r) => {
+                let _ = writeln!(
+                    s,
+                    "**Peak RSS of a consumer** (a forked process popping {} 64-byte messages \
+                     from a `ByteQueue` of capacity 1,024 in shared memory, blocking API; \
+                     `getrusage(RUSAGE_SELF).ru_maxrss` in the consumer): **{}** after the last \
+                     message; {} after the first {} messages, so the other {} messages added \
+                     **{}**; {} just after the fork. At the end `VmRSS` = {}, of which \
+                     `RssShmem` = {} (the queue is {} of shared memory).\n",
+                    r.messages,
+                    fmt_bytes(r.max_rss_end as f64 * 1024.0),
+                    fmt_bytes(r.max_rss_early as f64 * 1024.0),
+                    r.early_at,
+                    r.messages.saturating_sub(r.early_at),
+                    fmt_bytes(r.max_rss_end.saturating_sub(r.max_rss_early) as f64 * 1024.0),
+                    fmt_bytes(r.max_rss_start as f64 * 1024.0),
+                    fmt_bytes(r.rss_end as f64 * 1024.0),
+                    fmt_bytes(r.shmem_end as f64 * 1024.0),
+                    fmt_bytes(r.queue_bytes as f64),
+                );
+            }
+            Err(e) => {
+                let _ = writeln!(s, "Peak RSS of a consumer: not measured ({e}).\n");
+            }
+        }
+    }
+
+    fn python_section(&self, s: &mut String) {
+        let _ = writeln!(s, "## Python's multiprocessing\n");
+        let Some(py) = self.python else {
+            let _ = writeln!(s, "Not run (`--no-python`).\n");
+            return;
+        };
+        let (version, f) = match py {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = writeln!(s, "Not measured: {e}.\n");
+                return;
+            }
+        };
+        let _ = writeln!(
+            s,
+            "`python3 ../shared/peers/python_mp_bench.py` ({version}, fork start method), run by \
+             the same command right after the benches, same scenarios: 64-byte `bytes` through a \
+             `Queue(1024)` from a child process; a round trip through two queues; process start + \
+             join.\n"
+        );
+        let _ = writeln!(
+            s,
+            "| figure | Python | ipc | ipc is faster by |\n|---|--:|--:|--:|"
+        );
+        for (k, (v, u)) in f {
+            let benches = PYTHON
+                .iter()
+                .find(|(key, _)| key == k)
+                .map_or(&[][..], |&(_, ours)| ours);
+            let (ours, ratios): (Vec<String>, Vec<String>) = benches
+                .iter()
+                .filter_map(|&(group, id, name)| {
+                    let b = self.find(group, id)?;
+                    if u.ends_with("/s") {
+                        let rate = b.rate()?;
+                        Some((format!("{} ({name})", fmt_rate(rate)), fmt_ratio(rate / v)))
+                    } else if u == "us" {
+                        Some((
+                            format!("{} ({name})", fmt_ns(b.median)),
+                            fmt_ratio(v * 1e3 / b.median),
+                        ))
+                    } else {
+                        None
+                    }
+                })
+                .unzip();
+            let (ours, ratio) = if ours.is_empty() {
+                ("—".to_string(), "—".to_string())
+            } else {
+                (ours.join(", "), ratios.join(", "))
+            };
+            let _ = writeln!(s, "| `{k}` | {v} {u} | {ours} | {ratio} |");
+        }
+        let _ = writeln!(s);
+    }
+
+    fn method(&self, s: &mut String) {
+        let _ = writeln!(
+            s,
+            "## How this was measured\n\n\
+             * Source: `benches/benches/{{{}}}.rs`, shared code in \
+             `benches/src/` (the peers, the thread rig, the latency loop); this report: \
+             `benches/src/bin/report/`. Every bench checks its result before it is timed, and \
+             every message's sequence number (or a checksum of them) while timed.\n\
+             * Throughput groups time batches with `iter_custom`: helpers (threads or a forked \
+             process) stay alive and wait at a gate between batches; a batch's time runs from the \
+             start signal to the last message received.\n\
+             * Every waiting side of every peer uses the same backoff (spins doubling up to 127 in \
+             all, then `sched_yield`), except the floors (one spin per look, 127 looks, then \
+             `sched_yield`), the blocking variants (ipc's `blocking`, `RawQueue`, `Queue`: one \
+             loop, `host_runtime::wait`: an adaptive 0.5–16 µs spin, then 16 yields and a futex \
+             sleep on the queue's wait word) and the transports that block in the kernel (pipe, \
+             socket, message queue, futex ping-pong).\n\
+             * The spin ping-pong is the floor: one word in shared memory, no payload, no queue. \
+             The spin mailbox is the floor for a 64-byte message: the message and a sequence \
+             word in two cache lines per direction, no claims, no queue. \
+             The futex ping-pong is `../shared/peers/baselines`'s: wake always, wait without \
+             spinning.\n\
+             * iceoryx2 0.10: `ipc::Service` publish-subscribe of `[u8; 64]` with `send_copy`, \
+             polled `receive()`, no safe overflow and `RetryUntilDelivered` (so nothing is lost), \
+             subscriber buffer = the capacity of the group. It is built with the cargo feature \
+             `iceoryx2` (the report command turns it on; CI's quick pass leaves it out).\n\
+             * Throughput ratios compare time per message; round-trip p50/p99 come from the \
+             report's own loop, not from criterion.\n\
+             * On 2 cores, the threaded MPMC groups run more busy threads than there are cores; \
+             their figures say more about scheduling and backoff than about the queues.\n",
+            crate::BENCHES.join(",")
+        );
+    }
+}
+
+/// Why a target has no figure: its benchmark `id` did not run in `group`.
+fn missing(group: &str, id: &str) -> String {
+    let why = if id == ids::ICEORYX2 && !cfg!(feature = "iceoryx2") {
+        " (built without the cargo feature `iceoryx2`)"
+    } else {
+        ""
+    };
+    format!("no result `{id}` in `{group}`{why}")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use benches::ids::{push_pop as pp, xproc_roundtrip as rt, xproc_throughput as tp};
+
+    use super::*;
+
+    fn bench(function: &str, median: f64, elements: Option<u64>) -> Bench {
+        Bench {
+            function: function.into(),
+            median,
+            elements,
+        }
+    }
+
+    fn machine() -> Machine {
+        Machine {
+            thp: "?".into(),
+            cpu: "test CPU".into(),
+            cores: 2,
+            kernel: "?".into(),
+            rustc: "?".into(),
+            date: "today".into(),
+        }
+    }
+
+    /// The report written from `results` and Python's `python`, with no latencies.
+    fn markdown(results: &Results, python: Option<&Python>) -> String {
+        let rss = Err(std::io::Error::other("not measured in tests"));
+        let doc = Doc {
+            results,
+            latencies: &Vec::new(),
+            rss: &rss,
+            python,
+            machine: &machine(),
+            loads: [
+                "0.1 0.1 0.1".into(),
+                "0.1 0.1 0.1".into(),
+                "0.1 0.1 0.1".into(),
+            ],
+            quick: false,
+            notes: &[],
+            features: &[],
+        };
+        doc.markdown("ratios.svg")
+    }
+
+    /// The row of the targets table that starts with `label`.
+    fn row<'a>(md: &'a str, label: &str) -> &'a str {
+        md.lines()
+            .find(|l| l.starts_with(&format!("| {label}")))
+            .unwrap_or_else(|| panic!("no row {label:?} in:\n{md}"))
+    }
+
+    #[test]
+    fn every_target_keeps_its_row_and_names_what_did_not_run() {
+        let md = markdown(&Results::new(), None);
+        let rows: Vec<&str> = md
+            .lines()
+            .skip_while(|l| !l.starts_with("| target (issue)"))
+            .skip(2)
+            .take_while(|l| l.starts_with('|'))
+            .collect();
+        assert_eq!(rows.len(), TARGETS.len());
+        for (row, t) in rows.iter().zip(TARGETS) {
+            assert!(row.ends_with("| not measured |"), "{row}");
+            assert!(
+                row.contains(&format!("no result `{}` in `{}`", t.ours, t.group)),
+                "{row}"
+            );
+        }
+    }
+
+    #[test]
+    fn targets_compare_in_the_direction_they_bound() {
+        let mut results = Results::new();
+        results.insert(
+            group::PUSH_POP_64B.into(),
+            vec![
+                bench(pp::BYTE_QUEUE, 11.0, None),
+                bench(pp::CROSSBEAM, 10.0, None),
+                bench(pp::HEAPLESS_MPMC, 10.0, None),
+            ],
+        );
+        let md = markdown(&results, None);
+        // ≤ 1.2× crossbeam: ours ÷ theirs = 1.10, met.
+        let r = row(&md, "single-thread push+pop 64 B");
+        assert!(
+            r.contains("11.0 ns vs 10.0 ns: 1.10×") && r.ends_with("| met |"),
+            "{r}"
+        );
+        // Ahead of heapless: theirs ÷ ours = 0.91, missed.
+        let r = row(&md, "… and ahead of heapless's");
+        assert!(
+            r.contains(": 0.91×") && r.ends_with("| **missed** |"),
+            "{r}"
+        );
+        // Only those groups ran: the iceoryx2 rows say which result is missing.
+        let r = row(&md, "`ipc_core::ByteQueue spin` vs iceoryx2 (round trip)");
+        assert!(
+            r.contains(&format!("no result `{}`", rt::BYTE_QUEUE_SPIN)),
+            "{r}"
+        );
+    }
+
+    #[test]
+    fn python_figures_stand_beside_our_rates_and_times() {
+        let mut results = Results::new();
+        // 4,096 messages in 409.6 µs: 10 M/s.
+        results.insert(
+            group::XPROC_THROUGHPUT_64B.into(),
+            vec![bench(tp::RAW_QUEUE, 409_600.0, Some(4096))],
+        );
+        results.insert(
+            group::XPROC_ROUNDTRIP_64B.into(),
+            vec![bench(rt::QUEUE_VEC, 5_000.0, None)],
+        );
+        let figures = BTreeMap::from([
+            (
+                "queue_throughput_64B".to_string(),
+                (100_000.0, "msg/s".to_string()),
+            ),
+            ("queue_roundtrip".to_string(), (50.0, "us".to_string())),
+            ("lock_uncontended".to_string(), (40.0, "ns".to_string())),
+        ]);
+        let python: Python = Ok(("Python 3".into(), figures));
+        let md = markdown(&results, Some(&python));
+        let r = row(&md, "`queue_throughput_64B`");
+        assert!(r.contains("10.00 M/s (`RawQueue`) | 100×"), "{r}");
+        let r = row(&md, "`queue_roundtrip`");
+        assert!(r.contains("5.00 µs (`Queue<Vec<u8>>`) | 10.0×"), "{r}");
+        let r = row(&md, "`lock_uncontended`");
+        assert!(r.ends_with("| — | — |"), "{r}");
+        let r = row(&md, "`host_runtime::RawQueue put/get` ≥ 100× Python");
+        assert!(
+            r.contains("10.00 M/s vs 100.0 k/s: 100×") && r.ends_with("| met |"),
+            "{r}"
+        );
+    }
+}

@@ -1,0 +1,118 @@
+//! The criterion ids that the bench targets write and the report reads, named once.
+//!
+//! A group id is a [`group`] constant; a function id that the report names (a reference row, a
+//! target of an issue, a Python comparison) is a constant of the module named for its group.
+//! The benches and the report both use these constants, so renaming a bench renames it for
+//! both, and no row of the report can lose its figure to a rename. Function ids that the
+//! report only lists (it shows every row criterion measured) may stay literals in the benches.
+
+/// Criterion group ids.
+pub mod group {
+    /// `core_queue.rs`: one thread, push + pop of one 64-byte message, capacity 128.
+    pub const PUSH_POP_64B: &str = "push_pop_64B_single_thread";
+    /// `threads.rs`: SPSC, 8-byte messages.
+    pub const SPSC_8B: &str = "spsc_threads_8B";
+    /// `threads.rs`: SPSC, 64-byte messages.
+    pub const SPSC_64B: &str = "spsc_threads_64B";
+    /// `threads.rs`: SPSC, 1,024-byte messages.
+    pub const SPSC_1024B: &str = "spsc_threads_1024B";
+    /// `threads.rs`: SPSC, 65,536-byte messages.
+    pub const SPSC_65536B: &str = "spsc_threads_65536B";
+    /// `threads.rs`: SPSC, 64-byte messages, capacity 2.
+    pub const SPSC_64B_CAP2: &str = "spsc_threads_64B_cap2";
+    /// `threads.rs`: MPMC, 2 producers × 2 consumers.
+    pub const MPMC_64B_2X2: &str = "mpmc_threads_64B_2x2";
+    /// `threads.rs`: MPMC, 4 producers × 4 consumers.
+    pub const MPMC_64B_4X4: &str = "mpmc_threads_64B_4x4";
+    /// `threads.rs`: MPSC, 4 producers × 1 consumer.
+    pub const MPMC_64B_4X1: &str = "mpmc_threads_64B_4x1";
+    /// `xproc.rs`: a forked producer streaming 64-byte messages (function ids:
+    /// [`xproc_throughput`](super::xproc_throughput)).
+    pub const XPROC_THROUGHPUT_64B: &str = "xproc_throughput_64B";
+    /// `xproc.rs`: the same through a queue of capacity 2.
+    pub const XPROC_THROUGHPUT_64B_CAP2: &str = "xproc_throughput_64B_cap2";
+    /// `xproc.rs`: a round trip to a forked echo process (function ids:
+    /// [`xproc_roundtrip`](super::xproc_roundtrip)).
+    pub const XPROC_ROUNDTRIP_64B: &str = "xproc_roundtrip_64B";
+    /// `spawn.rs`: process start + join (function ids: [`spawn`](super::spawn)).
+    pub const PROCESS_SPAWN_JOIN: &str = "process_spawn_join";
+    /// `pool.rs`: 10,000 `apply_async` calls, then their results.
+    pub const POOL_APPLY_ASYNC: &str = "pool_apply_async";
+    /// `pool.rs`: one `apply`.
+    pub const POOL_APPLY: &str = "pool_apply";
+    /// `pool.rs`: `map` over a range.
+    pub const POOL_MAP: &str = "pool_map";
+    /// The prefix of every group of `pool.rs`.
+    pub const POOL_PREFIX: &str = "pool_";
+}
+
+/// Function ids of [`group::PUSH_POP_64B`] (and, for [`BYTE_QUEUE`](push_pop::BYTE_QUEUE), of
+/// the threads groups).
+pub mod push_pop {
+    /// ipc-core's `ByteQueue`: the reference of its groups.
+    pub const BYTE_QUEUE: &str = "ipc_core::ByteQueue";
+    /// crossbeam's `ArrayQueue` of 64-byte arrays.
+    pub const CROSSBEAM: &str = "crossbeam::ArrayQueue<[u8; 64]>";
+    /// heapless's (deprecated) MPMC queue of 64-byte arrays.
+    pub const HEAPLESS_MPMC: &str = "heapless::mpmc::Queue<[u8; 64]>";
+}
+
+/// Function ids of [`group::XPROC_THROUGHPUT_64B`] and its `_cap2` twin (`stream::peers`).
+pub mod xproc_throughput {
+    /// ipc-core's `ByteQueue`, spinning.
+    pub const BYTE_QUEUE_SPIN: &str = "ipc_core::ByteQueue spin";
+    /// ipc-core's `ByteQueue`, blocking.
+    pub const BYTE_QUEUE_BLOCKING: &str = "ipc_core::ByteQueue blocking";
+    /// host-runtime's `RawQueue`.
+    pub const RAW_QUEUE: &str = "host_runtime::RawQueue put/get";
+    /// host-runtime's `Queue<Vec<u8>>`.
+    pub const QUEUE_VEC: &str = "host_runtime::Queue<Vec<u8>> put/get";
+    /// host-runtime's `Queue<ByteBuf>`.
+    pub const QUEUE_BYTEBUF: &str = "host_runtime::Queue<ByteBuf> put/get";
+    /// A pipe, read one message at a time.
+    pub const PIPE: &str = "pipe (64 B reads)";
+    /// A pipe, read 64 KiB at a time.
+    pub const PIPE_BATCHED: &str = "pipe (64 KiB reads)";
+    /// iceoryx2's publish-subscribe (with the cargo feature `iceoryx2`).
+    pub const ICEORYX2: &str = super::ICEORYX2;
+}
+
+/// Function ids of [`group::XPROC_ROUNDTRIP_64B`] (`roundtrip::peers`), also the names of
+/// the report's latency loop.
+pub mod xproc_roundtrip {
+    /// ipc-core's `ByteQueue`, spinning.
+    pub const BYTE_QUEUE_SPIN: &str = "ipc_core::ByteQueue spin";
+    /// ipc-core's `ByteQueue`, blocking.
+    pub const BYTE_QUEUE_BLOCKING: &str = "ipc_core::ByteQueue blocking";
+    /// host-runtime's `RawQueue`.
+    pub const RAW_QUEUE: &str = "host_runtime::RawQueue put+get";
+    /// host-runtime's `Queue<Vec<u8>>`.
+    pub const QUEUE_VEC: &str = "host_runtime::Queue<Vec<u8>> put+get";
+    /// The spin ping-pong, the floor the others are compared with.
+    pub const FLOOR: &str = "shm spin ping-pong (floor)";
+    /// The spin mailbox: the floor for moving a 64-byte message.
+    pub const MAILBOX_FLOOR: &str = "shm spin mailbox, 64 B (message floor)";
+    /// iceoryx2's publish-subscribe (with the cargo feature `iceoryx2`).
+    pub const ICEORYX2: &str = super::ICEORYX2;
+}
+
+/// Function ids of [`group::PROCESS_SPAWN_JOIN`].
+pub mod spawn {
+    /// host-runtime's `Process::start` and `join`.
+    pub const PROCESS: &str = "host_runtime::Process start+join";
+    /// `fork(2)` and `waitpid(2)`, raw.
+    pub const RAW_FORK: &str = "raw fork+waitpid";
+}
+
+/// Function ids of the [`group::POOL_APPLY_ASYNC`] and [`group::POOL_MAP`] groups.
+pub mod pool {
+    /// 10,000 `apply_async` calls.
+    pub const APPLY_ASYNC_10K: &str = "10k";
+    /// `map` over 100,000 items.
+    pub const MAP_100K: &str = "100k";
+    /// `map` over 1,000,000 items.
+    pub const MAP_1M: &str = "1M";
+}
+
+/// iceoryx2's publish-subscribe peer, in both cross-process groups.
+pub const ICEORYX2: &str = "iceoryx2 pub/sub";

@@ -1,0 +1,180 @@
+//! How tasks become messages and reach the scheduler: a sealed call ([`ForkCall`]) and the
+//! encoded arguments, one message per `apply`, or per chunk of a `map` (split in halves while
+//! too long).
+
+use std::cell::Cell;
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::message::{begin_task, chunk_shim, encode_into};
+use super::result::{Chunks, Sink};
+use super::sched::{Job, Phase};
+use super::{Imap, Pool, PoolError};
+use crate::encoding::EncodeError;
+use crate::lock::lock;
+use crate::sys::fncall::{ForkCall, Shim};
+
+/// What identifies a sealed call: the pool's id, the shim's and the function's addresses.
+type CallId = (u64, usize, usize);
+
+thread_local! {
+    /// The last call this thread sealed, by `(pool, shim, function)`: sealing computes a keyed
+    /// hash, which a thread submitting the same function to the same pool again can skip.
+    static CALL_CACHE: Cell<Option<(CallId, ForkCall)>> = const { Cell::new(None) };
+}
+
+/// Python's default `chunksize` for `map`: `len / (4 × processes)`, rounded up.
+fn default_chunksize(len: usize, processes: usize) -> usize {
+    len.div_ceil(4 * processes).max(1)
+}
+
+impl Pool {
+    /// Encodes a task message for `shim(f, args)`, checking its size.
+    pub(super) fn encode_task<A, R, T>(
+        &self,
+        shim: Shim<A, R>,
+        f: fn(A) -> R,
+        args: &T,
+        msg: &mut Vec<u8>,
+    ) -> Result<(), PoolError>
+    where
+        T: Serialize + ?Sized,
+    {
+        let id = (self.shared.id, shim as usize, f as usize);
+        let call = CALL_CACHE.with(|cache| match cache.get() {
+            Some((cached, call)) if cached == id => call,
+            _ => {
+                let call = ForkCall::new(&self.shared.key, shim, f);
+                cache.set(Some((id, call)));
+                call
+            }
+        });
+        begin_task(msg, call);
+        encode_into(args, msg).map_err(|e| PoolError::Encode(EncodeError::new(e)))?;
+        if msg.len() > self.shared.max_message_size {
+            return Err(PoolError::TooLarge {
+                len: msg.len(),
+                max: self.shared.max_message_size,
+            });
+        }
+        Ok(())
+    }
+
+    /// Submits one task whose message is `msg`, copied into a recycled buffer.
+    pub(super) fn submit_copy(&self, msg: &[u8], sink: Arc<dyn Sink>) -> Result<(), PoolError> {
+        let tables = self.shared.tables.get();
+        let mut s = lock(&self.shared.sched);
+        if s.phase != Phase::Running {
+            return Err(PoolError::NotRunning);
+        }
+        let msg = s.buffer(msg);
+        s.backlog.push_back(Job {
+            msg,
+            handle: None,
+            sink,
+            tag: 0,
+        });
+        s.dispatch(&tables, self.shared.prefetch);
+        // A submit is an event too: leave no worker idle while a task waits behind another.
+        s.steal(self.shared.prefetch);
+        Ok(())
+    }
+
+    /// Adds jobs to the backlog and hands out what fits.
+    fn submit(&self, jobs: impl IntoIterator<Item = Job>) -> Result<(), PoolError> {
+        let tables = self.shared.tables.get();
+        let mut s = lock(&self.shared.sched);
+        if s.phase != Phase::Running {
+            return Err(PoolError::NotRunning);
+        }
+        s.backlog.extend(jobs);
+        s.dispatch(&tables, self.shared.prefetch);
+        // A submit is an event too: leave no worker idle while a task waits behind another.
+        s.steal(self.shared.prefetch);
+        Ok(())
+    }
+
+    /// Submits `items` in chunks for `map`/`imap`/`imap_unordered`.
+    pub(super) fn start_map<A, R, I>(
+        &self,
+        f: fn(A) -> R,
+        items: I,
+        chunksize: usize,
+        ordered: bool,
+    ) -> Result<Imap<R>, PoolError>
+    where
+        A: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + Send + 'static,
+        I: IntoIterator<Item = A>,
+    {
+        if lock(&self.shared.sched).phase != Phase::Running {
+            return Err(PoolError::NotRunning);
+        }
+        let items: Vec<A> = items.into_iter().collect();
+        let chunksize = match chunksize {
+            0 => default_chunksize(items.len(), self.processes),
+            n => n,
+        };
+        let mut chunks = VecDeque::new();
+        for chunk in items.chunks(chunksize) {
+            self.encode_chunk(f, chunk, &mut chunks)?;
+        }
+        let lens: Vec<usize> = chunks.iter().map(|&(_, len)| len).collect();
+        let sink = Arc::new(Chunks::<R>::new(lens));
+        let dyn_sink: Arc<dyn Sink> = sink.clone();
+        let jobs = chunks.into_iter().enumerate().map(|(i, (msg, _))| Job {
+            msg,
+            handle: None,
+            sink: Arc::clone(&dyn_sink),
+            tag: u32::try_from(i).unwrap_or(u32::MAX),
+        });
+        if !items.is_empty() {
+            self.submit(jobs)?;
+        }
+        Ok(Imap::new(sink, ordered, self.shared.owner))
+    }
+
+    /// Encodes one chunk as a task message; splits it in halves while it is too long. An item
+    /// that can't be encoded fails the whole call at once (encoding it again would fail again).
+    fn encode_chunk<A, R>(
+        &self,
+        f: fn(A) -> R,
+        chunk: &[A],
+        out: &mut VecDeque<(Vec<u8>, usize)>,
+    ) -> Result<(), PoolError>
+    where
+        A: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + Send + 'static,
+    {
+        let mut msg = Vec::new();
+        match self.encode_task(chunk_shim::<A, R>, f, chunk, &mut msg) {
+            Ok(()) => {
+                out.push_back((msg, chunk.len()));
+                Ok(())
+            }
+            Err(PoolError::TooLarge { .. }) if chunk.len() > 1 => {
+                let (a, b) = chunk.split_at(chunk.len() / 2);
+                self.encode_chunk(f, a, out)?;
+                self.encode_chunk(f, b, out)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::default_chunksize;
+
+    #[test]
+    fn chunksize_is_pythons() {
+        // Python: divmod(len, 4 * processes), plus one if there is a remainder.
+        assert_eq!(default_chunksize(100_000, 2), 12_500);
+        assert_eq!(default_chunksize(100_001, 2), 12_501);
+        assert_eq!(default_chunksize(3, 2), 1);
+        assert_eq!(default_chunksize(0, 2), 1);
+    }
+}

@@ -1,0 +1,18 @@
+//! Low-level: the shared-memory layer, between the OS layer ([`sys`](crate::sys)) below and
+//! [`Process`](crate::Process), [`Queue`](crate::Queue) and [`Pool`](crate::pool::Pool) above.
+//! Public for hosts, tests and benchmarks that lay their own structures over shared memory;
+//! most code wants [`SharedRegion`](crate::SharedRegion) or the queues instead.
+//!
+//! - [`region`]: a shared mapping cut into disjoint, typed views that safe code can use
+//!   (`ipc_core::ByteQueue`s and atomically accessed bytes). This is where the memory-safety
+//!   argument for memory shared between processes is made, in one place.
+//! - `member` (private to the crate): this process's registration in a shared queue's
+//!   participant table, and the repair of the claims of dead participants, where the argument
+//!   that a repair never races a live process is made.
+//!
+//! The layer knows ipc-core's queue and what the OS layer offers (mappings, the fork
+//! generation); the OS layer knows neither it nor any queue. Like `sys`, each module here
+//! that needs `unsafe` opts in, and says why.
+
+pub(crate) mod member;
+pub mod region;
