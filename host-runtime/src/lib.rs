@@ -4,7 +4,7 @@
 //! - [`process`]: [`Process`], a closure run in a forked child, with Python's names, exit codes,
 //!   `join`/`terminate`/`kill` and daemon semantics; [`current_process`].
 //! - [`queue`]: [`Queue<T>`], Python's `multiprocessing.Queue` over shared memory (serde items,
-//!   postcard-encoded), and [`RawQueue`] for byte messages.
+//!   postcard-encoded), [`RawQueue`] for byte messages, and Python's [`SimpleQueue`].
 //! - [`shm`]: [`SharedRegion`], shared memory inherited by forked children or opened by name.
 //! - [`pool`]: [`Pool`], Python's `multiprocessing.Pool` over forked workers, which survives
 //!   workers that die (their tasks' results become errors; the pool replaces them).
@@ -87,7 +87,7 @@ pub use pool::{AsyncResult, Pool, PoolError, TaskError};
 pub use process::{current_process, Builder, CurrentProcess, Process, ProcessError};
 pub use queue::{
     DecodeError, DecodeErrorKind, EncodeError, GetError, GetNowaitError, GetTimeoutError, PutError,
-    PutNowaitError, PutTimeoutError, Queue, QueueError, RawQueue,
+    PutNowaitError, PutTimeoutError, Queue, QueueError, RawQueue, SimpleQueue,
 };
 pub use shm::{SharedRegion, ShmError};
 
