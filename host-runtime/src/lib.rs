@@ -73,6 +73,8 @@ compile_error!("host-runtime supports Linux only (pidfd, futex, PR_SET_PDEATHSIG
 
 mod encoding;
 #[cfg(target_has_atomic = "64")]
+mod ledger;
+#[cfg(target_has_atomic = "64")]
 mod liveness;
 mod lock;
 pub mod pool;
