@@ -4,7 +4,8 @@
 //! - [`process`]: [`Process`], a closure run in a forked child, with Python's names, exit codes,
 //!   `join`/`terminate`/`kill` and daemon semantics; [`current_process`].
 //! - [`queue`]: [`Queue<T>`], Python's `multiprocessing.Queue` over shared memory (serde items,
-//!   postcard-encoded), [`RawQueue`] for byte messages, and Python's [`SimpleQueue`].
+//!   postcard-encoded), [`RawQueue`] for byte messages, and Python's [`SimpleQueue`] and
+//!   [`JoinableQueue`] (whose `join` reports the items that died with a consumer).
 //! - [`shm`]: [`SharedRegion`], shared memory inherited by forked children or opened by name.
 //! - [`pool`]: [`Pool`], Python's `multiprocessing.Pool` over forked workers, which survives
 //!   workers that die (their tasks' results become errors; the pool replaces them).
@@ -91,6 +92,8 @@ pub use queue::{
     DecodeError, DecodeErrorKind, EncodeError, GetError, GetNowaitError, GetTimeoutError, PutError,
     PutNowaitError, PutTimeoutError, Queue, QueueError, RawQueue, SimpleQueue,
 };
+#[cfg(target_has_atomic = "64")]
+pub use queue::{JoinError, JoinTimeoutError, JoinableQueue, TaskDoneError};
 pub use shm::{SharedRegion, ShmError};
 
 #[cfg(test)]

@@ -111,7 +111,9 @@
 //! memory when it returns (there is no feeder thread), so nothing needs flushing, and Python's
 //! `join_thread()`/`cancel_join_thread()` have nothing to do here and do not exist.
 //! [`Queue::try_iter`] drains what is there now. [`SimpleQueue`] is Python's `SimpleQueue`
-//! (`put`, `get`, `empty`, `close`).
+//! (`put`, `get`, `empty`, `close`); [`JoinableQueue`] is Python's `JoinableQueue`
+//! (`task_done`, `join`), whose `join` also reports the items that consumers held when they
+//! died, where Python's would wait for ever.
 //!
 //! # Named queues: space and cleaning up
 //!
@@ -146,6 +148,8 @@ mod blob;
 mod builder;
 mod error;
 mod iter;
+#[cfg(target_has_atomic = "64")]
+mod joinable;
 mod layout;
 mod raw;
 mod reclaim;
@@ -172,6 +176,8 @@ pub use error::{
     QueueError,
 };
 pub use iter::{RawTryIter, TryIter};
+#[cfg(target_has_atomic = "64")]
+pub use joinable::{JoinError, JoinTimeoutError, JoinableQueue, JoinableTryIter, TaskDoneError};
 use layout::item_type;
 use raw::{get_never_waits, put_never_waits, GetFail, Message, PutFail};
 pub use raw::{QueueStats, RawQueue, SizeClassStats, Waiters};

@@ -10,7 +10,10 @@ use super::{GetError, GetNowaitError, Queue, RawQueue};
 
 /// What one `get_nowait` means for a draining iterator: an item to yield, an error to yield
 /// (and whether the iteration goes on after it), or the end.
-fn step<T>(got: Result<T, GetNowaitError>, done: &mut bool) -> Option<Result<T, GetError>> {
+pub(crate) fn step<T>(
+    got: Result<T, GetNowaitError>,
+    done: &mut bool,
+) -> Option<Result<T, GetError>> {
     match got {
         Ok(item) => Some(Ok(item)),
         Err(GetNowaitError::Empty) => {
