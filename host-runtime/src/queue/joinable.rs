@@ -651,8 +651,11 @@ impl<T: Serialize + DeserializeOwned> JoinableQueue<T> {
             },
             // Every 200 ms asleep: did a consumer die holding items? (Nobody notifies a
             // death.) A repair that found one makes the next attempt see it.
+            // Only while some process holds items: nobody else can die holding one.
             || {
-                counts.ledger.repair_dead();
+                if counts.ledger.total(HELD) > 0 {
+                    counts.ledger.repair_dead();
+                }
             },
         )
     }
