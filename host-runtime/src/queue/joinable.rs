@@ -243,8 +243,8 @@ impl Counts {
         self.ledger.lost(HELD).saturating_sub(foreign)
     }
 
-    /// Takes one from `unfinished` unless it is at most `floor` (then `Err(())`), and wakes the
-    /// joiners if it reached the lost count. A CAS loop, capped at [`MAX_ATTEMPTS`].
+    /// Takes one from `unfinished` unless it is at most `floor` (then `TooManyCalls`), and wakes
+    /// the joiners if it reached the lost count. A CAS loop, capped at [`MAX_ATTEMPTS`].
     fn finish_one(&self, floor: impl Fn() -> u64) -> Result<(), TaskDoneError> {
         let unfinished = self.unfinished();
         let mut seen = unfinished.load(Relaxed);
@@ -294,9 +294,9 @@ impl Counts {
             if own {
                 self.took();
             } else {
-                let _ = self
-                    .foreign()
-                    .fetch_update(Relaxed, Relaxed, |f| f.checked_sub(1));
+                // One RMW, no loop on a shared word (it wraps only if a broken process wrote
+                // it: then `lost` saturates).
+                self.foreign().fetch_sub(1, Relaxed);
             }
         }
         done
@@ -642,10 +642,13 @@ impl<T: Serialize + DeserializeOwned> JoinableQueue<T> {
             || {
                 // Acquire: pairs with the Release of the last `task_done`; what the workers
                 // did before it happens before our return.
-                let unfinished = counts.unfinished().load(Acquire);
-                match unfinished {
+                let left = counts.unfinished().load(Acquire);
+                match left {
                     0 => Some(Ok(())),
-                    lost if lost <= counts.lost() => Some(Err(JoinError::ConsumerDied { lost })),
+                    // Every item left is a lost one.
+                    left if left <= counts.lost() => {
+                        Some(Err(JoinError::ConsumerDied { lost: left }))
+                    }
                     _ => None,
                 }
             },
