@@ -4,8 +4,7 @@
 //! - [`process`]: [`Process`], a closure run in a forked child, with Python's names, exit codes,
 //!   `join`/`terminate`/`kill` and daemon semantics; [`current_process`].
 //! - [`queue`]: [`Queue<T>`], Python's `multiprocessing.Queue` over shared memory (serde items,
-//!   postcard-encoded), [`RawQueue`] for byte messages, and Python's [`SimpleQueue`] and
-//!   [`JoinableQueue`] (whose `join` reports the items that died with a consumer).
+//!   postcard-encoded), and [`RawQueue`] for byte messages.
 //! - [`shm`]: [`SharedRegion`], shared memory inherited by forked children or opened by name.
 //! - [`pool`]: [`Pool`], Python's `multiprocessing.Pool` over forked workers, which survives
 //!   workers that die (their tasks' results become errors; the pool replaces them).

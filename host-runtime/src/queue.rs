@@ -175,15 +175,17 @@ pub use error::{
     GetError, GetNowaitError, GetTimeoutError, PutError, PutNowaitError, PutTimeoutError,
     QueueError,
 };
+use layout::item_type;
+use raw::{get_never_waits, put_never_waits, Message, PutFail};
+pub use raw::{QueueStats, RawQueue, SizeClassStats, Waiters};
+
+use crate::sys::region::SharedBytes;
+
+// Python's other queue types, and the draining iterators.
 pub use iter::{RawTryIter, TryIter};
 #[cfg(target_has_atomic = "64")]
 pub use joinable::{JoinError, JoinTimeoutError, JoinableQueue, JoinableTryIter, TaskDoneError};
-use layout::item_type;
-use raw::{get_never_waits, put_never_waits, GetFail, Message, PutFail};
-pub use raw::{QueueStats, RawQueue, SizeClassStats, Waiters};
 pub use simple::SimpleQueue;
-
-use crate::sys::region::SharedBytes;
 
 /// A multi-producer, multi-consumer FIFO queue between processes, with the API of Python's
 /// `multiprocessing.Queue`; items of any serde type, encoded with postcard.
@@ -607,7 +609,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         taken: impl FnOnce(),
     ) -> Result<T, E> {
         if self.raw.is_closed() {
-            return Err(GetFail::Closed.with(waited));
+            return Err(raw::GetFail::Closed.with(waited));
         }
         self.raw
             .get_with(deadline, |message| {
