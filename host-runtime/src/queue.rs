@@ -484,7 +484,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         waited: fn(T) -> E,
     ) -> Result<(), E> {
         if self.raw.is_closed() {
-            return Err(PutFail::Closed.with(item, waited));
+            return Err(PutError::Closed(item).into());
         }
         self.put_encoded(&item, deadline)
             .map_err(|fail| fail.with(item, waited))
@@ -609,7 +609,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         taken: impl FnOnce(),
     ) -> Result<T, E> {
         if self.raw.is_closed() {
-            return Err(raw::GetFail::Closed.with(waited));
+            return Err(GetError::Closed.into());
         }
         self.raw
             .get_with(deadline, |message| {

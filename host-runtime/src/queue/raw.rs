@@ -110,8 +110,6 @@ pub(crate) enum PutFail {
     },
     Encode(EncodeError),
     Corrupt,
-    /// This process closed the queue.
-    Closed,
 }
 
 impl PutFail {
@@ -122,7 +120,6 @@ impl PutFail {
             PutFail::TooLarge { len, max } => PutError::TooLarge { item, len, max }.into(),
             PutFail::Encode(error) => PutError::Encode { item, error }.into(),
             PutFail::Corrupt => PutError::Corrupt(item).into(),
-            PutFail::Closed => PutError::Closed(item).into(),
         }
     }
 }
@@ -133,8 +130,6 @@ pub(crate) enum GetFail {
     /// The deadline passed (at once for a call that does not wait) with no message.
     Waited,
     Corrupt,
-    /// This process closed the queue.
-    Closed,
 }
 
 impl GetFail {
@@ -143,7 +138,6 @@ impl GetFail {
         match self {
             GetFail::Waited => waited(),
             GetFail::Corrupt => GetError::Corrupt.into(),
-            GetFail::Closed => GetError::Closed.into(),
         }
     }
 }
@@ -520,7 +514,7 @@ impl RawQueue {
         waited: fn(B) -> E,
     ) -> Result<(), E> {
         if self.is_closed() {
-            return Err(PutFail::Closed.with(message, waited));
+            return Err(PutError::Closed(message).into());
         }
         let bytes = message.as_ref();
         let result = if bytes.len() <= self.inner.inline_max {
@@ -1061,7 +1055,7 @@ impl RawQueue {
         waited: fn() -> E,
     ) -> Result<usize, E> {
         if self.is_closed() {
-            return Err(GetFail::Closed.with(waited));
+            return Err(GetError::Closed.into());
         }
         self.get_with(deadline, |message| match message {
             Message::Inline(m) => {
