@@ -76,6 +76,8 @@ compile_error!("host-runtime supports Linux only (pidfd, futex, PR_SET_PDEATHSIG
 
 mod encoding;
 #[cfg(target_has_atomic = "64")]
+mod ledger;
+#[cfg(target_has_atomic = "64")]
 mod liveness;
 mod lock;
 pub mod pool;
@@ -91,8 +93,10 @@ pub use pool::{AsyncResult, Pool, PoolError, TaskError};
 pub use process::{current_process, Builder, CurrentProcess, Process, ProcessError};
 pub use queue::{
     DecodeError, DecodeErrorKind, EncodeError, GetError, GetNowaitError, GetTimeoutError, PutError,
-    PutNowaitError, PutTimeoutError, Queue, QueueError, RawQueue,
+    PutNowaitError, PutTimeoutError, Queue, QueueError, RawQueue, SimpleQueue,
 };
+#[cfg(target_has_atomic = "64")]
+pub use queue::{JoinError, JoinTimeoutError, JoinableQueue, TaskDoneError};
 pub use shm::{SharedRegion, ShmError};
 
 #[cfg(test)]

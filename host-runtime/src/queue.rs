@@ -104,6 +104,17 @@
 //! start them as daemons (`Builder::daemon`, `PR_SET_PDEATHSIG`), or wait with `get_timeout`
 //! and check `sys::getppid`.
 //!
+//! # Closing, draining, and the other queue types
+//!
+//! [`Queue::close`] says this process puts (and gets) no more: its later calls return a
+//! `Closed` error. It is per process, as Python's: a put has written its item into shared
+//! memory when it returns (there is no feeder thread), so nothing needs flushing, and Python's
+//! `join_thread()`/`cancel_join_thread()` have nothing to do here and do not exist.
+//! [`Queue::try_iter`] drains what is there now. [`SimpleQueue`] is Python's `SimpleQueue`
+//! (`put`, `get`, `empty`, `close`); [`JoinableQueue`] is Python's `JoinableQueue`
+//! (`task_done`, `join`), whose `join` also reports the items that consumers held when they
+//! died, where Python's would wait for ever.
+//!
 //! # Named queues: space and cleaning up
 //!
 //! A named queue ([`Builder::create_named`]) is a file of `/dev/shm` (a `tmpfs`, in memory)
@@ -136,9 +147,13 @@
 mod blob;
 mod builder;
 mod error;
+mod iter;
+#[cfg(target_has_atomic = "64")]
+mod joinable;
 mod layout;
 mod raw;
 mod reclaim;
+mod simple;
 
 use std::cell::RefCell;
 use std::fmt;
@@ -165,6 +180,12 @@ use raw::{get_never_waits, put_never_waits, Message, PutFail};
 pub use raw::{QueueStats, RawQueue, SizeClassStats, Waiters};
 
 use crate::shared::region::SharedBytes;
+
+// Python's other queue types, and the draining iterators.
+pub use iter::{RawTryIter, TryIter};
+#[cfg(target_has_atomic = "64")]
+pub use joinable::{JoinError, JoinTimeoutError, JoinableQueue, JoinableTryIter, TaskDoneError};
+pub use simple::SimpleQueue;
 
 /// A multi-producer, multi-consumer FIFO queue between processes, with the API of Python's
 /// `multiprocessing.Queue`; items of any serde type, encoded with postcard.
@@ -462,6 +483,9 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         deadline: Deadline,
         waited: fn(T) -> E,
     ) -> Result<(), E> {
+        if self.raw.is_closed() {
+            return Err(PutError::Closed(item).into());
+        }
         self.put_encoded(&item, deadline)
             .map_err(|fail| fail.with(item, waited))
     }
@@ -571,22 +595,69 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     }
 
     fn get_until<E: From<GetError>>(&self, deadline: Deadline, waited: fn() -> E) -> Result<T, E> {
+        self.get_taking(deadline, waited, || {})
+    }
+
+    /// [`get_until`](Self::get_until), calling `taken` inside the ring claim of the message,
+    /// before it is decoded: once it ran, the message is this process's (delivered, or lost
+    /// with it if it dies before the get commits: `QueueStats::lost_in_get`).
+    #[inline]
+    pub(crate) fn get_taking<E: From<GetError>>(
+        &self,
+        deadline: Deadline,
+        waited: fn() -> E,
+        taken: impl FnOnce(),
+    ) -> Result<T, E> {
+        if self.raw.is_closed() {
+            return Err(GetError::Closed.into());
+        }
         self.raw
-            .get_with(deadline, |message| match message {
-                // Decoded from a private copy on the stack (not zeroed first: `read_uninit`),
-                // never from the slot, which another process may rewrite mid-decode.
-                Message::Inline(m) => {
-                    let mut buf = [MaybeUninit::uninit(); MAX_INLINE + 1];
-                    decode_all::<T>(m.read_uninit(&mut buf))
-                }
-                Message::Blob(chunks, offset, len) => {
-                    let mut buf = vec![0; len];
-                    chunks.read(offset, &mut buf);
-                    decode_all::<T>(&buf)
+            .get_with(deadline, |message| {
+                taken();
+                match message {
+                    // Decoded from a private copy on the stack (not zeroed first: `read_uninit`),
+                    // never from the slot, which another process may rewrite mid-decode.
+                    Message::Inline(m) => {
+                        let mut buf = [MaybeUninit::uninit(); MAX_INLINE + 1];
+                        decode_all::<T>(m.read_uninit(&mut buf))
+                    }
+                    Message::Blob(chunks, offset, len) => {
+                        let mut buf = vec![0; len];
+                        chunks.read(offset, &mut buf);
+                        decode_all::<T>(&buf)
+                    }
                 }
             })
             .map_err(|fail| fail.with(waited))?
             .map_err(|e| GetError::Decode(e).into())
+    }
+
+    /// Says that this process will put no more items, and take none either (Python:
+    /// `close()`): afterwards, this process's puts return `Closed` (handing the item back) and
+    /// its gets `Closed`. Closing twice is fine.
+    ///
+    /// Per process and queue object: every clone of this handle in this process is closed;
+    /// other processes, a child forked afterwards (as Python's `_after_fork` reopens the
+    /// queue) and a handle got from another [`open_named`](Self::open_named) call are not.
+    /// Python's `join_thread()` and `cancel_join_thread()` have no counterpart: there is no
+    /// feeder thread, a put has written its item into shared memory when it returns, so there
+    /// is nothing to flush or to give up. See [`RawQueue::close`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use host_runtime::{GetError, PutError, Queue};
+    ///
+    /// let q = Queue::<String>::new(0)?;
+    /// q.close();
+    /// assert!(matches!(q.put("foo".into()), Err(PutError::Closed(item)) if item == "foo"));
+    /// assert!(matches!(q.get(), Err(GetError::Closed)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[doc(alias = "join_thread")]
+    #[doc(alias = "cancel_join_thread")]
+    pub fn close(&self) {
+        self.raw.close();
     }
 
     /// The number of items in the queue (Python: `qsize()`); a snapshot, only a hint while

@@ -17,6 +17,10 @@ use crate::shm::ShmError;
 // `RawQueue` uses the same types: its puts never return `Encode` nor its gets `Decode` (bytes
 // need no encoding).
 
+/// The `Display` text of every `Closed` variant (Python's `ValueError` says "Queue ... is
+/// closed").
+const CLOSED: &str = "the queue is closed in this process";
+
 /// Why a [`put`](crate::Queue::put) (which waits for room as long as it takes) did not happen.
 /// The item comes back inside the error; the queue is unchanged.
 ///
@@ -53,6 +57,9 @@ pub enum PutError<T> {
     },
     /// The shared memory holds an impossible state (written by a foreign or broken process).
     Corrupt(T),
+    /// This process closed the queue ([`Queue::close`](crate::Queue::close)): it puts no more
+    /// (Python raises `ValueError: Queue ... is closed`).
+    Closed(T),
 }
 
 /// Why a [`put_timeout`](crate::Queue::put_timeout) did not happen: as [`PutError`], or
@@ -93,6 +100,8 @@ pub enum PutTimeoutError<T> {
     },
     /// As [`PutError::Corrupt`].
     Corrupt(T),
+    /// As [`PutError::Closed`].
+    Closed(T),
 }
 
 /// Why a [`put_nowait`](crate::Queue::put_nowait) did not happen: as [`PutError`], or `Full`
@@ -134,6 +143,8 @@ pub enum PutNowaitError<T> {
     },
     /// As [`PutError::Corrupt`].
     Corrupt(T),
+    /// As [`PutError::Closed`].
+    Closed(T),
 }
 
 /// The impls the three put errors share; `$waited` is the extra variant (if any), `$name` its
@@ -147,7 +158,8 @@ macro_rules! put_error_impls {
                     $(Self::$waited(item) => item,)?
                     Self::TooLarge { item, .. }
                     | Self::Encode { item, .. }
-                    | Self::Corrupt(item) => item,
+                    | Self::Corrupt(item)
+                    | Self::Closed(item) => item,
                 }
             }
         }
@@ -167,6 +179,7 @@ macro_rules! put_error_impls {
                         .field("error", error)
                         .finish_non_exhaustive(),
                     Self::Corrupt(_) => f.write_str("Corrupt(..)"),
+                    Self::Closed(_) => f.write_str("Closed(..)"),
                 }
             }
         }
@@ -181,6 +194,7 @@ macro_rules! put_error_impls {
                     ),
                     Self::Encode { error, .. } => error.fmt(f),
                     Self::Corrupt(_) => f.write_str("queue memory is corrupt"),
+                    Self::Closed(_) => f.write_str(CLOSED),
                 }
             }
         }
@@ -201,6 +215,7 @@ macro_rules! put_error_impls {
                     PutError::TooLarge { item, len, max } => Self::TooLarge { item, len, max },
                     PutError::Encode { item, error } => Self::Encode { item, error },
                     PutError::Corrupt(item) => Self::Corrupt(item),
+                    PutError::Closed(item) => Self::Closed(item),
                 }
             }
         }
@@ -250,6 +265,9 @@ pub enum GetError {
     Decode(DecodeError),
     /// The shared memory holds an impossible state (written by a foreign or broken process).
     Corrupt,
+    /// This process closed the queue ([`Queue::close`](crate::Queue::close)): it gets no more
+    /// (Python raises `ValueError: Queue ... is closed`).
+    Closed,
 }
 
 /// Why a [`get_timeout`](crate::Queue::get_timeout) returned no item: as [`GetError`], or
@@ -274,6 +292,8 @@ pub enum GetTimeoutError {
     Decode(DecodeError),
     /// As [`GetError::Corrupt`].
     Corrupt,
+    /// As [`GetError::Closed`].
+    Closed,
 }
 
 /// Why a [`get_nowait`](crate::Queue::get_nowait) returned no item: as [`GetError`], or
@@ -297,6 +317,8 @@ pub enum GetNowaitError {
     Decode(DecodeError),
     /// As [`GetError::Corrupt`].
     Corrupt,
+    /// As [`GetError::Closed`].
+    Closed,
 }
 
 /// The impls the three get errors share, as [`put_error_impls`].
@@ -308,6 +330,7 @@ macro_rules! get_error_impls {
                     $(Self::$waited => f.write_str($text),)?
                     Self::Decode(e) => write!(f, "{e} (the message is dropped)"),
                     Self::Corrupt => f.write_str("queue memory is corrupt"),
+                    Self::Closed => f.write_str(CLOSED),
                 }
             }
         }
@@ -333,6 +356,7 @@ macro_rules! get_error_impls {
                 match e {
                     GetError::Decode(e) => Self::Decode(e),
                     GetError::Corrupt => Self::Corrupt,
+                    GetError::Closed => Self::Closed,
                 }
             }
         }

@@ -72,6 +72,9 @@ struct Inner {
     /// `UNREGISTERED` word (it found the participant table full), else 0: the last drop in
     /// that process takes it out again.
     unregistered: AtomicU64,
+    /// The fork generation + 1 of this process if it closed the queue ([`RawQueue::close`]),
+    /// else 0: a child forked afterwards sees another generation, so the queue is open there.
+    closed: AtomicU64,
     region: SharedRegion,
 }
 
@@ -405,6 +408,7 @@ impl RawQueue {
                 item_type: params.item_type,
                 stall: Stall::new(),
                 unregistered: AtomicU64::new(0),
+                closed: AtomicU64::new(0),
                 region,
             }),
         })
@@ -509,6 +513,9 @@ impl RawQueue {
         deadline: Deadline,
         waited: fn(B) -> E,
     ) -> Result<(), E> {
+        if self.is_closed() {
+            return Err(PutError::Closed(message).into());
+        }
         let bytes = message.as_ref();
         let result = if bytes.len() <= self.inner.inline_max {
             self.put_inline(bytes, deadline)
@@ -519,6 +526,54 @@ impl RawQueue {
             })
         };
         result.map_err(|fail| fail.with(message, waited))
+    }
+
+    /// Says that this process will put no more messages, and take none either (Python:
+    /// `Queue.close()`): afterwards, this process's puts return `Closed` (handing the message
+    /// back) and its gets return `Closed`, whatever is in the queue. Closing twice is fine.
+    ///
+    /// **Per process, per queue object.** The mark is in the handle's process-local state,
+    /// which every clone of the handle shares: in this process, every clone is closed (as
+    /// every reference to one Python `Queue` object is). Other processes are not affected, nor
+    /// a child forked afterwards (it starts with the queue open, as Python's `_after_fork`
+    /// reopens it), nor a handle of the same named queue got from another
+    /// [`open_named`](Self::open_named) call (another object). Nothing in shared memory
+    /// changes: messages put before stay in the queue for the others.
+    ///
+    /// **No feeder thread.** Python's `Queue` hands items to a background thread that writes
+    /// them into a pipe, so `close()` also lets that thread finish, `join_thread()` waits for
+    /// it to flush, and `cancel_join_thread()` lets the process exit without waiting (and maybe
+    /// lose what is buffered). Here a put writes the message into shared memory before it
+    /// returns: there is nothing buffered, nothing to flush, nothing lost at exit; so there is
+    /// no `join_thread` nor `cancel_join_thread`, and `close` only stops this process's calls.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use host_runtime::{GetError, PutError, RawQueue};
+    ///
+    /// let q = RawQueue::new(4)?;
+    /// q.put(b"before")?;
+    /// let other = q.clone();
+    /// q.close();
+    /// assert!(matches!(other.put(b"after"), Err(PutError::Closed(b"after"))));
+    /// assert!(matches!(q.get(), Err(GetError::Closed)));
+    /// assert_eq!(q.qsize(), 1); // still there, for other processes
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[doc(alias = "join_thread")]
+    #[doc(alias = "cancel_join_thread")]
+    pub fn close(&self) {
+        self.inner.closed.store(fork_generation() + 1, Relaxed);
+    }
+
+    /// Whether this process closed the queue (see [`close`](Self::close)).
+    #[inline(always)]
+    pub(crate) fn is_closed(&self) -> bool {
+        // One relaxed load while open (0). A tag is stored by `close`, whose
+        // `fork_generation()` registered the fork handler before any fork could copy it.
+        let closed = self.inner.closed.load(Relaxed);
+        closed != 0 && closed == crate::sys::fork_generation_unchecked() + 1
     }
 
     /// The item type's fingerprint the header recorded when this handle opened it (0:
@@ -999,6 +1054,9 @@ impl RawQueue {
         deadline: Deadline,
         waited: fn() -> E,
     ) -> Result<usize, E> {
+        if self.is_closed() {
+            return Err(GetError::Closed.into());
+        }
         self.get_with(deadline, |message| match message {
             Message::Inline(m) => {
                 // The private copy: straight from the slot into `buf`, with atomic loads,

@@ -56,3 +56,25 @@ pub fn fork_generation() -> u64 {
 pub(crate) fn fork_generation_unchecked() -> u64 {
     FORKS.load(Relaxed)
 }
+
+/// `pthread_atfork(3)`: registers `prepare` (run in the forking thread before each `fork`),
+/// `parent` (in the parent after it) and `child` (in the child's only thread after it).
+///
+/// The handlers are plain Rust functions; what they may do is the caller's business, as for
+/// any handler: `child` runs in a process whose other threads are gone (so it must not wait for
+/// a lock that another thread of the parent held), and should do little more than atomic
+/// operations and async-signal-safe system calls.
+///
+/// # Panics
+///
+/// If `pthread_atfork` fails (`ENOMEM`, its only documented failure).
+pub(crate) fn register_fork_handlers(
+    prepare: extern "C" fn(),
+    parent: extern "C" fn(),
+    child: extern "C" fn(),
+) {
+    // SAFETY: the three are plain functions that live for the whole program; calling them is
+    // safe Rust, whatever they do.
+    let rc = unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
+    assert_eq!(rc, 0, "pthread_atfork failed");
+}

@@ -30,7 +30,7 @@ use std::io as stdio;
 use std::time::Duration;
 
 pub use atfork::fork_generation;
-pub(crate) use atfork::fork_generation_unchecked;
+pub(crate) use atfork::{fork_generation_unchecked, register_fork_handlers};
 pub use io::{flush_c_stdio, pipe, write_all};
 pub use pidfd::{pidfd_open, pidfd_send_signal};
 pub use poll::{poll_any_readable, poll_readable};
