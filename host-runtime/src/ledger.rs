@@ -74,7 +74,7 @@ use ipc_core::WaitWord;
 
 use crate::liveness::{self, Verdict};
 use crate::shm::{SharedRegion, ShmError};
-use crate::sys::region::{Part, SharedBytes, View};
+use crate::shared::region::{Part, SharedBytes, View};
 use crate::sys::register_fork_handlers;
 use crate::wait::{notify_all, Stall};
 

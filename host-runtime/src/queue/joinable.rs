@@ -24,7 +24,7 @@ use super::{
 use crate::ledger::Ledger;
 use crate::shm::SharedRegion;
 use crate::sys::fork_generation;
-use crate::sys::region::{Part, SharedBytes, View};
+use crate::shared::region::{Part, SharedBytes, View};
 use crate::wait::{block_on, notify_all, Deadline, Wait};
 
 /// The ledger kind: items a process got and has not marked done.
