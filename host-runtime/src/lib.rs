@@ -84,12 +84,16 @@ pub mod wait;
 
 #[cfg(target_has_atomic = "64")]
 pub use pool::{AsyncResult, Pool, PoolError, TaskError};
-pub use process::{current_process, Builder, CurrentProcess, Process, ProcessError};
+pub use process::{
+    active_children, cpu_count, current_process, parent_process, Builder, CurrentProcess,
+    JoinError, JoinHandle, Process, ProcessError,
+};
 pub use queue::{
     DecodeError, DecodeErrorKind, EncodeError, GetError, GetNowaitError, GetTimeoutError, PutError,
     PutNowaitError, PutTimeoutError, Queue, QueueError, RawQueue,
 };
 pub use shm::{SharedRegion, ShmError};
+pub use wait::{wait, Waitable};
 
 #[cfg(test)]
 mod test_util;

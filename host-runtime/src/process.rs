@@ -172,16 +172,23 @@
 #![forbid(unsafe_code)]
 
 mod builder; // `Builder`: name and daemon flag
+mod children; // `active_children`: the registry of started children; the child-exit word
+mod cpus; // `cpu_count`, `process_cpu_count`
 mod error; // `ProcessError`
 mod handle; // `Process`: start (the fork and the child's side), join, signals, drop
 mod handshake; // a daemon's ready handshake: a socket pair, or a futex word
-mod identity; // names, `_identity` paths, `current_process`
+mod identity; // names, `_identity` paths, `current_process`, `parent_process`
+mod join; // `JoinHandle<T>`: a child that returns a value
 mod panic_hook; // the children's panic message, written without a lock
 mod reaping; // `Reaping`: a pidfd, or a waiter thread; waiting, reaping, signalling
 
 pub use builder::Builder;
+pub use children::{active_children, ActiveChild};
+pub(crate) use children::{child_exits, notify_child_exit};
+pub use cpus::{cpu_count, process_cpu_count};
 pub use error::ProcessError;
 pub use handle::Process;
-pub use identity::{current_process, CurrentProcess};
+pub use identity::{current_process, parent_process, CurrentProcess, ParentProcess};
+pub use join::{start, JoinError, JoinHandle, MESSAGE_MAX};
 
 use crate::lock::lock;

@@ -17,9 +17,11 @@
 
 mod backoff;
 mod deadline;
+mod ready;
 mod word;
 
 pub use backoff::{woke_sleeper, Backoff, Policy, Spin, WAKE_LATENCY};
 pub(crate) use deadline::Deadline;
+pub use ready::{wait, Waitable, FALLBACK_SLICE};
 pub(crate) use word::{block_on, block_on_marked, notify_all, wake_one, Stall, Wait};
 pub use word::{notify, wait_on};

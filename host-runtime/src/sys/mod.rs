@@ -21,6 +21,7 @@
 //! [`BorrowedFd`]: std::os::fd::BorrowedFd
 
 mod atfork;
+mod cpu;
 pub(crate) mod fncall;
 pub mod futex;
 mod io;
@@ -36,7 +37,8 @@ use std::time::Duration;
 
 pub use atfork::fork_generation;
 pub(crate) use atfork::fork_generation_unchecked;
-pub use io::{flush_c_stdio, pipe, write_all};
+pub use cpu::{cpus_allowed, cpus_online};
+pub use io::{flush_c_stdio, memfd_create, pipe, write_all};
 pub use pidfd::{pidfd_open, pidfd_send_signal};
 pub use poll::{poll_any_readable, poll_readable};
 pub use process::{
