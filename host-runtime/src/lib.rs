@@ -2,7 +2,9 @@
 //! of Python's `multiprocessing`.
 //!
 //! - [`process`]: [`Process`], a closure run in a forked child, with Python's names, exit codes,
-//!   `join`/`terminate`/`kill` and daemon semantics; [`current_process`].
+//!   `join`/`terminate`/`kill` and daemon semantics; [`JoinHandle`], a child whose closure
+//!   returns a value ([`process::start`]); [`current_process`], [`parent_process`],
+//!   [`active_children`], [`cpu_count`].
 //! - [`queue`]: [`Queue<T>`], Python's `multiprocessing.Queue` over shared memory (serde items,
 //!   postcard-encoded), and [`RawQueue`] for byte messages.
 //! - [`shm`]: [`SharedRegion`], shared memory inherited by forked children or opened by name.
@@ -11,8 +13,10 @@
 //! - [`sys`]: the thin, typed OS layer (`fork`, `waitpid`, pidfds, `poll`, signals, shared
 //!   futexes, shared memory) and the views of shared memory that safe code uses
 //!   ([`sys::region`]). It is the only module with `unsafe` code.
-//! - [`wait`]: low-level, the one wait policy (spin, yield, then sleep) behind every blocking
-//!   call, public for hosts and benchmarks that wait on ipc-core queues themselves.
+//! - [`wait()`]: which of several queues and processes are ready, in one sleep (Python's
+//!   `multiprocessing.connection.wait`).
+//! - [`wait`](mod@wait): low-level, the one wait policy (spin, yield, then sleep) behind every
+//!   blocking call, public for hosts and benchmarks that wait on ipc-core queues themselves.
 //!
 //! Linux only: pidfds, futexes and `PR_SET_PDEATHSIG` have no portable equivalent.
 //!
@@ -22,13 +26,14 @@
 //! takes, `get_timeout(t)` at most `t`, `get_nowait()` not at all. One convention for all of
 //! them: a `*_timeout` call that runs out of time returns `Err` with a `Timeout` variant of its
 //! error type ([`ProcessError::Timeout`] from [`Process::join_timeout`],
-//! [`TaskError::Timeout`] from [`AsyncResult::get_timeout`] and
+//! [`JoinError::Timeout`] from [`JoinHandle::join_timeout`], [`TaskError::Timeout`] from [`AsyncResult::get_timeout`] and
 //! [`Imap::next_timeout`](pool::Imap::next_timeout), [`PutTimeoutError::Timeout`] and
 //! [`GetTimeoutError::Timeout`] from the queues), never before `t` has passed (measured with
 //! the monotonic clock), and the thing waited for goes on; a `*_nowait` call that can't
 //! proceed returns Python's `Full` ([`PutNowaitError::Full`]) or `Empty`
-//! ([`GetNowaitError::Empty`]). The one call without a value to return,
-//! [`AsyncResult::wait_timeout`], returns whether the task finished.
+//! ([`GetNowaitError::Empty`]). The calls without a value to return don't:
+//! [`AsyncResult::wait_timeout`] returns whether the task finished, and [`wait()`] the ready
+//! sources, none when the timeout passed (as Python's `connection.wait` returns `[]`).
 //!
 //! # Errors
 //!

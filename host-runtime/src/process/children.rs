@@ -129,24 +129,28 @@ impl ActiveChild {
 /// [`JoinHandle`](super::JoinHandle)) that have not exited, in start order: Python's
 /// `multiprocessing.active_children()`.
 ///
-/// Finished children leave the list; unlike Python this does not reap them (their handles
-/// do: see the [module docs](self#reaping-and-why-active_children-does-not)). A child whose
-/// handle was dropped is not listed (it is reaped in the background when it exits). One
-/// `waitid` system call per listed child.
+/// Finished children leave the list, but unlike Python this does not reap them: a child's
+/// exit status belongs to its handle, and only the handle's own state lock may reap it (a
+/// `waitpid` from here would leave its `join` with [`ProcessError::Lost`], and without pidfds
+/// its `kill` could reach a reused pid). So this asks the kernel without reaping
+/// (`waitid(WEXITED | WNOWAIT | WNOHANG)`), and a finished child stays a zombie until its
+/// handle reaps it (any `join`, `exitcode`, `is_alive`, or the drop; without pidfds, its
+/// waiter thread at once). A child whose handle was dropped is not listed (it is reaped in the
+/// background when it exits). One `waitid` system call per listed child.
 ///
 /// # Examples
 ///
 /// ```
 /// use host_runtime::process::{active_children, Builder};
-/// use std::io::Read;
+/// use std::io::{Read, Write};
 /// use std::os::unix::net::UnixStream;
 ///
-/// let (tx, mut rx) = UnixStream::pair()?;
+/// let (mut tx, mut rx) = UnixStream::pair()?;
 /// let p = Builder::new().name("sleeper").spawn(move || {
-///     let _ = rx.read(&mut [0u8]); // until the parent closes `tx`
+///     let _ = rx.read(&mut [0u8]); // until the parent writes a byte
 /// })?;
 /// assert!(active_children().iter().any(|c| c.name() == "sleeper"));
-/// drop(tx);
+/// tx.write_all(b"x")?;
 /// p.join()?;
 /// assert!(active_children().iter().all(|c| c.pid() != p.pid().unwrap()));
 /// # Ok::<(), Box<dyn std::error::Error>>(())

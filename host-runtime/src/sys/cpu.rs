@@ -65,3 +65,32 @@ pub fn cpus_allowed() -> io::Result<NonZeroUsize> {
         .and_then(NonZeroUsize::new)
         .ok_or_else(|| io::Error::other("sched_getaffinity gave an empty CPU mask"))
 }
+
+/// `clock_gettime(CLOCK_THREAD_CPUTIME_ID)`: the CPU time the calling thread has used (user
+/// and system); see `clock_gettime(2)`. For checks that a blocked call sleeps rather than spins.
+///
+/// # Errors
+///
+/// None expected on Linux (the clock always exists).
+///
+/// # Examples
+///
+/// ```
+/// let t0 = host_runtime::sys::thread_cpu_time()?;
+/// let mut x = 0u64;
+/// for i in 0..1_000_000 { x = x.wrapping_add(std::hint::black_box(i)); }
+/// assert!(host_runtime::sys::thread_cpu_time()? >= t0);
+/// # let _ = x;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn thread_cpu_time() -> io::Result<std::time::Duration> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable `timespec` for the duration of the call.
+    cvt(unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) })?;
+    let secs = u64::try_from(ts.tv_sec).unwrap_or(0);
+    let nanos = u32::try_from(ts.tv_nsec).unwrap_or(0);
+    Ok(std::time::Duration::new(secs, nanos))
+}

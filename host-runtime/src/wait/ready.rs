@@ -1,62 +1,7 @@
 //! [`wait()`](crate::wait()): which of several sources are ready, in one wait — Python's
 //! `multiprocessing.connection.wait` — and [`Waitable`], what a source is.
 //!
-//! # How it sleeps
-//!
-//! Every source names the futex word(s) its wakers move, with the value seen before its
-//! readiness check ([`Waitable`]'s crate-private side: *arm*, *disarm*). When none is ready,
-//! the calling thread sleeps once on all the words together with `futex_waitv(2)` (Linux ≥
-//! 5.16): the first waker of any source ends the sleep, and a word that moved between the
-//! check and the sleep makes the kernel refuse to sleep (`EAGAIN`), so no wake-up is lost. Then
-//! every source is checked again. No polling loop: a blocked `wait` costs no CPU until an event
-//! (besides a check every 200 ms for dead queue participants, as every blocked get does).
-//!
-//! - **Queues** ([`Queue`], [`RawQueue`]): the ring's `not_empty` word, registered exactly as a
-//!   blocked get registers (counted in the queue's wait ledger, and with the head slot marked,
-//!   so that puts, which wake without a fence, see the sleeper). Ready: a message is at the
-//!   front, or one is being put there right now (a get then waits for that put to finish, as a
-//!   read of a pipe that holds part of a message does). Before sleeping, `wait` spins briefly
-//!   on the queues' length as a blocked get does ([`Policy::QUEUE`](super::Policy::QUEUE)).
-//! - **Processes** ([`Process`], [`JoinHandle`]): ready once the child has exited (it is
-//!   reaped then, as by [`Process::is_alive`]). No word in memory changes when a process
-//!   exits, so this process keeps one: a process-private event word that moves whenever it
-//!   learns of a child's exit — every reap does, including the waiter threads of the no-pidfd
-//!   strategy, which reap at once. Children with a pidfd are reaped only when asked, so while
-//!   a `wait` sleeps with such children among its sources, a helper thread (started for that
-//!   `wait`, stopped before it returns) sleeps in `ppoll(2)` on their pidfds and moves the word
-//!   when one becomes readable. Latency: the helper's wake-up and then the waiter's, some tens
-//!   of microseconds; the helper costs a thread start (and a pipe to stop it) per `wait` that
-//!   has to sleep on a live child.
-//!
-//! **Without `futex_waitv`** (kernel < 5.16, `ENOSYS`, or a seccomp filter; remembered for the
-//! process), or with more than 128 distinct words, `wait` sleeps on the first source's word
-//! with `futex_wait` for at most [`FALLBACK_SLICE`] (1 ms) at a time and then checks all
-//! sources: the first source wakes it at once, the others within a slice. That is a bounded
-//! poll (about a thousand cheap wake-ups per second while blocked), documented as the price of
-//! an old kernel.
-//!
-//! **Hostile memory.** A queue's words live in shared memory that other processes may write.
-//! As in a blocked get, a word that keeps moving can only make `wait` look again: after 16
-//! sleeps in a row that the kernel refused because a word had moved, it sleeps a short busy
-//! sleep (20 µs doubling to 10 ms) instead, and every sleep ends at the deadline.
-//!
-//! # Adding a source
-//!
-//! A type becomes a source by implementing the sealed trait's two hooks (crate-private, so
-//! only this crate can): `arm` registers the caller as a sleeper on the type's futex word(s)
-//! (e.g. `WaitWord::prepare_wait`), checks readiness *after* registering, and either answers
-//! [`Armed::Ready`] or hands the word and the value seen to [`Arming::sleep_on`] (and, if its
-//! wakers may have missed the registration, asks for a [short sleep](Arming::sleep_briefly));
-//! `disarm` undoes the registration (`finish_wait`). Wakers change the state first, then move
-//! the word and `futex_wake` it (shared operation; [`FutexWait::private`] exists for words
-//! whose wakers use the private one). A channel receiver or a pipe connection whose peers bump
-//! a `WaitWord` on each send (and on disconnection) fits as is.
-//!
-//! [`Queue`]: crate::Queue
-//! [`RawQueue`]: crate::RawQueue
-//! [`Process`]: crate::Process
-//! [`Process::is_alive`]: crate::Process::is_alive
-//! [`JoinHandle`]: crate::process::JoinHandle
+//! The design is described in the [`wait` module docs](mod@super#waiting-on-several-sources-wait).
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -81,13 +26,28 @@ pub const FALLBACK_SLICE: Duration = Duration::from_millis(1);
 /// Set once `futex_waitv` failed with `ENOSYS`: later waits go straight to the fallback.
 static WAITV_MISSING: AtomicBool = AtomicBool::new(false);
 
+#[cfg(test)]
+thread_local! {
+    /// Makes this thread's waits take the fallback, as without `futex_waitv`.
+    static FORCE_FALLBACK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether `futex_waitv` is to be tried.
+fn waitv_usable() -> bool {
+    #[cfg(test)]
+    if FORCE_FALLBACK.get() {
+        return false;
+    }
+    !WAITV_MISSING.load(Relaxed)
+}
+
 /// Something [`wait()`](crate::wait()) can wait on: a [`Queue`](crate::Queue) or
 /// [`RawQueue`](crate::RawQueue) (ready when a get would find a message), a
 /// [`Process`](crate::Process) or [`JoinHandle`](crate::process::JoinHandle) (ready once the
 /// child has exited).
 ///
-/// Sealed: its methods are the crate's own; see the [module docs](self#adding-a-source) for
-/// what a source provides.
+/// Sealed: its methods are the crate's own; see the
+/// [`wait` module docs](mod@crate::wait#adding-a-source) for what a source provides.
 pub trait Waitable: sealed::Source {}
 
 pub(crate) mod sealed {
@@ -171,8 +131,8 @@ impl<'a> Arming<'a> {
 /// first; then that get waits, or a `get_nowait` says `Empty`).
 ///
 /// One sleep on all the sources at once (`futex_waitv`); see the
-/// [module docs](crate::wait::ready) for how each kind of source wakes it, what it costs, and
-/// the fallback on kernels before 5.16. With no objects, sleeps until the timeout (for ever
+/// [`wait` module docs](mod@crate::wait#waiting-on-several-sources-wait) for how each kind of
+/// source wakes it, what it costs, and the fallback on kernels before 5.16. With no objects, sleeps until the timeout (for ever
 /// without one), as Python does.
 ///
 /// # Examples
@@ -346,7 +306,7 @@ fn sleep_on(words: &[FutexWait<'_>], timeout: Duration) -> io::Result<usize> {
         // One word: the plain futex wait does it.
         return futex_wait(first.word(), first.expected(), Some(timeout)).map(|()| 0);
     }
-    if words.len() <= FUTEX_WAITV_MAX && !WAITV_MISSING.load(Relaxed) {
+    if words.len() <= FUTEX_WAITV_MAX && waitv_usable() {
         match futex_waitv(words, Some(timeout)) {
             Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => WAITV_MISSING.store(true, Relaxed),
             other => return other,
@@ -478,5 +438,100 @@ impl<T: DeserializeOwned> sealed::Source for JoinHandle<T> {
 
     fn disarm(&self) {
         self.process().disarm();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::process::Builder;
+    use crate::test_util::watchdog;
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+
+    /// Waits until `q` counts a sleeping (or about to sleep) get: `wait` registered on it.
+    fn until_registered(q: &RawQueue) {
+        while q.waiters().getters == 0 {
+            thread::yield_now();
+        }
+    }
+
+    #[test]
+    fn without_futex_waitv_a_put_on_any_queue_still_ends_the_wait() {
+        watchdog(30, || {
+            FORCE_FALLBACK.set(true);
+            let (q1, q2) = (RawQueue::new(4).unwrap(), RawQueue::new(4).unwrap());
+            thread::scope(|s| {
+                s.spawn(|| {
+                    until_registered(&q2);
+                    q2.put(b"x").unwrap();
+                });
+                // q2 is not the word the fallback sleeps on: a slice ends each sleep.
+                assert_eq!(wait(&[&q1, &q2], Some(Duration::from_secs(20))), [1]);
+            });
+            assert_eq!(q2.get().unwrap(), b"x");
+            // The first source's word is the one the fallback sleeps on.
+            thread::scope(|s| {
+                s.spawn(|| {
+                    until_registered(&q1);
+                    q1.put(b"x").unwrap();
+                });
+                assert_eq!(wait(&[&q1, &q2], Some(Duration::from_secs(20))), [0]);
+            });
+        });
+    }
+
+    #[test]
+    fn a_child_reaped_by_its_waiter_thread_ends_the_wait() {
+        watchdog(30, || {
+            let (tx, rx) = UnixStream::pair().unwrap();
+            let p = Builder::new()
+                .without_pidfd()
+                .spawn(move || {
+                    let mut rx = rx;
+                    let _ = rx.read(&mut [0u8]);
+                })
+                .unwrap();
+            assert!(p.sentinel().is_none());
+            let q = RawQueue::new(4).unwrap();
+            thread::scope(|s| {
+                s.spawn(|| {
+                    until_registered(&q);
+                    (&tx).write_all(b"x").unwrap();
+                });
+                assert_eq!(wait(&[&q, &p], Some(Duration::from_secs(20))), [1]);
+            });
+            assert_eq!(p.exitcode(), Some(0));
+        });
+    }
+
+    fn thread_cpu() -> Duration {
+        crate::sys::thread_cpu_time().unwrap()
+    }
+
+    /// A process that keeps moving a queue's wait word (as a hostile one may) makes `wait` look
+    /// again, never spin: the waiting thread's CPU time stays a fraction of the wall time.
+    #[test]
+    fn a_word_that_keeps_moving_does_not_make_wait_spin() {
+        watchdog(30, || {
+            let (q1, q2) = (RawQueue::new(4).unwrap(), RawQueue::new(4).unwrap());
+            let stop = AtomicBool::new(false);
+            thread::scope(|s| {
+                s.spawn(|| {
+                    let word = q2.get_wait().word;
+                    while !stop.load(Relaxed) {
+                        word.seq().fetch_add(1, Relaxed);
+                        let _ = crate::sys::futex::futex_wake(word.seq(), u32::MAX);
+                    }
+                });
+                let wall = Duration::from_millis(400);
+                let (t, cpu) = (Instant::now(), thread_cpu());
+                assert!(wait(&[&q1, &q2], Some(wall)).is_empty());
+                let (elapsed, used) = (t.elapsed(), thread_cpu() - cpu);
+                stop.store(true, Relaxed);
+                assert!(elapsed >= wall);
+                assert!(used < elapsed / 2, "used {used:?} of CPU in {elapsed:?}");
+            });
+        });
     }
 }
