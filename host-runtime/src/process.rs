@@ -41,6 +41,22 @@
 //! first process made by `Process-2` is `Process-2:1`. [`current_process`] reports
 //! `MainProcess` in the original process and the `Process`'s name in a child.
 //!
+//! # Return values, children, the parent, CPUs
+//!
+//! - [`Builder::start`] (or [`start`]) runs a closure that returns a value and gives a
+//!   [`JoinHandle<T>`], whose [`join`](JoinHandle::join) returns it (any size; through a memory
+//!   file, see [`JoinHandle`]) or a [`JoinError`] that tells a panic (with its message), an exit
+//!   code and a signal apart. (The name `spawn` is kept for Python's `spawn` start method.)
+//! - [`active_children`]: the children this process started that still run (Python's
+//!   `multiprocessing.active_children()`; it does not reap, see there why).
+//! - [`parent_process`]: in a child, the process that started it (name, pid, `is_alive`);
+//!   `None` in the main process.
+//! - [`cpu_count`] (Python's `multiprocessing.cpu_count()`, all online CPUs) and
+//!   [`process_cpu_count`] (Python 3.13's `os.process_cpu_count()`, the CPUs this process may
+//!   run on).
+//! - A `Process` or `JoinHandle` is a source for [`wait`](crate::wait()), ready once the child
+//!   has exited, next to queues.
+//!
 //! # Waiting and signalling: pidfds
 //!
 //! Right after the fork, the parent opens a pidfd for the child (`pidfd_open(2)`, Linux ≥ 5.3).

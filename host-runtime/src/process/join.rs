@@ -7,22 +7,7 @@
 //! copied through a pipe while the child runs, and nothing is read before the child is gone,
 //! so the bytes read are final.
 //!
-//! # The result record
-//!
-//! ```text
-//! offset  size  field
-//! 0       4     magic b"hrjv"
-//! 4       4     kind: u32 LE — 1 value, 2 panic message, 3 encode error message
-//! 8       8     len: u64 LE — the payload's length
-//! 16      len   payload: the encoded value, or the message's UTF-8 bytes
-//! ```
-//!
-//! The child writes the payload first and the header last, so a child killed while writing
-//! leaves no header (the file is empty before). The parent trusts nothing in it: it checks
-//! the magic, the kind, and `len` against the file's size before reading, reads with
-//! positioned reads into its own buffer, and decodes exactly one value from it (bytes left
-//! over are a [`DecodeError`]). A message is read up to [`MESSAGE_MAX`] bytes and decoded
-//! lossily.
+//! The record's format is documented on [`JoinHandle`].
 
 use std::fmt;
 use std::fs::File;
@@ -59,6 +44,30 @@ pub const MESSAGE_MAX: usize = 64 * 1024;
 /// signals, fork-safety rules and drop behaviour (a running child is not killed, and is reaped
 /// once it exits). Like a `Process` it is `Send + Sync`, whatever `T` is: the value exists only
 /// as bytes until a `join` decodes it.
+///
+/// The value travels through a memory file (`memfd_create(2)`) made before the fork and shared
+/// by parent and child: the child encodes what the closure returned (postcard, like the
+/// queues' items) into it and exits; the parent, once it has reaped the child, reads the file
+/// into a private buffer and decodes it. Any size fits, as long as memory does (the child
+/// streams the encoding into the file, so it holds no second copy); nothing is read before the
+/// child is gone, so the bytes read are final. The file is closed when the handle is dropped.
+///
+/// # The result record
+///
+/// ```text
+/// offset  size  field
+/// 0       4     magic b"hrjv"
+/// 4       4     kind: u32 LE — 1 value, 2 panic message, 3 encode error message
+/// 8       8     len: u64 LE — the payload's length
+/// 16      len   payload: the encoded value, or the message's UTF-8 bytes
+/// ```
+///
+/// The child writes the payload first and the header last, so a child killed while writing
+/// leaves no header (the file is empty before). The parent trusts nothing in it: it checks
+/// the magic, the kind, and `len` against the file's size before reading, reads with
+/// positioned reads into its own buffer, and decodes exactly one value from it (bytes left
+/// over are a [`DecodeError`]). A message is read up to [`MESSAGE_MAX`] bytes and decoded
+/// lossily.
 ///
 /// # Examples
 ///

@@ -271,8 +271,8 @@ where
         let slept = sleep_on(&arming.words, timeout);
         disarm(objects);
         // As in a blocked get: a word that keeps moving while nothing is ready must not make
-        // this loop spin.
-        if slept.is_err_and(|e| e.kind() == io::ErrorKind::WouldBlock) {
+        // this loop spin (nor a storm of signals, nor an error that returns at once).
+        if slept.is_err_and(|e| e.kind() != io::ErrorKind::TimedOut) {
             moved += 1;
             if moved >= MOVED_STREAK {
                 moved = 0;
@@ -308,8 +308,12 @@ fn sleep_on(words: &[FutexWait<'_>], timeout: Duration) -> io::Result<usize> {
     }
     if words.len() <= FUTEX_WAITV_MAX && waitv_usable() {
         match futex_waitv(words, Some(timeout)) {
-            Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => WAITV_MISSING.store(true, Relaxed),
-            other => return other,
+            Ok(i) => return Ok(i),
+            Err(e) if is_look_again(&e) => return Err(e),
+            // `ENOSYS` (kernel < 5.16), `EPERM` (a seccomp filter), or anything else
+            // unexpected: a call that fails at once would make this loop spin, so the process
+            // uses the fallback from now on.
+            Err(_) => WAITV_MISSING.store(true, Relaxed),
         }
     }
     futex_wait(
@@ -318,6 +322,15 @@ fn sleep_on(words: &[FutexWait<'_>], timeout: Duration) -> io::Result<usize> {
         Some(timeout.min(FALLBACK_SLICE)),
     )
     .map(|()| 0)
+}
+
+/// Whether a futex sleep's error is one of its ordinary outcomes (the word moved, the time
+/// passed, a signal): look again.
+fn is_look_again(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    )
 }
 
 /// The helper thread that turns a pidfd's readability (a child's exit) into a move of the
