@@ -135,10 +135,11 @@ fn join_timeout_times_out_then_returns_the_value() {
     });
 }
 
-/// The descriptor of this process's result file (`memfd:host-runtime-result`), found through
-/// `/proc/self/fd` as a buggy child could.
+/// This child's result file (`memfd:host-runtime-result`), found through `/proc/self/fd` as a
+/// buggy child could. It must be the only one: the test drops every other `JoinHandle` before
+/// starting the next child, so none is inherited.
 fn own_result_file() -> fs::File {
-    let mut found = None;
+    let mut found = Vec::new();
     for entry in fs::read_dir("/proc/self/fd").unwrap() {
         let path = entry.unwrap().path();
         if let Ok(target) = fs::read_link(&path) {
@@ -146,15 +147,15 @@ fn own_result_file() -> fs::File {
                 .to_string_lossy()
                 .contains("memfd:host-runtime-result")
             {
-                // The newest one is ours (the child's own record; older ones are inherited).
-                found = Some(path);
+                found.push(path);
             }
         }
     }
+    assert_eq!(found.len(), 1, "one result file");
     fs::OpenOptions::new()
         .read(true)
         .write(true)
-        .open(found.expect("a result file"))
+        .open(&found[0])
         .unwrap()
 }
 
@@ -179,6 +180,7 @@ fn a_garbled_result_record_is_a_typed_error() {
             "{:?}",
             h.join()
         );
+        drop(h);
 
         // A length far past the file's end.
         let h = process::start(|| -> Vec<u8> {
