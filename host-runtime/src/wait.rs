@@ -43,7 +43,9 @@
 //!   `wait`, stopped before it returns) sleeps in `ppoll(2)` on their pidfds and moves the word
 //!   when one becomes readable. Latency: the helper's wake-up and then the waiter's, some tens
 //!   of microseconds; the helper costs a thread start (and a pipe to stop it) per `wait` that
-//!   has to sleep on a live child.
+//!   has to sleep on a live child. If the helper can't be started (out of threads or
+//!   descriptors) or its `ppoll` fails, the children are looked at every [`FALLBACK_SLICE`]
+//!   instead.
 //!
 //! **Without `futex_waitv`** (kernel < 5.16, `ENOSYS`, or a seccomp filter; remembered for the
 //! process), or with more than 128 distinct words, `wait` sleeps on the first source's word

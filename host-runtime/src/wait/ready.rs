@@ -6,7 +6,7 @@
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
-use std::thread::{self, Scope};
+use std::thread::{self, Scope, ScopedJoinHandle};
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
@@ -226,7 +226,7 @@ where
     'a: 'scope,
 {
     let mut arming = Arming::default();
-    let mut watcher: Option<Watcher> = None;
+    let mut watcher: Option<Watcher<'scope>> = None;
     // Whether pidfds need watching without a helper (it could not be started): bounded sleeps.
     let mut unwatched = false;
     let mut check_at = Instant::now() + STALL_CHECK;
@@ -251,10 +251,16 @@ where
             check_at = Instant::now() + STALL_CHECK;
             continue;
         }
-        if !arming.pidfds.is_empty() && watcher.is_none() && !unwatched {
-            match Watcher::start(scope, arming.pidfds.clone()) {
-                Ok(w) => watcher = Some(w),
-                Err(_) => unwatched = true,
+        if !arming.pidfds.is_empty() && !unwatched {
+            match &watcher {
+                None => match Watcher::start(scope, arming.pidfds.clone()) {
+                    Ok(w) => watcher = Some(w),
+                    Err(_) => unwatched = true,
+                },
+                // It ended (a child exited, or its `ppoll` failed) and no source is ready:
+                // the children left are watched by bounded sleeps from now on.
+                Some(w) if w.helper.is_finished() => unwatched = true,
+                Some(_) => {}
             }
         }
         let mut timeout = match deadline {
@@ -335,18 +341,19 @@ fn is_look_again(e: &io::Error) -> bool {
 
 /// The helper thread that turns a pidfd's readability (a child's exit) into a move of the
 /// child-exit word, for one `wait`.
-struct Watcher {
+struct Watcher<'scope> {
     /// Written to stop the helper.
     stop: OwnedFd,
+    helper: ScopedJoinHandle<'scope, ()>,
 }
 
-impl Watcher {
-    fn start<'scope>(
+impl<'scope> Watcher<'scope> {
+    fn start(
         scope: &'scope Scope<'scope, '_>,
         pidfds: Vec<BorrowedFd<'scope>>,
-    ) -> io::Result<Watcher> {
+    ) -> io::Result<Watcher<'scope>> {
         let (rx, tx) = sys::pipe()?;
-        thread::Builder::new()
+        let helper = thread::Builder::new()
             .name("wait-pidfds".into())
             .stack_size(64 * 1024)
             .spawn_scoped(scope, move || {
@@ -356,14 +363,15 @@ impl Watcher {
                 let _ = sys::retry_on_intr(|| sys::poll_any_readable(&fds, None));
                 notify_child_exit();
             })?;
-        Ok(Watcher { stop: tx })
+        Ok(Watcher { stop: tx, helper })
     }
 
-    /// Stops the helper; the scope joins it.
+    /// Stops the helper and joins it.
     fn stop(self) {
         // If the write fails (it can't: a fresh pipe with room), dropping `stop` still ends
         // the helper's poll (end of file is readable too).
         let _ = sys::write_all(self.stop.as_fd(), b"x");
+        let _ = self.helper.join();
     }
 }
 
