@@ -304,16 +304,20 @@ fn parent_process_is_not_alive_once_the_parent_died() {
         let h = Builder::new()
             .name("outer")
             .start(move || {
+                // The grandchild tells "outer" when it has looked; "outer" exits only then.
+                let (mut ready_rx, ready_tx) = UnixStream::pair().unwrap();
                 let inner = process::start(move || {
                     let parent = parent_process().unwrap();
                     let pidfd = sys::pidfd_open(Pid::from_raw(parent.pid()).unwrap()).unwrap();
                     // Still our parent after the open: the pidfd names it.
                     let before = parent.is_alive();
+                    (&ready_tx).write_all(b"r").unwrap();
                     assert!(sys::poll_readable(pidfd.as_fd(), Some(LONG)).unwrap());
                     tx.put((parent.name().to_string(), before, parent.is_alive()))
                         .unwrap();
                 })
                 .unwrap();
+                ready_rx.read_exact(&mut [0u8]).unwrap();
                 // "outer" exits without waiting; the grandchild's handle goes with it.
                 drop(inner);
             })
