@@ -296,7 +296,7 @@ pub fn futex_waitv(waits: &[FutexWait<'_>], timeout: Option<Duration>) -> io::Re
 
 #[cfg(test)]
 mod tests {
-    use super::{futex_wait, futex_wake};
+    use super::{futex_wait, futex_waitv, futex_wake, FutexWait, FUTEX_WAITV_MAX};
     use crate::sys::shm::{mmap_shared_anonymous, munmap};
     use crate::sys::{fork_run, waitpid, WaitOptions, WaitStatus};
     use crate::test_util::watchdog;
@@ -345,5 +345,45 @@ mod tests {
         let e = futex_wait(&word, 5, Some(timeout)).unwrap_err();
         assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
         assert!(t.elapsed() >= timeout);
+    }
+
+    #[test]
+    fn waitv_checks_its_count_returns_on_mismatch_and_timeout_and_names_the_woken_word() {
+        let (a, b) = (AtomicU32::new(0), AtomicU32::new(5));
+        let einval = Some(libc::EINVAL);
+        assert_eq!(futex_waitv(&[], None).unwrap_err().raw_os_error(), einval);
+        let many = vec![FutexWait::new(&a, 0); FUTEX_WAITV_MAX + 1];
+        assert_eq!(futex_waitv(&many, None).unwrap_err().raw_os_error(), einval);
+        let both = [FutexWait::new(&a, 0), FutexWait::new(&b, 5)];
+        let timeout = std::time::Duration::from_millis(20);
+        let t = std::time::Instant::now();
+        match futex_waitv(&both, Some(timeout)) {
+            // A kernel before 5.16: nothing more to test here (`wait` falls back).
+            Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => return,
+            Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::TimedOut),
+            Ok(i) => panic!("woken ({i}) with nobody waking"),
+        }
+        assert!(t.elapsed() >= timeout);
+        let stale = [FutexWait::new(&a, 0), FutexWait::new(&b, 4)];
+        let e = futex_waitv(&stale, None).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock);
+
+        watchdog(30, || {
+            let (a, b) = (AtomicU32::new(0), AtomicU32::new(5));
+            std::thread::scope(|s| {
+                s.spawn(|| {
+                    // Release: pairs with the Acquire load below.
+                    b.store(6, Ordering::Release);
+                    futex_wake(&b, 1).unwrap();
+                });
+                let both = [FutexWait::new(&a, 0), FutexWait::new(&b, 5)];
+                while b.load(Ordering::Acquire) == 5 {
+                    match futex_waitv(&both, None) {
+                        Ok(i) => assert_eq!(i, 1, "only b is woken"),
+                        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock),
+                    }
+                }
+            });
+        });
     }
 }
