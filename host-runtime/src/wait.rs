@@ -43,7 +43,8 @@
 //!   `wait`, stopped before it returns) sleeps in `ppoll(2)` on their pidfds and moves the word
 //!   when one becomes readable. Latency: the helper's wake-up and then the waiter's, some tens
 //!   of microseconds; the helper costs a thread start (and a pipe to stop it) per `wait` that
-//!   has to sleep on a live child. If the helper can't be started (out of threads or
+//!   has to sleep on a live child. When the only pending sources are children with pidfds,
+//!   no helper is needed: the calling thread sleeps in `ppoll` on the pidfds itself. If the helper can't be started (out of threads or
 //!   descriptors) or its `ppoll` fails, the children are looked at every [`FALLBACK_SLICE`]
 //!   instead.
 //!

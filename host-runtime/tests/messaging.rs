@@ -457,3 +457,32 @@ fn a_blocked_wait_does_not_spin() {
         p.join().unwrap();
     });
 }
+
+/// Only children among the sources: `wait` sleeps on their pidfds itself. The second one's
+/// exit ends it; once the first exits too, both are ready.
+#[test]
+fn wait_on_children_only() {
+    watchdog(|| {
+        let (p1, tx1) = waiting_child(Builder::new());
+        let (tx2, rx2) = UnixStream::pair().unwrap();
+        let h2 = process::start(move || {
+            let mut rx = rx2;
+            let _ = rx.read(&mut [0u8]);
+            2u8
+        })
+        .unwrap();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                // Released as soon as possible: whether `wait` sleeps by then or not, the exit
+                // must end it.
+                release(&tx2);
+            });
+            assert_eq!(wait(&[&p1, &h2], Some(LONG)), [1]);
+        });
+        assert_eq!(h2.join().unwrap(), 2);
+        release(&tx1);
+        assert_eq!(wait(&[&p1], Some(LONG)), [0]);
+        assert_eq!(wait(&[&p1, &h2], Some(Duration::ZERO)), [0, 1]);
+        assert_eq!(p1.join().unwrap(), 0);
+    });
+}

@@ -92,6 +92,8 @@ pub struct Arming<'a> {
     brief: bool,
     /// Pidfds of children with no other notification (see the module docs).
     pidfds: Vec<BorrowedFd<'a>>,
+    /// Some pending source is a child without a pidfd: only the child-exit word tells.
+    word_children: bool,
 }
 
 impl<'a> Arming<'a> {
@@ -117,6 +119,7 @@ impl<'a> Arming<'a> {
         self.words.clear();
         self.brief = false;
         self.pidfds.clear();
+        self.word_children = false;
     }
 }
 
@@ -251,7 +254,16 @@ where
             check_at = Instant::now() + STALL_CHECK;
             continue;
         }
-        if !arming.pidfds.is_empty() && !unwatched {
+        // Only children with pidfds pending: the waiting thread sleeps in `ppoll` on them
+        // itself, no helper needed.
+        let pidfds_only = !arming.pidfds.is_empty()
+            && !arming.word_children
+            && !arming.brief
+            && arming
+                .words
+                .iter()
+                .all(|w| std::ptr::eq(w.word(), child_exits().seq()));
+        if !arming.pidfds.is_empty() && !unwatched && !pidfds_only {
             match &watcher {
                 None => match Watcher::start(scope, arming.pidfds.clone()) {
                     Ok(w) => watcher = Some(w),
@@ -274,7 +286,15 @@ where
         if unwatched && !arming.pidfds.is_empty() {
             timeout = timeout.min(FALLBACK_SLICE);
         }
-        let slept = sleep_on(&arming.words, timeout);
+        let slept = if pidfds_only {
+            match sys::poll_any_readable(&arming.pidfds, Some(timeout)) {
+                Ok(true) => Ok(0),
+                Ok(false) => Err(io::ErrorKind::TimedOut.into()),
+                Err(e) => Err(e),
+            }
+        } else {
+            sleep_on(&arming.words, timeout)
+        };
         disarm(objects);
         // As in a blocked get: a word that keeps moving while nothing is ready must not make
         // this loop spin (nor a storm of signals, nor an error that returns at once).
@@ -439,8 +459,11 @@ impl sealed::Source for Process {
             return Armed::Ready;
         }
         arming.sleep_on(word.seq(), seen);
-        if let Some(pidfd) = self.sentinel() {
-            arming.watch(pidfd);
+        match self.sentinel() {
+            Some(pidfd) => arming.watch(pidfd),
+            None if self.pid().is_some() => arming.word_children = true,
+            // Unstarted: nothing to watch.
+            None => {}
         }
         Armed::Pending
     }
