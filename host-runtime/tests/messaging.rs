@@ -293,8 +293,8 @@ fn parent_process_is_none_in_main_and_the_parent_in_a_child() {
     });
 }
 
-/// A grandchild sees its parent by name, and sees it die (it learns of the death through a
-/// pidfd on the parent, opened while `is_alive` said the pid was still its parent's). It
+/// A grandchild sees its parent by name, and sees it die (it learns of the death through
+/// the parent's sentinel, a pidfd). It
 /// reports through a queue: its handle died with its parent.
 #[test]
 fn parent_process_is_not_alive_once_the_parent_died() {
@@ -308,8 +308,7 @@ fn parent_process_is_not_alive_once_the_parent_died() {
                 let (mut ready_rx, ready_tx) = UnixStream::pair().unwrap();
                 let inner = process::start(move || {
                     let parent = parent_process().unwrap();
-                    let pidfd = sys::pidfd_open(Pid::from_raw(parent.pid()).unwrap()).unwrap();
-                    // Still our parent after the open: the pidfd names it.
+                    let pidfd = parent.sentinel().unwrap();
                     let before = parent.is_alive();
                     (&ready_tx).write_all(b"r").unwrap();
                     assert!(sys::poll_readable(pidfd.as_fd(), Some(LONG)).unwrap());

@@ -2,6 +2,8 @@
 //! per-process counter that numbers [`Process`] values, and [`current_process`].
 
 use std::fmt::Write as _;
+use std::io;
+use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
@@ -242,6 +244,41 @@ impl ParentProcess {
     /// are handed over at its exit.)
     pub fn is_alive(&self) -> bool {
         sys::getppid() == Some(self.pid)
+    }
+
+    /// A pidfd on the parent (`pidfd_open(2)`), readable once it has exited: Python's
+    /// `parent_process().sentinel`, for `poll` next to other descriptors.
+    ///
+    /// The parent is not our child, so its pid could be reused once it is gone; the pidfd is
+    /// opened first and then [`is_alive`](Self::is_alive) checked, so a descriptor returned
+    /// names the parent, never a later process with its pid.
+    ///
+    /// # Errors
+    ///
+    /// `ESRCH` if the parent has already exited; those of [`sys::pidfd_open`] (`ENOSYS` before
+    /// Linux 5.3, `EMFILE`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use host_runtime::{process, process::parent_process, sys};
+    /// use std::os::fd::AsFd;
+    /// use std::time::Duration;
+    ///
+    /// let h = process::start(|| {
+    ///     let fd = parent_process().unwrap().sentinel().unwrap();
+    ///     // The parent waits in `join` meanwhile: not readable.
+    ///     sys::poll_readable(fd.as_fd(), Some(Duration::ZERO)).unwrap()
+    /// })?;
+    /// assert!(!h.join()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn sentinel(&self) -> io::Result<OwnedFd> {
+        let pidfd = sys::pidfd_open(self.pid)?;
+        if !self.is_alive() {
+            return Err(io::Error::from_raw_os_error(libc::ESRCH));
+        }
+        Ok(pidfd)
     }
 }
 
