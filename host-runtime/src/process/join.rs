@@ -14,7 +14,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, Seek, SeekFrom};
 use std::marker::PhantomData;
 use std::os::fd::BorrowedFd;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,8 +63,12 @@ pub const MESSAGE_MAX: usize = 64 * 1024;
 /// ```
 ///
 /// The child writes the payload first and the header last, so a child killed while writing
-/// leaves no header (the file is empty before). The parent trusts nothing in it: it checks
-/// the magic, the kind, and `len` against the file's size before reading, reads with
+/// leaves no header (the file is empty before). Every child forked while the handle lives
+/// inherits the descriptor (as every descriptor), so the child or any other may have written
+/// anything there. The parent trusts nothing in it: it checks the magic, the kind, and `len`
+/// against the file's size and against the memory the file holds (a file grown with
+/// `ftruncate` has holes, which would make the parent allocate what the child never wrote)
+/// before reading, reads with
 /// positioned reads into its own buffer, and decodes exactly one value from it (bytes left
 /// over are a [`DecodeError`]). A message is read up to [`MESSAGE_MAX`] bytes and decoded
 /// lossily.
@@ -232,7 +236,8 @@ enum Record {
 
 /// Reads the record the child left, checking each field against the file before using it.
 fn read_record(file: &File) -> io::Result<Record> {
-    let size = file.metadata()?.len();
+    let meta = file.metadata()?;
+    let size = meta.len();
     if size < HEADER_LEN {
         return Ok(Record::Missing);
     }
@@ -241,6 +246,11 @@ fn read_record(file: &File) -> io::Result<Record> {
     let kind = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
     let len = u64::from_le_bytes([h[8], h[9], h[10], h[11], h[12], h[13], h[14], h[15]]);
     if h[..4] != MAGIC || len > size - HEADER_LEN {
+        return Ok(Record::Missing);
+    }
+    // A record that was written holds memory for every byte; a file made large with
+    // `ftruncate` (holes) does not, and reading it would cost us memory the child never spent.
+    if meta.blocks().saturating_mul(512) < HEADER_LEN + len {
         return Ok(Record::Missing);
     }
     let read = |cap: u64| -> io::Result<Option<Vec<u8>>> {
@@ -542,6 +552,10 @@ mod tests {
             read_record(&file_with(&h)).unwrap(),
             Record::Missing
         ));
+        // A length within the file's size, but the file is a hole (`ftruncate`).
+        let f = file_with(&header(KIND_VALUE, 1 << 40));
+        f.set_len(HEADER_LEN + (1 << 40)).unwrap();
+        assert!(matches!(read_record(&f).unwrap(), Record::Missing));
         // A huge message is cut.
         let f = File::from(sys::memfd_create("test").unwrap());
         write_record(&f, KIND_PANIC, &vec![b'a'; MESSAGE_MAX + 10]).unwrap();
