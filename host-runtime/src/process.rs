@@ -143,8 +143,9 @@
 //!   `RUST_BACKTRACE` is ignored; a hook installed *after* it replaces ours and runs in the
 //!   children as it is. With `panic = "abort"` the message is still written, then the child
 //!   aborts (exit code `-6`).
-//! - **This module's own state** (the identity behind [`current_process`]) is locked across the
-//!   fork the same way.
+//! - **This module's own state** (the identity behind [`current_process`] and
+//!   [`parent_process`], the registry behind [`active_children`]) is locked across the fork the
+//!   same way.
 //!
 //! What stays unsafe to do in the child of a multi-threaded parent (it may deadlock):
 //!
@@ -173,9 +174,11 @@
 //! a start and join cost beyond the bare `fork` and `waitpid`. So `new` and `start` allocate
 //! nothing for a default-named process with a closure that captures nothing (the default name
 //! is made on first use; the child's [`current_process`] identity is set from plain fields
-//! copied from the `Process`), the child writes only the locks it releases and this module's
-//! statics before running the closure. Besides `fork`, a start and join make five system calls
-//! (`getpid` in each, `pidfd_open`, `ppoll`, `waitpid`) and the drop one (`close`). What the
+//! copied from the `Process`; the registry of [`active_children`] keeps its capacity, so its
+//! entry allocates only when it grows), the child writes only the locks it releases and this
+//! module's statics before running the closure. Besides `fork`, a start and join make six
+//! system calls (`getpid` in each and once more when the reap takes the child out of the
+//! registry, `pidfd_open`, `ppoll`, `waitpid`) and the drop one (`close`). What the
 //! fork-safety measures below write (the stdout and stderr locks, `fflush(NULL)`) remains.
 //!
 //! The child inherits every file descriptor of the parent, as with Python's `fork`: both ends
