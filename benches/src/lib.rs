@@ -16,7 +16,7 @@
 //! - [`child`], [`shm`], [`gate`], [`msg`], [`blocking`]: the pieces these are
 //!   built from.
 //!
-//! Every wait here uses host-runtime's [`wait`](host_runtime::wait) module, as host-runtime's
+//! Every wait here uses host-runtime's [`wait`](mod@host_runtime::wait) module, as host-runtime's
 //! own queues do: a spinning peer a [`Backoff`](host_runtime::wait::Backoff) with
 //! [`Policy::SPIN_THEN_YIELD`](host_runtime::wait::Policy::SPIN_THEN_YIELD) (spin, then yield),
 //! a blocking one [`blocking`]'s loop, so no peer is favoured by a better waiting policy.

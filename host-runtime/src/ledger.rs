@@ -73,8 +73,8 @@ use std::sync::{Arc, Mutex, MutexGuard, Once, PoisonError, Weak};
 use ipc_core::WaitWord;
 
 use crate::liveness::{self, Verdict};
-use crate::shm::{SharedRegion, ShmError};
 use crate::shared::region::{Part, SharedBytes, View};
+use crate::shm::{SharedRegion, ShmError};
 use crate::sys::register_fork_handlers;
 use crate::wait::{notify_all, Stall};
 

@@ -2,7 +2,9 @@
 //! of Python's `multiprocessing`.
 //!
 //! - [`process`]: [`Process`], a closure run in a forked child, with Python's names, exit codes,
-//!   `join`/`terminate`/`kill` and daemon semantics; [`current_process`].
+//!   `join`/`terminate`/`kill` and daemon semantics; [`JoinHandle`], a child whose closure
+//!   returns a value ([`process::start`]); [`current_process`], [`parent_process`],
+//!   [`active_children`], [`cpu_count`].
 //! - [`queue`]: [`Queue<T>`], Python's `multiprocessing.Queue` over shared memory (serde items,
 //!   postcard-encoded), and [`RawQueue`] for byte messages.
 //! - [`shm`]: [`SharedRegion`], shared memory inherited by forked children or opened by name.
@@ -13,8 +15,10 @@
 //!   module with `unsafe` code.
 //! - [`sys`]: low-level, the thin, typed OS layer (`fork`, `waitpid`, pidfds, `poll`, signals,
 //!   shared futexes, shared memory); it knows no queue.
-//! - [`wait`]: low-level, the one wait policy (spin, yield, then sleep) behind every blocking
-//!   call, public for hosts and benchmarks that wait on ipc-core queues themselves.
+//! - [`wait()`]: which of several queues and processes are ready, in one sleep (Python's
+//!   `multiprocessing.connection.wait`).
+//! - [`wait`](mod@wait): low-level, the one wait policy (spin, yield, then sleep) behind every
+//!   blocking call, public for hosts and benchmarks that wait on ipc-core queues themselves.
 //!
 //! Linux only: pidfds, futexes and `PR_SET_PDEATHSIG` have no portable equivalent.
 //!
@@ -24,13 +28,14 @@
 //! takes, `get_timeout(t)` at most `t`, `get_nowait()` not at all. One convention for all of
 //! them: a `*_timeout` call that runs out of time returns `Err` with a `Timeout` variant of its
 //! error type ([`ProcessError::Timeout`] from [`Process::join_timeout`],
-//! [`TaskError::Timeout`] from [`AsyncResult::get_timeout`] and
+//! [`JoinError::Timeout`] from [`JoinHandle::join_timeout`], [`TaskError::Timeout`] from [`AsyncResult::get_timeout`] and
 //! [`Imap::next_timeout`](pool::Imap::next_timeout), [`PutTimeoutError::Timeout`] and
 //! [`GetTimeoutError::Timeout`] from the queues), never before `t` has passed (measured with
 //! the monotonic clock), and the thing waited for goes on; a `*_nowait` call that can't
 //! proceed returns Python's `Full` ([`PutNowaitError::Full`]) or `Empty`
-//! ([`GetNowaitError::Empty`]). The one call without a value to return,
-//! [`AsyncResult::wait_timeout`], returns whether the task finished.
+//! ([`GetNowaitError::Empty`]). The calls without a value to return don't:
+//! [`AsyncResult::wait_timeout`] returns whether the task finished, and [`wait()`] the ready
+//! sources, none when the timeout passed (as Python's `connection.wait` returns `[]`).
 //!
 //! # Errors
 //!
@@ -90,14 +95,18 @@ pub mod wait;
 
 #[cfg(target_has_atomic = "64")]
 pub use pool::{AsyncResult, Pool, PoolError, TaskError};
-pub use process::{current_process, Builder, CurrentProcess, Process, ProcessError};
+pub use process::{
+    active_children, cpu_count, current_process, parent_process, Builder, CurrentProcess,
+    JoinError, JoinHandle, Process, ProcessError,
+};
 pub use queue::{
     DecodeError, DecodeErrorKind, EncodeError, GetError, GetNowaitError, GetTimeoutError, PutError,
     PutNowaitError, PutTimeoutError, Queue, QueueError, RawQueue, SimpleQueue,
 };
 #[cfg(target_has_atomic = "64")]
-pub use queue::{JoinError, JoinTimeoutError, JoinableQueue, TaskDoneError};
+pub use queue::{JoinableQueue, TaskDoneError};
 pub use shm::{SharedRegion, ShmError};
+pub use wait::{wait, Waitable};
 
 #[cfg(test)]
 mod test_util;

@@ -41,6 +41,22 @@
 //! first process made by `Process-2` is `Process-2:1`. [`current_process`] reports
 //! `MainProcess` in the original process and the `Process`'s name in a child.
 //!
+//! # Return values, children, the parent, CPUs
+//!
+//! - [`Builder::start`] (or [`start`]) runs a closure that returns a value and gives a
+//!   [`JoinHandle<T>`], whose [`join`](JoinHandle::join) returns it (any size; through a memory
+//!   file, see [`JoinHandle`]) or a [`JoinError`] that tells a panic (with its message), an exit
+//!   code and a signal apart. (The name `spawn` is kept for Python's `spawn` start method.)
+//! - [`active_children`]: the children this process started that still run (Python's
+//!   `multiprocessing.active_children()`; it does not reap, see there why).
+//! - [`parent_process`]: in a child, the process that started it (name, pid, `is_alive`);
+//!   `None` in the main process.
+//! - [`cpu_count`] (Python's `multiprocessing.cpu_count()`, all online CPUs) and
+//!   [`process_cpu_count`] (Python 3.13's `os.process_cpu_count()`, the CPUs this process may
+//!   run on).
+//! - A `Process` or `JoinHandle` is a source for [`wait`](crate::wait()), ready once the child
+//!   has exited, next to queues.
+//!
 //! # Waiting and signalling: pidfds
 //!
 //! Right after the fork, the parent opens a pidfd for the child (`pidfd_open(2)`, Linux ≥ 5.3).
@@ -127,8 +143,9 @@
 //!   `RUST_BACKTRACE` is ignored; a hook installed *after* it replaces ours and runs in the
 //!   children as it is. With `panic = "abort"` the message is still written, then the child
 //!   aborts (exit code `-6`).
-//! - **This module's own state** (the identity behind [`current_process`]) is locked across the
-//!   fork the same way.
+//! - **This module's own state** (the identity behind [`current_process`] and
+//!   [`parent_process`], the registry behind [`active_children`]) is locked across the fork the
+//!   same way.
 //!
 //! What stays unsafe to do in the child of a multi-threaded parent (it may deadlock):
 //!
@@ -157,9 +174,11 @@
 //! a start and join cost beyond the bare `fork` and `waitpid`. So `new` and `start` allocate
 //! nothing for a default-named process with a closure that captures nothing (the default name
 //! is made on first use; the child's [`current_process`] identity is set from plain fields
-//! copied from the `Process`), the child writes only the locks it releases and this module's
-//! statics before running the closure. Besides `fork`, a start and join make five system calls
-//! (`getpid` in each, `pidfd_open`, `ppoll`, `waitpid`) and the drop one (`close`). What the
+//! copied from the `Process`; the registry of [`active_children`] keeps its capacity, so its
+//! entry allocates only when it grows), the child writes only the locks it releases and this
+//! module's statics before running the closure. Besides `fork`, a start and join make six
+//! system calls (`getpid` in each and once more when the reap takes the child out of the
+//! registry, `pidfd_open`, `ppoll`, `waitpid`) and the drop one (`close`). What the
 //! fork-safety measures below write (the stdout and stderr locks, `fflush(NULL)`) remains.
 //!
 //! The child inherits every file descriptor of the parent, as with Python's `fork`: both ends
@@ -172,16 +191,23 @@
 #![forbid(unsafe_code)]
 
 mod builder; // `Builder`: name and daemon flag
+mod children; // `active_children`: the registry of started children; the child-exit word
+mod cpus; // `cpu_count`, `process_cpu_count`
 mod error; // `ProcessError`
 mod handle; // `Process`: start (the fork and the child's side), join, signals, drop
 mod handshake; // a daemon's ready handshake: a socket pair, or a futex word
-mod identity; // names, `_identity` paths, `current_process`
+mod identity; // names, `_identity` paths, `current_process`, `parent_process`
+mod join; // `JoinHandle<T>`: a child that returns a value
 mod panic_hook; // the children's panic message, written without a lock
 mod reaping; // `Reaping`: a pidfd, or a waiter thread; waiting, reaping, signalling
 
 pub use builder::Builder;
+pub use children::{active_children, ActiveChild};
+pub(crate) use children::{child_exits, notify_child_exit};
+pub use cpus::{cpu_count, process_cpu_count};
 pub use error::ProcessError;
 pub use handle::Process;
-pub use identity::{current_process, CurrentProcess};
+pub use identity::{current_process, parent_process, CurrentProcess, ParentProcess};
+pub use join::{start, JoinError, JoinHandle, MESSAGE_MAX};
 
 use crate::lock::lock;

@@ -348,6 +348,11 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         Builder::typed()
     }
 
+    /// The untyped queue underneath (for [`wait`](crate::wait())).
+    pub(crate) fn raw(&self) -> &RawQueue {
+        &self.raw
+    }
+
     pub(crate) fn from_raw(raw: RawQueue) -> Queue<T> {
         Queue {
             raw,

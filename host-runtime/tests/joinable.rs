@@ -10,9 +10,10 @@ mod common;
 
 use common::watchdog_secs;
 
+use host_runtime::queue::{JoinError, JoinTimeoutError};
 use host_runtime::{
-    GetError, GetNowaitError, JoinError, JoinTimeoutError, JoinableQueue, Process, PutError,
-    PutNowaitError, PutTimeoutError, Queue, TaskDoneError,
+    GetError, GetNowaitError, JoinableQueue, Process, PutError, PutNowaitError, PutTimeoutError,
+    Queue, TaskDoneError,
 };
 use std::time::{Duration, Instant};
 

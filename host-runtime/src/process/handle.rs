@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use super::builder::Builder;
+use super::children::{lock_children, register};
 use super::error::ProcessError;
 use super::handshake::handshake;
 use super::identity::{default_name, enter_child, lock_identity, next_number, own_path};
@@ -140,8 +141,9 @@ impl Process {
         let parent = sys::getpid();
         let daemon = self.daemon;
 
-        // Lock order: stdout, stderr, the identity (see the module docs). Held across the fork
-        // so no other thread owns them at that instant; flushed so the child inherits no output.
+        // Lock order: stdout, stderr, the identity, the children registry (see the module
+        // docs). Held across the fork so no other thread owns them at that instant; flushed so
+        // the child inherits no output.
         let mut stdout = io::stdout().lock();
         let mut stderr = io::stderr().lock();
         // A closed or broken stdout must not prevent starting a process.
@@ -149,12 +151,15 @@ impl Process {
         let _ = stderr.flush();
         let _ = sys::flush_c_stdio();
         let identity = lock_identity();
-        let held = (stdout, stderr, identity);
+        let children = lock_children();
+        let held = (stdout, stderr, identity, children);
         let target_ref = &mut target;
 
         let forked = sys::fork_run(move || {
             // In the child: the only thread. `held` are our own locks: release them here.
-            let (stdout, stderr, identity) = held;
+            let (stdout, stderr, identity, children) = held;
+            // The registry holds the parent's children, which `active_children` skips here.
+            drop(children);
             if daemon {
                 let armed = sys::set_parent_death_signal(Some(Signal::KILL)).is_ok();
                 if !armed || sys::getppid() != Some(parent) {
@@ -170,7 +175,7 @@ impl Process {
             // Copies of plain fields of `self` (which outlives the child: `fork_run` never
             // returns in it), so nothing is allocated; a given name's count goes up here.
             let name = self.given_name.clone();
-            enter_child(identity, self.parent_path, self.number, name);
+            enter_child(identity, parent, self.parent_path, self.number, name);
             drop(stderr);
             drop(stdout);
 
@@ -200,6 +205,14 @@ impl Process {
         };
         // The child has its own copy; release what the parent's copy holds.
         drop(target);
+        register(
+            pid,
+            parent,
+            self.given_name.clone(),
+            self.parent_path,
+            self.number,
+            self.daemon,
+        );
 
         // Not reaped yet (we are the only reaper and haven't waited), so `pid` is our child.
         let pidfd = if self.use_pidfd {

@@ -2,6 +2,8 @@
 //! per-process counter that numbers [`Process`] values, and [`current_process`].
 
 use std::fmt::Write as _;
+use std::io;
+use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
@@ -23,11 +25,23 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 static IN_CHILD: AtomicBool = AtomicBool::new(false);
 /// Who this process is; locked across every fork (see the module docs). Written once per
 /// process, by the child right after its fork (the main process keeps `me: None`).
-static IDENTITY: Mutex<Identity> = Mutex::new(Identity { me: None });
+static IDENTITY: Mutex<Identity> = Mutex::new(Identity {
+    me: None,
+    parent: None,
+});
 
 /// The identity [`current_process`] reports.
 pub(super) struct Identity {
     /// `None` in the main process: [`MAIN_NAME`].
+    me: Option<Me>,
+    /// The process that started this one; `None` in the main process.
+    parent: Option<Parent>,
+}
+
+/// The process that started this one, as it was at the fork.
+struct Parent {
+    pid: Pid,
+    /// Its identity (`None`: it was the main process).
     me: Option<Me>,
 }
 
@@ -110,6 +124,7 @@ pub(super) fn lock_identity() -> MutexGuard<'static, Identity> {
 /// the identity lock held across the fork. Allocates nothing.
 pub(super) fn enter_child(
     mut identity: MutexGuard<'_, Identity>,
+    parent: Pid,
     parent_path: &'static [u64],
     number: u64,
     name: Option<Arc<str>>,
@@ -122,9 +137,15 @@ pub(super) fn enter_child(
         name,
         path: None,
     };
-    // The parent's identity (in a nested child) is left alone: dropping it would only
-    // write to pages this process does not otherwise touch.
-    std::mem::forget(identity.me.replace(me));
+    // The parent's identity becomes the parent's (moved, not copied: nothing allocated).
+    let parent_me = identity.me.replace(me);
+    let old = identity.parent.replace(Parent {
+        pid: parent,
+        me: parent_me,
+    });
+    // The grandparent (in a nested child) is left alone: dropping it would only write to
+    // pages this process does not otherwise touch.
+    std::mem::forget(old);
 }
 
 /// This process's name if it is a child, for its panic message; `None` in the main process,
@@ -191,4 +212,103 @@ pub fn current_process() -> CurrentProcess {
         name: lock(&IDENTITY).me.as_mut().map(Me::name),
         pid: sys::getpid(),
     }
+}
+
+/// The process that started the calling one, as [`parent_process`] reports it: Python's
+/// `multiprocessing.parent_process()` (for the fork start method).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParentProcess {
+    name: Option<Arc<str>>,
+    pid: Pid,
+}
+
+impl ParentProcess {
+    /// Its name as it was when it started this process: `"MainProcess"`, or the name of the
+    /// [`Process`] it was.
+    pub fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or(MAIN_NAME)
+    }
+
+    /// Its pid.
+    pub fn pid(&self) -> i32 {
+        self.pid.as_raw()
+    }
+
+    /// Whether it still runs: this process's parent pid (`getppid()`) is still its pid. When a
+    /// parent dies, the kernel hands its children to another process (init, or the nearest
+    /// subreaper), so `getppid()` changes then, and a reuse of the dead parent's pid by
+    /// another process can't make this `true` again. Works without being the parent's parent,
+    /// and costs one system call.
+    ///
+    /// (A parent that exited but was not reaped yet, a zombie, counts as dead: its children
+    /// are handed over at its exit.)
+    pub fn is_alive(&self) -> bool {
+        sys::getppid() == Some(self.pid)
+    }
+
+    /// A pidfd on the parent (`pidfd_open(2)`), readable once it has exited: Python's
+    /// `parent_process().sentinel`, for `poll` next to other descriptors.
+    ///
+    /// The parent is not our child, so its pid could be reused once it is gone; the pidfd is
+    /// opened first and then [`is_alive`](Self::is_alive) checked, so a descriptor returned
+    /// names the parent, never a later process with its pid.
+    ///
+    /// # Errors
+    ///
+    /// `ESRCH` if the parent has already exited; those of [`sys::pidfd_open`] (`ENOSYS` before
+    /// Linux 5.3, `EMFILE`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use host_runtime::{process, process::parent_process, sys};
+    /// use std::os::fd::AsFd;
+    /// use std::time::Duration;
+    ///
+    /// let h = process::start(|| {
+    ///     let fd = parent_process().unwrap().sentinel().unwrap();
+    ///     // The parent waits in `join` meanwhile: not readable.
+    ///     sys::poll_readable(fd.as_fd(), Some(Duration::ZERO)).unwrap()
+    /// })?;
+    /// assert!(!h.join()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn sentinel(&self) -> io::Result<OwnedFd> {
+        let pidfd = sys::pidfd_open(self.pid)?;
+        if !self.is_alive() {
+            return Err(io::Error::from_raw_os_error(libc::ESRCH));
+        }
+        Ok(pidfd)
+    }
+}
+
+/// The process that started this one (with [`Process`]): its name and pid; `None` in the main
+/// process. Python's `multiprocessing.parent_process()`.
+///
+/// # Examples
+///
+/// ```
+/// use host_runtime::process::{self, parent_process};
+///
+/// assert!(parent_process().is_none());
+/// let h = process::start(|| {
+///     let parent = parent_process().expect("started by a Process");
+///     (parent.name().to_string(), parent.pid(), parent.is_alive())
+/// })?;
+/// let (name, pid, alive) = h.join()?;
+/// assert_eq!(name, "MainProcess");
+/// assert_eq!(pid as u32, std::process::id());
+/// assert!(alive);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn parent_process() -> Option<ParentProcess> {
+    if !in_child() {
+        return None;
+    }
+    let mut identity = lock(&IDENTITY);
+    let parent = identity.parent.as_mut()?;
+    Some(ParentProcess {
+        name: parent.me.as_mut().map(Me::name),
+        pid: parent.pid,
+    })
 }

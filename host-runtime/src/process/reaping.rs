@@ -9,6 +9,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread;
 use std::time::Duration;
 
+use super::children::{forget, notify_child_exit};
 use super::{lock, ProcessError};
 use crate::lock;
 use crate::sys::{self, Pid, Signal, WaitOptions, WaitStatus};
@@ -251,6 +252,8 @@ impl Reaping {
     /// The `Process` is dropped: a child still running is left running, and reaped by a
     /// thread once it exits.
     pub(super) fn detach(&self) {
+        // The handle is gone: `active_children` lists only children that have one.
+        forget(self.pid());
         match self {
             // The waiter thread from `start` reaps it.
             Reaping::Waiter(_) => {}
@@ -307,6 +310,9 @@ impl State {
         if let Some(exited) = exited {
             exited.notify_all();
         }
+        forget(self.pid);
+        // A `wait` on this child (or another) looks again; no system call if none sleeps.
+        notify_child_exit();
         result
     }
 }

@@ -22,9 +22,9 @@ use super::{
     Queue, QueueError, DEFAULT_MAX_PROCESSES,
 };
 use crate::ledger::Ledger;
+use crate::shared::region::{Part, SharedBytes, View};
 use crate::shm::SharedRegion;
 use crate::sys::fork_generation;
-use crate::shared::region::{Part, SharedBytes, View};
 use crate::wait::{block_on, notify_all, Deadline, Wait};
 
 /// The ledger kind: items a process got and has not marked done.
@@ -613,7 +613,7 @@ impl<T: Serialize + DeserializeOwned> JoinableQueue<T> {
     /// # Examples
     ///
     /// ```
-    /// use host_runtime::{JoinTimeoutError, JoinableQueue};
+    /// use host_runtime::{queue::JoinTimeoutError, JoinableQueue};
     /// use std::time::Duration;
     ///
     /// let q = JoinableQueue::<u8>::new(0)?;

@@ -689,6 +689,27 @@ impl RawQueue {
         }
     }
 
+    /// For [`wait`](crate::wait()): how this process sleeps until a get may succeed (the ring's
+    /// `not_empty` word and this process's ledger counter for it), as [`get_with`] does.
+    ///
+    /// [`get_with`]: Self::get_with
+    pub(crate) fn get_wait(&self) -> Wait<'_> {
+        let (_, me) = self.ring_and_id();
+        self.wait(self.ring_view().not_empty(), me, NOT_EMPTY)
+    }
+
+    /// For [`wait`](crate::wait()): after [`get_wait`](Self::get_wait)'s `prepare` found no
+    /// message, marks the head so that the next put wakes us (as a blocked get does); `false`:
+    /// a put may have missed us (see `ByteQueue::mark_empty_wait`).
+    pub(crate) fn mark_empty_wait(&self) -> bool {
+        self.ring_view().mark_empty_wait()
+    }
+
+    /// For [`wait`](crate::wait()): its stall check, as a blocked get's.
+    pub(crate) fn get_stalled(&self) {
+        self.repair_if_stuck(Waiting::Message);
+    }
+
     /// Puts a message of `len` bytes (longer than the inline size) through the blob pool:
     /// takes the free chunk of lowest index in the smallest class that holds it (waiting for
     /// one like for room), lets `fill` write it at the given offset of the class's chunk array

@@ -1,4 +1,5 @@
-//! Futexes shared between processes: wait until a 32-bit word in (shared) memory changes.
+//! Futexes shared between processes: wait until a 32-bit word in (shared) memory changes, or
+//! until any of several words does ([`futex_waitv`]).
 //!
 //! Both calls use the *shared* futex operations (`FUTEX_WAIT`, `FUTEX_WAKE`, never with
 //! `FUTEX_PRIVATE_FLAG`): the kernel keys the wait queue by the physical page, so a waiter and a
@@ -10,7 +11,7 @@
 //! value it last saw; the kernel sleeps only if the word still holds it, which closes the race
 //! between checking the word and going to sleep. A waker changes the word first, then wakes.
 
-// Unsafe here: the `futex(2)` system call.
+// Unsafe here: the `futex(2)` and `futex_waitv(2)` system calls.
 #![allow(unsafe_code)]
 
 use std::io;
@@ -122,9 +123,180 @@ pub fn futex_wake(futex: &AtomicU32, n: u32) -> io::Result<usize> {
     usize::try_from(woken).map_err(|_| io::Error::from(io::ErrorKind::InvalidData))
 }
 
+/// The most words one [`futex_waitv`] call takes (the kernel's `FUTEX_WAITV_MAX`).
+pub const FUTEX_WAITV_MAX: usize = 128;
+
+/// One word of a [`futex_waitv`] call: sleep while `word` holds `expected`.
+///
+/// `shared` must match how the word is woken: [`futex_wake`] uses the shared operation, so a
+/// word woken by it is `shared: true` (the default, [`FutexWait::new`]), wherever it lives. A
+/// private waiter and a shared waker of the same word do not meet (the kernel keys them
+/// differently).
+#[derive(Clone, Copy, Debug)]
+pub struct FutexWait<'a> {
+    word: &'a AtomicU32,
+    expected: u32,
+    shared: bool,
+}
+
+impl<'a> FutexWait<'a> {
+    /// Sleep while `word` holds `expected`, woken by [`futex_wake`] (shared).
+    pub fn new(word: &'a AtomicU32, expected: u32) -> FutexWait<'a> {
+        FutexWait {
+            word,
+            expected,
+            shared: true,
+        }
+    }
+
+    /// The same, for a word whose wakers use the private operation (`FUTEX_PRIVATE_FLAG`):
+    /// only threads of this process can wake it.
+    pub fn private(word: &'a AtomicU32, expected: u32) -> FutexWait<'a> {
+        FutexWait {
+            word,
+            expected,
+            shared: false,
+        }
+    }
+
+    /// The word.
+    pub fn word(&self) -> &'a AtomicU32 {
+        self.word
+    }
+
+    /// The value the sleep expects the word to hold.
+    pub fn expected(&self) -> u32 {
+        self.expected
+    }
+}
+
+/// `struct futex_waitv` of `<linux/futex.h>` (not in the `libc` crate for glibc targets).
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct RawFutexWaitv {
+    val: u64,
+    uaddr: u64,
+    flags: u32,
+    reserved: u32,
+}
+
+const _: () = assert!(std::mem::size_of::<RawFutexWaitv>() == 24);
+
+/// `FUTEX2_SIZE_U32`: the words are 32 bits.
+const FUTEX2_SIZE_U32: u32 = 0x02;
+/// `FUTEX2_PRIVATE`, the same bit as `FUTEX_PRIVATE_FLAG`.
+const FUTEX2_PRIVATE: u32 = 128;
+
+/// `futex_waitv(waiters, n, 0, &abs_timeout, CLOCK_MONOTONIC)`: sleeps until any of the
+/// `waits` is woken (by [`futex_wake`] on its word) or `timeout` (relative) passes, provided
+/// every word still holds its expected value when the kernel looks; see `futex_waitv(2)`
+/// (Linux ≥ 5.16; the kernel's `Documentation/userspace-api/futex2.rst`).
+///
+/// Returns the index in `waits` of a word that was woken. As with [`futex_wait`], re-read the
+/// words and decide again after every return:
+///
+/// - `Ok(i)`: `waits[i]`'s word was woken (others may have been too), or spuriously.
+/// - `Err` with [`WouldBlock`](io::ErrorKind::WouldBlock) (`EAGAIN`): some word did not hold
+///   its expected value; no sleep.
+/// - `Err` with [`TimedOut`](io::ErrorKind::TimedOut) (`ETIMEDOUT`): `timeout` passed.
+/// - `Err` with [`Interrupted`](io::ErrorKind::Interrupted) (`EINTR`): a signal handler ran.
+///
+/// The timeout is turned into an absolute time on `CLOCK_MONOTONIC` (the clock of
+/// `std::time::Instant`) right before the call.
+///
+/// # Errors
+///
+/// The three above; `ENOSYS` on kernels before 5.16 (or where a seccomp filter forbids the
+/// call: the caller must then wait another way); `EINVAL` if `waits` is empty or holds more
+/// than [`FUTEX_WAITV_MAX`] words (checked here, before the call).
+///
+/// # Examples
+///
+/// ```
+/// use host_runtime::sys::futex::{futex_wake, futex_waitv, FutexWait};
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// use std::time::Duration;
+///
+/// let (a, b) = (AtomicU32::new(0), AtomicU32::new(0));
+/// std::thread::scope(|s| {
+///     s.spawn(|| {
+///         b.store(1, Ordering::Release);
+///         futex_wake(&b, 1).unwrap();
+///     });
+///     // Sleeps on both words until `b` moves (or at once if it already has).
+///     while b.load(Ordering::Acquire) == 0 {
+///         let waits = [FutexWait::new(&a, 0), FutexWait::new(&b, 0)];
+///         match futex_waitv(&waits, Some(Duration::from_secs(60))) {
+///             Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => std::thread::yield_now(),
+///             _ => {}
+///         }
+///     }
+/// });
+/// ```
+pub fn futex_waitv(waits: &[FutexWait<'_>], timeout: Option<Duration>) -> io::Result<usize> {
+    if waits.is_empty() || waits.len() > FUTEX_WAITV_MAX {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    let mut raw = [RawFutexWaitv {
+        val: 0,
+        uaddr: 0,
+        flags: 0,
+        reserved: 0,
+    }; FUTEX_WAITV_MAX];
+    for (r, w) in raw.iter_mut().zip(waits) {
+        *r = RawFutexWaitv {
+            val: u64::from(w.expected),
+            uaddr: w.word.as_ptr() as usize as u64,
+            flags: FUTEX2_SIZE_U32 | if w.shared { 0 } else { FUTEX2_PRIVATE },
+            reserved: 0,
+        };
+    }
+    let abs = match timeout {
+        None => None,
+        Some(t) => {
+            let mut now = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            // SAFETY: `now` is a valid, writable `timespec` for the duration of the call.
+            super::cvt(unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) })?;
+            let t = timespec(t);
+            let mut sec = now.tv_sec.saturating_add(t.tv_sec);
+            let mut nsec = now.tv_nsec + t.tv_nsec; // both < 1e9: no overflow
+            if nsec >= 1_000_000_000 {
+                nsec -= 1_000_000_000;
+                sec = sec.saturating_add(1);
+            }
+            Some(libc::timespec {
+                tv_sec: sec,
+                tv_nsec: nsec,
+            })
+        }
+    };
+    let ts_ptr = abs
+        .as_ref()
+        .map_or(ptr::null(), |ts| ts as *const libc::timespec);
+    // SAFETY: `raw[..waits.len()]` is a valid array of `struct futex_waitv` (layout asserted
+    // above) for the whole call; each `uaddr` is the address of a valid, aligned `u32` borrowed
+    // from an `&AtomicU32` in `waits`, which outlives the call, and the kernel only reads it
+    // atomically. `ts_ptr` is null or points to `abs`, which outlives the call. The count is
+    // 1..=128, checked above; `flags` must be 0.
+    let woken = cvt_long(unsafe {
+        libc::syscall(
+            libc::SYS_futex_waitv,
+            raw.as_ptr(),
+            waits.len() as libc::c_uint,
+            0 as libc::c_uint,
+            ts_ptr,
+            libc::CLOCK_MONOTONIC,
+        )
+    })?;
+    usize::try_from(woken).map_err(|_| io::Error::from(io::ErrorKind::InvalidData))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{futex_wait, futex_wake};
+    use super::{futex_wait, futex_waitv, futex_wake, FutexWait, FUTEX_WAITV_MAX};
     use crate::sys::shm::{mmap_shared_anonymous, munmap};
     use crate::sys::{fork_run, waitpid, WaitOptions, WaitStatus};
     use crate::test_util::watchdog;
@@ -173,5 +345,45 @@ mod tests {
         let e = futex_wait(&word, 5, Some(timeout)).unwrap_err();
         assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
         assert!(t.elapsed() >= timeout);
+    }
+
+    #[test]
+    fn waitv_checks_its_count_returns_on_mismatch_and_timeout_and_names_the_woken_word() {
+        let (a, b) = (AtomicU32::new(0), AtomicU32::new(5));
+        let einval = Some(libc::EINVAL);
+        assert_eq!(futex_waitv(&[], None).unwrap_err().raw_os_error(), einval);
+        let many = vec![FutexWait::new(&a, 0); FUTEX_WAITV_MAX + 1];
+        assert_eq!(futex_waitv(&many, None).unwrap_err().raw_os_error(), einval);
+        let both = [FutexWait::new(&a, 0), FutexWait::new(&b, 5)];
+        let timeout = std::time::Duration::from_millis(20);
+        let t = std::time::Instant::now();
+        match futex_waitv(&both, Some(timeout)) {
+            // A kernel before 5.16: nothing more to test here (`wait` falls back).
+            Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => return,
+            Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::TimedOut),
+            Ok(i) => panic!("woken ({i}) with nobody waking"),
+        }
+        assert!(t.elapsed() >= timeout);
+        let stale = [FutexWait::new(&a, 0), FutexWait::new(&b, 4)];
+        let e = futex_waitv(&stale, None).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock);
+
+        watchdog(30, || {
+            let (a, b) = (AtomicU32::new(0), AtomicU32::new(5));
+            std::thread::scope(|s| {
+                s.spawn(|| {
+                    // Release: pairs with the Acquire load below.
+                    b.store(6, Ordering::Release);
+                    futex_wake(&b, 1).unwrap();
+                });
+                let both = [FutexWait::new(&a, 0), FutexWait::new(&b, 5)];
+                while b.load(Ordering::Acquire) == 5 {
+                    match futex_waitv(&both, None) {
+                        Ok(i) => assert_eq!(i, 1, "only b is woken"),
+                        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock),
+                    }
+                }
+            });
+        });
     }
 }

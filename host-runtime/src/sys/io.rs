@@ -1,6 +1,7 @@
-//! Raw writes that take no Rust lock, and flushing C's stdio.
+//! Raw writes that take no Rust lock, flushing C's stdio, pipes and memory files.
 
-// Unsafe here: `write(2)`, `fflush(3)`, `pipe2(2)` (FFI) and owning the descriptors made.
+// Unsafe here: `write(2)`, `fflush(3)`, `pipe2(2)`, `memfd_create(2)` (FFI) and owning the
+// descriptors made.
 #![allow(unsafe_code)]
 
 use std::io;
@@ -106,4 +107,43 @@ pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
     // SAFETY: `pipe2` succeeded: both descriptors are new, open, and owned by nothing else.
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// `memfd_create(name, MFD_CLOEXEC)`: an anonymous file that lives in memory, with no name in
+/// any directory; see `memfd_create(2)` (Linux ≥ 3.17).
+///
+/// The file starts empty and grows as it is written; it is freed when its last descriptor is
+/// closed. A child forked after it was made shares it (the same open file description, so the
+/// same offset: prefer positioned reads and writes, `FileExt::read_exact_at`/`write_all_at`).
+/// `name` is only shown in `/proc/PID/fd` (as `memfd:NAME`); it must not contain a NUL byte.
+///
+/// # Errors
+///
+/// `InvalidInput` if `name` contains a NUL byte or is longer than 249 bytes; `EMFILE`/`ENFILE`
+/// if out of descriptors, `ENOMEM`.
+///
+/// # Examples
+///
+/// ```
+/// use host_runtime::sys::memfd_create;
+/// use std::fs::File;
+/// use std::os::unix::fs::FileExt;
+///
+/// let file = File::from(memfd_create("example")?);
+/// file.write_all_at(b"in memory", 0)?;
+/// let mut buf = [0u8; 9];
+/// file.read_exact_at(&mut buf, 0)?;
+/// assert_eq!(&buf, b"in memory");
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn memfd_create(name: &str) -> io::Result<OwnedFd> {
+    // The kernel refuses names longer than 249 bytes (`MFD_NAME_MAX_LEN`) with `EINVAL`.
+    if name.len() > 249 {
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    }
+    let name = std::ffi::CString::new(name).map_err(|_| io::ErrorKind::InvalidInput)?;
+    // SAFETY: `name` is a valid NUL-terminated string that outlives the call.
+    let fd = cvt(unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) })?;
+    // SAFETY: `memfd_create` succeeded: the descriptor is new, open, and owned by nothing else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }

@@ -17,12 +17,12 @@ use crate::sys::futex::{futex_wait, futex_wake};
 /// The first sleep of a [`block_on_marked`] wait whose mark failed (a waker may have missed it:
 /// a put is being written where the get waits); it doubles up to [`BUSY_SLEEP_MAX`] while the
 /// mark keeps failing (a put stopped mid-write), so such a wait costs little CPU.
-const BUSY_SLEEP_MIN: Duration = Duration::from_micros(20);
-const BUSY_SLEEP_MAX: Duration = Duration::from_millis(10);
+pub(super) const BUSY_SLEEP_MIN: Duration = Duration::from_micros(20);
+pub(super) const BUSY_SLEEP_MAX: Duration = Duration::from_millis(10);
 
 /// Futex sleeps in a row that may return at once (`EAGAIN`: the word moved) before a wait
 /// sleeps a busy sleep regardless (see [`block_on_marked`]).
-const MOVED_STREAK: u32 = 16;
+pub(super) const MOVED_STREAK: u32 = 16;
 
 /// How long a call sleeps before it suspects a dead participant and calls its `on_stall`
 /// (and then again every such interval): short enough that others resume well within a
@@ -183,7 +183,9 @@ pub(crate) struct Wait<'a> {
 }
 
 impl Wait<'_> {
-    fn prepare(&self) -> u32 {
+    /// Registers a sleeper (`WaitWord::prepare_wait`, then the ledger) and returns the `seq` to
+    /// sleep on.
+    pub(crate) fn prepare(&self) -> u32 {
         let seen = self.word.prepare_wait();
         if let Some(count) = self.ledger {
             count.fetch_add(1, Relaxed);
@@ -191,7 +193,8 @@ impl Wait<'_> {
         seen
     }
 
-    fn finish(&self) {
+    /// Unregisters the sleeper [`prepare`](Wait::prepare) registered.
+    pub(crate) fn finish(&self) {
         if let Some(count) = self.ledger {
             count.fetch_sub(1, Relaxed);
         }
