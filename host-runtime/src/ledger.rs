@@ -575,7 +575,10 @@ extern "C" fn child() {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sys::{fork_run, kill, pipe, waitpid, write_all, Signal, WaitOptions, WaitStatus};
+    use crate::sys::{
+        fork_run, kill, pipe, set_parent_death_signal, waitpid, write_all, Signal, WaitOptions,
+        WaitStatus,
+    };
     use crate::test_util::watchdog;
     use std::io::Read;
     use std::os::fd::AsFd;
@@ -587,6 +590,23 @@ mod tests {
         Ledger::new(2, 1 << HANDLES, entries).unwrap()
     }
 
+    /// Runs `body` in a forked child, alone: a child forked by another test thread inherits
+    /// every ledger of the process (as it should), which would move the counts under test.
+    fn isolated(body: impl FnOnce() + Send + 'static) {
+        watchdog(60, || {
+            let child = fork_run(move || {
+                body();
+                0
+            })
+            .unwrap();
+            assert_eq!(
+                waitpid(child, WaitOptions::BLOCK).unwrap(),
+                Some(WaitStatus::Exited(0)),
+                "the isolated test body failed (its output is above)"
+            );
+        });
+    }
+
     /// Forks a child that runs `body`, writes one byte to say it is done, and then parks
     /// until killed; returns its pid once the byte arrived.
     fn parked_child(body: impl FnOnce()) -> crate::sys::Pid {
@@ -595,6 +615,8 @@ mod tests {
             (std::fs::File::from(r), w)
         };
         let child = fork_run(move || {
+            // Gone with its parent, should a failed test leave it.
+            set_parent_death_signal(Some(Signal::KILL)).unwrap();
             body();
             write_all(tx.as_fd(), b"x").unwrap();
             loop {
@@ -614,26 +636,28 @@ mod tests {
 
     #[test]
     fn counts_add_up_and_a_drop_to_zero_rings() {
-        let l = ledger(4);
-        let seq = l.doorbell().seq().load(Relaxed);
-        l.add(HANDLES, 2);
-        l.add(HELD_ITEMS, 1);
-        assert_eq!((l.total(HANDLES), l.total(HELD_ITEMS)), (2, 1));
-        assert!(!l.sub(HANDLES, 1));
-        // Taking more than this process holds takes what it holds.
-        assert!(l.sub(HANDLES, 5));
-        assert_eq!(l.total(HANDLES), 0);
-        assert_eq!(l.held(HANDLES), 0);
-        assert!(!l.sub(HANDLES, 1), "nothing held: no change");
-        assert_eq!(l.total(HELD_ITEMS), 1);
-        // Nobody waited, so the doorbell's word is unchanged; the repair finds nobody dead.
-        assert_eq!(l.doorbell().seq().load(Relaxed), seq);
-        assert_eq!(l.repair_dead(), 0);
+        isolated(|| {
+            let l = ledger(4);
+            let seq = l.doorbell().seq().load(Relaxed);
+            l.add(HANDLES, 2);
+            l.add(HELD_ITEMS, 1);
+            assert_eq!((l.total(HANDLES), l.total(HELD_ITEMS)), (2, 1));
+            assert!(!l.sub(HANDLES, 1));
+            // Taking more than this process holds takes what it holds.
+            assert!(l.sub(HANDLES, 5));
+            assert_eq!(l.total(HANDLES), 0);
+            assert_eq!(l.held(HANDLES), 0);
+            assert!(!l.sub(HANDLES, 1), "nothing held: no change");
+            assert_eq!(l.total(HELD_ITEMS), 1);
+            // Nobody waited, so the doorbell's word is unchanged; the repair finds nobody dead.
+            assert_eq!(l.doorbell().seq().load(Relaxed), seq);
+            assert_eq!(l.repair_dead(), 0);
+        });
     }
 
     #[test]
     fn a_child_holds_inherited_handles_from_the_fork_until_it_dies() {
-        watchdog(60, || {
+        isolated(|| {
             let l = ledger(4);
             l.add(HANDLES, 2);
             l.add(HELD_ITEMS, 3);
@@ -655,7 +679,7 @@ mod tests {
 
     #[test]
     fn a_child_that_drops_what_it_inherited_and_takes_items() {
-        watchdog(60, || {
+        isolated(|| {
             let l = ledger(4);
             l.add(HANDLES, 1);
             let c = l.clone();
@@ -676,7 +700,7 @@ mod tests {
 
     #[test]
     fn a_child_of_a_full_table_counts_in_the_totals_only() {
-        watchdog(60, || {
+        isolated(|| {
             let l = ledger(1);
             l.add(HANDLES, 1);
             let c = l.clone();
@@ -697,7 +721,7 @@ mod tests {
 
     #[test]
     fn overflow_never_reports_zero_for_a_dead_holder() {
-        watchdog(60, || {
+        isolated(|| {
             let l = ledger(1);
             l.add(HELD_ITEMS, 1); // takes the one entry
             l.add(HANDLES, 1);
@@ -712,7 +736,7 @@ mod tests {
 
     #[test]
     fn garbage_in_the_region_cannot_panic() {
-        watchdog(60, || {
+        isolated(|| {
             let l = ledger(3);
             l.add(HANDLES, 1);
             let words = l.bytes().len() / 8;
