@@ -71,6 +71,8 @@
 #[cfg(not(target_os = "linux"))]
 compile_error!("host-runtime supports Linux only (pidfd, futex, PR_SET_PDEATHSIG)");
 
+#[cfg(target_has_atomic = "64")]
+pub mod channel;
 mod encoding;
 #[cfg(target_has_atomic = "64")]
 mod ledger;
