@@ -67,10 +67,12 @@ use crate::queue::QueueError;
 use crate::wait::Deadline;
 use chan::{Chan, RECEIVERS, SENDERS};
 
+pub(crate) use bytes::byte_pair;
 pub use bytes::{bytes, bytes_unbounded, ByteReceiver, ByteSender};
 pub use error::{
     RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
 };
+pub(crate) use error::{RecvFail, SendFail};
 
 /// A channel of at most `cap` messages of type `T`; `cap == 0` makes a rendezvous channel,
 /// whose `send` returns once a receiver took the message.

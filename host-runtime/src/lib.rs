@@ -79,6 +79,8 @@ mod ledger;
 #[cfg(target_has_atomic = "64")]
 mod liveness;
 mod lock;
+#[cfg(target_has_atomic = "64")]
+pub mod pipe;
 pub mod pool;
 pub mod process;
 pub mod queue;

@@ -206,6 +206,29 @@ impl ByteSender {
             .map_err(|fail| SendTimeoutError::from_fail(fail, msg))
     }
 
+    /// Sends the encoding of `item` (the pipes' typed send, without a copy).
+    pub(crate) fn send_item<T: serde::Serialize + ?Sized>(
+        &self,
+        item: &T,
+        deadline: Deadline,
+    ) -> Result<(), super::error::SendFail> {
+        self.chan.send_item(item, deadline)
+    }
+
+    /// Sends `bytes` (the pipes' byte send).
+    pub(crate) fn send_bytes_fail(
+        &self,
+        bytes: &[u8],
+        deadline: Deadline,
+    ) -> Result<(), super::error::SendFail> {
+        self.chan.send_bytes(bytes, deadline)
+    }
+
+    /// Looks for dead receivers now; returns how many dead processes were repaired.
+    pub(crate) fn check_dead(&self) -> usize {
+        self.chan.repair_dead()
+    }
+
     /// The longest message the channel takes.
     pub fn max_message_size(&self) -> usize {
         self.chan.queue.max_message_size()
@@ -379,9 +402,25 @@ impl ByteReceiver {
 
     channel_state!();
 
+    /// Receives an item of type `T` (the pipes' typed receive).
+    pub(crate) fn recv_item<T: serde::de::DeserializeOwned>(
+        &self,
+        deadline: Deadline,
+    ) -> Result<T, super::error::RecvFail> {
+        self.chan.recv_item(deadline)
+    }
+
+    /// Receives bytes into `buf` (the pipes' byte receive).
+    pub(crate) fn recv_into_fail(
+        &self,
+        buf: &mut Vec<u8>,
+        deadline: Deadline,
+    ) -> Result<usize, super::error::RecvFail> {
+        self.chan.recv_into(buf, deadline)
+    }
+
     /// Waits until a receive would not block (a message, or every sender gone), at most
     /// `timeout` (`None`: as long as needed); returns whether it would not.
-    #[allow(dead_code)] // For the pipes (next commit).
     pub(crate) fn wait_ready(&self, timeout: Option<Duration>) -> bool {
         self.chan.wait_recv_ready(Deadline::within(timeout))
     }

@@ -231,7 +231,7 @@ impl Chan {
 
     /// Encodes `item` into the queue, by the shortest way its length allows (as
     /// `Queue::put`).
-    pub(crate) fn send_item<T: Serialize>(
+    pub(crate) fn send_item<T: Serialize + ?Sized>(
         &self,
         item: &T,
         deadline: Deadline,
@@ -247,7 +247,7 @@ impl Chan {
         }
     }
 
-    fn put_encoded<T: Serialize, H: Hooks>(
+    fn put_encoded<T: Serialize + ?Sized, H: Hooks>(
         &self,
         item: &T,
         deadline: Deadline,
