@@ -5,6 +5,11 @@
 //!   `join`/`terminate`/`kill` and daemon semantics; [`current_process`].
 //! - [`queue`]: [`Queue<T>`], Python's `multiprocessing.Queue` over shared memory (serde items,
 //!   postcard-encoded), and [`RawQueue`] for byte messages.
+//! - [`channel`]: crossbeam-channel's API between processes ([`channel::channel`],
+//!   [`channel::unbounded`], rendezvous, raw bytes): a receive returns `Disconnected` once every
+//!   sender in every process was dropped or died, a send once every receiver is gone.
+//! - [`pipe`]: Python's `multiprocessing.Pipe` over shared memory ([`pipe::Connection`]), with
+//!   end-of-file when the other end is closed or its process died.
 //! - [`shm`]: [`SharedRegion`], shared memory inherited by forked children or opened by name.
 //! - [`pool`]: [`Pool`], Python's `multiprocessing.Pool` over forked workers, which survives
 //!   workers that die (their tasks' results become errors; the pool replaces them).

@@ -58,7 +58,7 @@ use crate::queue::QueueError;
 use crate::wait::Deadline;
 
 /// Messages each direction of a pipe holds before a send waits.
-pub const PIPE_CAPACITY: usize = 4096;
+pub const PIPE_CAPACITY: usize = 128;
 
 /// Makes a pipe: two connected [`Connection`]s (Python: `multiprocessing.Pipe(duplex)`).
 /// With `duplex == false`, the first end only receives and the second only sends.
