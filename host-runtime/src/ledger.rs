@@ -228,12 +228,14 @@ impl Ledger {
         let s = &*self.shared;
         let lock = s.is_inherited(kind).then(registry);
         let slot = s.slot(lock.is_some());
-        let held = s.local[kind].load(Relaxed);
-        let n = n.min(held);
-        if n == 0 {
+        // An RMW: threads of this process may change a kind that is not inherited (no lock)
+        // at once. Process-local, so the retries end with the contention.
+        let Ok(held) = s.local[kind].fetch_update(Relaxed, Relaxed, |held| {
+            (held != 0).then(|| held - n.min(held))
+        }) else {
             return false;
-        }
-        s.local[kind].store(held - n, Relaxed);
+        };
+        let n = n.min(held);
         // Entry first, total second (module docs). Wrapping: a hostile process may have
         // written anything there.
         if let Some(entry) = s.entry_index(slot) {
