@@ -292,7 +292,7 @@ impl Ledger {
 
     /// The region's bytes, for tests that play a hostile process.
     #[cfg(test)]
-    fn bytes(&self) -> &SharedBytes {
+    pub(crate) fn bytes(&self) -> &SharedBytes {
         &self.shared.bytes
     }
 }

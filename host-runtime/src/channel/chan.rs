@@ -4,6 +4,8 @@
 
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicU64, Ordering::AcqRel, Ordering::Acquire};
+#[cfg(test)]
+use std::time::Duration;
 
 use ipc_core::WaitWord;
 use serde::de::DeserializeOwned;
@@ -493,5 +495,40 @@ impl Hooks for RecvHooks<'_> {
 
     fn on_stall(&self) {
         self.chan.repair_dead();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_util::watchdog;
+    use std::sync::atomic::Ordering::Relaxed;
+
+    /// A process that writes garbage over the ledger: calls may fail with a typed error (or
+    /// see the channel disconnected, or never), but none panics or hangs.
+    #[test]
+    fn garbage_in_the_ledger_cannot_panic_or_hang() {
+        watchdog(60, || {
+            let chan = Chan::new(Some(4)).unwrap();
+            let words = chan.ledger.bytes().len() / 8;
+            let mut x = 0x2545_f491_4f6c_dd1du64;
+            for round in 0..20 {
+                for i in 0..words {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let v = if round % 2 == 0 { x } else { x & 0x3_ffff_ffff };
+                    chan.ledger.bytes().u64_at(8 * i).store(v, Relaxed);
+                }
+                let _ = chan.send_bytes(b"x", Deadline::NoWait);
+                let mut buf = Vec::new();
+                let _ = chan.recv_into(&mut buf, Deadline::NoWait);
+                let _ = chan.recv_into(&mut buf, Deadline::after(Duration::from_millis(1)));
+                let _ = chan.recv_ready();
+                let _ = chan.repair_dead();
+                chan.acquire(SENDERS);
+                chan.release(SENDERS);
+            }
+        });
     }
 }
