@@ -7,7 +7,8 @@
 //!   `get_into` (64 bytes). What the channel adds: the disconnection checks (a ledger total
 //!   read per call) and its hooks.
 //! - `pipe_round_trip_64B`: one 64-byte message to a forked echo process and back: a duplex
-//!   `pipe` (`send_bytes` + `recv_bytes_into`), two `RawQueue`s (blocking `put`/`get_into`),
+//!   `pipe` (`send_bytes` + `recv_bytes_into`), two `RawQueue`s of the same capacity (blocking
+//!   `put`/`get_into`),
 //!   and an `AF_UNIX` socket pair (`write` + `read_exact`).
 //!
 //! Each benchmark checks its result once before timing.
@@ -18,7 +19,7 @@ use std::time::Duration;
 use benches::roundtrip::{Echo, FileLink, RoundTrip};
 use criterion::{criterion_group, criterion_main, Criterion};
 use host_runtime::channel::{bytes, channel};
-use host_runtime::pipe::pipe;
+use host_runtime::pipe::{pipe, PIPE_CAPACITY};
 use host_runtime::{Process, Queue, RawQueue};
 
 const MSG: usize = 64;
@@ -105,8 +106,9 @@ fn pipe_round_trip(c: &mut Criterion) {
     assert_eq!(echo.join().expect("join"), 0);
     drop(parent);
 
-    // Two RawQueues, as in `ipc`'s `round_trip_64B/queue_blocking`.
-    let (ping, pong, echo) = benches::host_queue::raw_echo(16);
+    // Two RawQueues, as in `ipc`'s `round_trip_64B/queue_blocking`, of the pipe's capacity
+    // (a ring's size changes what a round trip costs in cache traffic).
+    let (ping, pong, echo) = benches::host_queue::raw_echo(PIPE_CAPACITY);
     for _ in 0..1000 {
         ping.put(m).expect("put");
         pong.get_into(&mut buf).expect("get");
