@@ -433,6 +433,13 @@ impl<T: DeserializeOwned> Receiver<T> {
         self.chan.recv_wait_words()
     }
 
+    /// Marks this waiter before it sleeps on [`wait_words`](Self::wait_words) (see
+    /// `Chan::mark_recv_wait`).
+    #[allow(dead_code)] // For `host_runtime::wait`, wired in by the lead.
+    pub(crate) fn mark_wait(&self) -> bool {
+        self.chan.mark_recv_wait()
+    }
+
     /// Whether a receive would not block now (a message, or disconnection).
     #[allow(dead_code)] // For `host_runtime::wait`, wired in by the lead.
     pub(crate) fn is_ready(&self) -> bool {

@@ -435,6 +435,13 @@ impl Connection {
         self.rx.as_ref().map(ByteReceiver::wait_words)
     }
 
+    /// Marks this waiter before it sleeps on [`wait_words`](Self::wait_words) (see
+    /// `Chan::mark_recv_wait`); `false` for an end that cannot receive.
+    #[allow(dead_code)] // For `host_runtime::wait`, wired in by the lead.
+    pub(crate) fn mark_wait(&self) -> bool {
+        self.rx.as_ref().is_some_and(ByteReceiver::mark_wait)
+    }
+
     /// Whether a receive would not block now (a message, or end-of-file); `false` for an end
     /// that cannot receive.
     #[allow(dead_code)] // For `host_runtime::wait`, wired in by the lead.

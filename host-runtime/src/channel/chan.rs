@@ -183,6 +183,13 @@ impl Chan {
         [self.queue.wait_words().0, self.ledger.doorbell()]
     }
 
+    /// For a waiter on [`recv_wait_words`](Self::recv_wait_words): after `prepare_wait` on
+    /// both words and a [`recv_ready`](Self::recv_ready) that said no, before sleeping (see
+    /// `RawQueue::mark_empty_wait`). `false`: sleep briefly only.
+    pub(crate) fn mark_recv_wait(&self) -> bool {
+        self.queue.mark_empty_wait()
+    }
+
     /// Whether a receive would not block now: a message is there, or every sender is gone.
     pub(crate) fn recv_ready(&self) -> bool {
         !self.queue.empty() || self.senders_gone()

@@ -487,6 +487,14 @@ impl RawQueue {
         .is_some()
     }
 
+    /// `ByteQueue::mark_empty_wait`: what a waiter on [`wait_words`](Self::wait_words)`.0`
+    /// must call after `prepare_wait` and a look that found the ring empty, before it sleeps;
+    /// a put's fence-free wake-up sees only marked waiters. `false`: the mark failed (a put is
+    /// under way where it looked): sleep briefly only.
+    pub(crate) fn mark_empty_wait(&self) -> bool {
+        self.ring_view().mark_empty_wait()
+    }
+
     /// Wakes every call blocked on this queue, to look again (a channel's other side is
     /// gone).
     pub(crate) fn wake_all(&self) {
