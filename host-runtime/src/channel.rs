@@ -15,7 +15,12 @@
 //!
 //! Handles are counted per handle in a crash-aware ledger (`ledger.rs`): a handle a child
 //! inherits through fork counts from the fork until the child drops it or exits, even if the
-//! child never uses the channel. More than 128 processes holding handles at once: the ones
+//! child never uses the channel. Every child counts, whatever it was forked for (a [`Pool`](crate::Pool)'s
+//! workers too, and a child of `Command` with a `pre_exec` hook until the program it runs
+//! exits): drop the handles you mean to end a channel with before forking others, or move
+//! them into the one [`Process`](crate::Process) that should hold them (`start` drops the
+//! parent's copy of its closure). Children made without libc's `fork` (a raw `clone`,
+//! `posix_spawn`, `vfork`) are not counted: they must not use inherited handles. More than 128 processes holding handles at once: the ones
 //! beyond count without an entry, and if one of those dies holding a handle, its side never
 //! reads as disconnected again (never falsely disconnected, but never disconnected).
 //!

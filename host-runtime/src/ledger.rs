@@ -125,6 +125,24 @@ thread_local! {
         const { RefCell::new(None) };
 }
 
+/// This process's identity ([`liveness::own_identity`], a read of `/proc`), once per process:
+/// the prepare handler needs it at every fork. `OWN_PID` is stored after `OWN_IDENTITY`
+/// (Release), so a reader that sees its own pid there (Acquire) sees its own identity; a
+/// forked child sees its parent's pid and computes its own.
+static OWN_IDENTITY: AtomicU64 = AtomicU64::new(0);
+static OWN_PID: AtomicU64 = AtomicU64::new(0);
+
+fn own_identity() -> u64 {
+    let pid = u64::from(std::process::id());
+    if OWN_PID.load(Acquire) == pid {
+        return OWN_IDENTITY.load(Relaxed);
+    }
+    let identity = liveness::own_identity();
+    OWN_IDENTITY.store(identity, Relaxed);
+    OWN_PID.store(pid, Release);
+    identity
+}
+
 fn registry() -> MutexGuard<'static, Vec<Weak<Shared>>> {
     REGISTRY.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -354,8 +372,7 @@ impl Shared {
             if mine & PENDING_IDENTITY != 0 {
                 // A child's inherited entry, whose identity the child handler left 0.
                 if let Some(entry) = self.entry_index(slot) {
-                    self.identity(entry)
-                        .store(liveness::own_identity(), Release);
+                    self.identity(entry).store(own_identity(), Release);
                 }
                 self.mine.store((tag << TAG_SHIFT) | slot, Release);
             }
@@ -366,11 +383,11 @@ impl Shared {
         for local in &self.local {
             local.store(0, Relaxed);
         }
-        let slot = match self.claim(std::process::id(), liveness::own_identity()) {
+        let slot = match self.claim(std::process::id(), own_identity()) {
             Some(entry) => entry as u64 + 1,
             None => {
                 self.repair_dead();
-                self.claim(std::process::id(), liveness::own_identity())
+                self.claim(std::process::id(), own_identity())
                     .map_or(OVERFLOW, |entry| entry as u64 + 1)
             }
         };
@@ -471,7 +488,7 @@ impl Shared {
         }
         // The parent's pid and identity: the entry is judged by the parent's life until the
         // child takes it over.
-        let reserved = self.claim_entry(std::process::id(), liveness::own_identity());
+        let reserved = self.claim_entry(std::process::id(), own_identity());
         let (slot, word) = match reserved {
             Some((entry, word)) => {
                 for (kind, &n) in inherit.iter().enumerate() {
