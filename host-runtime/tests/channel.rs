@@ -311,3 +311,22 @@ fn byte_channels_carry_short_and_long_messages_between_processes() {
         assert!(rx.recv().unwrap_err().is_disconnected());
     });
 }
+
+#[test]
+fn a_rendezvous_offer_that_times_out_stays_offered() {
+    watchdog(|| {
+        let (tx, rx) = channel::<u32>(0).unwrap();
+        // Nobody takes it within the timeout: the message cannot be taken back from shared
+        // memory, so it stays offered (documented), and the call says it was sent.
+        assert!(tx.send_timeout(1, Duration::from_millis(20)).is_ok());
+        assert_eq!(rx.try_recv().unwrap(), 1);
+        // With the one slot taken by an offer, another send_timeout times out with its
+        // message handed back.
+        assert!(tx.send_timeout(2, Duration::from_millis(20)).is_ok());
+        assert!(matches!(
+            tx.send_timeout(3, Duration::from_millis(20)),
+            Err(SendTimeoutError::Timeout(3))
+        ));
+        assert_eq!(rx.recv().unwrap(), 2);
+    });
+}
