@@ -31,6 +31,11 @@
 //!   runs the parent handler then too, and it cannot tell. That entry counts handles nobody
 //!   holds while the parent lives, so disconnection is reported late, never early.)
 //!
+//! The child handler cannot read `/proc` (it runs in a fork child), so a child's entry has no
+//! identity (start time) until its first change here; until then it is judged by its pid
+//! alone. If such a child dies and its pid is reused before a repair, it is judged alive:
+//! its handles stay counted (disconnection missed, never reported early).
+//!
 //! If the parent dies between the fork and its child's handler, and a repair frees the
 //! reserved entry in that window, the child's take-over fails and it counts its handles in
 //! the totals only (as on overflow, below); the totals may have reached zero in the window.
