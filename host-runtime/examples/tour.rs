@@ -1,5 +1,5 @@
 //! A tour of host-runtime: processes with names and pids, a producer and a consumer process
-//! talking over queues, Python's `Queue(3)` example, and the speed of a queue against a pipe.
+//! talking over queues, Python's `Queue(3)` example, a channel that ends, and the speed of a queue against a pipe.
 //!
 //! Run with `cargo run --release -p host-runtime --example tour`.
 
@@ -36,6 +36,7 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     producer_consumer()?;
     python_seed()?;
+    channel_ends()?;
     speed()?;
     Ok(())
 }
@@ -126,11 +127,29 @@ fn python_seed() -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
+/// A channel that ends: a child sends and exits (dropping its sender); our loop ends there.
+fn channel_ends() -> Result<(), Box<dyn Error>> {
+    println!("3. A channel that ends when its last sender is gone");
+    let (tx, rx) = host_runtime::channel::channel::<String>(2)?;
+    // `tx` moves into the child; `start` drops our copy, so the child holds the only sender.
+    let p = Process::new(move || {
+        for word in ["one", "two", "three"] {
+            tx.send(word.to_string()).expect("send");
+        }
+    });
+    p.start()?;
+    let got: Vec<String> = rx.iter().collect();
+    println!("   for x in &rx       -> {got:?}, then Disconnected: the loop ends");
+    p.join()?;
+    println!();
+    Ok(())
+}
+
 /// 64-byte messages from a child to us: through a RawQueue, a Queue<T> and a pipe.
 fn speed() -> Result<(), Box<dyn Error>> {
     const N: u64 = 1_000_000;
     const MSG: usize = 64;
-    println!("3. Speed: {N} messages of {MSG} bytes, child process -> parent");
+    println!("4. Speed: {N} messages of {MSG} bytes, child process -> parent");
 
     let raw = RawQueue::new(1024)?;
     let tx = raw.clone();

@@ -31,6 +31,11 @@
 //!   runs the parent handler then too, and it cannot tell. That entry counts handles nobody
 //!   holds while the parent lives, so disconnection is reported late, never early.)
 //!
+//! The child handler cannot read `/proc` (it runs in a fork child), so a child's entry has no
+//! identity (start time) until its first change here; until then it is judged by its pid
+//! alone. If such a child dies and its pid is reused before a repair, it is judged alive:
+//! its handles stay counted (disconnection missed, never reported early).
+//!
 //! If the parent dies between the fork and its child's handler, and a repair frees the
 //! reserved entry in that window, the child's take-over fails and it counts its handles in
 //! the totals only (as on overflow, below); the totals may have reached zero in the window.
@@ -59,9 +64,6 @@
 //! table's size is this process's own (fixed at creation, never read from the region), so every
 //! loop is bounded by it; counts wrap instead of overflowing; nothing here panics on what it
 //! reads.
-
-// Its users (channels, joinable queues) come in their own commits.
-#![allow(dead_code)]
 
 use std::cell::RefCell;
 use std::sync::atomic::{
@@ -126,6 +128,24 @@ thread_local! {
     /// The registry lock, held from the prepare handler to the parent's or child's handler.
     static HELD: RefCell<Option<MutexGuard<'static, Vec<Weak<Shared>>>>> =
         const { RefCell::new(None) };
+}
+
+/// This process's identity ([`liveness::own_identity`], a read of `/proc`), once per process:
+/// the prepare handler needs it at every fork. `OWN_PID` is stored after `OWN_IDENTITY`
+/// (Release), so a reader that sees its own pid there (Acquire) sees its own identity; a
+/// forked child sees its parent's pid and computes its own.
+static OWN_IDENTITY: AtomicU64 = AtomicU64::new(0);
+static OWN_PID: AtomicU64 = AtomicU64::new(0);
+
+fn own_identity() -> u64 {
+    let pid = u64::from(std::process::id());
+    if OWN_PID.load(Acquire) == pid {
+        return OWN_IDENTITY.load(Relaxed);
+    }
+    let identity = liveness::own_identity();
+    OWN_IDENTITY.store(identity, Relaxed);
+    OWN_PID.store(pid, Release);
+    identity
 }
 
 fn registry() -> MutexGuard<'static, Vec<Weak<Shared>>> {
@@ -231,12 +251,14 @@ impl Ledger {
         let s = &*self.shared;
         let lock = s.is_inherited(kind).then(registry);
         let slot = s.slot(lock.is_some());
-        let held = s.local[kind].load(Relaxed);
-        let n = n.min(held);
-        if n == 0 {
+        // An RMW: threads of this process may change a kind that is not inherited (no lock)
+        // at once. Process-local, so the retries end with the contention.
+        let Ok(held) = s.local[kind].fetch_update(Relaxed, Relaxed, |held| {
+            (held != 0).then(|| held - n.min(held))
+        }) else {
             return false;
-        }
-        s.local[kind].store(held - n, Relaxed);
+        };
+        let n = n.min(held);
         // Entry first, total second (module docs). Wrapping: a hostile process may have
         // written anything there.
         if let Some(entry) = s.entry_index(slot) {
@@ -251,6 +273,7 @@ impl Ledger {
     }
 
     /// What this process holds of `kind`.
+    #[cfg_attr(not(test), allow(dead_code))] // For the joinable queue's held items.
     pub(crate) fn held(&self, kind: usize) -> u64 {
         self.shared.local[kind].load(Relaxed)
     }
@@ -261,6 +284,7 @@ impl Ledger {
     }
 
     /// How many of `kind` dead processes held when they were repaired.
+    #[cfg_attr(not(test), allow(dead_code))] // For the joinable queue's held items.
     pub(crate) fn lost(&self, kind: usize) -> u64 {
         self.shared.lost_word(kind).load(Relaxed)
     }
@@ -291,7 +315,7 @@ impl Ledger {
 
     /// The region's bytes, for tests that play a hostile process.
     #[cfg(test)]
-    fn bytes(&self) -> &SharedBytes {
+    pub(crate) fn bytes(&self) -> &SharedBytes {
         &self.shared.bytes
     }
 }
@@ -353,8 +377,7 @@ impl Shared {
             if mine & PENDING_IDENTITY != 0 {
                 // A child's inherited entry, whose identity the child handler left 0.
                 if let Some(entry) = self.entry_index(slot) {
-                    self.identity(entry)
-                        .store(liveness::own_identity(), Release);
+                    self.identity(entry).store(own_identity(), Release);
                 }
                 self.mine.store((tag << TAG_SHIFT) | slot, Release);
             }
@@ -365,11 +388,11 @@ impl Shared {
         for local in &self.local {
             local.store(0, Relaxed);
         }
-        let slot = match self.claim(std::process::id(), liveness::own_identity()) {
+        let slot = match self.claim(std::process::id(), own_identity()) {
             Some(entry) => entry as u64 + 1,
             None => {
                 self.repair_dead();
-                self.claim(std::process::id(), liveness::own_identity())
+                self.claim(std::process::id(), own_identity())
                     .map_or(OVERFLOW, |entry| entry as u64 + 1)
             }
         };
@@ -470,7 +493,7 @@ impl Shared {
         }
         // The parent's pid and identity: the entry is judged by the parent's life until the
         // child takes it over.
-        let reserved = self.claim_entry(std::process::id(), liveness::own_identity());
+        let reserved = self.claim_entry(std::process::id(), own_identity());
         let (slot, word) = match reserved {
             Some((entry, word)) => {
                 for (kind, &n) in inherit.iter().enumerate() {
@@ -575,7 +598,10 @@ extern "C" fn child() {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sys::{fork_run, kill, pipe, waitpid, write_all, Signal, WaitOptions, WaitStatus};
+    use crate::sys::{
+        fork_run, kill, pipe, set_parent_death_signal, waitpid, write_all, Signal, WaitOptions,
+        WaitStatus,
+    };
     use crate::test_util::watchdog;
     use std::io::Read;
     use std::os::fd::AsFd;
@@ -587,6 +613,23 @@ mod tests {
         Ledger::new(2, 1 << HANDLES, entries).unwrap()
     }
 
+    /// Runs `body` in a forked child, alone: a child forked by another test thread inherits
+    /// every ledger of the process (as it should), which would move the counts under test.
+    fn isolated(body: impl FnOnce() + Send + 'static) {
+        watchdog(60, || {
+            let child = fork_run(move || {
+                body();
+                0
+            })
+            .unwrap();
+            assert_eq!(
+                waitpid(child, WaitOptions::BLOCK).unwrap(),
+                Some(WaitStatus::Exited(0)),
+                "the isolated test body failed (its output is above)"
+            );
+        });
+    }
+
     /// Forks a child that runs `body`, writes one byte to say it is done, and then parks
     /// until killed; returns its pid once the byte arrived.
     fn parked_child(body: impl FnOnce()) -> crate::sys::Pid {
@@ -595,6 +638,8 @@ mod tests {
             (std::fs::File::from(r), w)
         };
         let child = fork_run(move || {
+            // Gone with its parent, should a failed test leave it.
+            set_parent_death_signal(Some(Signal::KILL)).unwrap();
             body();
             write_all(tx.as_fd(), b"x").unwrap();
             loop {
@@ -614,26 +659,28 @@ mod tests {
 
     #[test]
     fn counts_add_up_and_a_drop_to_zero_rings() {
-        let l = ledger(4);
-        let seq = l.doorbell().seq().load(Relaxed);
-        l.add(HANDLES, 2);
-        l.add(HELD_ITEMS, 1);
-        assert_eq!((l.total(HANDLES), l.total(HELD_ITEMS)), (2, 1));
-        assert!(!l.sub(HANDLES, 1));
-        // Taking more than this process holds takes what it holds.
-        assert!(l.sub(HANDLES, 5));
-        assert_eq!(l.total(HANDLES), 0);
-        assert_eq!(l.held(HANDLES), 0);
-        assert!(!l.sub(HANDLES, 1), "nothing held: no change");
-        assert_eq!(l.total(HELD_ITEMS), 1);
-        // Nobody waited, so the doorbell's word is unchanged; the repair finds nobody dead.
-        assert_eq!(l.doorbell().seq().load(Relaxed), seq);
-        assert_eq!(l.repair_dead(), 0);
+        isolated(|| {
+            let l = ledger(4);
+            let seq = l.doorbell().seq().load(Relaxed);
+            l.add(HANDLES, 2);
+            l.add(HELD_ITEMS, 1);
+            assert_eq!((l.total(HANDLES), l.total(HELD_ITEMS)), (2, 1));
+            assert!(!l.sub(HANDLES, 1));
+            // Taking more than this process holds takes what it holds.
+            assert!(l.sub(HANDLES, 5));
+            assert_eq!(l.total(HANDLES), 0);
+            assert_eq!(l.held(HANDLES), 0);
+            assert!(!l.sub(HANDLES, 1), "nothing held: no change");
+            assert_eq!(l.total(HELD_ITEMS), 1);
+            // Nobody waited, so the doorbell's word is unchanged; the repair finds nobody dead.
+            assert_eq!(l.doorbell().seq().load(Relaxed), seq);
+            assert_eq!(l.repair_dead(), 0);
+        });
     }
 
     #[test]
     fn a_child_holds_inherited_handles_from_the_fork_until_it_dies() {
-        watchdog(60, || {
+        isolated(|| {
             let l = ledger(4);
             l.add(HANDLES, 2);
             l.add(HELD_ITEMS, 3);
@@ -655,7 +702,7 @@ mod tests {
 
     #[test]
     fn a_child_that_drops_what_it_inherited_and_takes_items() {
-        watchdog(60, || {
+        isolated(|| {
             let l = ledger(4);
             l.add(HANDLES, 1);
             let c = l.clone();
@@ -676,7 +723,7 @@ mod tests {
 
     #[test]
     fn a_child_of_a_full_table_counts_in_the_totals_only() {
-        watchdog(60, || {
+        isolated(|| {
             let l = ledger(1);
             l.add(HANDLES, 1);
             let c = l.clone();
@@ -697,7 +744,7 @@ mod tests {
 
     #[test]
     fn overflow_never_reports_zero_for_a_dead_holder() {
-        watchdog(60, || {
+        isolated(|| {
             let l = ledger(1);
             l.add(HELD_ITEMS, 1); // takes the one entry
             l.add(HANDLES, 1);
@@ -712,7 +759,7 @@ mod tests {
 
     #[test]
     fn garbage_in_the_region_cannot_panic() {
-        watchdog(60, || {
+        isolated(|| {
             let l = ledger(3);
             l.add(HANDLES, 1);
             let words = l.bytes().len() / 8;

@@ -7,6 +7,11 @@
 //!   [`active_children`], [`cpu_count`].
 //! - [`queue`]: [`Queue<T>`], Python's `multiprocessing.Queue` over shared memory (serde items,
 //!   postcard-encoded), and [`RawQueue`] for byte messages.
+//! - [`channel`]: crossbeam-channel's API between processes ([`channel::channel`],
+//!   [`channel::unbounded`], rendezvous, raw bytes): a receive returns `Disconnected` once every
+//!   sender in every process was dropped or died, a send once every receiver is gone.
+//! - [`pipe`]: Python's `multiprocessing.Pipe` over shared memory ([`pipe::Connection`]), with
+//!   end-of-file when the other end is closed or its process died.
 //! - [`shm`]: [`SharedRegion`], shared memory inherited by forked children or opened by name.
 //! - [`pool`]: [`Pool`], Python's `multiprocessing.Pool` over forked workers, which survives
 //!   workers that die (their tasks' results become errors; the pool replaces them).
@@ -79,12 +84,16 @@
 #[cfg(not(target_os = "linux"))]
 compile_error!("host-runtime supports Linux only (pidfd, futex, PR_SET_PDEATHSIG)");
 
+#[cfg(target_has_atomic = "64")]
+pub mod channel;
 mod encoding;
 #[cfg(target_has_atomic = "64")]
 mod ledger;
 #[cfg(target_has_atomic = "64")]
 mod liveness;
 mod lock;
+#[cfg(target_has_atomic = "64")]
+pub mod pipe;
 pub mod pool;
 pub mod process;
 pub mod queue;

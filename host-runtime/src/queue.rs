@@ -176,7 +176,8 @@ pub use error::{
     QueueError,
 };
 use layout::item_type;
-use raw::{get_never_waits, put_never_waits, Message, PutFail};
+use raw::{get_never_waits, put_never_waits};
+pub(crate) use raw::{GetFail, Hooks, Message, PutFail};
 pub use raw::{QueueStats, RawQueue, SizeClassStats, Waiters};
 
 use crate::shared::region::SharedBytes;
@@ -240,7 +241,7 @@ impl<T> fmt::Debug for Queue<T> {
 /// Decodes one `T` that must take up all of `bytes`: bytes left over after it mean the message
 /// is not a `T` (e.g. a `u64` of 300 read as a `u8`), reported as
 /// [`DecodeErrorKind::TrailingBytes`](crate::DecodeErrorKind::TrailingBytes).
-fn decode_all<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
+pub(crate) fn decode_all<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
     match postcard::take_from_bytes::<T>(bytes).map_err(DecodeError::new)? {
         (item, []) => Ok(item),
         (_, _rest) => Err(DecodeError::trailing_bytes()),
@@ -310,6 +311,26 @@ impl Flavor for ChunkWriter<'_> {
         self.flush()?;
         Ok(self.written)
     }
+}
+
+/// Encodes `item` (whose encoding is `len` bytes long) straight into a blob chunk at
+/// `offset` of `chunks`: the long path of a typed put (the channels' too). Returns the length
+/// written.
+pub(crate) fn encode_into_chunk<T: Serialize + ?Sized>(
+    item: &T,
+    chunks: &SharedBytes,
+    offset: usize,
+    len: usize,
+) -> postcard::Result<usize> {
+    let writer = ChunkWriter {
+        chunks,
+        at: offset,
+        end: offset + len,
+        staged: [0; 256],
+        staged_len: 0,
+        written: 0,
+    };
+    postcard::serialize_with_flavor(item, writer)
 }
 
 impl<T: Serialize + DeserializeOwned> Queue<T> {

@@ -99,11 +99,36 @@ pub struct Waiters {
     pub putters: u32,
 }
 
+/// What a blocking call of a channel adds to the queue's (crate-private; see
+/// `crate::channel`): a way to stop waiting (the other side is gone), a periodic check while
+/// blocked, and a hook inside a put's ring claim. The queues themselves use [`NoHooks`].
+pub(crate) trait Hooks {
+    /// Whether [`in_put_claim`](Self::in_put_claim) must run (a put takes the claim-with-closure
+    /// path then, instead of the fused push-and-notify).
+    const IN_PUT_CLAIM: bool = false;
+    /// Asked after each attempt that found the ring empty (a get) or full, or no free chunk (a
+    /// put): `true` ends the call with `Stopped`.
+    fn stopped(&self) -> bool {
+        false
+    }
+    /// Runs with the call's own stall check (every `STALL_CHECK` while it sleeps).
+    fn on_stall(&self) {}
+    /// Runs inside the ring claim of a put, after the message (or descriptor) was written.
+    fn in_put_claim(&self) {}
+}
+
+/// The queues' hooks: none.
+pub(crate) struct NoHooks;
+
+impl Hooks for NoHooks {}
+
 /// Why an internal put failed, before the item is put back into the error.
 #[derive(Debug)]
 pub(crate) enum PutFail {
     /// The deadline passed (at once for a call that does not wait) with no room.
     Waited,
+    /// [`Hooks::stopped`] said so (only for callers with hooks; the queues' map it as `Waited`).
+    Stopped,
     TooLarge {
         len: usize,
         max: usize,
@@ -116,7 +141,7 @@ impl PutFail {
     /// The public error, carrying `item`; `waited` makes the one for [`PutFail::Waited`].
     pub(crate) fn with<T, E: From<PutError<T>>>(self, item: T, waited: fn(T) -> E) -> E {
         match self {
-            PutFail::Waited => waited(item),
+            PutFail::Waited | PutFail::Stopped => waited(item),
             PutFail::TooLarge { len, max } => PutError::TooLarge { item, len, max }.into(),
             PutFail::Encode(error) => PutError::Encode { item, error }.into(),
             PutFail::Corrupt => PutError::Corrupt(item).into(),
@@ -129,6 +154,8 @@ impl PutFail {
 pub(crate) enum GetFail {
     /// The deadline passed (at once for a call that does not wait) with no message.
     Waited,
+    /// [`Hooks::stopped`] said so (only for callers with hooks; the queues' map it as `Waited`).
+    Stopped,
     Corrupt,
 }
 
@@ -136,7 +163,7 @@ impl GetFail {
     /// The public error; `waited` makes the one for [`GetFail::Waited`].
     pub(crate) fn with<E: From<GetError>>(self, waited: fn() -> E) -> E {
         match self {
-            GetFail::Waited => waited(),
+            GetFail::Waited | GetFail::Stopped => waited(),
             GetFail::Corrupt => GetError::Corrupt.into(),
         }
     }
@@ -440,6 +467,50 @@ impl RawQueue {
         self.inner.ring.view()
     }
 
+    /// The ring's wait words, `(not_empty, not_full)`: for a channel's waiters that sleep on
+    /// them with other words (`futex_waitv`).
+    pub(crate) fn wait_words(&self) -> (&WaitWord, &WaitWord) {
+        let ring = self.ring_view();
+        (ring.not_empty(), ring.not_full())
+    }
+
+    /// Waits until the ring holds a message (or one is being put) or `hooks.stopped()`, at
+    /// most until `deadline`, without taking it: a channel's `poll`. Returns whether it did.
+    pub(crate) fn wait_not_empty<H: Hooks>(&self, deadline: Deadline, hooks: &H) -> bool {
+        let (ring, me) = self.ring_and_id();
+        block_on_marked(
+            self.wait(ring.queue().not_empty(), me, NOT_EMPTY),
+            deadline,
+            || (!ring.queue().is_empty() || hooks.stopped()).then_some(()),
+            || ring.queue().mark_empty_wait(),
+            || {
+                self.repair_if_stuck(Waiting::Message);
+                hooks.on_stall();
+            },
+        )
+        .is_some()
+    }
+
+    /// `ByteQueue::mark_empty_wait`: what a waiter on [`wait_words`](Self::wait_words)`.0`
+    /// (a channel's, or [`wait`](crate::wait()) after [`get_wait`](Self::get_wait)'s
+    /// `prepare`) must call after `prepare_wait` and a look that found the ring empty, before it sleeps;
+    /// a put's fence-free wake-up sees only marked waiters. `false`: the mark failed (a put is
+    /// under way where it looked): sleep briefly only.
+    pub(crate) fn mark_empty_wait(&self) -> bool {
+        self.ring_view().mark_empty_wait()
+    }
+
+    /// Wakes every call blocked on this queue, to look again (a channel's other side is
+    /// gone).
+    pub(crate) fn wake_all(&self) {
+        let ring = self.ring_view();
+        notify_all(ring.not_empty());
+        notify_all(ring.not_full());
+        for class in self.inner.classes.iter() {
+            notify_all(class.freed());
+        }
+    }
+
     /// Puts `message`, waiting as long as needed for room.
     ///
     /// # Errors
@@ -590,6 +661,17 @@ impl RawQueue {
     /// Puts `bytes` (at most [`inline_max`](Self::inline_max) long) into a ring slot.
     #[inline]
     pub(crate) fn put_inline(&self, bytes: &[u8], deadline: Deadline) -> Result<(), PutFail> {
+        self.put_inline_with(bytes, deadline, &NoHooks)
+    }
+
+    /// [`put_inline`](Self::put_inline) with a channel's [`Hooks`].
+    #[inline]
+    pub(crate) fn put_inline_with<H: Hooks>(
+        &self,
+        bytes: &[u8],
+        deadline: Deadline,
+        hooks: &H,
+    ) -> Result<(), PutFail> {
         debug_assert!(bytes.len() <= self.inner.inline_max);
         let max = self.inner.max_message_size;
         if bytes.len() > max {
@@ -603,18 +685,38 @@ impl RawQueue {
             self.wait(ring.queue().not_full(), me, NOT_FULL),
             deadline,
             // Fence-free wake: every get marks before it sleeps (`block_on_marked` in `get_with`).
-            || match ring.try_push_notify(bytes) {
-                Ok(wake) => Some(Ok(wake)),
-                Err(PushError::Full) => None,
-                Err(_) => Some(Err(PutFail::Corrupt)),
+            || {
+                let pushed = if H::IN_PUT_CLAIM {
+                    // `None`: wake with the full `notify` below.
+                    ring.try_push_with(bytes.len(), |slot| {
+                        slot.write(bytes);
+                        hooks.in_put_claim();
+                    })
+                    .map(|()| None)
+                } else {
+                    ring.try_push_notify(bytes).map(Some)
+                };
+                match pushed {
+                    Ok(wake) => Some(Ok(wake)),
+                    Err(PushError::Full) if hooks.stopped() => Some(Err(PutFail::Stopped)),
+                    Err(PushError::Full) => None,
+                    Err(_) => Some(Err(PutFail::Corrupt)),
+                }
             },
-            || self.repair_if_stuck(Waiting::Room),
+            || {
+                self.repair_if_stuck(Waiting::Room);
+                hooks.on_stall();
+            },
         );
         match pushed {
-            Some(Ok(wake)) => {
+            Some(Ok(Some(wake))) => {
                 if wake && wake_one(ring.queue().not_empty()) {
                     self.look_for_dead();
                 }
+                Ok(())
+            }
+            Some(Ok(None)) => {
+                self.notify(ring.queue().not_empty());
                 Ok(())
             }
             Some(Err(fail)) => Err(fail),
@@ -698,13 +800,6 @@ impl RawQueue {
         self.wait(self.ring_view().not_empty(), me, NOT_EMPTY)
     }
 
-    /// For [`wait`](crate::wait()): after [`get_wait`](Self::get_wait)'s `prepare` found no
-    /// message, marks the head so that the next put wakes us (as a blocked get does); `false`:
-    /// a put may have missed us (see `ByteQueue::mark_empty_wait`).
-    pub(crate) fn mark_empty_wait(&self) -> bool {
-        self.ring_view().mark_empty_wait()
-    }
-
     /// For [`wait`](crate::wait()): its stall check, as a blocked get's.
     pub(crate) fn get_stalled(&self) {
         self.repair_if_stuck(Waiting::Message);
@@ -724,6 +819,17 @@ impl RawQueue {
         &self,
         len: usize,
         deadline: Deadline,
+        fill: impl FnOnce(&SharedBytes, usize) -> Result<usize, postcard::Error>,
+    ) -> Result<(), PutFail> {
+        self.put_blob_with(len, deadline, &NoHooks, fill)
+    }
+
+    /// [`put_blob`](Self::put_blob) with a channel's [`Hooks`].
+    pub(crate) fn put_blob_with<H: Hooks>(
+        &self,
+        len: usize,
+        deadline: Deadline,
+        hooks: &H,
         fill: impl FnOnce(&SharedBytes, usize) -> Result<usize, postcard::Error>,
     ) -> Result<(), PutFail> {
         let max = self.inner.max_message_size;
@@ -746,11 +852,21 @@ impl RawQueue {
         let Some(index) = block_on(
             self.wait(class.freed(), me, FREED + class_index),
             deadline,
-            || class.try_take(held),
-            || self.repair_if_stuck(Waiting::Chunk),
+            || match class.try_take(held) {
+                Some(index) => Some(Some(index)),
+                None if hooks.stopped() => Some(None),
+                None => None,
+            },
+            || {
+                self.repair_if_stuck(Waiting::Chunk);
+                hooks.on_stall();
+            },
         ) else {
             let fail = PutFail::Waited;
             return Err(self.after_failure(Waiting::Chunk, fail));
+        };
+        let Some(index) = index else {
+            return Err(PutFail::Stopped);
         };
         crash::point("blob.taken");
         let mut guard = LeaseGuard {
@@ -785,12 +901,17 @@ impl RawQueue {
                 // We hold the lease (HELD by us): ours to move.
                 marked = class.hand_over(index, held, descriptor.lease);
                 crash::point("blob.ringed");
+                hooks.in_put_claim();
             }) {
                 Ok(()) => Some(Ok(())),
+                Err(PushError::Full) if hooks.stopped() => Some(Err(PutFail::Stopped)),
                 Err(PushError::Full) => None,
                 Err(_) => Some(Err(PutFail::Corrupt)),
             },
-            || self.repair_if_stuck(Waiting::Room),
+            || {
+                self.repair_if_stuck(Waiting::Room);
+                hooks.on_stall();
+            },
         );
         match pushed {
             Some(Ok(())) => {
@@ -831,6 +952,17 @@ impl RawQueue {
         deadline: Deadline,
         read: impl FnOnce(Message<'_>) -> R,
     ) -> Result<R, GetFail> {
+        self.get_with_hooks(deadline, &NoHooks, read)
+    }
+
+    /// [`get_with`](Self::get_with) with a channel's [`Hooks`] (`in_put_claim` is not used).
+    #[inline]
+    pub(crate) fn get_with_hooks<R, H: Hooks>(
+        &self,
+        deadline: Deadline,
+        hooks: &H,
+        read: impl FnOnce(Message<'_>) -> R,
+    ) -> Result<R, GetFail> {
         let (ring, me) = self.ring_and_id();
         let descriptor_len = self.inner.inline_max + 1;
         let mut read = Some(read);
@@ -853,11 +985,15 @@ impl RawQueue {
                 }
             }) {
                 Ok(result) => Some(Ok(result)),
+                Err(PopError::Empty) if hooks.stopped() => Some(Err(GetFail::Stopped)),
                 Err(PopError::Empty) => None,
                 Err(_) => Some(Err(GetFail::Corrupt)),
             },
             || ring.queue().mark_empty_wait(),
-            || self.repair_if_stuck(Waiting::Message),
+            || {
+                self.repair_if_stuck(Waiting::Message);
+                hooks.on_stall();
+            },
         );
         match popped {
             Some(Ok(result)) => {
