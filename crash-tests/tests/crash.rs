@@ -348,9 +348,11 @@ fn a_non_daemon_child_blocked_in_get_outlives_its_parent_asleep_and_working() {
         let parent = Process::new(move || {
             let (cq, dq) = (pq.clone(), pq);
             let child = Process::new(move || preplies.put(cq.get().unwrap()).unwrap());
-            let daemon = host_runtime::Builder::new().daemon(true).build(move || {
-                let _ = dq.get();
-            });
+            let daemon = host_runtime::process::Builder::new()
+                .daemon(true)
+                .build(move || {
+                    let _ = dq.get();
+                });
             child.start().unwrap();
             daemon.start().unwrap();
             ppids

@@ -476,7 +476,7 @@ fn work(case: Case, queue: Handle, until: Instant) -> Tally {
 
 /// A child that dies with the test's thread, should a failed assertion end the test first.
 fn daemon(f: impl FnOnce() + Send + 'static) -> Process {
-    host_runtime::Builder::new().daemon(true).build(f)
+    host_runtime::process::Builder::new().daemon(true).build(f)
 }
 
 /// One case: a named queue, a peer and a worker over it. Returns the two processes and the

@@ -104,9 +104,11 @@ pub mod wait;
 
 #[cfg(target_has_atomic = "64")]
 pub use pool::{AsyncResult, Pool, PoolError, TaskError};
+// The builders stay in their modules (`process::Builder`, `queue::Builder`, `pool::Builder`):
+// at the crate root, a bare `Builder` would not say what it builds.
 pub use process::{
-    active_children, cpu_count, current_process, parent_process, Builder, CurrentProcess,
-    JoinError, JoinHandle, Process, ProcessError,
+    active_children, cpu_count, current_process, parent_process, CurrentProcess, JoinError,
+    JoinHandle, Process, ProcessError,
 };
 pub use queue::{
     DecodeError, DecodeErrorKind, EncodeError, GetError, GetNowaitError, GetTimeoutError, PutError,
