@@ -53,6 +53,7 @@ macro_rules! word64_link {
 mod byte_queue;
 pub mod crash;
 mod error;
+mod lock;
 mod pad;
 #[cfg(not(loom))]
 mod participant;
@@ -73,6 +74,10 @@ pub use byte_queue::{ByteQueue, Config, Contents, QueueStats};
 pub use byte_queue::{Registered, RepairHooks, Repaired};
 pub use error::{
     AttachError, InitError, LayoutError, PopError, PushError, RegisterError, RepairError,
+};
+pub use lock::{
+    Acquired, Holder, LockOwner, LockWord, TakeOverError, TryLockError, UnlockError, Unlocked,
+    MAX_LOCK_RETRIES,
 };
 pub use pad::CachePadded;
 #[cfg(not(loom))]

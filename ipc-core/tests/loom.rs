@@ -301,3 +301,133 @@ mod pool {
         });
     }
 }
+
+/// The owner-stamped lock word (`ipc_core::LockWord`).
+mod lock {
+    use super::model;
+    use ipc_core::{Holder, LockOwner, LockWord, TakeOverError, TryLockError, Unlocked};
+    use loom::sync::atomic::{AtomicU32, AtomicUsize, Ordering::*};
+    use loom::sync::Arc;
+    use loom::thread;
+
+    fn owner(id: u32) -> LockOwner {
+        LockOwner::new(id, id + 100).unwrap()
+    }
+
+    /// Takes the lock, yielding (to loom) while it is held.
+    fn lock(l: &LockWord, me: LockOwner, recursive: bool) {
+        loop {
+            match l.try_lock(me, recursive, false) {
+                Ok(_) => return,
+                Err(TryLockError::Held(_)) => thread::yield_now(),
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+
+    /// Two threads increment a counter under the lock with a separate load and store: a lost
+    /// update would show two holders at once. One of them re-enters (recursive).
+    #[test]
+    fn mutual_exclusion() {
+        model(3, || {
+            let l = Arc::new(LockWord::new());
+            let counter = Arc::new(AtomicUsize::new(0));
+            let t = {
+                let (l, counter) = (l.clone(), counter.clone());
+                thread::spawn(move || {
+                    lock(&l, owner(1), true);
+                    lock(&l, owner(1), true);
+                    let v = counter.load(Relaxed);
+                    counter.store(v + 1, Relaxed);
+                    assert_eq!(l.unlock(owner(1), true), Ok(Unlocked::StillHeld(1)));
+                    assert!(matches!(
+                        l.unlock(owner(1), true),
+                        Ok(Unlocked::Released { .. })
+                    ));
+                })
+            };
+            lock(&l, owner(2), false);
+            let v = counter.load(Relaxed);
+            counter.store(v + 1, Relaxed);
+            assert!(matches!(
+                l.unlock(owner(2), false),
+                Ok(Unlocked::Released { .. })
+            ));
+            t.join().unwrap();
+            assert_eq!(counter.load(Relaxed), 2);
+            assert!(l.holder().is_none());
+        });
+    }
+
+    /// A waiter that marked the lock and would sleep on the value it set is always woken: the
+    /// holder's unlock says `wake` whenever the mark took.
+    #[test]
+    fn a_marked_waiter_is_always_woken() {
+        model(3, || {
+            let l = Arc::new(LockWord::new());
+            l.try_lock(owner(1), false, false).unwrap();
+            let marked = Arc::new(AtomicU32::new(0));
+            let waiter = {
+                let (l, marked) = (l.clone(), marked.clone());
+                thread::spawn(move || match l.try_lock(owner(2), false, false) {
+                    Err(TryLockError::Held(h)) => {
+                        if let Some(v) = l.mark_waiting(h) {
+                            // It would sleep now, if the word still holds `v`.
+                            if l.futex().load(Relaxed) == v {
+                                marked.store(1, Relaxed);
+                            }
+                        }
+                    }
+                    Ok(_) => {
+                        l.unlock(owner(2), false).unwrap();
+                    }
+                    Err(e) => panic!("{e}"),
+                })
+            };
+            let unlocked = l.unlock(owner(1), false).unwrap();
+            waiter.join().unwrap();
+            if marked.load(Relaxed) == 1 {
+                assert_eq!(unlocked, Unlocked::Released { wake: true });
+            }
+        });
+    }
+
+    /// Two takers race for the lock of a dead holder while a third tries to lock it plainly:
+    /// exactly one taker wins, and nobody else gets the lock while it holds it.
+    #[test]
+    fn one_taker_wins_a_dead_holders_lock() {
+        model(3, || {
+            let l = Arc::new(LockWord::new());
+            l.try_lock(owner(1), false, false).unwrap();
+            let dead: Holder = l.holder().unwrap();
+            let holders = Arc::new(AtomicUsize::new(0));
+            let takers: Vec<_> = [2, 3]
+                .into_iter()
+                .map(|id| {
+                    let (l, holders) = (l.clone(), holders.clone());
+                    thread::spawn(move || match l.take_over(dead, owner(id)) {
+                        Ok(()) => {
+                            assert_eq!(holders.fetch_add(1, Relaxed), 0, "two holders");
+                            holders.fetch_sub(1, Relaxed);
+                            l.unlock(owner(id), false).unwrap();
+                            true
+                        }
+                        Err(TakeOverError::Changed) => false,
+                        Err(e) => panic!("{e}"),
+                    })
+                })
+                .collect();
+            if l.try_lock(owner(4), false, false).is_ok() {
+                assert_eq!(holders.fetch_add(1, Relaxed), 0, "two holders");
+                holders.fetch_sub(1, Relaxed);
+                l.unlock(owner(4), false).unwrap();
+            }
+            let wins = takers
+                .into_iter()
+                .map(|t| t.join().unwrap())
+                .filter(|&won| won)
+                .count();
+            assert_eq!(wins, 1);
+        });
+    }
+}
