@@ -56,8 +56,8 @@ pub struct LockOwner {
 }
 
 impl LockOwner {
-    /// The owner `id` with `stamp` (0 if the host has none), or `None` if `id` is 0 or has
-    /// bit 31 set.
+    /// The owner `id` with `stamp` (0: none, the host cannot tell this owner from an earlier
+    /// one with its id), or `None` if `id` is 0 or has bit 31 set.
     ///
     /// # Examples
     ///
@@ -118,11 +118,11 @@ impl Holder {
         self.word & OWNER_MASK
     }
 
-    /// The holder's stamp, if it recorded one (0 or another owner's record: `None`; on
-    /// targets without 64-bit atomics, always `None`).
+    /// The holder's stamp, if it recorded one (a stamp of 0, none, or another owner's record:
+    /// `None`; on targets without 64-bit atomics, always `None`).
     pub fn stamp(&self) -> Option<u32> {
         #[cfg(word64)]
-        if self.stamp_word != 0 && (self.stamp_word >> 32) as u32 == self.owner() {
+        if self.stamp_word as u32 != 0 && (self.stamp_word >> 32) as u32 == self.owner() {
             return Some(self.stamp_word as u32);
         }
         None

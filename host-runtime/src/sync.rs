@@ -1,0 +1,50 @@
+//! Python's `multiprocessing` synchronisation primitives over shared memory, which survive the
+//! death of a process that holds them.
+//!
+//! - [`Lock`] and [`RLock`] (recursive): Python's `acquire(block, timeout)` and `release()`,
+//!   and Rust guards ([`Lock::lock`], [`Lock::try_lock`], [`Lock::lock_timeout`]).
+//!
+//! # A holder that dies
+//!
+//! In Python, a process killed while it holds a `Lock` wedges every other process for ever.
+//! Here the lock word records its holder (thread id and start time: `ipc_core::LockWord`), and a
+//! process that waits for it asks the kernel, every [`DEATH_CHECK`] while it waits (and on a
+//! failed `try_lock`, at most as often), whether the holder can still run. If it cannot (its
+//! thread is gone, or a zombie, or its id now names a thread that started at another time), the
+//! waiter takes the lock over and is told: [`LockError::OwnerDied`] carries the guard, as
+//! `std`'s `PoisonError` does, and as POSIX robust mutexes return `EOWNERDEAD`, so the program
+//! can repair what the lock protects. A *stopped* (`SIGSTOP`) or slow holder is never taken for
+//! dead: a waiter keeps waiting, and a timed wait times out.
+//!
+//! # Hostile memory
+//!
+//! The lock words live in memory every process forked after their creation can write. One that
+//! scribbles on them can make calls fail ([`LockError::Corrupt`]), wait, or let two processes
+//! hold a lock at once; nothing else (no undefined behaviour, no panic, no unbounded loop of CPU:
+//! a waiter sleeps on a futex, with a timeout of at most [`DEATH_CHECK`]).
+//!
+//! # Examples
+//!
+//! ```
+//! use host_runtime::sync::Lock;
+//! use host_runtime::Process;
+//!
+//! let lock = Lock::new()?;
+//! let child_lock = lock.clone();
+//! let p = Process::new(move || {
+//!     let _guard = child_lock.lock().unwrap();
+//!     // ... work on shared state ...
+//! });
+//! p.start()?;
+//! drop(lock.lock().unwrap());
+//! p.join()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod error;
+mod lock;
+mod raw;
+
+pub use error::{AcquireError, LockError, LockTimeoutError, ReleaseError, TryLockError};
+pub use lock::{Lock, LockGuard, RLock, RLockGuard};
+pub use raw::DEATH_CHECK;

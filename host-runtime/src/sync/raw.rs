@@ -1,0 +1,195 @@
+//! What every primitive of [`crate::sync`] shares: a shared page of lock words, who "I" am to a
+//! lock (thread id and stamp, per thread, per fork), and the blocking acquire loop.
+
+use std::cell::Cell;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ipc_core::{Acquired, Holder, LockOwner, LockWord, TryLockError, UnlockError, Unlocked};
+
+use crate::liveness::{self, Verdict};
+use crate::shared::region::{Mapping, SharedBytes};
+use crate::sys::futex::{futex_wait, futex_wake};
+use crate::sys::{fork_generation, gettid};
+use crate::wait::{Deadline, Stall};
+
+/// How often a process that waits for a lock asks the kernel whether the holder is still
+/// alive (and the least time between two such checks after failed `try_lock` calls of one
+/// handle in one process).
+pub const DEATH_CHECK: Duration = Duration::from_millis(200);
+
+/// Spins (each a few `spin_loop` hints) before a waiter sleeps.
+const SPINS: u32 = 64;
+
+/// The shared memory of one primitive: `words` 8-byte words in a page of its own.
+pub(crate) struct Shared {
+    bytes: SharedBytes,
+    /// Rate limit of the death checks of failed `try_lock`s (process-local).
+    pub(crate) stall: Stall,
+}
+
+impl Shared {
+    /// A new anonymous shared page (inherited by children forked after this), zeroed.
+    pub(crate) fn anonymous(len: usize) -> io::Result<Arc<Shared>> {
+        let mapping = Arc::new(Mapping::anonymous(len.max(64))?);
+        let bytes = Mapping::claim_bytes(&mapping, 0, len.max(64))
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        Ok(Arc::new(Shared {
+            bytes,
+            stall: Stall::new(),
+        }))
+    }
+
+    /// The lock word at byte `offset` (a multiple of 8).
+    pub(crate) fn lock_word(&self, offset: usize) -> &LockWord {
+        &self.bytes.atomics::<LockWord>(offset, 1)[0]
+    }
+
+    /// The bytes, for the primitives that keep more than lock words.
+    #[allow(dead_code)] // For the primitives to come (Event, Semaphore, Barrier).
+    pub(crate) fn bytes(&self) -> &SharedBytes {
+        &self.bytes
+    }
+}
+
+thread_local! {
+    /// This thread's owner value and the fork generation it was made in (a forked child's
+    /// thread has another id: it makes its own).
+    static ME: Cell<(u64, Option<LockOwner>)> = const { Cell::new((u64::MAX, None)) };
+}
+
+/// The calling thread as a lock owner: its thread id and the low 32 bits of its start time
+/// (0 = none, if `/proc` cannot tell).
+pub(crate) fn me() -> LockOwner {
+    let generation = fork_generation();
+    ME.with(|me| {
+        if let (g, Some(owner)) = me.get() {
+            if g == generation {
+                return owner;
+            }
+        }
+        let tid = gettid().as_raw() as u32;
+        let stamp = liveness::thread_stamp(tid).unwrap_or(0);
+        let owner = LockOwner::new(tid, stamp).expect("thread ids are below 2^31");
+        me.set((generation, Some(owner)));
+        owner
+    })
+}
+
+/// How an acquire that took the lock went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Got {
+    /// It was free, or the caller's (recursive).
+    Clean,
+    /// Taken over from a dead holder.
+    OwnerDied,
+}
+
+/// Why an acquire did not take the lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Fail {
+    /// The deadline passed (or `NoWait`) with the lock held by a live holder.
+    Busy,
+    /// The caller holds this non-recursive lock and would wait for ever.
+    Deadlock,
+    /// A recursive depth past `u32::MAX`.
+    Overflow,
+    /// The lock word kept changing (a hostile writer).
+    Corrupt,
+}
+
+/// Whether the holder in `h` is the calling thread (same id and, if both have one, stamp).
+fn is_me(h: &Holder, me: LockOwner) -> bool {
+    h.owner() == me.id() && h.stamp().is_none_or(|s| me.stamp() == 0 || s == me.stamp())
+}
+
+/// Judges the holder of snapshot `h` and, if the kernel says it can never run again, takes
+/// the lock over. `true` if the caller holds it now.
+pub(crate) fn take_if_dead(word: &LockWord, h: Holder, me: LockOwner) -> bool {
+    liveness::judge_thread(h.owner(), h.stamp()) == Verdict::Dead && word.take_over(h, me).is_ok()
+}
+
+/// Acquires `word` for the calling thread, waiting until `deadline`: spin a little, then sleep
+/// on the futex (at most [`DEATH_CHECK`] at a time), judging the holder every
+/// [`DEATH_CHECK`].
+pub(crate) fn acquire(
+    word: &LockWord,
+    stall: &Stall,
+    recursive: bool,
+    deadline: Deadline,
+) -> Result<Got, Fail> {
+    let me = me();
+    // Fast path: one CAS.
+    let mut held = match word.try_lock(me, recursive, false) {
+        Ok(Acquired::Free | Acquired::Again) => return Ok(Got::Clean),
+        Err(e) => e,
+    };
+    let mut contended = false;
+    let mut spins = 0;
+    // The first death check of a blocking wait is due at once if the handle's is; then every
+    // DEATH_CHECK, whatever the `try_lock`s of other threads do to `stall`.
+    let mut next_check = if stall.due() {
+        None
+    } else {
+        Some(std::time::Instant::now() + DEATH_CHECK)
+    };
+    loop {
+        let h = match held {
+            TryLockError::Held(h) => h,
+            TryLockError::TooDeep => return Err(Fail::Overflow),
+            _ => return Err(Fail::Corrupt),
+        };
+        let check_now = next_check.is_none_or(|at| std::time::Instant::now() >= at);
+        if check_now {
+            next_check = Some(std::time::Instant::now() + DEATH_CHECK);
+            if !is_me(&h, me) && take_if_dead(word, h, me) {
+                stall.reset();
+                return Ok(Got::OwnerDied);
+            }
+        }
+        if deadline.has_passed() {
+            return Err(Fail::Busy);
+        }
+        if !recursive && is_me(&h, me) && deadline == Deadline::Never {
+            return Err(Fail::Deadlock);
+        }
+        if spins < SPINS {
+            spins += 1;
+            for _ in 0..16 {
+                std::hint::spin_loop();
+            }
+        } else if let Some(value) = word.mark_waiting(h) {
+            let mut wait = DEATH_CHECK;
+            if let Some(left) = deadline.remaining() {
+                wait = wait.min(left);
+            }
+            if let Some(at) = next_check {
+                wait = wait.min(at.saturating_duration_since(std::time::Instant::now()));
+            }
+            // Woken, timed out, interrupted or the word changed: look again in every case.
+            let _ = futex_wait(
+                word.futex(),
+                value,
+                Some(wait.max(Duration::from_micros(1))),
+            );
+            contended = true;
+        }
+        held = match word.try_lock(me, recursive, contended) {
+            Ok(_) => return Ok(Got::Clean),
+            Err(e) => e,
+        };
+    }
+}
+
+/// Lets go of one hold of the calling thread's; wakes a sleeper if one said it sleeps.
+pub(crate) fn release(word: &LockWord, recursive: bool) -> Result<(), UnlockError> {
+    match word.unlock(me(), recursive)? {
+        Unlocked::Released { wake: true } => {
+            // A wake for a sleeper: EFAULT/EINVAL are ruled out by the reference.
+            let _ = futex_wake(word.futex(), 1);
+        }
+        Unlocked::Released { wake: false } | Unlocked::StillHeld(_) => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,259 @@
+//! `host_runtime::sync`: the locks between real processes, including holders that are killed
+//! (`SIGKILL`: the next acquirer takes over and is told) or stopped (`SIGSTOP`: never taken for
+//! dead), and the behaviours CPython's `_test_multiprocessing.py` checks for `Lock` and `RLock`.
+//!
+//! Each body runs under a watchdog far above its expected time: a lock that hangs fails the
+//! test instead of the run.
+
+mod common;
+
+use std::io::Read;
+use std::os::fd::AsFd;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::watchdog_secs;
+use host_runtime::shared::region::Mapping;
+use host_runtime::sync::{
+    AcquireError, Lock, LockError, LockTimeoutError, RLock, ReleaseError, TryLockError,
+};
+use host_runtime::sys::{self, Pid, Signal};
+use host_runtime::Process;
+
+fn watchdog(body: impl FnOnce() + Send + 'static) {
+    watchdog_secs(60, body);
+}
+
+/// Blocks until `holder()` says `pid` (a child's main thread) holds the lock.
+fn await_holder(holder: impl Fn() -> Option<u32>, pid: i32) {
+    while holder() != Some(pid as u32) {
+        std::thread::yield_now();
+    }
+}
+
+/// A child that takes `lock` (through `take`), then waits for a byte on a pipe (or for ever,
+/// until killed), then lets go and exits 0.
+fn holding_child(
+    take: impl FnOnce() -> Box<dyn std::any::Any> + Send + 'static,
+) -> (Process, std::os::fd::OwnedFd) {
+    let (rx, tx) = sys::pipe().unwrap();
+    let p = Process::new(move || {
+        let guard = take();
+        let mut byte = [0u8; 1];
+        let _ = std::fs::File::from(rx).read(&mut byte);
+        drop(guard);
+    });
+    p.start().unwrap();
+    (p, tx)
+}
+
+fn signal(p: &Process, sig: libc::c_int) {
+    let pid = Pid::from_raw(p.pid().unwrap()).unwrap();
+    sys::kill(pid, Signal::from_raw(sig).unwrap()).unwrap();
+}
+
+#[test]
+fn a_killed_holder_hands_the_lock_over_with_owner_died() {
+    watchdog(|| {
+        let lock = Lock::new().unwrap();
+        let child_lock = lock.clone();
+        let (p, _tx) = holding_child(move || {
+            // Leak the guard's borrow: the child holds until it dies.
+            let lock: &'static Lock = Box::leak(Box::new(child_lock));
+            Box::new(lock.lock().unwrap())
+        });
+        await_holder(|| lock.holder(), p.pid().unwrap());
+        assert!(matches!(lock.try_lock(), Err(TryLockError::WouldBlock)));
+        // A waiter already asleep when the holder dies.
+        let waiter = {
+            let lock = lock.clone();
+            std::thread::spawn(move || match lock.lock() {
+                Err(LockError::OwnerDied(guard)) => {
+                    drop(guard);
+                    true
+                }
+                Ok(_) => false,
+                Err(e) => panic!("{e}"),
+            })
+        };
+        p.kill().unwrap();
+        assert!(waiter.join().unwrap(), "the waiter was not told OwnerDied");
+        // Told once: the next acquire is clean.
+        let guard = lock.lock().unwrap();
+        drop(guard);
+        p.join().unwrap();
+        assert!(lock.holder().is_none());
+    });
+}
+
+#[test]
+fn a_killed_holder_is_found_by_acquire_and_try_lock() {
+    watchdog(|| {
+        for use_try in [false, true] {
+            let lock = Lock::new().unwrap();
+            let child_lock = lock.clone();
+            let (p, _tx) = holding_child(move || {
+                let lock: &'static Lock = Box::leak(Box::new(child_lock));
+                Box::new(lock.lock().unwrap())
+            });
+            await_holder(|| lock.holder(), p.pid().unwrap());
+            p.kill().unwrap();
+            p.join().unwrap();
+            if use_try {
+                // The handle's first failed try_lock judges the holder at once.
+                let got = loop {
+                    match lock.try_lock() {
+                        Err(TryLockError::WouldBlock) => std::thread::yield_now(),
+                        other => break other,
+                    }
+                };
+                assert!(matches!(got, Err(TryLockError::OwnerDied(_))));
+            } else {
+                assert_eq!(lock.acquire(true, None), Err(AcquireError::OwnerDied));
+                // The caller holds it: release as usual.
+                lock.release().unwrap();
+            }
+            assert!(lock.holder().is_none());
+        }
+    });
+}
+
+#[test]
+fn a_stopped_holder_is_not_declared_dead() {
+    watchdog(|| {
+        let lock = Lock::new().unwrap();
+        let child_lock = lock.clone();
+        let (p, tx) = holding_child(move || {
+            let lock: &'static Lock = Box::leak(Box::new(child_lock));
+            Box::new(lock.lock().unwrap())
+        });
+        await_holder(|| lock.holder(), p.pid().unwrap());
+        signal(&p, libc::SIGSTOP);
+        // Longer than two death checks: each finds the holder alive (stopped).
+        let timeout = host_runtime::sync::DEATH_CHECK * 2 + Duration::from_millis(100);
+        let start = Instant::now();
+        assert!(matches!(
+            lock.lock_timeout(timeout),
+            Err(LockTimeoutError::Timeout)
+        ));
+        assert!(start.elapsed() >= timeout);
+        assert!(matches!(lock.try_lock(), Err(TryLockError::WouldBlock)));
+        assert_eq!(
+            lock.acquire(true, Some(Duration::from_millis(50))),
+            Ok(false)
+        );
+        assert_eq!(lock.holder(), Some(p.pid().unwrap() as u32));
+        // It runs again, and lets go on its own: a clean acquire.
+        signal(&p, libc::SIGCONT);
+        sys::write_all(tx.as_fd(), b"x").unwrap();
+        drop(lock.lock().unwrap());
+        assert_eq!(p.join().unwrap(), 0);
+    });
+}
+
+#[test]
+fn processes_exclude_each_other() {
+    watchdog(|| {
+        let lock = Lock::new().unwrap();
+        let mapping = Arc::new(Mapping::anonymous(4096).unwrap());
+        let bytes = Mapping::claim_bytes(&mapping, 0, 8).unwrap();
+        let n = 2_000;
+        let children: Vec<_> = (0..3)
+            .map(|_| {
+                let (lock, bytes) = (lock.clone(), bytes.clone());
+                let p = Process::new(move || {
+                    for _ in 0..n {
+                        let _g = lock.lock().unwrap();
+                        // A load and a store: a broken lock would lose updates.
+                        let v = bytes.u64_at(0).load(Relaxed);
+                        bytes.u64_at(0).store(v + 1, Relaxed);
+                    }
+                });
+                p.start().unwrap();
+                p
+            })
+            .collect();
+        for p in &children {
+            assert_eq!(p.join().unwrap(), 0);
+        }
+        assert_eq!(bytes.u64_at(0).load(Relaxed), 3 * n);
+    });
+}
+
+#[test]
+fn rlock_killed_at_depth_three_is_taken_over_at_depth_one() {
+    watchdog(|| {
+        let lock = RLock::new().unwrap();
+        let child_lock = lock.clone();
+        let (p, _tx) = holding_child(move || {
+            let lock: &'static RLock = Box::leak(Box::new(child_lock));
+            let guards: Vec<_> = (0..3).map(|_| lock.lock().unwrap()).collect();
+            Box::new(guards)
+        });
+        await_holder(|| lock.holder(), p.pid().unwrap());
+        // Another process may not release it.
+        let other = lock.clone();
+        let q = Process::new(move || {
+            assert!(matches!(other.release(), Err(ReleaseError::NotOwner(_))));
+        });
+        q.start().unwrap();
+        assert_eq!(q.join().unwrap(), 0);
+        p.kill().unwrap();
+        let guard = match lock.lock() {
+            Err(LockError::OwnerDied(g)) => g,
+            other => panic!("expected OwnerDied, got {other:?}"),
+        };
+        // Held once now: one drop frees it.
+        drop(guard);
+        assert!(lock.holder().is_none());
+        p.join().unwrap();
+    });
+}
+
+/// CPython `_test_multiprocessing.py`, `_TestLock.test_lock` and `test_rlock`, and
+/// `_TestLock.test_lock_context`.
+#[test]
+fn cpython_lock_and_rlock() {
+    watchdog(|| {
+        let lock = Lock::new().unwrap();
+        assert_eq!(lock.acquire(true, None), Ok(true));
+        assert_eq!(lock.acquire(false, None), Ok(false));
+        assert_eq!(lock.release(), Ok(()));
+        assert_eq!(lock.release(), Err(ReleaseError::NotHeld)); // Python: ValueError
+                                                                // A blocking acquire of a Lock the thread holds would never end: an error, not a hang.
+        let _g = lock.lock().unwrap();
+        assert!(matches!(lock.lock(), Err(LockError::WouldDeadlock)));
+        assert_eq!(lock.acquire(true, None), Err(AcquireError::WouldDeadlock));
+        // With a timeout it waits it out, as Python's does (which returns False).
+        let start = Instant::now();
+        assert_eq!(
+            lock.acquire(true, Some(Duration::from_millis(100))),
+            Ok(false)
+        );
+        assert!(start.elapsed() >= Duration::from_millis(100));
+        drop(_g);
+
+        let rlock = RLock::new().unwrap();
+        for _ in 0..3 {
+            assert_eq!(rlock.acquire(true, None), Ok(true));
+        }
+        for _ in 0..3 {
+            assert_eq!(rlock.release(), Ok(()));
+        }
+        assert_eq!(rlock.release(), Err(ReleaseError::NotHeld)); // Python: AssertionError
+                                                                 // Another thread neither takes nor releases it while we hold it.
+        let _g = rlock.lock().unwrap();
+        let other = rlock.clone();
+        std::thread::spawn(move || {
+            assert_eq!(other.acquire(false, None), Ok(false));
+            assert_eq!(
+                other.acquire(true, Some(Duration::from_millis(20))),
+                Ok(false)
+            );
+            assert!(matches!(other.release(), Err(ReleaseError::NotOwner(_))));
+        })
+        .join()
+        .unwrap();
+    });
+}
