@@ -3,6 +3,7 @@
 //!
 //! - [`Lock`] and [`RLock`] (recursive): Python's `acquire(block, timeout)` and `release()`,
 //!   and Rust guards ([`Lock::lock`], [`Lock::try_lock`], [`Lock::lock_timeout`]).
+//! - [`Event`]: `set`, `clear`, `is_set`, `wait(timeout)`.
 //!
 //! # A holder that dies
 //!
@@ -42,9 +43,11 @@
 //! ```
 
 mod error;
+mod event;
 mod lock;
 mod raw;
 
 pub use error::{AcquireError, LockError, LockTimeoutError, ReleaseError, TryLockError};
+pub use event::Event;
 pub use lock::{Lock, LockGuard, RLock, RLockGuard};
 pub use raw::DEATH_CHECK;

@@ -257,3 +257,28 @@ fn cpython_lock_and_rlock() {
         .unwrap();
     });
 }
+
+/// CPython `_TestEvent.test_event`: wait with a timeout on a clear event returns False after
+/// the timeout; set wakes a waiter in another process; is_set/clear.
+#[test]
+fn cpython_event() {
+    watchdog(|| {
+        let event = host_runtime::sync::Event::new().unwrap();
+        assert!(!event.is_set());
+        let start = Instant::now();
+        assert!(!event.wait(Some(Duration::from_millis(100))));
+        assert!(start.elapsed() >= Duration::from_millis(100));
+        event.set();
+        assert!(event.is_set());
+        assert!(event.wait(None));
+        assert!(event.wait(Some(Duration::ZERO)));
+        event.clear();
+        assert!(!event.is_set());
+        // A process waits; we set.
+        let e = event.clone();
+        let p = Process::new(move || assert!(e.wait(None)));
+        p.start().unwrap();
+        event.set();
+        assert_eq!(p.join().unwrap(), 0);
+    });
+}

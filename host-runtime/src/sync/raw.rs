@@ -47,7 +47,6 @@ impl Shared {
     }
 
     /// The bytes, for the primitives that keep more than lock words.
-    #[allow(dead_code)] // For the primitives to come (Event, Semaphore, Barrier).
     pub(crate) fn bytes(&self) -> &SharedBytes {
         &self.bytes
     }
