@@ -4,6 +4,7 @@
 //! - [`Lock`] and [`RLock`] (recursive): Python's `acquire(block, timeout)` and `release()`,
 //!   and Rust guards ([`Lock::lock`], [`Lock::try_lock`], [`Lock::lock_timeout`]).
 //! - [`Event`]: `set`, `clear`, `is_set`, `wait(timeout)`.
+//! - [`Semaphore`] and [`BoundedSemaphore`]: the permits a dead process held are given back.
 //!
 //! # A holder that dies
 //!
@@ -45,9 +46,14 @@
 mod error;
 mod event;
 mod lock;
+mod procs;
 mod raw;
+mod semaphore;
 
 pub use error::{AcquireError, LockError, LockTimeoutError, ReleaseError, TryLockError};
 pub use event::Event;
 pub use lock::{Lock, LockGuard, RLock, RLockGuard};
 pub use raw::DEATH_CHECK;
+pub use semaphore::{
+    BoundedSemaphore, Semaphore, SemaphoreReleaseError, SemaphoreStats, SEM_VALUE_MAX,
+};

@@ -282,3 +282,86 @@ fn cpython_event() {
         assert_eq!(p.join().unwrap(), 0);
     });
 }
+
+/// CPython `_TestSemaphore.test_semaphore`, `test_bounded_semaphore`, `test_timeout`.
+#[test]
+fn cpython_semaphores() {
+    use host_runtime::sync::{BoundedSemaphore, Semaphore, SemaphoreReleaseError};
+    watchdog(|| {
+        let sem = Semaphore::new(2).unwrap();
+        assert!(sem.acquire(true, None));
+        assert_eq!(sem.get_value(), 1);
+        assert!(sem.acquire(true, None));
+        assert_eq!(sem.get_value(), 0);
+        assert!(!sem.acquire(false, None));
+        assert_eq!(sem.get_value(), 0);
+        sem.release().unwrap();
+        assert_eq!(sem.get_value(), 1);
+        sem.release().unwrap();
+        assert_eq!(sem.get_value(), 2);
+        // A plain semaphore may go above its initial value.
+        sem.release().unwrap();
+        assert_eq!(sem.get_value(), 3);
+
+        let bounded = BoundedSemaphore::new(2).unwrap();
+        assert!(bounded.acquire(true, None));
+        bounded.release().unwrap();
+        assert_eq!(
+            bounded.release(),
+            Err(SemaphoreReleaseError::TooManyReleases)
+        );
+        assert_eq!(bounded.get_value(), 2);
+
+        // Timeouts: each waits at least its time, then says false.
+        let empty = Semaphore::new(0).unwrap();
+        for (block, timeout) in [(false, None), (false, Some(1.0)), (true, Some(0.1))] {
+            let start = Instant::now();
+            assert!(!empty.acquire(block, timeout.map(Duration::from_secs_f64)));
+            if block {
+                assert!(start.elapsed() >= Duration::from_millis(100));
+            }
+        }
+        // A process's release wakes a waiter here.
+        let s = empty.clone();
+        let p = Process::new(move || s.release().unwrap());
+        p.start().unwrap();
+        assert!(empty.acquire(true, None));
+        assert_eq!(p.join().unwrap(), 0);
+    });
+}
+
+#[test]
+fn permits_of_a_killed_process_are_given_back() {
+    use host_runtime::sync::BoundedSemaphore;
+    watchdog(|| {
+        let sem = BoundedSemaphore::new(3).unwrap();
+        let s = sem.clone();
+        let (p, _tx) = holding_child(move || {
+            assert!(s.acquire(true, None));
+            assert!(s.acquire(true, None));
+            Box::new(())
+        });
+        while sem.get_value() != 1 {
+            std::thread::yield_now();
+        }
+        // Ours: taken and kept while the child dies.
+        assert!(sem.acquire(true, None));
+        // A waiter asleep before the death.
+        let waiter = {
+            let sem = sem.clone();
+            std::thread::spawn(move || sem.acquire(true, None))
+        };
+        p.kill().unwrap();
+        assert!(waiter.join().unwrap());
+        p.join().unwrap();
+        // The dead child's two permits came back: one went to the waiter.
+        let stats = sem.stats();
+        assert_eq!(stats.returned_from_dead, 2);
+        assert_eq!(stats.value, 1);
+        // Our own permits are still ours (and the bound holds).
+        sem.release().unwrap();
+        sem.release().unwrap();
+        assert_eq!(sem.get_value(), 3);
+        assert!(sem.release().is_err());
+    });
+}

@@ -1,0 +1,310 @@
+//! [`Semaphore`] and [`BoundedSemaphore`]: Python's, with the permits a dead process held
+//! given back.
+
+use std::fmt;
+use std::io;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::procs::{Mine, Procs, TABLE_BYTES};
+use super::raw::{Shared, DEATH_CHECK};
+use crate::sys::futex::{futex_wait, futex_wake};
+use crate::wait::Deadline;
+
+/// Page layout: the count (`u32`, the futex word) at 0, sleepers (`u32`) at 4, permits returned
+/// from dead processes (`u64`) at 8, the process table at 64.
+const COUNT: usize = 0;
+const SLEEPERS: usize = 4;
+const RETURNED: usize = 8;
+const TABLE: usize = 64;
+
+/// The largest value a semaphore may hold (Python's `SEM_VALUE_MAX` on Linux is `i32::MAX`).
+pub const SEM_VALUE_MAX: u32 = i32::MAX as u32;
+
+/// Why a release gave nothing back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SemaphoreReleaseError {
+    /// A [`BoundedSemaphore`] released more times than it was acquired (Python's
+    /// `ValueError: semaphore or lock released too many times`), or a value past
+    /// [`SEM_VALUE_MAX`]. Nothing changed.
+    TooManyReleases,
+}
+
+impl fmt::Display for SemaphoreReleaseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("semaphore or lock released too many times")
+    }
+}
+
+impl std::error::Error for SemaphoreReleaseError {}
+
+/// What a semaphore has seen, for monitoring.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct SemaphoreStats {
+    /// The number of permits free now (a snapshot).
+    pub value: u32,
+    /// Permits given back because the process that held them died.
+    pub returned_from_dead: u64,
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    /// The most permits it may hold (`SEM_VALUE_MAX` for a plain semaphore): this handle's,
+    /// never read from shared memory.
+    max: u32,
+    mine: Mine,
+}
+
+impl Inner {
+    fn new(value: u32, max: u32) -> io::Result<Inner> {
+        if value > max {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "semaphore value above its maximum",
+            ));
+        }
+        let shared = Shared::anonymous(TABLE + TABLE_BYTES)?;
+        shared.bytes().atomics::<AtomicU32>(COUNT, 1)[0].store(value, Relaxed);
+        Ok(Inner {
+            shared,
+            max,
+            mine: Mine::new(),
+        })
+    }
+
+    fn count(&self) -> &AtomicU32 {
+        &self.shared.bytes().atomics::<AtomicU32>(COUNT, 1)[0]
+    }
+    fn sleepers(&self) -> &AtomicU32 {
+        &self.shared.bytes().atomics::<AtomicU32>(SLEEPERS, 1)[0]
+    }
+    fn returned(&self) -> &AtomicU64 {
+        self.shared.bytes().u64_at(RETURNED)
+    }
+    fn procs(&self) -> Procs<'_> {
+        Procs::new(self.shared.bytes(), TABLE)
+    }
+
+    /// Gives back the permits of dead processes (at most up to `max`); how many processes.
+    fn repair_dead(&self) -> usize {
+        let n = self.procs().repair_dead(|held| {
+            let mut given = 0;
+            let _ = self.count().fetch_update(Release, Relaxed, |c| {
+                given = u64::from(self.max.saturating_sub(c)).min(held) as u32;
+                Some(c + given)
+            });
+            self.returned().fetch_add(u64::from(given), Relaxed);
+        });
+        if n > 0 {
+            let _ = futex_wake(self.count(), u32::MAX);
+        }
+        n
+    }
+
+    fn try_take(&self) -> bool {
+        let taken = self
+            .count()
+            // Acquire: pairs with the Release of `release`: what the releaser did before is
+            // visible to the taker.
+            .fetch_update(Acquire, Relaxed, |c| c.checked_sub(1))
+            .is_ok();
+        if taken {
+            if let Some(i) = self.procs().mine(&self.mine) {
+                self.procs().add(i, 1);
+            }
+        }
+        taken
+    }
+
+    fn acquire(&self, deadline: Deadline) -> bool {
+        // Register before taking (a `/proc` read on first use), so that the window between
+        // the take and the count is a few instructions.
+        let _ = self.procs().mine(&self.mine);
+        if self.try_take() {
+            return true;
+        }
+        if deadline.is_nowait() {
+            if self.shared.stall.due() && self.repair_dead() > 0 {
+                return self.try_take();
+            }
+            return false;
+        }
+        let mut next_check = Instant::now();
+        loop {
+            if Instant::now() >= next_check {
+                next_check = Instant::now() + DEATH_CHECK;
+                self.repair_dead();
+            }
+            if self.try_take() {
+                return true;
+            }
+            if deadline.has_passed() {
+                return false;
+            }
+            let mut wait = next_check.saturating_duration_since(Instant::now());
+            if let Some(left) = deadline.remaining() {
+                wait = wait.min(left);
+            }
+            // SeqCst with `release`'s: either it sees us counted, or we see its permit.
+            self.sleepers().fetch_add(1, SeqCst);
+            if self.count().load(SeqCst) == 0 {
+                let _ = futex_wait(self.count(), 0, Some(wait.max(Duration::from_micros(1))));
+            }
+            self.sleepers().fetch_sub(1, Relaxed);
+        }
+    }
+
+    fn release(&self) -> Result<(), SemaphoreReleaseError> {
+        let max = self.max;
+        self.count()
+            // Release: pairs with the Acquire of a take.
+            .fetch_update(SeqCst, Relaxed, |c| (c < max).then_some(c + 1))
+            .map_err(|_| SemaphoreReleaseError::TooManyReleases)?;
+        if let Some(i) = self.procs().mine(&self.mine) {
+            // A permit this process did not take (another's, or a producer's) is not ours to
+            // count down.
+            self.procs().take_one(i);
+        }
+        if self.sleepers().load(SeqCst) > 0 {
+            let _ = futex_wake(self.count(), 1);
+        }
+        Ok(())
+    }
+}
+
+macro_rules! define_semaphore {
+    ($(#[$doc:meta])* $name:ident, python: $python:literal) => {
+        $(#[$doc])*
+        #[derive(Clone)]
+        pub struct $name {
+            inner: Arc<Inner>,
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($name))
+                    .field("value", &self.get_value())
+                    .finish()
+            }
+        }
+
+        impl $name {
+            /// Python's `acquire(block, timeout)`: takes a permit, waiting (if `block`) at most
+            /// `timeout` (`None`: as long as it takes). Returns whether it took one. `timeout`
+            /// is ignored when `block` is false.
+            pub fn acquire(&self, block: bool, timeout: Option<Duration>) -> bool {
+                let deadline = if block { Deadline::within(timeout) } else { Deadline::NoWait };
+                self.inner.acquire(deadline)
+            }
+
+            /// Python's `release()`: gives a permit back and wakes a waiter.
+            ///
+            /// # Errors
+            ///
+            /// [`SemaphoreReleaseError::TooManyReleases`] past the maximum, with no change.
+            pub fn release(&self) -> Result<(), SemaphoreReleaseError> {
+                self.inner.release()
+            }
+
+            /// Python's `get_value()`: the permits free now (a snapshot).
+            pub fn get_value(&self) -> u32 {
+                self.inner.count().load(Relaxed)
+            }
+
+            /// Gives back now the permits held by processes that died (waiters do it every
+            /// [`DEATH_CHECK`](super::DEATH_CHECK)); returns how many dead processes it found.
+            pub fn repair_dead(&self) -> usize {
+                self.inner.repair_dead()
+            }
+
+            /// The value and the permits given back from dead processes.
+            pub fn stats(&self) -> SemaphoreStats {
+                SemaphoreStats {
+                    value: self.get_value(),
+                    returned_from_dead: self.inner.returned().load(Relaxed),
+                }
+            }
+        }
+    };
+}
+
+define_semaphore! {
+    /// Python's `multiprocessing.Semaphore`: a count of permits shared by processes (and
+    /// threads), in anonymous shared memory (shared with children forked after it is made).
+    ///
+    /// **Permits of the dead.** Each process counts the permits it took and has not given back
+    /// (in a table of up to 64 processes; a process that finds it full of live ones is not
+    /// counted). When a process dies holding some, they are given back (by a waiter, within
+    /// [`DEATH_CHECK`](super::DEATH_CHECK), or [`repair_dead`](Self::repair_dead)) and counted
+    /// in [`stats`](Self::stats). A permit released by a process that holds none (a producer
+    /// signalling a consumer) counts down nobody's; so a consumer that takes such permits and
+    /// dies has them "given back" too. Use it for resources that are taken and given back by
+    /// one process. Two windows of a few instructions: a process killed between its take and
+    /// its count leaks that permit; one killed between its release and its count has one
+    /// permit too many given back (never above the maximum).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use host_runtime::sync::Semaphore;
+    ///
+    /// let sem = Semaphore::new(2)?;
+    /// assert!(sem.acquire(true, None));
+    /// assert!(sem.acquire(false, None));
+    /// assert!(!sem.acquire(false, None)); // Python's acquire(False)
+    /// sem.release()?;
+    /// assert_eq!(sem.get_value(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    Semaphore, python: "Semaphore"
+}
+
+define_semaphore! {
+    /// Python's `multiprocessing.BoundedSemaphore`: a [`Semaphore`] whose value may not go
+    /// above its initial value: a release past it is an error
+    /// ([`SemaphoreReleaseError::TooManyReleases`]), with no change.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use host_runtime::sync::{BoundedSemaphore, SemaphoreReleaseError};
+    ///
+    /// let sem = BoundedSemaphore::new(1)?;
+    /// assert_eq!(sem.release(), Err(SemaphoreReleaseError::TooManyReleases));
+    /// assert!(sem.acquire(true, None));
+    /// sem.release()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    BoundedSemaphore, python: "BoundedSemaphore"
+}
+
+impl Semaphore {
+    /// A semaphore with `value` permits (Python's `Semaphore(value)`).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a value above [`SEM_VALUE_MAX`]; the `mmap` of its page failed.
+    pub fn new(value: u32) -> io::Result<Semaphore> {
+        Ok(Semaphore {
+            inner: Arc::new(Inner::new(value, SEM_VALUE_MAX)?),
+        })
+    }
+}
+
+impl BoundedSemaphore {
+    /// A bounded semaphore with `value` permits, never more (Python's
+    /// `BoundedSemaphore(value)`).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a value above [`SEM_VALUE_MAX`]; the `mmap` of its page failed.
+    pub fn new(value: u32) -> io::Result<BoundedSemaphore> {
+        let max = value.min(SEM_VALUE_MAX);
+        Ok(BoundedSemaphore {
+            inner: Arc::new(Inner::new(value, max)?),
+        })
+    }
+}
