@@ -5,6 +5,8 @@
 //!   and Rust guards ([`Lock::lock`], [`Lock::try_lock`], [`Lock::lock_timeout`]).
 //! - [`Event`]: `set`, `clear`, `is_set`, `wait(timeout)`.
 //! - [`Semaphore`] and [`BoundedSemaphore`]: the permits a dead process held are given back.
+//! - [`Barrier`]: `wait`, `abort`, `reset`, `parties`, `n_waiting`, `broken`; a party that dies
+//!   breaks it for every waiter.
 //!
 //! # A holder that dies
 //!
@@ -43,6 +45,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod barrier;
 mod error;
 mod event;
 mod lock;
@@ -50,6 +53,7 @@ mod procs;
 mod raw;
 mod semaphore;
 
+pub use barrier::{Barrier, BrokenBarrierError, MAX_PARTIES};
 pub use error::{AcquireError, LockError, LockTimeoutError, ReleaseError, TryLockError};
 pub use event::Event;
 pub use lock::{Lock, LockGuard, RLock, RLockGuard};

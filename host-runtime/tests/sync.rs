@@ -365,3 +365,135 @@ fn permits_of_a_killed_process_are_given_back() {
         assert!(sem.release().is_err());
     });
 }
+
+/// Blocks until `n` parties wait at `barrier`.
+fn await_waiting(barrier: &host_runtime::sync::Barrier, n: u32) {
+    while barrier.n_waiting() != n {
+        std::thread::yield_now();
+    }
+}
+
+/// CPython `_TestBarrier`: `test_barrier` (rounds, indices), `test_action`, `test_abort`,
+/// `test_reset`, `test_timeout`.
+#[test]
+fn cpython_barrier() {
+    use host_runtime::sync::{Barrier, BrokenBarrierError};
+    watchdog(|| {
+        // Rounds between processes: each round's indices are 0..parties.
+        let mapping = Arc::new(Mapping::anonymous(4096).unwrap());
+        let actions = Mapping::claim_bytes(&mapping, 0, 8).unwrap();
+        let counted = actions.clone();
+        let barrier = Barrier::with_action(3, move || {
+            counted.u64_at(0).fetch_add(1, Relaxed);
+        })
+        .unwrap();
+        assert_eq!(barrier.parties(), 3);
+        let rounds = 5;
+        let children: Vec<_> = (0..2)
+            .map(|_| {
+                let b = barrier.clone();
+                let p = Process::new(move || {
+                    for _ in 0..rounds {
+                        assert!(b.wait(None).unwrap() < 3);
+                    }
+                });
+                p.start().unwrap();
+                p
+            })
+            .collect();
+        for _ in 0..rounds {
+            assert!(barrier.wait(None).unwrap() < 3);
+        }
+        for p in &children {
+            assert_eq!(p.join().unwrap(), 0);
+        }
+        // The action ran once per round, in whichever party came last.
+        assert_eq!(actions.u64_at(0).load(Relaxed), rounds);
+        assert_eq!(barrier.n_waiting(), 0);
+        assert!(!barrier.broken());
+
+        // abort: a waiter and later callers get BrokenBarrierError until reset.
+        let b = Barrier::new(2).unwrap();
+        let waiter = {
+            let b = b.clone();
+            std::thread::spawn(move || b.wait(None))
+        };
+        await_waiting(&b, 1);
+        b.abort();
+        assert_eq!(waiter.join().unwrap(), Err(BrokenBarrierError));
+        assert!(b.broken());
+        assert_eq!(b.wait(None), Err(BrokenBarrierError));
+        b.reset();
+        assert!(!b.broken());
+        // reset with a waiter: it is broken out, the barrier works after.
+        let waiter = {
+            let b = b.clone();
+            std::thread::spawn(move || b.wait(None))
+        };
+        await_waiting(&b, 1);
+        b.reset();
+        assert_eq!(waiter.join().unwrap(), Err(BrokenBarrierError));
+        assert!(!b.broken());
+        let other = {
+            let b = b.clone();
+            std::thread::spawn(move || b.wait(None))
+        };
+        let mine = b.wait(None).unwrap();
+        let theirs = other.join().unwrap().unwrap();
+        assert_eq!(mine + theirs, 1);
+
+        // A timeout breaks the barrier (Python: the waiter raises BrokenBarrierError).
+        let start = Instant::now();
+        assert_eq!(
+            b.wait(Some(Duration::from_millis(100))),
+            Err(BrokenBarrierError)
+        );
+        assert!(start.elapsed() >= Duration::from_millis(100));
+        assert!(b.broken());
+
+        // An action that panics breaks the barrier; the panic goes on in its party.
+        let b = Barrier::with_action(1, || panic!("action failed")).unwrap();
+        let b2 = b.clone();
+        assert!(std::thread::spawn(move || b2.wait(None)).join().is_err());
+        assert!(b.broken());
+    });
+}
+
+#[test]
+fn a_dead_party_breaks_the_barrier_for_every_waiter() {
+    use host_runtime::sync::{Barrier, BrokenBarrierError};
+    watchdog(|| {
+        let barrier = Barrier::new(4).unwrap();
+        // The victim takes part in one round, then is killed before the next.
+        let b = barrier.clone();
+        let (victim, _tx) = holding_child(move || {
+            let _ = b.wait(None);
+            Box::new(())
+        });
+        let waiters: Vec<_> = (0..2)
+            .map(|_| {
+                let b = barrier.clone();
+                let p = Process::new(move || {
+                    b.wait(None).unwrap();
+                    assert_eq!(b.wait(None), Err(BrokenBarrierError));
+                });
+                p.start().unwrap();
+                p
+            })
+            .collect();
+        barrier.wait(None).unwrap();
+        // Round two: everyone but the victim.
+        let me = {
+            let b = barrier.clone();
+            std::thread::spawn(move || b.wait(None))
+        };
+        await_waiting(&barrier, 3);
+        victim.kill().unwrap();
+        assert_eq!(me.join().unwrap(), Err(BrokenBarrierError));
+        for p in &waiters {
+            assert_eq!(p.join().unwrap(), 0);
+        }
+        assert!(barrier.broken());
+        victim.join().unwrap();
+    });
+}

@@ -1,0 +1,318 @@
+//! [`Barrier`]: Python's `multiprocessing.Barrier`, broken (for every waiter) by a party that
+//! dies instead of waiting for it for ever.
+
+use std::fmt;
+use std::io;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::procs::{Mine, Procs, TABLE_BYTES};
+use super::raw::{Shared, DEATH_CHECK};
+use crate::sys::futex::{futex_wait, futex_wake};
+use crate::wait::Deadline;
+
+/// Page layout: `state` (`u64`) at 0, `seq` (`u32`, the futex word) at 8, `outcomes` (`u64`)
+/// at 16, the process table at 64.
+const STATE: usize = 0;
+const SEQ: usize = 8;
+const OUTCOMES: usize = 16;
+const TABLE: usize = 64;
+
+/// `state`: `generation (32) | broken (1) | count (31)`.
+const BROKEN: u64 = 1 << 31;
+const COUNT_MASK: u64 = BROKEN - 1;
+
+/// The most parties a barrier may have.
+pub const MAX_PARTIES: u32 = COUNT_MASK as u32;
+
+/// Python's `threading.BrokenBarrierError`: the barrier was aborted, reset, timed out in a
+/// waiter, its action panicked, or a party died.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct BrokenBarrierError;
+
+impl fmt::Display for BrokenBarrierError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the barrier is broken")
+    }
+}
+
+impl std::error::Error for BrokenBarrierError {}
+
+type Action = Arc<dyn Fn() + Send + Sync>;
+
+struct Inner {
+    shared: Arc<Shared>,
+    /// This handle's, never read from shared memory.
+    parties: u32,
+    action: Option<Action>,
+    mine: Mine,
+}
+
+/// Python's `multiprocessing.Barrier`: `parties` processes (or threads) wait until all have
+/// arrived, then all go on; in anonymous shared memory (shared with children forked after it
+/// is made).
+///
+/// **A party that dies.** Each process that waits at the barrier registers in its table of
+/// parties (up to 64 processes; registration happens at its first `wait`). A waiter asks the
+/// kernel every [`DEATH_CHECK`](super::DEATH_CHECK) whether a registered process died (or
+/// exited): if one did, the barrier is broken, and every waiter gets
+/// [`BrokenBarrierError`] instead of waiting for ever. A process that dies before its first
+/// `wait` is not known, and is waited for as Python would. Don't reuse a barrier with new
+/// processes after a party exited: its exit breaks it.
+///
+/// **Hostile memory.** The party count is the handle's own; a count in shared memory at or
+/// above it breaks the barrier; every CAS loop is capped; waiters sleep on a futex.
+///
+/// # Examples
+///
+/// ```
+/// use host_runtime::sync::Barrier;
+/// use host_runtime::Process;
+///
+/// let barrier = Barrier::new(2)?;
+/// let b = barrier.clone();
+/// let p = Process::new(move || {
+///     b.wait(None).unwrap();
+/// });
+/// p.start()?;
+/// let index = barrier.wait(None)?;
+/// assert!(index < 2);
+/// p.join()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Barrier {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Barrier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Barrier")
+            .field("parties", &self.parties())
+            .field("n_waiting", &self.n_waiting())
+            .field("broken", &self.broken())
+            .finish()
+    }
+}
+
+impl Barrier {
+    /// A barrier for `parties` (Python's `Barrier(parties)`).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for 0 parties or more than [`MAX_PARTIES`]; the `mmap` failed.
+    pub fn new(parties: u32) -> io::Result<Barrier> {
+        Self::build(parties, None)
+    }
+
+    /// A barrier whose last arriving party runs `action` before the others are let go
+    /// (Python's `Barrier(parties, action)`); each process runs its own copy (a child's is the
+    /// one it inherited). An action that panics breaks the barrier, and the panic goes on in
+    /// the party that ran it.
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new).
+    pub fn with_action(
+        parties: u32,
+        action: impl Fn() + Send + Sync + 'static,
+    ) -> io::Result<Barrier> {
+        Self::build(parties, Some(Arc::new(action)))
+    }
+
+    fn build(parties: u32, action: Option<Action>) -> io::Result<Barrier> {
+        if parties == 0 || parties > MAX_PARTIES {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a barrier needs 1 to MAX_PARTIES parties",
+            ));
+        }
+        Ok(Barrier {
+            inner: Arc::new(Inner {
+                shared: Shared::anonymous(TABLE + TABLE_BYTES)?,
+                parties,
+                action,
+                mine: Mine::new(),
+            }),
+        })
+    }
+
+    fn state(&self) -> &AtomicU64 {
+        self.inner.shared.bytes().u64_at(STATE)
+    }
+    fn seq(&self) -> &AtomicU32 {
+        &self.inner.shared.bytes().atomics::<AtomicU32>(SEQ, 1)[0]
+    }
+    fn outcomes(&self) -> &AtomicU64 {
+        self.inner.shared.bytes().u64_at(OUTCOMES)
+    }
+    fn procs(&self) -> Procs<'_> {
+        Procs::new(self.inner.shared.bytes(), TABLE)
+    }
+
+    /// The number of parties.
+    pub fn parties(&self) -> u32 {
+        self.inner.parties
+    }
+
+    /// The number of parties waiting now (a snapshot).
+    pub fn n_waiting(&self) -> u32 {
+        ((self.state().load(Relaxed) & COUNT_MASK) as u32).min(self.inner.parties)
+    }
+
+    /// Whether the barrier is broken.
+    pub fn broken(&self) -> bool {
+        self.state().load(Acquire) & BROKEN != 0
+    }
+
+    /// Ends generation `seen` (the word last read) with `next` and wakes every waiter;
+    /// records whether it ended broken. `false` if the word changed.
+    fn end_generation(&self, seen: u64, broken: bool) -> bool {
+        let generation = seen >> 32;
+        let bit = 1u64 << (generation % 64);
+        if broken {
+            self.outcomes().fetch_or(bit, Relaxed);
+        } else {
+            self.outcomes().fetch_and(!bit, Relaxed);
+        }
+        let next = (generation.wrapping_add(1) & 0xffff_ffff) << 32;
+        // Release: pairs with the Acquire loads of the waiters; the outcome bit (and, for a
+        // trip, the action's effects) are visible to them.
+        if self
+            .state()
+            .compare_exchange(seen, next, Release, Relaxed)
+            .is_err()
+        {
+            return false;
+        }
+        self.wake();
+        true
+    }
+
+    fn wake(&self) {
+        // Release: pairs with the waiter's Acquire load of `seq` before it reads `state`.
+        self.seq().fetch_add(1, Release);
+        let _ = futex_wake(self.seq(), u32::MAX);
+    }
+
+    /// Sets the broken flag on the generation of `seen`, if it is still current.
+    fn break_generation(&self, generation: u64) {
+        let _ = self.state().fetch_update(Release, Relaxed, |s| {
+            (s >> 32 == generation && s & BROKEN == 0).then_some(s | BROKEN)
+        });
+        self.wake();
+    }
+
+    /// Python's `abort()`: breaks the barrier: every waiter, and every `wait` until a
+    /// [`reset`](Self::reset), gets [`BrokenBarrierError`].
+    pub fn abort(&self) {
+        self.state().fetch_or(BROKEN, Release);
+        self.wake();
+    }
+
+    /// Python's `reset()`: back to the empty, unbroken state; the parties waiting now get
+    /// [`BrokenBarrierError`].
+    pub fn reset(&self) {
+        for _ in 0..64 {
+            let seen = self.state().load(Acquire);
+            if seen & (BROKEN | COUNT_MASK) == 0 {
+                return;
+            }
+            if self.end_generation(seen, true) {
+                return;
+            }
+        }
+    }
+
+    /// Python's `wait(timeout)`: waits until all parties have called `wait`; returns this
+    /// party's arrival index (`0..parties`; the last to arrive gets `parties - 1` and runs the
+    /// action). `timeout`: at most this long (`None`: as long as it takes).
+    ///
+    /// # Errors
+    ///
+    /// [`BrokenBarrierError`] if the barrier is or becomes broken while waiting: aborted,
+    /// reset, a party's timeout ran out (this one's too: it breaks the barrier, as in Python),
+    /// the action panicked, or a party died.
+    pub fn wait(&self, timeout: Option<Duration>) -> Result<u32, BrokenBarrierError> {
+        let deadline = Deadline::within(timeout);
+        let parties = u64::from(self.inner.parties);
+        let _ = self.procs().mine(&self.inner.mine);
+        // Arrive: count + 1 in the current generation (capped: only a scribbler makes a CAS
+        // fail more than once per other party).
+        let mut arrived = None;
+        let mut seen = self.state().load(Acquire);
+        for _ in 0..(4 * parties + 64) {
+            if seen & BROKEN != 0 {
+                return Err(BrokenBarrierError);
+            }
+            let count = seen & COUNT_MASK;
+            if count >= parties {
+                self.break_generation(seen >> 32);
+                return Err(BrokenBarrierError);
+            }
+            // Acquire: a trip's action effects (Release in `end_generation`) are visible.
+            match self
+                .state()
+                .compare_exchange(seen, seen + 1, AcqRel, Acquire)
+            {
+                Ok(_) => {
+                    arrived = Some((seen >> 32, count as u32, seen + 1));
+                    break;
+                }
+                Err(now) => seen = now,
+            }
+        }
+        let Some((generation, index, mine)) = arrived else {
+            return Err(BrokenBarrierError);
+        };
+        if u64::from(index) + 1 == parties {
+            if let Some(action) = &self.inner.action {
+                if let Err(panic) = panic::catch_unwind(AssertUnwindSafe(|| action())) {
+                    self.break_generation(generation);
+                    panic::resume_unwind(panic);
+                }
+            }
+            return if self.end_generation(mine, false) {
+                Ok(index)
+            } else {
+                // Broken (or reset) while the action ran.
+                Err(BrokenBarrierError)
+            };
+        }
+        let mut next_check = Instant::now() + DEATH_CHECK;
+        loop {
+            // Acquire: pairs with `wake`'s Release; the state read below is at least as new.
+            let seq = self.seq().load(Acquire);
+            let now = self.state().load(Acquire);
+            if now >> 32 != generation {
+                let bit = 1u64 << (generation % 64);
+                return if self.outcomes().load(Relaxed) & bit != 0 {
+                    Err(BrokenBarrierError)
+                } else {
+                    Ok(index)
+                };
+            }
+            if now & BROKEN != 0 {
+                return Err(BrokenBarrierError);
+            }
+            if Instant::now() >= next_check {
+                next_check = Instant::now() + DEATH_CHECK;
+                if self.procs().repair_dead(|_| {}) > 0 {
+                    self.break_generation(generation);
+                    continue;
+                }
+            }
+            if deadline.has_passed() {
+                self.break_generation(generation);
+                continue;
+            }
+            let mut wait = next_check.saturating_duration_since(Instant::now());
+            if let Some(left) = deadline.remaining() {
+                wait = wait.min(left);
+            }
+            let _ = futex_wait(self.seq(), seq, Some(wait.max(Duration::from_micros(1))));
+        }
+    }
+}
