@@ -7,6 +7,7 @@
 //! - [`Semaphore`] and [`BoundedSemaphore`]: the permits a dead process held are given back.
 //! - [`Barrier`]: `wait`, `abort`, `reset`, `parties`, `n_waiting`, `broken`; a party that dies
 //!   breaks it for every waiter.
+//! - [`Condition`]: over an [`RLock`]; `wait`, `wait_for`, `notify`, `notify_all`.
 //!
 //! # A holder that dies
 //!
@@ -46,6 +47,7 @@
 //! ```
 
 mod barrier;
+mod condition;
 mod error;
 mod event;
 mod lock;
@@ -54,6 +56,7 @@ mod raw;
 mod semaphore;
 
 pub use barrier::{Barrier, BrokenBarrierError, MAX_PARTIES};
+pub use condition::{Condition, ConditionError};
 pub use error::{AcquireError, LockError, LockTimeoutError, ReleaseError, TryLockError};
 pub use event::Event;
 pub use lock::{Lock, LockGuard, RLock, RLockGuard};

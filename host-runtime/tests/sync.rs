@@ -497,3 +497,100 @@ fn a_dead_party_breaks_the_barrier_for_every_waiter() {
         victim.join().unwrap();
     });
 }
+
+/// CPython `_TestCondition`: `test_notify` / `test_notify_all` between processes, `test_timeout`,
+/// `test_waitfor`, `test_waitfor_timeout`, and waiting without the lock.
+#[test]
+fn cpython_condition() {
+    use host_runtime::sync::{Condition, ConditionError};
+    watchdog(|| {
+        let cond = Condition::new().unwrap();
+        // Without the lock: an error, no change.
+        assert_eq!(cond.wait(None), Err(ConditionError::NotOwner));
+        assert_eq!(cond.notify(1), Err(ConditionError::NotOwner));
+
+        // A timed wait with no notify: false after the timeout, the lock held again (depth 2).
+        let outer = cond.lock().unwrap();
+        let inner = cond.lock().unwrap();
+        let start = Instant::now();
+        assert_eq!(cond.wait(Some(Duration::from_millis(100))), Ok(false));
+        assert!(start.elapsed() >= Duration::from_millis(100));
+        drop(inner);
+        assert!(cond.lock_handle().holder().is_some());
+        drop(outer);
+        assert!(cond.lock_handle().holder().is_none());
+
+        // wait_for between processes: each child adds 1 to the flag under the lock and
+        // notifies all; we wait for the flag to reach 3.
+        let children: Vec<_> = (0..3)
+            .map(|_| {
+                let c = cond.clone();
+                let p = Process::new(move || {
+                    let _g = c.lock().unwrap();
+                    c.flag().fetch_add(1, Relaxed);
+                    c.notify_all().unwrap();
+                });
+                p.start().unwrap();
+                p
+            })
+            .collect();
+        {
+            let _g = cond.lock().unwrap();
+            assert_eq!(
+                cond.wait_for(|| cond.flag().load(Relaxed) == 3, None),
+                Ok(true)
+            );
+        }
+        for p in &children {
+            assert_eq!(p.join().unwrap(), 0);
+        }
+        // wait_for with a predicate that never holds: false after the timeout.
+        let _g = cond.lock().unwrap();
+        let start = Instant::now();
+        assert_eq!(
+            cond.wait_for(|| false, Some(Duration::from_millis(100))),
+            Ok(false)
+        );
+        assert!(start.elapsed() >= Duration::from_millis(100));
+    });
+}
+
+/// A waiter whose lock is held by a process that dies (after the waiter was notified) takes
+/// the lock over on its way out of `wait`, and is told.
+#[test]
+fn a_condition_waiter_takes_the_lock_of_a_dead_notifier() {
+    use host_runtime::sync::{Condition, ConditionError};
+    watchdog(|| {
+        let cond = Condition::new().unwrap();
+        let c = cond.clone();
+        // The child waits until we wait, notifies, and dies holding the lock.
+        let (p, _tx) = holding_child(move || {
+            let c: &'static Condition = Box::leak(Box::new(c));
+            let g = c.lock().unwrap();
+            assert!(c.wait_for(|| c.flag().load(Relaxed) == 1, None).unwrap());
+            c.notify_all().unwrap();
+            Box::new(g)
+        });
+        let _g = cond.lock().unwrap();
+        cond.flag().store(1, Relaxed);
+        cond.notify_all().unwrap();
+        let victim = p.pid().unwrap();
+        let killer = std::thread::spawn({
+            let cond = cond.clone();
+            move || {
+                // The child holds the lock (it re-took it after its wait, and notified).
+                await_holder(|| cond.lock_handle().holder(), victim);
+                p.kill().unwrap();
+                p.join().unwrap();
+            }
+        });
+        // Our wait lets the child in; on the way out we find it dead.
+        // (Its notify comes while it holds the lock, so we can only re-take it from the dead.)
+        assert_eq!(cond.wait(None), Err(ConditionError::OwnerDied));
+        assert_eq!(
+            cond.lock_handle().holder(),
+            Some(host_runtime::sys::gettid().as_raw() as u32)
+        );
+        killer.join().unwrap();
+    });
+}

@@ -58,11 +58,11 @@ macro_rules! define_lock {
                 })
             }
 
-            fn word(&self) -> &LockWord {
+            pub(super) fn word(&self) -> &LockWord {
                 self.shared.lock_word(0)
             }
 
-            fn get(&self, deadline: Deadline) -> Result<Got, Fail> {
+            pub(super) fn get(&self, deadline: Deadline) -> Result<Got, Fail> {
                 raw::acquire(self.word(), &self.shared.stall, $recursive, deadline)
             }
 
