@@ -8,6 +8,8 @@
 //! - [`Barrier`]: `wait`, `abort`, `reset`, `parties`, `n_waiting`, `broken`; a party that dies
 //!   breaks it for every waiter.
 //! - [`Condition`]: over an [`RLock`]; `wait`, `wait_for`, `notify`, `notify_all`.
+//! - [`Value<T>`](Value) and [`Array<T>`](Array) for plain-old-data `T` (`bytemuck::Pod`), with
+//!   an optional lock: copies in and out, or atomic words; never a `&T` into shared memory.
 //!
 //! # A holder that dies
 //!
@@ -54,6 +56,7 @@ mod lock;
 mod procs;
 mod raw;
 mod semaphore;
+mod value;
 
 pub use barrier::{Barrier, BrokenBarrierError, MAX_PARTIES};
 pub use condition::{Condition, ConditionError};
@@ -64,3 +67,4 @@ pub use raw::DEATH_CHECK;
 pub use semaphore::{
     BoundedSemaphore, Semaphore, SemaphoreReleaseError, SemaphoreStats, SEM_VALUE_MAX,
 };
+pub use value::{Array, IndexError, Value};

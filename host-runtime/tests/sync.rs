@@ -594,3 +594,111 @@ fn a_condition_waiter_takes_the_lock_of_a_dead_notifier() {
         killer.join().unwrap();
     });
 }
+
+/// CPython `_TestValue` / `_TestArray`: values and arrays seen by a child, changed by it, seen
+/// back; out-of-range indices are errors; `lock=False` works; `words` views.
+#[test]
+fn cpython_value_and_array() {
+    use host_runtime::sync::{Array, IndexError, Value};
+    watchdog(|| {
+        let v = Value::new(7i32).unwrap();
+        let f = Value::new_unlocked(1.5f64).unwrap();
+        let a = Array::new(&[1u16, 2, 3, 4, 5]).unwrap();
+        assert_eq!((v.get(), f.get()), (7, 1.5));
+        let (v2, f2, a2) = (v.clone(), f.clone(), a.clone());
+        let p = Process::new(move || {
+            assert_eq!(v2.get(), 7);
+            v2.set(-7);
+            f2.set(f2.get() * 2.0);
+            let mut all = [0u16; 5];
+            a2.read_into(0, &mut all).unwrap();
+            assert_eq!(all, [1, 2, 3, 4, 5]);
+            a2.write_from(3, &[40, 50]).unwrap();
+        });
+        p.start().unwrap();
+        assert_eq!(p.join().unwrap(), 0);
+        assert_eq!((v.get(), f.get()), (-7, 3.0));
+        assert_eq!(a.to_vec(), [1, 2, 3, 40, 50]);
+        assert_eq!(a.get(5), Err(IndexError { end: 6, len: 5 }));
+        assert_eq!(a.write_from(4, &[1, 2]), Err(IndexError { end: 6, len: 5 }));
+        assert_eq!(
+            a.to_vec(),
+            [1, 2, 3, 40, 50],
+            "a refused write changes nothing"
+        );
+        assert!(v.get_lock().is_some() && f.get_lock().is_none());
+
+        // Lock-free counting through the atomic words of a Value<u64>.
+        let hits = Value::new_unlocked(0u64).unwrap();
+        let h = hits.clone();
+        let p = Process::new(move || {
+            for _ in 0..1000 {
+                h.words()[0].fetch_add(1, Relaxed);
+            }
+        });
+        p.start().unwrap();
+        for _ in 0..1000 {
+            hits.words()[0].fetch_add(1, Relaxed);
+        }
+        p.join().unwrap();
+        assert_eq!(hits.get(), 2000);
+    });
+}
+
+/// The tour case: processes increment a `Value<u64>` under its lock and record their
+/// own work in an `Array<u64>`; one is SIGKILLed mid-way (perhaps holding the lock, between
+/// the two stores). Whoever takes the lock next is told (`OwnerDied`) and recomputes the total
+/// from the recorded work; at the end the total is exactly what the survivors and the victim's
+/// recorded part say.
+#[test]
+fn a_counter_survives_a_killed_incrementer() {
+    use host_runtime::sync::{Array, Value};
+    watchdog(|| {
+        let per = 2_000u64;
+        let total = Value::new(0u64).unwrap();
+        let done = Array::new_unlocked(&[0u64; 4]).unwrap();
+        // One step under the lock; a dead holder's half-step is repaired from `done`.
+        fn step(total: &Value<u64>, done: &Array<u64>, me: usize) {
+            let lock = total.get_lock().unwrap();
+            let _g = match lock.lock() {
+                Ok(g) => g,
+                Err(LockError::OwnerDied(g)) => {
+                    total.set(done.to_vec().iter().sum());
+                    g
+                }
+                Err(e) => panic!("{e}"),
+            };
+            total.set(total.get() + 1);
+            done.set(me, done.get(me).unwrap() + 1).unwrap();
+        }
+        let children: Vec<_> = (0..4)
+            .map(|me| {
+                let (total, done) = (total.clone(), done.clone());
+                let p = Process::new(move || {
+                    for _ in 0..per {
+                        step(&total, &done, me);
+                    }
+                });
+                p.start().unwrap();
+                p
+            })
+            .collect();
+        // Kill child 0 once it did some of its work.
+        while done.get(0).unwrap() < per / 4 {
+            std::thread::yield_now();
+        }
+        children[0].kill().unwrap();
+        for p in &children[1..] {
+            assert_eq!(p.join().unwrap(), 0);
+        }
+        let _ = children[0].join();
+        // One more step of ours (slot 3 is a survivor's: count it there too), which repairs
+        // if nobody took the lock since the death.
+        step(&total, &done, 3);
+        let recorded = done.to_vec();
+        assert_eq!(recorded[1..3], [per, per]);
+        assert_eq!(recorded[3], per + 1);
+        assert!(recorded[0] >= per / 4 && recorded[0] <= per);
+        assert_eq!(total.get(), recorded.iter().sum::<u64>());
+    });
+}
