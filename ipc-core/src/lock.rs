@@ -302,13 +302,15 @@ impl LockWord {
     /// `recursive` is false: a plain lock deadlocks on itself, as Python's does);
     /// [`TryLockError::TooDeep`] for a recursive depth past `u32::MAX`;
     /// [`TryLockError::Contended`] if the word kept changing.
+    #[inline]
     pub fn try_lock(
         &self,
         me: LockOwner,
         recursive: bool,
         contended: bool,
     ) -> Result<Acquired, TryLockError> {
-        let mut seen = self.state.load(Relaxed);
+        // First a CAS from "free, no waiters" without a load: a failed CAS says what is there.
+        let mut seen = 0;
         for _ in 0..MAX_LOCK_RETRIES {
             let owner = seen & OWNER_MASK;
             if owner != 0 {
@@ -388,6 +390,7 @@ impl LockWord {
     ///
     /// [`UnlockError::NotHeld`] (free), [`UnlockError::NotOwner`] (someone else's), with no
     /// change; [`UnlockError::Contended`] if the word kept changing.
+    #[inline]
     pub fn unlock(&self, me: LockOwner, recursive: bool) -> Result<Unlocked, UnlockError> {
         let mut seen = self.state.load(Relaxed);
         match seen & OWNER_MASK {
@@ -402,7 +405,8 @@ impl LockWord {
                 return Ok(Unlocked::StillHeld(depth - 1));
             }
         }
-        self.depth.store(0, Relaxed);
+        // (`depth` is left as it is: it means something only while the lock is held, and the
+        // next acquire sets it.)
         // Before the Release below: whoever sees the lock free or taken by another sees no
         // stamp of ours that could be paired with the next holder's id.
         self.stamp.store(0, Relaxed);
@@ -428,6 +432,7 @@ impl LockWord {
     }
 
     /// A snapshot of the holder, or `None` if the lock is free.
+    #[inline]
     pub fn holder(&self) -> Option<Holder> {
         // Acquire: pairs with the holder's acquire CAS (Release part); the stamp read after
         // it is the holder's own or newer, never an earlier holder's (cleared before).

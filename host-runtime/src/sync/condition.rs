@@ -201,7 +201,7 @@ impl Condition {
             let _ = futex_wait(self.seq(), seen, deadline.remaining());
         };
         // Take the lock back, at the same depth.
-        let got = self.lock.get(Deadline::Never);
+        let got = self.lock.get(Deadline::Never, raw::me());
         let died = match got {
             Ok(Got::Clean) => false,
             Ok(Got::OwnerDied) => true,

@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ipc_core::LockWord;
+use ipc_core::{LockOwner, LockWord};
 
 use super::error::{AcquireError, LockError, LockTimeoutError, ReleaseError, TryLockError};
 use super::raw::{self, Fail, Got, Shared};
@@ -58,17 +58,21 @@ macro_rules! define_lock {
                 })
             }
 
+            #[inline]
             pub(super) fn word(&self) -> &LockWord {
                 self.shared.lock_word(0)
             }
 
-            pub(super) fn get(&self, deadline: Deadline) -> Result<Got, Fail> {
-                raw::acquire(self.word(), &self.shared.stall, $recursive, deadline)
+            #[inline]
+            pub(super) fn get(&self, deadline: Deadline, me: LockOwner) -> Result<Got, Fail> {
+                raw::acquire(self.word(), &self.shared.stall, $recursive, deadline, me)
             }
 
-            fn guard(&self) -> $guard<'_> {
+            #[inline]
+            fn guard(&self, me: LockOwner) -> $guard<'_> {
                 $guard {
                     lock: self,
+                    me,
                     _not_send: PhantomData,
                 }
             }
@@ -82,10 +86,12 @@ macro_rules! define_lock {
             /// [`LockError::WouldDeadlock`] if the calling thread holds this `Lock` already
             /// (never for an `RLock`); [`LockError::Overflow`] (`RLock` only),
             /// [`LockError::Corrupt`].
+            #[inline]
             pub fn lock(&self) -> Result<$guard<'_>, LockError<$guard<'_>>> {
-                match self.get(Deadline::Never) {
+                let me = raw::me();
+                match self.get(Deadline::Never, me) {
                     Err(Fail::Deadlock) => Err(LockError::WouldDeadlock),
-                    r => outcome!(r, self.guard(), LockError, busy => Corrupt),
+                    r => outcome!(r, self.guard(me), LockError, busy => Corrupt),
                 }
             }
 
@@ -97,8 +103,10 @@ macro_rules! define_lock {
             /// [`TryLockError::OwnerDied`] with the guard if its holder had died (judged at
             #[doc = concat!("most every [`DEATH_CHECK`](super::DEATH_CHECK) per handle and process: until then, `WouldBlock`);")]
             /// [`TryLockError::Overflow`], [`TryLockError::Corrupt`].
+            #[inline]
             pub fn try_lock(&self) -> Result<$guard<'_>, TryLockError<$guard<'_>>> {
-                outcome!(self.get(Deadline::NoWait), self.guard(), TryLockError, busy => WouldBlock)
+                let me = raw::me();
+                outcome!(self.get(Deadline::NoWait, me), self.guard(me), TryLockError, busy => WouldBlock)
             }
 
             /// Takes the lock, waiting at most `timeout`.
@@ -111,7 +119,8 @@ macro_rules! define_lock {
                 &self,
                 timeout: Duration,
             ) -> Result<$guard<'_>, LockTimeoutError<$guard<'_>>> {
-                outcome!(self.get(Deadline::after(timeout)), self.guard(), LockTimeoutError, busy => Timeout)
+                let me = raw::me();
+                outcome!(self.get(Deadline::after(timeout), me), self.guard(me), LockTimeoutError, busy => Timeout)
             }
 
             #[doc = concat!("Python's `", $python, ".acquire(block, timeout)`: takes the lock, waiting (if `block`) at most")]
@@ -127,7 +136,7 @@ macro_rules! define_lock {
             /// [`AcquireError::Overflow`] (`RLock`), [`AcquireError::Corrupt`].
             pub fn acquire(&self, block: bool, timeout: Option<Duration>) -> Result<bool, AcquireError> {
                 let deadline = if block { Deadline::within(timeout) } else { Deadline::NoWait };
-                match self.get(deadline) {
+                match self.get(deadline, raw::me()) {
                     Ok(Got::Clean) => Ok(true),
                     Ok(Got::OwnerDied) => Err(AcquireError::OwnerDied),
                     Err(Fail::Busy) => Ok(false),
@@ -144,8 +153,9 @@ macro_rules! define_lock {
             /// [`ReleaseError::NotHeld`] if the lock is free, [`ReleaseError::NotOwner`] if
             /// another thread holds it (Python's `Lock` lets any thread release; ours, like
             /// its `RLock`, only the holder), with no change; [`ReleaseError::Corrupt`].
+            #[inline]
             pub fn release(&self) -> Result<(), ReleaseError> {
-                raw::release(self.word(), $recursive).map_err(ReleaseError::from)
+                raw::release(self.word(), $recursive, raw::me()).map_err(ReleaseError::from)
             }
 
             /// The thread id of the holder, if the lock is held (a snapshot).
@@ -159,6 +169,8 @@ macro_rules! define_lock {
         #[must_use = "dropping the guard lets the lock go at once"]
         pub struct $guard<'a> {
             lock: &'a $name,
+            /// The holder: the thread that made the guard (it is not `Send`).
+            me: LockOwner,
             _not_send: PhantomData<*const ()>,
         }
 
@@ -169,10 +181,11 @@ macro_rules! define_lock {
         }
 
         impl Drop for $guard<'_> {
+            #[inline]
             fn drop(&mut self) {
                 // NotOwner/NotHeld: someone scribbled on the word, or took the lock over
                 // wrongly; there is nothing of ours left to let go.
-                let _ = raw::release(self.lock.word(), $recursive);
+                let _ = raw::release(self.lock.word(), $recursive, self.me);
             }
         }
     };

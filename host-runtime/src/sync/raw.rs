@@ -11,7 +11,7 @@ use ipc_core::{Acquired, Holder, LockOwner, LockWord, TryLockError, UnlockError,
 use crate::liveness::{self, Verdict};
 use crate::shared::region::{Mapping, SharedBytes};
 use crate::sys::futex::{futex_wait, futex_wake};
-use crate::sys::{fork_generation, gettid};
+use crate::sys::{fork_generation, fork_generation_unchecked, gettid};
 use crate::wait::{Deadline, Stall};
 
 /// How often a process that waits for a lock asks the kernel whether the holder is still
@@ -32,6 +32,8 @@ pub(crate) struct Shared {
 impl Shared {
     /// A new anonymous shared page (inherited by children forked after this), zeroed.
     pub(crate) fn anonymous(len: usize) -> io::Result<Arc<Shared>> {
+        // Installs the atfork handler that `me()` relies on (see there).
+        let _ = fork_generation();
         let mapping = Arc::new(Mapping::anonymous(len.max(64))?);
         let bytes = Mapping::claim_bytes(&mapping, 0, len.max(64))
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
@@ -42,6 +44,7 @@ impl Shared {
     }
 
     /// The lock word at byte `offset` (a multiple of 8).
+    #[inline]
     pub(crate) fn lock_word(&self, offset: usize) -> &LockWord {
         &self.bytes.atomics::<LockWord>(offset, 1)[0]
     }
@@ -53,27 +56,35 @@ impl Shared {
 }
 
 thread_local! {
-    /// This thread's owner value and the fork generation it was made in (a forked child's
-    /// thread has another id: it makes its own).
-    static ME: Cell<(u64, Option<LockOwner>)> = const { Cell::new((u64::MAX, None)) };
+    /// This thread's owner value (`id << 32 | stamp`, 0 = none yet) and the fork generation it
+    /// was made in (a forked child's thread has another id: it makes its own).
+    static ME: Cell<(u64, u64)> = const { Cell::new((u64::MAX, 0)) };
 }
 
 /// The calling thread as a lock owner: its thread id and the low 32 bits of its start time
 /// (0 = none, if `/proc` cannot tell).
+#[inline]
 pub(crate) fn me() -> LockOwner {
-    let generation = fork_generation();
-    ME.with(|me| {
-        if let (g, Some(owner)) = me.get() {
-            if g == generation {
-                return owner;
-            }
+    // Unchecked: every primitive's constructor called `fork_generation()` (`Shared::anonymous`),
+    // so its atfork handler was in place before any fork that could copy a lock (and this
+    // thread's cache) into a child.
+    let generation = fork_generation_unchecked();
+    let (g, packed) = ME.with(Cell::get);
+    if g == generation {
+        if let Some(owner) = LockOwner::new((packed >> 32) as u32, packed as u32) {
+            return owner;
         }
-        let tid = gettid().as_raw() as u32;
-        let stamp = liveness::thread_stamp(tid).unwrap_or(0);
-        let owner = LockOwner::new(tid, stamp).expect("thread ids are below 2^31");
-        me.set((generation, Some(owner)));
-        owner
-    })
+    }
+    me_slow(generation)
+}
+
+#[cold]
+fn me_slow(generation: u64) -> LockOwner {
+    let tid = gettid().as_raw() as u32;
+    let stamp = liveness::thread_stamp(tid).unwrap_or(0);
+    let owner = LockOwner::new(tid, stamp).expect("thread ids are below 2^31");
+    ME.with(|me| me.set((generation, (u64::from(tid) << 32) | u64::from(stamp))));
+    owner
 }
 
 /// How an acquire that took the lock went.
@@ -112,18 +123,30 @@ pub(crate) fn take_if_dead(word: &LockWord, h: Holder, me: LockOwner) -> bool {
 /// Acquires `word` for the calling thread, waiting until `deadline`: spin a little, then sleep
 /// on the futex (at most [`DEATH_CHECK`] at a time), judging the holder every
 /// [`DEATH_CHECK`].
+#[inline]
 pub(crate) fn acquire(
     word: &LockWord,
     stall: &Stall,
     recursive: bool,
     deadline: Deadline,
+    me: LockOwner,
 ) -> Result<Got, Fail> {
-    let me = me();
     // Fast path: one CAS.
-    let mut held = match word.try_lock(me, recursive, false) {
-        Ok(Acquired::Free | Acquired::Again) => return Ok(Got::Clean),
-        Err(e) => e,
-    };
+    match word.try_lock(me, recursive, false) {
+        Ok(Acquired::Free | Acquired::Again) => Ok(Got::Clean),
+        Err(held) => acquire_slow(word, stall, recursive, deadline, me, held),
+    }
+}
+
+#[cold]
+fn acquire_slow(
+    word: &LockWord,
+    stall: &Stall,
+    recursive: bool,
+    deadline: Deadline,
+    me: LockOwner,
+    mut held: TryLockError,
+) -> Result<Got, Fail> {
     let mut contended = false;
     let mut spins = 0;
     // The first death check of a blocking wait is due at once if the handle's is; then every
@@ -181,9 +204,10 @@ pub(crate) fn acquire(
     }
 }
 
-/// Lets go of one hold of the calling thread's; wakes a sleeper if one said it sleeps.
-pub(crate) fn release(word: &LockWord, recursive: bool) -> Result<(), UnlockError> {
-    match word.unlock(me(), recursive)? {
+/// Lets go of one hold of `me`'s (the calling thread); wakes a sleeper if one said it sleeps.
+#[inline]
+pub(crate) fn release(word: &LockWord, recursive: bool, me: LockOwner) -> Result<(), UnlockError> {
+    match word.unlock(me, recursive)? {
         Unlocked::Released { wake: true } => {
             // A wake for a sleeper: EFAULT/EINVAL are ruled out by the reference.
             let _ = futex_wake(word.futex(), 1);
