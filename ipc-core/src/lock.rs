@@ -331,8 +331,10 @@ impl LockWord {
             // `holder()`) sees the stamp cleared before it (see `unlock`, `take_over`).
             match self.state.compare_exchange(seen, want, AcqRel, Relaxed) {
                 Ok(_) => {
+                    crate::crash::crash_point!("lock.claimed");
                     self.depth.store(1, Relaxed);
                     self.stamp.store(me.tagged(), Relaxed);
+                    crate::crash::crash_point!("lock.stamped");
                     return Ok(Acquired::Free);
                 }
                 Err(now) => seen = now,
@@ -410,6 +412,7 @@ impl LockWord {
         // Before the Release below: whoever sees the lock free or taken by another sees no
         // stamp of ours that could be paired with the next holder's id.
         self.stamp.store(0, Relaxed);
+        crate::crash::crash_point!("unlock.unstamped");
         for _ in 0..MAX_LOCK_RETRIES {
             // Release: pairs with the Acquire of the next `try_lock` or `take_over`.
             match self.state.compare_exchange(seen, 0, Release, Relaxed) {
@@ -473,6 +476,7 @@ impl LockWord {
         self.state
             .compare_exchange(dead.word, want, AcqRel, Relaxed)
             .map_err(|_| TakeOverError::Changed)?;
+        crate::crash::crash_point!("lock.taken_over");
         self.depth.store(1, Relaxed);
         self.stamp.store(me.tagged(), Relaxed);
         Ok(())
