@@ -9,6 +9,9 @@
 //! * [`Queue`]: typed values in a `const`-constructible queue for threads and
 //!   interrupt handlers, e.g. in a `static` on a bare-metal board.
 //! * [`WaitWord`]: 32-bit words a host can sleep on (futex) to block on a queue.
+//! * [`LockWord`]: a lock that records its holder, plain or recursive, which a host can sleep
+//!   on (futex) and take over from a holder it knows is dead (the model of POSIX robust
+//!   mutexes' `EOWNERDEAD`); in a `static`, it spins ([`LockWord::lock_spin`]).
 //! * [`pool`]: the worker and task tables of a process pool, every transition one CAS
 //!   (on targets with 64-bit atomics).
 //!
