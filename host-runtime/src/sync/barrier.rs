@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::procs::{Mine, Procs, TABLE_BYTES};
-use super::raw::{Shared, DEATH_CHECK};
-use crate::sys::futex::{futex_wait, futex_wake};
+use super::raw::{Shared, Sleeper, DEATH_CHECK};
+use crate::sys::futex::futex_wake;
 use crate::wait::Deadline;
 
 /// Page layout: `state` (`u64`) at 0, `seq` (`u32`, the futex word) at 8, `outcomes` (`u64`)
@@ -281,6 +281,7 @@ impl Barrier {
                 Err(BrokenBarrierError)
             };
         }
+        let mut sleeper = Sleeper::new();
         let mut next_check = Instant::now() + DEATH_CHECK;
         loop {
             // Acquire: pairs with `wake`'s Release; the state read below is at least as new.
@@ -312,7 +313,7 @@ impl Barrier {
             if let Some(left) = deadline.remaining() {
                 wait = wait.min(left);
             }
-            let _ = futex_wait(self.seq(), seq, Some(wait.max(Duration::from_micros(1))));
+            sleeper.sleep(self.seq(), seq, Some(wait));
         }
     }
 }

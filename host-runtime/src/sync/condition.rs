@@ -10,8 +10,8 @@ use ipc_core::Unlocked;
 
 use super::error::{AcquireError, LockError, ReleaseError};
 use super::lock::{RLock, RLockGuard};
-use super::raw::{self, Fail, Got, Shared};
-use crate::sys::futex::{futex_wait, futex_wake};
+use super::raw::{self, Fail, Got, Shared, Sleeper};
+use crate::sys::futex::futex_wake;
 use crate::wait::Deadline;
 
 /// Why [`Condition::wait`] (or `notify`) did not do its work.
@@ -191,6 +191,7 @@ impl Condition {
             let _ = futex_wake(word.futex(), 1);
         }
         let deadline = Deadline::within(timeout);
+        let mut sleeper = Sleeper::new();
         let notified = loop {
             if self.seq().load(Acquire) != seen {
                 break true;
@@ -198,7 +199,7 @@ impl Condition {
             if deadline.has_passed() {
                 break false;
             }
-            let _ = futex_wait(self.seq(), seen, deadline.remaining());
+            sleeper.sleep(self.seq(), seen, deadline.remaining());
         };
         // Take the lock back, at the same depth.
         let got = self.lock.get(Deadline::Never, raw::me());

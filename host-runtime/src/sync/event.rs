@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicU32, Ordering::*};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::raw::Shared;
-use crate::sys::futex::{futex_wait, futex_wake};
+use super::raw::{Shared, Sleeper};
+use crate::sys::futex::futex_wake;
 use crate::wait::Deadline;
 
 /// Bit 0 of the event word: set. Bits 1..: the number of `set` calls that set it (wrapping),
@@ -114,12 +114,13 @@ impl Event {
         if first & SET != 0 {
             return true;
         }
+        let mut sleeper = Sleeper::new();
         let mut seen = first;
         loop {
             if deadline.has_passed() {
                 return false;
             }
-            let _ = futex_wait(word, seen, deadline.remaining());
+            sleeper.sleep(word, seen, deadline.remaining());
             let now = word.load(Acquire);
             // Set now, or set (a generation step) since we began, even if cleared again.
             if now & SET != 0 || now >> 1 != first >> 1 {

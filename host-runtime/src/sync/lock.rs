@@ -233,3 +233,46 @@ define_lock! {
     /// ```
     RLock, RLockGuard, recursive: true, python: "RLock"
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::error::LockTimeoutError;
+    use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+
+    /// Whatever another process writes into the word: a holder id that names no thread is
+    /// taken over (told), one that names a live thread is waited for (with a timeout), and a
+    /// word that keeps changing makes a timed wait end at its deadline, not spin for ever.
+    #[test]
+    fn scribbled_words() {
+        let lock = Lock::new().unwrap();
+        // No thread has this id (above any pid_max): dead.
+        lock.word().futex().store(0x7fff_fff0, Relaxed);
+        assert!(matches!(lock.lock(), Err(LockError::OwnerDied(_))));
+        assert!(lock.holder().is_none());
+        // Our own process's id (the test harness's main thread lives): alive.
+        lock.word()
+            .futex()
+            .store(std::process::id() | 1 << 31, Relaxed);
+        assert!(matches!(
+            lock.lock_timeout(Duration::from_millis(50)),
+            Err(LockTimeoutError::Timeout)
+        ));
+        // A writer that flips the word between two live holders as fast as it can.
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let (a, b) = (std::process::id(), std::process::id() | 1 << 31);
+                while !stop.load(Relaxed) {
+                    lock.word().futex().store(a, Relaxed);
+                    lock.word().futex().store(b, Relaxed);
+                }
+            });
+            let r = lock.lock_timeout(Duration::from_millis(300));
+            stop.store(true, Relaxed);
+            assert!(matches!(r, Err(LockTimeoutError::Timeout)));
+        });
+        lock.word().futex().store(0, Relaxed);
+        drop(lock.lock().unwrap());
+    }
+}

@@ -3,6 +3,7 @@
 
 use std::cell::Cell;
 use std::io;
+use std::sync::atomic::AtomicU32;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +22,55 @@ pub const DEATH_CHECK: Duration = Duration::from_millis(200);
 
 /// Spins (each a few `spin_loop` hints) before a waiter sleeps.
 const SPINS: u32 = 64;
+
+/// Sleeps in a row that did not start (the word had moved) before [`Sleeper`] naps.
+const QUICK_LIMIT: u32 = 16;
+const FIRST_NAP: Duration = Duration::from_micros(20);
+const LONGEST_NAP: Duration = Duration::from_millis(10);
+
+/// One waiter's futex sleeps, guarded against a word that keeps changing (only a process that
+/// scribbles on it, or a storm of honest changes, does that): after [`QUICK_LIMIT`] sleeps in a
+/// row that returned at once, each further one is preceded by a plain sleep of 20 µs, doubling
+/// to 10 ms, so no waiter burns a CPU. A sleep that starts resets it.
+pub(crate) struct Sleeper {
+    quick: u32,
+    nap: Duration,
+}
+
+impl Sleeper {
+    pub(crate) fn new() -> Sleeper {
+        Sleeper {
+            quick: 0,
+            nap: FIRST_NAP,
+        }
+    }
+
+    /// `futex_wait(word, expected, timeout)` (at least 1 µs), after a nap if due.
+    pub(crate) fn sleep(&mut self, word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
+        self.nap_if_due(timeout);
+        let timeout = timeout.map(|t| t.max(Duration::from_micros(1)));
+        match futex_wait(word, expected, timeout) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.quick += 1,
+            _ => {
+                self.quick = 0;
+                self.nap = FIRST_NAP;
+            }
+        }
+    }
+
+    /// A sleep that could not even be prepared (the word moved before it): counts as quick.
+    pub(crate) fn missed(&mut self, timeout: Option<Duration>) {
+        self.quick += 1;
+        self.nap_if_due(timeout);
+    }
+
+    fn nap_if_due(&mut self, timeout: Option<Duration>) {
+        if self.quick >= QUICK_LIMIT {
+            std::thread::sleep(timeout.map_or(self.nap, |t| t.min(self.nap)));
+            self.nap = (self.nap * 2).min(LONGEST_NAP);
+        }
+    }
+}
 
 /// The shared memory of one primitive: `words` 8-byte words in a page of its own.
 pub(crate) struct Shared {
@@ -149,6 +199,7 @@ fn acquire_slow(
 ) -> Result<Got, Fail> {
     let mut contended = false;
     let mut spins = 0;
+    let mut sleeper = Sleeper::new();
     // The first death check of a blocking wait is due at once if the handle's is; then every
     // DEATH_CHECK, whatever the `try_lock`s of other threads do to `stall`.
     let mut next_check = if stall.due() {
@@ -181,7 +232,7 @@ fn acquire_slow(
             for _ in 0..16 {
                 std::hint::spin_loop();
             }
-        } else if let Some(value) = word.mark_waiting(h) {
+        } else {
             let mut wait = DEATH_CHECK;
             if let Some(left) = deadline.remaining() {
                 wait = wait.min(left);
@@ -189,12 +240,11 @@ fn acquire_slow(
             if let Some(at) = next_check {
                 wait = wait.min(at.saturating_duration_since(std::time::Instant::now()));
             }
-            // Woken, timed out, interrupted or the word changed: look again in every case.
-            let _ = futex_wait(
-                word.futex(),
-                value,
-                Some(wait.max(Duration::from_micros(1))),
-            );
+            match word.mark_waiting(h) {
+                // Woken, timed out, interrupted or the word changed: look again in every case.
+                Some(value) => sleeper.sleep(word.futex(), value, Some(wait)),
+                None => sleeper.missed(Some(wait)),
+            }
             contended = true;
         }
         held = match word.try_lock(me, recursive, contended) {

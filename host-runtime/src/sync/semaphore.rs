@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::procs::{Mine, Procs, TABLE_BYTES};
-use super::raw::{Shared, DEATH_CHECK};
-use crate::sys::futex::{futex_wait, futex_wake};
+use super::raw::{Shared, Sleeper, DEATH_CHECK};
+use crate::sys::futex::futex_wake;
 use crate::wait::Deadline;
 
 /// Page layout: the count (`u32`, the futex word) at 0, sleepers (`u32`) at 4, permits returned
@@ -132,6 +132,7 @@ impl Inner {
             }
             return false;
         }
+        let mut sleeper = Sleeper::new();
         let mut next_check = Instant::now();
         loop {
             if Instant::now() >= next_check {
@@ -151,7 +152,7 @@ impl Inner {
             // SeqCst with `release`'s: either it sees us counted, or we see its permit.
             self.sleepers().fetch_add(1, SeqCst);
             if self.count().load(SeqCst) == 0 {
-                let _ = futex_wait(self.count(), 0, Some(wait.max(Duration::from_micros(1))));
+                sleeper.sleep(self.count(), 0, Some(wait));
             }
             self.sleepers().fetch_sub(1, Relaxed);
         }
