@@ -11,6 +11,12 @@
 //! - [`Value<T>`](Value) and [`Array<T>`](Array) for plain-old-data `T` (`bytemuck::Pod`), with
 //!   an optional lock: copies in and out, or atomic words; never a `&T` into shared memory.
 //!
+//! Each is made in anonymous shared memory (`new`: shared with the children forked after it) or,
+//! for `Lock`, `RLock`, `Event`, `Semaphore`, `BoundedSemaphore` and `Barrier`, in a named
+//! object that unrelated processes of the user open (`create_named`, `open_named`; see
+//! [`SharedRegion::create_named`](crate::SharedRegion::create_named) for the files and their
+//! removal).
+//!
 //! # A holder that dies
 //!
 //! In Python, a process killed while it holds a `Lock` wedges every other process for ever.
@@ -63,7 +69,7 @@ pub use condition::{Condition, ConditionError};
 pub use error::{AcquireError, LockError, LockTimeoutError, ReleaseError, TryLockError};
 pub use event::Event;
 pub use lock::{Lock, LockGuard, RLock, RLockGuard};
-pub use raw::DEATH_CHECK;
+pub use raw::{NamedError, DEATH_CHECK};
 pub use semaphore::{
     BoundedSemaphore, Semaphore, SemaphoreReleaseError, SemaphoreStats, SEM_VALUE_MAX,
 };

@@ -702,3 +702,63 @@ fn a_counter_survives_a_killed_incrementer() {
         assert_eq!(total.get(), recorded.iter().sum::<u64>());
     });
 }
+
+/// Named primitives: made by one process, opened by name in another (a child that opens its
+/// own mapping), with their parameters taken from the object; a killed holder of a named lock
+/// is taken over; the wrong kind and a missing name are typed errors.
+#[test]
+fn named_primitives() {
+    use host_runtime::sync::{Barrier, BoundedSemaphore, Event, NamedError, Semaphore};
+    use host_runtime::ShmError;
+    watchdog(|| {
+        let name = |what: &str| format!("hr-sync-test-{what}-{}", std::process::id());
+        let names = ["lock", "event", "sem", "barrier"].map(name);
+        for n in &names {
+            let _ = host_runtime::SharedRegion::unlink_named(n);
+        }
+        let lock = Lock::create_named(&names[0]).unwrap();
+        let event = Event::create_named(&names[1]).unwrap();
+        let sem = BoundedSemaphore::create_named(&names[2], 2).unwrap();
+        let barrier = Barrier::create_named(&names[3], 2).unwrap();
+        assert!(matches!(
+            Event::open_named(&names[0]),
+            Err(NamedError::WrongKind(_))
+        ));
+        assert!(matches!(
+            Semaphore::open_named(&names[2]),
+            Err(NamedError::WrongKind(_))
+        ));
+        assert!(matches!(
+            Lock::open_named("hr-sync-test-no-such-name"),
+            Err(NamedError::Shm(ShmError::NotFound(_)))
+        ));
+        let child_names = names.clone();
+        let (p, _tx) = holding_child(move || {
+            let lock: &'static Lock =
+                Box::leak(Box::new(Lock::open_named(&child_names[0]).unwrap()));
+            let event = Event::open_named(&child_names[1]).unwrap();
+            let sem = BoundedSemaphore::open_named(&child_names[2]).unwrap();
+            let barrier = Barrier::open_named(&child_names[3]).unwrap();
+            assert_eq!(barrier.parties(), 2);
+            assert!(sem.acquire(true, None));
+            barrier.wait(None).unwrap();
+            let guard = lock.lock().unwrap();
+            event.set();
+            Box::new(guard)
+        });
+        barrier.wait(None).unwrap();
+        assert!(event.wait(None));
+        assert_eq!(lock.holder(), Some(p.pid().unwrap() as u32));
+        assert_eq!(sem.get_value(), 1);
+        p.kill().unwrap();
+        p.join().unwrap();
+        assert!(matches!(lock.lock(), Err(LockError::OwnerDied(_))));
+        // The child's permit comes back (the bound, 2, came from the object).
+        assert_eq!(sem.repair_dead(), 1);
+        assert_eq!(sem.get_value(), 2);
+        assert!(sem.release().is_err());
+        for n in &names {
+            host_runtime::SharedRegion::unlink_named(n).unwrap();
+        }
+    });
+}

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::procs::{Mine, Procs, TABLE_BYTES};
-use super::raw::{Shared, Sleeper, DEATH_CHECK};
+use super::raw::{Kind, NamedError, Shared, Sleeper, DEATH_CHECK};
 use crate::sys::futex::futex_wake;
 use crate::wait::Deadline;
 
@@ -120,6 +120,52 @@ impl Barrier {
         action: impl Fn() + Send + Sync + 'static,
     ) -> io::Result<Barrier> {
         Self::build(parties, Some(Arc::new(action)))
+    }
+
+    /// A barrier for `parties` in the named shared-memory object `name` (see
+    /// [`Lock::create_named`](super::Lock::create_named)); no action.
+    ///
+    /// # Errors
+    ///
+    /// [`NamedError::BadParameters`] for 0 or more than [`MAX_PARTIES`] parties;
+    /// [`NamedError::Shm`] (e.g. `AlreadyExists`).
+    pub fn create_named(name: &str, parties: u32) -> Result<Barrier, NamedError> {
+        if parties == 0 || parties > MAX_PARTIES {
+            return Err(NamedError::BadParameters);
+        }
+        let shared = Shared::create_named(
+            name,
+            Kind::Barrier,
+            u64::from(parties),
+            TABLE + TABLE_BYTES,
+            |_| {},
+        )?;
+        Ok(Self::from_shared(shared, parties, None))
+    }
+
+    /// Opens the named barrier `name` (its party count comes from the object, checked).
+    ///
+    /// # Errors
+    ///
+    /// As [`Lock::open_named`](super::Lock::open_named).
+    pub fn open_named(name: &str) -> Result<Barrier, NamedError> {
+        let (shared, parties) = Shared::open_named(name, Kind::Barrier, TABLE + TABLE_BYTES)?;
+        let parties = u32::try_from(parties)
+            .ok()
+            .filter(|&p| p != 0 && p <= MAX_PARTIES)
+            .ok_or(NamedError::BadParameters)?;
+        Ok(Self::from_shared(shared, parties, None))
+    }
+
+    fn from_shared(shared: Arc<Shared>, parties: u32, action: Option<Action>) -> Barrier {
+        Barrier {
+            inner: Arc::new(Inner {
+                shared,
+                parties,
+                action,
+                mine: Mine::new(),
+            }),
+        }
     }
 
     fn build(parties: u32, action: Option<Action>) -> io::Result<Barrier> {

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering::*};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::raw::{Shared, Sleeper};
+use super::raw::{Kind, NamedError, Shared, Sleeper};
 use crate::sys::futex::futex_wake;
 use crate::wait::Deadline;
 
@@ -63,6 +63,29 @@ impl Event {
     pub fn new() -> io::Result<Event> {
         Ok(Event {
             shared: Shared::anonymous(64)?,
+        })
+    }
+
+    /// A new event in the named shared-memory object `name` (see
+    /// [`Lock::create_named`](super::Lock::create_named)).
+    ///
+    /// # Errors
+    ///
+    /// [`NamedError::Shm`] (e.g. `AlreadyExists`).
+    pub fn create_named(name: &str) -> Result<Event, NamedError> {
+        Ok(Event {
+            shared: Shared::create_named(name, Kind::Event, 0, 64, |_| {})?,
+        })
+    }
+
+    /// Opens the named event `name`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Lock::open_named`](super::Lock::open_named).
+    pub fn open_named(name: &str) -> Result<Event, NamedError> {
+        Ok(Event {
+            shared: Shared::open_named(name, Kind::Event, 64)?.0,
         })
     }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use ipc_core::{LockOwner, LockWord};
 
 use super::error::{AcquireError, LockError, LockTimeoutError, ReleaseError, TryLockError};
-use super::raw::{self, Fail, Got, Shared};
+use super::raw::{self, Fail, Got, Kind, NamedError, Shared};
 use crate::wait::Deadline;
 
 /// Turns the outcome of [`raw::acquire`] into a guard or one call's error.
@@ -29,7 +29,8 @@ macro_rules! outcome {
 macro_rules! define_lock {
     (
         $(#[$doc:meta])*
-        $name:ident, $guard:ident, recursive: $recursive:literal, python: $python:literal
+        $name:ident, $guard:ident, recursive: $recursive:literal, python: $python:literal,
+        kind: $kind:expr
     ) => {
         $(#[$doc])*
         #[derive(Clone)]
@@ -55,6 +56,33 @@ macro_rules! define_lock {
             pub fn new() -> io::Result<$name> {
                 Ok($name {
                     shared: Shared::anonymous(64)?,
+                })
+            }
+
+            /// A new, free lock in the named shared-memory object `name` (`/dev/shm/NAME`,
+            /// mode 0600; see [`SharedRegion::create_named`](crate::SharedRegion::create_named)),
+            /// which unrelated processes of the user open with
+            /// [`open_named`](Self::open_named); it stays until
+            /// [`SharedRegion::unlink_named`](crate::SharedRegion::unlink_named).
+            ///
+            /// # Errors
+            ///
+            /// [`NamedError::Shm`] (e.g. `AlreadyExists`).
+            pub fn create_named(name: &str) -> Result<$name, NamedError> {
+                Ok($name {
+                    shared: Shared::create_named(name, $kind, 0, 64, |_| {})?,
+                })
+            }
+
+            #[doc = concat!("Opens the named lock `name` made by [`create_named`](Self::create_named) (of an `", stringify!($name), "`).")]
+            ///
+            /// # Errors
+            ///
+            /// [`NamedError::Shm`] (e.g. `NotFound`), [`NamedError::NotInitialised`],
+            /// [`NamedError::WrongKind`] (another primitive), [`NamedError::BadParameters`].
+            pub fn open_named(name: &str) -> Result<$name, NamedError> {
+                Ok($name {
+                    shared: Shared::open_named(name, $kind, 64)?.0,
                 })
             }
 
@@ -209,7 +237,7 @@ define_lock! {
     /// lock.release()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    Lock, LockGuard, recursive: false, python: "Lock"
+    Lock, LockGuard, recursive: false, python: "Lock", kind: Kind::Lock
 }
 
 define_lock! {
@@ -231,7 +259,7 @@ define_lock! {
     /// assert!(lock.holder().is_none());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    RLock, RLockGuard, recursive: true, python: "RLock"
+    RLock, RLockGuard, recursive: true, python: "RLock", kind: Kind::RLock
 }
 
 #[cfg(test)]

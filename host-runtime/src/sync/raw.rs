@@ -3,7 +3,7 @@
 
 use std::cell::Cell;
 use std::io;
-use std::sync::atomic::AtomicU32;
+use std::sync::atomic::{AtomicU32, Ordering::*};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -102,6 +102,137 @@ impl Shared {
     /// The bytes, for the primitives that keep more than lock words.
     pub(crate) fn bytes(&self) -> &SharedBytes {
         &self.bytes
+    }
+}
+
+/// The first word of a named primitive's object: stored last (Release) by its creator.
+const MAGIC: u64 = u64::from_le_bytes(*b"hrsync\x00\x01");
+/// Bytes before a named primitive's page: `magic, kind, parameter, page length` (`u64`s).
+const HEADER: usize = 64;
+
+/// Which primitive a named object holds (header word 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u64)]
+pub(crate) enum Kind {
+    Lock = 1,
+    RLock = 2,
+    Event = 3,
+    Semaphore = 4,
+    BoundedSemaphore = 5,
+    Barrier = 6,
+}
+
+/// Why a named primitive could not be made or opened.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum NamedError {
+    /// The shared-memory object: see [`ShmError`](crate::ShmError).
+    Shm(crate::ShmError),
+    /// The object holds no initialised primitive (its creator has not finished, or it is
+    /// something else).
+    NotInitialised,
+    /// The object holds another kind of primitive (its kind number).
+    WrongKind(u64),
+    /// The object's parameters (size, bound, parties) are out of range for its kind.
+    BadParameters,
+}
+
+impl std::fmt::Display for NamedError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Shm(e) => write!(f, "{e}"),
+            Self::NotInitialised => f.write_str("the named object holds no initialised primitive"),
+            Self::WrongKind(k) => write!(f, "the named object holds another primitive (kind {k})"),
+            Self::BadParameters => f.write_str("the named object's parameters are out of range"),
+        }
+    }
+}
+
+impl std::error::Error for NamedError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Shm(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<crate::ShmError> for NamedError {
+    fn from(e: crate::ShmError) -> Self {
+        Self::Shm(e)
+    }
+}
+
+impl Shared {
+    /// A new named object `name` (see [`SharedRegion::create_named`](crate::SharedRegion)):
+    /// the header, then a zeroed page of `len` bytes that `init` fills, then the magic.
+    pub(crate) fn create_named(
+        name: &str,
+        kind: Kind,
+        parameter: u64,
+        len: usize,
+        init: impl FnOnce(&SharedBytes),
+    ) -> Result<Arc<Shared>, NamedError> {
+        let _ = fork_generation();
+        let len = len.max(64);
+        let region = crate::SharedRegion::create_named(name, HEADER + len)?;
+        let claim = |offset, len| {
+            region
+                .claim_bytes(offset, len)
+                .map_err(|_| NamedError::BadParameters)
+        };
+        let header = claim(0, HEADER)?;
+        let bytes = claim(HEADER, len)?;
+        header.u64_at(8).store(kind as u64, Relaxed);
+        header.u64_at(16).store(parameter, Relaxed);
+        header.u64_at(24).store(len as u64, Relaxed);
+        init(&bytes);
+        // Release: pairs with `open_named`'s Acquire; the header and `init`'s stores come first.
+        header.u64_at(0).store(MAGIC, Release);
+        Ok(Arc::new(Shared {
+            bytes,
+            stall: Stall::new(),
+        }))
+    }
+
+    /// Opens the named object `name` holding a `kind` with a page of `len` bytes; returns it
+    /// and its parameter (read once; the caller checks it).
+    pub(crate) fn open_named(
+        name: &str,
+        kind: Kind,
+        len: usize,
+    ) -> Result<(Arc<Shared>, u64), NamedError> {
+        let _ = fork_generation();
+        let len = len.max(64);
+        let region = crate::SharedRegion::open_named(name)?;
+        if region.len() != HEADER + len {
+            return Err(NamedError::BadParameters);
+        }
+        let claim = |offset, len| {
+            region
+                .claim_bytes(offset, len)
+                .map_err(|_| NamedError::BadParameters)
+        };
+        let header = claim(0, HEADER)?;
+        // Acquire: pairs with the creator's Release store of the magic.
+        if header.u64_at(0).load(Acquire) != MAGIC {
+            return Err(NamedError::NotInitialised);
+        }
+        let found = header.u64_at(8).load(Relaxed);
+        if found != kind as u64 {
+            return Err(NamedError::WrongKind(found));
+        }
+        if header.u64_at(24).load(Relaxed) != len as u64 {
+            return Err(NamedError::BadParameters);
+        }
+        let parameter = header.u64_at(16).load(Relaxed);
+        Ok((
+            Arc::new(Shared {
+                bytes: claim(HEADER, len)?,
+                stall: Stall::new(),
+            }),
+            parameter,
+        ))
     }
 }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::procs::{Mine, Procs, TABLE_BYTES};
-use super::raw::{Shared, Sleeper, DEATH_CHECK};
+use super::raw::{Kind, NamedError, Shared, Sleeper, DEATH_CHECK};
 use crate::sys::futex::futex_wake;
 use crate::wait::Deadline;
 
@@ -59,6 +59,33 @@ struct Inner {
 }
 
 impl Inner {
+    fn create_named(name: &str, kind: Kind, value: u32, max: u32) -> Result<Inner, NamedError> {
+        if value > max || max > SEM_VALUE_MAX {
+            return Err(NamedError::BadParameters);
+        }
+        let shared = Shared::create_named(name, kind, u64::from(max), TABLE + TABLE_BYTES, |b| {
+            b.atomics::<AtomicU32>(COUNT, 1)[0].store(value, Relaxed);
+        })?;
+        Ok(Inner {
+            shared,
+            max,
+            mine: Mine::new(),
+        })
+    }
+
+    fn open_named(name: &str, kind: Kind) -> Result<Inner, NamedError> {
+        let (shared, max) = Shared::open_named(name, kind, TABLE + TABLE_BYTES)?;
+        let max = u32::try_from(max)
+            .ok()
+            .filter(|&m| m <= SEM_VALUE_MAX)
+            .ok_or(NamedError::BadParameters)?;
+        Ok(Inner {
+            shared,
+            max,
+            mine: Mine::new(),
+        })
+    }
+
     fn new(value: u32, max: u32) -> io::Result<Inner> {
         if value > max {
             return Err(io::Error::new(
@@ -177,7 +204,7 @@ impl Inner {
 }
 
 macro_rules! define_semaphore {
-    ($(#[$doc:meta])* $name:ident, python: $python:literal) => {
+    ($(#[$doc:meta])* $name:ident, python: $python:literal, kind: $kind:expr) => {
         $(#[$doc])*
         #[derive(Clone)]
         pub struct $name {
@@ -208,6 +235,18 @@ macro_rules! define_semaphore {
             /// [`SemaphoreReleaseError::TooManyReleases`] past the maximum, with no change.
             pub fn release(&self) -> Result<(), SemaphoreReleaseError> {
                 self.inner.release()
+            }
+
+            /// Opens the named semaphore `name` made by `create_named` (its bound comes from
+            /// the object, checked).
+            ///
+            /// # Errors
+            ///
+            /// As [`Lock::open_named`](super::Lock::open_named).
+            pub fn open_named(name: &str) -> Result<$name, NamedError> {
+                Ok($name {
+                    inner: Arc::new(Inner::open_named(name, $kind)?),
+                })
             }
 
             /// Python's `get_value()`: the permits free now (a snapshot).
@@ -260,7 +299,7 @@ define_semaphore! {
     /// assert_eq!(sem.get_value(), 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    Semaphore, python: "Semaphore"
+    Semaphore, python: "Semaphore", kind: Kind::Semaphore
 }
 
 define_semaphore! {
@@ -279,7 +318,7 @@ define_semaphore! {
     /// sem.release()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    BoundedSemaphore, python: "BoundedSemaphore"
+    BoundedSemaphore, python: "BoundedSemaphore", kind: Kind::BoundedSemaphore
 }
 
 impl Semaphore {
@@ -291,6 +330,45 @@ impl Semaphore {
     pub fn new(value: u32) -> io::Result<Semaphore> {
         Ok(Semaphore {
             inner: Arc::new(Inner::new(value, SEM_VALUE_MAX)?),
+        })
+    }
+}
+
+impl Semaphore {
+    /// A semaphore with `value` permits in the named shared-memory object `name` (see
+    /// [`Lock::create_named`](super::Lock::create_named)).
+    ///
+    /// # Errors
+    ///
+    /// [`NamedError::BadParameters`] for a value above [`SEM_VALUE_MAX`];
+    /// [`NamedError::Shm`] (e.g. `AlreadyExists`).
+    pub fn create_named(name: &str, value: u32) -> Result<Semaphore, NamedError> {
+        Ok(Semaphore {
+            inner: Arc::new(Inner::create_named(
+                name,
+                Kind::Semaphore,
+                value,
+                SEM_VALUE_MAX,
+            )?),
+        })
+    }
+}
+
+impl BoundedSemaphore {
+    /// A bounded semaphore with `value` permits, never more, in the named shared-memory object
+    /// `name`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Semaphore::create_named`].
+    pub fn create_named(name: &str, value: u32) -> Result<BoundedSemaphore, NamedError> {
+        Ok(BoundedSemaphore {
+            inner: Arc::new(Inner::create_named(
+                name,
+                Kind::BoundedSemaphore,
+                value,
+                value,
+            )?),
         })
     }
 }
