@@ -15,9 +15,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::watchdog_secs;
+use common::{watchdog_secs, Rng};
 use host_runtime::shared::region::SharedBytes;
-use host_runtime::sync::{Lock, LockError, LockTimeoutError, DEATH_CHECK};
+use host_runtime::sync::{Array, Lock, LockError, LockTimeoutError, Value, DEATH_CHECK};
 use host_runtime::sys::{self, Pid, Signal};
 use host_runtime::{Process, SharedRegion};
 
@@ -113,5 +113,84 @@ fn a_holder_stopped_at_each_step_is_waited_for() {
             drop(lock.lock().unwrap());
             assert_eq!(p.join().unwrap(), 0);
         }
+    });
+}
+
+/// One step of a torture worker: under the lock, the total and the worker's own count go up by
+/// one each (two stores: a kill between them leaves them apart). Whoever takes the lock from a
+/// dead holder recomputes the total from the counts.
+fn step(total: &Value<u64>, done: &Array<u64>, me: usize) {
+    let lock = total.get_lock().unwrap();
+    let _g = match lock.lock() {
+        Ok(g) => g,
+        Err(LockError::OwnerDied(g)) => {
+            total.set(done.to_vec().iter().sum());
+            g
+        }
+        Err(e) => panic!("{e}"),
+    };
+    total.set(total.get() + 1);
+    done.set(me, done.get(me).unwrap() + 1).unwrap();
+}
+
+/// Random kills: workers increment under the lock without end; the parent kills one at a
+/// random moment (once it has done a random number of steps), starts a new one in its place,
+/// `LOCK_KILL_ROUNDS` times (default 20). At the end the total is exactly the sum of what
+/// every worker, dead or alive, recorded: a kill inside the lock was repaired by the next
+/// holder, a kill outside it left nothing to repair, and no worker ever hung.
+#[test]
+fn random_kills_of_lock_holders_keep_the_count_exact() {
+    let rounds: usize = std::env::var("LOCK_KILL_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    let seed: u64 = std::env::var("CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        })
+        | 1;
+    println!("CRASH_SEED={seed}");
+    watchdog_secs(60 + rounds as u64, move || {
+        const WORKERS: usize = 3;
+        let slots = WORKERS + rounds;
+        let total = Value::new(0u64).unwrap();
+        let done = Array::new_unlocked(&vec![0u64; slots]).unwrap();
+        let spawn = |slot: usize| {
+            let (total, done) = (total.clone(), done.clone());
+            let p = Process::new(move || loop {
+                step(&total, &done, slot);
+            });
+            p.start().unwrap();
+            p
+        };
+        let mut rng = Rng(seed);
+        let mut workers: Vec<(usize, Process)> = (0..WORKERS).map(|s| (s, spawn(s))).collect();
+        for round in 0..rounds {
+            let victim = rng.below(WORKERS as u64) as usize;
+            let (slot, _) = &workers[victim];
+            let target = done.get(*slot).unwrap() + 1 + rng.below(2_000);
+            while done.get(*slot).unwrap() < target {
+                std::thread::yield_now();
+            }
+            let (_, p) = std::mem::replace(
+                &mut workers[victim],
+                (WORKERS + round, spawn(WORKERS + round)),
+            );
+            p.kill().unwrap();
+            let _ = p.join();
+        }
+        for (_, p) in &workers {
+            p.kill().unwrap();
+            let _ = p.join();
+        }
+        // Every worker is dead now: one more step repairs if the last death was in the lock.
+        step(&total, &done, 0);
+        let recorded: u64 = done.to_vec().iter().sum();
+        assert_eq!(total.get(), recorded, "seed {seed}");
     });
 }
