@@ -4,15 +4,18 @@
 //! incrementing a shared counter under the lock (time per increment, both processes counted).
 //!
 //! Each counter run checks its result (exactly `2 × iters` increments) before it is timed.
+//!
+//! Also a `Barrier` round of two processes beside the futex ping-pong floor (one round trip).
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use benches::child::Child;
+use benches::roundtrip::{FutexPingPong, RoundTrip};
 use criterion::{criterion_group, criterion_main, Criterion};
 use host_runtime::shared::region::{Mapping, SharedBytes};
-use host_runtime::sync::Lock;
+use host_runtime::sync::{Barrier, Lock};
 use ipc_core::{LockOwner, LockWord};
 
 /// A robust, process-shared `pthread_mutex_t` at the start of a shared page, with a counter
@@ -165,5 +168,27 @@ fn contended(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, uncontended, contended);
+fn barrier_round(c: &mut Criterion) {
+    let mut g = c.benchmark_group("barrier_round_2_processes");
+    let barrier = Barrier::new(2).expect("barrier");
+    let b = barrier.clone();
+    // The other party waits round after round until the barrier is aborted.
+    let child = Child::spawn(move || {
+        while b.wait(None).is_ok() {}
+        0
+    })
+    .expect("fork");
+    g.bench_function("host_runtime_barrier", |bench| {
+        bench.iter(|| barrier.wait(None).expect("round"))
+    });
+    barrier.abort();
+    child.join().expect("child");
+    let mut ping = FutexPingPong::spawn().expect("ping-pong");
+    g.bench_function("futex_ping_pong_round_trip", |bench| {
+        bench.iter(|| ping.round_trip())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, uncontended, contended, barrier_round);
 criterion_main!(benches);
