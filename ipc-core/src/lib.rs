@@ -12,6 +12,8 @@
 //! * [`LockWord`]: a lock that records its holder, plain or recursive, which a host can sleep
 //!   on (futex) and take over from a holder it knows is dead (the model of POSIX robust
 //!   mutexes' `EOWNERDEAD`); in a `static`, it spins ([`LockWord::lock_spin`]).
+//! * [`BarrierWord`]: a barrier's generation and count, which a host sleeps on and breaks
+//!   (e.g. when a party dies).
 //! * [`pool`]: the worker and task tables of a process pool, every transition one CAS
 //!   (on targets with 64-bit atomics).
 //!
@@ -52,6 +54,7 @@ macro_rules! word64_link {
     };
 }
 
+mod barrier;
 #[cfg(not(loom))]
 mod byte_queue;
 pub mod crash;
@@ -71,6 +74,7 @@ mod sync;
 mod wait;
 mod word;
 
+pub use barrier::{Arrival, BarrierBroken, BarrierWord, Poll, MAX_BARRIER_PARTIES};
 #[cfg(not(loom))]
 pub use byte_queue::{ByteQueue, Config, Contents, QueueStats};
 #[cfg(all(not(loom), word64))]

@@ -431,3 +431,65 @@ mod lock {
         });
     }
 }
+
+/// The barrier word (`ipc_core::BarrierWord`).
+mod barrier {
+    use super::model;
+    use ipc_core::{BarrierWord, Poll};
+    use loom::sync::Arc;
+    use loom::thread;
+
+    /// Waits (yielding to loom) until the arrival's generation ends; `true` if it passed.
+    fn pass(b: &BarrierWord, parties: u32) -> bool {
+        let Ok(a) = b.arrive(parties) else {
+            return false;
+        };
+        if a.is_last() {
+            return b.trip(&a);
+        }
+        loop {
+            match b.poll(&a) {
+                Poll::Waiting => thread::yield_now(),
+                Poll::Passed => return true,
+                Poll::Broken => return false,
+            }
+        }
+    }
+
+    /// Two parties, two rounds: every party passes every round.
+    #[test]
+    fn two_parties_pass_two_rounds() {
+        model(3, || {
+            let b = Arc::new(BarrierWord::new());
+            let t = {
+                let b = b.clone();
+                thread::spawn(move || (pass(&b, 2), pass(&b, 2)))
+            };
+            let mine = (pass(&b, 2), pass(&b, 2));
+            assert_eq!(mine, (true, true));
+            assert_eq!(t.join().unwrap(), (true, true));
+            assert_eq!(b.n_waiting(2), 0);
+        });
+    }
+
+    /// Two parties and an abort at any moment: both pass (the abort came after the trip) or
+    /// neither does; never one waiting for ever.
+    #[test]
+    fn an_abort_breaks_both_or_neither() {
+        model(3, || {
+            let b = Arc::new(BarrierWord::new());
+            let t = {
+                let b = b.clone();
+                thread::spawn(move || pass(&b, 2))
+            };
+            let aborter = {
+                let b = b.clone();
+                thread::spawn(move || b.abort())
+            };
+            let mine = pass(&b, 2);
+            let theirs = t.join().unwrap();
+            aborter.join().unwrap();
+            assert_eq!(mine, theirs, "one passed, the other was broken");
+        });
+    }
+}

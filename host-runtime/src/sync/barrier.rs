@@ -4,28 +4,24 @@
 use std::fmt;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
+use std::sync::atomic::Ordering::*;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use ipc_core::{BarrierWord, Poll};
 
 use super::procs::{Mine, Procs, TABLE_BYTES};
 use super::raw::{Kind, NamedError, Shared, Sleeper, DEATH_CHECK};
 use crate::sys::futex::futex_wake;
 use crate::wait::Deadline;
 
-/// Page layout: `state` (`u64`) at 0, `seq` (`u32`, the futex word) at 8, `outcomes` (`u64`)
-/// at 16, the process table at 64.
-const STATE: usize = 0;
-const SEQ: usize = 8;
-const OUTCOMES: usize = 16;
+/// Page layout: an `ipc_core::BarrierWord` (generation, count, broken; the futex word; the
+/// outcomes) at 0, the process table at 64.
+const WORD: usize = 0;
 const TABLE: usize = 64;
 
-/// `state`: `generation (32) | broken (1) | count (31)`.
-const BROKEN: u64 = 1 << 31;
-const COUNT_MASK: u64 = BROKEN - 1;
-
 /// The most parties a barrier may have.
-pub const MAX_PARTIES: u32 = COUNT_MASK as u32;
+pub const MAX_PARTIES: u32 = ipc_core::MAX_BARRIER_PARTIES;
 
 /// Python's `threading.BrokenBarrierError`: the barrier was aborted, reset, timed out in a
 /// waiter, its action panicked, or a party died.
@@ -63,7 +59,8 @@ struct Inner {
 /// processes after a party exited: its exit breaks it.
 ///
 /// **Hostile memory.** The party count is the handle's own; a count in shared memory at or
-/// above it breaks the barrier; every CAS loop is capped; waiters sleep on a futex.
+/// above it breaks the barrier; every CAS loop is capped; waiters sleep on a futex. The state
+/// machine is `ipc_core::BarrierWord` (loom-checked there).
 ///
 /// # Examples
 ///
@@ -185,14 +182,8 @@ impl Barrier {
         })
     }
 
-    fn state(&self) -> &AtomicU64 {
-        self.inner.shared.bytes().u64_at(STATE)
-    }
-    fn seq(&self) -> &AtomicU32 {
-        &self.inner.shared.bytes().atomics::<AtomicU32>(SEQ, 1)[0]
-    }
-    fn outcomes(&self) -> &AtomicU64 {
-        self.inner.shared.bytes().u64_at(OUTCOMES)
+    fn word(&self) -> &BarrierWord {
+        &self.inner.shared.bytes().atomics::<BarrierWord>(WORD, 1)[0]
     }
     fn procs(&self) -> Procs<'_> {
         Procs::new(self.inner.shared.bytes(), TABLE)
@@ -205,71 +196,30 @@ impl Barrier {
 
     /// The number of parties waiting now (a snapshot).
     pub fn n_waiting(&self) -> u32 {
-        ((self.state().load(Relaxed) & COUNT_MASK) as u32).min(self.inner.parties)
+        self.word().n_waiting(self.inner.parties)
     }
 
     /// Whether the barrier is broken.
     pub fn broken(&self) -> bool {
-        self.state().load(Acquire) & BROKEN != 0
-    }
-
-    /// Ends generation `seen` (the word last read) with `next` and wakes every waiter;
-    /// records whether it ended broken. `false` if the word changed.
-    fn end_generation(&self, seen: u64, broken: bool) -> bool {
-        let generation = seen >> 32;
-        let bit = 1u64 << (generation % 64);
-        if broken {
-            self.outcomes().fetch_or(bit, Relaxed);
-        } else {
-            self.outcomes().fetch_and(!bit, Relaxed);
-        }
-        let next = (generation.wrapping_add(1) & 0xffff_ffff) << 32;
-        // Release: pairs with the Acquire loads of the waiters; the outcome bit (and, for a
-        // trip, the action's effects) are visible to them.
-        if self
-            .state()
-            .compare_exchange(seen, next, Release, Relaxed)
-            .is_err()
-        {
-            return false;
-        }
-        self.wake();
-        true
+        self.word().is_broken()
     }
 
     fn wake(&self) {
-        // Release: pairs with the waiter's Acquire load of `seq` before it reads `state`.
-        self.seq().fetch_add(1, Release);
-        let _ = futex_wake(self.seq(), u32::MAX);
-    }
-
-    /// Sets the broken flag on the generation of `seen`, if it is still current.
-    fn break_generation(&self, generation: u64) {
-        let _ = self.state().fetch_update(Release, Relaxed, |s| {
-            (s >> 32 == generation && s & BROKEN == 0).then_some(s | BROKEN)
-        });
-        self.wake();
+        let _ = futex_wake(self.word().seq(), u32::MAX);
     }
 
     /// Python's `abort()`: breaks the barrier: every waiter, and every `wait` until a
     /// [`reset`](Self::reset), gets [`BrokenBarrierError`].
     pub fn abort(&self) {
-        self.state().fetch_or(BROKEN, Release);
+        self.word().abort();
         self.wake();
     }
 
     /// Python's `reset()`: back to the empty, unbroken state; the parties waiting now get
     /// [`BrokenBarrierError`].
     pub fn reset(&self) {
-        for _ in 0..64 {
-            let seen = self.state().load(Acquire);
-            if seen & (BROKEN | COUNT_MASK) == 0 {
-                return;
-            }
-            if self.end_generation(seen, true) {
-                return;
-            }
-        }
+        self.word().reset();
+        self.wake();
     }
 
     /// Python's `wait(timeout)`: waits until all parties have called `wait`; returns this
@@ -283,83 +233,56 @@ impl Barrier {
     /// the action panicked, or a party died.
     pub fn wait(&self, timeout: Option<Duration>) -> Result<u32, BrokenBarrierError> {
         let deadline = Deadline::within(timeout);
-        let parties = u64::from(self.inner.parties);
         let _ = self.procs().mine(&self.inner.mine);
-        // Arrive: count + 1 in the current generation (capped: only a scribbler makes a CAS
-        // fail more than once per other party).
-        let mut arrived = None;
-        let mut seen = self.state().load(Acquire);
-        for _ in 0..(4 * parties + 64) {
-            if seen & BROKEN != 0 {
-                return Err(BrokenBarrierError);
-            }
-            let count = seen & COUNT_MASK;
-            if count >= parties {
-                self.break_generation(seen >> 32);
-                return Err(BrokenBarrierError);
-            }
-            // Acquire: a trip's action effects (Release in `end_generation`) are visible.
-            match self
-                .state()
-                .compare_exchange(seen, seen + 1, AcqRel, Acquire)
-            {
-                Ok(_) => {
-                    arrived = Some((seen >> 32, count as u32, seen + 1));
-                    break;
-                }
-                Err(now) => seen = now,
-            }
-        }
-        let Some((generation, index, mine)) = arrived else {
-            return Err(BrokenBarrierError);
-        };
-        if u64::from(index) + 1 == parties {
+        let word = self.word();
+        let arrival = word
+            .arrive(self.inner.parties)
+            .map_err(|_| BrokenBarrierError)?;
+        if arrival.is_last() {
             if let Some(action) = &self.inner.action {
                 if let Err(panic) = panic::catch_unwind(AssertUnwindSafe(|| action())) {
-                    self.break_generation(generation);
+                    word.break_arrival(&arrival);
+                    self.wake();
                     panic::resume_unwind(panic);
                 }
             }
-            return if self.end_generation(mine, false) {
-                Ok(index)
+            let tripped = word.trip(&arrival);
+            self.wake();
+            // Not tripped: broken (or reset) while the action ran.
+            return if tripped {
+                Ok(arrival.index())
             } else {
-                // Broken (or reset) while the action ran.
                 Err(BrokenBarrierError)
             };
         }
         let mut sleeper = Sleeper::new();
         let mut next_check = Instant::now() + DEATH_CHECK;
         loop {
-            // Acquire: pairs with `wake`'s Release; the state read below is at least as new.
-            let seq = self.seq().load(Acquire);
-            let now = self.state().load(Acquire);
-            if now >> 32 != generation {
-                let bit = 1u64 << (generation % 64);
-                return if self.outcomes().load(Relaxed) & bit != 0 {
-                    Err(BrokenBarrierError)
-                } else {
-                    Ok(index)
-                };
-            }
-            if now & BROKEN != 0 {
-                return Err(BrokenBarrierError);
+            // Acquire: pairs with the Release moves of `seq`; the poll below is at least as new.
+            let seq = word.seq().load(Acquire);
+            match word.poll(&arrival) {
+                Poll::Passed => return Ok(arrival.index()),
+                Poll::Broken => return Err(BrokenBarrierError),
+                Poll::Waiting => {}
             }
             if Instant::now() >= next_check {
                 next_check = Instant::now() + DEATH_CHECK;
                 if self.procs().repair_dead(|_| {}) > 0 {
-                    self.break_generation(generation);
+                    word.break_arrival(&arrival);
+                    self.wake();
                     continue;
                 }
             }
             if deadline.has_passed() {
-                self.break_generation(generation);
+                word.break_arrival(&arrival);
+                self.wake();
                 continue;
             }
             let mut wait = next_check.saturating_duration_since(Instant::now());
             if let Some(left) = deadline.remaining() {
                 wait = wait.min(left);
             }
-            sleeper.sleep(self.seq(), seq, Some(wait));
+            sleeper.sleep(word.seq(), seq, Some(wait));
         }
     }
 }
