@@ -12,6 +12,7 @@
 //! * [`LockWord`]: a lock that records its holder, plain or recursive, which a host can sleep
 //!   on (futex) and take over from a holder it knows is dead (the model of POSIX robust
 //!   mutexes' `EOWNERDEAD`); in a `static`, it spins ([`LockWord::lock_spin`]).
+//! * [`EventWord`]: Python's `Event` in one word a host sleeps on.
 //! * [`BarrierWord`]: a barrier's generation and count, which a host sleeps on and breaks
 //!   (e.g. when a party dies).
 //! * [`pool`]: the worker and task tables of a process pool, every transition one CAS
@@ -59,6 +60,7 @@ mod barrier;
 mod byte_queue;
 pub mod crash;
 mod error;
+mod event;
 mod lock;
 mod pad;
 #[cfg(not(loom))]
@@ -82,6 +84,7 @@ pub use byte_queue::{Registered, RepairHooks, Repaired};
 pub use error::{
     AttachError, InitError, LayoutError, PopError, PushError, RegisterError, RepairError,
 };
+pub use event::{EventWait, EventWord};
 pub use lock::{
     Acquired, Holder, LockOwner, LockWord, TakeOverError, TryLockError, UnlockError, Unlocked,
     MAX_LOCK_RETRIES,

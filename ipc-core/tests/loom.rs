@@ -493,3 +493,33 @@ mod barrier {
         });
     }
 }
+
+/// The event word (`ipc_core::EventWord`).
+mod event {
+    use super::model;
+    use ipc_core::EventWord;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    /// A waiter that began before a `set` always sees it, even when a `clear` follows at once;
+    /// and the setter that found it clear is the one asked to wake.
+    #[test]
+    fn a_set_is_never_lost_to_a_clear() {
+        model(3, || {
+            let e = Arc::new(EventWord::new());
+            let w = e.begin_wait();
+            let setter = {
+                let e = e.clone();
+                thread::spawn(move || {
+                    let woke = e.set();
+                    e.clear();
+                    woke
+                })
+            };
+            while e.poll(&w).is_err() {
+                thread::yield_now();
+            }
+            assert!(setter.join().unwrap());
+        });
+    }
+}

@@ -2,23 +2,20 @@
 
 use std::fmt;
 use std::io;
-use std::sync::atomic::{AtomicU32, Ordering::*};
 use std::sync::Arc;
 use std::time::Duration;
+
+use ipc_core::EventWord;
 
 use super::raw::{Kind, NamedError, Shared, Sleeper};
 use crate::sys::futex::futex_wake;
 use crate::wait::Deadline;
 
-/// Bit 0 of the event word: set. Bits 1..: the number of `set` calls that set it (wrapping),
-/// so that a waiter woken by a `set` returns `true` even if a `clear` came before it looked.
-const SET: u32 = 1;
-
 /// Python's `multiprocessing.Event`: a flag that processes wait for, in anonymous shared
 /// memory (shared with children forked after it is made).
 ///
-/// One 32-bit word: `generation (31) | set (1)`; waiters sleep on it (futex). No process holds
-/// anything, so a process that dies leaves nothing to repair. A process that scribbles on the
+/// One 32-bit word, `ipc_core::EventWord`: `generation (31) | set (1)`; waiters sleep on it
+/// (futex). No process holds anything, so a process that dies leaves nothing to repair. A process that scribbles on the
 /// word can make waits return early or late (as `set`/`clear` calls would); each change it makes
 /// costs a waiter one look, no more.
 ///
@@ -89,43 +86,25 @@ impl Event {
         })
     }
 
-    fn word(&self) -> &AtomicU32 {
-        &self.shared.bytes().atomics::<AtomicU32>(0, 1)[0]
+    fn word(&self) -> &EventWord {
+        &self.shared.bytes().atomics::<EventWord>(0, 1)[0]
     }
 
     /// Whether the event is set.
     pub fn is_set(&self) -> bool {
-        // Acquire: pairs with `set`'s Release; what the setter did before is visible.
-        self.word().load(Acquire) & SET != 0
+        self.word().is_set()
     }
 
     /// Sets the event and wakes every waiter.
     pub fn set(&self) {
-        let word = self.word();
-        let mut seen = word.load(Relaxed);
-        // Bounded: each failure means another `set`/`clear` (or a scribbler) changed the word;
-        // after 64 turns the event is set by a plain `fetch_or` (no generation step).
-        for _ in 0..64 {
-            if seen & SET != 0 {
-                return;
-            }
-            let next = (seen.wrapping_add(2) & !SET) | SET;
-            // Release: pairs with the Acquire of `is_set`/`wait`.
-            match word.compare_exchange(seen, next, Release, Relaxed) {
-                Ok(_) => {
-                    let _ = futex_wake(word, u32::MAX);
-                    return;
-                }
-                Err(now) => seen = now,
-            }
+        if self.word().set() {
+            let _ = futex_wake(self.word().futex(), u32::MAX);
         }
-        word.fetch_or(SET, Release);
-        let _ = futex_wake(word, u32::MAX);
     }
 
     /// Clears the event.
     pub fn clear(&self) {
-        self.word().fetch_and(!SET, Relaxed);
+        self.word().clear();
     }
 
     /// Waits until the event is set, at most `timeout` (`None`: as long as it takes). Returns
@@ -133,23 +112,17 @@ impl Event {
     pub fn wait(&self, timeout: Option<Duration>) -> bool {
         let deadline = Deadline::within(timeout);
         let word = self.word();
-        let first = word.load(Acquire);
-        if first & SET != 0 {
-            return true;
-        }
+        let wait = word.begin_wait();
         let mut sleeper = Sleeper::new();
-        let mut seen = first;
         loop {
+            let seen = match word.poll(&wait) {
+                Ok(()) => return true,
+                Err(seen) => seen,
+            };
             if deadline.has_passed() {
                 return false;
             }
-            sleeper.sleep(word, seen, deadline.remaining());
-            let now = word.load(Acquire);
-            // Set now, or set (a generation step) since we began, even if cleared again.
-            if now & SET != 0 || now >> 1 != first >> 1 {
-                return true;
-            }
-            seen = now;
+            sleeper.sleep(word.futex(), seen, deadline.remaining());
         }
     }
 }
