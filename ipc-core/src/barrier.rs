@@ -17,7 +17,7 @@
 //! its own generation means broken.
 //!
 //! **Hostile memory.** Any bits are valid; a count at or above the party count breaks the
-//! barrier; CAS retries are capped (`4 × parties + 64`). A process that writes the words can
+//! barrier; CAS retries are capped (`4 × parties + 64` for an arrival, `2^15 + 64` for a break). A process that writes the words can
 //! make waits end early (passed or broken) or last until the host's timeout, nothing else.
 
 use core::fmt;
@@ -228,9 +228,21 @@ impl BarrierWord {
     }
 
     fn break_generation(&self, generation_seen: u32) {
-        let _ = self.state.fetch_update(Release, Relaxed, |s| {
-            (generation(s) == generation_seen && s & BROKEN == 0).then_some(s | BROKEN)
-        });
+        let mut seen = self.state.load(Relaxed);
+        // Capped: each failure is another party's arrival (or a scribbler).
+        for _ in 0..(COUNT_MASK + 64) {
+            if generation(seen) != generation_seen || seen & BROKEN != 0 {
+                break;
+            }
+            // Release: pairs with `poll`'s Acquire.
+            match self
+                .state
+                .compare_exchange(seen, seen | BROKEN, Release, Relaxed)
+            {
+                Ok(_) => break,
+                Err(now) => seen = now,
+            }
+        }
         self.bump();
     }
 

@@ -13,6 +13,8 @@
 //!   on (futex) and take over from a holder it knows is dead (the model of POSIX robust
 //!   mutexes' `EOWNERDEAD`); in a `static`, it spins ([`LockWord::lock_spin`]).
 //! * [`EventWord`]: Python's `Event` in one word a host sleeps on.
+//! * [`SemaphoreWord`]: a counting semaphore's permits and sleepers (a host records who holds
+//!   them and gives a dead holder's back).
 //! * [`BarrierWord`]: a barrier's generation and count, which a host sleeps on and breaks
 //!   (e.g. when a party dies).
 //! * [`pool`]: the worker and task tables of a process pool, every transition one CAS
@@ -72,6 +74,7 @@ pub mod pool;
 mod queue;
 mod region;
 mod ring;
+mod semaphore;
 mod sync;
 mod wait;
 mod word;
@@ -96,6 +99,7 @@ pub use participant::{Participant, ParticipantId, ParticipantState};
 pub use payload::{SlotReader, SlotWriter};
 pub use queue::Queue;
 pub use region::{Region, REGION_ALIGN};
+pub use semaphore::{SemaphoreWord, TooManyReleases};
 pub use wait::WaitWord;
 pub use word::{Word, MAX_CAPACITY, MAX_MESSAGE_LEN, MAX_PARTICIPANTS};
 

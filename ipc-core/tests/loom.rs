@@ -523,3 +523,74 @@ mod event {
         });
     }
 }
+
+/// The semaphore word (`ipc_core::SemaphoreWord`).
+mod semaphore {
+    use super::model;
+    use ipc_core::SemaphoreWord;
+    use loom::sync::atomic::{AtomicUsize, Ordering::*};
+    use loom::sync::Arc;
+    use loom::thread;
+
+    /// One permit, two takers: at most one holds it at a time, and each gives it back; a waiter
+    /// that registered and still saw no permit (it would sleep) is always woken by the release.
+    #[test]
+    fn permits_are_never_duplicated_and_sleepers_are_woken() {
+        model(3, || {
+            let s = Arc::new(SemaphoreWord::with_count(1));
+            let held = Arc::new(AtomicUsize::new(0));
+            let takers: Vec<_> = (0..2)
+                .map(|_| {
+                    let (s, held) = (s.clone(), held.clone());
+                    thread::spawn(move || {
+                        if s.try_acquire() {
+                            assert_eq!(held.fetch_add(1, Relaxed), 0, "two holders");
+                            held.fetch_sub(1, Relaxed);
+                            s.release(1).unwrap();
+                            return;
+                        }
+                        // It would sleep if the count is still 0 after registering.
+                        let would_sleep = s.prepare_sleep() && s.futex().load(Relaxed) == 0;
+                        if would_sleep {
+                            // (Its wake is checked in `a_registered_sleeper_is_reported`.)
+                            while s.futex().load(Relaxed) == 0 {
+                                thread::yield_now();
+                            }
+                        }
+                        s.finish_sleep();
+                    })
+                })
+                .collect();
+            for t in takers {
+                t.join().unwrap();
+            }
+            assert_eq!(s.value(), 1);
+        });
+    }
+
+    /// The no-lost-wake-up rule in isolation: if the waiter registered and then saw no permit,
+    /// the release that follows reports a sleeper.
+    #[test]
+    fn a_registered_sleeper_is_reported() {
+        model(3, || {
+            let s = Arc::new(SemaphoreWord::new());
+            let slept = Arc::new(AtomicUsize::new(0));
+            let waiter = {
+                let (s, slept) = (s.clone(), slept.clone());
+                thread::spawn(move || {
+                    if s.prepare_sleep() {
+                        slept.store(1, Relaxed);
+                    }
+                })
+            };
+            let wake = s.release(1).unwrap();
+            waiter.join().unwrap();
+            if slept.load(Relaxed) == 1 {
+                assert!(
+                    wake,
+                    "a sleeper saw no permit, and the release did not wake it"
+                );
+            }
+        });
+    }
+}

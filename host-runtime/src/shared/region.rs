@@ -641,6 +641,8 @@ unsafe impl AtomicsOnly for AtomicU64 {}
 unsafe impl AtomicsOnly for ipc_core::WaitWord {}
 // SAFETY: `#[repr(C)]` of one `AtomicU32`: see `AtomicU32`.
 unsafe impl AtomicsOnly for ipc_core::EventWord {}
+// SAFETY: `#[repr(C)]` of two `AtomicU32`s (8 bytes, no padding): see `AtomicU32`.
+unsafe impl AtomicsOnly for ipc_core::SemaphoreWord {}
 // SAFETY: `#[repr(C)]` of three `AtomicU32`s (12 bytes, no padding; size asserted in
 // ipc-core): see `AtomicU32`.
 unsafe impl AtomicsOnly for ipc_core::BarrierWord {}

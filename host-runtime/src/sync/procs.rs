@@ -122,9 +122,20 @@ impl<'a> Procs<'a> {
 
     /// Takes one from entry `i`'s count if it is above 0; whether it did.
     pub(crate) fn take_one(&self, i: usize) -> bool {
-        self.count(i)
-            .fetch_update(Relaxed, Relaxed, |c| c.checked_sub(1))
-            .is_ok()
+        let count = self.count(i);
+        let mut seen = count.load(Relaxed);
+        // Capped: only this process changes its own count, and a repairer once (a scribbler
+        // could change it more).
+        for _ in 0..64 {
+            if seen == 0 {
+                return false;
+            }
+            match count.compare_exchange(seen, seen - 1, Relaxed, Relaxed) {
+                Ok(_) => return true,
+                Err(now) => seen = now,
+            }
+        }
+        false
     }
 
     /// Repairs every entry of a dead process (or of a dead repairer): `on_dead(count)` for

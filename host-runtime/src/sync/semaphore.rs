@@ -3,19 +3,20 @@
 
 use std::fmt;
 use std::io;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
+use std::sync::atomic::{AtomicU64, Ordering::*};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use ipc_core::SemaphoreWord;
 
 use super::procs::{Mine, Procs, TABLE_BYTES};
 use super::raw::{Kind, NamedError, Shared, Sleeper, DEATH_CHECK};
 use crate::sys::futex::futex_wake;
 use crate::wait::Deadline;
 
-/// Page layout: the count (`u32`, the futex word) at 0, sleepers (`u32`) at 4, permits returned
-/// from dead processes (`u64`) at 8, the process table at 64.
-const COUNT: usize = 0;
-const SLEEPERS: usize = 4;
+/// Page layout: an `ipc_core::SemaphoreWord` (the count, the futex word; sleepers) at 0,
+/// permits returned from dead processes (`u64`) at 8, the process table at 64.
+const WORD: usize = 0;
 const RETURNED: usize = 8;
 const TABLE: usize = 64;
 
@@ -64,7 +65,7 @@ impl Inner {
             return Err(NamedError::BadParameters);
         }
         let shared = Shared::create_named(name, kind, u64::from(max), TABLE + TABLE_BYTES, |b| {
-            b.atomics::<AtomicU32>(COUNT, 1)[0].store(value, Relaxed);
+            b.atomics::<SemaphoreWord>(WORD, 1)[0].init(value);
         })?;
         Ok(Inner {
             shared,
@@ -94,7 +95,7 @@ impl Inner {
             ));
         }
         let shared = Shared::anonymous(TABLE + TABLE_BYTES)?;
-        shared.bytes().atomics::<AtomicU32>(COUNT, 1)[0].store(value, Relaxed);
+        shared.bytes().atomics::<SemaphoreWord>(WORD, 1)[0].init(value);
         Ok(Inner {
             shared,
             max,
@@ -102,11 +103,8 @@ impl Inner {
         })
     }
 
-    fn count(&self) -> &AtomicU32 {
-        &self.shared.bytes().atomics::<AtomicU32>(COUNT, 1)[0]
-    }
-    fn sleepers(&self) -> &AtomicU32 {
-        &self.shared.bytes().atomics::<AtomicU32>(SLEEPERS, 1)[0]
+    fn word(&self) -> &SemaphoreWord {
+        &self.shared.bytes().atomics::<SemaphoreWord>(WORD, 1)[0]
     }
     fn returned(&self) -> &AtomicU64 {
         self.shared.bytes().u64_at(RETURNED)
@@ -118,26 +116,18 @@ impl Inner {
     /// Gives back the permits of dead processes (at most up to `max`); how many processes.
     fn repair_dead(&self) -> usize {
         let n = self.procs().repair_dead(|held| {
-            let mut given = 0;
-            let _ = self.count().fetch_update(Release, Relaxed, |c| {
-                given = u64::from(self.max.saturating_sub(c)).min(held) as u32;
-                Some(c + given)
-            });
+            let held = u32::try_from(held).unwrap_or(u32::MAX);
+            let given = self.word().give_back(held, self.max);
             self.returned().fetch_add(u64::from(given), Relaxed);
         });
         if n > 0 {
-            let _ = futex_wake(self.count(), u32::MAX);
+            let _ = futex_wake(self.word().futex(), u32::MAX);
         }
         n
     }
 
     fn try_take(&self) -> bool {
-        let taken = self
-            .count()
-            // Acquire: pairs with the Release of `release`: what the releaser did before is
-            // visible to the taker.
-            .fetch_update(Acquire, Relaxed, |c| c.checked_sub(1))
-            .is_ok();
+        let taken = self.word().try_acquire();
         if taken {
             if let Some(i) = self.procs().mine(&self.mine) {
                 self.procs().add(i, 1);
@@ -176,28 +166,25 @@ impl Inner {
             if let Some(left) = deadline.remaining() {
                 wait = wait.min(left);
             }
-            // SeqCst with `release`'s: either it sees us counted, or we see its permit.
-            self.sleepers().fetch_add(1, SeqCst);
-            if self.count().load(SeqCst) == 0 {
-                sleeper.sleep(self.count(), 0, Some(wait));
+            if self.word().prepare_sleep() {
+                sleeper.sleep(self.word().futex(), 0, Some(wait));
             }
-            self.sleepers().fetch_sub(1, Relaxed);
+            self.word().finish_sleep();
         }
     }
 
     fn release(&self) -> Result<(), SemaphoreReleaseError> {
-        let max = self.max;
-        self.count()
-            // Release: pairs with the Acquire of a take.
-            .fetch_update(SeqCst, Relaxed, |c| (c < max).then_some(c + 1))
+        let wake = self
+            .word()
+            .release(self.max)
             .map_err(|_| SemaphoreReleaseError::TooManyReleases)?;
         if let Some(i) = self.procs().mine(&self.mine) {
             // A permit this process did not take (another's, or a producer's) is not ours to
             // count down.
             self.procs().take_one(i);
         }
-        if self.sleepers().load(SeqCst) > 0 {
-            let _ = futex_wake(self.count(), 1);
+        if wake {
+            let _ = futex_wake(self.word().futex(), 1);
         }
         Ok(())
     }
@@ -251,7 +238,7 @@ macro_rules! define_semaphore {
 
             /// Python's `get_value()`: the permits free now (a snapshot).
             pub fn get_value(&self) -> u32 {
-                self.inner.count().load(Relaxed)
+                self.inner.word().value()
             }
 
             /// Gives back now the permits held by processes that died (waiters do it every
