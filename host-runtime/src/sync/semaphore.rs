@@ -150,7 +150,13 @@ impl Inner {
             return false;
         }
         let mut sleeper = Sleeper::new();
-        let mut next_check = Instant::now();
+        // The first check at once only if this handle's is due (at most every DEATH_CHECK per
+        // handle and process: a check reads `/proc` for each registered process).
+        let mut next_check = if self.shared.stall.due() {
+            Instant::now()
+        } else {
+            Instant::now() + DEATH_CHECK
+        };
         loop {
             if Instant::now() >= next_check {
                 next_check = Instant::now() + DEATH_CHECK;
