@@ -40,6 +40,11 @@ fn bytes_len<T>(n: usize) -> io::Result<usize> {
 /// Python's `multiprocessing.Value`: one `T` in anonymous shared memory (shared with children
 /// forked after it is made), by default with an [`RLock`] that `get`, `set` and `update` take.
 ///
+/// `get`, `set` and `update` take the lock over from a dead holder without saying so (the value
+/// may then be half-updated, as the dead process left it); to be told, and repair, take
+/// [`get_lock`](Self::get_lock)`().lock()` yourself and match `LockError::OwnerDied`, as the
+/// example in `examples/sync_tour.rs` does.
+///
 /// # Examples
 ///
 /// A counter that processes increment under its lock:
