@@ -13,6 +13,8 @@
 //! - [`pipe`]: Python's `multiprocessing.Pipe` over shared memory ([`pipe::Connection`]), with
 //!   end-of-file when the other end is closed or its process died.
 //! - [`shm`]: [`SharedRegion`], shared memory inherited by forked children or opened by name.
+//! - [`sync`]: [`Lock`](sync::Lock) and [`RLock`](sync::RLock), Python's, recovered when their
+//!   holder dies.
 //! - [`pool`]: [`Pool`], Python's `multiprocessing.Pool` over forked workers, which survives
 //!   workers that die (their tasks' results become errors; the pool replaces them).
 //! - [`shared`]: low-level, the views of shared memory that safe code uses
@@ -99,6 +101,8 @@ pub mod process;
 pub mod queue;
 pub mod shared;
 pub mod shm;
+#[cfg(target_has_atomic = "64")]
+pub mod sync;
 pub mod sys;
 pub mod wait;
 

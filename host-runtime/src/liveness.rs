@@ -156,6 +156,37 @@ pub(crate) fn judge(pid: u32, identity: u64) -> Verdict {
     }
 }
 
+/// The low 32 bits of the start time of thread (or process) `tid`, which a lock records
+/// next to the thread id (`ipc_core::LockOwner`'s stamp); `None` if `/proc` cannot tell.
+pub(crate) fn thread_stamp(tid: u32) -> Option<u32> {
+    match stat(tid) {
+        Ok(Some(s)) => Some(s.start_time as u32),
+        _ => None,
+    }
+}
+
+/// Judges thread `tid` (a lock holder) that recorded `stamp` (the low 32 bits of its start
+/// time; `None`: judged by its id alone, which errs towards "alive" if the id was reused). As
+/// [`judge`], in the namespace of the caller: a stopped or slow thread is alive.
+pub(crate) fn judge_thread(tid: u32, stamp: Option<u32>) -> Verdict {
+    if tid == 0 {
+        return Verdict::Unknown;
+    }
+    match stat(tid) {
+        Ok(None) => Verdict::Dead,
+        Ok(Some(s)) if stamp.is_some_and(|stamp| s.start_time as u32 != stamp) => Verdict::Dead,
+        Ok(Some(s)) if matches!(s.state, b'X' | b'x') => Verdict::Dead,
+        // As in `judge`: a zombie main thread is dead only with no other thread left.
+        Ok(Some(s)) if s.state == b'Z' => match threads(tid) {
+            Ok(Some(n)) if n > 1 => Verdict::Alive,
+            Ok(_) => Verdict::Dead,
+            Err(_) => Verdict::Unknown,
+        },
+        Ok(Some(_)) => Verdict::Alive,
+        Err(_) => Verdict::Unknown,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,6 +12,10 @@
 //! | `repair.abandoned` | after a repair marked a slot abandoned |
 //! | `repair.taken` | after a repair took over a slot being read |
 //! | `repair.swept` | after a repair's `RepairHooks::before_release`, before the entry is freed |
+//! | `lock.claimed` | after a `LockWord` acquire CAS, before the holder's stamp is stored |
+//! | `lock.stamped` | after the stamp: the lock is held |
+//! | `unlock.unstamped` | in an unlock, after the stamp is cleared, before the release CAS |
+//! | `lock.taken_over` | after a take-over CAS, before the new holder's stamp is stored |
 //!
 //! A host crate passes its own points with [`point`], so one hook sees both.
 

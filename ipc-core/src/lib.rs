@@ -9,6 +9,14 @@
 //! * [`Queue`]: typed values in a `const`-constructible queue for threads and
 //!   interrupt handlers, e.g. in a `static` on a bare-metal board.
 //! * [`WaitWord`]: 32-bit words a host can sleep on (futex) to block on a queue.
+//! * [`LockWord`]: a lock that records its holder, plain or recursive, which a host can sleep
+//!   on (futex) and take over from a holder it knows is dead (the model of POSIX robust
+//!   mutexes' `EOWNERDEAD`); in a `static`, it spins ([`LockWord::lock_spin`]).
+//! * [`EventWord`]: Python's `Event` in one word a host sleeps on.
+//! * [`SemaphoreWord`]: a counting semaphore's permits and sleepers (a host records who holds
+//!   them and gives a dead holder's back).
+//! * [`BarrierWord`]: a barrier's generation and count, which a host sleeps on and breaks
+//!   (e.g. when a party dies).
 //! * [`pool`]: the worker and task tables of a process pool, every transition one CAS
 //!   (on targets with 64-bit atomics).
 //!
@@ -49,10 +57,13 @@ macro_rules! word64_link {
     };
 }
 
+mod barrier;
 #[cfg(not(loom))]
 mod byte_queue;
 pub mod crash;
 mod error;
+mod event;
+mod lock;
 mod pad;
 #[cfg(not(loom))]
 mod participant;
@@ -63,16 +74,23 @@ pub mod pool;
 mod queue;
 mod region;
 mod ring;
+mod semaphore;
 mod sync;
 mod wait;
 mod word;
 
+pub use barrier::{Arrival, BarrierBroken, BarrierWord, Poll, MAX_BARRIER_PARTIES};
 #[cfg(not(loom))]
 pub use byte_queue::{ByteQueue, Config, Contents, QueueStats};
 #[cfg(all(not(loom), word64))]
 pub use byte_queue::{Registered, RepairHooks, Repaired};
 pub use error::{
     AttachError, InitError, LayoutError, PopError, PushError, RegisterError, RepairError,
+};
+pub use event::{EventWait, EventWord};
+pub use lock::{
+    Acquired, Holder, LockOwner, LockWord, TakeOverError, TryLockError, UnlockError, Unlocked,
+    MAX_LOCK_RETRIES,
 };
 pub use pad::CachePadded;
 #[cfg(not(loom))]
@@ -81,6 +99,7 @@ pub use participant::{Participant, ParticipantId, ParticipantState};
 pub use payload::{SlotReader, SlotWriter};
 pub use queue::Queue;
 pub use region::{Region, REGION_ALIGN};
+pub use semaphore::{SemaphoreWord, TooManyReleases};
 pub use wait::WaitWord;
 pub use word::{Word, MAX_CAPACITY, MAX_MESSAGE_LEN, MAX_PARTICIPANTS};
 

@@ -301,3 +301,296 @@ mod pool {
         });
     }
 }
+
+/// The owner-stamped lock word (`ipc_core::LockWord`).
+mod lock {
+    use super::model;
+    use ipc_core::{Holder, LockOwner, LockWord, TakeOverError, TryLockError, Unlocked};
+    use loom::sync::atomic::{AtomicU32, AtomicUsize, Ordering::*};
+    use loom::sync::Arc;
+    use loom::thread;
+
+    fn owner(id: u32) -> LockOwner {
+        LockOwner::new(id, id + 100).unwrap()
+    }
+
+    /// Takes the lock, yielding (to loom) while it is held.
+    fn lock(l: &LockWord, me: LockOwner, recursive: bool) {
+        loop {
+            match l.try_lock(me, recursive, false) {
+                Ok(_) => return,
+                Err(TryLockError::Held(_)) => thread::yield_now(),
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+
+    /// Two threads increment a counter under the lock with a separate load and store: a lost
+    /// update would show two holders at once. One of them re-enters (recursive).
+    #[test]
+    fn mutual_exclusion() {
+        model(3, || {
+            let l = Arc::new(LockWord::new());
+            let counter = Arc::new(AtomicUsize::new(0));
+            let t = {
+                let (l, counter) = (l.clone(), counter.clone());
+                thread::spawn(move || {
+                    lock(&l, owner(1), true);
+                    lock(&l, owner(1), true);
+                    let v = counter.load(Relaxed);
+                    counter.store(v + 1, Relaxed);
+                    assert_eq!(l.unlock(owner(1), true), Ok(Unlocked::StillHeld(1)));
+                    assert!(matches!(
+                        l.unlock(owner(1), true),
+                        Ok(Unlocked::Released { .. })
+                    ));
+                })
+            };
+            lock(&l, owner(2), false);
+            let v = counter.load(Relaxed);
+            counter.store(v + 1, Relaxed);
+            assert!(matches!(
+                l.unlock(owner(2), false),
+                Ok(Unlocked::Released { .. })
+            ));
+            t.join().unwrap();
+            assert_eq!(counter.load(Relaxed), 2);
+            assert!(l.holder().is_none());
+        });
+    }
+
+    /// A waiter that marked the lock and would sleep on the value it set is always woken: the
+    /// holder's unlock says `wake` whenever the mark took.
+    #[test]
+    fn a_marked_waiter_is_always_woken() {
+        model(3, || {
+            let l = Arc::new(LockWord::new());
+            l.try_lock(owner(1), false, false).unwrap();
+            let marked = Arc::new(AtomicU32::new(0));
+            let waiter = {
+                let (l, marked) = (l.clone(), marked.clone());
+                thread::spawn(move || match l.try_lock(owner(2), false, false) {
+                    Err(TryLockError::Held(h)) => {
+                        if let Some(v) = l.mark_waiting(h) {
+                            // It would sleep now, if the word still holds `v`.
+                            if l.futex().load(Relaxed) == v {
+                                marked.store(1, Relaxed);
+                            }
+                        }
+                    }
+                    Ok(_) => {
+                        l.unlock(owner(2), false).unwrap();
+                    }
+                    Err(e) => panic!("{e}"),
+                })
+            };
+            let unlocked = l.unlock(owner(1), false).unwrap();
+            waiter.join().unwrap();
+            if marked.load(Relaxed) == 1 {
+                assert_eq!(unlocked, Unlocked::Released { wake: true });
+            }
+        });
+    }
+
+    /// Two takers race for the lock of a dead holder while a third tries to lock it plainly:
+    /// exactly one taker wins, and nobody else gets the lock while it holds it.
+    #[test]
+    fn one_taker_wins_a_dead_holders_lock() {
+        model(3, || {
+            let l = Arc::new(LockWord::new());
+            l.try_lock(owner(1), false, false).unwrap();
+            let dead: Holder = l.holder().unwrap();
+            let holders = Arc::new(AtomicUsize::new(0));
+            let takers: Vec<_> = [2, 3]
+                .into_iter()
+                .map(|id| {
+                    let (l, holders) = (l.clone(), holders.clone());
+                    thread::spawn(move || match l.take_over(dead, owner(id)) {
+                        Ok(()) => {
+                            assert_eq!(holders.fetch_add(1, Relaxed), 0, "two holders");
+                            holders.fetch_sub(1, Relaxed);
+                            l.unlock(owner(id), false).unwrap();
+                            true
+                        }
+                        Err(TakeOverError::Changed) => false,
+                        Err(e) => panic!("{e}"),
+                    })
+                })
+                .collect();
+            if l.try_lock(owner(4), false, false).is_ok() {
+                assert_eq!(holders.fetch_add(1, Relaxed), 0, "two holders");
+                holders.fetch_sub(1, Relaxed);
+                l.unlock(owner(4), false).unwrap();
+            }
+            let wins = takers
+                .into_iter()
+                .map(|t| t.join().unwrap())
+                .filter(|&won| won)
+                .count();
+            assert_eq!(wins, 1);
+        });
+    }
+}
+
+/// The barrier word (`ipc_core::BarrierWord`).
+mod barrier {
+    use super::model;
+    use ipc_core::{BarrierWord, Poll};
+    use loom::sync::Arc;
+    use loom::thread;
+
+    /// Waits (yielding to loom) until the arrival's generation ends; `true` if it passed.
+    fn pass(b: &BarrierWord, parties: u32) -> bool {
+        let Ok(a) = b.arrive(parties) else {
+            return false;
+        };
+        if a.is_last() {
+            return b.trip(&a);
+        }
+        loop {
+            match b.poll(&a) {
+                Poll::Waiting => thread::yield_now(),
+                Poll::Passed => return true,
+                Poll::Broken => return false,
+            }
+        }
+    }
+
+    /// Two parties, two rounds: every party passes every round.
+    #[test]
+    fn two_parties_pass_two_rounds() {
+        model(3, || {
+            let b = Arc::new(BarrierWord::new());
+            let t = {
+                let b = b.clone();
+                thread::spawn(move || (pass(&b, 2), pass(&b, 2)))
+            };
+            let mine = (pass(&b, 2), pass(&b, 2));
+            assert_eq!(mine, (true, true));
+            assert_eq!(t.join().unwrap(), (true, true));
+            assert_eq!(b.n_waiting(2), 0);
+        });
+    }
+
+    /// Two parties and an abort at any moment: both pass (the abort came after the trip) or
+    /// neither does; never one waiting for ever.
+    #[test]
+    fn an_abort_breaks_both_or_neither() {
+        model(3, || {
+            let b = Arc::new(BarrierWord::new());
+            let t = {
+                let b = b.clone();
+                thread::spawn(move || pass(&b, 2))
+            };
+            let aborter = {
+                let b = b.clone();
+                thread::spawn(move || b.abort())
+            };
+            let mine = pass(&b, 2);
+            let theirs = t.join().unwrap();
+            aborter.join().unwrap();
+            assert_eq!(mine, theirs, "one passed, the other was broken");
+        });
+    }
+}
+
+/// The event word (`ipc_core::EventWord`).
+mod event {
+    use super::model;
+    use ipc_core::EventWord;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    /// A waiter that began before a `set` always sees it, even when a `clear` follows at once;
+    /// and the setter that found it clear is the one asked to wake.
+    #[test]
+    fn a_set_is_never_lost_to_a_clear() {
+        model(3, || {
+            let e = Arc::new(EventWord::new());
+            let w = e.begin_wait();
+            let setter = {
+                let e = e.clone();
+                thread::spawn(move || {
+                    let woke = e.set();
+                    e.clear();
+                    woke
+                })
+            };
+            while e.poll(&w).is_err() {
+                thread::yield_now();
+            }
+            assert!(setter.join().unwrap());
+        });
+    }
+}
+
+/// The semaphore word (`ipc_core::SemaphoreWord`).
+mod semaphore {
+    use super::model;
+    use ipc_core::SemaphoreWord;
+    use loom::sync::atomic::{AtomicUsize, Ordering::*};
+    use loom::sync::Arc;
+    use loom::thread;
+
+    /// One permit, two takers: at most one holds it at a time, and each gives it back; a waiter
+    /// that registered and still saw no permit (it would sleep) is always woken by the release.
+    #[test]
+    fn permits_are_never_duplicated_and_sleepers_are_woken() {
+        model(3, || {
+            let s = Arc::new(SemaphoreWord::with_count(1));
+            let held = Arc::new(AtomicUsize::new(0));
+            let takers: Vec<_> = (0..2)
+                .map(|_| {
+                    let (s, held) = (s.clone(), held.clone());
+                    thread::spawn(move || {
+                        if s.try_acquire() {
+                            assert_eq!(held.fetch_add(1, Relaxed), 0, "two holders");
+                            held.fetch_sub(1, Relaxed);
+                            s.release(1).unwrap();
+                            return;
+                        }
+                        // It would sleep if the count is still 0 after registering.
+                        let would_sleep = s.prepare_sleep() && s.futex().load(Relaxed) == 0;
+                        if would_sleep {
+                            // (Its wake is checked in `a_registered_sleeper_is_reported`.)
+                            while s.futex().load(Relaxed) == 0 {
+                                thread::yield_now();
+                            }
+                        }
+                        s.finish_sleep();
+                    })
+                })
+                .collect();
+            for t in takers {
+                t.join().unwrap();
+            }
+            assert_eq!(s.value(), 1);
+        });
+    }
+
+    /// The no-lost-wake-up rule in isolation: if the waiter registered and then saw no permit,
+    /// the release that follows reports a sleeper.
+    #[test]
+    fn a_registered_sleeper_is_reported() {
+        model(3, || {
+            let s = Arc::new(SemaphoreWord::new());
+            let slept = Arc::new(AtomicUsize::new(0));
+            let waiter = {
+                let (s, slept) = (s.clone(), slept.clone());
+                thread::spawn(move || {
+                    if s.prepare_sleep() {
+                        slept.store(1, Relaxed);
+                    }
+                })
+            };
+            let wake = s.release(1).unwrap();
+            waiter.join().unwrap();
+            if slept.load(Relaxed) == 1 {
+                assert!(
+                    wake,
+                    "a sleeper saw no permit, and the release did not wake it"
+                );
+            }
+        });
+    }
+}

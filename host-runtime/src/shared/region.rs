@@ -639,6 +639,17 @@ unsafe impl AtomicsOnly for std::sync::atomic::AtomicU32 {}
 unsafe impl AtomicsOnly for AtomicU64 {}
 // SAFETY: `#[repr(C)]` of two `AtomicU32`s (8 bytes, no padding): see `AtomicU32`.
 unsafe impl AtomicsOnly for ipc_core::WaitWord {}
+// SAFETY: `#[repr(C)]` of one `AtomicU32`: see `AtomicU32`.
+unsafe impl AtomicsOnly for ipc_core::EventWord {}
+// SAFETY: `#[repr(C)]` of two `AtomicU32`s (8 bytes, no padding): see `AtomicU32`.
+unsafe impl AtomicsOnly for ipc_core::SemaphoreWord {}
+// SAFETY: `#[repr(C)]` of three `AtomicU32`s (12 bytes, no padding; size asserted in
+// ipc-core): see `AtomicU32`.
+unsafe impl AtomicsOnly for ipc_core::BarrierWord {}
+// SAFETY: `#[repr(C)]` of `AtomicU32, AtomicU32, AtomicU64` (16 bytes, no padding; size
+// asserted in ipc-core): see `AtomicU32` and `AtomicU64`.
+#[cfg(target_has_atomic = "64")]
+unsafe impl AtomicsOnly for ipc_core::LockWord {}
 // SAFETY: `#[repr(C)]` of one `AtomicU64` (8 bytes, size asserted in ipc-core): see `AtomicU64`.
 #[cfg(target_has_atomic = "64")]
 unsafe impl AtomicsOnly for ipc_core::pool::TaskSlot {}

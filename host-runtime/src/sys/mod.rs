@@ -37,9 +37,9 @@ pub use io::{flush_c_stdio, memfd_create, pipe, write_all};
 pub use pidfd::{pidfd_open, pidfd_send_signal};
 pub use poll::{poll_any_readable, poll_readable};
 pub use process::{
-    exit_immediately, fork, fork_run, getpid, getppid, has_exited, kill, kill_process_group,
-    open_files_limit, set_interrupting_noop_handler, set_parent_death_signal, wait_exited_nowait,
-    waitpid, Fork, Pid, Signal, WaitOptions, WaitStatus,
+    exit_immediately, fork, fork_run, getpid, getppid, gettid, has_exited, kill,
+    kill_process_group, open_files_limit, set_interrupting_noop_handler, set_parent_death_signal,
+    wait_exited_nowait, waitpid, Fork, Pid, Signal, WaitOptions, WaitStatus,
 };
 
 /// Calls `f` until it returns anything but an [`Interrupted`](stdio::ErrorKind::Interrupted)

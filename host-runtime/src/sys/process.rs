@@ -530,6 +530,23 @@ pub fn getpid() -> Pid {
     Pid::from_raw(raw).expect("getpid returns a positive pid")
 }
 
+/// `gettid()`: the id of the calling thread (the process id for its main thread); see
+/// `gettid(2)`.
+///
+/// # Examples
+///
+/// ```
+/// use host_runtime::sys::{getpid, gettid};
+///
+/// assert_eq!(gettid(), getpid()); // the test's main thread
+/// std::thread::spawn(|| assert_ne!(gettid(), getpid())).join().unwrap();
+/// ```
+pub fn gettid() -> Pid {
+    // SAFETY: `gettid` takes no arguments and always succeeds.
+    let raw = unsafe { libc::gettid() };
+    Pid::from_raw(raw).expect("gettid returns a positive id")
+}
+
 /// `getppid()`: the id of the parent process; see `getppid(2)`.
 ///
 /// `None` when the parent lives outside our pid namespace (`getppid` returns `0`), e.g. for
