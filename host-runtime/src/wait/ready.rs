@@ -15,6 +15,8 @@ use serde::Serialize;
 use super::backoff::{Backoff, Policy};
 use super::deadline::Deadline;
 use super::word::{BUSY_SLEEP_MAX, BUSY_SLEEP_MIN, MOVED_STREAK, STALL_CHECK};
+use crate::channel::{ByteReceiver, Chan, Receiver};
+use crate::pipe::{Connection, PipeError};
 use crate::process::{child_exits, notify_child_exit, JoinHandle, Process};
 use crate::queue::{Queue, RawQueue};
 use crate::sys;
@@ -482,6 +484,119 @@ impl<T: DeserializeOwned> sealed::Source for JoinHandle<T> {
 
     fn disarm(&self) {
         self.process().disarm();
+    }
+}
+
+/// A channel's receive side: the protocol of `Chan::recv_waits`.
+impl sealed::Source for Chan {
+    fn arm<'a>(&'a self, arming: &mut Arming<'a>) -> Armed {
+        let waits = self.recv_waits();
+        let seen = waits.map(|w| w.prepare());
+        // Registered first, then looked: a send or a last drop after this look moves a word.
+        if self.recv_ready() {
+            return Armed::Ready;
+        }
+        let marked = self.mark_recv_wait();
+        // The mark failed: a message is there now, or is being written, or the head moved on.
+        if !marked && self.recv_ready() {
+            return Armed::Ready;
+        }
+        for (w, seen) in waits.iter().zip(seen) {
+            arming.sleep_on(w.word.seq(), seen);
+        }
+        if !marked {
+            arming.sleep_briefly();
+        }
+        Armed::Pending
+    }
+
+    fn disarm(&self) {
+        for w in self.recv_waits() {
+            w.finish();
+        }
+    }
+
+    fn hint(&self) -> Option<bool> {
+        Some(self.recv_ready())
+    }
+
+    fn stalled(&self) {
+        self.recv_stalled();
+    }
+}
+
+impl<T: DeserializeOwned> Waitable for Receiver<T> {}
+
+impl<T: DeserializeOwned> sealed::Source for Receiver<T> {
+    fn arm<'a>(&'a self, arming: &mut Arming<'a>) -> Armed {
+        self.chan().arm(arming)
+    }
+
+    fn disarm(&self) {
+        self.chan().disarm();
+    }
+
+    fn hint(&self) -> Option<bool> {
+        self.chan().hint()
+    }
+
+    fn stalled(&self) {
+        self.chan().stalled();
+    }
+}
+
+impl Waitable for ByteReceiver {}
+
+impl sealed::Source for ByteReceiver {
+    fn arm<'a>(&'a self, arming: &mut Arming<'a>) -> Armed {
+        self.chan().arm(arming)
+    }
+
+    fn disarm(&self) {
+        self.chan().disarm();
+    }
+
+    fn hint(&self) -> Option<bool> {
+        self.chan().hint()
+    }
+
+    fn stalled(&self) {
+        self.chan().stalled();
+    }
+}
+
+impl Waitable for Connection {}
+
+/// A closed end is ready (a receive fails at once with [`PipeError::Closed`]); a write-only
+/// end never is (it has nothing to receive from, as a Python write-only `Connection`'s
+/// descriptor never becomes readable).
+impl sealed::Source for Connection {
+    fn arm<'a>(&'a self, arming: &mut Arming<'a>) -> Armed {
+        match self.wait_receiver() {
+            Ok(rx) => rx.arm(arming),
+            Err(PipeError::Closed) => Armed::Ready,
+            Err(_) => Armed::Pending,
+        }
+    }
+
+    fn disarm(&self) {
+        if let Ok(rx) = self.wait_receiver() {
+            rx.disarm();
+        }
+    }
+
+    fn hint(&self) -> Option<bool> {
+        match self.wait_receiver() {
+            Ok(rx) => rx.hint(),
+            Err(PipeError::Closed) => Some(true),
+            Err(_) => Some(false),
+        }
+    }
+
+    fn stalled(&self) {
+        if let Ok(rx) = self.wait_receiver() {
+            rx.stalled();
+        }
     }
 }
 
