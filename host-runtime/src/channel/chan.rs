@@ -182,6 +182,10 @@ impl Chan {
     /// ledger's doorbell (every count of a process dropping to zero and every repair moves
     /// it). `prepare` both, look with [`recv_ready`](Self::recv_ready), then
     /// [`mark_recv_wait`](Self::mark_recv_wait) before sleeping; `finish` both after.
+    ///
+    /// The doorbell has no per-process count of sleepers: a waiter killed while registered
+    /// leaves its `waiters` one too high for ever, which costs a `futex_wake` for nobody on
+    /// each later drop to zero or repair (rare events), never a lost wake-up.
     pub(crate) fn recv_waits(&self) -> [Wait<'_>; 2] {
         let ring = self.queue.get_wait();
         // The word the ring's puts and `wake_all` move (`RawQueue::wait_words`).

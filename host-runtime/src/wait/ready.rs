@@ -44,7 +44,10 @@ fn waitv_usable() -> bool {
 }
 
 /// Something [`wait()`](crate::wait()) can wait on: a [`Queue`](crate::Queue) or
-/// [`RawQueue`](crate::RawQueue) (ready when a get would find a message), a
+/// [`RawQueue`](crate::RawQueue) (ready when a get would find a message), a channel
+/// [`Receiver`](crate::channel::Receiver) or [`ByteReceiver`](crate::channel::ByteReceiver)
+/// or a pipe [`Connection`](crate::pipe::Connection) (ready when a receive would not block: a
+/// message, or every sender gone; a write-only connection never is, a closed one always), a
 /// [`Process`](crate::Process) or [`JoinHandle`](crate::process::JoinHandle) (ready once the
 /// child has exited).
 ///
@@ -131,9 +134,11 @@ impl<'a> Arming<'a> {
 ///
 /// An empty result means the timeout passed (never before it, on the monotonic clock), as in
 /// Python; `Some(Duration::ZERO)` only looks. Queues are ready when a get would find a message,
-/// processes when the child has exited (an unstarted [`Process`] never is). Nothing is taken:
-/// call `get`/`join` on the ready ones (another thread or process may take a queue's message
-/// first; then that get waits, or a `get_nowait` says `Empty`).
+/// channel receivers and pipe connections when a receive would not block (a message, or
+/// disconnection / end-of-file), processes when the child has exited (an unstarted
+/// [`Process`] never is). Nothing is taken: call `get`/`recv`/`join` on the ready ones
+/// (another thread or process may take a message first; then that get waits, or a
+/// `get_nowait` says `Empty`).
 ///
 /// One sleep on all the sources at once (`futex_waitv`); see the
 /// [`wait` module docs](mod@crate::wait#waiting-on-several-sources-wait) for how each kind of
@@ -163,6 +168,23 @@ impl<'a> Arming<'a> {
 /// assert_eq!(worker.join()?, "done");
 /// // Nothing more will come: an empty result once the timeout has passed.
 /// assert!(wait(&[&results], Some(Duration::from_millis(10))).is_empty());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// Channels and pipes: ready on a message, and on disconnection (end-of-file):
+///
+/// ```
+/// use host_runtime::channel::{self, TryRecvError};
+/// use host_runtime::{pipe::pipe, wait};
+///
+/// let (tx, rx) = channel::channel::<u8>(4)?;
+/// let (a, b) = pipe(true)?;
+/// b.send_bytes(b"hi")?;
+/// assert_eq!(wait(&[&rx, &a], None), [1]);
+/// assert_eq!(a.recv_bytes()?, b"hi");
+/// drop(tx); // the last sender
+/// assert_eq!(wait(&[&rx, &a], None), [0]);
+/// assert!(matches!(rx.try_recv(), Err(TryRecvError::Disconnected)));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn wait(objects: &[&dyn Waitable], timeout: Option<Duration>) -> Vec<usize> {
