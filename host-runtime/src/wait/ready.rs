@@ -686,6 +686,33 @@ mod tests {
         });
     }
 
+    /// A process that writes garbage over a channel's ledger (its totals, entries and
+    /// doorbell): `wait` on the receiver may find it ready (disconnected) or not, but it
+    /// returns by its deadline, never panics or hangs, and its stall check (repair) copes.
+    #[test]
+    fn garbage_in_a_channels_ledger_cannot_make_wait_panic_or_hang() {
+        watchdog(60, || {
+            let (_tx, rx) = crate::channel::bytes(4).unwrap();
+            let ledger = &rx.chan().ledger;
+            let words = ledger.bytes().len() / 8;
+            let mut x = 0x2545_f491_4f6c_dd1du64;
+            for round in 0..20 {
+                for i in 0..words {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let v = if round % 2 == 0 { x } else { x & 0x3_ffff_ffff };
+                    ledger.bytes().u64_at(8 * i).store(v, Relaxed);
+                }
+                let _ = wait(&[&rx], Some(Duration::ZERO));
+                let _ = wait(&[&rx], Some(Duration::from_millis(1)));
+                sealed::Source::stalled(&rx);
+            }
+            // Past a stall check with a garbled ledger: still returns by the deadline.
+            let _ = wait(&[&rx], Some(STALL_CHECK + Duration::from_millis(50)));
+        });
+    }
+
     fn thread_cpu() -> Duration {
         crate::sys::thread_cpu_time().unwrap()
     }
