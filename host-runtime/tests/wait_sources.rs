@@ -112,6 +112,20 @@ fn wait_wakes_when_the_last_sender_is_killed() {
     });
 }
 
+/// A rendezvous channel: a receiver inside `wait` is not one blocked in a receive, but a
+/// `send` offers its message, which ends the wait; the receive then takes it.
+#[test]
+fn wait_wakes_on_a_rendezvous_send() {
+    watchdog(|| {
+        let (tx, rx) = channel::channel::<u8>(0).unwrap();
+        thread::scope(|s| {
+            s.spawn(|| tx.send(5).unwrap());
+            assert_eq!(wait(&[&rx], Some(LONG)), [0]);
+            assert_eq!(rx.recv().unwrap(), 5);
+        });
+    });
+}
+
 #[test]
 fn wait_wakes_on_a_pipe_peers_message_then_on_its_close() {
     watchdog(|| {
