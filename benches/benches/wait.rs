@@ -10,6 +10,10 @@
 //! `/proc` shows the thread in state `S`), which is the wake-up latency of a blocked get or
 //! wait.
 //!
+//! A third and fourth group do the same over channels: the echo side blocks in
+//! `ByteReceiver::recv` (the baseline) or first waits with `wait` over the ping channel's
+//! receiver, an idle channel's receiver and an idle pipe end, then receives.
+//!
 //! Every benchmark checks its result once before timing.
 
 use std::io::Read;
@@ -19,6 +23,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use host_runtime::channel::{self, ByteReceiver, ByteSender};
+use host_runtime::pipe::pipe;
 use host_runtime::process::Builder;
 use host_runtime::{wait, Process, RawQueue, Waitable};
 
@@ -58,6 +64,92 @@ fn round_trips(c: &mut Criterion) {
     for from_sleep in [false, true] {
         group(c, from_sleep);
     }
+    for from_sleep in [false, true] {
+        channel_group(c, from_sleep);
+    }
+}
+
+/// Times `round` as the group asks: back to back, or only when thread `tid` sleeps.
+fn bench_round<M: criterion::measurement::Measurement<Value = Duration>>(
+    g: &mut criterion::BenchmarkGroup<'_, M>,
+    name: &str,
+    from_sleep: bool,
+    tid: u32,
+    round: impl Fn() -> Vec<u8>,
+) {
+    if from_sleep {
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    while !asleep(tid) {
+                        thread::yield_now();
+                    }
+                    let t = Instant::now();
+                    round();
+                    total += t.elapsed();
+                }
+                total
+            })
+        });
+    } else {
+        g.bench_function(name, |b| b.iter(&round));
+    }
+}
+
+/// The channel rows: a ping-pong over two byte channels; the echo side receives with
+/// `recv`, or with `wait` over the ping receiver, an idle receiver and an idle pipe end first.
+fn channel_group(c: &mut Criterion, from_sleep: bool) {
+    let mut g = c.benchmark_group(if from_sleep {
+        "wake_recv_vs_wait3_then_recv/from_sleep"
+    } else {
+        "wake_recv_vs_wait3_then_recv/spinning"
+    });
+    for (name, sources) in [
+        ("recv", 0),
+        ("wait(1 channel)+recv", 1),
+        ("wait(3: channels, pipe)+recv", 3),
+    ] {
+        let (ping_tx, ping_rx): (ByteSender, ByteReceiver) = channel::bytes(64).unwrap();
+        let (pong_tx, pong_rx) = channel::bytes(64).unwrap();
+        let (_idle_tx, idle_rx) = channel::bytes(4).unwrap();
+        let (idle_end, _idle_peer) = pipe(true).unwrap();
+        let tid = AtomicU32::new(0);
+        thread::scope(|s| {
+            s.spawn(|| loop {
+                if tid.load(Ordering::Relaxed) == 0 {
+                    tid.store(gettid(), Ordering::Release);
+                }
+                match sources {
+                    0 => {}
+                    1 => assert_eq!(wait(&[&ping_rx], None), [0]),
+                    _ => {
+                        let sources: [&dyn Waitable; 3] = [&idle_rx, &idle_end, &ping_rx];
+                        assert_eq!(wait(&sources, None), [2]);
+                    }
+                }
+                let m = ping_rx.recv().unwrap();
+                if m == STOP {
+                    break;
+                }
+                pong_tx.send(m).unwrap();
+            });
+            let round = || {
+                ping_tx.send(b"ping").unwrap();
+                pong_rx.recv().unwrap()
+            };
+            assert_eq!(round(), b"ping");
+            let tid = loop {
+                match tid.load(Ordering::Acquire) {
+                    0 => thread::yield_now(),
+                    t => break t,
+                }
+            };
+            bench_round(&mut g, name, from_sleep, tid, round);
+            ping_tx.send(STOP).unwrap();
+        });
+    }
+    g.finish();
 }
 
 fn group(c: &mut Criterion, from_sleep: bool) {

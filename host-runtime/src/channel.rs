@@ -64,13 +64,13 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ipc_core::WaitWord;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::queue::QueueError;
 use crate::wait::Deadline;
-use chan::{Chan, RECEIVERS, SENDERS};
+pub(crate) use chan::Chan;
+use chan::{RECEIVERS, SENDERS};
 
 pub(crate) use bytes::byte_pair;
 pub use bytes::{bytes, bytes_unbounded, ByteReceiver, ByteSender};
@@ -432,30 +432,9 @@ impl<T: DeserializeOwned> Receiver<T> {
 
     channel_state!();
 
-    /// The futex words a waiter for this receiver sleeps on (see `Chan::recv_wait_words`).
-    #[allow(dead_code)] // For `host_runtime::wait`, wired in by the lead.
-    pub(crate) fn wait_words(&self) -> [&WaitWord; 2] {
-        self.chan.recv_wait_words()
-    }
-
-    /// Marks this waiter before it sleeps on [`wait_words`](Self::wait_words) (see
-    /// `Chan::mark_recv_wait`).
-    #[allow(dead_code)] // For `host_runtime::wait`, wired in by the lead.
-    pub(crate) fn mark_wait(&self) -> bool {
-        self.chan.mark_recv_wait()
-    }
-
-    /// Whether a receive would not block now (a message, or disconnection).
-    #[allow(dead_code)] // For `host_runtime::wait`, wired in by the lead.
-    pub(crate) fn is_ready(&self) -> bool {
-        self.chan.recv_ready()
-    }
-
-    /// Looks for dead senders (and receivers) now; a waiter outside the channel's own calls
-    /// calls it every 200 ms or so, as blocked receives do.
-    #[allow(dead_code)] // For `host_runtime::wait`, wired in by the lead.
-    pub(crate) fn check_dead(&self) -> usize {
-        self.chan.repair_dead()
+    /// The channel, for [`wait`](crate::wait()) (see `Chan::recv_waits`).
+    pub(crate) fn chan(&self) -> &Chan {
+        &self.chan
     }
 }
 

@@ -22,8 +22,8 @@
 //!   module with `unsafe` code.
 //! - [`sys`]: low-level, the thin, typed OS layer (`fork`, `waitpid`, pidfds, `poll`, signals,
 //!   shared futexes, shared memory); it knows no queue.
-//! - [`wait()`]: which of several queues and processes are ready, in one sleep (Python's
-//!   `multiprocessing.connection.wait`).
+//! - [`wait()`]: which of several queues, channel receivers, pipe connections and processes
+//!   are ready, in one sleep (Python's `multiprocessing.connection.wait`).
 //! - [`wait`](mod@wait): low-level, the one wait policy (spin, yield, then sleep) behind every
 //!   blocking call, public for hosts and benchmarks that wait on ipc-core queues themselves.
 //!

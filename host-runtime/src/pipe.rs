@@ -48,7 +48,6 @@
 use std::fmt;
 use std::time::Duration;
 
-use ipc_core::WaitWord;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -428,31 +427,10 @@ impl Connection {
         }
     }
 
-    /// The futex words a waiter for this end's receive side sleeps on, if it has one (see
-    /// `Chan::recv_wait_words`).
-    #[allow(dead_code)] // For `host_runtime::wait`, wired in by the lead.
-    pub(crate) fn wait_words(&self) -> Option<[&WaitWord; 2]> {
-        self.rx.as_ref().map(ByteReceiver::wait_words)
-    }
-
-    /// Marks this waiter before it sleeps on [`wait_words`](Self::wait_words) (see
-    /// `Chan::mark_recv_wait`); `false` for an end that cannot receive.
-    #[allow(dead_code)] // For `host_runtime::wait`, wired in by the lead.
-    pub(crate) fn mark_wait(&self) -> bool {
-        self.rx.as_ref().is_some_and(ByteReceiver::mark_wait)
-    }
-
-    /// Whether a receive would not block now (a message, or end-of-file); `false` for an end
-    /// that cannot receive.
-    #[allow(dead_code)] // For `host_runtime::wait`, wired in by the lead.
-    pub(crate) fn is_ready(&self) -> bool {
-        self.rx.as_ref().is_some_and(ByteReceiver::is_ready)
-    }
-
-    /// Looks for dead peers now (see `Receiver::check_dead`).
-    #[allow(dead_code)] // For `host_runtime::wait`, wired in by the lead.
-    pub(crate) fn check_dead(&self) -> usize {
-        self.rx.as_ref().map_or(0, ByteReceiver::check_dead)
+    /// For [`wait`](crate::wait()): this end's receiver, or why a receive fails at once
+    /// ([`PipeError::Closed`] or [`PipeError::NotReadable`]).
+    pub(crate) fn wait_receiver(&self) -> Result<&ByteReceiver, PipeError> {
+        self.receiver()
     }
 }
 

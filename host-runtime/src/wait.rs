@@ -12,7 +12,8 @@
 //!   [`WAKE_LATENCY`] in its next wait, so that one sleep does not make the peer sleep too.
 //!
 //! - [`wait()`](wait()) (also at the crate root): which of several sources ([`Waitable`]: queues,
-//!   processes) are ready, in one sleep — Python's `multiprocessing.connection.wait`.
+//!   channel receivers, pipe connections, processes) are ready, in one sleep — Python's
+//!   `multiprocessing.connection.wait`.
 //!
 //! The system calls themselves (futex) are in [`sys::futex`](crate::sys::futex).
 //!
@@ -26,7 +27,8 @@
 //! 5.16): the first waker of any source ends the sleep, and a word that moved between the
 //! check and the sleep makes the kernel refuse to sleep (`EAGAIN`), so no wake-up is lost. Then
 //! every source is checked again. No polling loop: a blocked `wait` costs no CPU until an event
-//! (besides a check every 200 ms for dead queue participants, as every blocked get does).
+//! (besides a check every 200 ms for dead queue participants and channel senders, as every
+//! blocked get or receive does).
 //!
 //! - **Queues** ([`Queue`], [`RawQueue`]): the ring's `not_empty` word, registered exactly as a
 //!   blocked get registers (counted in the queue's wait ledger, and with the head slot marked,
@@ -34,6 +36,19 @@
 //!   front, or one is being put there right now (a get then waits for that put to finish, as a
 //!   read of a pipe that holds part of a message does). Before sleeping, `wait` spins briefly
 //!   on the queues' length as a blocked get does ([`Policy::QUEUE`]).
+//! - **Channel receivers and pipe ends** ([`Receiver`], [`ByteReceiver`], [`Connection`]):
+//!   ready when a receive would not block: a message is there (or being sent there), or every
+//!   sender is gone (`Disconnected`; for a pipe, end-of-file), messages sent before still
+//!   coming first. Two words: the ring's `not_empty`, registered and marked as a blocked
+//!   receive does (every send and every last-sender drop moves it), and the channel's ledger
+//!   doorbell (every count dropping to zero and every repair moves it). A sender killed by a
+//!   signal moves nothing: `wait` finds it by the check every 200 ms that a blocked receive
+//!   makes too, so a killed last sender ends the wait within about 200 ms. A closed
+//!   [`Connection`] is always ready (a receive fails at once with `Closed`); a write-only one
+//!   never is (it has nothing to receive from: in Python its descriptor never becomes
+//!   readable). On a rendezvous channel (`channel(0)`), a receiver inside `wait` is not
+//!   a receiver blocked in a receive: a sender's `try_send` still fails; its `send` puts the
+//!   message and so ends the wait.
 //! - **Processes** ([`Process`], [`JoinHandle`]): ready once the child has exited (it is
 //!   reaped then, as by [`Process::is_alive`]). No word in memory changes when a process
 //!   exits, so this process keeps one: a process-private event word that moves whenever it
@@ -69,14 +84,20 @@
 //! wakers may have missed the registration, asks for a short sleep (`Arming::sleep_briefly`));
 //! `disarm` undoes the registration (`finish_wait`). Wakers change the state first, then move
 //! the word and `futex_wake` it (shared operation; [`FutexWait::private`](crate::sys::futex::FutexWait::private) exists for words
-//! whose wakers use the private one). A channel receiver or a pipe connection whose peers bump
-//! a `WaitWord` on each send (and on disconnection) fits as is.
+//! whose wakers use the private one). A source may give several words (a channel gives two):
+//! `Arming::sleep_on` once per word; all the sources' words go into the one `futex_waitv`.
+//! Optional: `hint`, a cheap look for the spin before the first sleep, and `stalled`, run
+//! every 200 ms of sleep, where a source whose wakers may die without waking (a channel's
+//! senders) looks for the dead.
 //!
 //! [`Queue`]: crate::Queue
 //! [`RawQueue`]: crate::RawQueue
 //! [`Process`]: crate::Process
 //! [`Process::is_alive`]: crate::Process::is_alive
 //! [`JoinHandle`]: crate::process::JoinHandle
+//! [`Receiver`]: crate::channel::Receiver
+//! [`ByteReceiver`]: crate::channel::ByteReceiver
+//! [`Connection`]: crate::pipe::Connection
 //!
 //! [`WaitWord`]: ipc_core::WaitWord
 

@@ -5,8 +5,6 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ipc_core::WaitWord;
-
 use super::chan::{Chan, RECEIVERS, SENDERS};
 use super::channel_state;
 use super::error::{
@@ -425,28 +423,13 @@ impl ByteReceiver {
         self.chan.wait_recv_ready(Deadline::within(timeout))
     }
 
-    /// The futex words a waiter for this receiver sleeps on (see `Chan::recv_wait_words`).
-    #[allow(dead_code)] // For `host_runtime::wait`, wired in by the lead.
-    pub(crate) fn wait_words(&self) -> [&WaitWord; 2] {
-        self.chan.recv_wait_words()
-    }
-
-    /// Marks this waiter before it sleeps on [`wait_words`](Self::wait_words) (see
-    /// `Chan::mark_recv_wait`).
-    #[allow(dead_code)] // For `host_runtime::wait`, wired in by the lead.
-    pub(crate) fn mark_wait(&self) -> bool {
-        self.chan.mark_recv_wait()
-    }
-
     /// Whether a receive would not block now (a message, or disconnection).
-    #[allow(dead_code)] // For `host_runtime::wait`, wired in by the lead.
     pub(crate) fn is_ready(&self) -> bool {
         self.chan.recv_ready()
     }
 
-    /// Looks for dead senders now (see [`Receiver`](super::Receiver)'s).
-    #[allow(dead_code)] // For `host_runtime::wait`, wired in by the lead.
-    pub(crate) fn check_dead(&self) -> usize {
-        self.chan.repair_dead()
+    /// The channel, for [`wait`](crate::wait()) (see `Chan::recv_waits`).
+    pub(crate) fn chan(&self) -> &Chan {
+        &self.chan
     }
 }

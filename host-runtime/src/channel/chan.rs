@@ -176,15 +176,31 @@ impl Chan {
         self.ledger.total(side) == 0
     }
 
-    /// The futex words a waiter for this channel's receive side sleeps on: the ring's
-    /// `not_empty` (every put and every last-sender drop moves it) and the ledger's doorbell
-    /// (every drop to zero and repair). For `host_runtime::wait`.
-    pub(crate) fn recv_wait_words(&self) -> [&WaitWord; 2] {
-        [self.queue.wait_words().0, self.ledger.doorbell()]
+    /// How a waiter for this channel's receive side sleeps (for `host_runtime::wait`): on the
+    /// ring's `not_empty` word, registered as a blocked receive registers (counted in the
+    /// queue's wait ledger; every put and every last-sender drop moves it), and on the
+    /// ledger's doorbell (every count of a process dropping to zero and every repair moves
+    /// it). `prepare` both, look with [`recv_ready`](Self::recv_ready), then
+    /// [`mark_recv_wait`](Self::mark_recv_wait) before sleeping; `finish` both after.
+    ///
+    /// The doorbell has no per-process count of sleepers: a waiter killed while registered
+    /// leaves its `waiters` one too high for ever, which costs a `futex_wake` for nobody on
+    /// each later drop to zero or repair (rare events), never a lost wake-up.
+    pub(crate) fn recv_waits(&self) -> [Wait<'_>; 2] {
+        let ring = self.queue.get_wait();
+        // The word the ring's puts and `wake_all` move (`RawQueue::wait_words`).
+        debug_assert!(std::ptr::eq(ring.word, self.queue.wait_words().0));
+        [
+            ring,
+            Wait {
+                word: self.ledger.doorbell(),
+                ledger: None,
+            },
+        ]
     }
 
-    /// For a waiter on [`recv_wait_words`](Self::recv_wait_words): after `prepare_wait` on
-    /// both words and a [`recv_ready`](Self::recv_ready) that said no, before sleeping (see
+    /// For a waiter on [`recv_waits`](Self::recv_waits): after `prepare` on both and a
+    /// [`recv_ready`](Self::recv_ready) that said no, before sleeping (see
     /// `RawQueue::mark_empty_wait`). `false`: sleep briefly only.
     pub(crate) fn mark_recv_wait(&self) -> bool {
         self.queue.mark_empty_wait()
@@ -193,6 +209,15 @@ impl Chan {
     /// Whether a receive would not block now: a message is there, or every sender is gone.
     pub(crate) fn recv_ready(&self) -> bool {
         !self.queue.empty() || self.senders_gone()
+    }
+
+    /// For a waiter on [`recv_waits`](Self::recv_waits), every 200 ms while it sleeps: what a
+    /// blocked receive does then (repairs a ring stuck by a dead process, and the ledger
+    /// entries of dead processes, waking everyone if it found some). No one notifies when a
+    /// sender dies: without this, a waiter would never see a killed last sender.
+    pub(crate) fn recv_stalled(&self) {
+        self.queue.get_stalled();
+        self.repair_dead();
     }
 
     /// Puts `bytes` (or, with `encode`, the encoding of an item) into the queue.

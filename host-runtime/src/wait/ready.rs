@@ -15,6 +15,8 @@ use serde::Serialize;
 use super::backoff::{Backoff, Policy};
 use super::deadline::Deadline;
 use super::word::{BUSY_SLEEP_MAX, BUSY_SLEEP_MIN, MOVED_STREAK, STALL_CHECK};
+use crate::channel::{ByteReceiver, Chan, Receiver};
+use crate::pipe::{Connection, PipeError};
 use crate::process::{child_exits, notify_child_exit, JoinHandle, Process};
 use crate::queue::{Queue, RawQueue};
 use crate::sys;
@@ -42,7 +44,10 @@ fn waitv_usable() -> bool {
 }
 
 /// Something [`wait()`](crate::wait()) can wait on: a [`Queue`](crate::Queue) or
-/// [`RawQueue`](crate::RawQueue) (ready when a get would find a message), a
+/// [`RawQueue`](crate::RawQueue) (ready when a get would find a message), a channel
+/// [`Receiver`](crate::channel::Receiver) or [`ByteReceiver`](crate::channel::ByteReceiver)
+/// or a pipe [`Connection`](crate::pipe::Connection) (ready when a receive would not block: a
+/// message, or every sender gone; a write-only connection never is, a closed one always), a
 /// [`Process`](crate::Process) or [`JoinHandle`](crate::process::JoinHandle) (ready once the
 /// child has exited).
 ///
@@ -129,9 +134,11 @@ impl<'a> Arming<'a> {
 ///
 /// An empty result means the timeout passed (never before it, on the monotonic clock), as in
 /// Python; `Some(Duration::ZERO)` only looks. Queues are ready when a get would find a message,
-/// processes when the child has exited (an unstarted [`Process`] never is). Nothing is taken:
-/// call `get`/`join` on the ready ones (another thread or process may take a queue's message
-/// first; then that get waits, or a `get_nowait` says `Empty`).
+/// channel receivers and pipe connections when a receive would not block (a message, or
+/// disconnection / end-of-file), processes when the child has exited (an unstarted
+/// [`Process`] never is). Nothing is taken: call `get`/`recv`/`join` on the ready ones
+/// (another thread or process may take a message first; then that get waits, or a
+/// `get_nowait` says `Empty`).
 ///
 /// One sleep on all the sources at once (`futex_waitv`); see the
 /// [`wait` module docs](mod@crate::wait#waiting-on-several-sources-wait) for how each kind of
@@ -161,6 +168,23 @@ impl<'a> Arming<'a> {
 /// assert_eq!(worker.join()?, "done");
 /// // Nothing more will come: an empty result once the timeout has passed.
 /// assert!(wait(&[&results], Some(Duration::from_millis(10))).is_empty());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// Channels and pipes: ready on a message, and on disconnection (end-of-file):
+///
+/// ```
+/// use host_runtime::channel::{self, TryRecvError};
+/// use host_runtime::{pipe::pipe, wait};
+///
+/// let (tx, rx) = channel::channel::<u8>(4)?;
+/// let (a, b) = pipe(true)?;
+/// b.send_bytes(b"hi")?;
+/// assert_eq!(wait(&[&rx, &a], None), [1]);
+/// assert_eq!(a.recv_bytes()?, b"hi");
+/// drop(tx); // the last sender
+/// assert_eq!(wait(&[&rx, &a], None), [0]);
+/// assert!(matches!(rx.try_recv(), Err(TryRecvError::Disconnected)));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn wait(objects: &[&dyn Waitable], timeout: Option<Duration>) -> Vec<usize> {
@@ -485,6 +509,119 @@ impl<T: DeserializeOwned> sealed::Source for JoinHandle<T> {
     }
 }
 
+/// A channel's receive side: the protocol of `Chan::recv_waits`.
+impl sealed::Source for Chan {
+    fn arm<'a>(&'a self, arming: &mut Arming<'a>) -> Armed {
+        let waits = self.recv_waits();
+        let seen = waits.map(|w| w.prepare());
+        // Registered first, then looked: a send or a last drop after this look moves a word.
+        if self.recv_ready() {
+            return Armed::Ready;
+        }
+        let marked = self.mark_recv_wait();
+        // The mark failed: a message is there now, or is being written, or the head moved on.
+        if !marked && self.recv_ready() {
+            return Armed::Ready;
+        }
+        for (w, seen) in waits.iter().zip(seen) {
+            arming.sleep_on(w.word.seq(), seen);
+        }
+        if !marked {
+            arming.sleep_briefly();
+        }
+        Armed::Pending
+    }
+
+    fn disarm(&self) {
+        for w in self.recv_waits() {
+            w.finish();
+        }
+    }
+
+    fn hint(&self) -> Option<bool> {
+        Some(self.recv_ready())
+    }
+
+    fn stalled(&self) {
+        self.recv_stalled();
+    }
+}
+
+impl<T: DeserializeOwned> Waitable for Receiver<T> {}
+
+impl<T: DeserializeOwned> sealed::Source for Receiver<T> {
+    fn arm<'a>(&'a self, arming: &mut Arming<'a>) -> Armed {
+        self.chan().arm(arming)
+    }
+
+    fn disarm(&self) {
+        self.chan().disarm();
+    }
+
+    fn hint(&self) -> Option<bool> {
+        self.chan().hint()
+    }
+
+    fn stalled(&self) {
+        self.chan().stalled();
+    }
+}
+
+impl Waitable for ByteReceiver {}
+
+impl sealed::Source for ByteReceiver {
+    fn arm<'a>(&'a self, arming: &mut Arming<'a>) -> Armed {
+        self.chan().arm(arming)
+    }
+
+    fn disarm(&self) {
+        self.chan().disarm();
+    }
+
+    fn hint(&self) -> Option<bool> {
+        self.chan().hint()
+    }
+
+    fn stalled(&self) {
+        self.chan().stalled();
+    }
+}
+
+impl Waitable for Connection {}
+
+/// A closed end is ready (a receive fails at once with [`PipeError::Closed`]); a write-only
+/// end never is (it has nothing to receive from, as a Python write-only `Connection`'s
+/// descriptor never becomes readable).
+impl sealed::Source for Connection {
+    fn arm<'a>(&'a self, arming: &mut Arming<'a>) -> Armed {
+        match self.wait_receiver() {
+            Ok(rx) => rx.arm(arming),
+            Err(PipeError::Closed) => Armed::Ready,
+            Err(_) => Armed::Pending,
+        }
+    }
+
+    fn disarm(&self) {
+        if let Ok(rx) = self.wait_receiver() {
+            rx.disarm();
+        }
+    }
+
+    fn hint(&self) -> Option<bool> {
+        match self.wait_receiver() {
+            Ok(rx) => rx.hint(),
+            Err(PipeError::Closed) => Some(true),
+            Err(_) => Some(false),
+        }
+    }
+
+    fn stalled(&self) {
+        if let Ok(rx) = self.wait_receiver() {
+            rx.stalled();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -546,6 +683,33 @@ mod tests {
                 assert_eq!(wait(&[&q, &p], Some(Duration::from_secs(20))), [1]);
             });
             assert_eq!(p.exitcode(), Some(0));
+        });
+    }
+
+    /// A process that writes garbage over a channel's ledger (its totals, entries and
+    /// doorbell): `wait` on the receiver may find it ready (disconnected) or not, but it
+    /// returns by its deadline, never panics or hangs, and its stall check (repair) copes.
+    #[test]
+    fn garbage_in_a_channels_ledger_cannot_make_wait_panic_or_hang() {
+        watchdog(60, || {
+            let (_tx, rx) = crate::channel::bytes(4).unwrap();
+            let ledger = &rx.chan().ledger;
+            let words = ledger.bytes().len() / 8;
+            let mut x = 0x2545_f491_4f6c_dd1du64;
+            for round in 0..20 {
+                for i in 0..words {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let v = if round % 2 == 0 { x } else { x & 0x3_ffff_ffff };
+                    ledger.bytes().u64_at(8 * i).store(v, Relaxed);
+                }
+                let _ = wait(&[&rx], Some(Duration::ZERO));
+                let _ = wait(&[&rx], Some(Duration::from_millis(1)));
+                sealed::Source::stalled(&rx);
+            }
+            // Past a stall check with a garbled ledger: still returns by the deadline.
+            let _ = wait(&[&rx], Some(STALL_CHECK + Duration::from_millis(50)));
         });
     }
 
