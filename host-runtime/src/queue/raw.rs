@@ -165,7 +165,8 @@ impl RawQueue {
     /// # Errors
     ///
     /// [`PutError::TooLarge`] if it is longer than [`max_message_size`](Self::max_message_size);
-    /// [`PutError::Corrupt`]. The message is handed back.
+    /// [`PutError::Corrupt`]; [`PutError::Closed`] if this process [closed](Self::close) the
+    /// queue. The message is handed back. Never [`PutError::Encode`]: bytes need no encoding.
     ///
     /// # Examples
     ///
@@ -342,7 +343,8 @@ impl RawQueue {
     ///
     /// # Errors
     ///
-    /// [`GetError::Corrupt`] only.
+    /// [`GetError::Corrupt`]; [`GetError::Closed`] if this process [closed](Self::close) the
+    /// queue. Never [`GetError::Decode`]: bytes need no decoding.
     ///
     /// # Examples
     ///
@@ -360,8 +362,8 @@ impl RawQueue {
     ///
     /// # Errors
     ///
-    /// [`GetTimeoutError::Timeout`] if the queue stayed empty for `timeout` (never sooner);
-    /// [`GetTimeoutError::Corrupt`].
+    /// [`GetTimeoutError::Timeout`] if the queue stayed empty for `timeout` (never sooner); as
+    /// [`get`](Self::get) otherwise.
     ///
     /// # Examples
     ///
@@ -381,7 +383,7 @@ impl RawQueue {
     ///
     /// # Errors
     ///
-    /// [`GetNowaitError::Empty`]; [`GetNowaitError::Corrupt`].
+    /// [`GetNowaitError::Empty`]; as [`get`](Self::get) otherwise.
     ///
     /// # Examples
     ///
