@@ -1,0 +1,255 @@
+//! The put protocols: a message up to the inline size is written into a ring slot
+//! ([`RawQueue::put_inline_with`]); a longer one into a blob chunk taken by its lease, with a
+//! descriptor in the ring slot ([`RawQueue::put_blob_with`]; `LAYOUT.md`, *Blob chunks:
+//! leases*, has the steps and their crash argument). [`PutFail`] is why one failed, before the
+//! caller's public error hands the item back.
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use ipc_core::crash;
+use ipc_core::PushError;
+
+use super::repair::Waiting;
+use super::waiting::{Hooks, NoHooks, FREED, NOT_FULL};
+use super::RawQueue;
+use crate::encoding::EncodeError;
+use crate::queue::blob::{Descriptor, Lease, LeaseGuard, NONCE_MASK};
+use crate::queue::error::PutError;
+use crate::queue::layout::word;
+use crate::shared::region::SharedBytes;
+use crate::wait::{block_on, wake_one, Deadline};
+
+/// Why an internal put failed, before the item is put back into the error.
+#[derive(Debug)]
+pub(crate) enum PutFail {
+    /// The deadline passed (at once for a call that does not wait) with no room.
+    Waited,
+    /// [`Hooks::stopped`] said so (only for callers with hooks; the queues' map it as `Waited`).
+    Stopped,
+    TooLarge {
+        len: usize,
+        max: usize,
+    },
+    Encode(EncodeError),
+    Corrupt,
+}
+
+impl PutFail {
+    /// The public error, carrying `item`; `waited` makes the one for [`PutFail::Waited`].
+    pub(crate) fn with<T, E: From<PutError<T>>>(self, item: T, waited: fn(T) -> E) -> E {
+        match self {
+            PutFail::Waited | PutFail::Stopped => waited(item),
+            PutFail::TooLarge { len, max } => PutError::TooLarge { item, len, max }.into(),
+            PutFail::Encode(error) => PutError::Encode { item, error }.into(),
+            PutFail::Corrupt => PutError::Corrupt(item).into(),
+        }
+    }
+}
+
+/// The `waited` of a put without deadline, which waits until it succeeds or fails otherwise.
+pub(crate) fn put_never_waits<T>(_: T) -> PutError<T> {
+    unreachable!("a put without deadline waits until there is room")
+}
+
+impl RawQueue {
+    /// Puts `bytes` (at most [`inline_max`](Self::inline_max) long) into a ring slot.
+    #[inline]
+    pub(crate) fn put_inline(&self, bytes: &[u8], deadline: Deadline) -> Result<(), PutFail> {
+        self.put_inline_with(bytes, deadline, &NoHooks)
+    }
+
+    /// [`put_inline`](Self::put_inline) with a channel's [`Hooks`].
+    #[inline]
+    pub(crate) fn put_inline_with<H: Hooks>(
+        &self,
+        bytes: &[u8],
+        deadline: Deadline,
+        hooks: &H,
+    ) -> Result<(), PutFail> {
+        debug_assert!(bytes.len() <= self.inner.inline_max);
+        let max = self.inner.max_message_size;
+        if bytes.len() > max {
+            return Err(PutFail::TooLarge {
+                len: bytes.len(),
+                max,
+            });
+        }
+        let (ring, me) = self.ring_and_id();
+        let pushed = block_on(
+            self.wait(ring.queue().not_full(), me, NOT_FULL),
+            deadline,
+            // Fence-free wake: every get marks before it sleeps (`block_on_marked` in `get_with`).
+            || {
+                let pushed = if H::IN_PUT_CLAIM {
+                    // `None`: wake with the full `notify` below.
+                    ring.try_push_with(bytes.len(), |slot| {
+                        slot.write(bytes);
+                        hooks.in_put_claim();
+                    })
+                    .map(|()| None)
+                } else {
+                    ring.try_push_notify(bytes).map(Some)
+                };
+                match pushed {
+                    Ok(wake) => Some(Ok(wake)),
+                    Err(PushError::Full) if hooks.stopped() => Some(Err(PutFail::Stopped)),
+                    Err(PushError::Full) => None,
+                    Err(_) => Some(Err(PutFail::Corrupt)),
+                }
+            },
+            || {
+                self.repair_if_stuck(Waiting::Room);
+                hooks.on_stall();
+            },
+        );
+        match pushed {
+            Some(Ok(Some(wake))) => {
+                if wake && wake_one(ring.queue().not_empty()) {
+                    self.look_for_dead();
+                }
+                Ok(())
+            }
+            Some(Ok(None)) => {
+                self.notify(ring.queue().not_empty());
+                Ok(())
+            }
+            Some(Err(fail)) => Err(fail),
+            None => Err(self.after_failure(Waiting::Room, PutFail::Waited)),
+        }
+    }
+
+    /// Puts a message of `len` bytes (longer than the inline size) through the blob pool:
+    /// takes the free chunk of lowest index in the smallest class that holds it (waiting for
+    /// one like for room), lets `fill` write it at the given offset of the class's chunk array
+    /// (returning the length written, at most `len`), then pushes a descriptor. On any
+    /// failure the chunk is freed again.
+    ///
+    /// Crash safety (see `LAYOUT.md`, *Blob chunks: leases*): the lease says `HELD(me, n)`
+    /// from the take until, inside the ring claim, the descriptor is written and the lease
+    /// moved to `RING(me, n)`; so if this process dies, its repair finds the chunk either by
+    /// its lease (`HELD`) or by the abandoned descriptor (`RING(me, n)`, slot not published).
+    pub(crate) fn put_blob(
+        &self,
+        len: usize,
+        deadline: Deadline,
+        fill: impl FnOnce(&SharedBytes, usize) -> Result<usize, postcard::Error>,
+    ) -> Result<(), PutFail> {
+        self.put_blob_with(len, deadline, &NoHooks, fill)
+    }
+
+    /// [`put_blob`](Self::put_blob) with a channel's [`Hooks`].
+    pub(crate) fn put_blob_with<H: Hooks>(
+        &self,
+        len: usize,
+        deadline: Deadline,
+        hooks: &H,
+        fill: impl FnOnce(&SharedBytes, usize) -> Result<usize, postcard::Error>,
+    ) -> Result<(), PutFail> {
+        let max = self.inner.max_message_size;
+        let Some((class_index, class)) = (len <= max)
+            .then(|| {
+                self.inner
+                    .classes
+                    .iter()
+                    .enumerate()
+                    .find(|(_, c)| c.chunk_size >= len)
+            })
+            .flatten()
+        else {
+            return Err(PutFail::TooLarge { len, max });
+        };
+        // Registered first: the lease records our id.
+        let (ring, me) = self.ring_and_id();
+        let nonce = self.next_nonce();
+        let held = Lease::held(me, nonce);
+        let Some(index) = block_on(
+            self.wait(class.freed(), me, FREED + class_index),
+            deadline,
+            || match class.try_take(held) {
+                Some(index) => Some(Some(index)),
+                None if hooks.stopped() => Some(None),
+                None => None,
+            },
+            || {
+                self.repair_if_stuck(Waiting::Chunk);
+                hooks.on_stall();
+            },
+        ) else {
+            let fail = PutFail::Waited;
+            return Err(self.after_failure(Waiting::Chunk, fail));
+        };
+        let Some(index) = index else {
+            return Err(PutFail::Stopped);
+        };
+        crash::point("blob.taken");
+        let mut guard = LeaseGuard {
+            class,
+            index,
+            held,
+            armed: true,
+        };
+        let written = fill(&class.chunks, class.offset(index))
+            .map_err(|e| PutFail::Encode(EncodeError::new(e)))?;
+        if written > len {
+            return Err(PutFail::Encode(EncodeError::new(
+                postcard::Error::SerializeBufferFull,
+            )));
+        }
+        crash::point("blob.written");
+        let descriptor = Descriptor {
+            class: class_index as u32,
+            index,
+            len: written as u32,
+            lease: Lease::ring(me, nonce),
+        };
+        let descriptor_len = self.inner.inline_max + 1;
+        let mut marked = false;
+        let pushed = block_on(
+            self.wait(ring.queue().not_full(), me, NOT_FULL),
+            deadline,
+            || match ring.try_push_with(descriptor_len, |slot| {
+                // Inside the claim: the descriptor first, then the lease that says so.
+                slot.write(&descriptor.encode());
+                crash::point("blob.described");
+                // We hold the lease (HELD by us): ours to move.
+                marked = class.hand_over(index, held, descriptor.lease);
+                crash::point("blob.ringed");
+                hooks.in_put_claim();
+            }) {
+                Ok(()) => Some(Ok(())),
+                Err(PushError::Full) if hooks.stopped() => Some(Err(PutFail::Stopped)),
+                Err(PushError::Full) => None,
+                Err(_) => Some(Err(PutFail::Corrupt)),
+            },
+            || {
+                self.repair_if_stuck(Waiting::Room);
+                hooks.on_stall();
+            },
+        );
+        match pushed {
+            Some(Ok(())) => {
+                // The descriptor in the ring holds the chunk now (or, if our lease was
+                // overwritten by a broken process, a get will refuse it as corrupt).
+                guard.armed = false;
+                self.notify(ring.queue().not_empty());
+                if marked {
+                    Ok(())
+                } else {
+                    Err(PutFail::Corrupt)
+                }
+            }
+            Some(Err(fail)) => Err(fail),
+            None => Err(self.after_failure(Waiting::Room, PutFail::Waited)),
+        }
+    }
+
+    /// A nonce for a long put's lease: unique over the region's life (modulo 2^49).
+    fn next_nonce(&self) -> u64 {
+        // Relaxed: only uniqueness matters, which the RMW gives.
+        self.inner
+            .header
+            .u64_at(8 * word::NONCE)
+            .fetch_add(1, Relaxed)
+            & NONCE_MASK
+    }
+}
