@@ -59,7 +59,6 @@ mod condition;
 mod error;
 mod event;
 mod lock;
-mod procs;
 mod raw;
 mod semaphore;
 mod value;
@@ -74,3 +73,7 @@ pub use semaphore::{
     BoundedSemaphore, Semaphore, SemaphoreReleaseError, SemaphoreStats, SEM_VALUE_MAX,
 };
 pub use value::{Array, IndexError, Value};
+
+/// Entries in the ledger (`crate::ledger`) of a [`Semaphore`] or [`Barrier`]: the processes
+/// whose permits are given back, or whose death breaks the barrier, if they die.
+const PROCESSES: usize = 64;
