@@ -762,3 +762,86 @@ fn named_primitives() {
         }
     });
 }
+
+/// Named `Condition`, `Value` and `Array`: each one object (its lock inside), opened by name in
+/// a child with its own mapping; the array's length and the lock come from the object; another
+/// item size, another kind and a forged length are typed errors.
+#[test]
+fn named_condition_value_and_array() {
+    use host_runtime::sync::{Array, Condition, NamedError, Value};
+    watchdog(|| {
+        let name = |what: &str| format!("hr-sync-test-{what}-{}", std::process::id());
+        let names = ["cond", "value", "array", "plain"].map(name);
+        for n in &names {
+            let _ = host_runtime::SharedRegion::unlink_named(n);
+        }
+        let cond = Condition::create_named(&names[0]).unwrap();
+        let value = Value::create_named(&names[1], 0u64).unwrap();
+        let array = Array::create_named(&names[2], &[0u32; 5]).unwrap();
+        let plain = Array::create_named_unlocked(&names[3], &[7u16, 8]).unwrap();
+        assert!(matches!(
+            Value::<u32>::open_named(&names[1]),
+            Err(NamedError::WrongItemSize {
+                expected: 4,
+                found: 8
+            })
+        ));
+        assert!(matches!(
+            Value::<u64>::open_named(&names[2]),
+            Err(NamedError::WrongKind(_))
+        ));
+        assert!(matches!(
+            Condition::open_named(&names[1]),
+            Err(NamedError::WrongKind(_))
+        ));
+        let opened = Array::<u16>::open_named(&names[3]).unwrap();
+        assert_eq!((opened.len(), opened.get_lock().is_none()), (2, true));
+        assert_eq!(opened.to_vec(), [7, 8]);
+        opened.set(1, 80).unwrap();
+        assert_eq!(plain.get(1), Ok(80));
+
+        let child_names = names.clone();
+        let p = Process::new(move || {
+            let cond = Condition::open_named(&child_names[0]).unwrap();
+            let value = Value::<u64>::open_named(&child_names[1]).unwrap();
+            let array = Array::<u32>::open_named(&child_names[2]).unwrap();
+            assert_eq!(array.len(), 5);
+            assert!(value.get_lock().is_some());
+            for i in 0..1000 {
+                value.update(|n| n + 1);
+                array.set(i % 5, i as u32).unwrap();
+            }
+            let _g = cond.lock().unwrap();
+            cond.flag().store(1, Relaxed);
+            cond.notify_all().unwrap();
+        });
+        p.start().unwrap();
+        for _ in 0..1000 {
+            value.update(|n| n + 1);
+        }
+        {
+            let _g = cond.lock().unwrap();
+            assert!(cond
+                .wait_for(|| cond.flag().load(Relaxed) == 1, None)
+                .unwrap());
+        }
+        p.join().unwrap();
+        assert_eq!(value.get(), 2000, "the lock in the object excludes both");
+        assert_eq!(array.to_vec(), [995, 996, 997, 998, 999]);
+
+        // A forged length in the header: the page it implies is not the object's size.
+        let region = host_runtime::SharedRegion::open_named(&names[2]).unwrap();
+        let header = region.claim_bytes(0, 64).unwrap();
+        let parameter = header.u64_at(16).load(Relaxed);
+        header.u64_at(16).store(parameter + 100, Relaxed);
+        assert!(matches!(
+            Array::<u32>::open_named(&names[2]),
+            Err(NamedError::BadParameters)
+        ));
+        header.u64_at(16).store(parameter, Relaxed);
+        assert_eq!(Array::<u32>::open_named(&names[2]).unwrap().len(), 5);
+        for n in &names {
+            host_runtime::SharedRegion::unlink_named(n).unwrap();
+        }
+    });
+}
