@@ -845,3 +845,70 @@ fn named_condition_value_and_array() {
         }
     });
 }
+
+/// Typed access to shared memory: copies (`get`/`set`, `read_into`/`write_from`) and atomic
+/// views of a `SharedRegion`'s bytes, and an `Array`'s zero-copy slices, across processes.
+#[test]
+fn typed_access_and_zero_copy_slices() {
+    use host_runtime::sync::Array;
+    use host_runtime::SharedRegion;
+    use std::sync::atomic::AtomicI32;
+    watchdog(|| {
+        let region = SharedRegion::new(4096).unwrap();
+        let bytes = region.claim_bytes(0, 4096).unwrap();
+        let array = Array::new(&[0u64; 1000]).unwrap();
+        let (b, a) = (bytes.clone(), array.clone());
+        let children: Vec<Process> = (0..2)
+            .map(|k| {
+                let (b, a) = (b.clone(), a.clone());
+                let p = Process::new(move || {
+                    let counters: &[AtomicI32] = b.atomics(64, 4);
+                    for _ in 0..1000 {
+                        counters[k].fetch_add(1, Relaxed);
+                        counters[3].fetch_sub(1, Relaxed);
+                    }
+                    b.set(8 * k + 3, [k as f32 + 1.0, -1.5f32]); // an unaligned copy
+                    let guard = a.get_lock().unwrap().lock().unwrap();
+                    // SAFETY: every writer of `a` writes under its lock, held here.
+                    let values = unsafe { a.as_mut_slice() };
+                    for (i, v) in values.iter_mut().enumerate() {
+                        *v += (k as u64 + 1) * i as u64;
+                    }
+                    drop(guard);
+                });
+                p.start().unwrap();
+                p
+            })
+            .collect();
+        drop((b, a));
+        for p in &children {
+            p.join().unwrap();
+            assert_eq!(p.exitcode(), Some(0));
+        }
+        let counters: &[AtomicI32] = bytes.atomics(64, 4);
+        let seen: Vec<i32> = counters.iter().map(|c| c.load(Relaxed)).collect();
+        assert_eq!(seen, [1000, 1000, 0, -2000]);
+        assert_eq!(bytes.get::<[f32; 2]>(3), [1.0, -1.5]);
+        assert_eq!(bytes.get::<[f32; 2]>(11), [2.0, -1.5]);
+        let mut out = [0i32; 4];
+        bytes.read_into(64, &mut out);
+        assert_eq!(out, [1000, 1000, 0, -2000]);
+        {
+            let _guard = array.get_lock().unwrap().lock().unwrap();
+            // SAFETY: the writers are gone (joined), and wrote under the lock, held here.
+            let values = unsafe { array.as_slice() };
+            assert!(values.iter().enumerate().all(|(i, &v)| v == 3 * i as u64));
+        }
+        // A slice out of bounds or misaligned is refused (a panic), never lent.
+        let misaligned = std::panic::catch_unwind(|| {
+            // SAFETY: nobody writes `bytes` now (the children are gone).
+            unsafe { bytes.as_slice::<u64>(4, 1) }.len()
+        });
+        assert!(misaligned.is_err());
+        let past_end = std::panic::catch_unwind(|| {
+            // SAFETY: as above.
+            unsafe { bytes.as_slice::<u64>(4088, 2) }.len()
+        });
+        assert!(past_end.is_err());
+    });
+}

@@ -1,11 +1,13 @@
 //! [`Value<T>`] and [`Array<T>`]: Python's `multiprocessing.Value` and `Array` for
 //! plain-old-data `T` ([`bytemuck::Pod`]), with an optional [`RLock`].
 //!
-//! The bytes live in shared memory that other processes write, so they are never lent out as
-//! `&T` or `&[T]` (a reference into bytes that change under it is a data race, and a check on
-//! it could see another value than the use): every access is a copy with relaxed atomic loads
-//! and stores (`get`/`set`, `read_into`/`write_from`), or goes through atomics
-//! ([`Value::words`], [`Array::words`]). Any bytes are a valid `T` (`Pod`), so a torn copy (an
+//! The bytes live in shared memory that other processes write, so safe code never gets them
+//! lent out as `&T` or `&[T]` (a reference into bytes that change under it is a data race, and
+//! a check on it could see another value than the use): every safe access is a copy with
+//! relaxed atomic loads and stores (`get`/`set`, `read_into`/`write_from`), or goes through
+//! atomics ([`Value::words`], [`Array::words`]). The zero-copy slices for the numpy-style use,
+//! [`Array::as_slice`] and [`Array::as_mut_slice`], are `unsafe`: their caller promises that
+//! nobody writes (or, for the `mut` one, touches) the array while the slice lives. Any bytes are a valid `T` (`Pod`), so a torn copy (an
 //! access without the lock racing a write) is a garbled value, never an invalid one.
 
 use std::fmt;
@@ -571,6 +573,69 @@ impl<T: Pod> Array<T> {
         let mut out = vec![T::zeroed(); self.len];
         let _ = self.read_into(0, &mut out);
         out
+    }
+
+    /// The values, lent out without a copy (numpy's `np.frombuffer(arr.get_obj())`): for
+    /// reading a large array that is no longer being written. Holding the lock
+    /// ([`get_lock`](Self::get_lock)) across the slice's life is how the contract is usually
+    /// kept, when every writer takes it.
+    ///
+    /// # Safety
+    ///
+    /// As [`SharedBytes::as_slice`](crate::shared::region::SharedBytes::as_slice): while the
+    /// slice lives, no thread of this or any other process writes the array (by `set`,
+    /// `write_from`, [`words`](Self::words), [`as_mut_slice`](Self::as_mut_slice) or any other
+    /// way, through any handle or mapping of it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use host_runtime::sync::Array;
+    ///
+    /// let a = Array::new(&[1.0f64, 2.0, 3.0])?;
+    /// let lock = a.get_lock().expect("made with a lock");
+    /// let guard = lock.lock().unwrap();
+    /// // SAFETY: every writer of `a` (here: this process only) writes under its lock, held.
+    /// let values = unsafe { a.as_slice() };
+    /// assert_eq!(values.iter().sum::<f64>(), 6.0);
+    /// drop(guard);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[allow(unsafe_code)] // Forwards the contract of `SharedBytes::as_slice` (in `shared/`).
+    pub unsafe fn as_slice(&self) -> &[T] {
+        // SAFETY: the caller keeps `SharedBytes::as_slice`'s contract (this fn's `# Safety`);
+        // `base..base + len * size_of::<T>()` is the array's part of the page (made so).
+        unsafe { self.shared.bytes().as_slice(self.base, self.len) }
+    }
+
+    /// The values, lent out mutably without a copy: for filling or transforming a large array
+    /// in place.
+    ///
+    /// # Safety
+    ///
+    /// As [`SharedBytes::as_mut_slice`](crate::shared::region::SharedBytes::as_mut_slice):
+    /// while the slice lives, nothing else in this or any other process reads or writes the
+    /// array (no `get`, `read_into`, `words`, `as_slice`, no second `as_mut_slice`, through
+    /// any handle or mapping of it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use host_runtime::sync::Array;
+    ///
+    /// let a = Array::new_unlocked(&[0u32; 1000])?;
+    /// // SAFETY: `a` is not shared with any other thread or process yet.
+    /// let values = unsafe { a.as_mut_slice() };
+    /// values.iter_mut().enumerate().for_each(|(i, v)| *v = i as u32);
+    /// assert_eq!(a.get(999), Ok(999));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[allow(unsafe_code)] // Forwards the contract of `SharedBytes::as_mut_slice` (in `shared/`).
+    #[allow(clippy::mut_from_ref)] // Exclusivity is the caller's contract (# Safety).
+    pub unsafe fn as_mut_slice(&self) -> &mut [T] {
+        // SAFETY: the caller keeps `SharedBytes::as_mut_slice`'s contract (this fn's
+        // `# Safety`); the range is the array's part of the page.
+        unsafe { self.shared.bytes().as_mut_slice(self.base, self.len) }
     }
 
     /// The array's bytes as atomic words (rounded up to whole words), for lock-free use (an
