@@ -12,8 +12,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use benches::child::Child;
+use benches::ids::{barrier as bar, group, lock as ids};
 use benches::roundtrip::{FutexPingPong, RoundTrip};
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use host_runtime::shared::region::{Mapping, SharedBytes};
 use host_runtime::sync::{Barrier, Lock};
 use ipc_core::{LockOwner, LockWord};
@@ -120,21 +121,21 @@ fn two_processes(
 }
 
 fn uncontended(c: &mut Criterion) {
-    let mut g = c.benchmark_group("lock_uncontended");
+    let mut g = c.benchmark_group(group::LOCK_UNCONTENDED);
     let lock = Lock::new().expect("lock");
-    g.bench_function("host_runtime_lock", |b| {
+    g.bench_function(ids::HOST_RUNTIME, |b| {
         b.iter(|| drop(lock.lock().expect("lock")))
     });
     let word = LockWord::new();
     let me = LockOwner::new(1, 0).expect("owner");
-    g.bench_function("ipc_core_lock_word", |b| {
+    g.bench_function(ids::IPC_CORE_WORD, |b| {
         b.iter(|| {
             word.try_lock(me, false, false).expect("free");
             word.unlock(me, false).expect("held");
         })
     });
     let robust = Robust::new();
-    g.bench_function("pthread_robust_pshared", |b| {
+    g.bench_function(ids::PTHREAD_ROBUST, |b| {
         b.iter(|| {
             robust.lock();
             robust.unlock();
@@ -144,12 +145,14 @@ fn uncontended(c: &mut Criterion) {
 }
 
 fn contended(c: &mut Criterion) {
-    let mut g = c.benchmark_group("lock_two_process_counter");
+    let mut g = c.benchmark_group(group::LOCK_TWO_PROCESS_COUNTER);
     g.measurement_time(Duration::from_secs(5));
+    // An iteration is two increments, one in each process.
+    g.throughput(Throughput::Elements(2));
     let lock = Lock::new().expect("lock");
     let mapping = Arc::new(Mapping::anonymous(4096).expect("mmap"));
     let words = Mapping::claim_bytes(&mapping, 0, 64).expect("claim");
-    g.bench_function("host_runtime_lock", |b| {
+    g.bench_function(ids::HOST_RUNTIME, |b| {
         b.iter_custom(|iters| {
             two_processes(
                 iters,
@@ -160,7 +163,7 @@ fn contended(c: &mut Criterion) {
         })
     });
     let robust = Robust::new();
-    g.bench_function("pthread_robust_pshared", |b| {
+    g.bench_function(ids::PTHREAD_ROBUST, |b| {
         b.iter_custom(|iters| {
             two_processes(iters, &robust.words, &|| robust.lock(), &|| robust.unlock())
         })
@@ -169,7 +172,7 @@ fn contended(c: &mut Criterion) {
 }
 
 fn barrier_round(c: &mut Criterion) {
-    let mut g = c.benchmark_group("barrier_round_2_processes");
+    let mut g = c.benchmark_group(group::BARRIER_ROUND_2);
     let barrier = Barrier::new(2).expect("barrier");
     let b = barrier.clone();
     // The other party waits round after round until the barrier is aborted.
@@ -178,13 +181,13 @@ fn barrier_round(c: &mut Criterion) {
         0
     })
     .expect("fork");
-    g.bench_function("host_runtime_barrier", |bench| {
+    g.bench_function(bar::HOST_RUNTIME, |bench| {
         bench.iter(|| barrier.wait(None).expect("round"))
     });
     barrier.abort();
     child.join().expect("child");
     let mut ping = FutexPingPong::spawn().expect("ping-pong");
-    g.bench_function("futex_ping_pong_round_trip", |bench| {
+    g.bench_function(bar::FUTEX_PING_PONG, |bench| {
         bench.iter(|| ping.round_trip())
     });
     g.finish();

@@ -44,6 +44,48 @@ pub mod group {
     pub const POOL_MAP: &str = "pool_map";
     /// The prefix of every group of `pool.rs`.
     pub const POOL_PREFIX: &str = "pool_";
+    /// `lock.rs`: one uncontended acquire + release (function ids: [`lock`](super::lock)).
+    pub const LOCK_UNCONTENDED: &str = "lock_uncontended";
+    /// `lock.rs`: two processes incrementing a shared counter under the lock; 2 increments
+    /// an iteration, one per process (function ids: [`lock`](super::lock)).
+    pub const LOCK_TWO_PROCESS_COUNTER: &str = "lock_two_process_counter";
+    /// `lock.rs`: one round of a barrier of two processes (function ids:
+    /// [`barrier`](super::barrier)).
+    pub const BARRIER_ROUND_2: &str = "barrier_round_2_processes";
+}
+
+/// Function ids of [`group::LOCK_UNCONTENDED`] and [`group::LOCK_TWO_PROCESS_COUNTER`].
+pub mod lock {
+    /// host-runtime's `sync::Lock` (guard taken and dropped).
+    pub const HOST_RUNTIME: &str = "host_runtime_lock";
+    /// ipc-core's `LockWord`, `try_lock` + `unlock` (uncontended group only).
+    pub const IPC_CORE_WORD: &str = "ipc_core_lock_word";
+    /// glibc's `pthread_mutex_t`, `PTHREAD_PROCESS_SHARED` and `PTHREAD_MUTEX_ROBUST`, in
+    /// shared memory: the peer of issue 15's targets.
+    pub const PTHREAD_ROBUST: &str = "pthread_robust_pshared";
+}
+
+/// Function ids of [`group::BARRIER_ROUND_2`].
+pub mod barrier {
+    /// host-runtime's `sync::Barrier` of 2 parties.
+    pub const HOST_RUNTIME: &str = "host_runtime_barrier";
+    /// A futex ping-pong round trip between the same two processes: the floor.
+    pub const FUTEX_PING_PONG: &str = "futex_ping_pong_round_trip";
+}
+
+/// The `#[no_mangle]` functions of `ipc-core/examples/code_size.rs` whose code size the report
+/// shows (thumbv7em-none-eabihf, release, `opt-level = "s"`); the example cannot use this
+/// crate, so these strings and its function names are kept equal by hand (the report says
+/// "not found" for a name it lacks).
+pub mod code_size {
+    /// ipc-core's `LockWord`: `lock_spin` + `unlock`.
+    pub const LOCK: &str = "size_lock_acquire_release";
+    /// ipc-core's `Queue<u32, 16>`: `push` + `pop`.
+    pub const QUEUE: &str = "size_queue_push_pop";
+    /// heapless's `mpmc::Queue<u32, 16>`: `enqueue` + `dequeue`.
+    pub const HEAPLESS_MPMC: &str = "size_heapless_mpmc_enqueue_dequeue";
+    /// heapless's `spsc::Queue<u32, 16>`: `enqueue` + `dequeue`.
+    pub const HEAPLESS_SPSC: &str = "size_heapless_spsc_enqueue_dequeue";
 }
 
 /// Function ids of [`group::PUSH_POP_64B`] (and, for [`BYTE_QUEUE`](push_pop::BYTE_QUEUE), of

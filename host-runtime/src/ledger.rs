@@ -40,6 +40,16 @@
 //! reserved entry in that window, the child's take-over fails and it counts its handles in
 //! the totals only (as on overflow, below); the totals may have reached zero in the window.
 //!
+//! # Where it lives, and who uses it
+//!
+//! [`Ledger::new`] maps a region of its own (anonymous: a channel's senders and receivers, a
+//! `JoinableQueue`'s items taken); [`Ledger::within`] lays one over part of a region its user
+//! made, anonymous or a named object that unrelated processes open, each with its own
+//! `Ledger` over the same bytes (`sync`'s `Semaphore`, permits held; `Barrier`, parties; both
+//! kinds not inherited). [`Ledger::repair_dead_with`] hands each dead entry's counts to the
+//! caller, which gives them back where they belong (a semaphore's count) or just learns of a
+//! death (a barrier breaks).
+//!
 //! # Overflow
 //!
 //! A process that finds every entry held (by live processes, after a repair) counts in the
@@ -161,6 +171,8 @@ pub(crate) struct Ledger {
 
 struct Shared {
     bytes: SharedBytes,
+    /// Where the ledger starts in `bytes` (0 for one of its own; a multiple of 8).
+    base: usize,
     kinds: usize,
     /// Bit `k`: kind `k` is inherited by forked children.
     inherited: u32,
@@ -175,7 +187,13 @@ struct Shared {
     local: [AtomicU64; MAX_KINDS],
     /// Rate limit of [`Ledger::look_for_dead`].
     stall: Stall,
-    _region: SharedRegion,
+    /// The ledger's own mapping ([`Ledger::new`]); `None` inside another's ([`Ledger::within`]).
+    _region: Option<SharedRegion>,
+}
+
+/// Bytes of a ledger of `entries` entries (doorbell, totals, lost, entries).
+pub(crate) const fn ledger_len(entries: usize) -> usize {
+    TOTALS + 8 * (2 * MAX_KINDS + entries * ENTRY_WORDS)
 }
 
 impl Ledger {
@@ -191,13 +209,7 @@ impl Ledger {
     /// If `kinds` is 0 or above [`MAX_KINDS`], or `entries` is 0 or above `u32::MAX - 1`
     /// (callers pass constants).
     pub(crate) fn new(kinds: usize, inherited: u32, entries: usize) -> Result<Ledger, ShmError> {
-        assert!((1..=MAX_KINDS).contains(&kinds), "1 to {MAX_KINDS} kinds");
-        assert!(
-            entries > 0 && entries < SLOT_MASK as usize - 1,
-            "bad entry count"
-        );
-        HANDLERS.call_once(|| register_fork_handlers(prepare, parent, child));
-        let len = TOTALS + 8 * (2 * MAX_KINDS + entries * ENTRY_WORDS);
+        let len = ledger_len(entries);
         let region = SharedRegion::new(len)?;
         let View::Bytes(bytes) = region
             .claim(Part::Bytes { offset: 0, len })
@@ -205,8 +217,56 @@ impl Ledger {
         else {
             unreachable!("a Bytes part gives a Bytes view")
         };
+        Ok(Self::build(
+            bytes,
+            0,
+            kinds,
+            inherited,
+            entries,
+            Some(region),
+        ))
+    }
+
+    /// A ledger laid over `bytes` at byte `base` ([`ledger_len`]`(entries)` bytes, zeroed when
+    /// the memory was made), inside a region its user owns, e.g. a named object shared by
+    /// unrelated processes (each of which makes its own `Ledger` over it). As [`new`](Self::new)
+    /// otherwise: children forked after this inherit the kinds of `inherited`.
+    ///
+    /// # Panics
+    ///
+    /// As [`new`](Self::new); and if `base` is not a multiple of 8 or the ledger does not fit
+    /// in `bytes` (callers pass their layout's constants).
+    pub(crate) fn within(
+        bytes: &SharedBytes,
+        base: usize,
+        kinds: usize,
+        inherited: u32,
+        entries: usize,
+    ) -> Ledger {
+        assert!(
+            base % 8 == 0 && base + ledger_len(entries) <= bytes.len(),
+            "the ledger does not fit"
+        );
+        Self::build(bytes.clone(), base, kinds, inherited, entries, None)
+    }
+
+    fn build(
+        bytes: SharedBytes,
+        base: usize,
+        kinds: usize,
+        inherited: u32,
+        entries: usize,
+        region: Option<SharedRegion>,
+    ) -> Ledger {
+        assert!((1..=MAX_KINDS).contains(&kinds), "1 to {MAX_KINDS} kinds");
+        assert!(
+            entries > 0 && entries < SLOT_MASK as usize - 1,
+            "bad entry count"
+        );
+        HANDLERS.call_once(|| register_fork_handlers(prepare, parent, child));
         let shared = Arc::new(Shared {
             bytes,
+            base,
             kinds,
             inherited: inherited & ((1 << kinds) - 1),
             entries,
@@ -220,14 +280,21 @@ impl Ledger {
         let mut ledgers = registry();
         ledgers.retain(|w| w.strong_count() > 0);
         ledgers.push(Arc::downgrade(&shared));
-        Ok(Ledger { shared })
+        Ledger { shared }
     }
 
     /// The doorbell: bumped and woken whenever a total may have dropped (a count of this
     /// process reached zero, a repair). A waiter registers with `prepare_wait`, looks at the
     /// totals, and sleeps on its `seq`.
     pub(crate) fn doorbell(&self) -> &WaitWord {
-        &self.shared.bytes.atomics::<WaitWord>(DOORBELL, 1)[0]
+        let s = &*self.shared;
+        &s.bytes.atomics::<WaitWord>(s.base + DOORBELL, 1)[0]
+    }
+
+    /// Registers this process now, if it has no entry yet in this fork generation (a read of
+    /// `/proc` the first time in a process): for a caller whose next change must be quick.
+    pub(crate) fn enter(&self) {
+        let _ = self.shared.slot(false);
     }
 
     /// Adds `n` to this process's count of `kind` (registering this process on its first
@@ -273,7 +340,6 @@ impl Ledger {
     }
 
     /// What this process holds of `kind`.
-    #[cfg_attr(not(test), allow(dead_code))] // For the joinable queue's held items.
     pub(crate) fn held(&self, kind: usize) -> u64 {
         self.shared.local[kind].load(Relaxed)
     }
@@ -293,7 +359,14 @@ impl Ledger {
     /// move from the totals to the `lost` counts, once, and the entries are freed. Returns
     /// how many were repaired; rings the doorbell if any.
     pub(crate) fn repair_dead(&self) -> usize {
-        let repaired = self.shared.repair_dead();
+        self.repair_dead_with(|_| {})
+    }
+
+    /// [`repair_dead`](Self::repair_dead), calling `on_dead(counts)` for each entry repaired,
+    /// with what it held of each kind (`counts[k]`, as read from the region: a caller clamps
+    /// what it gives back), after the counts were taken and before the entry is freed.
+    pub(crate) fn repair_dead_with(&self, on_dead: impl FnMut(&[u64])) -> usize {
+        let repaired = self.shared.repair_dead(on_dead);
         if repaired > 0 {
             notify_all(self.doorbell());
         }
@@ -327,7 +400,7 @@ impl Shared {
     }
 
     fn word(&self, index: usize) -> &AtomicU64 {
-        self.bytes.u64_at(TOTALS + 8 * index)
+        self.bytes.u64_at(self.base + TOTALS + 8 * index)
     }
 
     fn total_word(&self, kind: usize) -> &AtomicU64 {
@@ -391,7 +464,7 @@ impl Shared {
         let slot = match self.claim(std::process::id(), own_identity()) {
             Some(entry) => entry as u64 + 1,
             None => {
-                self.repair_dead();
+                self.repair_dead(|_| {});
                 self.claim(std::process::id(), own_identity())
                     .map_or(OVERFLOW, |entry| entry as u64 + 1)
             }
@@ -428,7 +501,7 @@ impl Shared {
         self.claim_entry(pid, identity).map(|(entry, _)| entry)
     }
 
-    fn repair_dead(&self) -> usize {
+    fn repair_dead(&self, mut on_dead: impl FnMut(&[u64])) -> usize {
         let me = std::process::id();
         let mut repaired = 0;
         // Bounded by this process's own entry count, whatever the region holds.
@@ -454,14 +527,16 @@ impl Shared {
             if owner.compare_exchange(seen, ours, AcqRel, Relaxed).is_err() {
                 continue;
             }
-            for kind in 0..self.kinds {
+            let mut counts = [0u64; MAX_KINDS];
+            for (kind, held) in counts.iter_mut().enumerate().take(self.kinds) {
                 // Swap: each count moves once, even across a take-over of a dead repairer.
-                let held = self.count(entry, kind).swap(0, AcqRel);
-                if held != 0 {
-                    self.lost_word(kind).fetch_add(held, Relaxed);
-                    self.total_word(kind).fetch_sub(held, SeqCst);
+                *held = self.count(entry, kind).swap(0, AcqRel);
+                if *held != 0 {
+                    self.lost_word(kind).fetch_add(*held, Relaxed);
+                    self.total_word(kind).fetch_sub(*held, SeqCst);
                 }
             }
+            on_dead(&counts[..self.kinds]);
             self.identity(entry).store(0, Relaxed);
             // Release: the next claimer sees zeroed counts and identity.
             owner.store(seen & !(STATE_MASK | PID_MASK), Release);
@@ -754,6 +829,36 @@ mod tests {
             assert_eq!(l.repair_dead(), 0, "the child had no entry");
             l.sub(HANDLES, 1);
             assert_eq!(l.total(HANDLES), 1, "the dead child's handle stays counted");
+        });
+    }
+
+    #[test]
+    fn ledgers_within_one_region_share_it_and_hand_the_dead_counts_over() {
+        isolated(|| {
+            let region = SharedRegion::new(64 + ledger_len(4)).unwrap();
+            let View::Bytes(bytes) = region
+                .claim(Part::Bytes {
+                    offset: 0,
+                    len: 64 + ledger_len(4),
+                })
+                .unwrap()
+            else {
+                unreachable!()
+            };
+            // Two handles over the same bytes at 64, as two opens of a named object make.
+            let a = Ledger::within(&bytes, 64, 1, 0, 4);
+            let b = Ledger::within(&bytes, 64, 1, 0, 4);
+            a.add(0, 2);
+            assert_eq!(b.total(0), 2);
+            assert_eq!(bytes.u64_at(0).load(Relaxed), 0, "nothing below the base");
+            let c = a.clone();
+            let child = parked_child(move || c.add(0, 3));
+            assert_eq!(b.total(0), 5, "not inherited: the child's own 3 only");
+            kill_and_reap(child);
+            let mut seen = Vec::new();
+            assert_eq!(b.repair_dead_with(|counts| seen.push(counts.to_vec())), 1);
+            assert_eq!(seen, [vec![3]]);
+            assert_eq!((a.total(0), a.lost(0)), (2, 3));
         });
     }
 

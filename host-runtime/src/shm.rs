@@ -28,12 +28,27 @@
 //! a process that shrinks the object (`ftruncate`) after we mapped it makes our next access to
 //! the lost pages raise `SIGBUS`, and its writes are just bytes that every reader validates.
 //!
+//! **Typed access** (Python's `SharedMemory` with a `struct` or numpy view over its buffer)
+//! goes through the [`SharedBytes`] a claim gives: copies of plain-old-data values
+//! (`bytemuck::Pod`: [`get`](SharedBytes::get), [`set`](SharedBytes::set),
+//! [`read_into`](SharedBytes::read_into), [`write_from`](SharedBytes::write_from)), atomic views
+//! ([`atomics`](SharedBytes::atomics): `&[AtomicU64]`, `&[AtomicI32]`, ...), and, for the
+//! numpy-style zero-copy use, the `unsafe` [`as_slice`](SharedBytes::as_slice) and
+//! [`as_mut_slice`](SharedBytes::as_mut_slice), whose caller promises that nobody writes (or
+//! touches) the bytes while the slice lives. Safe code never gets a `&T` into bytes that
+//! another process may write.
+//!
 //! ```
 //! use host_runtime::shm::SharedRegion;
+//! use std::sync::atomic::{AtomicU64, Ordering};
 //!
 //! let region = SharedRegion::new(4096)?;
 //! let bytes = region.claim_bytes(0, 64)?;
 //! bytes.write(0, b"shared with children forked from now on");
+//! bytes.set(40, 2.5f64);
+//! assert_eq!(bytes.get::<f64>(40), 2.5);
+//! let counter: &AtomicU64 = &bytes.atomics(48, 1)[0];
+//! counter.fetch_add(1, Ordering::Relaxed);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 

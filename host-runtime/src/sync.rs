@@ -11,11 +11,10 @@
 //! - [`Value<T>`](Value) and [`Array<T>`](Array) for plain-old-data `T` (`bytemuck::Pod`), with
 //!   an optional lock: copies in and out, or atomic words; never a `&T` into shared memory.
 //!
-//! Each is made in anonymous shared memory (`new`: shared with the children forked after it) or,
-//! for `Lock`, `RLock`, `Event`, `Semaphore`, `BoundedSemaphore` and `Barrier`, in a named
-//! object that unrelated processes of the user open (`create_named`, `open_named`; see
-//! [`SharedRegion::create_named`](crate::SharedRegion::create_named) for the files and their
-//! removal).
+//! Each is made in anonymous shared memory (`new`: shared with the children forked after it) or
+//! in a named object that unrelated processes of the user open (`create_named`, `open_named`;
+//! see [`SharedRegion::create_named`](crate::SharedRegion::create_named) for the files and their
+//! removal). A named `Condition`, `Value` or `Array` is one object holding its lock too.
 //!
 //! # A holder that dies
 //!
@@ -59,7 +58,6 @@ mod condition;
 mod error;
 mod event;
 mod lock;
-mod procs;
 mod raw;
 mod semaphore;
 mod value;
@@ -74,3 +72,7 @@ pub use semaphore::{
     BoundedSemaphore, Semaphore, SemaphoreReleaseError, SemaphoreStats, SEM_VALUE_MAX,
 };
 pub use value::{Array, IndexError, Value};
+
+/// Entries in the ledger (`crate::ledger`) of a [`Semaphore`] or [`Barrier`]: the processes
+/// whose permits are given back, or whose death breaks the barrier, if they die.
+const PROCESSES: usize = 64;

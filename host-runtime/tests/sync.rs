@@ -762,3 +762,153 @@ fn named_primitives() {
         }
     });
 }
+
+/// Named `Condition`, `Value` and `Array`: each one object (its lock inside), opened by name in
+/// a child with its own mapping; the array's length and the lock come from the object; another
+/// item size, another kind and a forged length are typed errors.
+#[test]
+fn named_condition_value_and_array() {
+    use host_runtime::sync::{Array, Condition, NamedError, Value};
+    watchdog(|| {
+        let name = |what: &str| format!("hr-sync-test-{what}-{}", std::process::id());
+        let names = ["cond", "value", "array", "plain"].map(name);
+        for n in &names {
+            let _ = host_runtime::SharedRegion::unlink_named(n);
+        }
+        let cond = Condition::create_named(&names[0]).unwrap();
+        let value = Value::create_named(&names[1], 0u64).unwrap();
+        let array = Array::create_named(&names[2], &[0u32; 5]).unwrap();
+        let plain = Array::create_named_unlocked(&names[3], &[7u16, 8]).unwrap();
+        assert!(matches!(
+            Value::<u32>::open_named(&names[1]),
+            Err(NamedError::WrongItemSize {
+                expected: 4,
+                found: 8
+            })
+        ));
+        assert!(matches!(
+            Value::<u64>::open_named(&names[2]),
+            Err(NamedError::WrongKind(_))
+        ));
+        assert!(matches!(
+            Condition::open_named(&names[1]),
+            Err(NamedError::WrongKind(_))
+        ));
+        let opened = Array::<u16>::open_named(&names[3]).unwrap();
+        assert_eq!((opened.len(), opened.get_lock().is_none()), (2, true));
+        assert_eq!(opened.to_vec(), [7, 8]);
+        opened.set(1, 80).unwrap();
+        assert_eq!(plain.get(1), Ok(80));
+
+        let child_names = names.clone();
+        let p = Process::new(move || {
+            let cond = Condition::open_named(&child_names[0]).unwrap();
+            let value = Value::<u64>::open_named(&child_names[1]).unwrap();
+            let array = Array::<u32>::open_named(&child_names[2]).unwrap();
+            assert_eq!(array.len(), 5);
+            assert!(value.get_lock().is_some());
+            for i in 0..1000 {
+                value.update(|n| n + 1);
+                array.set(i % 5, i as u32).unwrap();
+            }
+            let _g = cond.lock().unwrap();
+            cond.flag().store(1, Relaxed);
+            cond.notify_all().unwrap();
+        });
+        p.start().unwrap();
+        for _ in 0..1000 {
+            value.update(|n| n + 1);
+        }
+        {
+            let _g = cond.lock().unwrap();
+            assert!(cond
+                .wait_for(|| cond.flag().load(Relaxed) == 1, None)
+                .unwrap());
+        }
+        p.join().unwrap();
+        assert_eq!(value.get(), 2000, "the lock in the object excludes both");
+        assert_eq!(array.to_vec(), [995, 996, 997, 998, 999]);
+
+        // A forged length in the header: the page it implies is not the object's size.
+        let region = host_runtime::SharedRegion::open_named(&names[2]).unwrap();
+        let header = region.claim_bytes(0, 64).unwrap();
+        let parameter = header.u64_at(16).load(Relaxed);
+        header.u64_at(16).store(parameter + 100, Relaxed);
+        assert!(matches!(
+            Array::<u32>::open_named(&names[2]),
+            Err(NamedError::BadParameters)
+        ));
+        header.u64_at(16).store(parameter, Relaxed);
+        assert_eq!(Array::<u32>::open_named(&names[2]).unwrap().len(), 5);
+        for n in &names {
+            host_runtime::SharedRegion::unlink_named(n).unwrap();
+        }
+    });
+}
+
+/// Typed access to shared memory: copies (`get`/`set`, `read_into`/`write_from`) and atomic
+/// views of a `SharedRegion`'s bytes, and an `Array`'s zero-copy slices, across processes.
+#[test]
+fn typed_access_and_zero_copy_slices() {
+    use host_runtime::sync::Array;
+    use host_runtime::SharedRegion;
+    use std::sync::atomic::AtomicI32;
+    watchdog(|| {
+        let region = SharedRegion::new(4096).unwrap();
+        let bytes = region.claim_bytes(0, 4096).unwrap();
+        let array = Array::new(&[0u64; 1000]).unwrap();
+        let (b, a) = (bytes.clone(), array.clone());
+        let children: Vec<Process> = (0..2)
+            .map(|k| {
+                let (b, a) = (b.clone(), a.clone());
+                let p = Process::new(move || {
+                    let counters: &[AtomicI32] = b.atomics(64, 4);
+                    for _ in 0..1000 {
+                        counters[k].fetch_add(1, Relaxed);
+                        counters[3].fetch_sub(1, Relaxed);
+                    }
+                    b.set(8 * k + 3, [k as f32 + 1.0, -1.5f32]); // an unaligned copy
+                    let guard = a.get_lock().unwrap().lock().unwrap();
+                    // SAFETY: every writer of `a` writes under its lock, held here.
+                    let values = unsafe { a.as_mut_slice() };
+                    for (i, v) in values.iter_mut().enumerate() {
+                        *v += (k as u64 + 1) * i as u64;
+                    }
+                    drop(guard);
+                });
+                p.start().unwrap();
+                p
+            })
+            .collect();
+        drop((b, a));
+        for p in &children {
+            p.join().unwrap();
+            assert_eq!(p.exitcode(), Some(0));
+        }
+        let counters: &[AtomicI32] = bytes.atomics(64, 4);
+        let seen: Vec<i32> = counters.iter().map(|c| c.load(Relaxed)).collect();
+        assert_eq!(seen, [1000, 1000, 0, -2000]);
+        assert_eq!(bytes.get::<[f32; 2]>(3), [1.0, -1.5]);
+        assert_eq!(bytes.get::<[f32; 2]>(11), [2.0, -1.5]);
+        let mut out = [0i32; 4];
+        bytes.read_into(64, &mut out);
+        assert_eq!(out, [1000, 1000, 0, -2000]);
+        {
+            let _guard = array.get_lock().unwrap().lock().unwrap();
+            // SAFETY: the writers are gone (joined), and wrote under the lock, held here.
+            let values = unsafe { array.as_slice() };
+            assert!(values.iter().enumerate().all(|(i, &v)| v == 3 * i as u64));
+        }
+        // A slice out of bounds or misaligned is refused (a panic), never lent.
+        let misaligned = std::panic::catch_unwind(|| {
+            // SAFETY: nobody writes `bytes` now (the children are gone).
+            unsafe { bytes.as_slice::<u64>(4, 1) }.len()
+        });
+        assert!(misaligned.is_err());
+        let past_end = std::panic::catch_unwind(|| {
+            // SAFETY: as above.
+            unsafe { bytes.as_slice::<u64>(4088, 2) }.len()
+        });
+        assert!(past_end.is_err());
+    });
+}

@@ -637,6 +637,19 @@ pub unsafe trait AtomicsOnly: Sync + Sized {}
 unsafe impl AtomicsOnly for std::sync::atomic::AtomicU32 {}
 // SAFETY: as for `AtomicU32`; aligned to 8.
 unsafe impl AtomicsOnly for AtomicU64 {}
+// SAFETY: each is an integer atomic (valid for every bit pattern, changed only atomically, no
+// pointer, no padding), aligned to its size, at most 8.
+unsafe impl AtomicsOnly for AtomicU8 {}
+// SAFETY: as above.
+unsafe impl AtomicsOnly for std::sync::atomic::AtomicU16 {}
+// SAFETY: as above.
+unsafe impl AtomicsOnly for std::sync::atomic::AtomicI8 {}
+// SAFETY: as above.
+unsafe impl AtomicsOnly for std::sync::atomic::AtomicI16 {}
+// SAFETY: as above.
+unsafe impl AtomicsOnly for std::sync::atomic::AtomicI32 {}
+// SAFETY: as above.
+unsafe impl AtomicsOnly for std::sync::atomic::AtomicI64 {}
 // SAFETY: `#[repr(C)]` of two `AtomicU32`s (8 bytes, no padding): see `AtomicU32`.
 unsafe impl AtomicsOnly for ipc_core::WaitWord {}
 // SAFETY: `#[repr(C)]` of one `AtomicU32`: see `AtomicU32`.
@@ -705,6 +718,161 @@ impl SharedBytes {
         // threads and processes are sound; the memory lives as long as `self` (the `Arc`),
         // which the returned borrow cannot outlive.
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().add(offset).cast::<T>(), count) }
+    }
+
+    /// A copy of the `T` at byte `offset`, read with relaxed atomic loads (see
+    /// [`read`](Self::read)): any bytes are a valid `T` (`Pod`), so a copy racing a writer
+    /// is a garbled value, never an invalid one. `offset` need not be aligned.
+    ///
+    /// # Panics
+    ///
+    /// If the value is out of bounds.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use host_runtime::SharedRegion;
+    ///
+    /// let region = SharedRegion::new(4096)?;
+    /// let bytes = region.claim_bytes(0, 64)?;
+    /// bytes.set(8, [1.5f64, -2.0]);
+    /// assert_eq!(bytes.get::<[f64; 2]>(8), [1.5, -2.0]);
+    /// let mut three = [0u16; 3];
+    /// bytes.write_from(32, &[7u16, 8, 9]);
+    /// bytes.read_into(32, &mut three);
+    /// assert_eq!(three, [7, 8, 9]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn get<T: bytemuck::Pod>(&self, offset: usize) -> T {
+        let mut value = T::zeroed();
+        self.read(offset, bytemuck::bytes_of_mut(&mut value));
+        value
+    }
+
+    /// Stores `value` at byte `offset` with relaxed atomic stores (see [`write`](Self::write)).
+    ///
+    /// # Panics
+    ///
+    /// If the value is out of bounds.
+    pub fn set<T: bytemuck::Pod>(&self, offset: usize, value: T) {
+        self.write(offset, bytemuck::bytes_of(&value));
+    }
+
+    /// Copies `dst.len()` values of `T` from byte `offset` into `dst` (as [`get`](Self::get)).
+    ///
+    /// # Panics
+    ///
+    /// If the range is out of bounds.
+    pub fn read_into<T: bytemuck::Pod>(&self, offset: usize, dst: &mut [T]) {
+        self.read(offset, bytemuck::cast_slice_mut(dst));
+    }
+
+    /// Stores the values of `src` from byte `offset` on (as [`set`](Self::set)).
+    ///
+    /// # Panics
+    ///
+    /// If the range is out of bounds.
+    pub fn write_from<T: bytemuck::Pod>(&self, offset: usize, src: &[T]) {
+        self.write(offset, bytemuck::cast_slice(src));
+    }
+
+    /// Checks that `count` values of `T` at byte `offset` lie in the view and are aligned;
+    /// returns their first address.
+    fn typed_range<T>(&self, offset: usize, count: usize) -> *mut T {
+        let len = count
+            .checked_mul(std::mem::size_of::<T>())
+            .expect("slice length overflows");
+        self.check(offset, len);
+        // SAFETY: `offset <= self.len` (checked), so the result is in or one past the view.
+        let ptr = unsafe { self.ptr.as_ptr().add(offset) };
+        assert!(
+            ptr.cast::<T>().is_aligned(),
+            "offset {offset} is not aligned for {}",
+            std::any::type_name::<T>()
+        );
+        ptr.cast::<T>()
+    }
+
+    /// `count` values of `T` at byte `offset`, lent out without a copy (numpy's view of a
+    /// shared buffer): for reading much data that is no longer being written.
+    ///
+    /// # Safety
+    ///
+    /// While the returned slice lives:
+    ///
+    /// - no thread of this or any other process may write these bytes (through any view,
+    ///   any mapping of the same memory, or a system call): a write racing a plain read is a
+    ///   data race, undefined behaviour; a lock every writer takes, held across the slice's
+    ///   life, is one way to ensure it;
+    /// - this process must not write them itself (e.g. with [`write`](Self::write)).
+    ///
+    /// Any bytes are a valid `T` (`Pod`), so what a process wrote before is never an
+    /// invalid value; what the contract rules out is a write *during* the borrow.
+    ///
+    /// # Panics
+    ///
+    /// If the range is out of bounds, or not aligned for `T`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use host_runtime::SharedRegion;
+    ///
+    /// let region = SharedRegion::new(4096)?;
+    /// let bytes = region.claim_bytes(0, 4096)?;
+    /// bytes.write_from(0, &[1u32, 2, 3, 4]);
+    /// // SAFETY: this region was just made and is not shared yet: nobody else writes it.
+    /// let values: &[u32] = unsafe { bytes.as_slice(0, 4) };
+    /// assert_eq!(values.iter().sum::<u32>(), 10);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub unsafe fn as_slice<T: bytemuck::Pod>(&self, offset: usize, count: usize) -> &[T] {
+        let ptr = self.typed_range::<T>(offset, count);
+        // SAFETY: in bounds and aligned (`typed_range`); the memory lives as long as `self`
+        // (the `Arc`), which the borrow cannot outlive; any bits are a valid `T` (`Pod`); no
+        // write happens while the slice lives (the caller's contract), so reading through it
+        // races with nothing.
+        unsafe { std::slice::from_raw_parts(ptr, count) }
+    }
+
+    /// `count` values of `T` at byte `offset`, lent out mutably without a copy: for filling
+    /// or transforming much data in place.
+    ///
+    /// # Safety
+    ///
+    /// While the returned slice lives:
+    ///
+    /// - no thread of this or any other process may read or write these bytes by any other
+    ///   means (another slice or view, another mapping of the same memory, a system call):
+    ///   the slice is the only access, as `&mut` requires;
+    /// - in particular, the caller must not call this (or [`as_slice`](Self::as_slice)) again
+    ///   for overlapping bytes until the slice is dropped.
+    ///
+    /// # Panics
+    ///
+    /// If the range is out of bounds, or not aligned for `T`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use host_runtime::SharedRegion;
+    ///
+    /// let region = SharedRegion::new(4096)?;
+    /// let bytes = region.claim_bytes(0, 4096)?;
+    /// // SAFETY: this region was just made and is not shared yet: this slice is its only use.
+    /// let values: &mut [f32] = unsafe { bytes.as_mut_slice(0, 1024) };
+    /// values.iter_mut().enumerate().for_each(|(i, v)| *v = i as f32);
+    /// assert_eq!(bytes.get::<f32>(4 * 1023), 1023.0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[allow(clippy::mut_from_ref)] // Exclusivity is the caller's contract (# Safety).
+    pub unsafe fn as_mut_slice<T: bytemuck::Pod>(&self, offset: usize, count: usize) -> &mut [T] {
+        let ptr = self.typed_range::<T>(offset, count);
+        // SAFETY: in bounds and aligned (`typed_range`); the memory lives as long as `self`,
+        // which the borrow cannot outlive; any bits are a valid `T` (`Pod`), and any `T` the
+        // caller stores is valid bytes for every reader; no other access happens while the
+        // slice lives (the caller's contract), so it is unique as `&mut` requires.
+        unsafe { std::slice::from_raw_parts_mut(ptr, count) }
     }
 }
 

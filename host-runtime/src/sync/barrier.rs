@@ -10,15 +10,20 @@ use std::time::{Duration, Instant};
 
 use ipc_core::{BarrierWord, Poll};
 
-use super::procs::{Mine, Procs, TABLE_BYTES};
 use super::raw::{Kind, NamedError, Shared, Sleeper, DEATH_CHECK};
+use super::PROCESSES;
+use crate::ledger::{ledger_len, Ledger};
 use crate::sys::futex::futex_wake;
 use crate::wait::Deadline;
 
 /// Page layout: an `ipc_core::BarrierWord` (generation, count, broken; the futex word; the
-/// outcomes) at 0, the process table at 64.
+/// outcomes) at 0, the ledger of parties at 64 (`crate::ledger`, [`PROCESSES`] entries, one
+/// kind: [`PARTY`], 1 from a process's first `wait`, not inherited by fork).
 const WORD: usize = 0;
 const TABLE: usize = 64;
+const PAGE: usize = TABLE + ledger_len(PROCESSES);
+/// The ledger's kind: this process has waited here (its death breaks the barrier).
+const PARTY: usize = 0;
 
 /// The most parties a barrier may have.
 pub const MAX_PARTIES: u32 = ipc_core::MAX_BARRIER_PARTIES;
@@ -43,7 +48,8 @@ struct Inner {
     /// This handle's, never read from shared memory.
     parties: u32,
     action: Option<Action>,
-    mine: Mine,
+    /// The parties (in `shared`'s page).
+    ledger: Ledger,
 }
 
 /// Python's `multiprocessing.Barrier`: `parties` processes (or threads) wait until all have
@@ -130,13 +136,7 @@ impl Barrier {
         if parties == 0 || parties > MAX_PARTIES {
             return Err(NamedError::BadParameters);
         }
-        let shared = Shared::create_named(
-            name,
-            Kind::Barrier,
-            u64::from(parties),
-            TABLE + TABLE_BYTES,
-            |_| {},
-        )?;
+        let shared = Shared::create_named(name, Kind::Barrier, u64::from(parties), PAGE, |_| {})?;
         Ok(Self::from_shared(shared, parties, None))
     }
 
@@ -146,7 +146,7 @@ impl Barrier {
     ///
     /// As [`Lock::open_named`](super::Lock::open_named).
     pub fn open_named(name: &str) -> Result<Barrier, NamedError> {
-        let (shared, parties) = Shared::open_named(name, Kind::Barrier, TABLE + TABLE_BYTES)?;
+        let (shared, parties) = Shared::open_named(name, Kind::Barrier, PAGE)?;
         let parties = u32::try_from(parties)
             .ok()
             .filter(|&p| p != 0 && p <= MAX_PARTIES)
@@ -155,12 +155,13 @@ impl Barrier {
     }
 
     fn from_shared(shared: Arc<Shared>, parties: u32, action: Option<Action>) -> Barrier {
+        let ledger = Ledger::within(shared.bytes(), TABLE, 1, 0, PROCESSES);
         Barrier {
             inner: Arc::new(Inner {
                 shared,
                 parties,
                 action,
-                mine: Mine::new(),
+                ledger,
             }),
         }
     }
@@ -172,21 +173,11 @@ impl Barrier {
                 "a barrier needs 1 to MAX_PARTIES parties",
             ));
         }
-        Ok(Barrier {
-            inner: Arc::new(Inner {
-                shared: Shared::anonymous(TABLE + TABLE_BYTES)?,
-                parties,
-                action,
-                mine: Mine::new(),
-            }),
-        })
+        Ok(Self::from_shared(Shared::anonymous(PAGE)?, parties, action))
     }
 
     fn word(&self) -> &BarrierWord {
         &self.inner.shared.bytes().atomics::<BarrierWord>(WORD, 1)[0]
-    }
-    fn procs(&self) -> Procs<'_> {
-        Procs::new(self.inner.shared.bytes(), TABLE)
     }
 
     /// The number of parties.
@@ -233,7 +224,11 @@ impl Barrier {
     /// the action panicked, or a party died.
     pub fn wait(&self, timeout: Option<Duration>) -> Result<u32, BrokenBarrierError> {
         let deadline = Deadline::within(timeout);
-        let _ = self.procs().mine(&self.inner.mine);
+        if self.inner.ledger.held(PARTY) == 0 {
+            // Once per process (a forked child starts at 0): two threads racing here both
+            // add, which only marks the party twice.
+            self.inner.ledger.add(PARTY, 1);
+        }
         let word = self.word();
         let arrival = word
             .arrive(self.inner.parties)
@@ -267,7 +262,7 @@ impl Barrier {
             }
             if Instant::now() >= next_check {
                 next_check = Instant::now() + DEATH_CHECK;
-                if self.procs().repair_dead(|_| {}) > 0 {
+                if self.inner.ledger.repair_dead() > 0 {
                     word.break_arrival(&arrival);
                     self.wake();
                     continue;

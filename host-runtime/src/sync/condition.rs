@@ -10,7 +10,7 @@ use ipc_core::Unlocked;
 
 use super::error::{AcquireError, LockError, ReleaseError};
 use super::lock::{RLock, RLockGuard};
-use super::raw::{self, Fail, Got, Shared, Sleeper};
+use super::raw::{self, Fail, Got, Kind, NamedError, Shared, Sleeper};
 use crate::sys::futex::futex_wake;
 use crate::wait::Deadline;
 
@@ -43,7 +43,8 @@ impl fmt::Display for ConditionError {
 impl std::error::Error for ConditionError {}
 
 /// Python's `multiprocessing.Condition`: a recursive lock and a notification word, in
-/// anonymous shared memory (shared with children forked after it is made).
+/// anonymous shared memory (shared with children forked after it is made), or in a named
+/// object ([`create_named`](Self::create_named), [`open_named`](Self::open_named)).
 ///
 /// `wait` lets go of the lock (whatever its depth), sleeps on a futex until a `notify` (or the
 /// timeout), and takes the lock back at the same depth. A holder that dies while a waiter
@@ -77,6 +78,9 @@ impl std::error::Error for ConditionError {}
 pub struct Condition {
     lock: RLock,
     shared: Arc<Shared>,
+    /// Where `seq` and the flag start in `shared`'s page: 0 in a page of their own, [`NAMED`]
+    /// after the lock word in a named object's.
+    base: usize,
 }
 
 impl fmt::Debug for Condition {
@@ -87,9 +91,13 @@ impl fmt::Debug for Condition {
     }
 }
 
-/// Page layout: `seq` (the futex word) at 0, a user flag at 8 (see [`Condition::flag`]).
+/// Page layout from `base`: `seq` (the futex word) at 0, a user flag at 8 (see
+/// [`Condition::flag`]). A named condition's page holds its `RLock`'s word at 0 and these at
+/// [`NAMED`].
 const SEQ: usize = 0;
 const FLAG: usize = 8;
+const NAMED: usize = 64;
+const NAMED_PAGE: usize = NAMED + 64;
 
 impl Condition {
     /// A condition with a new [`RLock`] (Python's `Condition()`).
@@ -110,17 +118,71 @@ impl Condition {
         Ok(Condition {
             lock,
             shared: Shared::anonymous(64)?,
+            base: 0,
         })
     }
 
+    /// A new condition, with its own [`RLock`], in the named shared-memory object `name`
+    /// (one object for both; see [`Lock::create_named`](super::Lock::create_named)), which
+    /// unrelated processes open with [`open_named`](Self::open_named).
+    ///
+    /// # Errors
+    ///
+    /// [`NamedError::Shm`] (e.g. `AlreadyExists`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use host_runtime::sync::Condition;
+    /// use std::sync::atomic::Ordering;
+    /// use std::time::Duration;
+    ///
+    /// let name = format!("hr-doc-cond-{}", std::process::id());
+    /// let cond = Condition::create_named(&name)?;
+    /// let other = Condition::open_named(&name)?; // as another process would
+    /// cond.flag().store(7, Ordering::Relaxed);
+    /// assert_eq!(other.flag().load(Ordering::Relaxed), 7);
+    /// // One lock for both: held through `other`, so `cond` may wait (and time out).
+    /// let g = other.lock().unwrap();
+    /// assert!(!cond.wait(Some(Duration::from_millis(1)))?);
+    /// drop(g);
+    /// host_runtime::SharedRegion::unlink_named(&name)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn create_named(name: &str) -> Result<Condition, NamedError> {
+        let shared = Shared::create_named(name, Kind::Condition, 0, NAMED_PAGE, |_| {})?;
+        Ok(Self::named(shared))
+    }
+
+    /// Opens the named condition `name` made by [`create_named`](Self::create_named).
+    ///
+    /// # Errors
+    ///
+    /// As [`Lock::open_named`](super::Lock::open_named).
+    pub fn open_named(name: &str) -> Result<Condition, NamedError> {
+        let (shared, _) = Shared::open_named(name, Kind::Condition, NAMED_PAGE)?;
+        Ok(Self::named(shared))
+    }
+
+    fn named(shared: Arc<Shared>) -> Condition {
+        Condition {
+            lock: RLock::from_shared(shared.clone()),
+            shared,
+            base: NAMED,
+        }
+    }
+
     fn seq(&self) -> &AtomicU32 {
-        &self.shared.bytes().atomics::<AtomicU32>(SEQ, 1)[0]
+        &self.shared.bytes().atomics::<AtomicU32>(self.base + SEQ, 1)[0]
     }
 
     /// A shared 32-bit word that goes with the condition, for small states a predicate tests
     /// (as in the example); any use is the caller's.
     pub fn flag(&self) -> &AtomicU32 {
-        &self.shared.bytes().atomics::<AtomicU32>(FLAG, 1)[0]
+        &self
+            .shared
+            .bytes()
+            .atomics::<AtomicU32>(self.base + FLAG, 1)[0]
     }
 
     /// The condition's lock.

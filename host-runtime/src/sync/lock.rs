@@ -262,6 +262,14 @@ define_lock! {
     RLock, RLockGuard, recursive: true, python: "RLock", kind: Kind::RLock
 }
 
+impl RLock {
+    /// The lock whose word is at 0 of `shared`'s page (a page that holds more: a named
+    /// `Condition`'s, `Value`'s or `Array`'s).
+    pub(super) fn from_shared(shared: Arc<Shared>) -> RLock {
+        RLock { shared }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -120,6 +120,9 @@ pub(crate) enum Kind {
     Semaphore = 4,
     BoundedSemaphore = 5,
     Barrier = 6,
+    Condition = 7,
+    Value = 8,
+    Array = 9,
 }
 
 /// Why a named primitive could not be made or opened.
@@ -135,6 +138,14 @@ pub enum NamedError {
     WrongKind(u64),
     /// The object's parameters (size, bound, parties) are out of range for its kind.
     BadParameters,
+    /// A named [`Value<T>`](super::Value) or [`Array<T>`](super::Array) opened with a `T`
+    /// of another size than it was made with.
+    WrongItemSize {
+        /// `size_of::<T>()` of the opener's `T`.
+        expected: usize,
+        /// The size recorded in the object.
+        found: u64,
+    },
 }
 
 impl std::fmt::Display for NamedError {
@@ -144,6 +155,10 @@ impl std::fmt::Display for NamedError {
             Self::NotInitialised => f.write_str("the named object holds no initialised primitive"),
             Self::WrongKind(k) => write!(f, "the named object holds another primitive (kind {k})"),
             Self::BadParameters => f.write_str("the named object's parameters are out of range"),
+            Self::WrongItemSize { expected, found } => write!(
+                f,
+                "the named object holds items of {found} bytes, not {expected}"
+            ),
         }
     }
 }
@@ -202,12 +217,19 @@ impl Shared {
         kind: Kind,
         len: usize,
     ) -> Result<(Arc<Shared>, u64), NamedError> {
+        Self::open_named_with(name, kind, |_| Ok(len))
+    }
+
+    /// As [`open_named`](Self::open_named), for a kind whose page length follows from its
+    /// parameter: `page_len(parameter)` (called once, with the parameter read once) says
+    /// how long the page must be, or why the object cannot be opened.
+    pub(crate) fn open_named_with(
+        name: &str,
+        kind: Kind,
+        page_len: impl FnOnce(u64) -> Result<usize, NamedError>,
+    ) -> Result<(Arc<Shared>, u64), NamedError> {
         let _ = fork_generation();
-        let len = len.max(64);
         let region = crate::SharedRegion::open_named(name)?;
-        if region.len() != HEADER + len {
-            return Err(NamedError::BadParameters);
-        }
         let claim = |offset, len| {
             region
                 .claim_bytes(offset, len)
@@ -222,10 +244,11 @@ impl Shared {
         if found != kind as u64 {
             return Err(NamedError::WrongKind(found));
         }
-        if header.u64_at(24).load(Relaxed) != len as u64 {
+        let parameter = header.u64_at(16).load(Relaxed);
+        let len = page_len(parameter)?.max(64);
+        if header.u64_at(24).load(Relaxed) != len as u64 || region.len() != HEADER + len {
             return Err(NamedError::BadParameters);
         }
-        let parameter = header.u64_at(16).load(Relaxed);
         Ok((
             Arc::new(Shared {
                 bytes: claim(HEADER, len)?,

@@ -9,16 +9,21 @@ use std::time::{Duration, Instant};
 
 use ipc_core::SemaphoreWord;
 
-use super::procs::{Mine, Procs, TABLE_BYTES};
 use super::raw::{Kind, NamedError, Shared, Sleeper, DEATH_CHECK};
+use super::PROCESSES;
+use crate::ledger::{ledger_len, Ledger};
 use crate::sys::futex::futex_wake;
 use crate::wait::Deadline;
 
 /// Page layout: an `ipc_core::SemaphoreWord` (the count, the futex word; sleepers) at 0,
-/// permits returned from dead processes (`u64`) at 8, the process table at 64.
+/// permits returned from dead processes (`u64`) at 8, the ledger of permits held per process
+/// at 64 (`crate::ledger`, [`PROCESSES`] entries, one kind: [`HELD`], not inherited by fork).
 const WORD: usize = 0;
 const RETURNED: usize = 8;
 const TABLE: usize = 64;
+const PAGE: usize = TABLE + ledger_len(PROCESSES);
+/// The ledger's kind: permits this process took and has not given back.
+const HELD: usize = 0;
 
 /// The largest value a semaphore may hold (Python's `SEM_VALUE_MAX` on Linux is `i32::MAX`).
 pub const SEM_VALUE_MAX: u32 = i32::MAX as u32;
@@ -56,7 +61,8 @@ struct Inner {
     /// The most permits it may hold (`SEM_VALUE_MAX` for a plain semaphore): this handle's,
     /// never read from shared memory.
     max: u32,
-    mine: Mine,
+    /// Who holds how many permits (in `shared`'s page).
+    ledger: Ledger,
 }
 
 impl Inner {
@@ -64,27 +70,19 @@ impl Inner {
         if value > max || max > SEM_VALUE_MAX {
             return Err(NamedError::BadParameters);
         }
-        let shared = Shared::create_named(name, kind, u64::from(max), TABLE + TABLE_BYTES, |b| {
+        let shared = Shared::create_named(name, kind, u64::from(max), PAGE, |b| {
             b.atomics::<SemaphoreWord>(WORD, 1)[0].init(value);
         })?;
-        Ok(Inner {
-            shared,
-            max,
-            mine: Mine::new(),
-        })
+        Ok(Inner::from_shared(shared, max))
     }
 
     fn open_named(name: &str, kind: Kind) -> Result<Inner, NamedError> {
-        let (shared, max) = Shared::open_named(name, kind, TABLE + TABLE_BYTES)?;
+        let (shared, max) = Shared::open_named(name, kind, PAGE)?;
         let max = u32::try_from(max)
             .ok()
             .filter(|&m| m <= SEM_VALUE_MAX)
             .ok_or(NamedError::BadParameters)?;
-        Ok(Inner {
-            shared,
-            max,
-            mine: Mine::new(),
-        })
+        Ok(Inner::from_shared(shared, max))
     }
 
     fn new(value: u32, max: u32) -> io::Result<Inner> {
@@ -94,13 +92,18 @@ impl Inner {
                 "semaphore value above its maximum",
             ));
         }
-        let shared = Shared::anonymous(TABLE + TABLE_BYTES)?;
+        let shared = Shared::anonymous(PAGE)?;
         shared.bytes().atomics::<SemaphoreWord>(WORD, 1)[0].init(value);
-        Ok(Inner {
+        Ok(Inner::from_shared(shared, max))
+    }
+
+    fn from_shared(shared: Arc<Shared>, max: u32) -> Inner {
+        let ledger = Ledger::within(shared.bytes(), TABLE, 1, 0, PROCESSES);
+        Inner {
             shared,
             max,
-            mine: Mine::new(),
-        })
+            ledger,
+        }
     }
 
     fn word(&self) -> &SemaphoreWord {
@@ -109,14 +112,11 @@ impl Inner {
     fn returned(&self) -> &AtomicU64 {
         self.shared.bytes().u64_at(RETURNED)
     }
-    fn procs(&self) -> Procs<'_> {
-        Procs::new(self.shared.bytes(), TABLE)
-    }
 
     /// Gives back the permits of dead processes (at most up to `max`); how many processes.
     fn repair_dead(&self) -> usize {
-        let n = self.procs().repair_dead(|held| {
-            let held = u32::try_from(held).unwrap_or(u32::MAX);
+        let n = self.ledger.repair_dead_with(|counts| {
+            let held = u32::try_from(counts[HELD]).unwrap_or(u32::MAX);
             let given = self.word().give_back(held, self.max);
             self.returned().fetch_add(u64::from(given), Relaxed);
         });
@@ -129,9 +129,7 @@ impl Inner {
     fn try_take(&self) -> bool {
         let taken = self.word().try_acquire();
         if taken {
-            if let Some(i) = self.procs().mine(&self.mine) {
-                self.procs().add(i, 1);
-            }
+            self.ledger.add(HELD, 1);
         }
         taken
     }
@@ -139,7 +137,7 @@ impl Inner {
     fn acquire(&self, deadline: Deadline) -> bool {
         // Register before taking (a `/proc` read on first use), so that the window between
         // the take and the count is a few instructions.
-        let _ = self.procs().mine(&self.mine);
+        self.ledger.enter();
         if self.try_take() {
             return true;
         }
@@ -184,11 +182,9 @@ impl Inner {
             .word()
             .release(self.max)
             .map_err(|_| SemaphoreReleaseError::TooManyReleases)?;
-        if let Some(i) = self.procs().mine(&self.mine) {
-            // A permit this process did not take (another's, or a producer's) is not ours to
-            // count down.
-            self.procs().take_one(i);
-        }
+        // At most what this process holds: a permit it did not take (another's, or a
+        // producer's) is not its to count down.
+        self.ledger.sub(HELD, 1);
         if wake {
             let _ = futex_wake(self.word().futex(), 1);
         }

@@ -1,11 +1,13 @@
 //! [`Value<T>`] and [`Array<T>`]: Python's `multiprocessing.Value` and `Array` for
 //! plain-old-data `T` ([`bytemuck::Pod`]), with an optional [`RLock`].
 //!
-//! The bytes live in shared memory that other processes write, so they are never lent out as
-//! `&T` or `&[T]` (a reference into bytes that change under it is a data race, and a check on
-//! it could see another value than the use): every access is a copy with relaxed atomic loads
-//! and stores (`get`/`set`, `read_into`/`write_from`), or goes through atomics
-//! ([`Value::words`], [`Array::words`]). Any bytes are a valid `T` (`Pod`), so a torn copy (an
+//! The bytes live in shared memory that other processes write, so safe code never gets them
+//! lent out as `&T` or `&[T]` (a reference into bytes that change under it is a data race, and
+//! a check on it could see another value than the use): every safe access is a copy with
+//! relaxed atomic loads and stores (`get`/`set`, `read_into`/`write_from`), or goes through
+//! atomics ([`Value::words`], [`Array::words`]). The zero-copy slices for the numpy-style use,
+//! [`Array::as_slice`] and [`Array::as_mut_slice`], are `unsafe`: their caller promises that
+//! nobody writes (or, for the `mut` one, touches) the array while the slice lives. Any bytes are a valid `T` (`Pod`), so a torn copy (an
 //! access without the lock racing a write) is a garbled value, never an invalid one.
 
 use std::fmt;
@@ -18,7 +20,7 @@ use std::sync::Arc;
 use bytemuck::Pod;
 
 use super::lock::{RLock, RLockGuard};
-use super::raw::Shared;
+use super::raw::{Kind, NamedError, Shared};
 
 /// The guard of an optional lock, for one access; a lock error (only a process that scribbles
 /// on the lock word causes one) lets the access go on unlocked: it is a copy, safe either way.
@@ -37,8 +39,97 @@ fn bytes_len<T>(n: usize) -> io::Result<usize> {
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "array too large"))
 }
 
+/// Where the values start in a named object's page: its `RLock`'s word is at 0 (used if the
+/// object was made with a lock).
+const NAMED_DATA: usize = 64;
+
+/// What a named `Value`'s or `Array`'s header parameter records: `locked (1) << 63 | item
+/// size (23) << 40 | len (40)`.
+#[derive(Clone, Copy)]
+struct Params {
+    locked: bool,
+    size: usize,
+    len: usize,
+}
+
+const LEN_BITS: u32 = 40;
+const SIZE_BITS: u32 = 23;
+const _: () = assert!(LEN_BITS + SIZE_BITS == 63, "every bit has a meaning");
+
+impl Params {
+    fn of<T>(len: usize, locked: bool) -> Result<Params, NamedError> {
+        if size_of::<T>() >> SIZE_BITS != 0 || len >> LEN_BITS != 0 {
+            return Err(NamedError::BadParameters);
+        }
+        Ok(Params {
+            locked,
+            size: size_of::<T>(),
+            len,
+        })
+    }
+
+    fn encode(self) -> u64 {
+        (u64::from(self.locked) << 63) | ((self.size as u64) << LEN_BITS) | self.len as u64
+    }
+
+    /// The parameter (read once by the caller), checked against `T`.
+    fn decode<T>(parameter: u64) -> Result<Params, NamedError> {
+        let size = (parameter >> LEN_BITS) & ((1 << SIZE_BITS) - 1);
+        if size != size_of::<T>() as u64 {
+            return Err(NamedError::WrongItemSize {
+                expected: size_of::<T>(),
+                found: size,
+            });
+        }
+        Ok(Params {
+            locked: parameter >> 63 != 0,
+            size: size_of::<T>(),
+            len: usize::try_from(parameter & ((1 << LEN_BITS) - 1))
+                .map_err(|_| NamedError::BadParameters)?,
+        })
+    }
+
+    /// The page: the lock word, then the values.
+    fn page_len<T>(self) -> Result<usize, NamedError> {
+        bytes_len::<T>(self.len)
+            .ok()
+            .and_then(|n| n.checked_add(NAMED_DATA))
+            .ok_or(NamedError::BadParameters)
+    }
+}
+
+/// A named object holding `values`: returns the page and the lock (if `locked`).
+fn create_named<T: Pod>(
+    name: &str,
+    kind: Kind,
+    values: &[T],
+    locked: bool,
+) -> Result<(Arc<Shared>, Option<RLock>), NamedError> {
+    let params = Params::of::<T>(values.len(), locked)?;
+    let shared = Shared::create_named(name, kind, params.encode(), params.page_len::<T>()?, |b| {
+        b.write(NAMED_DATA, bytemuck::cast_slice(values))
+    })?;
+    let lock = locked.then(|| RLock::from_shared(shared.clone()));
+    Ok((shared, lock))
+}
+
+/// Opens a named object of `kind` holding `T`s: the page, the lock (if made with one) and
+/// the number of values, each from the header's parameter, read once.
+fn open_named<T: Pod>(
+    name: &str,
+    kind: Kind,
+) -> Result<(Arc<Shared>, Option<RLock>, usize), NamedError> {
+    let (shared, parameter) = Shared::open_named_with(name, kind, |parameter| {
+        Params::decode::<T>(parameter)?.page_len::<T>()
+    })?;
+    let params = Params::decode::<T>(parameter)?;
+    let lock = params.locked.then(|| RLock::from_shared(shared.clone()));
+    Ok((shared, lock, params.len))
+}
+
 /// Python's `multiprocessing.Value`: one `T` in anonymous shared memory (shared with children
-/// forked after it is made), by default with an [`RLock`] that `get`, `set` and `update` take.
+/// forked after it is made) or in a named object ([`create_named`](Self::create_named)), by
+/// default with an [`RLock`] that `get`, `set` and `update` take.
 ///
 /// `get`, `set` and `update` take the lock over from a dead holder without saying so (the value
 /// may then be half-updated, as the dead process left it); to be told, and repair, take
@@ -73,6 +164,8 @@ fn bytes_len<T>(n: usize) -> io::Result<usize> {
 /// ```
 pub struct Value<T: Pod> {
     shared: Arc<Shared>,
+    /// Where the value starts in `shared`'s page (0, or [`NAMED_DATA`] in a named object).
+    base: usize,
     lock: Option<RLock>,
     _t: PhantomData<fn() -> T>,
 }
@@ -81,6 +174,7 @@ impl<T: Pod> Clone for Value<T> {
     fn clone(&self) -> Self {
         Value {
             shared: self.shared.clone(),
+            base: self.base,
             lock: self.lock.clone(),
             _t: PhantomData,
         }
@@ -119,11 +213,79 @@ impl<T: Pod> Value<T> {
     fn build(value: T, lock: Option<RLock>) -> io::Result<Value<T>> {
         let v = Value {
             shared: Shared::anonymous(bytes_len::<T>(1)?)?,
+            base: 0,
             lock,
             _t: PhantomData,
         };
         v.shared.bytes().write(0, bytemuck::bytes_of(&value));
         Ok(v)
+    }
+
+    /// A value with a lock in the named shared-memory object `name` (one object for both;
+    /// see [`Lock::create_named`](super::Lock::create_named)), which unrelated processes open
+    /// with [`open_named`](Self::open_named).
+    ///
+    /// # Errors
+    ///
+    /// [`NamedError::Shm`] (e.g. `AlreadyExists`); [`NamedError::BadParameters`] if `T` is
+    /// larger than 8 MiB.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use host_runtime::sync::Value;
+    ///
+    /// let name = format!("hr-doc-value-{}", std::process::id());
+    /// let v = Value::create_named(&name, 5u64)?;
+    /// let other = Value::<u64>::open_named(&name)?; // as another process would
+    /// other.update(|n| n + 1);
+    /// assert_eq!(v.get(), 6);
+    /// assert!(Value::<u32>::open_named(&name).is_err(), "another size of item");
+    /// host_runtime::SharedRegion::unlink_named(&name)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn create_named(name: &str, value: T) -> Result<Value<T>, NamedError> {
+        Self::create_named_as(name, value, true)
+    }
+
+    /// As [`create_named`](Self::create_named), without a lock.
+    ///
+    /// # Errors
+    ///
+    /// As [`create_named`](Self::create_named).
+    pub fn create_named_unlocked(name: &str, value: T) -> Result<Value<T>, NamedError> {
+        Self::create_named_as(name, value, false)
+    }
+
+    fn create_named_as(name: &str, value: T, locked: bool) -> Result<Value<T>, NamedError> {
+        let (shared, lock) = create_named(name, Kind::Value, std::slice::from_ref(&value), locked)?;
+        Ok(Value {
+            shared,
+            base: NAMED_DATA,
+            lock,
+            _t: PhantomData,
+        })
+    }
+
+    /// Opens the named value `name` made by [`create_named`](Self::create_named) or
+    /// [`create_named_unlocked`](Self::create_named_unlocked) (with a lock if it was made
+    /// with one).
+    ///
+    /// # Errors
+    ///
+    /// As [`Lock::open_named`](super::Lock::open_named); [`NamedError::WrongItemSize`] if it
+    /// holds a type of another size than `T`.
+    pub fn open_named(name: &str) -> Result<Value<T>, NamedError> {
+        let (shared, lock, len) = open_named::<T>(name, Kind::Value)?;
+        if len != 1 {
+            return Err(NamedError::BadParameters);
+        }
+        Ok(Value {
+            shared,
+            base: NAMED_DATA,
+            lock,
+            _t: PhantomData,
+        })
     }
 
     /// Python's `get_lock()`: the lock, if it has one; hold it across several accesses to make
@@ -138,14 +300,16 @@ impl<T: Pod> Value<T> {
         let mut value = T::zeroed();
         self.shared
             .bytes()
-            .read(0, bytemuck::bytes_of_mut(&mut value));
+            .read(self.base, bytemuck::bytes_of_mut(&mut value));
         value
     }
 
     /// Stores `value` (Python's `.value = value`), under the lock if there is one.
     pub fn set(&self, value: T) {
         let _g = hold(self.lock.as_ref());
-        self.shared.bytes().write(0, bytemuck::bytes_of(&value));
+        self.shared
+            .bytes()
+            .write(self.base, bytemuck::bytes_of(&value));
     }
 
     /// Replaces the value with `f(value)` under the lock (without one, another process's
@@ -163,7 +327,7 @@ impl<T: Pod> Value<T> {
     /// Rust's memory model when `T`'s size is not a multiple of 8).
     pub fn words(&self) -> &[AtomicU64] {
         let len = bytes_len::<T>(1).unwrap_or(0);
-        self.shared.bytes().atomics::<AtomicU64>(0, len / 8)
+        self.shared.bytes().atomics::<AtomicU64>(self.base, len / 8)
     }
 }
 
@@ -189,7 +353,8 @@ impl fmt::Display for IndexError {
 impl std::error::Error for IndexError {}
 
 /// Python's `multiprocessing.Array`: `len` values of `T` in anonymous shared memory (shared
-/// with children forked after it is made), by default with an [`RLock`] that every access
+/// with children forked after it is made) or in a named object
+/// ([`create_named`](Self::create_named)), by default with an [`RLock`] that every access
 /// takes.
 ///
 /// # Examples
@@ -207,6 +372,8 @@ impl std::error::Error for IndexError {}
 /// ```
 pub struct Array<T: Pod> {
     shared: Arc<Shared>,
+    /// Where the values start in `shared`'s page (0, or [`NAMED_DATA`] in a named object).
+    base: usize,
     len: usize,
     lock: Option<RLock>,
     _t: PhantomData<fn() -> T>,
@@ -216,6 +383,7 @@ impl<T: Pod> Clone for Array<T> {
     fn clone(&self) -> Self {
         Array {
             shared: self.shared.clone(),
+            base: self.base,
             len: self.len,
             lock: self.lock.clone(),
             _t: PhantomData,
@@ -254,12 +422,79 @@ impl<T: Pod> Array<T> {
     fn build(values: &[T], lock: Option<RLock>) -> io::Result<Array<T>> {
         let a = Array {
             shared: Shared::anonymous(bytes_len::<T>(values.len())?)?,
+            base: 0,
             len: values.len(),
             lock,
             _t: PhantomData,
         };
         a.shared.bytes().write(0, bytemuck::cast_slice(values));
         Ok(a)
+    }
+
+    /// An array holding a copy of `values`, with a lock, in the named shared-memory object
+    /// `name` (one object for both; see [`Lock::create_named`](super::Lock::create_named)),
+    /// which unrelated processes open with [`open_named`](Self::open_named).
+    ///
+    /// # Errors
+    ///
+    /// [`NamedError::Shm`] (e.g. `AlreadyExists`); [`NamedError::BadParameters`] if `T` is
+    /// larger than 8 MiB or `values` longer than 2^40.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use host_runtime::sync::Array;
+    ///
+    /// let name = format!("hr-doc-array-{}", std::process::id());
+    /// let a = Array::create_named(&name, &[1u32, 2, 3])?;
+    /// let other = Array::<u32>::open_named(&name)?; // as another process would
+    /// assert_eq!(other.len(), 3, "the length comes from the object");
+    /// other.set(2, 30)?;
+    /// assert_eq!(a.to_vec(), [1, 2, 30]);
+    /// host_runtime::SharedRegion::unlink_named(&name)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn create_named(name: &str, values: &[T]) -> Result<Array<T>, NamedError> {
+        Self::create_named_as(name, values, true)
+    }
+
+    /// As [`create_named`](Self::create_named), without a lock.
+    ///
+    /// # Errors
+    ///
+    /// As [`create_named`](Self::create_named).
+    pub fn create_named_unlocked(name: &str, values: &[T]) -> Result<Array<T>, NamedError> {
+        Self::create_named_as(name, values, false)
+    }
+
+    fn create_named_as(name: &str, values: &[T], locked: bool) -> Result<Array<T>, NamedError> {
+        let (shared, lock) = create_named(name, Kind::Array, values, locked)?;
+        Ok(Array {
+            shared,
+            base: NAMED_DATA,
+            len: values.len(),
+            lock,
+            _t: PhantomData,
+        })
+    }
+
+    /// Opens the named array `name` made by [`create_named`](Self::create_named) or
+    /// [`create_named_unlocked`](Self::create_named_unlocked): its length, and whether it has
+    /// a lock, come from the object (read once, checked against its size).
+    ///
+    /// # Errors
+    ///
+    /// As [`Lock::open_named`](super::Lock::open_named); [`NamedError::WrongItemSize`] if it
+    /// holds a type of another size than `T`.
+    pub fn open_named(name: &str) -> Result<Array<T>, NamedError> {
+        let (shared, lock, len) = open_named::<T>(name, Kind::Array)?;
+        Ok(Array {
+            shared,
+            base: NAMED_DATA,
+            len,
+            lock,
+            _t: PhantomData,
+        })
     }
 
     /// The number of values (this handle's, never read from shared memory).
@@ -279,7 +514,7 @@ impl<T: Pod> Array<T> {
 
     fn range(&self, start: usize, n: usize) -> Result<usize, IndexError> {
         match start.checked_add(n) {
-            Some(end) if end <= self.len => Ok(start * size_of::<T>()),
+            Some(end) if end <= self.len => Ok(self.base + start * size_of::<T>()),
             _ => Err(IndexError {
                 end: start.saturating_add(n),
                 len: self.len,
@@ -340,10 +575,73 @@ impl<T: Pod> Array<T> {
         out
     }
 
+    /// The values, lent out without a copy (numpy's `np.frombuffer(arr.get_obj())`): for
+    /// reading a large array that is no longer being written. Holding the lock
+    /// ([`get_lock`](Self::get_lock)) across the slice's life is how the contract is usually
+    /// kept, when every writer takes it.
+    ///
+    /// # Safety
+    ///
+    /// As [`SharedBytes::as_slice`](crate::shared::region::SharedBytes::as_slice): while the
+    /// slice lives, no thread of this or any other process writes the array (by `set`,
+    /// `write_from`, [`words`](Self::words), [`as_mut_slice`](Self::as_mut_slice) or any other
+    /// way, through any handle or mapping of it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use host_runtime::sync::Array;
+    ///
+    /// let a = Array::new(&[1.0f64, 2.0, 3.0])?;
+    /// let lock = a.get_lock().expect("made with a lock");
+    /// let guard = lock.lock().unwrap();
+    /// // SAFETY: every writer of `a` (here: this process only) writes under its lock, held.
+    /// let values = unsafe { a.as_slice() };
+    /// assert_eq!(values.iter().sum::<f64>(), 6.0);
+    /// drop(guard);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[allow(unsafe_code)] // Forwards the contract of `SharedBytes::as_slice` (in `shared/`).
+    pub unsafe fn as_slice(&self) -> &[T] {
+        // SAFETY: the caller keeps `SharedBytes::as_slice`'s contract (this fn's `# Safety`);
+        // `base..base + len * size_of::<T>()` is the array's part of the page (made so).
+        unsafe { self.shared.bytes().as_slice(self.base, self.len) }
+    }
+
+    /// The values, lent out mutably without a copy: for filling or transforming a large array
+    /// in place.
+    ///
+    /// # Safety
+    ///
+    /// As [`SharedBytes::as_mut_slice`](crate::shared::region::SharedBytes::as_mut_slice):
+    /// while the slice lives, nothing else in this or any other process reads or writes the
+    /// array (no `get`, `read_into`, `words`, `as_slice`, no second `as_mut_slice`, through
+    /// any handle or mapping of it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use host_runtime::sync::Array;
+    ///
+    /// let a = Array::new_unlocked(&[0u32; 1000])?;
+    /// // SAFETY: `a` is not shared with any other thread or process yet.
+    /// let values = unsafe { a.as_mut_slice() };
+    /// values.iter_mut().enumerate().for_each(|(i, v)| *v = i as u32);
+    /// assert_eq!(a.get(999), Ok(999));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[allow(unsafe_code)] // Forwards the contract of `SharedBytes::as_mut_slice` (in `shared/`).
+    #[allow(clippy::mut_from_ref)] // Exclusivity is the caller's contract (# Safety).
+    pub unsafe fn as_mut_slice(&self) -> &mut [T] {
+        // SAFETY: the caller keeps `SharedBytes::as_mut_slice`'s contract (this fn's
+        // `# Safety`); the range is the array's part of the page.
+        unsafe { self.shared.bytes().as_mut_slice(self.base, self.len) }
+    }
+
     /// The array's bytes as atomic words (rounded up to whole words), for lock-free use (an
     /// `Array<u64>`'s values are its words). The caveat of [`Value::words`] applies.
     pub fn words(&self) -> &[AtomicU64] {
         let len = bytes_len::<T>(self.len).unwrap_or(0);
-        self.shared.bytes().atomics::<AtomicU64>(0, len / 8)
+        self.shared.bytes().atomics::<AtomicU64>(self.base, len / 8)
     }
 }

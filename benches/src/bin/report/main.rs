@@ -11,17 +11,21 @@
 //! 3. the memory figures: `ByteQueue::memory_size` for a grid of capacities and message sizes,
 //!    and the peak RSS of a consumer process after 10,000,000 messages;
 //! 4. `python3 ../shared/peers/python_mp_bench.py` (relative to the repository root), if there;
-//! 5. reads criterion's `benchmark.json` and `estimates.json` of this run and writes the tables.
+//! 5. the code size of `ipc-core/examples/code_size.rs`'s functions on thumbv7em-none-eabihf
+//!    (`opt-level = "s"`; needs that rustup target, `llvm-nm` and `llvm-objdump`);
+//! 6. reads criterion's `benchmark.json` and `estimates.json` of this run and writes the tables.
 //!
 //! The files: this one runs the steps; `inputs.rs` reads what they produced; `table.rs` says,
 //! as data, what the report shows (groups, their reference rows, the issues' targets, the
 //! Python comparisons), naming every benchmark by its constant in `benches::ids`;
-//! `markdown.rs` and `svg.rs` write it out; `fmt.rs` formats numbers.
+//! `code_size.rs` measures the code sizes; `markdown.rs` and `svg.rs` write it out; `fmt.rs`
+//! formats numbers.
 //!
 //! Options: `--skip-bench` (reuse the criterion results already in the target directory),
 //! `--quick` (short criterion times and small loops, to try the pipeline), `--no-python`,
 //! `--out PATH` (instead of `BENCHMARKS.md` at the repository root).
 
+mod code_size;
 mod fmt;
 mod inputs;
 mod markdown;
@@ -38,7 +42,7 @@ use inputs::{latency_loop, python, read_criterion, Machine};
 use markdown::Doc;
 
 /// Bench targets the report runs, in order.
-const BENCHES: &[&str] = &["core_queue", "threads", "xproc", "spawn"];
+const BENCHES: &[&str] = &["core_queue", "threads", "xproc", "spawn", "lock"];
 
 /// Bench targets of other engineers, run too if they exist and build.
 const OPTIONAL_BENCHES: &[&str] = &["ipc", "pool"];
@@ -192,6 +196,8 @@ fn run(opts: &Options) -> Result<(), String> {
         None
     };
     let load_end = load_avg();
+    eprintln!("report: code size");
+    let code_sizes = code_size::measure(&root, &target);
 
     let results = read_criterion(
         &target.join("criterion"),
@@ -209,6 +215,7 @@ fn run(opts: &Options) -> Result<(), String> {
         latencies: &latencies,
         rss: &rss,
         python: python.as_ref(),
+        code_sizes: &code_sizes,
         machine: &machine,
         loads: [load_before, load_after_bench, load_end],
         quick: opts.quick,

@@ -7,9 +7,10 @@ use benches::ids::{self, group};
 use benches::latency::Percentiles;
 use benches::memory;
 
+use crate::code_size::{self, Sizes};
 use crate::fmt::{fmt_bytes, fmt_ns, fmt_rate, fmt_ratio};
 use crate::inputs::{Bench, Latencies, Machine, Python, Results};
-use crate::table::{Peer, Section, Target, PYTHON, SECTIONS, TARGETS};
+use crate::table::{Peer, Section, Target, CODE_SIZES, PYTHON, SECTIONS, TARGETS};
 
 /// Everything the report shows, gathered by `run`.
 pub(crate) struct Doc<'a> {
@@ -17,6 +18,7 @@ pub(crate) struct Doc<'a> {
     pub(crate) latencies: &'a Latencies,
     pub(crate) rss: &'a std::io::Result<memory::ConsumerRss>,
     pub(crate) python: Option<&'a Python>,
+    pub(crate) code_sizes: &'a Sizes,
     pub(crate) machine: &'a Machine,
     pub(crate) loads: [String; 3],
     pub(crate) quick: bool,
@@ -148,6 +150,7 @@ impl Doc<'_> {
 
         self.pool(&mut s);
         self.memory(&mut s);
+        self.code_size(&mut s);
         self.python_section(&mut s);
         self.method(&mut s);
         s
@@ -451,6 +454,45 @@ impl Doc<'_> {
         }
     }
 
+    /// The code sizes of [`CODE_SIZES`], ours beside heapless's.
+    fn code_size(&self, s: &mut String) {
+        let _ = writeln!(s, "## Code size on {}\n", code_size::TARGET);
+        let _ = writeln!(
+            s,
+            "For bare-metal users: `ipc-core/examples/code_size.rs` built for `{}` (release, \
+             `opt-level = \"s\"`), one `#[no_mangle]` function per operation pair on `u32` \
+             items, 16 slots. Bytes are the function's own plus those of every function it \
+             calls out of line (each once; `llvm-nm` sizes, calls from `llvm-objdump`).\n",
+            code_size::TARGET
+        );
+        let sizes = match self.code_sizes {
+            Ok(sizes) => sizes,
+            Err(e) => {
+                let _ = writeln!(s, "Not measured: {e}.\n");
+                return;
+            }
+        };
+        let _ = writeln!(
+            s,
+            "| operation pair | function | bytes | own | functions called |\n|---|---|--:|--:|--:|"
+        );
+        for &(name, what) in CODE_SIZES {
+            match sizes.get(name) {
+                Some(z) => {
+                    let _ = writeln!(
+                        s,
+                        "| {what} | `{name}` | {} | {} | {} |",
+                        z.total, z.own, z.callees
+                    );
+                }
+                None => {
+                    let _ = writeln!(s, "| {what} | `{name}` | not found | | |");
+                }
+            }
+        }
+        let _ = writeln!(s);
+    }
+
     fn python_section(&self, s: &mut String) {
         let _ = writeln!(s, "## Python's multiprocessing\n");
         let Some(py) = self.python else {
@@ -487,10 +529,11 @@ impl Doc<'_> {
                     if u.ends_with("/s") {
                         let rate = b.rate()?;
                         Some((format!("{} ({name})", fmt_rate(rate)), fmt_ratio(rate / v)))
-                    } else if u == "us" {
+                    } else if u == "us" || u == "ns" {
+                        let ns = if u == "us" { v * 1e3 } else { *v };
                         Some((
-                            format!("{} ({name})", fmt_ns(b.median)),
-                            fmt_ratio(v * 1e3 / b.median),
+                            format!("{} ({name})", fmt_ns(b.per_elem())),
+                            fmt_ratio(ns / b.per_elem()),
                         ))
                     } else {
                         None
@@ -582,11 +625,20 @@ mod tests {
     /// The report written from `results` and Python's `python`, with no latencies.
     fn markdown(results: &Results, python: Option<&Python>) -> String {
         let rss = Err(std::io::Error::other("not measured in tests"));
+        let sizes: Sizes = Ok(BTreeMap::from([(
+            ids::code_size::QUEUE.to_string(),
+            code_size::Size {
+                own: 700,
+                total: 792,
+                callees: 1,
+            },
+        )]));
         let doc = Doc {
             results,
             latencies: &Vec::new(),
             rss: &rss,
             python,
+            code_sizes: &sizes,
             machine: &machine(),
             loads: [
                 "0.1 0.1 0.1".into(),
@@ -659,6 +711,43 @@ mod tests {
     }
 
     #[test]
+    fn issue_15_targets_and_code_sizes() {
+        let mut results = Results::new();
+        // 2 increments an iteration: 100 ns ours, 90 ns pthread's; throughput 0.9×, met.
+        results.insert(
+            group::LOCK_TWO_PROCESS_COUNTER.into(),
+            vec![
+                bench(ids::lock::HOST_RUNTIME, 200.0, Some(2)),
+                bench(ids::lock::PTHREAD_ROBUST, 180.0, Some(2)),
+            ],
+        );
+        results.insert(
+            group::BARRIER_ROUND_2.into(),
+            vec![
+                bench(ids::barrier::HOST_RUNTIME, 5_000.0, None),
+                bench(ids::barrier::FUTEX_PING_PONG, 2_000.0, None),
+            ],
+        );
+        let md = markdown(&results, None);
+        let r = row(&md, "`Lock`, two processes incrementing");
+        assert!(
+            r.contains("10.00 M/s vs 11.11 M/s: 0.90×") && r.ends_with("| met |"),
+            "{r}"
+        );
+        let r = row(&md, "`Barrier` round of 2 processes");
+        assert!(
+            r.contains("5.00 µs vs 2.00 µs: 2.50×") && r.ends_with("| **missed** |"),
+            "{r}"
+        );
+        let r = row(&md, "`Lock` uncontended");
+        assert!(r.ends_with("| not measured |"), "{r}");
+        let r = row(&md, "ipc-core `Queue<u32, 16>`: push + pop");
+        assert!(r.contains("| 792 | 700 | 1 |"), "{r}");
+        let r = row(&md, "heapless `mpmc::Queue<u32, 16>`");
+        assert!(r.contains("not found"), "{r}");
+    }
+
+    #[test]
     fn python_figures_stand_beside_our_rates_and_times() {
         let mut results = Results::new();
         // 4,096 messages in 409.6 µs: 10 M/s.
@@ -685,7 +774,14 @@ mod tests {
         let r = row(&md, "`queue_roundtrip`");
         assert!(r.contains("5.00 µs (`Queue<Vec<u8>>`) | 10.0×"), "{r}");
         let r = row(&md, "`lock_uncontended`");
-        assert!(r.ends_with("| — | — |"), "{r}");
+        assert!(r.ends_with("| — | — |"), "no `Lock` result: {r}");
+        results.insert(
+            group::LOCK_UNCONTENDED.into(),
+            vec![bench(ids::lock::HOST_RUNTIME, 20.0, None)],
+        );
+        let md = markdown(&results, Some(&python));
+        let r = row(&md, "`lock_uncontended`");
+        assert!(r.contains("| 20.0 ns (`Lock`) | 2.00× |"), "{r}");
         let r = row(&md, "`host_runtime::RawQueue put/get` ≥ 100× Python");
         assert!(
             r.contains("10.00 M/s vs 100.0 k/s: 100×") && r.ends_with("| met |"),

@@ -5,7 +5,8 @@
 //! whose benchmark did not run says so ("not measured") instead of disappearing.
 
 use benches::ids::{
-    group, pool, push_pop as pp, spawn, xproc_roundtrip as rt, xproc_throughput as tp,
+    barrier as bar, code_size as cs, group, lock, pool, push_pop as pp, spawn,
+    xproc_roundtrip as rt, xproc_throughput as tp,
 };
 
 /// A group of the report: its criterion id, a title, the reference row ("ours"), a note.
@@ -102,6 +103,27 @@ pub(crate) const SECTIONS: &[Section] = &[
         title: "Process start + join",
         reference: &[spawn::PROCESS],
         note: "",
+    },
+    Section {
+        group: group::LOCK_UNCONTENDED,
+        title: "Lock: one uncontended acquire + release",
+        reference: &[lock::HOST_RUNTIME],
+        note: "The pthread mutex is process-shared and robust, in shared memory: the POSIX \
+               lock that survives its holder's death (`EOWNERDEAD`), as ours does.",
+    },
+    Section {
+        group: group::LOCK_TWO_PROCESS_COUNTER,
+        title: "Lock: two processes incrementing a shared counter under it (per increment)",
+        reference: &[lock::HOST_RUNTIME],
+        note: "Each process does the same number of increments (a load and a store under the \
+               lock); every run checks the total before it is timed.",
+    },
+    Section {
+        group: group::BARRIER_ROUND_2,
+        title: "Barrier: one round of two processes",
+        reference: &[bar::HOST_RUNTIME],
+        note: "The futex ping-pong is one round trip between the same two processes: what a \
+               round, in which each side must learn of the other's arrival, costs at least.",
     },
 ];
 
@@ -202,7 +224,7 @@ const FLOOR_2X: &str = "round trip {ours} (blocking, peer awake) ≤ 2× spin pi
 const PIPE_BATCHED: &str = "a pipe read 64 KiB at a time";
 const MAILBOX: &str = "the 64-byte mailbox floor";
 
-/// The speed targets of issues 2, 3 and 7, in the order of the table.
+/// The speed targets of issues 2, 3, 7 and 15, in the order of the table.
 pub(crate) const TARGETS: &[Target] = {
     use Goal::{AtMost, Faster, FasterBy};
     use Peer::{Bench, Python};
@@ -359,6 +381,30 @@ pub(crate) const TARGETS: &[Target] = {
             Faster,
             "{ours} vs iceoryx2 (throughput): ipc faster",
         ),
+        target(
+            15,
+            group::LOCK_UNCONTENDED,
+            lock::HOST_RUNTIME,
+            Bench(lock::PTHREAD_ROBUST),
+            AtMost(1.2),
+            "`Lock` uncontended acquire+release ≤ 1.2× a robust process-shared pthread mutex",
+        ),
+        target(
+            15,
+            group::LOCK_TWO_PROCESS_COUNTER,
+            lock::HOST_RUNTIME,
+            Bench(lock::PTHREAD_ROBUST),
+            FasterBy(0.8),
+            "`Lock`, two processes incrementing a counter: throughput ≥ 0.8× the robust pthread mutex's",
+        ),
+        target(
+            15,
+            group::BARRIER_ROUND_2,
+            bar::HOST_RUNTIME,
+            Bench(bar::FUTEX_PING_PONG),
+            AtMost(2.0),
+            "`Barrier` round of 2 processes ≤ 2× a futex ping-pong",
+        ),
     ]
 };
 
@@ -388,4 +434,35 @@ pub(crate) const PYTHON: &[(&str, &[Ours])] = &[
         &[(group::POOL_APPLY_ASYNC, pool::APPLY_ASYNC_10K, "`Pool`")],
     ),
     ("pool_map", &[(group::POOL_MAP, pool::MAP_100K, "`Pool`")]),
+    (
+        "lock_uncontended",
+        &[(group::LOCK_UNCONTENDED, lock::HOST_RUNTIME, "`Lock`")],
+    ),
+    (
+        "lock_contended_increments",
+        &[(
+            group::LOCK_TWO_PROCESS_COUNTER,
+            lock::HOST_RUNTIME,
+            "`Lock`",
+        )],
+    ),
+    (
+        "barrier_round",
+        &[(group::BARRIER_ROUND_2, bar::HOST_RUNTIME, "`Barrier`")],
+    ),
+];
+
+/// The code-size table (`ipc-core/examples/code_size.rs` on thumbv7em-none-eabihf, release,
+/// `opt-level = "s"`): each function (a `benches::ids::code_size` name) and what it does.
+pub(crate) const CODE_SIZES: &[(&str, &str)] = &[
+    (cs::QUEUE, "ipc-core `Queue<u32, 16>`: push + pop"),
+    (
+        cs::HEAPLESS_MPMC,
+        "heapless `mpmc::Queue<u32, 16>` (deprecated): enqueue + dequeue",
+    ),
+    (
+        cs::HEAPLESS_SPSC,
+        "heapless `spsc::Queue<u32, 16>` (one producer, one consumer, `&mut`): enqueue + dequeue",
+    ),
+    (cs::LOCK, "ipc-core `LockWord`: lock_spin + unlock"),
 ];
