@@ -78,8 +78,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-// Unsafe code lives in the OS layer (`sys`) and the shared-memory layer (`shared`) only: each
-// of their modules that needs it opts in, and says why.
+// Unsafe code lives in the OS layer (`sys`) and the shared-memory layer (`shared`): each of
+// their modules that needs it opts in, and says why. Elsewhere, only single items that pass an
+// unsafe contract on (`sync::Array::as_slice`, `as_mut_slice`) or a test's one system call.
 #![deny(unsafe_code, unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 
