@@ -134,12 +134,15 @@ pub fn list_text(
 /// `show`: everything, in sections.
 pub fn show_text(name: &str, s: &QueueSnapshot, out: &mut impl Write) -> io::Result<()> {
     writeln!(out, "queue {name}")?;
-    writeln!(
-        out,
-        "  items      {} (fingerprint {:#018x})",
-        item(s),
-        s.item_type
-    )?;
+    if s.item_type == 0 {
+        writeln!(out, "  items      raw bytes")?;
+    } else {
+        writeln!(
+            out,
+            "  items      typed (fingerprint {:#018x})",
+            s.item_type
+        )?;
+    }
     writeln!(out, "  depth      {} of {}", s.depth, s.capacity)?;
     writeln!(
         out,
