@@ -157,7 +157,9 @@ impl Params {
         if self.capacity == 0 || self.capacity > MAX_CAPACITY {
             return bad("capacity must be between 1 and ipc_core::MAX_CAPACITY");
         }
-        if self.inline_max + 1 < DESCRIPTOR_LEN || self.inline_max > super::MAX_INLINE {
+        // Not `inline_max + 1 < DESCRIPTOR_LEN`: a header may hold `usize::MAX` (fuzz target
+        // `inspect` found the overflow).
+        if self.inline_max < DESCRIPTOR_LEN - 1 || self.inline_max > super::MAX_INLINE {
             return bad("inline size must be between 23 and 1023 bytes");
         }
         if self.classes.len() > MAX_CLASSES {
@@ -361,6 +363,10 @@ mod tests {
             },
             Params {
                 inline_max: 5,
+                ..ok.clone()
+            },
+            Params {
+                inline_max: usize::MAX,
                 ..ok.clone()
             },
             Params {
