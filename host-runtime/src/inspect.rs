@@ -55,9 +55,11 @@ use std::os::fd::AsFd;
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use ipc_core::pool::{PoolTables, TaskSlot, WorkerSlot, WorkerState};
 use ipc_core::{ByteQueue, ParticipantState};
 
 use crate::liveness::{self, Verdict};
+use crate::pool::tables as pool_layout;
 use crate::queue::layout::{self, word, Params, HEADER_LEN, LEASES_AT};
 use crate::shared::copy::PrivateCopy;
 use crate::sys::shm::{flock, geteuid, FlockOp};
@@ -564,6 +566,262 @@ fn snapshot(source: &dyn Source) -> Result<QueueSnapshot, InspectError> {
     })
 }
 
+/// One worker slot of a named pool ([`pool::Builder::name`](crate::pool::Builder::name)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WorkerSnapshot {
+    /// The slot's index.
+    pub index: usize,
+    /// Its state: `new`, `ready` (waiting for a task), `running` (a task's code), `blocked`
+    /// (running, and waiting to send its result), `dead`.
+    pub state: &'static str,
+    /// Its process (0: not recorded yet). Its identity is not recorded: judged by pid alone.
+    pub process: RecordedProcess,
+    /// Tasks it finished (done or failed).
+    pub tasks_done: u64,
+    /// The task slot it runs, if any.
+    pub task: Option<usize>,
+}
+
+/// Everything [`inspect_region`] reads from a named pool's status region.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PoolSnapshot {
+    /// The region's size in bytes.
+    pub region_len: usize,
+    /// The process that made the pool.
+    pub creator: RecordedProcess,
+    /// Task slots in the table.
+    pub task_slots: usize,
+    /// The worker slots in use.
+    pub workers: Vec<WorkerSnapshot>,
+}
+
+impl PoolSnapshot {
+    /// Tasks being run now (by running or blocked workers), and tasks finished by the
+    /// workers (those of workers replaced since are not counted).
+    pub fn task_counts(&self) -> (usize, u64) {
+        let running = self.workers.iter().filter(|w| w.task.is_some()).count();
+        let done = self
+            .workers
+            .iter()
+            .fold(0u64, |n, w| n.saturating_add(w.tasks_done));
+        (running, done)
+    }
+
+    /// Asks the kernel whether the creator and each worker live (reads `/proc`).
+    pub fn judge(&mut self) {
+        let c = &mut self.creator;
+        c.liveness = Liveness::of(liveness::judge(c.pid, c.identity));
+        for w in &mut self.workers {
+            w.process.liveness = if w.state == "dead" {
+                Liveness::Dead
+            } else {
+                Liveness::of(liveness::judge(w.process.pid, 0))
+            };
+        }
+    }
+
+    /// `Ok` if nobody can use the pool's region: its creator and every worker are dead.
+    ///
+    /// # Errors
+    ///
+    /// The first reason found to keep it.
+    pub fn stale(&self) -> Result<(), Keep> {
+        let c = self.creator;
+        if c.liveness != Liveness::Dead {
+            return Err(Keep::Creator {
+                pid: c.pid,
+                liveness: c.liveness,
+            });
+        }
+        for w in &self.workers {
+            if w.process.liveness != Liveness::Dead {
+                return Err(Keep::Participant {
+                    pid: w.process.pid,
+                    liveness: w.process.liveness,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A snapshot of any region of ours.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RegionSnapshot {
+    /// A named queue.
+    Queue(QueueSnapshot),
+    /// A named pool's status region.
+    Pool(PoolSnapshot),
+}
+
+impl RegionSnapshot {
+    /// `queue` or `pool`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RegionSnapshot::Queue(_) => "queue",
+            RegionSnapshot::Pool(_) => "pool",
+        }
+    }
+
+    /// [`QueueSnapshot::stale`] or [`PoolSnapshot::stale`].
+    ///
+    /// # Errors
+    ///
+    /// The first reason found to keep the region.
+    pub fn stale(&self) -> Result<(), Keep> {
+        match self {
+            RegionSnapshot::Queue(q) => q.stale(),
+            RegionSnapshot::Pool(p) => p.stale(),
+        }
+    }
+
+    fn judge(&mut self) {
+        match self {
+            RegionSnapshot::Queue(q) => q.judge(),
+            RegionSnapshot::Pool(p) => p.judge(),
+        }
+    }
+}
+
+fn pool_snapshot(source: &dyn Source) -> Result<PoolSnapshot, InspectError> {
+    use pool_layout::word;
+    let file_len = source.len();
+    if file_len < pool_layout::HEADER_LEN {
+        return Err(InspectError::NotOurs);
+    }
+    let mut header = [0u8; pool_layout::HEADER_LEN];
+    source.read_at(0, &mut header)?;
+    let w = |index: usize| u64_at(&header, 8 * index);
+    if w(word::MAGIC) != pool_layout::MAGIC {
+        return Err(InspectError::NotOurs);
+    }
+    let version = w(word::VERSION);
+    if version != pool_layout::VERSION {
+        return Err(InspectError::UnsupportedVersion { found: version });
+    }
+    let r = |index: usize| usize::try_from(w(index)).unwrap_or(usize::MAX);
+    let (workers, tasks) = (r(word::WORKERS), r(word::TASKS));
+    if workers == 0
+        || workers > ipc_core::pool::MAX_WORKERS
+        || tasks == 0
+        || tasks > ipc_core::pool::MAX_TASKS
+    {
+        return Err(InspectError::BadHeader("worker or task count out of range"));
+    }
+    let tasks_at = pool_layout::tasks_at(workers);
+    if r(word::TASKS_AT) != tasks_at {
+        return Err(InspectError::BadHeader(
+            "the task table is not where it belongs",
+        ));
+    }
+    let len = tasks
+        .checked_mul(core::mem::size_of::<TaskSlot>())
+        .and_then(|n| n.checked_add(tasks_at))
+        .ok_or(InspectError::BadHeader("the tables do not fit in memory"))?;
+    let region_len = len.saturating_add(pool_layout::HEADER_LEN);
+    if r(word::REGION_LEN) != region_len {
+        return Err(InspectError::BadHeader(
+            "the recorded region length disagrees with the tables",
+        ));
+    }
+    if file_len != region_len {
+        return Err(InspectError::SizeMismatch {
+            expected: region_len,
+            found: file_len,
+        });
+    }
+    if len > MAX_READ {
+        return Err(InspectError::TooLarge { needed: len });
+    }
+    let mut copy = PrivateCopy::zeroed(len).ok_or(InspectError::OutOfMemory)?;
+    source.read_at(pool_layout::HEADER_LEN, copy.as_mut_slice())?;
+    let broken = || InspectError::BadHeader("the tables fail validation");
+    let worker_slots = copy
+        .atomics::<WorkerSlot>(pool_layout::WORKERS_AT, workers)
+        .ok_or_else(broken)?;
+    let task_slots = copy
+        .atomics::<TaskSlot>(tasks_at, tasks)
+        .ok_or_else(broken)?;
+    let tables = PoolTables::new(worker_slots, task_slots).map_err(|_| broken())?;
+    let workers = (0..workers)
+        .filter_map(|index| {
+            let info = tables.worker(index)?;
+            let state = match info.state {
+                WorkerState::New => "new",
+                WorkerState::Ready => "ready",
+                WorkerState::Running => "running",
+                WorkerState::Blocked => "blocked",
+                WorkerState::Dead => "dead",
+                _ => "unknown",
+            };
+            Some(WorkerSnapshot {
+                index,
+                state,
+                process: RecordedProcess {
+                    pid: info.pid.unwrap_or(0),
+                    identity: 0,
+                    liveness: Liveness::NotJudged,
+                },
+                tasks_done: info.tasks_done,
+                task: info.task.map(|t| t.index()),
+            })
+        })
+        .collect();
+    Ok(PoolSnapshot {
+        region_len,
+        creator: RecordedProcess {
+            pid: u32::try_from(w(word::CREATOR_PID)).unwrap_or(0),
+            identity: w(word::CREATOR_IDENTITY),
+            liveness: Liveness::NotJudged,
+        },
+        task_slots: tasks,
+        workers,
+    })
+}
+
+/// A queue or a pool: by the magic in the first word.
+fn region_snapshot(source: &dyn Source) -> Result<RegionSnapshot, InspectError> {
+    let mut magic = [0u8; 8];
+    if source.len() < 8 {
+        return Err(InspectError::NotOurs);
+    }
+    source.read_at(0, &mut magic)?;
+    if u64::from_le_bytes(magic) == pool_layout::MAGIC {
+        pool_snapshot(source).map(RegionSnapshot::Pool)
+    } else {
+        snapshot(source).map(RegionSnapshot::Queue)
+    }
+}
+
+/// [`inspect_bytes`] for any region of ours: a queue, or a named pool's status region.
+///
+/// # Errors
+///
+/// As [`inspect_bytes`].
+pub fn inspect_region_bytes(bytes: &[u8]) -> Result<RegionSnapshot, InspectError> {
+    region_snapshot(&bytes)
+}
+
+/// [`inspect_file`] for any region of ours: a queue, or a named pool's status region, with the
+/// liveness of its processes judged.
+///
+/// # Errors
+///
+/// As [`inspect_file`].
+pub fn inspect_region(path: &Path) -> Result<RegionSnapshot, InspectError> {
+    let (file, meta) = open_checked(path)?;
+    region_of(&file, &meta)
+}
+
+fn region_of(file: &File, meta: &fs::Metadata) -> Result<RegionSnapshot, InspectError> {
+    let len = usize::try_from(meta.len()).unwrap_or(usize::MAX);
+    let mut snap = region_snapshot(&FileSource { file, len })?;
+    snap.judge();
+    Ok(snap)
+}
+
 /// A snapshot of the queue region whose bytes are `bytes` (a whole region: header, ring,
 /// ledger, lease tables, chunks), with every liveness [`Liveness::NotJudged`]: nothing but
 /// `bytes` is read.
@@ -710,11 +968,11 @@ pub fn remove_if_stale(
     dir: &Path,
     name: &str,
     dry_run: bool,
-) -> Result<QueueSnapshot, RemoveError> {
+) -> Result<RegionSnapshot, RemoveError> {
     let path = named_path(dir, name)?;
     let (file, meta) = open_checked(&path)?;
     if dry_run {
-        let snap = snapshot_of(&file, &meta)?;
+        let snap = region_of(&file, &meta)?;
         snap.stale().map_err(RemoveError::InUse)?;
         return Ok(snap);
     }
@@ -734,7 +992,7 @@ pub fn remove_if_stale(
     if now.dev() != meta.dev() || now.ino() != meta.ino() {
         return Err(RemoveError::Replaced);
     }
-    let snap = snapshot_of(&file, &meta)?;
+    let snap = region_of(&file, &meta)?;
     snap.stale().map_err(RemoveError::InUse)?;
     fs::remove_file(&path).map_err(RemoveError::Io)?;
     Ok(snap)

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use host_runtime::inspect::{self, InspectError, RemoveError};
+use host_runtime::inspect::{self, InspectError, RegionSnapshot, RemoveError};
 
 /// See, watch and clean host-runtime's named queues in shared memory.
 #[derive(Parser, Debug)]
@@ -28,7 +28,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Every queue region of ours (by magic and version) in the directory; others are skipped.
+    /// Every region of ours (queues, named pools; by magic and version) in the directory;
+    /// others are skipped.
     List {
         /// JSON, for scripts.
         #[arg(long)]
@@ -67,14 +68,14 @@ enum Command {
 /// The regions of ours in `dir`, sorted by name: each with its snapshot or the error that
 /// made it unreadable. Files that are not ours (no magic, another version, another owner, not
 /// regular files, names that are not UTF-8) are skipped.
-fn scan(dir: &Path) -> io::Result<Vec<(String, Result<inspect::QueueSnapshot, InspectError>)>> {
+fn scan(dir: &Path) -> io::Result<Vec<(String, Result<RegionSnapshot, InspectError>)>> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let Ok(name) = entry.file_name().into_string() else {
             continue;
         };
-        match inspect::inspect_file(&entry.path()) {
+        match inspect::inspect_region(&entry.path()) {
             Err(
                 InspectError::NotOurs
                 | InspectError::UnsupportedVersion { .. }
@@ -108,7 +109,7 @@ fn show(dir: &Path, name: &str, json: bool, out: &mut impl Write) -> Result<(), 
     if bare.is_empty() || bare.contains('/') {
         return Err(format!("{name}: not a region name"));
     }
-    let snap = inspect::inspect_file(&dir.join(bare)).map_err(|e| format!("{name}: {e}"))?;
+    let snap = inspect::inspect_region(&dir.join(bare)).map_err(|e| format!("{name}: {e}"))?;
     let written = if json {
         writeln!(out, "{}", render::show_json(bare, &snap))
     } else {

@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use host_runtime::inspect::{InspectError, QueueSnapshot};
+use host_runtime::inspect::{InspectError, PoolSnapshot, QueueSnapshot, RegionSnapshot};
 use serde_json::{json, Value};
 
 /// `raw` for an untyped queue, else `typed` (the fingerprint names a type, which cannot be read
@@ -16,10 +16,11 @@ fn item(snap: &QueueSnapshot) -> &'static str {
 }
 
 /// One region in `list --json`: its numbers, or the error that made it unreadable.
-pub fn summary_json(name: &str, result: &Result<QueueSnapshot, InspectError>) -> Value {
+pub fn summary_json(name: &str, result: &Result<RegionSnapshot, InspectError>) -> Value {
     match result {
-        Err(e) => json!({ "name": name, "kind": "queue", "error": e.to_string() }),
-        Ok(s) => {
+        Err(e) => json!({ "name": name, "error": e.to_string() }),
+        Ok(RegionSnapshot::Pool(p)) => pool_json(name, p),
+        Ok(RegionSnapshot::Queue(s)) => {
             let (alive, dead, unknown) = s.liveness_counts();
             json!({
                 "name": name,
@@ -35,11 +36,50 @@ pub fn summary_json(name: &str, result: &Result<QueueSnapshot, InspectError>) ->
                 "stale": s.stale().is_ok(),
             })
         }
+        Ok(other) => json!({ "name": name, "kind": other.kind() }),
     }
 }
 
-/// `show --json`.
-pub fn show_json(name: &str, s: &QueueSnapshot) -> Value {
+/// `show --json` of any region.
+pub fn show_json(name: &str, snap: &RegionSnapshot) -> Value {
+    match snap {
+        RegionSnapshot::Queue(s) => queue_json(name, s),
+        RegionSnapshot::Pool(p) => pool_json(name, p),
+        _ => json!({ "name": name, "kind": snap.kind() }),
+    }
+}
+
+/// A named pool, in `list --json` and `show --json`.
+fn pool_json(name: &str, p: &PoolSnapshot) -> Value {
+    let (running, done) = p.task_counts();
+    let workers: Vec<_> = p
+        .workers
+        .iter()
+        .map(|w| {
+            json!({
+                "index": w.index,
+                "pid": w.process.pid,
+                "state": w.state,
+                "liveness": w.process.liveness.as_str(),
+                "tasks_done": w.tasks_done,
+                "task": w.task,
+            })
+        })
+        .collect();
+    json!({
+        "name": name,
+        "kind": "pool",
+        "region_len": p.region_len,
+        "creator": { "pid": p.creator.pid, "liveness": p.creator.liveness.as_str() },
+        "task_slots": p.task_slots,
+        "tasks": { "running": running, "done": done },
+        "workers": workers,
+        "stale": p.stale().is_ok(),
+    })
+}
+
+/// `show --json` of a queue.
+fn queue_json(name: &str, s: &QueueSnapshot) -> Value {
     let participants: Vec<_> = s
         .participants
         .iter()
@@ -94,7 +134,7 @@ pub fn show_json(name: &str, s: &QueueSnapshot) -> Value {
 
 /// `list`: one line per region.
 pub fn list_text(
-    regions: &[(String, Result<QueueSnapshot, InspectError>)],
+    regions: &[(String, Result<RegionSnapshot, InspectError>)],
     out: &mut impl Write,
 ) -> io::Result<()> {
     if regions.is_empty() {
@@ -109,7 +149,16 @@ pub fn list_text(
     for (name, result) in regions {
         match result {
             Err(e) => writeln!(out, "{name:<width$}  error: {e}")?,
-            Ok(s) => {
+            Ok(RegionSnapshot::Pool(p)) => {
+                let (running, done) = p.task_counts();
+                let alive = p.workers.iter().filter(|w| w.state != "dead").count();
+                writeln!(
+                    out,
+                    "{name:<width$}  pool   {alive} workers alive of {}, {running} tasks running, {done} done",
+                    p.workers.len()
+                )?;
+            }
+            Ok(RegionSnapshot::Queue(s)) => {
                 let (alive, dead, unknown) = s.liveness_counts();
                 writeln!(
                     out,
@@ -126,13 +175,50 @@ pub fn list_text(
                     s.lost_in_get
                 )?;
             }
+            Ok(other) => writeln!(out, "{name:<width$}  {}", other.kind())?,
         }
     }
     Ok(())
 }
 
-/// `show`: everything, in sections.
-pub fn show_text(name: &str, s: &QueueSnapshot, out: &mut impl Write) -> io::Result<()> {
+/// `show` of any region.
+pub fn show_text(name: &str, snap: &RegionSnapshot, out: &mut impl Write) -> io::Result<()> {
+    match snap {
+        RegionSnapshot::Queue(s) => queue_text(name, s, out),
+        RegionSnapshot::Pool(p) => pool_text(name, p, out),
+        _ => writeln!(out, "{} {name}", snap.kind()),
+    }
+}
+
+/// `show` of a named pool: its workers.
+fn pool_text(name: &str, p: &PoolSnapshot, out: &mut impl Write) -> io::Result<()> {
+    let (running, done) = p.task_counts();
+    writeln!(out, "pool {name}")?;
+    writeln!(
+        out,
+        "  creator    pid {} ({})",
+        p.creator.pid,
+        p.creator.liveness.as_str()
+    )?;
+    writeln!(out, "  tasks      {running} running, {done} done")?;
+    match p.stale() {
+        Ok(()) => writeln!(out, "  stale      yes: `ipcctl clean` removes it")?,
+        Err(keep) => writeln!(out, "  stale      no: {keep}")?,
+    }
+    writeln!(out, "workers ({})", p.workers.len())?;
+    for w in &p.workers {
+        let task = w.task.map_or(String::new(), |t| format!(", task #{t}"));
+        writeln!(
+            out,
+            "  #{:<4} pid {:<8} {:<8} {} tasks done{}",
+            w.index, w.process.pid, w.state, w.tasks_done, task
+        )?;
+    }
+    Ok(())
+}
+
+/// `show` of a queue: everything, in sections.
+fn queue_text(name: &str, s: &QueueSnapshot, out: &mut impl Write) -> io::Result<()> {
     writeln!(out, "queue {name}")?;
     if s.item_type == 0 {
         writeln!(out, "  items      raw bytes")?;

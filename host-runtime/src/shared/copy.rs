@@ -8,6 +8,8 @@
 
 use ipc_core::REGION_ALIGN;
 
+use super::region::AtomicsOnly;
+
 /// `REGION_ALIGN` bytes, aligned to `REGION_ALIGN`: no padding, any bits valid.
 #[derive(Clone, Copy)]
 #[repr(C, align(128))]
@@ -38,6 +40,26 @@ impl PrivateCopy {
         // a byte array with no padding, size and alignment asserted above), borrowed mutably
         // with `self` for the slice's lifetime; `u8` has alignment 1.
         unsafe { core::slice::from_raw_parts_mut(self.blocks.as_mut_ptr().cast::<u8>(), self.len) }
+    }
+
+    /// `count` values of `T` at byte `offset`, or `None` if they do not lie in the copy or
+    /// `offset` is not aligned for `T`.
+    pub(crate) fn atomics<T: AtomicsOnly>(&self, offset: usize, count: usize) -> Option<&[T]> {
+        let len = count.checked_mul(core::mem::size_of::<T>())?;
+        if offset.checked_add(len)? > self.len || offset % core::mem::align_of::<T>() != 0 {
+            return None;
+        }
+        // SAFETY: in bounds (checked above) of the `len` initialised bytes of `blocks`, whose
+        // start is aligned to `REGION_ALIGN` (128, a multiple of `T`'s alignment, at most 8:
+        // `AtomicsOnly`), so `offset` (checked) is aligned for `T`; every bit pattern is a valid
+        // `T` (`AtomicsOnly`), changed only through atomics behind `&T`; the borrow of `self`
+        // keeps the memory alive and unmoved.
+        Some(unsafe {
+            core::slice::from_raw_parts(
+                self.blocks.as_ptr().cast::<u8>().add(offset).cast::<T>(),
+                count,
+            )
+        })
     }
 }
 
