@@ -1,10 +1,11 @@
-//! `inspect`: host-runtime's read-only region reader (`host_runtime::inspect::inspect_bytes`,
+//! `inspect`: host-runtime's read-only region reader (`host_runtime::inspect::inspect_region_bytes`,
 //! what `ipcctl` shows) over arbitrary region bytes.
 //!
 //! The first byte picks the mode:
 //! - 0: the rest is a whole region, as is (the seeds are real named-queue files);
-//! - 1, 2: a real region (`fuzz/regions/small-raw.region`, a raw queue with three messages;
-//!   `typed-blobs.region`, a `Queue<String>` with two blob classes and long messages in them)
+//! - 1, 2, 3: a real region (`fuzz/regions/small-raw.region`, a raw queue with three messages;
+//!   `typed-blobs.region`, a `Queue<String>` with two blob classes and long messages in them;
+//!   `pool.region`, a named pool's status region: two workers, five tasks done)
 //!   with the rest applied as patches of 10 bytes: a word index (`u16` LE, modulo the region's
 //!   words) and the `u64` LE stored there; an incomplete last patch cuts the region to a
 //!   length taken from its bytes instead.
@@ -13,15 +14,17 @@
 //! number from the bytes (libFuzzer's `-timeout`), no out-of-bounds access (AddressSanitizer);
 //! and a snapshot that holds together: depth ≤ capacity, at most `max_processes` participants,
 //! each with an id in `1..=max_processes`, per class `in_use ≤ touched ≤ total`, the region's
-//! length that of the bytes, every liveness `NotJudged` (nothing outside the bytes is read).
+//! length that of the bytes, every liveness `NotJudged` (nothing outside the bytes is read); for
+//! a pool, each worker's task within the task table.
 #![no_main]
 
-use host_runtime::inspect::{inspect_bytes, Liveness};
+use host_runtime::inspect::{inspect_region_bytes, Liveness, RegionSnapshot};
 use libfuzzer_sys::fuzz_target;
 
-const TEMPLATES: [&[u8]; 2] = [
+const TEMPLATES: [&[u8]; 3] = [
     include_bytes!("../regions/small-raw.region"),
     include_bytes!("../regions/typed-blobs.region"),
+    include_bytes!("../regions/pool.region"),
 ];
 
 fn region(data: &[u8]) -> Vec<u8> {
@@ -49,19 +52,31 @@ fn region(data: &[u8]) -> Vec<u8> {
 
 fuzz_target!(|data: &[u8]| {
     let bytes = region(data);
-    if let Ok(s) = inspect_bytes(&bytes) {
-        assert!(s.depth <= s.capacity, "depth {} > capacity {}", s.depth, s.capacity);
-        assert_eq!(s.region_len, bytes.len());
-        assert!(s.participants.len() <= s.max_processes);
-        for p in &s.participants {
-            assert!((1..=s.max_processes).contains(&usize::from(p.id)));
-            assert_eq!(p.process.liveness, Liveness::NotJudged);
+    match inspect_region_bytes(&bytes) {
+        Ok(RegionSnapshot::Queue(s)) => {
+            assert!(s.depth <= s.capacity, "depth {} > capacity {}", s.depth, s.capacity);
+            assert_eq!(s.region_len, bytes.len());
+            assert!(s.participants.len() <= s.max_processes);
+            for p in &s.participants {
+                assert!((1..=s.max_processes).contains(&usize::from(p.id)));
+                assert_eq!(p.process.liveness, Liveness::NotJudged);
+            }
+            assert_eq!(s.creator.liveness, Liveness::NotJudged);
+            for c in &s.classes {
+                assert!(c.in_use <= c.touched && c.touched <= c.total, "{c:?}");
+            }
+            // Never judged: a snapshot from bytes alone is never stale.
+            assert!(s.stale().is_err());
         }
-        assert_eq!(s.creator.liveness, Liveness::NotJudged);
-        for c in &s.classes {
-            assert!(c.in_use <= c.touched && c.touched <= c.total, "{c:?}");
+        Ok(RegionSnapshot::Pool(p)) => {
+            assert_eq!(p.region_len, bytes.len());
+            for w in &p.workers {
+                assert!(w.task.is_none_or(|t| t < p.task_slots), "{w:?}");
+                assert_ne!(w.state, "unknown");
+            }
+            assert!(p.stale().is_err());
         }
-        // Never judged: a snapshot from bytes alone is never stale.
-        assert!(s.stale().is_err());
+        Ok(other) => panic!("an unknown kind of region: {other:?}"),
+        Err(_) => {}
     }
 });

@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use host_runtime::inspect::{InspectError, PoolSnapshot, QueueSnapshot, RegionSnapshot};
+use host_runtime::inspect::{InspectError, Liveness, PoolSnapshot, QueueSnapshot, RegionSnapshot};
 use serde_json::{json, Value};
 
 /// `raw` for an untyped queue, else `typed` (the fingerprint names a type, which cannot be read
@@ -151,7 +151,11 @@ pub fn list_text(
             Err(e) => writeln!(out, "{name:<width$}  error: {e}")?,
             Ok(RegionSnapshot::Pool(p)) => {
                 let (running, done) = p.task_counts();
-                let alive = p.workers.iter().filter(|w| w.state != "dead").count();
+                let alive = p
+                    .workers
+                    .iter()
+                    .filter(|w| w.process.liveness == Liveness::Alive)
+                    .count();
                 writeln!(
                     out,
                     "{name:<width$}  pool   {alive} workers alive of {}, {running} tasks running, {done} done",
@@ -210,8 +214,13 @@ fn pool_text(name: &str, p: &PoolSnapshot, out: &mut impl Write) -> io::Result<(
         let task = w.task.map_or(String::new(), |t| format!(", task #{t}"));
         writeln!(
             out,
-            "  #{:<4} pid {:<8} {:<8} {} tasks done{}",
-            w.index, w.process.pid, w.state, w.tasks_done, task
+            "  #{:<4} pid {:<8} {:<8} ({}) {} tasks done{}",
+            w.index,
+            w.process.pid,
+            w.state,
+            w.process.liveness.as_str(),
+            w.tasks_done,
+            task
         )?;
     }
     Ok(())
