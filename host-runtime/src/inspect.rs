@@ -1,6 +1,7 @@
-//! Read-only inspection of named queue regions, for tools such as `ipcctl`: what a region holds
+//! Read-only inspection of named regions, for tools such as `ipcctl`: what a queue region holds
 //! (its shape, depth, participants and whether they live, who sleeps in it, losses, blob chunk
-//! use), and the removal of a stale one.
+//! use), what a named pool's status region says of its workers ([`inspect_region`]), and the
+//! removal of a stale region.
 //!
 //! # Reading never changes a region
 //!
