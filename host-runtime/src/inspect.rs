@@ -579,7 +579,7 @@ pub struct WorkerSnapshot {
     pub process: RecordedProcess,
     /// Tasks it finished (done or failed).
     pub tasks_done: u64,
-    /// The task slot it runs, if any.
+    /// The task slot it runs, if any (an index within the task table).
     pub task: Option<usize>,
 }
 
@@ -766,7 +766,9 @@ fn pool_snapshot(source: &dyn Source) -> Result<PoolSnapshot, InspectError> {
                     liveness: Liveness::NotJudged,
                 },
                 tasks_done: info.tasks_done,
-                task: info.task.map(|t| t.index()),
+                // Informational in the slot, never checked by a transition: garbage there
+                // (an index outside the table) is not shown.
+                task: info.task.map(|t| t.index()).filter(|&t| t < tasks),
             })
         })
         .collect();
