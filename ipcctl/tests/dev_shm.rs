@@ -207,7 +207,66 @@ fn clean_in_private_dev_shm() -> Result<(), String> {
         &json!(files()),
         json!(["mine", "not-ours"]),
     )?;
+
+    // A named pool whose process is killed: its workers die with it (their parent-death
+    // signal), and then `clean` removes its region; kept while any of them lives.
+    let owner = sys::fork_run({
+        let tx = tx.try_clone().map_err(|e| e.to_string())?;
+        move || {
+            let _ = sys::set_parent_death_signal(Some(Signal::KILL));
+            let pool = host_runtime::pool::Builder::new()
+                .processes(2)
+                .prefetch(4)
+                .max_message_size(4096)
+                .name("pool")
+                .build()
+                .unwrap();
+            assert_eq!(pool.apply(double, 21).unwrap(), 42);
+            let _ = sys::write_all(tx.as_fd(), b"r");
+            loop {
+                std::thread::park();
+            }
+        }
+    })
+    .map_err(|e| e.to_string())?;
+    ready(1)?;
+    let list = ipcctl(&["list", "--json"])?;
+    let pool = list
+        .as_array()
+        .ok_or("list is no array")?
+        .iter()
+        .find(|r| r["name"] == "pool")
+        .ok_or(format!("the pool is not listed: {list}"))?;
+    expect("the pool's kind", &pool["kind"], json!("pool"))?;
+    expect("the live pool stale", &pool["stale"], json!(false))?;
+    let kept = ipcctl(&["clean", "--json"])?;
+    expect("clean with the pool alive", &kept["removed"], json!([]))?;
+    kill_and_reap(owner)?;
+    // Its workers die on their own time: look again until they are gone (a deadline far
+    // above the expected milliseconds).
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let done = ipcctl(&["clean", "--json"])?;
+        if done["removed"] == json!(["pool"]) {
+            break;
+        }
+        expect("clean while the workers die", &done["removed"], json!([]))?;
+        if std::time::Instant::now() > deadline {
+            return Err(format!("the dead pool's region was never removed: {done}"));
+        }
+        std::thread::yield_now();
+    }
+    expect(
+        "files after the pool",
+        &json!(files()),
+        json!(["mine", "not-ours"]),
+    )?;
     Ok(())
+}
+
+/// The pool's task.
+fn double(x: u32) -> u32 {
+    2 * x
 }
 
 #[test]
