@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs each cargo-fuzz target (fuzz/, see fuzz/README.md: ipc-core's, and host-runtime's queue_hostile) for a bounded
+# Runs each cargo-fuzz target (fuzz/, see fuzz/README.md: ipc-core's, and host-runtime's queue_hostile and inspect) for a bounded
 # time, one at a time with a single worker, and fails if any of them finds a crash,
 # a failed check, a leak or a hang.
 #

@@ -22,6 +22,9 @@
 //!   module with `unsafe` code.
 //! - [`sys`]: low-level, the thin, typed OS layer (`fork`, `waitpid`, pidfds, `poll`, signals,
 //!   shared futexes, shared memory); it knows no queue.
+//! - [`inspect`]: read-only snapshots of named queue and pool regions (shape, depth,
+//!   participants and whether they live, losses), and the removal of stale ones; what `ipcctl`
+//!   shows.
 //! - [`wait()`]: which of several queues, channel receivers, pipe connections and processes
 //!   are ready, in one sleep (Python's `multiprocessing.connection.wait`).
 //! - [`wait`](mod@wait): low-level, the one wait policy (spin, yield, then sleep) behind every
@@ -90,6 +93,8 @@ compile_error!("host-runtime supports Linux only (pidfd, futex, PR_SET_PDEATHSIG
 #[cfg(target_has_atomic = "64")]
 pub mod channel;
 mod encoding;
+#[cfg(target_has_atomic = "64")]
+pub mod inspect;
 #[cfg(target_has_atomic = "64")]
 mod ledger;
 #[cfg(target_has_atomic = "64")]

@@ -130,7 +130,7 @@ mod message;
 mod result;
 mod sched;
 mod submit;
-mod tables;
+pub(crate) mod tables;
 mod worker;
 
 pub use ipc_core::pool::{TaskHandle, WorkerId, WorkerInfo, WorkerState};

@@ -150,7 +150,7 @@ mod error;
 mod iter;
 #[cfg(target_has_atomic = "64")]
 mod joinable;
-mod layout;
+pub(crate) mod layout;
 mod raw;
 mod reclaim;
 mod simple;

@@ -52,6 +52,7 @@ pub struct Builder {
     maxtasksperchild: Option<u64>,
     prefetch: usize,
     max_message_size: usize,
+    name: Option<String>,
 }
 
 impl fmt::Debug for Builder {
@@ -62,6 +63,7 @@ impl fmt::Debug for Builder {
             .field("maxtasksperchild", &self.maxtasksperchild)
             .field("prefetch", &self.prefetch)
             .field("max_message_size", &self.max_message_size)
+            .field("name", &self.name)
             .finish()
     }
 }
@@ -82,6 +84,7 @@ impl Builder {
             maxtasksperchild: None,
             prefetch: DEFAULT_PREFETCH,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            name: None,
         }
     }
 
@@ -121,6 +124,34 @@ impl Builder {
     /// only when used.
     pub fn max_message_size(mut self, bytes: usize) -> Builder {
         self.max_message_size = bytes;
+        self
+    }
+
+    /// Publishes the pool's worker table under `name` (a named region, `/dev/shm/NAME`, mode
+    /// 0600) so that `ipcctl show NAME` lists each worker: its pid, its state (new, ready,
+    /// running, blocked, dead), the tasks it finished and the one it runs. The pool removes the
+    /// name when it is dropped; a pool whose process died leaves it to `ipcctl clean`.
+    ///
+    /// [`build`](Self::build) fails if the name is taken ([`PoolError::Queue`] with
+    /// `ShmError::AlreadyExists`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use host_runtime::{inspect, pool::Builder};
+    ///
+    /// let name = format!("doc-pool-{}", std::process::id());
+    /// let pool = Builder::new().processes(2).name(&name).build()?;
+    /// assert_eq!(pool.apply(|x: u32| x + 1, 1)?, 2);
+    /// let snap = inspect::inspect_region(&std::path::Path::new(inspect::SHM_DIR).join(&name))?;
+    /// let inspect::RegionSnapshot::Pool(p) = snap else { panic!("not a pool") };
+    /// assert_eq!(p.workers.len(), 2);
+    /// drop(pool);
+    /// assert!(!std::path::Path::new(inspect::SHM_DIR).join(&name).exists());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn name(mut self, name: &str) -> Builder {
+        self.name = Some(name.to_owned());
         self
     }
 
@@ -178,7 +209,7 @@ impl Builder {
         // Custody is bounded by `processes × prefetch`; twice that leaves room for tasks taken
         // back from dead workers, which keep their slots while they wait.
         let tasks = 2 * processes * self.prefetch + 64;
-        let tables = Tables::new(processes, tasks)?;
+        let tables = Tables::new(processes, tasks, self.name.as_deref())?;
         let (wake_rx, wake_tx) = wake_socket()?;
         let shared = Arc::new(Shared {
             sched: Mutex::new(Sched::new(processes, tasks)),

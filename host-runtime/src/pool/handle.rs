@@ -536,5 +536,7 @@ impl Drop for Pool {
                 let _ = handle.join();
             }
         }
+        // A named pool's status region goes with it.
+        self.shared.tables.unlink();
     }
 }

@@ -157,7 +157,9 @@ impl Params {
         if self.capacity == 0 || self.capacity > MAX_CAPACITY {
             return bad("capacity must be between 1 and ipc_core::MAX_CAPACITY");
         }
-        if self.inline_max + 1 < DESCRIPTOR_LEN || self.inline_max > super::MAX_INLINE {
+        // Not `inline_max + 1 < DESCRIPTOR_LEN`: a header may hold `usize::MAX` (fuzz target
+        // `inspect` found the overflow).
+        if self.inline_max < DESCRIPTOR_LEN - 1 || self.inline_max > super::MAX_INLINE {
             return bad("inline size must be between 23 and 1023 bytes");
         }
         if self.classes.len() > MAX_CLASSES {
@@ -271,9 +273,16 @@ impl Params {
                 "no queue here (bad magic), or it is still being made",
             ));
         }
-        let r = |index: usize| {
-            usize::try_from(header.u64_at(8 * index).load(Relaxed)).unwrap_or(usize::MAX)
-        };
+        Params::from_header_words(|index| header.u64_at(8 * index).load(Relaxed))
+    }
+
+    /// The parameters and the recorded region length from a header's words after the magic
+    /// (`read(i)` gives word `i`; each is asked for once): the version checked, the class count
+    /// capped. The layout is not checked yet ([`Params::layout`]).
+    pub(crate) fn from_header_words(
+        read: impl Fn(usize) -> u64,
+    ) -> Result<(Params, usize), QueueError> {
+        let r = |index: usize| usize::try_from(read(index)).unwrap_or(usize::MAX);
         if r(word::VERSION) != VERSION as usize {
             return Err(QueueError::BadHeader("unsupported queue format version"));
         }
@@ -289,7 +298,7 @@ impl Params {
                 .map(|c| (r(word::CLASSES + 2 * c), r(word::CLASSES + 2 * c + 1)))
                 .collect(),
             participants: r(word::PARTICIPANTS),
-            item_type: header.u64_at(8 * word::ITEM_TYPE).load(Relaxed),
+            item_type: read(word::ITEM_TYPE),
         };
         Ok((params, r(word::REGION_LEN)))
     }
@@ -354,6 +363,10 @@ mod tests {
             },
             Params {
                 inline_max: 5,
+                ..ok.clone()
+            },
+            Params {
+                inline_max: usize::MAX,
                 ..ok.clone()
             },
             Params {

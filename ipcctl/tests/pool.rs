@@ -1,0 +1,101 @@
+//! A named pool seen by `ipcctl`: each worker's state while a long task runs and after, the
+//! tasks done, and the region gone with the pool.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use host_runtime::pool::Builder;
+use serde_json::Value;
+
+/// The long task: runs until the file `path` exists, then returns the worker's pid.
+fn hold(path: String) -> u32 {
+    while !Path::new(&path).exists() {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    std::process::id()
+}
+
+fn show(name: &str) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_ipcctl"))
+        .env_remove("IPCCTL_DIR")
+        .args(["show", name, "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Shows the pool until `ok` holds for its JSON (a deadline far above the expected time).
+fn show_until(name: &str, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let v = show(name);
+        if ok(&v) {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "never {what}: {v}");
+        std::thread::yield_now();
+    }
+}
+
+fn states(v: &Value) -> Vec<String> {
+    let mut s: Vec<String> = v["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["state"].as_str().unwrap().to_owned())
+        .collect();
+    s.sort();
+    s
+}
+
+#[test]
+fn a_named_pool_shows_a_running_worker_then_its_result() {
+    let name = format!("ipcctl-pool-{}", std::process::id());
+    let flag = std::env::temp_dir().join(format!("{name}.go"));
+    let _ = std::fs::remove_file(&flag);
+    let pool = Builder::new().processes(2).name(&name).build().unwrap();
+    let v = show_until(&name, "both workers ready", |v| {
+        states(v) == ["ready", "ready"]
+    });
+    assert_eq!(v["kind"], "pool");
+    assert_eq!(v["creator"]["pid"], std::process::id());
+    assert_eq!(v["stale"], false);
+
+    let task = pool
+        .apply_async(hold, flag.to_str().unwrap().to_owned())
+        .unwrap();
+    let v = show_until(&name, "a worker running", |v| {
+        states(v) == ["ready", "running"]
+    });
+    let running = v["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["state"] == "running")
+        .unwrap()
+        .clone();
+    assert!(running["task"].is_u64(), "{running}");
+    assert_eq!(running["liveness"], "alive");
+    assert_eq!(v["tasks"]["running"], 1);
+    assert_eq!(v["tasks"]["done"], 0);
+
+    std::fs::write(&flag, b"go").unwrap();
+    let pid = task.get().unwrap();
+    assert_eq!(Value::from(pid), running["pid"]);
+    let v = show_until(&name, "the task done", |v| v["tasks"]["done"] == 1);
+    assert_eq!(states(&v), ["ready", "ready"]);
+    assert_eq!(v["tasks"]["running"], 0);
+    let _ = std::fs::remove_file(&flag);
+
+    drop(pool);
+    assert!(
+        !Path::new("/dev/shm").join(&name).exists(),
+        "the pool left its region"
+    );
+}
