@@ -452,25 +452,33 @@ impl sealed::Source for RawQueue {
     }
 }
 
-impl<T: Serialize + DeserializeOwned> Waitable for Queue<T> {}
+/// A source that is another source inside: `$inner` names it (`Queue` over its `RawQueue`, a
+/// channel's receivers over their `Chan`).
+macro_rules! forward_source {
+    ($({$($generics:tt)*})? $ty:ty => $inner:ident) => {
+        impl<$($($generics)*)?> Waitable for $ty {}
 
-impl<T: Serialize + DeserializeOwned> sealed::Source for Queue<T> {
-    fn arm<'a>(&'a self, arming: &mut Arming<'a>) -> Armed {
-        self.raw().arm(arming)
-    }
+        impl<$($($generics)*)?> sealed::Source for $ty {
+            fn arm<'a>(&'a self, arming: &mut Arming<'a>) -> Armed {
+                self.$inner().arm(arming)
+            }
 
-    fn disarm(&self) {
-        self.raw().disarm();
-    }
+            fn disarm(&self) {
+                self.$inner().disarm();
+            }
 
-    fn hint(&self) -> Option<bool> {
-        self.raw().hint()
-    }
+            fn hint(&self) -> Option<bool> {
+                self.$inner().hint()
+            }
 
-    fn stalled(&self) {
-        self.raw().stalled();
-    }
+            fn stalled(&self) {
+                self.$inner().stalled();
+            }
+        }
+    };
 }
+
+forward_source!({T: Serialize + DeserializeOwned} Queue<T> => raw);
 
 impl Waitable for Process {}
 
@@ -547,45 +555,9 @@ impl sealed::Source for Chan {
     }
 }
 
-impl<T: DeserializeOwned> Waitable for Receiver<T> {}
+forward_source!({T: DeserializeOwned} Receiver<T> => chan);
 
-impl<T: DeserializeOwned> sealed::Source for Receiver<T> {
-    fn arm<'a>(&'a self, arming: &mut Arming<'a>) -> Armed {
-        self.chan().arm(arming)
-    }
-
-    fn disarm(&self) {
-        self.chan().disarm();
-    }
-
-    fn hint(&self) -> Option<bool> {
-        self.chan().hint()
-    }
-
-    fn stalled(&self) {
-        self.chan().stalled();
-    }
-}
-
-impl Waitable for ByteReceiver {}
-
-impl sealed::Source for ByteReceiver {
-    fn arm<'a>(&'a self, arming: &mut Arming<'a>) -> Armed {
-        self.chan().arm(arming)
-    }
-
-    fn disarm(&self) {
-        self.chan().disarm();
-    }
-
-    fn hint(&self) -> Option<bool> {
-        self.chan().hint()
-    }
-
-    fn stalled(&self) {
-        self.chan().stalled();
-    }
-}
+forward_source!(ByteReceiver => chan);
 
 impl Waitable for Connection {}
 
