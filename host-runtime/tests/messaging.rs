@@ -428,12 +428,7 @@ fn wait_times_out_with_an_empty_result() {
 
 /// CPU time (user + system) of the whole process so far.
 fn cpu_time() -> Duration {
-    // SAFETY: `usage` is a valid, writable `rusage` for the call.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: as above; RUSAGE_SELF covers every thread of the process.
-    assert_eq!(unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) }, 0);
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(usage.ru_utime) + tv(usage.ru_stime)
+    host_runtime::sys::process_cpu_time().unwrap()
 }
 
 /// A blocked `wait` sleeps: over half a second, the process uses a small fraction of that in

@@ -32,7 +32,7 @@ use std::time::Duration;
 
 pub use atfork::fork_generation;
 pub(crate) use atfork::{fork_generation_unchecked, register_fork_handlers};
-pub use cpu::{cpus_allowed, cpus_online, thread_cpu_time};
+pub use cpu::{cpus_allowed, cpus_online, process_cpu_time, thread_cpu_time};
 pub use io::{flush_c_stdio, memfd_create, pipe, write_all};
 pub use pidfd::{pidfd_open, pidfd_send_signal};
 pub use poll::{poll_any_readable, poll_readable};
