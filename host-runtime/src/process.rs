@@ -1,4 +1,5 @@
-//! [`Process`]: Python's `multiprocessing.Process` (with the `fork` start method), for Linux.
+//! [`Process`]: Python's `multiprocessing.Process`, for Linux, with the `fork` and `spawn`
+//! start methods (see [Start methods](#start-methods)).
 //!
 //! A `Process` runs a closure in a forked child. Its captures are the arguments; the child gets
 //! a copy-on-write copy of the parent's memory, as in Python.
@@ -118,6 +119,35 @@
 //! fork from a long-lived helper thread instead, because the child would then be a copy of
 //! that thread rather than of the caller.
 //!
+//! # Start methods
+//!
+//! [`StartMethod::Fork`] (the default, the fastest) copies the parent: the child runs a
+//! closure. [`StartMethod::Spawn`] starts the program anew (`execve("/proc/self/exe")`) and
+//! runs a `fn` item on serde arguments: nothing of the parent's memory reaches the child, so
+//! nothing another thread was holding is held there (see the next section for what `fork`
+//! leaves held). [`StartMethod::Forkserver`] is not available yet. Choose per program with
+//! [`set_start_method`] (once; [`set_start_method_forced`] to change it) or per process with
+//! [`Builder::start_method`]; [`Builder::run`] (or [`run`]) starts a `fn` with either method,
+//! closures ([`Process::new`], [`Builder::start`]) are forked only
+//! ([`ProcessError::NeedsFork`] otherwise).
+//!
+//! Spawning needs one line in the program: [`init`] first thing in `main` (it runs the
+//! function in a spawned child and exits, and returns at once otherwise), or, in a test crate,
+//! whose `main` is the harness's, [`init_before_main!`](crate::init_before_main) at the top
+//! level. How the function, its arguments, its result and its panic travel: see [`Builder::run`]
+//! and the crate's `examples/spawn.rs`.
+//!
+//! | | `Fork` | `Spawn` |
+//! |---|---|---|
+//! | runs | a closure (its captures are the arguments) | a `fn` item (or a closure capturing nothing) on serde arguments |
+//! | with other threads running | may deadlock (held locks stay held) | safe |
+//! | handles (queues, regions, locks) | inherited, anonymous or named | named ones, passed by name and opened in the child |
+//! | cost | a `fork` | a `fork`-like `clone`, an `execve`, the program's start-up |
+//! | `main` needs | nothing | [`init`] (tests: [`init_before_main!`](crate::init_before_main)) |
+//!
+//! A program that forks while other threads run is told once, on stderr, with the way out (as
+//! Python 3.12 does); [`set_fork_warning`]`(false)` turns that off.
+//!
 //! # Forking a multi-threaded parent
 //!
 //! After `fork`, only the thread that called [`Process::start`] exists in the child. Whatever
@@ -200,6 +230,8 @@ mod identity; // names, `_identity` paths, `current_process`, `parent_process`
 mod join; // `JoinHandle<T>`: a child that returns a value
 mod panic_hook; // the children's panic message, written without a lock
 mod reaping; // `Reaping`: a pidfd, or a waiter thread; waiting, reaping, signalling
+mod spawn; // the spawn start method: `Builder::run`, `init`, `init_before_main!`
+mod start; // `StartMethod`, `set_start_method`, the warning on forks with threads running
 
 pub use builder::Builder;
 pub use children::{active_children, ActiveChild};
@@ -209,5 +241,10 @@ pub use error::ProcessError;
 pub use handle::Process;
 pub use identity::{current_process, parent_process, CurrentProcess, ParentProcess};
 pub use join::{start, JoinError, JoinHandle, MESSAGE_MAX};
+pub use spawn::{init, run};
+pub use start::{
+    get_start_method, set_fork_warning, set_start_method, set_start_method_forced, StartMethod,
+    StartMethodError,
+};
 
 use crate::lock::lock;

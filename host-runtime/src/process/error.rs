@@ -3,6 +3,9 @@
 use std::fmt;
 use std::io;
 
+use super::StartMethod;
+use crate::encoding::EncodeError;
+
 #[cfg(doc)]
 use super::Process;
 
@@ -22,6 +25,18 @@ pub enum ProcessError {
     Lost,
     /// [`Process::join_timeout`] waited in vain: the child still runs after the timeout.
     Timeout,
+    /// A closure can only be forked: this process's start method (its builder's, else the
+    /// program's, see [`set_start_method`](super::set_start_method)) is `method`. Start a `fn`
+    /// item with [`Builder::run`](super::Builder::run) instead, or ask for
+    /// [`StartMethod::Fork`] with [`Builder::start_method`](super::Builder::start_method).
+    NeedsFork {
+        /// The start method in force.
+        method: StartMethod,
+    },
+    /// The start method is not available yet ([`StartMethod::Forkserver`]).
+    Unavailable(StartMethod),
+    /// The arguments of a spawned child could not be encoded (their `Serialize` failed).
+    Encode(EncodeError),
     /// A system call failed.
     Os(io::Error),
 }
@@ -38,6 +53,14 @@ impl fmt::Display for ProcessError {
                 f.write_str("child process was reaped elsewhere; its exit status is lost")
             }
             ProcessError::Timeout => f.write_str("timed out waiting for the child process to exit"),
+            ProcessError::NeedsFork { method } => write!(
+                f,
+                "a closure can only be forked, and the start method is {method}: start a fn item"
+            ),
+            ProcessError::Unavailable(method) => {
+                write!(f, "start method {method} is not available")
+            }
+            ProcessError::Encode(e) => write!(f, "could not encode the child's arguments: {e}"),
             ProcessError::Os(e) => write!(f, "system call failed: {e}"),
         }
     }
@@ -47,6 +70,7 @@ impl std::error::Error for ProcessError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             ProcessError::Os(e) => Some(e),
+            ProcessError::Encode(e) => Some(e),
             _ => None,
         }
     }

@@ -1,0 +1,259 @@
+//! Re-executing the current program: [`spawn_exec`] (a `clone` + `execve` that hands chosen
+//! descriptors to the new program), and [`ExecEntry`], a function of this program named by a
+//! number that survives the `execve` (and its new address-space layout).
+
+// Unsafe here: `clone`, `fcntl`, `prctl`, `execve` (FFI); a checked number turned back into a
+// function pointer; the value of a zero-sized `Copy` type made anew.
+#![allow(unsafe_code)]
+
+use std::ffi::{CStr, CString};
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+use super::{cvt, cvt_long, Pid, Signal};
+
+/// `clone(SIGCHLD)` then, in the child, `fcntl(fd, F_SETFD, 0)` for each of `keep`,
+/// optionally `prctl(PR_SET_PDEATHSIG)`, `before_exec()`, and `execve(path, argv, envp)`:
+/// starts `path` in a new child process that inherits exactly the descriptors of `keep` (and
+/// every descriptor without `FD_CLOEXEC`, as any `execve`); see `clone(2)`, `execve(2)`.
+///
+/// The child is made with the raw `clone` system call, not libc's `fork`: no `pthread_atfork`
+/// handler runs (the crate's handlers prepare state for a child that goes on running this
+/// program; this one replaces it at once). Between the `clone` and the `execve` the child
+/// makes only system calls (and `before_exec`), no allocation and no lock, so this is safe in
+/// a parent that runs other threads: that is its point. The parent keeps `FD_CLOEXEC` on its
+/// own descriptors; only the child's copies lose it.
+///
+/// With `parent_death`, the child arms `PR_SET_PDEATHSIG` with that signal, then checks that
+/// `getppid()` is still the caller (else it kills itself with `SIGKILL`, as if the signal had
+/// come), before `before_exec`. The signal survives `execve` (not for set-user-id programs).
+///
+/// If `fcntl`, `prctl` or `execve` fails, the child leaves with `_exit(127)` (as a shell does
+/// for a command it can't run): the caller sees exit code 127.
+///
+/// `before_exec` runs in the child, which has one thread and a copy of the parent's memory
+/// whose locks may be held by threads that don't exist there: it should make system calls only
+/// (writing a byte to a descriptor is fine; allocating, printing or locking may deadlock).
+///
+/// # Errors
+///
+/// `EAGAIN`/`ENOMEM` from `clone` (no child was made); `EINVAL` if `argv` is empty.
+pub fn spawn_exec(
+    path: &CStr,
+    argv: &[CString],
+    envp: &[CString],
+    keep: &[BorrowedFd<'_>],
+    parent_death: Option<Signal>,
+    before_exec: impl FnOnce(),
+) -> io::Result<Pid> {
+    if argv.is_empty() {
+        return Err(io::ErrorKind::InvalidInput.into());
+    }
+    // Everything the child needs is made before the clone: it must not allocate.
+    let argv_ptrs: Vec<*const libc::c_char> = argv
+        .iter()
+        .map(|a| a.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect();
+    let envp_ptrs: Vec<*const libc::c_char> = envp
+        .iter()
+        .map(|e| e.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect();
+    let keep: Vec<libc::c_int> = keep.iter().map(AsRawFd::as_raw_fd).collect();
+    let parent = super::getpid();
+
+    // SAFETY: `clone` with only `SIGCHLD` (no `CLONE_VM`, no new stack) is `fork` without
+    // libc's bookkeeping: the child gets a copy of our memory and continues on its own copy of
+    // this stack. The child never returns from this function: it makes system calls on
+    // values prepared above (valid, NUL-terminated, null-terminated arrays, alive in its copy)
+    // and `before_exec`, then `execve` or `_exit`; so no value of the caller's frames is dropped
+    // or used twice, and libc's per-thread state, stale in the child, is never consulted.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            libc::SIGCHLD as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    let ret = cvt_long(ret)?;
+    if let Some(pid) = Pid::from_raw(ret as libc::c_int) {
+        return Ok(pid);
+    }
+    // In the child.
+    for &fd in &keep {
+        // SAFETY: `fcntl(F_SETFD)` on an integer; a bad descriptor is an error, not UB.
+        if cvt(unsafe { libc::fcntl(fd, libc::F_SETFD, 0) }).is_err() {
+            super::exit_immediately(127);
+        }
+    }
+    if let Some(sig) = parent_death {
+        // SAFETY: `prctl(PR_SET_PDEATHSIG, sig)` takes integers only.
+        let armed =
+            unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig.as_raw() as libc::c_ulong) } == 0;
+        if !armed || super::getppid() != Some(parent) {
+            let _ = super::kill(super::getpid(), Signal::KILL);
+            super::exit_immediately(127);
+        }
+    }
+    before_exec();
+    // SAFETY: `path` is NUL-terminated; both arrays are null-terminated arrays of pointers to
+    // NUL-terminated strings, all alive (the child's copies) for the call.
+    unsafe { libc::execve(path.as_ptr(), argv_ptrs.as_ptr(), envp_ptrs.as_ptr()) };
+    super::exit_immediately(127)
+}
+
+/// What an [`ExecEntry`] runs: reads its input from the bytes given, writes its outcome into
+/// the file, returns the exit code.
+type EntryFn = fn(&[u8], &File) -> i32;
+
+/// The fixed point [`ExecEntry`] offsets are measured from. Never inlined (it must have an
+/// address of its own).
+#[inline(never)]
+fn anchor(_: &[u8], _: &File) -> i32 {
+    // A body unlike any other function's, so that no linker folds another one onto it (which
+    // would still be sound: only the address matters, and it stays fixed within the binary).
+    0x5eed
+}
+
+/// A zero-sized callable that an [`ExecEntry`] can run in another run of this program: a
+/// `fn` item, or a closure that captures nothing, wrapped with what its call needs.
+pub(crate) trait ZstCall: Copy + 'static {
+    /// Runs the call on `input`, writes the outcome into `out`, returns the exit code.
+    fn call(self, input: &[u8], out: &File) -> i32;
+}
+
+/// The entry of a [`ZstCall`]: makes the call's only value anew, then runs it.
+fn zst_trampoline<C: ZstCall>(input: &[u8], out: &File) -> i32 {
+    const {
+        assert!(
+            size_of::<C>() == 0,
+            "only a zero-sized callable can cross an exec"
+        )
+    };
+    // SAFETY: `C` has size 0 (asserted above), so it has no bytes that could be invalid.
+    // This function is reached only through an `ExecEntry` made by `ExecEntry::of`, which
+    // took a value of `C` (so `C` is inhabited), and `C: Copy` (so making another one is
+    // making a copy, which that process was allowed to do).
+    let c: C = unsafe { std::ptr::NonNull::<C>::dangling().as_ptr().read() };
+    c.call(input, out)
+}
+
+/// The identity of an executable file: device and inode of what `/proc/self/exe` names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ExeId {
+    /// `st_dev`.
+    pub(crate) dev: u64,
+    /// `st_ino`.
+    pub(crate) ino: u64,
+}
+
+impl ExeId {
+    /// This process's executable (`stat("/proc/self/exe")`).
+    pub(crate) fn current() -> io::Result<ExeId> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata("/proc/self/exe")?;
+        Ok(ExeId {
+            dev: m.dev(),
+            ino: m.ino(),
+        })
+    }
+}
+
+/// A [`ZstCall`] of this program as a number that names the same call in another run of the
+/// same executable: the address of its entry minus the address of a fixed function.
+///
+/// Code is loaded as one block (a position-independent executable is moved as a whole by
+/// ASLR), so the distance between two functions of the same executable is the same in every
+/// run of it. It is not across different executables, nor for code of a library loaded
+/// separately (a `dylib`, `dlopen`): [`ExecEntry::run`] checks the executable, and this crate
+/// is linked into it (an `rlib`, as Cargo builds it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ExecEntry {
+    offset: i64,
+    exe: ExeId,
+}
+
+impl ExecEntry {
+    /// The number of `call`'s entry, in this executable. The value proves `C` inhabited.
+    ///
+    /// # Errors
+    ///
+    /// As [`ExeId::current`]: `/proc` is not mounted.
+    pub(crate) fn of<C: ZstCall>(_call: C) -> io::Result<ExecEntry> {
+        let f = zst_trampoline::<C> as EntryFn as usize as i64;
+        Ok(ExecEntry {
+            offset: f.wrapping_sub(anchor as EntryFn as usize as i64),
+            exe: ExeId::current()?,
+        })
+    }
+
+    /// The parts, to send.
+    pub(crate) fn to_parts(self) -> (i64, ExeId) {
+        (self.offset, self.exe)
+    }
+
+    /// Rebuilds an entry sent by [`to_parts`](Self::to_parts).
+    pub(crate) fn from_parts(offset: i64, exe: ExeId) -> ExecEntry {
+        ExecEntry { offset, exe }
+    }
+
+    /// Runs the entry in this process: `Err` (nothing run) unless this process runs the
+    /// executable the entry was made in.
+    ///
+    /// What this rests on: the parts were made by [`ExecEntry::of`] in a process running the
+    /// executable they name (its device and inode; a running executable can't be written to,
+    /// `ETXTBSY`, and its inode can't be reused while a process runs it). This crate sends them
+    /// only through the environment of a child it starts (`process::init` reads them); a
+    /// program's environment is trusted input, as for the dynamic loader (`LD_PRELOAD`): who
+    /// sets it can make the program run anything.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidData` if this process runs another executable; as [`ExeId::current`].
+    pub(crate) fn run(self, input: &[u8], out: &File) -> io::Result<i32> {
+        if ExeId::current()? != self.exe {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the entry was made in another executable",
+            ));
+        }
+        let addr = (anchor as EntryFn as usize as i64).wrapping_add(self.offset) as usize;
+        // SAFETY: the same executable (checked above) placed a `zst_trampoline::<C>`, an
+        // `EntryFn`, at `anchor + offset` in the run that made the entry (see above for what
+        // this rests on); the code moved as a whole, so it is at that distance here.
+        let f = unsafe { std::mem::transmute::<usize, EntryFn>(addr) };
+        Ok(f(input, out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Clone, Copy)]
+    struct Seven;
+
+    impl ZstCall for Seven {
+        fn call(self, input: &[u8], _: &File) -> i32 {
+            7 + input.len() as i32
+        }
+    }
+
+    #[test]
+    fn an_entry_runs_in_the_same_executable_and_not_in_another() {
+        let e = ExecEntry::of(Seven).unwrap();
+        let file = File::from(super::super::memfd_create("t").unwrap());
+        assert_eq!(e.run(&[1, 2], &file).unwrap(), 9);
+        let (offset, mut exe) = e.to_parts();
+        exe.ino ^= 1;
+        let err = ExecEntry::from_parts(offset, exe)
+            .run(&[], &file)
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+    }
+}

@@ -1,0 +1,250 @@
+//! Start methods: spawned children (the program re-executed) run `fn` items with serde
+//! arguments and results; panics, exit codes and signals come back; named queues carry messages
+//! both ways; and the hazard that spawn removes: a lock held by another thread at the start.
+
+mod common;
+
+use std::sync::mpsc;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use common::watchdog_secs;
+use host_runtime::process::{current_process, Builder, JoinError, ProcessError, StartMethod};
+use host_runtime::sys::Signal;
+use host_runtime::Queue;
+
+// The spawned children of this test binary run their function from here, before the harness.
+host_runtime::init_before_main!();
+
+fn spawner() -> Builder {
+    Builder::new().start_method(StartMethod::Spawn)
+}
+
+fn describe((n, word): (u64, String)) -> (String, usize, String) {
+    (
+        format!("{word}-{}", n * 2),
+        std::process::id() as usize,
+        current_process().name().to_string(),
+    )
+}
+
+#[test]
+fn arguments_and_result_round_trip() {
+    watchdog_secs(60, || {
+        let h = spawner()
+            .name("describer")
+            .run(describe, (21, "answer".to_string()))
+            .unwrap();
+        let (text, pid, name) = h.join().unwrap();
+        assert_eq!(text, "answer-42");
+        assert_eq!(pid, h.pid() as usize);
+        assert_ne!(pid, std::process::id() as usize);
+        assert_eq!(name, "describer");
+        assert_eq!(h.process().exitcode(), Some(0));
+    });
+}
+
+fn big(len: usize) -> Vec<u8> {
+    (0..len).map(|i| i as u8).collect()
+}
+
+#[test]
+fn large_arguments_and_results() {
+    watchdog_secs(60, || {
+        let h = spawner().run(big, 4 << 20).unwrap();
+        let v = h.join().unwrap();
+        assert_eq!(v.len(), 4 << 20);
+        assert!(v.iter().enumerate().all(|(i, &b)| b == i as u8));
+
+        let h = spawner()
+            .run(
+                |v: Vec<u8>| v.iter().map(|&b| u64::from(b)).sum::<u64>(),
+                vec![3u8; 1 << 20],
+            )
+            .unwrap();
+        assert_eq!(h.join().unwrap(), 3 << 20);
+    });
+}
+
+fn boom(message: String) -> u32 {
+    panic!("{message}")
+}
+
+#[test]
+fn a_panic_comes_back_with_its_message() {
+    watchdog_secs(60, || {
+        let h = spawner()
+            .run(boom, "spawned and failed".to_string())
+            .unwrap();
+        match h.join() {
+            Err(JoinError::Panicked { message }) => assert_eq!(message, "spawned and failed"),
+            other => panic!("expected a panic, got {other:?}"),
+        }
+        assert_eq!(h.process().exitcode(), Some(1));
+    });
+}
+
+fn quit(code: i32) -> String {
+    std::process::exit(code)
+}
+
+#[test]
+fn an_exit_code_comes_back() {
+    watchdog_secs(60, || {
+        let h = spawner().run(quit, 7).unwrap();
+        assert!(matches!(h.join(), Err(JoinError::Exited { code: 7 })));
+    });
+}
+
+fn wait_for_ever(_: ()) {
+    loop {
+        std::thread::park();
+    }
+}
+
+#[test]
+fn a_killed_child_reports_the_signal() {
+    watchdog_secs(60, || {
+        let h = spawner().run(wait_for_ever, ()).unwrap();
+        assert!(matches!(
+            h.join_timeout(Duration::from_millis(50)),
+            Err(JoinError::Timeout)
+        ));
+        assert!(h.is_alive());
+        h.kill().unwrap();
+        assert!(matches!(
+            h.join(),
+            Err(JoinError::Signaled {
+                signal: Signal::KILL
+            })
+        ));
+        assert_eq!(h.process().exitcode(), Some(-9));
+    });
+}
+
+/// Takes numbers from the queue named `requests` until a 0, answers each doubled on `replies`;
+/// returns how many it answered.
+fn doubler((requests, replies): (String, String)) -> u64 {
+    let requests = Queue::<u64>::open_named(&requests).unwrap();
+    let replies = Queue::<u64>::open_named(&replies).unwrap();
+    let mut n = 0;
+    loop {
+        let x = requests.get().unwrap();
+        if x == 0 {
+            return n;
+        }
+        replies.put(x * 2).unwrap();
+        n += 1;
+    }
+}
+
+#[test]
+fn named_queues_passed_by_name_carry_messages_both_ways() {
+    watchdog_secs(60, || {
+        let name = |tag: &str| format!("host-runtime-spawn-{}-{tag}", std::process::id());
+        let (req_name, rep_name) = (name("req"), name("rep"));
+        let requests = Queue::<u64>::builder()
+            .maxsize(4)
+            .create_named(&req_name)
+            .unwrap();
+        let replies = Queue::<u64>::builder()
+            .maxsize(4)
+            .create_named(&rep_name)
+            .unwrap();
+        let h = spawner()
+            .run(doubler, (req_name.clone(), rep_name.clone()))
+            .unwrap();
+        // More than the capacity each way: both sides block and wake each other.
+        for x in 1..=100u64 {
+            requests.put(x).unwrap();
+            assert_eq!(replies.get().unwrap(), x * 2);
+        }
+        requests.put(0).unwrap();
+        assert_eq!(h.join().unwrap(), 100);
+        Queue::<u64>::unlink_named(&req_name).unwrap();
+        Queue::<u64>::unlink_named(&rep_name).unwrap();
+    });
+}
+
+#[test]
+fn a_closure_cannot_be_spawned_and_forkserver_is_not_there_yet() {
+    let p = spawner().build(|| {});
+    assert!(matches!(
+        p.start(),
+        Err(ProcessError::NeedsFork {
+            method: StartMethod::Spawn
+        })
+    ));
+    let r = Builder::new()
+        .start_method(StartMethod::Forkserver)
+        .run(describe, (1, String::new()));
+    assert!(matches!(
+        r,
+        Err(ProcessError::Unavailable(StartMethod::Forkserver))
+    ));
+}
+
+/// Held by a thread of the parent across the start of a child (the test).
+static SHARED: Mutex<u32> = Mutex::new(0);
+
+/// Locks `SHARED` (as library code in a child would, e.g. a logger) and returns.
+fn lock_shared(add: u32) -> u32 {
+    let mut g = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+    *g += add;
+    *g
+}
+
+/// Starts the child with `method` while another thread holds `SHARED`, and releases it only
+/// once the child has started; returns the child's result, or `None` if it was still
+/// running after `deadline` (it is then killed).
+fn start_while_a_thread_holds_the_lock(method: StartMethod, deadline: Duration) -> Option<u32> {
+    let (held_tx, held_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let _g = SHARED.lock().unwrap();
+        held_tx.send(()).unwrap();
+        let _ = release_rx.recv();
+    });
+    held_rx.recv().unwrap();
+    let h = Builder::new()
+        .start_method(method)
+        .run(lock_shared, 1)
+        .unwrap();
+    // The lock is free in the parent from now on.
+    release_tx.send(()).unwrap();
+    holder.join().unwrap();
+    match h.join_timeout(deadline) {
+        Ok(v) => Some(v),
+        Err(JoinError::Timeout) => {
+            h.kill().unwrap();
+            assert!(matches!(h.join(), Err(JoinError::Signaled { .. })));
+            None
+        }
+        Err(e) => panic!("unexpected: {e}"),
+    }
+}
+
+/// The hazard of `fork` in a threaded program, shown: the forked child's copy of the mutex is
+/// locked by a thread that does not exist in the child, so its `lock` never returns (we give it
+/// 3 s, then kill it). Released in the parent right after the start, the mutex stays locked in
+/// the child forever: the hang is certain, not a race. The same start with `Spawn` completes,
+/// every time: the child is a new program with its own, free mutex.
+#[test]
+fn a_lock_held_by_another_thread_hangs_a_forked_child_not_a_spawned_one() {
+    watchdog_secs(120, || {
+        // This program forks with threads running on purpose: no warning wanted.
+        host_runtime::process::set_fork_warning(false);
+        assert_eq!(
+            start_while_a_thread_holds_the_lock(StartMethod::Fork, Duration::from_secs(3)),
+            None,
+            "the forked child should hang on the mutex its parent's thread held"
+        );
+        for _ in 0..20 {
+            assert_eq!(
+                start_while_a_thread_holds_the_lock(StartMethod::Spawn, Duration::from_secs(60)),
+                Some(1),
+                "a spawned child starts with its own, free mutex"
+            );
+        }
+    });
+}
