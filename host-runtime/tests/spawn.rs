@@ -248,3 +248,122 @@ fn a_lock_held_by_another_thread_hangs_a_forked_child_not_a_spawned_one() {
         }
     });
 }
+
+/// Puts messages of 4 KiB (blob chunks, not inline), each filled with its sequence number,
+/// into the named queue until killed.
+fn producer(name: String) {
+    let q = Queue::<Vec<u8>>::open_named(&name).unwrap();
+    for seq in 0u64.. {
+        q.put(vec![seq as u8; 4096]).unwrap();
+    }
+}
+
+/// A spawned producer SIGKILLed while putting (at an arbitrary point: mid-put or blocked on
+/// the full queue) registered when it opened the queue by name, so it is found dead and
+/// repaired: the chunks it held come back, every message read is whole, the queue goes on.
+#[test]
+fn a_spawned_producer_killed_mid_put_is_repaired() {
+    watchdog_secs(120, || {
+        let name = format!("host-runtime-spawn-{}-kill", std::process::id());
+        let q = Queue::<Vec<u8>>::builder()
+            .maxsize(4)
+            .size_class(4096 + 16, 4)
+            .create_named(&name)
+            .unwrap();
+        let check = |m: &[u8]| {
+            assert_eq!(m.len(), 4096);
+            assert!(m.iter().all(|&b| b == m[0]), "a torn message");
+        };
+        for round in 0..5 {
+            let h = spawner().run(producer, name.clone()).unwrap();
+            // Consume while it produces, then kill it at whatever point it is.
+            for _ in 0..(50 + 37 * round) {
+                check(&q.get().unwrap());
+            }
+            h.kill().unwrap();
+            assert!(matches!(h.join(), Err(JoinError::Signaled { .. })));
+            assert_eq!(q.repair_dead(), 1, "the killed producer is repaired");
+            while let Ok(m) = q.get_nowait() {
+                check(&m);
+            }
+            let stats = q.pool_stats();
+            assert_eq!(stats[0].free, stats[0].total, "no chunk leaked");
+        }
+        assert!(q.stats().dead_processes >= 5);
+        // Still usable, to the last chunk.
+        for i in 0..4u8 {
+            q.put_timeout(vec![i; 4096], Duration::from_secs(30))
+                .unwrap();
+        }
+        for i in 0..4u8 {
+            assert_eq!(q.get().unwrap(), vec![i; 4096]);
+        }
+        Queue::<Vec<u8>>::unlink_named(&name).unwrap();
+    });
+}
+
+/// A spawned daemon dies with the thread that started it, like a forked one: its parent-death
+/// signal is armed before `execve` (and survives it), and `run` returns only once it is.
+#[test]
+fn a_spawned_daemon_dies_with_its_thread() {
+    watchdog_secs(60, || {
+        let h = std::thread::spawn(|| spawner().daemon(true).run(wait_for_ever, ()).unwrap())
+            .join()
+            .unwrap();
+        assert!(matches!(
+            h.join(),
+            Err(JoinError::Signaled {
+                signal: Signal::KILL
+            })
+        ));
+    });
+}
+
+/// Run by `forking_with_threads_warns_once_and_can_be_silenced` in a process of its own (it
+/// does nothing in a normal run): forks three children while another thread runs.
+#[test]
+fn fork_warning_helper() {
+    let Some(mode) = std::env::var_os("HOST_RUNTIME_TEST_FORK_WARNING") else {
+        return;
+    };
+    if mode == "off" {
+        host_runtime::process::set_fork_warning(false);
+    }
+    let (tx, rx) = mpsc::channel::<()>();
+    let t = std::thread::spawn(move || {
+        let _ = rx.recv();
+    });
+    for _ in 0..3 {
+        let p = host_runtime::Process::new(|| {});
+        p.start().unwrap();
+        assert_eq!(p.join().unwrap(), 0);
+    }
+    drop(tx);
+    t.join().unwrap();
+}
+
+/// A program that forks while another thread runs is told once on stderr, with the way out;
+/// `set_fork_warning(false)` silences it.
+#[test]
+fn forking_with_threads_warns_once_and_can_be_silenced() {
+    watchdog_secs(120, || {
+        for (mode, expected) in [("on", 1), ("off", 0)] {
+            let out = std::process::Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", "fork_warning_helper", "--nocapture"])
+                .env("HOST_RUNTIME_TEST_FORK_WARNING", mode)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(
+                stderr.matches("threads and forks a child").count(),
+                expected,
+                "mode {mode}: {stderr}"
+            );
+            if expected == 1 {
+                assert!(stderr.contains("StartMethod::Spawn"), "{stderr}");
+                assert!(stderr.contains("set_fork_warning(false)"), "{stderr}");
+            }
+        }
+    });
+}
