@@ -153,8 +153,18 @@ pub(crate) struct ExeId {
 }
 
 impl ExeId {
-    /// This process's executable (`stat("/proc/self/exe")`).
+    /// This process's executable (`stat("/proc/self/exe")`), read once per process (a
+    /// process's executable never changes; a child made by `execve` starts with empty statics).
     pub(crate) fn current() -> io::Result<ExeId> {
+        static CURRENT: std::sync::OnceLock<ExeId> = std::sync::OnceLock::new();
+        if let Some(id) = CURRENT.get() {
+            return Ok(*id);
+        }
+        let id = Self::read()?;
+        Ok(*CURRENT.get_or_init(|| id))
+    }
+
+    fn read() -> io::Result<ExeId> {
         use std::os::unix::fs::MetadataExt;
         let m = std::fs::metadata("/proc/self/exe")?;
         Ok(ExeId {
