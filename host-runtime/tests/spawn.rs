@@ -356,7 +356,7 @@ fn forking_with_threads_warns_once_and_can_be_silenced() {
             assert!(out.status.success(), "{out:?}");
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert_eq!(
-                stderr.matches("threads and forks a child").count(),
+                stderr.matches("threads and forks:").count(),
                 expected,
                 "mode {mode}: {stderr}"
             );

@@ -17,7 +17,7 @@
 //!    plus `HOST_RUNTIME_SPAWN=1:PARENT-PID:DEV:INO:OFFSET:ARGS-FD:RESULT-FD`; its `argv` is
 //!    the parent's `argv[0]` alone.
 //! 4. In the child, [`init`] finds the variable, removes it (so that programs the function
-//!    starts don't see it), checks that its parent is the one named and that it runs the same
+//!    starts don't see it), sets close-on-exec again on the two descriptors, checks that its parent is the one named and that it runs the same
 //!    executable, decodes the arguments, runs the function under `catch_unwind` and writes the
 //!    result or the panic's message into the result file, and exits (code 0, 1 after a panic,
 //!    as a forked child); it never returns into `main`.
@@ -177,6 +177,10 @@ fn run_spawned(value: &OsString) -> Result<i32, String> {
         .write(true)
         .open(format!("/proc/self/fd/{}", p.result_fd))
         .map_err(|e| format!("result file: {e}"))?;
+    // Not to be inherited by programs the function starts (the result file would be theirs to
+    // write); ours are the descriptions opened above.
+    let _ = sys::set_cloexec_raw(p.args_fd);
+    let _ = sys::set_cloexec_raw(p.result_fd);
     let ((number, name), args): ((u64, Option<String>), &[u8]) =
         postcard::take_from_bytes(&input).map_err(|e| format!("arguments file: {e}"))?;
 

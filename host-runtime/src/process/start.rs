@@ -229,10 +229,10 @@ pub(super) fn warn_if_threaded() {
         // Before the fork, with the stderr lock free (`start` takes it after this).
         let _ = writeln!(
             std::io::stderr(),
-            "host-runtime: warning: process {} has {threads} threads and forks a child: a lock \
-             another thread holds at this moment stays locked in the child, which deadlocks if \
-             it takes it. Start the child with StartMethod::Spawn (process::Builder::\
-             start_method, process::set_start_method) and a fn item, or silence this with \
+            "host-runtime: warning: process {} has {threads} threads and forks: a lock another \
+             thread holds at this moment stays locked in the forked copy, which deadlocks if it \
+             takes it. Use StartMethod::Spawn (process::Builder::start_method, \
+             process::set_start_method) with a fn item, or silence this with \
              process::set_fork_warning(false).",
             std::process::id()
         );

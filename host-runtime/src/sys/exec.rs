@@ -29,7 +29,10 @@ use super::{cvt, cvt_long, Pid, Signal};
 /// `getppid()` is still the caller (else it kills itself with `SIGKILL`, as if the signal had
 /// come), before `before_exec`. The signal survives `execve` (not for set-user-id programs).
 ///
-/// If `fcntl`, `prctl` or `execve` fails, the child leaves with `_exit(127)` (as a shell does
+/// The child's signal mask is emptied before `execve` (the calling thread's mask would
+/// otherwise carry over).
+///
+/// If `sigprocmask`, `fcntl`, `prctl` or `execve` fails, the child leaves with `_exit(127)` (as a shell does
 /// for a command it can't run): the caller sees exit code 127.
 ///
 /// `before_exec` runs in the child, which has one thread and a copy of the parent's memory
@@ -63,6 +66,11 @@ pub fn spawn_exec(
         .collect();
     let keep: Vec<libc::c_int> = keep.iter().map(AsRawFd::as_raw_fd).collect();
     let parent = super::getpid();
+    // SAFETY: `sigset_t` is plain data; `sigemptyset` initialises it (it can't fail for a
+    // valid pointer).
+    let mut no_signals: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `no_signals` is a valid, writable `sigset_t`.
+    unsafe { libc::sigemptyset(&mut no_signals) };
 
     // SAFETY: `clone` with only `SIGCHLD` (no `CLONE_VM`, no new stack) is `fork` without
     // libc's bookkeeping: the child gets a copy of our memory and continues on its own copy of
@@ -84,7 +92,12 @@ pub fn spawn_exec(
     if let Some(pid) = Pid::from_raw(ret as libc::c_int) {
         return Ok(pid);
     }
-    // In the child.
+    // In the child. The new program starts with no signal blocked, whatever the calling
+    // thread blocked (`execve` keeps the mask): as `std::process::Command` does.
+    // SAFETY: `no_signals` is an initialised `sigset_t`; a null old-set pointer is allowed.
+    if unsafe { libc::sigprocmask(libc::SIG_SETMASK, &no_signals, std::ptr::null_mut()) } != 0 {
+        super::exit_immediately(127);
+    }
     for &fd in &keep {
         // SAFETY: `fcntl(F_SETFD)` on an integer; a bad descriptor is an error, not UB.
         if cvt(unsafe { libc::fcntl(fd, libc::F_SETFD, 0) }).is_err() {
@@ -105,6 +118,19 @@ pub fn spawn_exec(
     // NUL-terminated strings, all alive (the child's copies) for the call.
     unsafe { libc::execve(path.as_ptr(), argv_ptrs.as_ptr(), envp_ptrs.as_ptr()) };
     super::exit_immediately(127)
+}
+
+/// `fcntl(fd, F_SETFD, FD_CLOEXEC)`: closes the descriptor number `fd` on a later `execve`;
+/// for descriptors this process was handed by number (through `execve`), once it has taken
+/// what it needs from them. Changes a flag only, whoever owns the descriptor.
+///
+/// # Errors
+///
+/// `EBADF` if `fd` is not open.
+pub(crate) fn set_cloexec_raw(fd: i32) -> io::Result<()> {
+    // SAFETY: `fcntl(F_SETFD)` on an integer: a bad descriptor is an error, and the flag
+    // touches no memory.
+    cvt(unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) }).map(drop)
 }
 
 /// What an [`ExecEntry`] runs: reads its input from the bytes given, writes its outcome into
@@ -141,6 +167,26 @@ fn zst_trampoline<C: ZstCall>(input: &[u8], out: &File) -> i32 {
     // making a copy, which that process was allowed to do).
     let c: C = unsafe { std::ptr::NonNull::<C>::dangling().as_ptr().read() };
     c.call(input, out)
+}
+
+/// The start of the loaded object (executable or shared library) that holds `addr`
+/// (`dladdr(3)`'s `dli_fbase`); `None` if none does, or the dynamic loader can't tell (a
+/// statically linked program).
+fn object_base(addr: usize) -> Option<usize> {
+    // SAFETY: `Dl_info` is plain data (pointers and integers), for which all zeros is valid.
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    // SAFETY: `dladdr` only looks `addr` up (it never dereferences it) and writes `info`, a
+    // valid, writable `Dl_info`.
+    let found = unsafe { libc::dladdr(addr as *const libc::c_void, &mut info) };
+    (found != 0 && !info.dli_fbase.is_null()).then_some(info.dli_fbase as usize)
+}
+
+/// Whether the code at `addr` belongs to the main executable (the object that holds the
+/// program's entry point, `getauxval(AT_ENTRY)`), not to a shared library.
+fn in_main_executable(addr: usize) -> bool {
+    // SAFETY: `getauxval` reads the auxiliary vector; an absent entry gives 0.
+    let entry = unsafe { libc::getauxval(libc::AT_ENTRY) } as usize;
+    entry != 0 && object_base(addr).is_some_and(|base| Some(base) == object_base(entry))
 }
 
 /// The identity of an executable file: device and inode of what `/proc/self/exe` names.
@@ -180,8 +226,9 @@ impl ExeId {
 /// Code is loaded as one block (a position-independent executable is moved as a whole by
 /// ASLR), so the distance between two functions of the same executable is the same in every
 /// run of it. It is not across different executables, nor for code of a library loaded
-/// separately (a `dylib`, `dlopen`): [`ExecEntry::run`] checks the executable, and this crate
-/// is linked into it (an `rlib`, as Cargo builds it).
+/// separately (a `dylib`, `dlopen`): [`ExecEntry::of`] checks that both functions are in the
+/// main executable (`dladdr(3)` against the program's entry point), [`ExecEntry::run`] that
+/// it runs the same executable file and that the fixed function is in it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct ExecEntry {
     offset: i64,
@@ -194,10 +241,20 @@ impl ExecEntry {
     /// # Errors
     ///
     /// As [`ExeId::current`]: `/proc` is not mounted.
+    /// `Unsupported` if the entry or this crate's code is not in the main executable (a
+    /// `dylib`, a library loaded with `dlopen`, or a static program whose objects the loader
+    /// can't name): another run would load it elsewhere.
     pub(crate) fn of<C: ZstCall>(_call: C) -> io::Result<ExecEntry> {
-        let f = zst_trampoline::<C> as EntryFn as usize as i64;
+        let f = zst_trampoline::<C> as EntryFn as usize;
+        let a = anchor as EntryFn as usize;
+        if !in_main_executable(a) || !in_main_executable(f) {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "spawn needs the function and host-runtime linked into the main executable",
+            ));
+        }
         Ok(ExecEntry {
-            offset: f.wrapping_sub(anchor as EntryFn as usize as i64),
+            offset: (f as i64).wrapping_sub(a as i64),
             exe: ExeId::current()?,
         })
     }
@@ -224,13 +281,17 @@ impl ExecEntry {
     ///
     /// # Errors
     ///
-    /// `InvalidData` if this process runs another executable; as [`ExeId::current`].
+    /// `InvalidData` if this process runs another executable, `Unsupported` if this crate's
+    /// code is not in the main executable; as [`ExeId::current`].
     pub(crate) fn run(self, input: &[u8], out: &File) -> io::Result<i32> {
         if ExeId::current()? != self.exe {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 "the entry was made in another executable",
             ));
+        }
+        if !in_main_executable(anchor as EntryFn as usize) {
+            return Err(io::ErrorKind::Unsupported.into());
         }
         let addr = (anchor as EntryFn as usize as i64).wrapping_add(self.offset) as usize;
         // SAFETY: the same executable (checked above) placed a `zst_trampoline::<C>`, an
@@ -265,5 +326,13 @@ mod tests {
             .run(&[], &file)
             .unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+    }
+
+    #[test]
+    fn code_of_a_shared_library_is_not_in_the_main_executable() {
+        assert!(in_main_executable(anchor as EntryFn as usize));
+        // libc's `getpid` lives in libc.so, loaded separately.
+        assert!(!in_main_executable(libc::getpid as *const () as usize));
+        assert!(!in_main_executable(0));
     }
 }

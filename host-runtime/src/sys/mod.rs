@@ -35,7 +35,7 @@ pub use atfork::fork_generation;
 pub(crate) use atfork::{fork_generation_unchecked, register_fork_handlers};
 pub use cpu::{cpus_allowed, cpus_online, thread_cpu_time};
 pub use exec::spawn_exec;
-pub(crate) use exec::{ExeId, ExecEntry, ZstCall};
+pub(crate) use exec::{set_cloexec_raw, ExeId, ExecEntry, ZstCall};
 pub use io::{flush_c_stdio, memfd_create, pipe, write_all};
 pub use pidfd::{pidfd_open, pidfd_send_signal};
 pub use poll::{poll_any_readable, poll_readable};
