@@ -47,7 +47,8 @@
 //! - [`Builder::start`] (or [`start`]) runs a closure that returns a value and gives a
 //!   [`JoinHandle<T>`], whose [`join`](JoinHandle::join) returns it (any size; through a memory
 //!   file, see [`JoinHandle`]) or a [`JoinError`] that tells a panic (with its message), an exit
-//!   code and a signal apart. (The name `spawn` is kept for Python's `spawn` start method.)
+//!   code and a signal apart. [`Builder::run`] (or [`run`]) does the same for a `fn` item with
+//!   serde arguments, with any [start method](#start-methods).
 //! - [`active_children`]: the children this process started that still run (Python's
 //!   `multiprocessing.active_children()`; it does not reap, see there why).
 //! - [`parent_process`]: in a child, the process that started it (name, pid, `is_alive`);

@@ -35,6 +35,11 @@ pub enum ProcessError {
     },
     /// The start method is not available yet ([`StartMethod::Forkserver`]).
     Unavailable(StartMethod),
+    /// This process was spawned and its `main` did not call [`init`](super::init) first (the
+    /// spawn's environment variable is still set): spawning from here would run `main` again
+    /// in each child, without end (Python's "attempt to start a new process before the current
+    /// process has finished its bootstrapping phase").
+    SpawnedWithoutInit,
     /// The arguments of a spawned child could not be encoded (their `Serialize` failed).
     Encode(EncodeError),
     /// A system call failed.
@@ -60,6 +65,10 @@ impl fmt::Display for ProcessError {
             ProcessError::Unavailable(method) => {
                 write!(f, "start method {method} is not available")
             }
+            ProcessError::SpawnedWithoutInit => f.write_str(
+                "this spawned process did not call host_runtime::process::init() at the start \
+                 of main; it can't spawn",
+            ),
             ProcessError::Encode(e) => write!(f, "could not encode the child's arguments: {e}"),
             ProcessError::Os(e) => write!(f, "system call failed: {e}"),
         }

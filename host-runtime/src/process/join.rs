@@ -94,8 +94,8 @@ impl Builder {
     /// Starts a child that runs `f` and hands what it returns back to [`JoinHandle::join`].
     ///
     /// `T` travels encoded (serde, postcard), of any size (the child writes it into a memory
-    /// file, see [`JoinHandle`]). This is not Python's `spawn` start method: the child is forked
-    /// like every [`Process`].
+    /// file, see [`JoinHandle`]). A closure can only be forked (with another start method this
+    /// fails with [`ProcessError::NeedsFork`]); [`Builder::run`] starts a `fn` item with any.
     ///
     /// # Errors
     ///

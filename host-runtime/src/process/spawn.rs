@@ -85,6 +85,10 @@ const EXIT_CANNOT_RUN: i32 = 127;
 /// (`std::env::remove_var`): calling it while other threads read the environment is a data
 /// race in libc, hence "before any thread starts".
 ///
+/// A program that spawns but whose `main` skips `init` runs `main` again in each spawned
+/// child (as a Python script without its `if __name__ == "__main__"` guard); its spawns there
+/// fail with [`ProcessError::SpawnedWithoutInit`] instead of starting children without end.
+///
 /// A spawned child whose parent is gone by the time it runs `init`, or whose variable is
 /// malformed or names another executable, writes why to stderr and exits with code 127.
 pub fn init() {
@@ -301,6 +305,8 @@ impl Builder {
     ///
     /// - [`ProcessError::Unavailable`] for [`StartMethod::Forkserver`].
     /// - [`ProcessError::Encode`] if `args` could not be encoded.
+    /// - [`ProcessError::SpawnedWithoutInit`] with `Spawn`, in a spawned child whose `main`
+    ///   did not call [`init`] (it would spawn itself again and again).
     /// - [`ProcessError::Os`]: the memory files could not be made, `/proc` could not be read,
     ///   or `clone` failed; as [`Process::start`](super::Process::start) otherwise.
     ///
@@ -366,6 +372,15 @@ where
     Builder::new().run(f, args)
 }
 
+/// A process that still has the spawn's variable is a spawned child that skipped [`init`]:
+/// it must not spawn (each child would run `main` again, and spawn again).
+fn refuse_without_init(var: Option<&std::ffi::OsStr>) -> Result<(), ProcessError> {
+    match var {
+        Some(_) => Err(ProcessError::SpawnedWithoutInit),
+        None => Ok(()),
+    }
+}
+
 /// The spawn: see the module docs.
 fn spawn<F, A, R>(
     builder: Builder,
@@ -377,6 +392,7 @@ where
     A: Serialize + DeserializeOwned + 'static,
     R: Serialize + DeserializeOwned + 'static,
 {
+    refuse_without_init(std::env::var_os(ENV).as_deref())?;
     let entry = ExecEntry::of(call)?;
     let daemon = builder.daemon;
     let process = builder.build(|| {});
@@ -439,6 +455,15 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_spawned_child_that_skipped_init_may_not_spawn() {
+        assert!(refuse_without_init(None).is_ok());
+        assert!(matches!(
+            refuse_without_init(Some(std::ffi::OsStr::new("1:2:3"))),
+            Err(ProcessError::SpawnedWithoutInit)
+        ));
+    }
 
     #[test]
     fn payloads_round_trip_and_bad_ones_are_refused() {

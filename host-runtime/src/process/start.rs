@@ -33,6 +33,15 @@ pub enum StartMethod {
     /// A single-threaded server process forks the children. **Not available yet**: setting it
     /// fails with [`StartMethodError::Unavailable`], a start with it with
     /// [`ProcessError::Unavailable`](super::ProcessError::Unavailable).
+    ///
+    /// What it needs beyond [`Spawn`](StartMethod::Spawn)'s parts (the server would be started
+    /// like a spawned child, and run a spawned entry in each fork): the server's loop (a
+    /// `SOCK_SEQPACKET` pair; a request carries the entry, the child's number and name, and
+    /// the argument and result memory files by `SCM_RIGHTS`); and, in the parent, a way to
+    /// wait for a child that is not its own: the server is the child's parent, so only it can
+    /// `waitpid`, and it must send each exit status back (a pidfd of the child still serves
+    /// `kill`, `terminate` and `wait`). The parent's reaping (`waitpid` on its own children)
+    /// has no such variant yet.
     Forkserver,
     /// The child re-executes the program (`/proc/self/exe`) and runs a `fn` item with serde
     /// arguments: nothing of the parent's memory (nor its held locks) reaches it. Needs
