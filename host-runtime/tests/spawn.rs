@@ -228,7 +228,9 @@ fn start_while_a_thread_holds_the_lock(method: StartMethod, deadline: Duration) 
 /// locked by a thread that does not exist in the child, so its `lock` never returns (we give it
 /// 3 s, then kill it). Released in the parent right after the start, the mutex stays locked in
 /// the child forever: the hang is certain, not a race. The same start with `Spawn` completes,
-/// every time: the child is a new program with its own, free mutex.
+/// every time (20 rounds; `SPAWN_ROUNDS=1000` for more): the child is a new program with its
+/// own, free mutex. A plain thread holds the mutex (no tokio runtime: a runtime's worker
+/// holding it would be the same hazard, and adds a dependency for nothing more).
 #[test]
 fn a_lock_held_by_another_thread_hangs_a_forked_child_not_a_spawned_one() {
     watchdog_secs(120, || {
@@ -239,7 +241,12 @@ fn a_lock_held_by_another_thread_hangs_a_forked_child_not_a_spawned_one() {
             None,
             "the forked child should hang on the mutex its parent's thread held"
         );
-        for _ in 0..20 {
+        // `SPAWN_ROUNDS=1000` for a longer local run.
+        let rounds: usize = std::env::var("SPAWN_ROUNDS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(20);
+        for _ in 0..rounds {
             assert_eq!(
                 start_while_a_thread_holds_the_lock(StartMethod::Spawn, Duration::from_secs(60)),
                 Some(1),
