@@ -1,5 +1,5 @@
-//! [`Process`]: Python's `multiprocessing.Process`, for Linux, with the `fork` and `spawn`
-//! start methods (see [Start methods](#start-methods)).
+//! [`Process`]: Python's `multiprocessing.Process`, for Linux, with the `fork`, `spawn` and
+//! `forkserver` start methods (see [Start methods](#start-methods)).
 //!
 //! A `Process` runs a closure in a forked child. Its captures are the arguments; the child gets
 //! a copy-on-write copy of the parent's memory, as in Python.
@@ -126,7 +126,8 @@
 //! closure. [`StartMethod::Spawn`] starts the program anew (`execve("/proc/self/exe")`) and
 //! runs a `fn` item on serde arguments: nothing of the parent's memory reaches the child, so
 //! nothing another thread was holding is held there (see the next section for what `fork`
-//! leaves held). [`StartMethod::Forkserver`] is not available yet. Choose per program with
+//! leaves held). [`StartMethod::Forkserver`] runs such a `fn` in a fork of a server process,
+//! started once by re-executing the program: as safe, without an `execve` per child. Choose per program with
 //! [`set_start_method`] (once; [`set_start_method_forced`] to change it) or per process with
 //! [`Builder::start_method`]; [`Builder::run`] (or [`run`]) starts a `fn` with either method,
 //! closures ([`Process::new`], [`Builder::start`]) are forked only
@@ -138,13 +139,14 @@
 //! level. How the function, its arguments, its result and its panic travel: see [`Builder::run`]
 //! and the crate's `examples/spawn.rs`.
 //!
-//! | | `Fork` | `Spawn` |
-//! |---|---|---|
-//! | runs | a closure (its captures are the arguments) | a `fn` item (or a closure capturing nothing) on serde arguments |
-//! | with other threads running | may deadlock (held locks stay held) | safe |
-//! | handles (queues, regions, locks) | inherited, anonymous or named | named ones, passed by name and opened in the child |
-//! | cost | a `fork` | a `fork`-like `clone`, an `execve`, the program's start-up |
-//! | `main` needs | nothing | [`init`] (tests: [`init_before_main!`](crate::init_before_main)) |
+//! | | `Fork` | `Spawn` | `Forkserver` |
+//! |---|---|---|---|
+//! | runs | a closure (its captures are the arguments) | a `fn` item (or a closure capturing nothing) on serde arguments | as `Spawn` |
+//! | with other threads running | may deadlock (held locks stay held) | safe | safe |
+//! | handles (queues, regions, locks) | inherited, anonymous or named | named ones, passed by name and opened in the child | as `Spawn` |
+//! | cost | a `fork` | a `fork`-like `clone`, an `execve`, the program's start-up | a request on a socket, a `fork` of the small server (its start once) |
+//! | `main` needs | nothing | [`init`] (tests: [`init_before_main!`](crate::init_before_main)) | as `Spawn` |
+//! | daemons | yes | yes | not yet |
 //!
 //! A program that forks while other threads run is told once, on stderr, with the way out (as
 //! Python 3.12 does); [`set_fork_warning`]`(false)` turns that off.
@@ -227,6 +229,7 @@ mod builder; // `Builder`: name and daemon flag
 mod children; // `active_children`: the registry of started children; the child-exit word
 mod cpus; // `cpu_count`, `process_cpu_count`
 mod error; // `ProcessError`
+mod forkserver; // the forkserver start method: the server, its requests
 mod handle; // `Process`: start (the fork and the child's side), join, signals, drop
 mod handshake; // a daemon's ready handshake: a socket pair, or a futex word
 mod identity; // names, `_identity` paths, `current_process`, `parent_process`

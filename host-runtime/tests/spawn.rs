@@ -167,7 +167,7 @@ fn named_queues_passed_by_name_carry_messages_both_ways() {
 }
 
 #[test]
-fn a_closure_cannot_be_spawned_and_forkserver_is_not_there_yet() {
+fn a_closure_cannot_be_spawned_and_a_forkserver_daemon_is_not_there_yet() {
     let p = spawner().build(|| {});
     assert!(matches!(
         p.start(),
@@ -177,6 +177,7 @@ fn a_closure_cannot_be_spawned_and_forkserver_is_not_there_yet() {
     ));
     let r = Builder::new()
         .start_method(StartMethod::Forkserver)
+        .daemon(true)
         .run(describe, (1, String::new()));
     assert!(matches!(
         r,
@@ -229,7 +230,8 @@ fn start_while_a_thread_holds_the_lock(method: StartMethod, deadline: Duration) 
 /// 3 s, then kill it). Released in the parent right after the start, the mutex stays locked in
 /// the child forever: the hang is certain, not a race. The same start with `Spawn` completes,
 /// every time (20 rounds; `SPAWN_ROUNDS=1000` for more): the child is a new program with its
-/// own, free mutex. A plain thread holds the mutex (no tokio runtime: a runtime's worker
+/// own, free mutex; so does a start with `Forkserver` (the child is a fork of the server, a
+/// single-threaded run of the program that never took the mutex). A plain thread holds the mutex (no tokio runtime: a runtime's worker
 /// holding it would be the same hazard, and adds a dependency for nothing more).
 #[test]
 fn a_lock_held_by_another_thread_hangs_a_forked_child_not_a_spawned_one() {
@@ -247,11 +249,13 @@ fn a_lock_held_by_another_thread_hangs_a_forked_child_not_a_spawned_one() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(20);
         for _ in 0..rounds {
-            assert_eq!(
-                start_while_a_thread_holds_the_lock(StartMethod::Spawn, Duration::from_secs(60)),
-                Some(1),
-                "a spawned child starts with its own, free mutex"
-            );
+            for method in [StartMethod::Spawn, StartMethod::Forkserver] {
+                assert_eq!(
+                    start_while_a_thread_holds_the_lock(method, Duration::from_secs(60)),
+                    Some(1),
+                    "a {method} child starts with its own, free mutex"
+                );
+            }
         }
     });
 }
@@ -371,6 +375,92 @@ fn forking_with_threads_warns_once_and_can_be_silenced() {
                 assert!(stderr.contains("StartMethod::Spawn"), "{stderr}");
                 assert!(stderr.contains("set_fork_warning(false)"), "{stderr}");
             }
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Forkserver
+
+fn forkserver() -> Builder {
+    Builder::new().start_method(StartMethod::Forkserver)
+}
+
+/// Arguments, result, name, panic, exit code, signal: as for a spawn. The child is ours (its
+/// parent is this process, though the server forked it).
+#[test]
+fn forkserver_children_report_like_spawned_ones() {
+    watchdog_secs(60, || {
+        let h = forkserver()
+            .name("served")
+            .run(describe, (4, "x".to_string()))
+            .unwrap();
+        let (text, pid, name) = h.join().unwrap();
+        assert_eq!(
+            (text.as_str(), pid, name.as_str()),
+            ("x-8", h.pid() as usize, "served")
+        );
+        assert_eq!(h.process().exitcode(), Some(0));
+
+        let h = forkserver().run(big, 1 << 20).unwrap();
+        assert_eq!(h.join().unwrap().len(), 1 << 20);
+
+        let h = forkserver()
+            .run(boom, "served and failed".to_string())
+            .unwrap();
+        assert!(
+            matches!(h.join(), Err(JoinError::Panicked { message }) if message == "served and failed")
+        );
+
+        let h = forkserver().run(quit, 9).unwrap();
+        assert!(matches!(h.join(), Err(JoinError::Exited { code: 9 })));
+
+        let h = forkserver().run(wait_for_ever, ()).unwrap();
+        assert!(h.is_alive());
+        h.terminate().unwrap();
+        assert!(matches!(
+            h.join(),
+            Err(JoinError::Signaled {
+                signal: Signal::TERM
+            })
+        ));
+    });
+}
+
+/// Forkserver children from several threads at once, each with a queue of its own by name.
+#[test]
+fn forkserver_children_from_many_threads_use_named_queues() {
+    watchdog_secs(120, || {
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                std::thread::spawn(move || {
+                    let name =
+                        |tag: &str| format!("host-runtime-fs-{}-{t}-{tag}", std::process::id());
+                    let (req_name, rep_name) = (name("req"), name("rep"));
+                    let requests = Queue::<u64>::builder()
+                        .maxsize(2)
+                        .create_named(&req_name)
+                        .unwrap();
+                    let replies = Queue::<u64>::builder()
+                        .maxsize(2)
+                        .create_named(&rep_name)
+                        .unwrap();
+                    let h = forkserver()
+                        .run(doubler, (req_name.clone(), rep_name.clone()))
+                        .unwrap();
+                    for x in 1..=20u64 {
+                        requests.put(x + 1000 * t).unwrap();
+                        assert_eq!(replies.get().unwrap(), 2 * (x + 1000 * t));
+                    }
+                    requests.put(0).unwrap();
+                    assert_eq!(h.join().unwrap(), 20);
+                    Queue::<u64>::unlink_named(&req_name).unwrap();
+                    Queue::<u64>::unlink_named(&rep_name).unwrap();
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
         }
     });
 }

@@ -33,7 +33,8 @@ pub enum ProcessError {
         /// The start method in force.
         method: StartMethod,
     },
-    /// The start method is not available yet ([`StartMethod::Forkserver`]).
+    /// The start method can't start this process yet: a daemon with
+    /// [`StartMethod::Forkserver`].
     Unavailable(StartMethod),
     /// This process was spawned and its `main` did not call [`init`](super::init) first (the
     /// spawn's environment variable is still set): spawning from here would run `main` again

@@ -135,9 +135,6 @@ impl Process {
         }
         match self.start_method.unwrap_or_else(get_start_method) {
             StartMethod::Fork => {}
-            StartMethod::Forkserver => {
-                return Err(ProcessError::Unavailable(StartMethod::Forkserver))
-            }
             method => return Err(ProcessError::NeedsFork { method }),
         }
         // Warn (once) if other threads run: taken before the stderr lock below.

@@ -54,7 +54,7 @@ const ENV: &str = "HOST_RUNTIME_SPAWN";
 const PAYLOAD_VERSION: u32 = 1;
 /// Exit code of a spawned child that could not run its function at all (bad payload, other
 /// executable, unreadable arguments file): as a shell's for a command it can't run.
-const EXIT_CANNOT_RUN: i32 = 127;
+pub(super) const EXIT_CANNOT_RUN: i32 = 127;
 
 /// Runs the requested function if this process was started by a spawn, then exits; returns
 /// at once otherwise. Call it first thing in `main` (before any thread starts) in every
@@ -92,6 +92,10 @@ const EXIT_CANNOT_RUN: i32 = 127;
 /// A spawned child whose parent is gone by the time it runs `init`, or whose variable is
 /// malformed or names another executable, writes why to stderr and exits with code 127.
 pub fn init() {
+    if let Some(value) = std::env::var_os(super::forkserver::ENV) {
+        std::env::remove_var(super::forkserver::ENV);
+        super::forkserver::serve(&value);
+    }
     let Some(value) = std::env::var_os(ENV) else {
         return;
     };
@@ -185,13 +189,24 @@ fn run_spawned(value: &OsString) -> Result<i32, String> {
     // write); ours are the descriptions opened above.
     let _ = sys::set_cloexec_raw(p.args_fd);
     let _ = sys::set_cloexec_raw(p.result_fd);
-    let ((number, name), args): ((u64, Option<String>), &[u8]) =
-        postcard::take_from_bytes(&input).map_err(|e| format!("arguments file: {e}"))?;
+    run_entry(parent, ExecEntry::from_parts(p.offset, p.exe), &input, &out)
+}
 
+/// In a spawned (or forkserver) child: takes the name from the arguments file's `input`,
+/// becomes a child of `parent`, and runs `entry` on the rest. Its exit code, or why it could
+/// not run.
+pub(super) fn run_entry(
+    parent: Pid,
+    entry: ExecEntry,
+    input: &[u8],
+    out: &File,
+) -> Result<i32, String> {
+    let ((number, name), args): ((u64, Option<String>), &[u8]) =
+        postcard::take_from_bytes(input).map_err(|e| format!("arguments file: {e}"))?;
     enter_child(lock_identity(), parent, &[], number, name.map(Arc::from));
     install_child_panic_hook();
-    ExecEntry::from_parts(p.offset, p.exe)
-        .run(args, &out)
+    entry
+        .run(args, out)
         .map_err(|e| format!("cannot run the function: {e}"))
 }
 
@@ -287,6 +302,9 @@ impl Builder {
     ///   [`init`] first (a test crate: [`init_before_main!`](crate::init_before_main)); see the
     ///   [module docs](super#start-methods). Nothing of the parent's memory reaches the child:
     ///   a lock another thread holds in the parent is not held there.
+    /// - [`StartMethod::Forkserver`]: the child is forked by a server process (started once,
+    ///   as a spawned child, the same `init` needed), which never ran the program's threads
+    ///   either; the child is still this process's own (see [`StartMethod::Forkserver`]).
     ///
     /// Either way the result, panics (with their message), exit codes and signals come back as
     /// for a forked [`JoinHandle`]; a spawned child whose arguments don't decode panics with
@@ -303,7 +321,7 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// - [`ProcessError::Unavailable`] for [`StartMethod::Forkserver`].
+    /// - [`ProcessError::Unavailable`] for a daemon with [`StartMethod::Forkserver`].
     /// - [`ProcessError::Encode`] if `args` could not be encoded.
     /// - [`ProcessError::SpawnedWithoutInit`] with `Spawn`, in a spawned child whose `main`
     ///   did not call [`init`] (it would spawn itself again and again).
@@ -339,8 +357,8 @@ impl Builder {
         };
         match self.effective_start_method() {
             StartMethod::Fork => self.start_method(StartMethod::Fork).start(move || f(args)),
-            StartMethod::Forkserver => Err(ProcessError::Unavailable(StartMethod::Forkserver)),
-            StartMethod::Spawn => spawn(self, Call(f, PhantomData), &args),
+            StartMethod::Forkserver => spawn(self, Call(f, PhantomData), &args, true),
+            StartMethod::Spawn => spawn(self, Call(f, PhantomData), &args, false),
         }
     }
 }
@@ -372,6 +390,29 @@ where
     Builder::new().run(f, args)
 }
 
+/// The `argv` (`argv[0]` alone) and environment (this process's, without the variables of
+/// `extra`'s names, then `extra`) of a re-executed program.
+pub(super) fn exec_args(extra: &[(&str, &str)]) -> io::Result<(Vec<CString>, Vec<CString>)> {
+    let nul = |_| io::Error::from(io::ErrorKind::InvalidInput);
+    let mut envp = Vec::new();
+    for (k, v) in std::env::vars_os() {
+        if k == ENV || k == super::forkserver::ENV || extra.iter().any(|(name, _)| k == *name) {
+            continue;
+        }
+        let mut kv = k.into_vec();
+        kv.push(b'=');
+        kv.extend_from_slice(v.as_bytes());
+        envp.push(CString::new(kv).map_err(nul)?);
+    }
+    for (k, v) in extra {
+        envp.push(CString::new(format!("{k}={v}")).map_err(nul)?);
+    }
+    let argv0 = std::env::args_os()
+        .next()
+        .unwrap_or_else(|| OsString::from("/proc/self/exe"));
+    Ok((vec![CString::new(argv0.into_vec()).map_err(nul)?], envp))
+}
+
 /// A process that still has the spawn's variable is a spawned child that skipped [`init`]:
 /// it must not spawn (each child would run `main` again, and spawn again).
 fn refuse_without_init(var: Option<&std::ffi::OsStr>) -> Result<(), ProcessError> {
@@ -386,6 +427,7 @@ fn spawn<F, A, R>(
     builder: Builder,
     call: Call<F, A, R>,
     args: &A,
+    forkserver: bool,
 ) -> Result<JoinHandle<R>, ProcessError>
 where
     F: Fn(A) -> R + Copy + 'static,
@@ -393,8 +435,11 @@ where
     R: Serialize + DeserializeOwned + 'static,
 {
     refuse_without_init(std::env::var_os(ENV).as_deref())?;
-    let entry = ExecEntry::of(call)?;
     let daemon = builder.daemon;
+    if forkserver {
+        super::forkserver::refuse_daemon(daemon)?;
+    }
+    let entry = ExecEntry::of(call)?;
     let process = builder.build(|| {});
 
     let (number, name) = process.naming();
@@ -407,6 +452,10 @@ where
     drop(input);
     let result = Arc::new(File::from(sys::memfd_create("host-runtime-result")?));
 
+    if forkserver {
+        process.start_launched(|_| super::forkserver::request(entry, &args_file, &result))?;
+        return Ok(JoinHandle::from_parts(process, result));
+    }
     let (offset, exe) = entry.to_parts();
     let payload = Payload {
         parent: sys::getpid().as_raw(),
@@ -417,22 +466,7 @@ where
     }
     .render();
 
-    let nul = |_| ProcessError::Os(io::ErrorKind::InvalidInput.into());
-    let mut envp = Vec::new();
-    for (k, v) in std::env::vars_os() {
-        if k == ENV {
-            continue;
-        }
-        let mut kv = k.into_vec();
-        kv.push(b'=');
-        kv.extend_from_slice(v.as_bytes());
-        envp.push(CString::new(kv).map_err(nul)?);
-    }
-    envp.push(CString::new(format!("{ENV}={payload}")).map_err(nul)?);
-    let argv0 = std::env::args_os()
-        .next()
-        .unwrap_or_else(|| OsString::from("/proc/self/exe"));
-    let argv = [CString::new(argv0.into_vec()).map_err(nul)?];
+    let (argv, envp) = exec_args(&[(ENV, &payload)])?;
 
     let keep = [args_file.as_fd(), result.as_fd()];
     process.start_launched(|ready| {

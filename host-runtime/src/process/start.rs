@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering::Relaxed};
 /// |---|---|---|---|
 /// | `Fork` | a copy of the parent (`fork(2)`) | a closure, or a `fn` with arguments | no: locks held by other threads stay held in the child |
 /// | `Spawn` | the program started anew (`execve("/proc/self/exe")`) | a `fn` with serde arguments ([`Builder::run`](super::Builder::run)) | yes |
-/// | `Forkserver` | not available yet | — | — |
+/// | `Forkserver` | a fork of a server process that re-executed the program once | a `fn` with serde arguments | yes |
 ///
 /// # Examples
 ///
@@ -30,18 +30,14 @@ pub enum StartMethod {
     /// default. Unsafe to combine with threads: see [Forking a multi-threaded
     /// parent](super#forking-a-multi-threaded-parent).
     Fork,
-    /// A single-threaded server process forks the children. **Not available yet**: setting it
-    /// fails with [`StartMethodError::Unavailable`], a start with it with
-    /// [`ProcessError::Unavailable`](super::ProcessError::Unavailable).
-    ///
-    /// What it needs beyond [`Spawn`](StartMethod::Spawn)'s parts (the server would be started
-    /// like a spawned child, and run a spawned entry in each fork): the server's loop (a
-    /// `SOCK_SEQPACKET` pair; a request carries the entry, the child's number and name, and
-    /// the argument and result memory files by `SCM_RIGHTS`); and, in the parent, a way to
-    /// wait for a child that is not its own: the server is the child's parent, so only it can
-    /// `waitpid`, and it must send each exit status back (a pidfd of the child still serves
-    /// `kill`, `terminate` and `wait`). The parent's reaping (`waitpid` on its own children)
-    /// has no such variant yet.
+    /// A single-threaded server process, started once by re-executing the program, forks each
+    /// child on request (over a Unix socket; the argument and result files go as
+    /// `SCM_RIGHTS` descriptors) and runs a `fn` item with serde arguments there, as
+    /// [`Spawn`](StartMethod::Spawn) does; the child is nonetheless this process's own (the
+    /// server makes it with `clone(CLONE_PARENT)`). Cheaper than a spawn (no `execve` per
+    /// child), as safe with threads (the server never ran the program's threads). Needs
+    /// [`init`](super::init) as `Spawn` does. Not with [`Builder::daemon`](super::Builder::daemon)
+    /// yet ([`ProcessError::Unavailable`](super::ProcessError::Unavailable)).
     Forkserver,
     /// The child re-executes the program (`/proc/self/exe`) and runs a `fn` item with serde
     /// arguments: nothing of the parent's memory (nor its held locks) reaches it. Needs
@@ -76,9 +72,9 @@ impl StartMethod {
         }
     }
 
-    /// The methods that work today ([`set_start_method`] accepts them).
+    /// The methods that work today ([`set_start_method`] accepts them): all three.
     pub fn is_available(self) -> bool {
-        !matches!(self, StartMethod::Forkserver)
+        true
     }
 }
 
@@ -112,7 +108,8 @@ pub enum StartMethodError {
         /// The method in force.
         current: StartMethod,
     },
-    /// This method is not available yet ([`StartMethod::Forkserver`]); nothing changed.
+    /// This method is not available on this system or build; nothing changed. (Every method
+    /// is available today; kept for methods that may not be.)
     Unavailable(StartMethod),
     /// Not one of Python's names.
     Unknown,
@@ -150,7 +147,7 @@ static METHOD: AtomicU8 = AtomicU8::new(0);
 ///
 /// - [`StartMethodError::AlreadySet`] if it was set before (by any thread), even to the same
 ///   method; nothing changes.
-/// - [`StartMethodError::Unavailable`] for [`StartMethod::Forkserver`].
+/// - [`StartMethodError::Unavailable`] for a method that is not available (none today).
 ///
 /// # Examples
 ///
@@ -184,7 +181,8 @@ pub fn set_start_method(method: StartMethod) -> Result<(), StartMethodError> {
 ///
 /// # Errors
 ///
-/// [`StartMethodError::Unavailable`] for [`StartMethod::Forkserver`]; nothing changes.
+/// [`StartMethodError::Unavailable`] for a method that is not available (none today); nothing
+/// changes.
 pub fn set_start_method_forced(method: StartMethod) -> Result<(), StartMethodError> {
     if !method.is_available() {
         return Err(StartMethodError::Unavailable(method));
@@ -305,17 +303,5 @@ mod tests {
         assert!(thread_count().unwrap() >= 2);
         drop(tx);
         t.join().unwrap();
-    }
-
-    #[test]
-    fn forkserver_is_refused() {
-        assert_eq!(
-            set_start_method(StartMethod::Forkserver),
-            Err(StartMethodError::Unavailable(StartMethod::Forkserver))
-        );
-        assert_eq!(
-            set_start_method_forced(StartMethod::Forkserver),
-            Err(StartMethodError::Unavailable(StartMethod::Forkserver))
-        );
     }
 }

@@ -9,7 +9,7 @@
 use std::ffi::{CStr, CString};
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use super::{cvt, cvt_long, Pid, Signal};
 
@@ -131,6 +131,20 @@ pub(crate) fn set_cloexec_raw(fd: i32) -> io::Result<()> {
     // SAFETY: `fcntl(F_SETFD)` on an integer: a bad descriptor is an error, and the flag
     // touches no memory.
     cvt(unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) }).map(drop)
+}
+
+/// `fcntl(fd, F_DUPFD_CLOEXEC, 0)`: a new descriptor, owned by the caller, for the open file
+/// that the descriptor number `fd` names; for descriptors this process was handed by number
+/// (through `execve`). The number itself stays open, owned by nobody.
+///
+/// # Errors
+///
+/// `EBADF` if `fd` is not open; `EMFILE`.
+pub(crate) fn dup_inherited(fd: i32) -> io::Result<OwnedFd> {
+    // SAFETY: `fcntl(F_DUPFD_CLOEXEC)` on an integer: a bad descriptor is an error.
+    let new = cvt(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) })?;
+    // SAFETY: `fcntl` succeeded: `new` is a new descriptor, open and owned by nothing else.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
 }
 
 /// What an [`ExecEntry`] runs: reads its input from the bytes given, writes its outcome into
@@ -300,6 +314,198 @@ impl ExecEntry {
         let f = unsafe { std::mem::transmute::<usize, EntryFn>(addr) };
         Ok(f(input, out))
     }
+}
+
+/// `socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC)`: two connected sockets that keep
+/// message boundaries; see `socketpair(2)`, `unix(7)`.
+///
+/// # Errors
+///
+/// `EMFILE`, `ENFILE`, `ENOMEM`.
+pub fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` is a valid, writable array of two `c_int`s.
+    cvt(unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    })?;
+    // SAFETY: `socketpair` succeeded: both descriptors are new, open, and owned by nothing else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// The most descriptors [`send_with_fds`] sends and [`recv_with_fds`] receives at once.
+pub const MAX_FDS: usize = 4;
+
+/// Room for a control message of `MAX_FDS` descriptors, aligned for `cmsghdr`.
+#[repr(C, align(8))]
+struct CmsgBuf([u8; 64]);
+
+const _: () = assert!(
+    (std::mem::size_of::<libc::cmsghdr>() + MAX_FDS * std::mem::size_of::<libc::c_int>()) <= 64
+);
+
+/// `sendmsg(sock, data, SCM_RIGHTS(fds))`: sends one message with copies of `fds` (at most
+/// [`MAX_FDS`]); see `sendmsg(2)`, `unix(7)`. `EINTR` is retried.
+///
+/// # Errors
+///
+/// `InvalidInput` for more than `MAX_FDS` descriptors; `EPIPE`/`ECONNRESET` if the peer is
+/// gone; `EMSGSIZE`.
+pub fn send_with_fds(sock: BorrowedFd<'_>, data: &[u8], fds: &[BorrowedFd<'_>]) -> io::Result<()> {
+    if fds.len() > MAX_FDS {
+        return Err(io::ErrorKind::InvalidInput.into());
+    }
+    let mut cbuf = CmsgBuf([0; 64]);
+    let fd_bytes = std::mem::size_of_val(fds) as u32;
+    let mut iov = libc::iovec {
+        iov_base: data.as_ptr() as *mut libc::c_void,
+        iov_len: data.len(),
+    };
+    // SAFETY: `msghdr` is plain data; all zeros is a valid, empty header.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    if !fds.is_empty() {
+        msg.msg_control = cbuf.0.as_mut_ptr().cast();
+        // SAFETY: `CMSG_SPACE` is arithmetic.
+        msg.msg_controllen = unsafe { libc::CMSG_SPACE(fd_bytes) } as _;
+        // SAFETY: the control buffer holds at least one header (64 bytes, checked above for
+        // `MAX_FDS`), so `CMSG_FIRSTHDR` is in it and not null; `CMSG_DATA` has room for
+        // `fd_bytes` (`CMSG_LEN(fd_bytes) <= CMSG_SPACE(fd_bytes) <= 64`).
+        unsafe {
+            let cmsg = libc::CMSG_FIRSTHDR(&msg);
+            (*cmsg).cmsg_level = libc::SOL_SOCKET;
+            (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+            (*cmsg).cmsg_len = libc::CMSG_LEN(fd_bytes) as _;
+            let raw: Vec<libc::c_int> = fds.iter().map(AsRawFd::as_raw_fd).collect();
+            std::ptr::copy_nonoverlapping(
+                raw.as_ptr().cast::<u8>(),
+                libc::CMSG_DATA(cmsg),
+                fd_bytes as usize,
+            );
+        }
+    }
+    super::retry_on_intr(|| {
+        // SAFETY: `msg` points at `iov` (the caller's bytes, read only) and `cbuf`, both alive
+        // for the call.
+        super::cvt_long(
+            unsafe { libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) } as libc::c_long,
+        )
+    })
+    .map(drop)
+}
+
+/// `recvmsg(sock, buf, MSG_CMSG_CLOEXEC)`: receives one message into `buf` and the
+/// descriptors sent with it (close-on-exec, owned by the caller); see `recvmsg(2)`. Returns the
+/// message's length, 0 at end of file. `EINTR` is retried.
+///
+/// A message longer than `buf` or with more than [`MAX_FDS`] descriptors is cut
+/// (`MSG_TRUNC`, `MSG_CTRUNC`): that is an `InvalidData` error (the descriptors that did
+/// arrive are closed).
+///
+/// # Errors
+///
+/// As `recvmsg`; `InvalidData` for a cut message.
+pub fn recv_with_fds(sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<(usize, Vec<OwnedFd>)> {
+    let mut cbuf = CmsgBuf([0; 64]);
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: `msghdr` is plain data; all zeros is a valid, empty header.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.0.as_mut_ptr().cast();
+    msg.msg_controllen = cbuf.0.len() as _;
+    let n = super::retry_on_intr(|| {
+        // SAFETY: `msg` points at `iov` (the caller's writable buffer) and `cbuf`, both alive
+        // and writable for the call, with their true lengths.
+        super::cvt_long(
+            unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) }
+                as libc::c_long,
+        )
+    })? as usize;
+    let mut fds = Vec::new();
+    // SAFETY: the kernel filled `msg_controllen` bytes of `cbuf` with well-formed control
+    // messages; `CMSG_FIRSTHDR`/`CMSG_NXTHDR` stay within them, and an `SCM_RIGHTS` message's
+    // data holds `(cmsg_len - CMSG_LEN(0)) / 4` descriptors, new and owned by us.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
+                let len = (*cmsg).cmsg_len as usize - libc::CMSG_LEN(0) as usize;
+                let count = len / std::mem::size_of::<libc::c_int>();
+                let data = libc::CMSG_DATA(cmsg).cast::<libc::c_int>();
+                for i in 0..count {
+                    fds.push(OwnedFd::from_raw_fd(data.add(i).read_unaligned()));
+                }
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+    }
+    if msg.msg_flags & (libc::MSG_TRUNC | libc::MSG_CTRUNC) != 0 {
+        return Err(io::ErrorKind::InvalidData.into());
+    }
+    Ok((n, fds))
+}
+
+/// `clone(CLONE_PARENT | SIGCHLD)`, then `_exit(child())` in the child: a new process that is
+/// a copy of this one, as `fork` makes, but a child of this process's *parent* (a sibling);
+/// see `clone(2)`. The parent gets `SIGCHLD` when it exits, and waits for it and reaps it as
+/// any child of its own.
+///
+/// Made with the raw system call, without libc's `fork` bookkeeping: refused unless this
+/// process has one thread (so no lock is held by another thread at the copy, and nothing can
+/// start a thread between the check and the `clone`), and no `pthread_atfork` handler runs.
+///
+/// # Errors
+///
+/// `Unsupported` if this process has more than one thread (or the count
+/// can't be read); `EAGAIN`/`ENOMEM`/`EINVAL` (the caller is an init process) from `clone`.
+pub fn fork_sibling<F: FnOnce() -> i32>(child: F) -> io::Result<Pid> {
+    use std::os::unix::fs::MetadataExt;
+    // procfs: the task directory's link count is 2 plus the number of threads.
+    let threads = std::fs::metadata("/proc/self/task")?
+        .nlink()
+        .saturating_sub(2);
+    if threads != 1 {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "fork_sibling needs a single-threaded process",
+        ));
+    }
+    // SAFETY: `clone` without `CLONE_VM` or a new stack copies the process, as `fork`. This
+    // process has one thread (checked above; only that thread could start another), so the
+    // copy holds no lock of a thread that is gone. The child never returns from this function:
+    // it runs `child` under `catch_unwind` and leaves with `_exit`, so no value of the
+    // caller's frames is dropped twice.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    let ret = cvt_long(ret)?;
+    if let Some(pid) = Pid::from_raw(ret as libc::c_int) {
+        return Ok(pid);
+    }
+    let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(child)) {
+        Ok(code) => code,
+        Err(payload) => {
+            std::mem::forget(payload);
+            101
+        }
+    };
+    super::exit_immediately(code)
 }
 
 #[cfg(test)]
