@@ -177,8 +177,8 @@
 //!   children as it is. With `panic = "abort"` the message is still written, then the child
 //!   aborts (exit code `-6`).
 //! - **This module's own state** (the identity behind [`current_process`] and
-//!   [`parent_process`], the registry behind [`active_children`]) is locked across the fork the
-//!   same way.
+//!   [`parent_process`], the registry behind [`active_children`], the forkserver connection)
+//!   is locked across the fork the same way.
 //!
 //! What stays unsafe to do in the child of a multi-threaded parent (it may deadlock):
 //!

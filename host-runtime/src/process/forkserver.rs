@@ -42,7 +42,7 @@ pub(super) const ENV: &str = "HOST_RUNTIME_FORKSERVER";
 const REQUEST_MAX: usize = 64;
 
 /// This process's connection to its server.
-struct Server {
+pub(super) struct Server {
     /// The client end.
     sock: OwnedFd,
     /// The server process (our child).
@@ -52,6 +52,12 @@ struct Server {
 }
 
 static SERVER: Mutex<Option<Server>> = Mutex::new(None);
+
+/// Locks the connection; `Process::start` holds it across a fork (after the children
+/// registry's lock), so that no child inherits it locked by a thread that is gone.
+pub(super) fn lock_server() -> std::sync::MutexGuard<'static, Option<Server>> {
+    lock(&SERVER)
+}
 
 /// Asks the server (started on first use) for a child that runs `entry` with the arguments in
 /// `args`, writing its record into `result`; returns the child's pid. The child is ours.
@@ -171,6 +177,8 @@ fn serve_inner(value: &std::ffi::OsStr) -> Result<(), String> {
                 });
                 match forked {
                     Ok(pid) => pid.as_raw(),
+                    // `Unsupported`: the server has threads (`init` was called too late).
+                    Err(e) if e.kind() == io::ErrorKind::Unsupported => -libc::ENOTSUP,
                     Err(e) => -e.raw_os_error().unwrap_or(libc::EIO),
                 }
             }

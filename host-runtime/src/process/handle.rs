@@ -11,6 +11,7 @@ use std::time::Duration;
 use super::builder::Builder;
 use super::children::{lock_children, register};
 use super::error::ProcessError;
+use super::forkserver::lock_server;
 use super::handshake::{handshake, ReadyTx};
 use super::identity::{default_name, enter_child, lock_identity, next_number, own_path};
 use super::lock;
@@ -163,14 +164,17 @@ impl Process {
         let _ = sys::flush_c_stdio();
         let identity = lock_identity();
         let children = lock_children();
-        let held = (stdout, stderr, identity, children);
+        // The forkserver connection: a child must not inherit it locked by another thread.
+        let server = lock_server();
+        let held = (stdout, stderr, identity, children, server);
         let target_ref = &mut target;
 
         let forked = sys::fork_run(move || {
             // In the child: the only thread. `held` are our own locks: release them here.
-            let (stdout, stderr, identity, children) = held;
+            let (stdout, stderr, identity, children, server) = held;
             // The registry holds the parent's children, which `active_children` skips here.
             drop(children);
+            drop(server);
             if daemon {
                 let armed = sys::set_parent_death_signal(Some(Signal::KILL)).is_ok();
                 if !armed || sys::getppid() != Some(parent) {

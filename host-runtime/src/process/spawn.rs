@@ -81,6 +81,13 @@ pub(super) const EXIT_CANNOT_RUN: i32 = 127;
 /// once in the test crate instead, which calls `init` from a constructor that runs before
 /// `main` (an entry in `.init_array`, as the `ctor` crate makes).
 ///
+/// In a fork server (the process [`StartMethod::Forkserver`] starts once), `init` serves and
+/// never returns; the server must have one thread then (it forks), so call `init` before
+/// anything starts threads: not inside `#[tokio::main]`'s body, whose runtime already runs,
+/// but in a plain `main` that then builds the runtime, or with
+/// [`init_before_main!`](crate::init_before_main). Otherwise each forkserver start fails
+/// ([`ProcessError::Os`]).
+///
 /// In a spawned child, `init` removes the `HOST_RUNTIME_SPAWN` variable from the environment
 /// (`std::env::remove_var`): calling it while other threads read the environment is a data
 /// race in libc, hence "before any thread starts".
