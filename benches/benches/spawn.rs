@@ -5,7 +5,8 @@
 //! Start methods: `Process` start+join with the fork warning's thread count and without it
 //! (`set_fork_warning(false)`); a spawned child (`StartMethod::Spawn`, the bench binary
 //! re-executed, running a `fn`) against `std::process::Command` running the same binary to
-//! `main` and out (both children start the same program and stop early in `main`).
+//! `main` and out (both children start the same program and stop early in `main`); a
+//! forkserver child (`StartMethod::Forkserver`) against raw `fork` + `waitpid`.
 //!
 //! host-runtime's `Pool` (`apply_async`, `map`) is measured in `pool.rs`; the report puts both
 //! side by side with Python's figures.
@@ -71,6 +72,14 @@ fn process_start_join_no_warning() -> i32 {
 
 fn noop(_: ()) {}
 
+fn forkserver_start_join() {
+    let h = Builder::new()
+        .start_method(StartMethod::Forkserver)
+        .run(noop, ())
+        .expect("forkserver");
+    h.join().expect("join");
+}
+
 fn spawned_start_join() {
     let h = Builder::new()
         .start_method(StartMethod::Spawn)
@@ -110,6 +119,11 @@ fn spawn(c: &mut Criterion) {
     g.bench_function("host_runtime spawn start+join (StartMethod::Spawn)", |b| {
         b.iter(spawned_start_join)
     });
+    forkserver_start_join(); // starts the server, outside the measurement
+    g.bench_function(
+        "host_runtime forkserver start+join (StartMethod::Forkserver)",
+        |b| b.iter(forkserver_start_join),
+    );
     assert_eq!(command_same_exe(), 0);
     g.bench_function("std::process::Command same executable", |b| {
         b.iter(command_same_exe)
