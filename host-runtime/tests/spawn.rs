@@ -464,3 +464,39 @@ fn forkserver_children_from_many_threads_use_named_queues() {
         }
     });
 }
+
+/// Opens the named region, reads the parent's bytes at 0, writes them reversed at 64, and
+/// returns what it read.
+fn reverse_in_region(name: String) -> Vec<u8> {
+    let region = host_runtime::SharedRegion::open_named(&name).unwrap();
+    let bytes = region.claim_bytes(0, region.len()).unwrap();
+    let mut got = vec![0u8; 16];
+    bytes.read(0, &mut got);
+    let mut back = got.clone();
+    back.reverse();
+    bytes.write(64, &back);
+    got
+}
+
+/// A named `SharedRegion` crosses to spawned and forkserver children by its name: both sides
+/// see each other's bytes.
+#[test]
+fn a_named_region_passed_by_name_is_shared_both_ways() {
+    watchdog_secs(60, || {
+        for method in [StartMethod::Spawn, StartMethod::Forkserver] {
+            let name = format!("host-runtime-spawn-{}-region-{method}", std::process::id());
+            let region = host_runtime::SharedRegion::create_named(&name, 4096).unwrap();
+            let bytes = region.claim_bytes(0, region.len()).unwrap();
+            bytes.write(0, b"0123456789abcdef");
+            let h = Builder::new()
+                .start_method(method)
+                .run(reverse_in_region, name.clone())
+                .unwrap();
+            assert_eq!(h.join().unwrap(), b"0123456789abcdef");
+            let mut back = [0u8; 16];
+            bytes.read(64, &mut back);
+            assert_eq!(&back, b"fedcba9876543210");
+            host_runtime::SharedRegion::unlink_named(&name).unwrap();
+        }
+    });
+}
