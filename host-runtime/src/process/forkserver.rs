@@ -8,7 +8,9 @@
 //!   socket pair and starts `/proc/self/exe` as for a spawn, handing it one end and the
 //!   environment variable `HOST_RUNTIME_FORKSERVER=1:PARENT-PID:FD`. There,
 //!   [`init`](super::init) (before `main`, or first thing in it) removes the variable and
-//!   serves: the server has one thread and has run nothing of the program but `init`.
+//!   serves (it says hello first: a server that does not within 30 s, a program whose `main`
+//!   skips `init`, is killed and the start fails): the server has one thread and has run
+//!   nothing of the program but `init`.
 //! - **A request** is one message: the entry (as for a spawn: an offset and the executable's
 //!   device and inode; postcard), with the argument and result memory files (the same as a
 //!   spawn's) as `SCM_RIGHTS` descriptors. The server makes the child with
@@ -119,12 +121,35 @@ fn start_server() -> io::Result<Server> {
         || {},
     )?;
     drop(server_end);
+    // The server says hello once `init` serves; a program whose `main` does not call `init`
+    // first would run `main` instead and never answer.
+    // (A signal restarts the wait with the whole timeout: only ever longer.)
+    let ready = sys::retry_on_intr(|| sys::poll_readable(client.as_fd(), Some(SERVER_START_TIMEOUT))).and_then(|r| {
+        if !r {
+            return Ok(false);
+        }
+        let mut hello = [0u8; 4];
+        Ok(matches!(sys::recv_with_fds(client.as_fd(), &mut hello)?, (4, fds) if fds.is_empty() && hello == *HELLO))
+    });
+    if !matches!(ready, Ok(true)) {
+        let _ = sys::kill(pid, sys::Signal::KILL);
+        let _ = sys::waitpid(pid, sys::WaitOptions::BLOCK);
+        return Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "the fork server did not start: does main call host_runtime::process::init() first?",
+        ));
+    }
     Ok(Server {
         sock: client,
         pid,
         owner: me,
     })
 }
+
+/// How long a new server has to say [`HELLO`]: far above a program's start-up.
+const SERVER_START_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// What a server says first.
+const HELLO: &[u8; 4] = b"hrfs";
 
 /// In a process started as a fork server: serves, then exits. Never returns.
 pub(super) fn serve(value: &std::ffi::OsStr) -> ! {
@@ -159,6 +184,7 @@ fn serve_inner(value: &std::ffi::OsStr) -> Result<(), String> {
     // inherited number is not passed on to programs the children start.
     let _ = sys::set_cloexec_raw(fd);
     let sock = sys::dup_inherited(fd).map_err(|e| format!("socket: {e}"))?;
+    sys::send_with_fds(sock.as_fd(), HELLO, &[]).map_err(|e| format!("hello: {e}"))?;
     let mut buf = vec![0u8; REQUEST_MAX];
     loop {
         let (n, fds) = match sys::recv_with_fds(sock.as_fd(), &mut buf) {

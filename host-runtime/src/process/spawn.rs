@@ -420,8 +420,9 @@ pub(super) fn exec_args(extra: &[(&str, &str)]) -> io::Result<(Vec<CString>, Vec
     Ok((vec![CString::new(argv0.into_vec()).map_err(nul)?], envp))
 }
 
-/// A process that still has the spawn's variable is a spawned child that skipped [`init`]:
-/// it must not spawn (each child would run `main` again, and spawn again).
+/// A process that still has the spawn's (or the fork server's) variable is a spawned child
+/// (or server) that skipped [`init`]: it must not spawn (each child would run `main` again,
+/// and spawn again).
 fn refuse_without_init(var: Option<&std::ffi::OsStr>) -> Result<(), ProcessError> {
     match var {
         Some(_) => Err(ProcessError::SpawnedWithoutInit),
@@ -441,7 +442,11 @@ where
     A: Serialize + DeserializeOwned + 'static,
     R: Serialize + DeserializeOwned + 'static,
 {
-    refuse_without_init(std::env::var_os(ENV).as_deref())?;
+    refuse_without_init(
+        std::env::var_os(ENV)
+            .or_else(|| std::env::var_os(super::forkserver::ENV))
+            .as_deref(),
+    )?;
     let daemon = builder.daemon;
     if forkserver {
         super::forkserver::refuse_daemon(daemon)?;
