@@ -1,6 +1,10 @@
 //! [`Pool`]: Python's `multiprocessing.Pool` (fork start method) — without its hang when a
 //! worker dies.
 //!
+//! Workers are forked whatever the program's [start method](crate::process::StartMethod)
+//! ([`set_start_method`](crate::process::set_start_method) does not change them); workers
+//! started with `Spawn` or `Forkserver` are not available yet.
+//!
 //! ```
 //! use host_runtime::pool::Pool;
 //!

@@ -1,4 +1,5 @@
-//! [`Process`]: Python's `multiprocessing.Process` (with the `fork` start method), for Linux.
+//! [`Process`]: Python's `multiprocessing.Process`, for Linux, with the `fork`, `spawn` and
+//! `forkserver` start methods (see [Start methods](#start-methods)).
 //!
 //! A `Process` runs a closure in a forked child. Its captures are the arguments; the child gets
 //! a copy-on-write copy of the parent's memory, as in Python.
@@ -46,7 +47,8 @@
 //! - [`Builder::start`] (or [`start`]) runs a closure that returns a value and gives a
 //!   [`JoinHandle<T>`], whose [`join`](JoinHandle::join) returns it (any size; through a memory
 //!   file, see [`JoinHandle`]) or a [`JoinError`] that tells a panic (with its message), an exit
-//!   code and a signal apart. (The name `spawn` is kept for Python's `spawn` start method.)
+//!   code and a signal apart. [`Builder::run`] (or [`run`]) does the same for a `fn` item with
+//!   serde arguments, with any [start method](#start-methods).
 //! - [`active_children`]: the children this process started that still run (Python's
 //!   `multiprocessing.active_children()`; it does not reap, see there why).
 //! - [`parent_process`]: in a child, the process that started it (name, pid, `is_alive`);
@@ -118,6 +120,37 @@
 //! fork from a long-lived helper thread instead, because the child would then be a copy of
 //! that thread rather than of the caller.
 //!
+//! # Start methods
+//!
+//! [`StartMethod::Fork`] (the default, the fastest) copies the parent: the child runs a
+//! closure. [`StartMethod::Spawn`] starts the program anew (`execve("/proc/self/exe")`) and
+//! runs a `fn` item on serde arguments: nothing of the parent's memory reaches the child, so
+//! nothing another thread was holding is held there (see the next section for what `fork`
+//! leaves held). [`StartMethod::Forkserver`] runs such a `fn` in a fork of a server process,
+//! started once by re-executing the program: as safe, without an `execve` per child. Choose per program with
+//! [`set_start_method`] (once; [`set_start_method_forced`] to change it) or per process with
+//! [`Builder::start_method`]; [`Builder::run`] (or [`run`]) starts a `fn` with either method,
+//! closures ([`Process::new`], [`Builder::start`]) are forked only
+//! ([`ProcessError::NeedsFork`] otherwise).
+//!
+//! Spawning needs one line in the program: [`init`] first thing in `main` (it runs the
+//! function in a spawned child and exits, and returns at once otherwise), or, in a test crate,
+//! whose `main` is the harness's, [`init_before_main!`](crate::init_before_main) at the top
+//! level. How the function, its arguments, its result and its panic travel: see [`Builder::run`]
+//! and the crate's `examples/spawn.rs`.
+//!
+//! | | `Fork` | `Spawn` | `Forkserver` |
+//! |---|---|---|---|
+//! | runs | a closure (its captures are the arguments) | a `fn` item (or a closure capturing nothing) on serde arguments | as `Spawn` |
+//! | with other threads running | may deadlock (held locks stay held) | safe | safe |
+//! | handles (queues, regions, locks) | inherited, anonymous or named | named ones, passed by name and opened in the child | as `Spawn` |
+//! | cost | a `fork` | a `fork`-like `clone`, an `execve`, the program's start-up | a request on a socket, a `fork` of the small server (its start once) |
+//! | `main` needs | nothing | [`init`] (tests: [`init_before_main!`](crate::init_before_main)) | as `Spawn` |
+//! | daemons | yes | yes | not yet |
+//!
+//! A program that forks while other threads run is told once, on stderr, with the way out (as
+//! Python 3.12 does); [`set_fork_warning`]`(false)` turns that off.
+//!
 //! # Forking a multi-threaded parent
 //!
 //! After `fork`, only the thread that called [`Process::start`] exists in the child. Whatever
@@ -144,8 +177,8 @@
 //!   children as it is. With `panic = "abort"` the message is still written, then the child
 //!   aborts (exit code `-6`).
 //! - **This module's own state** (the identity behind [`current_process`] and
-//!   [`parent_process`], the registry behind [`active_children`]) is locked across the fork the
-//!   same way.
+//!   [`parent_process`], the registry behind [`active_children`], the forkserver connection)
+//!   is locked across the fork the same way.
 //!
 //! What stays unsafe to do in the child of a multi-threaded parent (it may deadlock):
 //!
@@ -178,8 +211,10 @@
 //! entry allocates only when it grows), the child writes only the locks it releases and this
 //! module's statics before running the closure. Besides `fork`, a start and join make six
 //! system calls (`getpid` in each and once more when the reap takes the child out of the
-//! registry, `pidfd_open`, `ppoll`, `waitpid`) and the drop one (`close`). What the
-//! fork-safety measures below write (the stdout and stderr locks, `fflush(NULL)`) remains.
+//! registry, `pidfd_open`, `ppoll`, `waitpid`) and the drop one (`close`); until the
+//! multi-threaded fork warning has been given (or while it is on in a single-threaded
+//! program), one more: the thread count's `statx` of `/proc/self/task`
+//! ([`set_fork_warning`]`(false)` spares it). What the fork-safety measures below write (the stdout and stderr locks, `fflush(NULL)`) remains.
 //!
 //! The child inherits every file descriptor of the parent, as with Python's `fork`: both ends
 //! of a pipe or socket pair made before `start` are open in the child, even those its closure
@@ -194,12 +229,15 @@ mod builder; // `Builder`: name and daemon flag
 mod children; // `active_children`: the registry of started children; the child-exit word
 mod cpus; // `cpu_count`, `process_cpu_count`
 mod error; // `ProcessError`
+mod forkserver; // the forkserver start method: the server, its requests
 mod handle; // `Process`: start (the fork and the child's side), join, signals, drop
 mod handshake; // a daemon's ready handshake: a socket pair, or a futex word
 mod identity; // names, `_identity` paths, `current_process`, `parent_process`
 mod join; // `JoinHandle<T>`: a child that returns a value
 mod panic_hook; // the children's panic message, written without a lock
 mod reaping; // `Reaping`: a pidfd, or a waiter thread; waiting, reaping, signalling
+mod spawn; // the spawn start method: `Builder::run`, `init`, `init_before_main!`
+mod start; // `StartMethod`, `set_start_method`, the warning on forks with threads running
 
 pub use builder::Builder;
 pub use children::{active_children, ActiveChild};
@@ -209,5 +247,10 @@ pub use error::ProcessError;
 pub use handle::Process;
 pub use identity::{current_process, parent_process, CurrentProcess, ParentProcess};
 pub use join::{start, JoinError, JoinHandle, MESSAGE_MAX};
+pub use spawn::{init, run};
+pub use start::{
+    get_start_method, set_fork_warning, set_start_method, set_start_method_forced, StartMethod,
+    StartMethodError,
+};
 
 use crate::lock::lock;

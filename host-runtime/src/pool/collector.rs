@@ -487,6 +487,8 @@ impl Collector {
         let process = process::Builder::new()
             .name(format!("ForkPoolWorker-{}", self.started))
             .daemon(true)
+            // Workers are forked whatever the program's start method (spawned workers: not yet).
+            .start_method(process::StartMethod::Fork)
             .build(move || worker::main(ctx));
         if let Err(e) = process.start() {
             let _ = tables.worker_died(id, |_| {});

@@ -1,6 +1,6 @@
 //! [`Builder`]: a [`Process`]'s name and daemon flag, before it is made.
 
-use super::{Process, ProcessError};
+use super::{Process, ProcessError, StartMethod};
 
 /// Configuration for a [`Process`], in the manner of [`std::thread::Builder`].
 ///
@@ -19,6 +19,8 @@ use super::{Process, ProcessError};
 pub struct Builder {
     pub(super) name: Option<String>,
     pub(super) daemon: bool,
+    /// `None`: the program's ([`get_start_method`](super::get_start_method)) at the start.
+    pub(super) start_method: Option<StartMethod>,
     /// Cleared only by unit tests, to exercise the no-pidfd fallback on any kernel.
     pub(super) use_pidfd: bool,
     /// Cleared only by unit tests, to exercise a daemon's start-up handshake without a socket
@@ -38,6 +40,7 @@ impl Builder {
         Builder {
             name: None,
             daemon: false,
+            start_method: None,
             use_pidfd: true,
             use_socket: true,
         }
@@ -55,6 +58,34 @@ impl Builder {
     pub fn daemon(mut self, daemon: bool) -> Builder {
         self.daemon = daemon;
         self
+    }
+
+    /// Starts this process with `method` (Python's `get_context(method).Process`), whatever the
+    /// program's start method ([`set_start_method`](super::set_start_method)) is.
+    ///
+    /// A closure ([`build`](Self::build), [`spawn`](Self::spawn), [`start`](Self::start)) can
+    /// only be forked: with another method its start fails with [`ProcessError::NeedsFork`].
+    /// [`run`](Self::run) (a `fn` item with serde arguments) works with every available method.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use host_runtime::process::{Builder, ProcessError, StartMethod};
+    ///
+    /// let p = Builder::new().start_method(StartMethod::Spawn).build(|| {});
+    /// assert!(matches!(p.start(), Err(ProcessError::NeedsFork { method: StartMethod::Spawn })));
+    /// let p = Builder::new().start_method(StartMethod::Fork).spawn(|| {})?;
+    /// assert_eq!(p.join()?, 0);
+    /// # Ok::<(), ProcessError>(())
+    /// ```
+    pub fn start_method(mut self, method: StartMethod) -> Builder {
+        self.start_method = Some(method);
+        self
+    }
+
+    /// The method a start of this builder's process uses: its own, else the program's.
+    pub(super) fn effective_start_method(&self) -> StartMethod {
+        self.start_method.unwrap_or_else(super::get_start_method)
     }
 
     /// Forces the no-pidfd fallback (waiter thread, `kill`), for tests.

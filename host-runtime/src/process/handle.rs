@@ -11,12 +11,15 @@ use std::time::Duration;
 use super::builder::Builder;
 use super::children::{lock_children, register};
 use super::error::ProcessError;
-use super::handshake::handshake;
+use super::forkserver::lock_server;
+use super::handshake::{handshake, ReadyTx};
 use super::identity::{default_name, enter_child, lock_identity, next_number, own_path};
 use super::lock;
 use super::panic_hook::install_child_panic_hook;
 use super::reaping::Reaping;
-use crate::sys::{self, Signal, WaitStatus};
+use super::start::warn_if_threaded;
+use super::{get_start_method, StartMethod};
+use crate::sys::{self, Pid, Signal, WaitStatus};
 use crate::wait::Deadline;
 
 /// Exit code of a child whose closure panicked (Python: an uncaught exception).
@@ -41,6 +44,8 @@ pub struct Process {
     /// This process's number in its parent's counter.
     number: u64,
     daemon: bool,
+    /// The builder's start method; `None`: the program's, read at the start.
+    start_method: Option<StartMethod>,
     use_pidfd: bool,
     use_socket: bool,
     /// The closure; `None` once started (taking it is what makes a start unique).
@@ -65,6 +70,7 @@ impl Process {
             parent_path: own_path(),
             number: next_number(),
             daemon: builder.daemon,
+            start_method: builder.start_method,
             use_pidfd: builder.use_pidfd,
             use_socket: builder.use_socket,
             target: Mutex::new(Some(target)),
@@ -128,6 +134,12 @@ impl Process {
         if slot.is_none() {
             return Err(ProcessError::AlreadyStarted);
         }
+        match self.start_method.unwrap_or_else(get_start_method) {
+            StartMethod::Fork => {}
+            method => return Err(ProcessError::NeedsFork { method }),
+        }
+        // Warn (once) if other threads run: taken before the stderr lock below.
+        warn_if_threaded();
         // A daemon tells us when its parent-death signal is armed (see the module docs).
         let (ready_rx, ready_tx) = if self.daemon {
             let (rx, tx) = handshake(self.use_socket)?;
@@ -152,14 +164,17 @@ impl Process {
         let _ = sys::flush_c_stdio();
         let identity = lock_identity();
         let children = lock_children();
-        let held = (stdout, stderr, identity, children);
+        // The forkserver connection: a child must not inherit it locked by another thread.
+        let server = lock_server();
+        let held = (stdout, stderr, identity, children, server);
         let target_ref = &mut target;
 
         let forked = sys::fork_run(move || {
             // In the child: the only thread. `held` are our own locks: release them here.
-            let (stdout, stderr, identity, children) = held;
+            let (stdout, stderr, identity, children, server) = held;
             // The registry holds the parent's children, which `active_children` skips here.
             drop(children);
+            drop(server);
             if daemon {
                 let armed = sys::set_parent_death_signal(Some(Signal::KILL)).is_ok();
                 if !armed || sys::getppid() != Some(parent) {
@@ -226,6 +241,53 @@ impl Process {
             rx.wait(pid, pidfd.as_ref());
         }
         Reaping::start(&self.reaping, pid, parent, pidfd)
+    }
+
+    /// Starts the child with `launch` instead of a fork (a spawn: `launch` makes a child that
+    /// runs another program image, see `spawn.rs`); the closure is dropped unrun. `launch`
+    /// gets the daemon's handshake, to signal in its child once the parent-death signal is
+    /// armed. Registers, waits and reaps the child as [`start`](Self::start) does.
+    pub(super) fn start_launched(
+        &self,
+        launch: impl FnOnce(Option<ReadyTx>) -> io::Result<Pid>,
+    ) -> Result<(), ProcessError> {
+        let mut slot = lock(&self.target);
+        if slot.is_none() {
+            return Err(ProcessError::AlreadyStarted);
+        }
+        let (ready_rx, ready_tx) = if self.daemon {
+            let (rx, tx) = handshake(self.use_socket)?;
+            (Some(rx), Some(tx))
+        } else {
+            (None, None)
+        };
+        let parent = sys::getpid();
+        let pid = launch(ready_tx)?;
+        slot.take();
+        register(
+            pid,
+            parent,
+            self.given_name.clone(),
+            self.parent_path,
+            self.number,
+            self.daemon,
+        );
+        // Not reaped yet, so `pid` is our child.
+        let pidfd = if self.use_pidfd {
+            sys::pidfd_open(pid).ok()
+        } else {
+            None
+        };
+        if let Some(rx) = ready_rx {
+            rx.wait(pid, pidfd.as_ref());
+        }
+        Reaping::start(&self.reaping, pid, parent, pidfd)
+    }
+
+    /// The number of this process in its parent's counter, and its given name: what a
+    /// spawned child needs to name itself.
+    pub(super) fn naming(&self) -> (u64, Option<&str>) {
+        (self.number, self.given_name.as_deref())
     }
 
     /// The process's name: given to [`Builder::name`], or `Process-N`.

@@ -94,8 +94,8 @@ impl Builder {
     /// Starts a child that runs `f` and hands what it returns back to [`JoinHandle::join`].
     ///
     /// `T` travels encoded (serde, postcard), of any size (the child writes it into a memory
-    /// file, see [`JoinHandle`]). This is not Python's `spawn` start method: the child is forked
-    /// like every [`Process`].
+    /// file, see [`JoinHandle`]). A closure can only be forked (with another start method this
+    /// fails with [`ProcessError::NeedsFork`]); [`Builder::run`] starts a `fn` item with any.
     ///
     /// # Errors
     ///
@@ -158,7 +158,7 @@ where
 
 /// In the child: runs `f` and records what happened in `file`. A panic is recorded and then
 /// resumed (the `Process` wrapper exits with code 1; the panic hook has printed it already).
-fn run_child<F, T>(f: F, file: &File)
+pub(super) fn run_child<F, T>(f: F, file: &File)
 where
     F: FnOnce() -> T,
     T: Serialize,
@@ -279,11 +279,22 @@ fn read_record(file: &File) -> io::Result<Record> {
 }
 
 /// Decodes exactly one `T` from `bytes`.
-fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
+pub(super) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
     match postcard::take_from_bytes(bytes) {
         Ok((value, [])) => Ok(value),
         Ok(_) => Err(DecodeError::trailing_bytes()),
         Err(e) => Err(DecodeError::new(e)),
+    }
+}
+
+impl<T> JoinHandle<T> {
+    /// A handle on `process`, started, whose child writes its record into `result`.
+    pub(super) fn from_parts(process: Process, result: Arc<File>) -> JoinHandle<T> {
+        JoinHandle {
+            process,
+            result,
+            _value: PhantomData,
+        }
     }
 }
 

@@ -1,0 +1,256 @@
+//! The `forkserver` start method: one server process per program, started by re-executing the
+//! program (as a spawn), forks each child on request.
+//!
+//! # How it works
+//!
+//! - **The server.** The first [`Builder::run`](super::Builder::run) with
+//!   [`StartMethod::Forkserver`](super::StartMethod::Forkserver) makes a `SOCK_SEQPACKET`
+//!   socket pair and starts `/proc/self/exe` as for a spawn, handing it one end and the
+//!   environment variable `HOST_RUNTIME_FORKSERVER=1:PARENT-PID:FD`. There,
+//!   [`init`](super::init) (before `main`, or first thing in it) removes the variable and
+//!   serves (it says hello first: a server that does not within 30 s, a program whose `main`
+//!   skips `init`, is killed and the start fails): the server has one thread and has run
+//!   nothing of the program but `init`.
+//! - **A request** is one message: the entry (as for a spawn: an offset and the executable's
+//!   device and inode; postcard), with the argument and result memory files (the same as a
+//!   spawn's) as `SCM_RIGHTS` descriptors. The server makes the child with
+//!   `clone(CLONE_PARENT)`: a copy of the server that is a child of the *requesting* process,
+//!   which waits for it, reaps it and signals it exactly as a forked or spawned child (pidfd,
+//!   `waitpid`). It answers with the child's pid (or `-errno`).
+//! - **The child** runs the entry like a spawned child (decodes the arguments, writes the
+//!   result or panic record, exits 0 or 1).
+//! - **The end.** The server leaves when its socket reaches end of file: when every process
+//!   holding the client end (this program, and children forked from it that inherited it) is
+//!   gone. A forked child of the program that asks for a forkserver child starts its own
+//!   server (the children of the inherited one would be its parent's).
+//!
+//! Not available yet with [`Builder::daemon`](super::Builder::daemon)`(true)`
+//! ([`ProcessError::Unavailable`]): the parent-death signal follows the thread that made the
+//! child, here the server's.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::fs::FileExt;
+use std::sync::Mutex;
+
+use super::ProcessError;
+use crate::lock::lock;
+use crate::sys::{self, ExeId, ExecEntry, Pid};
+
+/// The environment variable that makes a process a fork server.
+pub(super) const ENV: &str = "HOST_RUNTIME_FORKSERVER";
+/// The longest request (an offset, a device, an inode: postcard varints).
+const REQUEST_MAX: usize = 64;
+
+/// This process's connection to its server.
+pub(super) struct Server {
+    /// The client end.
+    sock: OwnedFd,
+    /// The server process (our child).
+    pid: Pid,
+    /// The process that started it: a forked child inherits this value and must not use it.
+    owner: Pid,
+}
+
+static SERVER: Mutex<Option<Server>> = Mutex::new(None);
+
+/// Locks the connection; `Process::start` holds it across a fork (after the children
+/// registry's lock), so that no child inherits it locked by a thread that is gone.
+pub(super) fn lock_server() -> std::sync::MutexGuard<'static, Option<Server>> {
+    lock(&SERVER)
+}
+
+/// Asks the server (started on first use) for a child that runs `entry` with the arguments in
+/// `args`, writing its record into `result`; returns the child's pid. The child is ours.
+pub(super) fn request(entry: ExecEntry, args: &File, result: &File) -> io::Result<Pid> {
+    let (offset, exe) = entry.to_parts();
+    let msg = postcard::to_stdvec(&(offset, exe.dev, exe.ino)).map_err(io::Error::other)?;
+    if msg.len() > REQUEST_MAX {
+        return Err(io::ErrorKind::InvalidInput.into());
+    }
+    let me = sys::getpid();
+    let mut server = lock(&SERVER);
+    if server.as_ref().is_some_and(|s| s.owner != me) {
+        // Inherited through a fork: its children would be our parent's. Leave it be (its
+        // socket stays open in this process; the parent's server lives on).
+        std::mem::forget(server.take());
+    }
+    if server.is_none() {
+        *server = Some(start_server()?);
+    }
+    let s = server.as_ref().expect("set above");
+    let asked =
+        sys::send_with_fds(s.sock.as_fd(), &msg, &[args.as_fd(), result.as_fd()]).and_then(|()| {
+            let mut reply = [0u8; 4];
+            match sys::recv_with_fds(s.sock.as_fd(), &mut reply)? {
+                (4, fds) if fds.is_empty() => Ok(i32::from_le_bytes(reply)),
+                _ => Err(io::Error::new(
+                    io::ErrorKind::BrokenPipe,
+                    "the fork server is gone",
+                )),
+            }
+        });
+    match asked {
+        Ok(raw) if raw < 0 => Err(io::Error::from_raw_os_error(-raw)),
+        Ok(raw) => Pid::from_raw(raw).ok_or_else(|| io::ErrorKind::InvalidData.into()),
+        Err(e) => {
+            // The server died or broke: reap it, and start a new one next time.
+            if let Some(dead) = server.take() {
+                drop(dead.sock);
+                let _ = sys::kill(dead.pid, sys::Signal::KILL);
+                let _ = sys::waitpid(dead.pid, sys::WaitOptions::BLOCK);
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Starts the server: `/proc/self/exe` with the server end of a socket pair.
+fn start_server() -> io::Result<Server> {
+    let (client, server_end) = sys::seqpacket_pair()?;
+    let me = sys::getpid();
+    let value = format!("1:{}:{}", me.as_raw(), server_end.as_raw_fd());
+    let (argv, envp) = super::spawn::exec_args(&[(ENV, &value)])?;
+    let pid = sys::spawn_exec(
+        c"/proc/self/exe",
+        &argv,
+        &envp,
+        &[server_end.as_fd()],
+        None,
+        || {},
+    )?;
+    drop(server_end);
+    // The server says hello once `init` serves; a program whose `main` does not call `init`
+    // first would run `main` instead and never answer.
+    // (A signal restarts the wait with the whole timeout: only ever longer.)
+    let ready = sys::retry_on_intr(|| sys::poll_readable(client.as_fd(), Some(SERVER_START_TIMEOUT))).and_then(|r| {
+        if !r {
+            return Ok(false);
+        }
+        let mut hello = [0u8; 4];
+        Ok(matches!(sys::recv_with_fds(client.as_fd(), &mut hello)?, (4, fds) if fds.is_empty() && hello == *HELLO))
+    });
+    if !matches!(ready, Ok(true)) {
+        let _ = sys::kill(pid, sys::Signal::KILL);
+        let _ = sys::waitpid(pid, sys::WaitOptions::BLOCK);
+        return Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "the fork server did not start: does main call host_runtime::process::init() first?",
+        ));
+    }
+    Ok(Server {
+        sock: client,
+        pid,
+        owner: me,
+    })
+}
+
+/// How long a new server has to say [`HELLO`]: far above a program's start-up.
+const SERVER_START_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// What a server says first.
+const HELLO: &[u8; 4] = b"hrfs";
+
+/// In a process started as a fork server: serves, then exits. Never returns.
+pub(super) fn serve(value: &std::ffi::OsStr) -> ! {
+    let code = match serve_inner(value) {
+        Ok(()) => 0,
+        Err(why) => {
+            let _ = writeln!(
+                io::stderr(),
+                "host-runtime: fork server {}: {why}",
+                std::process::id()
+            );
+            super::spawn::EXIT_CANNOT_RUN
+        }
+    };
+    sys::exit_immediately(code)
+}
+
+fn serve_inner(value: &std::ffi::OsStr) -> Result<(), String> {
+    let bad = || "malformed HOST_RUNTIME_FORKSERVER".to_string();
+    let s = value.to_str().ok_or_else(bad)?;
+    let mut it = s.split(':');
+    if it.next() != Some("1") {
+        return Err(bad());
+    }
+    let parent: i32 = it.next().and_then(|v| v.parse().ok()).ok_or_else(bad)?;
+    let fd: i32 = it.next().and_then(|v| v.parse().ok()).ok_or_else(bad)?;
+    let parent = Pid::from_raw(parent).ok_or_else(bad)?;
+    if sys::getppid() != Some(parent) {
+        return Err("the process that started it is gone".into());
+    }
+    // A fresh description of the inherited socket (no `unsafe` ownership of a raw fd); the
+    // inherited number is not passed on to programs the children start.
+    let _ = sys::set_cloexec_raw(fd);
+    let sock = sys::dup_inherited(fd).map_err(|e| format!("socket: {e}"))?;
+    sys::send_with_fds(sock.as_fd(), HELLO, &[]).map_err(|e| format!("hello: {e}"))?;
+    let mut buf = vec![0u8; REQUEST_MAX];
+    loop {
+        let (n, fds) = match sys::recv_with_fds(sock.as_fd(), &mut buf) {
+            Ok((0, _)) => return Ok(()), // every client end is closed
+            Ok(got) => got,
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                reply(&sock, -libc::EINVAL);
+                continue;
+            }
+            Err(e) => return Err(format!("receive: {e}")),
+        };
+        let answer = match (decode_request(&buf[..n]), <[OwnedFd; 2]>::try_from(fds)) {
+            (Some(entry), Ok([args, result])) => {
+                let forked = sys::fork_sibling(|| {
+                    run_child(parent, entry, File::from(args), File::from(result))
+                });
+                match forked {
+                    Ok(pid) => pid.as_raw(),
+                    // `Unsupported`: the server has threads (`init` was called too late).
+                    Err(e) if e.kind() == io::ErrorKind::Unsupported => -libc::ENOTSUP,
+                    Err(e) => -e.raw_os_error().unwrap_or(libc::EIO),
+                }
+            }
+            _ => -libc::EINVAL,
+        };
+        reply(&sock, answer);
+    }
+}
+
+fn reply(sock: &OwnedFd, value: i32) {
+    let _ = sys::send_with_fds(sock.as_fd(), &value.to_le_bytes(), &[]);
+}
+
+fn decode_request(bytes: &[u8]) -> Option<ExecEntry> {
+    let (offset, dev, ino): (i64, u64, u64) = postcard::from_bytes(bytes).ok()?;
+    Some(ExecEntry::from_parts(offset, ExeId { dev, ino }))
+}
+
+/// In the child the server made: runs the entry as a spawned child does.
+fn run_child(parent: Pid, entry: ExecEntry, args: File, result: File) -> i32 {
+    let input = match args.metadata() {
+        Ok(m) => {
+            let mut input = vec![0u8; usize::try_from(m.len()).unwrap_or(0)];
+            match args.read_exact_at(&mut input, 0) {
+                Ok(()) => input,
+                Err(_) => return super::spawn::EXIT_CANNOT_RUN,
+            }
+        }
+        Err(_) => return super::spawn::EXIT_CANNOT_RUN,
+    };
+    drop(args);
+    let code = match super::spawn::run_entry(parent, entry, &input, &result) {
+        Ok(code) => code,
+        Err(why) => {
+            let _ = writeln!(io::stderr(), "host-runtime: forkserver child: {why}");
+            super::spawn::EXIT_CANNOT_RUN
+        }
+    };
+    let _ = io::stdout().flush();
+    code
+}
+
+/// What a start with the forkserver method can't do yet.
+pub(super) fn refuse_daemon(daemon: bool) -> Result<(), ProcessError> {
+    if daemon {
+        return Err(ProcessError::Unavailable(super::StartMethod::Forkserver));
+    }
+    Ok(())
+}
