@@ -71,14 +71,14 @@ fn watch_redraws_in_a_terminal_and_quits_on_q() {
     let tmux = Tmux {
         socket: format!("ipcctl-test-{}", std::process::id()),
     };
-    // Twice (quit with `q`, then with Ctrl-C, a line read in between), then the terminal's settings, then a long sleep
-    // so that the pane stays to be read.
+    // Twice (quit with `q`, then with Ctrl-C, a line read in between), then the terminal's
+    // settings and a marker after them, then a long sleep so that the pane stays to be read.
     let watch = format!(
         "{} --dir /dev/shm watch {name} --interval 50",
         env!("CARGO_BIN_EXE_ipcctl")
     );
     let script =
-        format!("{watch}; echo EXITED-1 $?; read go; {watch}; echo EXITED-2 $?; stty -a; sleep 60");
+        format!("{watch}; echo EXITED-1 $?; read go; {watch}; echo EXITED-2 $?; stty -a; echo STTY-DONE; sleep 60");
     let started = tmux.run(&[
         "new-session",
         "-d",
@@ -114,11 +114,13 @@ fn watch_redraws_in_a_terminal_and_quits_on_q() {
         .run(&["send-keys", "-t", "watch", "C-c"])
         .status
         .success());
-    let screen = tmux.wait_for("EXITED-2 0");
+    // `stty -a` has printed all of its settings once the marker after it shows.
+    let screen = tmux.wait_for("STTY-DONE");
     // Raw mode undone: canonical input, echo and signals are back.
-    let settings: Vec<&str> = screen
-        .split("EXITED-2 0")
-        .nth(1)
+    let after_exit = screen.split("EXITED-2 0").nth(1).unwrap();
+    let settings: Vec<&str> = after_exit
+        .split("STTY-DONE")
+        .next()
         .unwrap()
         .split_whitespace()
         .collect();
