@@ -112,6 +112,7 @@ fn a_worker_in_a_get_on_an_empty_queue_is_shown_blocked_then_ready() {
     let name = format!("ipcctl-pool-blocked-{}", std::process::id());
     let qname = format!("{name}-q");
     let _ = Queue::<u64>::unlink_named(&qname);
+    let _unlink = Unlink(qname.clone());
     let queue = Queue::<u64>::builder()
         .maxsize(4)
         .create_named(&qname)
@@ -130,5 +131,13 @@ fn a_worker_in_a_get_on_an_empty_queue_is_shown_blocked_then_ready() {
     let v = show_until(&name, "the task done", |v| v["tasks"]["done"] == 1);
     assert_eq!(states(&v), ["ready"]);
     drop(pool);
-    Queue::<u64>::unlink_named(&qname).unwrap();
+}
+
+/// Unlinks a named queue when dropped (also when the test fails).
+struct Unlink(String);
+
+impl Drop for Unlink {
+    fn drop(&mut self) {
+        let _ = Queue::<u64>::unlink_named(&self.0);
+    }
 }
