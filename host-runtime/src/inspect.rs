@@ -573,7 +573,8 @@ pub struct WorkerSnapshot {
     /// The slot's index.
     pub index: usize,
     /// Its state: `new`, `ready` (waiting for a task), `running` (a task's code), `blocked`
-    /// (running, and waiting to send its result), `dead`.
+    /// (its task sleeps in one of our blocking calls: a get, a put, a lock, `wait`, sending
+    /// its result), `dead`.
     pub state: &'static str,
     /// Its process (0: not recorded yet). Its identity is not recorded: judged by pid alone.
     pub process: RecordedProcess,

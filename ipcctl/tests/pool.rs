@@ -6,6 +6,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use host_runtime::pool::Builder;
+use host_runtime::Queue;
 use serde_json::Value;
 
 /// The long task: runs until the file `path` exists, then returns the worker's pid.
@@ -14,6 +15,12 @@ fn hold(path: String) -> u32 {
         std::thread::sleep(Duration::from_millis(2));
     }
     std::process::id()
+}
+
+/// The blocked task: a get on the named queue `name` (empty until the test puts), returning
+/// what it got.
+fn get_one(name: String) -> u64 {
+    Queue::<u64>::open_named(&name).unwrap().get().unwrap()
 }
 
 fn show(name: &str) -> Value {
@@ -98,4 +105,39 @@ fn a_named_pool_shows_a_running_worker_then_its_result() {
         !Path::new("/dev/shm").join(&name).exists(),
         "the pool left its region"
     );
+}
+
+#[test]
+fn a_worker_in_a_get_on_an_empty_queue_is_shown_blocked_then_ready() {
+    let name = format!("ipcctl-pool-blocked-{}", std::process::id());
+    let qname = format!("{name}-q");
+    let _ = Queue::<u64>::unlink_named(&qname);
+    let _unlink = Unlink(qname.clone());
+    let queue = Queue::<u64>::builder()
+        .maxsize(4)
+        .create_named(&qname)
+        .unwrap();
+    let pool = Builder::new().processes(1).name(&name).build().unwrap();
+    show_until(&name, "the worker ready", |v| states(v) == ["ready"]);
+
+    let task = pool.apply_async(get_one, qname.clone()).unwrap();
+    let v = show_until(&name, "the worker blocked", |v| states(v) == ["blocked"]);
+    let worker = &v["workers"][0];
+    assert!(worker["task"].is_u64(), "{worker}");
+    assert_eq!(v["tasks"]["running"], 1);
+
+    queue.put(7).unwrap();
+    assert_eq!(task.get().unwrap(), 7);
+    let v = show_until(&name, "the task done", |v| v["tasks"]["done"] == 1);
+    assert_eq!(states(&v), ["ready"]);
+    drop(pool);
+}
+
+/// Unlinks a named queue when dropped (also when the test fails).
+struct Unlink(String);
+
+impl Drop for Unlink {
+    fn drop(&mut self) {
+        let _ = Queue::<u64>::unlink_named(&self.0);
+    }
 }

@@ -14,6 +14,7 @@ use super::result::panic_message;
 use super::tables::Tables;
 use crate::queue::{PutNowaitError, RawQueue};
 use crate::sys::fncall::{CallKey, ForkCall};
+use crate::wait::{set_on_block, OnBlock};
 
 /// A worker's initializer.
 pub(super) type Initializer = Arc<dyn Fn() + Send + Sync + 'static>;
@@ -43,6 +44,12 @@ pub(super) fn main(ctx: WorkerCtx) {
     if tables.worker_started(ctx.id, std::process::id()).is_err() {
         return; // declared dead already (the pool is being terminated)
     }
+    // Shows this worker `blocked` while its task sleeps in one of our blocking calls (once
+    // per worker process: the hook lives as long as the process).
+    let hook: &'static BlockedHook = Box::leak(Box::new(BlockedHook {
+        tables: ctx.tables.clone(),
+        id: ctx.id,
+    }));
     let mut msg = Vec::with_capacity(512);
     let mut out = Vec::with_capacity(512);
     let mut done = 0u64;
@@ -75,7 +82,11 @@ pub(super) fn main(ctx: WorkerCtx) {
         match call {
             None => fail_result(&mut out, DECODE, "the task's call was refused (bad tag)"),
             Some(call) => {
-                match panic::catch_unwind(AssertUnwindSafe(|| call.call(task.args, &mut out))) {
+                set_on_block(Some(hook));
+                let outcome =
+                    panic::catch_unwind(AssertUnwindSafe(|| call.call(task.args, &mut out)));
+                set_on_block(None);
+                match outcome {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => {
                         let (status, text) = shim_error(&e);
@@ -135,4 +146,21 @@ fn send(ctx: &WorkerCtx, out: &[u8]) -> bool {
         let _ = (&*ctx.wake).write(&[1]);
     }
     true
+}
+
+/// The worker's [`OnBlock`] hook, installed while a task runs: `Running ⇄ Blocked` in its slot
+/// (a refused transition, e.g. when the pool declared the worker dead, changes nothing).
+struct BlockedHook {
+    tables: Tables,
+    id: WorkerId,
+}
+
+impl OnBlock for BlockedHook {
+    fn blocked(&self) {
+        let _ = self.tables.get().worker_blocked(self.id);
+    }
+
+    fn unblocked(&self) {
+        let _ = self.tables.get().worker_unblocked(self.id);
+    }
 }

@@ -13,7 +13,7 @@ use crate::liveness::{self, Verdict};
 use crate::shared::region::{Mapping, SharedBytes};
 use crate::sys::futex::{futex_wait, futex_wake};
 use crate::sys::{fork_generation, fork_generation_unchecked, gettid};
-use crate::wait::{Deadline, Stall};
+use crate::wait::{Blocked, Deadline, Stall};
 
 /// How often a process that waits for a lock asks the kernel whether the holder is still
 /// alive (and the least time between two such checks after failed `try_lock` calls of one
@@ -35,6 +35,8 @@ const LONGEST_NAP: Duration = Duration::from_millis(10);
 pub(crate) struct Sleeper {
     quick: u32,
     nap: Duration,
+    /// Made at the first sleep: a pool worker shows `blocked` until the wait ends.
+    blocked: Option<Blocked>,
 }
 
 impl Sleeper {
@@ -42,11 +44,13 @@ impl Sleeper {
         Sleeper {
             quick: 0,
             nap: FIRST_NAP,
+            blocked: None,
         }
     }
 
     /// `futex_wait(word, expected, timeout)` (at least 1 µs), after a nap if due.
     pub(crate) fn sleep(&mut self, word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
+        self.blocked.get_or_insert_with(Blocked::enter);
         self.nap_if_due(timeout);
         let timeout = timeout.map(|t| t.max(Duration::from_micros(1)));
         match futex_wait(word, expected, timeout) {

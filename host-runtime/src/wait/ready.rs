@@ -256,6 +256,8 @@ where
     let mut watcher: Option<Watcher<'scope>> = None;
     // Whether pidfds need watching without a helper (it could not be started): bounded sleeps.
     let mut unwatched = false;
+    // A pool worker shows `blocked` while its task waits here.
+    let _blocked = super::Blocked::enter();
     let mut check_at = Instant::now() + STALL_CHECK;
     let mut busy_sleep = BUSY_SLEEP_MIN;
     let mut moved = 0;

@@ -2,6 +2,7 @@
 //! briefly, yield the CPU a few times), then sleep in the kernel on the word until the attempt
 //! succeeds or the deadline passes.
 
+use std::cell::Cell;
 use std::io;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::OnceLock;
@@ -108,6 +109,8 @@ pub(crate) fn block_on_marked<R>(
     if let Some(r) = backoff.run(&mut attempt) {
         return Some(r);
     }
+    // From here on the call sleeps: a pool worker shows `blocked` until it returns.
+    let _blocked = Blocked::enter();
     let mut check_at = Instant::now() + STALL_CHECK;
     let mut busy_sleep = BUSY_SLEEP_MIN;
     // Sleeps in a row that returned at once because `seq` had moved (see below).
@@ -163,6 +166,50 @@ pub(crate) fn block_on_marked<R>(
             }
         } else {
             moved = 0;
+        }
+    }
+}
+
+/// Told when a blocking call of this thread starts sleeping and when it returns: how a pool
+/// worker shows `blocked` (`pool/worker.rs` installs one around each task).
+pub(crate) trait OnBlock: Sync {
+    /// The thread is about to sleep inside one of our blocking calls.
+    fn blocked(&self);
+    /// That call returns (its sleeps are over).
+    fn unblocked(&self);
+}
+
+thread_local! {
+    /// This thread's [`OnBlock`] hook, if any: a blocking call without one pays a TLS load.
+    static ON_BLOCK: Cell<Option<&'static dyn OnBlock>> = const { Cell::new(None) };
+}
+
+/// Installs `hook` for this thread's blocking calls (`None` removes it); returns the previous.
+pub(crate) fn set_on_block(hook: Option<&'static dyn OnBlock>) -> Option<&'static dyn OnBlock> {
+    ON_BLOCK.with(|cell| cell.replace(hook))
+}
+
+/// A blocking call's sleeping part, for the thread's [`OnBlock`] hook: `blocked` when made,
+/// `unblocked` when dropped. Every sleeping loop holds one (queues and channels here, the
+/// `sync` primitives in their `Sleeper`, `wait()` in its sleep loop).
+pub(crate) struct Blocked(Option<&'static dyn OnBlock>);
+
+impl Blocked {
+    /// Tells the hook, if one is installed, that this thread sleeps from now on.
+    #[inline]
+    pub(crate) fn enter() -> Blocked {
+        let hook = ON_BLOCK.with(Cell::get);
+        if let Some(hook) = hook {
+            hook.blocked();
+        }
+        Blocked(hook)
+    }
+}
+
+impl Drop for Blocked {
+    fn drop(&mut self) {
+        if let Some(hook) = self.0 {
+            hook.unblocked();
         }
     }
 }
@@ -277,4 +324,84 @@ pub fn notify(word: &WaitWord) -> bool {
         return wake_one(word);
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::Lock;
+    use crate::Queue;
+    use std::sync::atomic::AtomicUsize;
+
+    /// Counts what it is told (leaked: a hook lives for ever).
+    #[derive(Default)]
+    struct Count {
+        blocked: AtomicUsize,
+        unblocked: AtomicUsize,
+    }
+
+    impl OnBlock for Count {
+        fn blocked(&self) {
+            self.blocked.fetch_add(1, Relaxed);
+        }
+        fn unblocked(&self) {
+            self.unblocked.fetch_add(1, Relaxed);
+        }
+    }
+
+    fn counts(c: &Count) -> (usize, usize) {
+        (c.blocked.load(Relaxed), c.unblocked.load(Relaxed))
+    }
+
+    #[test]
+    fn the_hook_hears_each_sleeping_call_once_and_only_on_its_thread() {
+        let count: &'static Count = Box::leak(Box::default());
+        let q = Queue::<u8>::new(1).unwrap();
+        let lock = Lock::new().unwrap();
+        assert!(set_on_block(Some(count)).is_none());
+
+        // A call that does not sleep says nothing.
+        q.put(1).unwrap();
+        assert_eq!(q.get().unwrap(), 1);
+        assert_eq!(counts(count), (0, 0));
+
+        // A get on an empty queue sleeps (until its deadline): once blocked, once unblocked.
+        assert!(q.get_timeout(Duration::from_millis(30)).is_err());
+        assert_eq!(counts(count), (1, 1));
+
+        // A lock held by another thread: the acquire sleeps (many futex sleeps, one report).
+        assert!(lock.acquire(true, None).unwrap());
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                // Another thread: no hook there.
+                assert!(!lock.acquire(true, Some(Duration::from_millis(30))).unwrap());
+            });
+        });
+        assert_eq!(counts(count), (1, 1));
+        lock.release().unwrap();
+        let held = std::sync::Barrier::new(2);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                assert!(lock.acquire(true, None).unwrap());
+                held.wait();
+                // Lets go once the main thread sleeps in its acquire.
+                while count.blocked.load(Relaxed) < 2 {
+                    std::thread::yield_now();
+                }
+                lock.release().unwrap();
+            });
+            held.wait();
+            assert!(lock.acquire(true, Some(Duration::from_secs(60))).unwrap());
+        });
+        lock.release().unwrap();
+        assert_eq!(counts(count), (2, 2));
+
+        // `wait()` on an empty queue, until its timeout.
+        assert!(crate::wait(&[&q], Some(Duration::from_millis(30))).is_empty());
+        assert_eq!(counts(count), (3, 3));
+
+        assert!(set_on_block(None).is_some());
+        assert!(q.get_timeout(Duration::from_millis(5)).is_err());
+        assert_eq!(counts(count), (3, 3));
+    }
 }
