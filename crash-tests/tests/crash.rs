@@ -10,11 +10,12 @@
 
 #[path = "../../host-runtime/tests/common/mod.rs"]
 mod common;
+mod trap;
 
 use std::collections::HashMap;
 use std::env;
 use std::fs;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -27,6 +28,7 @@ use host_runtime::{
     GetNowaitError, GetTimeoutError, Process, PutNowaitError, Queue, RawQueue, SharedRegion,
 };
 use serde::{Deserialize, Serialize};
+use trap::Trap;
 
 /// Words of shared memory that every process of a test reads and writes with atomics.
 #[derive(Clone)]
@@ -44,42 +46,19 @@ impl Board {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Crash points: the hook stops this process at the `TARGET`-th point it passes.
+// Crash points: the hook stops this process at the `n`-th point it passes (`trap`).
 
-/// Which crash point, counted from 1, stops this process (0: none).
-static TARGET: AtomicU64 = AtomicU64::new(0);
-static PASSED: AtomicU64 = AtomicU64::new(0);
-/// `SIGSTOP` instead of `SIGKILL`.
-static STOP: AtomicBool = AtomicBool::new(false);
-/// Where the hook records the name of the point it stopped at (word 0: index in `POINTS` + 1).
-static BOARD: OnceLock<Board> = OnceLock::new();
+/// The points the board names (word 0: index + 1).
 const POINTS: [&str; 4] = ["push.claimed", "push.filled", "pop.claimed", "pop.read"];
+static TRAP: Trap = Trap::new(&POINTS);
 
 fn hook(point: &'static str) {
-    if PASSED.fetch_add(1, SeqCst) + 1 != TARGET.load(SeqCst) {
-        return;
-    }
-    if let Some(board) = BOARD.get() {
-        let index = POINTS
-            .iter()
-            .position(|&p| p == point)
-            .map_or(99, |i| i + 1);
-        board.word(0).store(index as u64, SeqCst);
-    }
-    let signal = if STOP.load(SeqCst) {
-        Signal::from_raw(libc::SIGSTOP).unwrap()
-    } else {
-        Signal::KILL
-    };
-    sys::kill(sys::getpid(), signal).unwrap();
+    TRAP.hit(point);
 }
 
 /// In a child: arms the hook to stop this process at its `n`-th crash point.
 fn arm(n: u64, stop: bool, board: Board) {
-    TARGET.store(n, SeqCst);
-    STOP.store(stop, SeqCst);
-    let _ = BOARD.set(board);
-    ipc_core::crash::set_hook(Some(hook));
+    TRAP.arm(n, stop, board.0, hook);
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

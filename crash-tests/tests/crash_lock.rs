@@ -10,9 +10,9 @@
 
 #[path = "../../host-runtime/tests/common/mod.rs"]
 mod common;
+mod trap;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
-use std::sync::OnceLock;
+use std::sync::atomic::Ordering::SeqCst;
 use std::time::Duration;
 
 use common::{watchdog_secs, Rng};
@@ -20,33 +20,15 @@ use host_runtime::shared::region::SharedBytes;
 use host_runtime::sync::{Array, Lock, LockError, LockTimeoutError, Value, DEATH_CHECK};
 use host_runtime::sys::{self, Pid, Signal};
 use host_runtime::{Process, SharedRegion};
+use trap::Trap;
 
 /// The points an acquire and a release pass, in order.
 const POINTS: [&str; 3] = ["lock.claimed", "lock.stamped", "unlock.unstamped"];
 
-static TARGET: AtomicU64 = AtomicU64::new(0);
-static PASSED: AtomicU64 = AtomicU64::new(0);
-static STOP: AtomicBool = AtomicBool::new(false);
-/// Word 0: the index + 1 in `POINTS` of the point the child stopped at.
-static BOARD: OnceLock<SharedBytes> = OnceLock::new();
+static TRAP: Trap = Trap::new(&POINTS);
 
 fn hook(point: &'static str) {
-    if PASSED.fetch_add(1, SeqCst) + 1 != TARGET.load(SeqCst) {
-        return;
-    }
-    if let Some(board) = BOARD.get() {
-        let index = POINTS
-            .iter()
-            .position(|&p| p == point)
-            .map_or(99, |i| i + 1);
-        board.u64_at(0).store(index as u64, SeqCst);
-    }
-    let signal = if STOP.load(SeqCst) {
-        Signal::from_raw(libc::SIGSTOP).unwrap()
-    } else {
-        Signal::KILL
-    };
-    sys::kill(sys::getpid(), signal).unwrap();
+    TRAP.hit(point);
 }
 
 /// A child that takes and lets go of `lock` once, killed (or stopped) at its `n`-th crash point
@@ -55,10 +37,7 @@ fn child_at(lock: &Lock, n: u64, stop: bool) -> (Process, SharedBytes) {
     let board = SharedRegion::new(8).unwrap().claim_bytes(0, 8).unwrap();
     let (child_lock, child_board) = (lock.clone(), board.clone());
     let p = Process::new(move || {
-        TARGET.store(n, SeqCst);
-        STOP.store(stop, SeqCst);
-        let _ = BOARD.set(child_board);
-        ipc_core::crash::set_hook(Some(hook));
+        TRAP.arm(n, stop, child_board, hook);
         drop(child_lock.lock().unwrap());
     });
     p.start().unwrap();
