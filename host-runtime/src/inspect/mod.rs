@@ -65,7 +65,7 @@ use crate::pool::tables as pool_layout;
 use crate::sys::shm::geteuid;
 
 use pool::pool_snapshot;
-pub use pool::{PoolSnapshot, WorkerSnapshot};
+pub use pool::{PoolSnapshot, TaskCounts, WorkerSnapshot};
 use queue::snapshot;
 pub use queue::{
     inspect_bytes, inspect_file, inspect_named, is_ours, ClassSnapshot, ParticipantSnapshot,

@@ -1,6 +1,16 @@
 //! A named pool's status region: [`PoolSnapshot`] and its reader.
+//!
+//! The region (`pool/tables.rs`, `LAYOUT.md`) is copied once into private memory, its header
+//! checked word by word against the layout the pool computes, then read through ipc-core's
+//! [`PoolTables`] over the copy. Each value is read once from the copy; the task table's walk
+//! is bounded by its length (checked against the file's size and [`MAX_READ`]); counts
+//! saturate. Times come from the stamps the workers write: a stamp is shown only if it was
+//! written for the state the slot is in, and lies before this process's clock.
 
-use ipc_core::pool::{PoolTables, TaskSlot, WorkerSlot, WorkerState};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use ipc_core::pool::{PoolTables, TaskHandle, TaskSlot, TaskState, WorkerSlot, WorkerState};
 
 use super::source::{u64_at, Source};
 use super::{pool_layout, InspectError, Keep, Liveness, RecordedProcess, MAX_READ};
@@ -9,6 +19,7 @@ use crate::shared::copy::PrivateCopy;
 
 /// One worker slot of a named pool ([`pool::Builder::name`](crate::pool::Builder::name)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct WorkerSnapshot {
     /// The slot's index.
     pub index: usize,
@@ -16,15 +27,44 @@ pub struct WorkerSnapshot {
     /// (its task sleeps in one of our blocking calls: a get, a put, a lock, `wait`, sending
     /// its result), `dead`.
     pub state: &'static str,
+    /// When it entered that state: `CLOCK_MONOTONIC` nanoseconds (shared by every process of
+    /// the machine). `None` if no stamp matches the state (none written yet, or the state
+    /// changed while the region was read).
+    pub since_ns: Option<u64>,
+    /// How long it has been in that state when the region was read (`since_ns` to the
+    /// reader's clock). `None` without `since_ns`, or if the stamp lies in the reader's
+    /// future (garbage, or a reader in another time namespace).
+    pub state_for: Option<Duration>,
     /// Its process (0: not recorded yet). Its identity is not recorded: judged by pid alone.
     pub process: RecordedProcess,
     /// Tasks it finished (done or failed).
     pub tasks_done: u64,
     /// The task slot it runs, if any (an index within the task table).
     pub task: Option<usize>,
+    /// The generation of that task slot: with `task`, names the task among all those the
+    /// pool ran (`task` alone names a slot, reused by later tasks).
+    pub task_generation: Option<u32>,
 }
 
-/// Everything [`inspect_region`] reads from a named pool's status region.
+/// A named pool's tasks, by where they are. A task of `map`/`imap` is one chunk of items.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TaskCounts {
+    /// Submitted, not started by a worker: waiting in the pool's process, in a worker's
+    /// inbox, or taken back from a dead worker that had not started it.
+    pub pending: u64,
+    /// Started by a worker that has not finished it (the worker is running or blocked).
+    pub running: u64,
+    /// Finished with a value (since the pool began).
+    pub done: u64,
+    /// Finished with an error (since the pool began): it raised or panicked, its result could
+    /// not be encoded, its worker died while it held it (killed mid-task: `WorkerDied`), or
+    /// the pool was terminated first.
+    pub failed: u64,
+}
+
+/// Everything [`inspect_region`](super::inspect_region) reads from a named pool's status
+/// region.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PoolSnapshot {
@@ -36,20 +76,11 @@ pub struct PoolSnapshot {
     pub task_slots: usize,
     /// The worker slots in use.
     pub workers: Vec<WorkerSnapshot>,
+    /// Its tasks, counted from the pool's counters and its task table.
+    pub tasks: TaskCounts,
 }
 
 impl PoolSnapshot {
-    /// Tasks being run now (by running or blocked workers), and tasks finished by the
-    /// workers (those of workers replaced since are not counted).
-    pub fn task_counts(&self) -> (usize, u64) {
-        let running = self.workers.iter().filter(|w| w.task.is_some()).count();
-        let done = self
-            .workers
-            .iter()
-            .fold(0u64, |n, w| n.saturating_add(w.tasks_done));
-        (running, done)
-    }
-
     /// Asks the kernel whether the creator and each worker live (reads `/proc`).
     pub fn judge(&mut self) {
         let c = &mut self.creator;
@@ -88,12 +119,25 @@ impl PoolSnapshot {
     }
 }
 
+/// What a worker state is called.
+fn state_name(state: WorkerState) -> &'static str {
+    match state {
+        WorkerState::New => "new",
+        WorkerState::Ready => "ready",
+        WorkerState::Running => "running",
+        WorkerState::Blocked => "blocked",
+        WorkerState::Dead => "dead",
+        _ => "unknown",
+    }
+}
+
 pub(super) fn pool_snapshot(source: &dyn Source) -> Result<PoolSnapshot, InspectError> {
     use pool_layout::word;
     let file_len = source.len();
     if file_len < pool_layout::HEADER_LEN {
         return Err(InspectError::NotOurs);
     }
+    // The header, once, into a private copy: every word below comes from it.
     let mut header = [0u8; pool_layout::HEADER_LEN];
     source.read_at(0, &mut header)?;
     let w = |index: usize| u64_at(&header, 8 * index);
@@ -119,9 +163,16 @@ pub(super) fn pool_snapshot(source: &dyn Source) -> Result<PoolSnapshot, Inspect
             "the task table is not where it belongs",
         ));
     }
-    let len = tasks
-        .checked_mul(core::mem::size_of::<TaskSlot>())
-        .and_then(|n| n.checked_add(tasks_at))
+    let stamps_at = pool_layout::stamps_at(workers, tasks)
+        .ok_or(InspectError::BadHeader("the tables do not fit in memory"))?;
+    if r(word::STAMPS_AT) != stamps_at {
+        return Err(InspectError::BadHeader(
+            "the stamps are not where they belong",
+        ));
+    }
+    // Everything after the header: the tables, then the stamps (`workers` is at most 2^16).
+    let len = stamps_at
+        .checked_add(8 * workers)
         .ok_or(InspectError::BadHeader("the tables do not fit in memory"))?;
     let region_len = len.saturating_add(pool_layout::HEADER_LEN);
     if r(word::REGION_LEN) != region_len {
@@ -140,6 +191,8 @@ pub(super) fn pool_snapshot(source: &dyn Source) -> Result<PoolSnapshot, Inspect
     }
     let mut copy = PrivateCopy::zeroed(len).ok_or(InspectError::OutOfMemory)?;
     source.read_at(pool_layout::HEADER_LEN, copy.as_mut_slice())?;
+    // After the copy: a stamp written while it was read lies before this.
+    let now = crate::sys::monotonic_ns();
     let broken = || InspectError::BadHeader("the tables fail validation");
     let worker_slots = copy
         .atomics::<WorkerSlot>(pool_layout::WORKERS_AT, workers)
@@ -147,33 +200,66 @@ pub(super) fn pool_snapshot(source: &dyn Source) -> Result<PoolSnapshot, Inspect
     let task_slots = copy
         .atomics::<TaskSlot>(tasks_at, tasks)
         .ok_or_else(broken)?;
+    // The same task slots as words, for their generations (a task word's top 32 bits, as in
+    // a `TaskHandle`'s bits): every word of the private copy is read once, here or by
+    // `task_state` below, and nobody writes the copy.
+    let task_words = copy
+        .atomics::<AtomicU64>(tasks_at, tasks)
+        .ok_or_else(broken)?;
+    let stamps = copy
+        .atomics::<AtomicU64>(stamps_at, workers)
+        .ok_or_else(broken)?;
     let tables = PoolTables::new(worker_slots, task_slots).map_err(|_| broken())?;
+
+    // At most `workers` slots (checked above).
     let workers = (0..workers)
         .filter_map(|index| {
             let info = tables.worker(index)?;
-            let state = match info.state {
-                WorkerState::New => "new",
-                WorkerState::Ready => "ready",
-                WorkerState::Running => "running",
-                WorkerState::Blocked => "blocked",
-                WorkerState::Dead => "dead",
-                _ => "unknown",
-            };
+            let since_ns = stamps
+                .get(index)
+                .and_then(|s| pool_layout::stamp_time(s.load(Relaxed), info.state));
+            // Informational in the slot, never checked by a transition: garbage there
+            // (an index outside the table) is not shown.
+            let task = info.task.filter(|t| t.index() < tasks);
             Some(WorkerSnapshot {
                 index,
-                state,
+                state: state_name(info.state),
+                since_ns,
+                state_for: since_ns
+                    .and_then(|since| now.checked_sub(since))
+                    .map(Duration::from_nanos),
                 process: RecordedProcess {
                     pid: info.pid.unwrap_or(0),
                     identity: 0,
                     liveness: Liveness::NotJudged,
                 },
                 tasks_done: info.tasks_done,
-                // Informational in the slot, never checked by a transition: garbage there
-                // (an index outside the table) is not shown.
-                task: info.task.map(|t| t.index()).filter(|&t| t < tasks),
+                task: task.map(TaskHandle::index),
+                task_generation: task.map(|t| (t.to_bits() >> 32) as u32),
             })
         })
         .collect();
+
+    // The task table, each slot once (at most `tasks`, checked above); then the counters
+    // of the pool's process, saturating: garbage makes the numbers wrong, never a panic.
+    let mut counts = TaskCounts::default();
+    for (index, word) in task_words.iter().enumerate() {
+        let generation = word.load(Relaxed) >> 32;
+        let handle = TaskHandle::from_bits(generation << 32 | index as u64);
+        let count = match tables.task_state(handle) {
+            Ok(TaskState::Pending) => &mut counts.pending,
+            Ok(TaskState::Running(_)) => &mut counts.running,
+            Ok(TaskState::Done) => &mut counts.done,
+            Ok(TaskState::Failed | TaskState::Lost | TaskState::Cancelled) => &mut counts.failed,
+            // A free slot.
+            _ => continue,
+        };
+        *count += 1;
+    }
+    counts.pending = counts.pending.saturating_add(w(word::QUEUED));
+    counts.done = counts.done.saturating_add(w(word::DONE));
+    counts.failed = counts.failed.saturating_add(w(word::FAILED));
+
     Ok(PoolSnapshot {
         region_len,
         creator: RecordedProcess {
@@ -183,5 +269,6 @@ pub(super) fn pool_snapshot(source: &dyn Source) -> Result<PoolSnapshot, Inspect
         },
         task_slots: tasks,
         workers,
+        tasks: counts,
     })
 }
