@@ -272,3 +272,157 @@ pub(super) fn pool_snapshot(source: &dyn Source) -> Result<PoolSnapshot, Inspect
         tasks: counts,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inspect::InspectError;
+    use ipc_core::pool::WorkerId;
+    use pool_layout::word;
+
+    /// A version-2 pool region built by hand: `W` = 2, `T` = 4, the tables driven through
+    /// ipc-core's `PoolTables` as a pool would, then `edit` applied to its parts.
+    struct Region {
+        header: [u64; 16],
+        body: PrivateCopy,
+        stamps_at: usize,
+    }
+
+    const W: usize = 2;
+    const T: usize = 4;
+
+    impl Region {
+        fn new() -> Region {
+            let tasks_at = pool_layout::tasks_at(W);
+            let stamps_at = pool_layout::stamps_at(W, T).unwrap();
+            let len = stamps_at + 8 * W;
+            let mut header = [0u64; 16];
+            header[word::MAGIC] = pool_layout::MAGIC;
+            header[word::VERSION] = pool_layout::VERSION;
+            header[word::REGION_LEN] = (pool_layout::HEADER_LEN + len) as u64;
+            header[word::WORKERS] = W as u64;
+            header[word::TASKS] = T as u64;
+            header[word::TASKS_AT] = tasks_at as u64;
+            header[word::CREATOR_PID] = 1;
+            header[word::STAMPS_AT] = stamps_at as u64;
+            Region {
+                header,
+                body: PrivateCopy::zeroed(len).unwrap(),
+                stamps_at,
+            }
+        }
+
+        fn tables(&self) -> PoolTables<'_> {
+            let workers = self.body.atomics(pool_layout::WORKERS_AT, W).unwrap();
+            let tasks = self.body.atomics(pool_layout::tasks_at(W), T).unwrap();
+            PoolTables::new(workers, tasks).unwrap()
+        }
+
+        fn stamp(&self, worker: WorkerId, value: u64) {
+            self.body.atomics::<AtomicU64>(self.stamps_at, W).unwrap()[worker.index()]
+                .store(value, Relaxed);
+        }
+
+        fn bytes(&mut self) -> Vec<u8> {
+            let mut bytes: Vec<u8> = self.header.iter().flat_map(|w| w.to_le_bytes()).collect();
+            bytes.extend_from_slice(self.body.as_mut_slice());
+            bytes
+        }
+
+        fn snapshot(&mut self) -> Result<PoolSnapshot, InspectError> {
+            let bytes = self.bytes();
+            pool_snapshot(&&bytes[..])
+        }
+    }
+
+    /// Worker 0 runs a task, worker 1 is ready; one task pending, one done and not yet
+    /// collected; the pool's process counts 3 queued, 10 done, 2 failed.
+    fn busy() -> (Region, WorkerId, WorkerId) {
+        let mut r = Region::new();
+        let t = r.tables();
+        let (a, b) = (t.add_worker().unwrap(), t.add_worker().unwrap());
+        t.worker_started(a, 100).unwrap();
+        t.worker_started(b, 101).unwrap();
+        let (run, done) = (t.submit().unwrap(), t.submit().unwrap());
+        t.start(b, done).unwrap();
+        t.finish(b, done, true).unwrap();
+        t.start(a, run).unwrap();
+        t.submit().unwrap(); // pending
+        r.header[word::QUEUED] = 3;
+        r.header[word::DONE] = 10;
+        r.header[word::FAILED] = 2;
+        (r, a, b)
+    }
+
+    #[test]
+    fn stamps_and_counts_are_read_and_checked() {
+        let (mut r, a, b) = busy();
+        let now = crate::sys::monotonic_ns().max(10_000_000_000);
+        let second = 1_000_000_000;
+        r.stamp(
+            a,
+            pool_layout::stamp(WorkerState::Running, now - 3 * second),
+        );
+        // Written for another state than the slot's: not shown.
+        r.stamp(b, pool_layout::stamp(WorkerState::Running, now - second));
+        let p = r.snapshot().unwrap();
+        assert_eq!(
+            p.tasks,
+            TaskCounts {
+                pending: 4,
+                running: 1,
+                done: 11,
+                failed: 2
+            }
+        );
+        let (wa, wb) = (p.workers[0], p.workers[1]);
+        assert_eq!((wa.state, wb.state), ("running", "ready"));
+        assert_eq!(wa.since_ns, Some((now - 3 * second) & !7));
+        let for_a = wa.state_for.unwrap();
+        assert!(for_a >= Duration::from_secs(3) && for_a < Duration::from_secs(3600));
+        assert_eq!((wb.since_ns, wb.state_for), (None, None));
+        assert_eq!((wa.task, wa.task_generation), (Some(0), Some(1)));
+        assert_eq!(wb.task, None);
+
+        // A stamp in the future: its time, but no duration.
+        r.stamp(
+            b,
+            pool_layout::stamp(WorkerState::Ready, now + 3600 * second),
+        );
+        let wb = r.snapshot().unwrap().workers[1];
+        assert!(wb.since_ns.is_some());
+        assert_eq!(wb.state_for, None);
+    }
+
+    #[test]
+    fn garbage_counters_saturate() {
+        let (mut r, _, _) = busy();
+        for w in [word::QUEUED, word::DONE, word::FAILED] {
+            r.header[w] = u64::MAX;
+        }
+        let t = r.snapshot().unwrap().tasks;
+        assert_eq!(
+            (t.pending, t.done, t.failed),
+            (u64::MAX, u64::MAX, u64::MAX)
+        );
+    }
+
+    #[test]
+    fn other_versions_and_broken_headers_are_typed_errors() {
+        let (mut r, _, _) = busy();
+        r.header[word::VERSION] = 1;
+        assert!(matches!(
+            r.snapshot(),
+            Err(InspectError::UnsupportedVersion { found: 1 })
+        ));
+        r.header[word::VERSION] = pool_layout::VERSION;
+        r.header[word::STAMPS_AT] += 64;
+        assert!(matches!(r.snapshot(), Err(InspectError::BadHeader(_))));
+        r.header[word::STAMPS_AT] -= 64;
+        let bytes = r.bytes();
+        for cut in [0, 8, pool_layout::HEADER_LEN, bytes.len() - 8] {
+            assert!(pool_snapshot(&&bytes[..cut]).is_err(), "{cut}");
+        }
+        assert!(pool_snapshot(&&bytes[..]).is_ok());
+    }
+}
