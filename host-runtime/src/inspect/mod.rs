@@ -1,7 +1,8 @@
 //! Read-only inspection of named regions, for tools such as `ipcctl`: what a queue region holds
 //! (its shape, depth, participants and whether they live, who sleeps in it, losses, blob chunk
-//! use), what a named pool's status region says of its workers ([`inspect_region`]), and the
-//! removal of a stale region.
+//! use; `queue.rs`), what a named pool's status region says of its workers (state, since when,
+//! task) and tasks (pending, running, done, failed; `pool.rs`; both through
+//! [`inspect_region`]), and the removal of a stale region (`remove.rs`).
 //!
 //! # Reading never changes a region
 //!

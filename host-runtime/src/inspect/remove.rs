@@ -54,8 +54,9 @@ impl From<InspectError> for RemoveError {
     }
 }
 
-/// Removes the queue region `name` from `dir` (`/dev/shm`: [`SHM_DIR`]) if its creator and every
-/// participant are dead, by the reclaim protocol (module docs): an exclusive `flock` taken
+/// Removes the region `name` (a queue, or a named pool's status region) from `dir`
+/// (`/dev/shm`: [`SHM_DIR`](super::SHM_DIR)) if its creator and every participant (or worker)
+/// are dead, by the reclaim protocol ([module docs](super)): an exclusive `flock` taken
 /// without waiting, the name checked to still name the file locked, the judgement, and the
 /// unlink under the lock. With `dry_run`, judges only: no lock, nothing removed. Returns the
 /// snapshot judged.
