@@ -257,3 +257,53 @@ impl Tables {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inspect::{inspect_region_bytes, RegionSnapshot, TaskCounts};
+
+    /// A named pool's region as the pool writes it (no workers forked: the test plays them),
+    /// read back by `inspect`.
+    #[test]
+    fn a_named_region_publishes_stamps_and_counts() {
+        let name = format!("hr-pool-tables-unit-{}", std::process::id());
+        let _ = SharedRegion::unlink_named(&name);
+        let tables = Tables::new(2, 8, Some(&name)).unwrap();
+        let t = tables.get();
+        let w = t.add_worker().unwrap();
+        tables.stamp(w, WorkerState::New);
+        t.worker_started(w, 4242).unwrap();
+        tables.stamp(w, WorkerState::Ready);
+        let task = t.submit().unwrap();
+        t.start(w, task).unwrap();
+        tables.stamp(w, WorkerState::Running);
+        tables.set_queued(3);
+        tables.count_finished(true);
+        tables.count_finished(true);
+        tables.count_finished(false);
+        let bytes = std::fs::read(std::path::Path::new("/dev/shm").join(&name)).unwrap();
+        tables.unlink();
+        let RegionSnapshot::Pool(p) = inspect_region_bytes(&bytes).unwrap() else {
+            panic!("not a pool region");
+        };
+        assert_eq!(p.region_len, bytes.len());
+        assert_eq!(
+            p.tasks,
+            TaskCounts {
+                pending: 3,
+                running: 1,
+                done: 2,
+                failed: 1
+            }
+        );
+        let worker = p.workers[0];
+        assert_eq!((worker.state, worker.task), ("running", Some(task.index())));
+        assert!(worker.since_ns.is_some() && worker.state_for.is_some());
+        // An anonymous pool has no status part: the same calls do nothing.
+        let anonymous = Tables::new(2, 8, None).unwrap();
+        anonymous.stamp(w, WorkerState::Ready);
+        anonymous.count_finished(true);
+        anonymous.set_queued(1);
+    }
+}
