@@ -5,7 +5,8 @@
 //! - 0: the rest is a whole region, as is (the seeds are real named-queue files);
 //! - 1, 2, 3: a real region (`fuzz/regions/small-raw.region`, a raw queue with three messages;
 //!   `typed-blobs.region`, a `Queue<String>` with two blob classes and long messages in them;
-//!   `pool.region`, a named pool's status region: two workers, five tasks done)
+//!   `pool.region`, a named pool's status region, version 2: two workers, one running and one
+//!   blocked, with stamps; four tasks done, one failed, two pending)
 //!   with the rest applied as patches of 10 bytes: a word index (`u16` LE, modulo the region's
 //!   words) and the `u64` LE stored there; an incomplete last patch cuts the region to a
 //!   length taken from its bytes instead.
@@ -15,7 +16,9 @@
 //! and a snapshot that holds together: depth ≤ capacity, at most `max_processes` participants,
 //! each with an id in `1..=max_processes`, per class `in_use ≤ touched ≤ total`, the region's
 //! length that of the bytes, every liveness `NotJudged` (nothing outside the bytes is read); for
-//! a pool, each worker's task within the task table.
+//! a pool, each worker's task within the task table (with its generation), a time in its state
+//! only with a stamp, and task counts that never need more than the table plus the counters
+//! (running tasks are at most the table's slots).
 #![no_main]
 
 use host_runtime::inspect::{inspect_region_bytes, Liveness, RegionSnapshot};
@@ -72,8 +75,11 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(p.region_len, bytes.len());
             for w in &p.workers {
                 assert!(w.task.is_none_or(|t| t < p.task_slots), "{w:?}");
+                assert_eq!(w.task.is_some(), w.task_generation.is_some(), "{w:?}");
+                assert!(w.state_for.is_none() || w.since_ns.is_some(), "{w:?}");
                 assert_ne!(w.state, "unknown");
             }
+            assert!(p.tasks.running <= p.task_slots as u64, "{:?}", p.tasks);
             assert!(p.stale().is_err());
         }
         Ok(other) => panic!("an unknown kind of region: {other:?}"),

@@ -1,4 +1,5 @@
-//! `ipcctl`: see, watch and clean the named queue regions of host-runtime (`/dev/shm`).
+//! `ipcctl`: see, watch and clean the named regions of host-runtime (`/dev/shm`): queues, and
+//! the status regions of named pools.
 //!
 //! Reading never changes a region nor registers in it (`host_runtime::inspect`); `clean`
 //! removes only regions whose creator and every participant are dead, by the library's reclaim
@@ -15,7 +16,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use host_runtime::inspect::{self, InspectError, RegionSnapshot, RemoveError};
 
-/// See, watch and clean host-runtime's named queues in shared memory.
+/// See, watch and clean host-runtime's named queues and pools in shared memory.
 #[derive(Parser, Debug)]
 #[command(name = "ipcctl", version)]
 struct Cli {
@@ -35,7 +36,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Everything in one region: participants, waiters, statistics, blob chunks.
+    /// Everything in one region: a queue's participants, waiters, statistics, blob chunks; a
+    /// pool's workers (state, since when, task) and task counts.
     Show {
         /// The region's name (its file name in the directory).
         name: String,

@@ -1,6 +1,7 @@
 //! Text and JSON views of snapshots.
 
 use std::io::{self, Write};
+use std::time::Duration;
 
 use host_runtime::inspect::{InspectError, Liveness, PoolSnapshot, QueueSnapshot, RegionSnapshot};
 use serde_json::{json, Value};
@@ -51,7 +52,7 @@ pub fn show_json(name: &str, snap: &RegionSnapshot) -> Value {
 
 /// A named pool, in `list --json` and `show --json`.
 fn pool_json(name: &str, p: &PoolSnapshot) -> Value {
-    let (running, done) = p.task_counts();
+    let t = p.tasks;
     let workers: Vec<_> = p
         .workers
         .iter()
@@ -60,9 +61,12 @@ fn pool_json(name: &str, p: &PoolSnapshot) -> Value {
                 "index": w.index,
                 "pid": w.process.pid,
                 "state": w.state,
+                "since_ns": w.since_ns,
+                "state_for_ms": w.state_for.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
                 "liveness": w.process.liveness.as_str(),
                 "tasks_done": w.tasks_done,
                 "task": w.task,
+                "task_generation": w.task_generation,
             })
         })
         .collect();
@@ -72,7 +76,12 @@ fn pool_json(name: &str, p: &PoolSnapshot) -> Value {
         "region_len": p.region_len,
         "creator": { "pid": p.creator.pid, "liveness": p.creator.liveness.as_str() },
         "task_slots": p.task_slots,
-        "tasks": { "running": running, "done": done },
+        "tasks": {
+            "pending": t.pending,
+            "running": t.running,
+            "done": t.done,
+            "failed": t.failed,
+        },
         "workers": workers,
         "stale": p.stale().is_ok(),
     })
@@ -91,6 +100,8 @@ fn queue_json(name: &str, s: &QueueSnapshot) -> Value {
                 "repairing": p.repairing,
                 "blocked_in_get": p.blocked_in_get,
                 "blocked_in_put": p.blocked_in_put,
+                // The queue format records no times.
+                "blocked_since": null,
             })
         })
         .collect();
@@ -150,7 +161,7 @@ pub fn list_text(
         match result {
             Err(e) => writeln!(out, "{name:<width$}  error: {e}")?,
             Ok(RegionSnapshot::Pool(p)) => {
-                let (running, done) = p.task_counts();
+                let t = p.tasks;
                 let alive = p
                     .workers
                     .iter()
@@ -158,8 +169,12 @@ pub fn list_text(
                     .count();
                 writeln!(
                     out,
-                    "{name:<width$}  pool   {alive} workers alive of {}, {running} tasks running, {done} done",
-                    p.workers.len()
+                    "{name:<width$}  pool   {alive} workers alive of {}; tasks: {} pending, {} running, {} done, {} failed",
+                    p.workers.len(),
+                    t.pending,
+                    t.running,
+                    t.done,
+                    t.failed
                 )?;
             }
             Ok(RegionSnapshot::Queue(s)) => {
@@ -196,7 +211,7 @@ pub fn show_text(name: &str, snap: &RegionSnapshot, out: &mut impl Write) -> io:
 
 /// `show` of a named pool: its workers.
 fn pool_text(name: &str, p: &PoolSnapshot, out: &mut impl Write) -> io::Result<()> {
-    let (running, done) = p.task_counts();
+    let t = p.tasks;
     writeln!(out, "pool {name}")?;
     writeln!(
         out,
@@ -204,23 +219,61 @@ fn pool_text(name: &str, p: &PoolSnapshot, out: &mut impl Write) -> io::Result<(
         p.creator.pid,
         p.creator.liveness.as_str()
     )?;
-    writeln!(out, "  tasks      {running} running, {done} done")?;
+    writeln!(
+        out,
+        "  tasks      {} pending, {} running, {} done, {} failed",
+        t.pending, t.running, t.done, t.failed
+    )?;
     match p.stale() {
         Ok(()) => writeln!(out, "  stale      yes: `ipcctl clean` removes it")?,
         Err(keep) => writeln!(out, "  stale      no: {keep}")?,
     }
     writeln!(out, "workers ({})", p.workers.len())?;
     for w in &p.workers {
-        let task = w.task.map_or(String::new(), |t| format!(", task #{t}"));
+        let task = match (w.task, w.task_generation) {
+            (Some(t), Some(g)) => format!(", task #{t}.{g}"),
+            (Some(t), None) => format!(", task #{t}"),
+            _ => String::new(),
+        };
+        let state_for = w
+            .state_for
+            .map_or_else(|| "for ?".to_owned(), |d| format!("for {}", duration(d)));
         writeln!(
             out,
-            "  #{:<4} pid {:<8} {:<8} ({}) {} tasks done{}",
+            "  #{:<4} pid {:<8} {:<8} {:<12} ({}) {} tasks done{}",
             w.index,
             w.process.pid,
             w.state,
+            state_for,
             w.process.liveness.as_str(),
             w.tasks_done,
             task
+        )?;
+    }
+    Ok(())
+}
+
+/// A duration for people: `850 ms`, `3.2 s`, `4 min 05 s`, `2 h 07 min`.
+fn duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    match ms {
+        0..1_000 => format!("{ms} ms"),
+        1_000..60_000 => format!("{:.1} s", d.as_secs_f64()),
+        60_000..3_600_000 => format!("{} min {:02} s", ms / 60_000, ms / 1_000 % 60),
+        _ => format!("{} h {:02} min", ms / 3_600_000, ms / 60_000 % 60),
+    }
+}
+
+/// A queue's participants: those blocked are marked, without a time (the queue format
+/// records none).
+fn blocked_note(s: &QueueSnapshot, out: &mut impl Write) -> io::Result<()> {
+    if s.participants
+        .iter()
+        .any(|p| p.blocked_in_get > 0 || p.blocked_in_put > 0)
+    {
+        writeln!(
+            out,
+            "  (since when a participant is blocked: not recorded by the queue format)"
         )?;
     }
     Ok(())
@@ -298,6 +351,7 @@ fn queue_text(name: &str, s: &QueueSnapshot, out: &mut impl Write) -> io::Result
             blocked.join(", ")
         )?;
     }
+    blocked_note(s, out)?;
     if !s.classes.is_empty() {
         writeln!(out, "blob chunks")?;
         for c in &s.classes {

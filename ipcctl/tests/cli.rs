@@ -208,6 +208,10 @@ fn a_getter_asleep_on_an_empty_queue_is_shown_blocked() {
             if p["blocked_in_get"] == 1 {
                 assert_eq!(p["blocked_in_put"], 0);
                 assert_eq!(show["waiters"]["getters"], 1);
+                // The queue format records no times: said so, never made up.
+                assert!(p["blocked_since"].is_null(), "{p}");
+                let text = ipcctl(None, &["show", &name]);
+                assert!(text.contains("not recorded by the queue format"), "{text}");
                 break;
             }
             assert!(Instant::now() < deadline, "never shown blocked: {show}");

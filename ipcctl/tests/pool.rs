@@ -1,5 +1,6 @@
-//! A named pool seen by `ipcctl`: each worker's state while a long task runs and after, the
-//! tasks done, and the region gone with the pool.
+//! A named pool seen by `ipcctl`: each worker's state (and since when) while a long task runs
+//! and after, the task counts (pending, running, done, failed; a worker killed mid-task), and
+//! the region gone with the pool.
 
 use std::path::Path;
 use std::process::Command;
@@ -21,6 +22,51 @@ fn hold(path: String) -> u32 {
 /// what it got.
 fn get_one(name: String) -> u64 {
     Queue::<u64>::open_named(&name).unwrap().get().unwrap()
+}
+
+/// A task that returns its argument.
+fn echo(x: u32) -> u32 {
+    x
+}
+
+/// A task that fails (a panic in the worker: the pool delivers `TaskError::Panicked`).
+fn fail(_: ()) -> u32 {
+    panic!("this task fails on purpose")
+}
+
+/// `ipcctl show NAME` as text.
+fn show_text(name: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_ipcctl"))
+        .env_remove("IPCCTL_DIR")
+        .args(["show", name])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The JSON task counts, `[pending, running, done, failed]`.
+fn counts(v: &Value) -> [u64; 4] {
+    ["pending", "running", "done", "failed"].map(|k| v["tasks"][k].as_u64().unwrap())
+}
+
+/// The worker's time in its state, checked against the test's own clock: at least 0 (a
+/// number), at most the time since `start` (taken before the pool was made).
+fn state_for_ms(worker: &Value, start: Instant) -> u64 {
+    let ms = worker["state_for_ms"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no time in its state: {worker}"));
+    assert!(worker["since_ns"].is_u64(), "{worker}");
+    let elapsed = start.elapsed().as_millis() as u64;
+    assert!(
+        ms <= elapsed,
+        "{ms} ms in its state, {elapsed} ms since the test began: {worker}"
+    );
+    ms
 }
 
 fn show(name: &str) -> Value {
@@ -124,12 +170,96 @@ fn a_worker_in_a_get_on_an_empty_queue_is_shown_blocked_then_ready() {
     let v = show_until(&name, "the worker blocked", |v| states(v) == ["blocked"]);
     let worker = &v["workers"][0];
     assert!(worker["task"].is_u64(), "{worker}");
+    assert!(
+        worker["state_for_ms"].is_u64(),
+        "blocked since when: {worker}"
+    );
     assert_eq!(v["tasks"]["running"], 1);
 
     queue.put(7).unwrap();
     assert_eq!(task.get().unwrap(), 7);
     let v = show_until(&name, "the task done", |v| v["tasks"]["done"] == 1);
     assert_eq!(states(&v), ["ready"]);
+    drop(pool);
+}
+
+#[test]
+fn a_named_pool_counts_its_tasks_and_times_its_worker() {
+    let start = Instant::now();
+    let name = format!("ipcctl-pool-counts-{}", std::process::id());
+    let flag = std::env::temp_dir().join(format!("{name}.go"));
+    let _ = std::fs::remove_file(&flag);
+    // One worker holding one task at a time: the others wait in the pool's process (no task
+    // slot yet) or in its inbox (a slot, pending).
+    let pool = Builder::new()
+        .processes(1)
+        .prefetch(2)
+        .name(&name)
+        .build()
+        .unwrap();
+    show_until(&name, "the worker ready", |v| states(v) == ["ready"]);
+
+    let long = pool
+        .apply_async(hold, flag.to_str().unwrap().to_owned())
+        .unwrap();
+    let quick: Vec<_> = (0..4).map(|i| pool.apply_async(echo, i).unwrap()).collect();
+    let failing = pool.apply_async(fail, ()).unwrap();
+    let v = show_until(&name, "the long task running", |v| {
+        states(v) == ["running"] && counts(v)[1] == 1
+    });
+    // Nothing else can move while the one worker holds the long task.
+    assert_eq!(counts(&v), [5, 1, 0, 0], "{v}");
+    assert_eq!(counts(&v).iter().sum::<u64>(), 6);
+    let worker = &v["workers"][0];
+    state_for_ms(worker, start);
+    assert!(
+        worker["task"].is_u64() && worker["task_generation"].is_u64(),
+        "{worker}"
+    );
+    let text = show_text(&name);
+    assert!(
+        text.contains("tasks      5 pending, 1 running, 0 done, 0 failed"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.contains(" running  for ") && !l.contains("for ?")),
+        "{text}"
+    );
+
+    std::fs::write(&flag, b"go").unwrap();
+    long.get().unwrap();
+    for (i, task) in quick.into_iter().enumerate() {
+        assert_eq!(task.get().unwrap(), i as u32);
+    }
+    assert!(failing.get().is_err());
+    // Every result was delivered: counted before each was handed over.
+    let v = show(&name);
+    assert_eq!(counts(&v), [0, 0, 5, 1], "{v}");
+    let v = show_until(&name, "the worker ready", |v| states(v) == ["ready"]);
+    state_for_ms(&v["workers"][0], start);
+    let _ = std::fs::remove_file(&flag);
+    drop(pool);
+}
+
+#[test]
+fn a_worker_killed_mid_task_counts_its_task_failed() {
+    let name = format!("ipcctl-pool-killed-{}", std::process::id());
+    let flag = std::env::temp_dir().join(format!("{name}.never"));
+    let _ = std::fs::remove_file(&flag);
+    let pool = Builder::new().processes(1).name(&name).build().unwrap();
+    let task = pool
+        .apply_async(hold, flag.to_str().unwrap().to_owned())
+        .unwrap();
+    let v = show_until(&name, "the task running", |v| states(v) == ["running"]);
+    let pid = v["workers"][0]["pid"].as_u64().unwrap() as i32;
+    // SAFETY: `kill` with a pid and a signal number: no memory is involved.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    assert!(task.get().is_err(), "the task of a killed worker fails");
+    let v = show_until(&name, "a new worker ready", |v| {
+        states(v) == ["ready"] && v["workers"][0]["pid"] != pid
+    });
+    assert_eq!(counts(&v), [0, 0, 0, 1], "{v}");
     drop(pool);
 }
 

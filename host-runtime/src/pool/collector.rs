@@ -12,7 +12,7 @@ use std::sync::{mpsc, Arc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use ipc_core::pool::{TaskState, WorkerId};
+use ipc_core::pool::{TaskState, WorkerId, WorkerState};
 
 use super::error::{PoolError, TaskError};
 use super::message::{parse_result, Reply, ENCODE, OK, PANICKED, STOP};
@@ -93,6 +93,7 @@ impl Collector {
     ) -> Result<JoinHandle<()>, PoolError> {
         let (ready_tx, ready_rx) = mpsc::channel();
         let workers = shared.tables.get().worker_capacity();
+        lock(&shared.sched).status = Some(shared.tables.clone());
         let mut collector = Collector {
             shared,
             config,
@@ -308,11 +309,14 @@ impl Collector {
         for d in deliveries.drain(..) {
             let (sink, waited) = match d {
                 Delivery::Reply(sink, tag, span) => {
-                    let waited = parse_result(&self.arena[span])
-                        .is_some_and(|reply| sink.deliver(tag, outcome(&reply)));
+                    let waited = parse_result(&self.arena[span]).is_some_and(|reply| {
+                        self.shared.tables.count_finished(reply.status == OK);
+                        sink.deliver(tag, outcome(&reply))
+                    });
                     (sink, waited)
                 }
                 Delivery::Failed(sink, tag, error) => {
+                    self.shared.tables.count_finished(false);
                     let waited = sink.deliver(tag, Outcome::Error(error));
                     (sink, waited)
                 }
@@ -378,7 +382,9 @@ impl Collector {
 
         let tables = self.shared.tables.get();
         // Running → Lost: its result can never come.
-        let _ = tables.worker_died(p.id, |_| {});
+        if tables.worker_died(p.id, |_| {}).is_ok() {
+            self.shared.tables.stamp(p.id, WorkerState::Dead);
+        }
         let mut failed = Vec::new();
         {
             let mut s = lock(&self.shared.sched);
@@ -460,6 +466,7 @@ impl Collector {
         let id = tables
             .add_worker()
             .map_err(|e| PoolError::InvalidConfig(format!("worker table: {e}")))?;
+        self.shared.tables.stamp(id, WorkerState::New);
         let made = (|| -> Result<_, PoolError> {
             let inbox = self.config.queues.build_raw()?;
             let results = self.config.queues.build_raw()?;
@@ -523,7 +530,9 @@ impl Collector {
             for lane in s.lanes.iter_mut().flatten() {
                 lane.open = false;
             }
-            std::mem::take(&mut s.backlog)
+            let backlog = std::mem::take(&mut s.backlog);
+            s.publish_queued();
+            backlog
         };
         // Pending → Cancelled: a worker that gets to one of them skips it.
         tables.cancel_pending();
@@ -535,7 +544,9 @@ impl Collector {
         }
         for slot in 0..self.procs.len() {
             if let Some(p) = &self.procs[slot] {
-                let _ = tables.worker_died(p.id, |_| {});
+                if tables.worker_died(p.id, |_| {}).is_ok() {
+                    shared.tables.stamp(p.id, WorkerState::Dead);
+                }
             }
         }
         // Results put before the kill are real results.
@@ -578,6 +589,7 @@ impl Collector {
             for job in std::mem::take(&mut s.backlog) {
                 failed.push(Delivery::Failed(job.sink, job.tag, TaskError::Terminated));
             }
+            s.publish_queued();
         }
         self.deliver(&mut failed);
         *lock(&self.shared.finished) = true;

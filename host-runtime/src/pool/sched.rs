@@ -108,6 +108,9 @@ pub(super) struct Sched {
     /// Tasks that [`Sched::retry_stranded`], the backstop, handed out or moved: each one a
     /// dispatch the events missed (a bug). See `Pool::stranded_rescues`.
     pub(super) rescued: u64,
+    /// A named pool's tables, whose `queued` gauge [`Sched::publish_queued`] keeps (set by
+    /// the result thread as it starts).
+    pub(super) status: Option<Tables>,
 }
 
 /// The longest buffer kept for reuse, and how many are kept.
@@ -126,6 +129,22 @@ impl Sched {
             scratch: Vec::new(),
             spare: Vec::new(),
             rescued: 0,
+            status: None,
+        }
+    }
+
+    /// Publishes how many backlog tasks have no task slot yet (a named pool's `queued` word;
+    /// see `tables.rs`). Tasks that keep a slot (taken back from a worker, or refused by a
+    /// full inbox) are put back at the front, and new tasks go to the back, so the ones with a
+    /// slot are a prefix of the backlog: counted by a walk no longer than the task table.
+    pub(super) fn publish_queued(&self) {
+        if let Some(tables) = &self.status {
+            let slotted = self
+                .backlog
+                .iter()
+                .take_while(|job| job.handle.is_some())
+                .count();
+            tables.set_queued(self.backlog.len() - slotted);
         }
     }
 
@@ -161,6 +180,13 @@ impl Sched {
     /// Hands backlog tasks, oldest first, to workers with room, until the backlog is empty,
     /// no worker has room, or the task table is full. Returns how many it handed out.
     pub(super) fn dispatch(&mut self, tables: &PoolTables<'_>, prefetch: usize) -> usize {
+        let handed = self.dispatch_backlog(tables, prefetch);
+        self.publish_queued();
+        handed
+    }
+
+    /// [`dispatch`](Self::dispatch), without publishing the backlog's size.
+    fn dispatch_backlog(&mut self, tables: &PoolTables<'_>, prefetch: usize) -> usize {
         let mut handed = 0;
         if self.phase >= Phase::Terminating {
             return handed;

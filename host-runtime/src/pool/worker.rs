@@ -5,7 +5,7 @@ use std::os::unix::net::UnixStream;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 
-use ipc_core::pool::WorkerId;
+use ipc_core::pool::{WorkerId, WorkerState};
 
 use super::message::{
     begin_result, fail_result, parse_task, shim_error, DECODE, ENCODE, OK, PANICKED, RESULT_HEADER,
@@ -44,6 +44,7 @@ pub(super) fn main(ctx: WorkerCtx) {
     if tables.worker_started(ctx.id, std::process::id()).is_err() {
         return; // declared dead already (the pool is being terminated)
     }
+    ctx.tables.stamp(ctx.id, WorkerState::Ready);
     // Shows this worker `blocked` while its task sleeps in one of our blocking calls (once
     // per worker process: the hook lives as long as the process).
     let hook: &'static BlockedHook = Box::leak(Box::new(BlockedHook {
@@ -70,6 +71,7 @@ pub(super) fn main(ctx: WorkerCtx) {
         if tables.start(ctx.id, task.handle).is_err() {
             continue;
         }
+        ctx.tables.stamp(ctx.id, WorkerState::Running);
         begin_result(&mut out, task.handle);
         let call = match last_call {
             Some((bits, call)) if bits == task.call => Some(call),
@@ -116,7 +118,11 @@ pub(super) fn main(ctx: WorkerCtx) {
         let ok = out[RESULT_HEADER - 1] == OK;
         // `finish` before `put`: once the parent reads the result, the task is done in the
         // table and can be released. If `finish` fails, the parent declared us dead: drop it.
-        if tables.finish(ctx.id, task.handle, ok).is_ok() && !send(&ctx, &out) {
+        let finished = tables.finish(ctx.id, task.handle, ok).is_ok();
+        if finished {
+            ctx.tables.stamp(ctx.id, WorkerState::Ready);
+        }
+        if finished && !send(&ctx, &out) {
             return;
         }
         done += 1;
@@ -157,10 +163,14 @@ struct BlockedHook {
 
 impl OnBlock for BlockedHook {
     fn blocked(&self) {
-        let _ = self.tables.get().worker_blocked(self.id);
+        if self.tables.get().worker_blocked(self.id).is_ok() {
+            self.tables.stamp(self.id, WorkerState::Blocked);
+        }
     }
 
     fn unblocked(&self) {
-        let _ = self.tables.get().worker_unblocked(self.id);
+        if self.tables.get().worker_unblocked(self.id).is_ok() {
+            self.tables.stamp(self.id, WorkerState::Running);
+        }
     }
 }

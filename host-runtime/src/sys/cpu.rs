@@ -97,6 +97,14 @@ pub fn process_cpu_time() -> io::Result<std::time::Duration> {
     cpu_clock(libc::CLOCK_PROCESS_CPUTIME_ID)
 }
 
+/// `clock_gettime(CLOCK_MONOTONIC)` in nanoseconds: the clock every process of the machine
+/// shares (in one time namespace; since boot, never set back), for the time stamps of a named
+/// pool's status region.
+/// 0 if the clock cannot be read (never on Linux).
+pub(crate) fn monotonic_ns() -> u64 {
+    cpu_clock(libc::CLOCK_MONOTONIC).map_or(0, |t| u64::try_from(t.as_nanos()).unwrap_or(u64::MAX))
+}
+
 fn cpu_clock(clock: libc::clockid_t) -> io::Result<std::time::Duration> {
     let mut ts = libc::timespec {
         tv_sec: 0,
