@@ -64,6 +64,7 @@ use crate::pool::tables as pool_layout;
 use crate::queue::layout::{self, word, Params, HEADER_LEN, LEASES_AT};
 use crate::shared::copy::PrivateCopy;
 use crate::sys::shm::{flock, geteuid, FlockOp};
+use crate::sys::Pid;
 
 /// Where named regions live: `shm_open(3)` names are the files of this directory.
 pub const SHM_DIR: &str = "/dev/shm";
@@ -189,11 +190,16 @@ impl Liveness {
     }
 }
 
+/// The pid word the liveness judge takes (0: none, judged unknown).
+fn pid_word(pid: Option<Pid>) -> u32 {
+    pid.map_or(0, |p| p.as_raw().unsigned_abs())
+}
+
 /// A process recorded in a region: its creator, or a participant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RecordedProcess {
-    /// Its pid (0 if none is recorded).
-    pub pid: u32,
+    /// Its pid (`None` if none is recorded, or the word is no pid).
+    pub pid: Option<Pid>,
     /// Its identity (start time under the pid namespace; 0: unknown).
     pub identity: u64,
     /// Whether it lives.
@@ -275,17 +281,17 @@ pub struct QueueSnapshot {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Keep {
-    /// The creator is alive, or its liveness unknown (`pid` 0: none recorded).
+    /// The creator is alive, or its liveness unknown (`pid` `None`: none recorded).
     Creator {
         /// The creator's pid.
-        pid: u32,
+        pid: Option<Pid>,
         /// What the kernel says.
         liveness: Liveness,
     },
     /// A participant (or the repairer of a dead one) is alive, or its liveness unknown.
     Participant {
         /// Its pid.
-        pid: u32,
+        pid: Option<Pid>,
         /// What the kernel says.
         liveness: Liveness,
     },
@@ -297,9 +303,11 @@ impl fmt::Display for Keep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Keep::Creator { pid, liveness } => {
+                let pid = pid.map_or(0, Pid::as_raw);
                 write!(f, "its creator (pid {pid}) is {}", liveness.as_str())
             }
             Keep::Participant { pid, liveness } => {
+                let pid = pid.map_or(0, Pid::as_raw);
                 write!(f, "participant pid {pid} is {}", liveness.as_str())
             }
             Keep::Unregistered(n) => write!(f, "{n} unregistered process(es) may use it"),
@@ -312,10 +320,11 @@ impl QueueSnapshot {
     /// nothing). [`inspect_file`] does this already.
     pub fn judge(&mut self) {
         let creator = &mut self.creator;
-        creator.liveness = Liveness::of(liveness::judge(creator.pid, creator.identity));
+        creator.liveness = Liveness::of(liveness::judge(pid_word(creator.pid), creator.identity));
         for p in &mut self.participants {
             // A repairer's identity is not recorded (0: judged by its pid alone).
-            p.process.liveness = Liveness::of(liveness::judge(p.process.pid, p.process.identity));
+            p.process.liveness =
+                Liveness::of(liveness::judge(pid_word(p.process.pid), p.process.identity));
         }
     }
 
@@ -504,7 +513,7 @@ fn snapshot(source: &dyn Source) -> Result<QueueSnapshot, InspectError> {
             ParticipantSnapshot {
                 id,
                 process: RecordedProcess {
-                    pid: p.pid,
+                    pid: Pid::from_word(p.pid),
                     identity: if p.state == ParticipantState::Alive {
                         p.identity
                     } else {
@@ -542,7 +551,7 @@ fn snapshot(source: &dyn Source) -> Result<QueueSnapshot, InspectError> {
         });
     }
     let stats = ring.stats();
-    let creator_pid = u32::try_from(w(word::CREATOR_PID)).unwrap_or(0);
+    let creator_pid = u32::try_from(w(word::CREATOR_PID)).map_or(None, Pid::from_word);
     Ok(QueueSnapshot {
         region_len,
         capacity: params.capacity,
@@ -613,12 +622,12 @@ impl PoolSnapshot {
     /// Asks the kernel whether the creator and each worker live (reads `/proc`).
     pub fn judge(&mut self) {
         let c = &mut self.creator;
-        c.liveness = Liveness::of(liveness::judge(c.pid, c.identity));
+        c.liveness = Liveness::of(liveness::judge(pid_word(c.pid), c.identity));
         for w in &mut self.workers {
             w.process.liveness = if w.state == "dead" {
                 Liveness::Dead
             } else {
-                Liveness::of(liveness::judge(w.process.pid, 0))
+                Liveness::of(liveness::judge(pid_word(w.process.pid), 0))
             };
         }
     }
@@ -762,7 +771,7 @@ fn pool_snapshot(source: &dyn Source) -> Result<PoolSnapshot, InspectError> {
                 index,
                 state,
                 process: RecordedProcess {
-                    pid: info.pid.unwrap_or(0),
+                    pid: info.pid.and_then(Pid::from_word),
                     identity: 0,
                     liveness: Liveness::NotJudged,
                 },
@@ -776,7 +785,7 @@ fn pool_snapshot(source: &dyn Source) -> Result<PoolSnapshot, InspectError> {
     Ok(PoolSnapshot {
         region_len,
         creator: RecordedProcess {
-            pid: u32::try_from(w(word::CREATOR_PID)).unwrap_or(0),
+            pid: u32::try_from(w(word::CREATOR_PID)).map_or(None, Pid::from_word),
             identity: w(word::CREATOR_IDENTITY),
             liveness: Liveness::NotJudged,
         },
@@ -1027,9 +1036,9 @@ mod tests {
         let snap = inspect_bytes(&bytes).unwrap();
         assert_eq!((snap.capacity, snap.depth), (6, 2));
         assert_eq!(snap.item_type, 0);
-        assert_eq!(snap.creator.pid, std::process::id());
+        assert_eq!(snap.creator.pid, Some(Pid::this()));
         assert_eq!(snap.participants.len(), 1);
-        assert_eq!(snap.participants[0].process.pid, std::process::id());
+        assert_eq!(snap.participants[0].process.pid, Some(Pid::this()));
         assert_eq!(snap.classes.len(), 1);
         let c = snap.classes[0];
         assert_eq!(
@@ -1039,7 +1048,7 @@ mod tests {
         assert_eq!(
             snap.stale(),
             Err(Keep::Creator {
-                pid: std::process::id(),
+                pid: Some(Pid::this()),
                 liveness: Liveness::NotJudged
             })
         );

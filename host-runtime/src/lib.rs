@@ -4,7 +4,7 @@
 //! - [`process`]: [`Process`], a closure run in a forked child, with Python's names, exit codes,
 //!   `join`/`terminate`/`kill` and daemon semantics; [`JoinHandle`], a child whose closure
 //!   returns a value ([`process::start`]); [`current_process`], [`parent_process`],
-//!   [`active_children`], [`cpu_count`].
+//!   [`active_children`], [`cpu_count`]. Every pid is a [`Pid`], the crate's one pid type.
 //! - [`queue`]: [`Queue<T>`], Python's `multiprocessing.Queue` over shared memory (serde items,
 //!   postcard-encoded), and [`RawQueue`] for byte messages.
 //! - [`channel`]: crossbeam-channel's API between processes ([`channel::channel`],
@@ -127,6 +127,7 @@ pub use queue::{
 #[cfg(target_has_atomic = "64")]
 pub use queue::{JoinableQueue, TaskDoneError};
 pub use shm::{SharedRegion, ShmError};
+pub use sys::Pid;
 pub use wait::{wait, Waitable};
 
 #[cfg(test)]

@@ -218,7 +218,7 @@ fn active_children_lists_live_ones_and_drops_finished_ones() {
                 3u8
             })
             .unwrap();
-        let ours = |pids: &[i32]| -> Vec<(i32, String, bool)> {
+        let ours = |pids: &[Pid]| -> Vec<(Pid, String, bool)> {
             active_children()
                 .into_iter()
                 .filter(|c| pids.contains(&c.pid()))
@@ -243,7 +243,7 @@ fn active_children_lists_live_ones_and_drops_finished_ones() {
 
         // Exited but not reaped: dropped from the list, and its status is still the handle's.
         release(&tx_b);
-        sys::wait_exited_nowait(Pid::from_raw(pb).unwrap()).unwrap();
+        sys::wait_exited_nowait(pb).unwrap();
         assert_eq!(ours(&all).iter().map(|c| c.0).collect::<Vec<_>>(), [ph]);
         assert_eq!(b.join().unwrap(), 0, "the status was not taken");
 
@@ -288,7 +288,7 @@ fn parent_process_is_none_in_main_and_the_parent_in_a_child() {
         .unwrap();
         let (name, pid, alive) = h.join().unwrap();
         assert_eq!(name, "MainProcess");
-        assert_eq!(pid as u32, std::process::id());
+        assert_eq!(pid, Pid::this());
         assert!(alive);
     });
 }

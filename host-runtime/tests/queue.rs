@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::watchdog_secs;
+use common::{children_of_self, watchdog_secs};
 use std::collections::HashSet;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -53,17 +53,6 @@ fn spawn(f: impl FnOnce() + Send + 'static) -> Process {
 /// Joins `p` and checks it exited 0.
 fn join_ok(p: &Process) {
     assert_eq!(p.join().unwrap(), 0, "{} failed", p.name());
-}
-
-/// The pids of this process's unreaped children, from `/proc/self/task/*/children`.
-fn children_of_self() -> HashSet<i32> {
-    let mut pids = HashSet::new();
-    for task in fs::read_dir("/proc/self/task").unwrap() {
-        if let Ok(list) = fs::read_to_string(task.unwrap().path().join("children")) {
-            pids.extend(list.split_whitespace().map(|p| p.parse::<i32>().unwrap()));
-        }
-    }
-    pids
 }
 
 /// Resident set size of this process in KiB (`/proc/self/statm`, shared pages included).
@@ -228,7 +217,7 @@ fn signals_never_break_a_blocking_call() {
             assert_eq!(rx.get().unwrap(), 42, "EINTR ended the wait early");
             done.put(0).unwrap();
         });
-        let pid = Pid::from_raw(p.pid().unwrap()).unwrap();
+        let pid = p.pid().unwrap();
         // Signal the child while it waits in `get_timeout`, then in `get`, until it is done.
         let mut sent = 0;
         let mut put = false;
@@ -629,7 +618,7 @@ fn four_producers_four_consumers_no_loss_no_duplicate() {
         assert_eq!(total, TOTAL as u64);
         assert!(all.iter().all(|&b| b == 0xff), "an item was lost");
         assert!(q.empty());
-        let ours: HashSet<i32> = producers
+        let ours: HashSet<Pid> = producers
             .iter()
             .chain(&consumers)
             .map(|p| p.pid().unwrap())

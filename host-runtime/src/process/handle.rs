@@ -312,8 +312,8 @@ impl Process {
 
     /// The child's pid: `None` before [`start`](Process::start), then `Some` for good (also
     /// after it exited, as in Python).
-    pub fn pid(&self) -> Option<i32> {
-        self.reaping.get().map(|r| r.pid().as_raw())
+    pub fn pid(&self) -> Option<Pid> {
+        self.reaping.get().map(|r| r.pid())
     }
 
     /// A descriptor that becomes readable when the child exits (its pidfd), for use with

@@ -8,6 +8,7 @@ use ipc_core::LayoutError;
 use crate::encoding::{DecodeError, EncodeError};
 use crate::shared::region::ClaimError;
 use crate::shm::ShmError;
+use crate::sys::Pid;
 
 // One error type per way of waiting, as crossbeam-channel's `SendError`/`TrySendError`/
 // `SendTimeoutError`: a blocking `put` can't be `Full` nor time out, so its type has neither;
@@ -397,7 +398,7 @@ pub enum QueueError {
     /// or reclaimed right now.
     InUse {
         /// The process found alive, when there is one to name.
-        pid: Option<u32>,
+        pid: Option<Pid>,
         /// Why the region is kept.
         reason: &'static str,
     },

@@ -1,10 +1,14 @@
 //! What the integration tests share: a watchdog that runs each test body alone and
 //! fails it, instead of hanging the run, if it does not finish in time.
 
+use std::collections::HashSet;
+use std::fs;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::{mpsc, Mutex, PoisonError};
 use std::thread;
 use std::time::Duration;
+
+use host_runtime::Pid;
 
 /// Serialises the test bodies of one test binary: a forked child inherits *every*
 /// descriptor of the binary, so a child forked by one test would hold another test's
@@ -41,4 +45,21 @@ impl Rng {
         self.0 ^= self.0 << 17;
         self.0 % n
     }
+}
+
+/// The pids of this process's unreaped children (zombies included), from
+/// `/proc/self/task/*/children`.
+#[allow(dead_code)] // Not every test binary that includes this module counts children.
+pub fn children_of_self() -> HashSet<Pid> {
+    let mut pids = HashSet::new();
+    for task in fs::read_dir("/proc/self/task").unwrap() {
+        // A task that exited meanwhile has no file any more.
+        if let Ok(list) = fs::read_to_string(task.unwrap().path().join("children")) {
+            pids.extend(
+                list.split_whitespace()
+                    .map(|p| Pid::from_raw(p.parse().unwrap()).unwrap()),
+            );
+        }
+    }
+    pids
 }
