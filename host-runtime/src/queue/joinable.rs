@@ -47,7 +47,7 @@ pub use error::{JoinError, JoinTimeoutError, TaskDoneError};
 ///   `ValueError`).
 /// - `foreign` (F): `task_done` calls made by a process that held no item (it finished an item
 ///   another process got).
-/// - `all_done`: a [`WaitWord`] that `join` sleeps on (shared futex); whoever takes U down to
+/// - `all_done`: a [`WaitWord`](ipc_core::WaitWord) that `join` sleeps on (shared futex); whoever takes U down to
 ///   the lost count (below; 0 while nobody died) wakes every joiner.
 ///
 /// And per process, in a crash-aware ledger of per-process counters (kind `HELD`, not inherited by fork: a child
