@@ -25,7 +25,8 @@ use host_runtime::queue::{QueueStats, SizeClassStats, Waiters};
 use host_runtime::shared::region::SharedBytes;
 use host_runtime::sys::{self, Signal};
 use host_runtime::{
-    GetNowaitError, GetTimeoutError, Process, PutNowaitError, Queue, RawQueue, SharedRegion,
+    GetTimeoutError, Process, Queue, RawGetNowaitError, RawGetTimeoutError, RawPutNowaitError,
+    RawQueue, SharedRegion,
 };
 use serde::{Deserialize, Serialize};
 use trap::Trap;
@@ -123,7 +124,7 @@ fn kill_at(op: Op, n: u64) -> Option<Duration> {
             for i in 0..4u8 {
                 assert_eq!(q.get_nowait().unwrap(), [i; 8], "{op:?} at {point}");
             }
-            assert!(matches!(q.get_nowait(), Err(GetNowaitError::Empty)));
+            assert!(matches!(q.get_nowait(), Err(RawGetNowaitError::Empty)));
             assert_stats(&q, 0, 1, 1);
             Some(stall)
         }
@@ -182,11 +183,14 @@ fn a_producer_stopped_after_its_claim_is_waited_for_not_repaired() {
         for i in 0..3u8 {
             q.put_nowait([i; 4]).unwrap();
         }
-        assert!(matches!(q.put_nowait(b"x"), Err(PutNowaitError::Full(_))));
+        assert!(matches!(
+            q.put_nowait(b"x"),
+            Err(RawPutNowaitError::Full(_))
+        ));
         // Longer than the 200 ms after which a blocked get looks for dead processes.
         assert!(matches!(
             q.get_timeout(Duration::from_millis(500)),
-            Err(GetTimeoutError::Timeout)
+            Err(RawGetTimeoutError::Timeout)
         ));
         assert_eq!(q.repair_dead(), 0, "a stopped process is not dead");
         assert_stats(&q, 0, 0, 0);

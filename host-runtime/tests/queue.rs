@@ -25,7 +25,7 @@ use host_runtime::shm::ShmError;
 use host_runtime::sys::{self, Pid, Signal};
 use host_runtime::{
     DecodeErrorKind, GetError, GetNowaitError, GetTimeoutError, Process, PutError, PutNowaitError,
-    PutTimeoutError, Queue, QueueError, RawQueue,
+    PutTimeoutError, Queue, QueueError, RawGetTimeoutError, RawPutError, RawQueue,
 };
 use serde::{Deserialize, Serialize};
 
@@ -349,7 +349,7 @@ fn full_empty_and_too_large_hand_items_back() {
             .unwrap();
         assert!(matches!(
             raw.put([0u8; 101]),
-            Err(PutError::TooLarge {
+            Err(RawPutError::TooLarge {
                 len: 101,
                 max: 100,
                 ..
@@ -368,7 +368,7 @@ fn the_shared_failures_convert_into_the_wider_error_types() {
         q.put(item.clone())?;
         q.put_nowait(item)
     }
-    fn get_both(q: &RawQueue) -> Result<Vec<u8>, GetTimeoutError> {
+    fn get_both(q: &RawQueue) -> Result<Vec<u8>, RawGetTimeoutError> {
         q.get()?;
         q.get_timeout(Duration::from_millis(1))
     }
@@ -391,7 +391,7 @@ fn the_shared_failures_convert_into_the_wider_error_types() {
         }
         let raw = RawQueue::new(2).unwrap();
         raw.put(b"one").unwrap();
-        assert!(matches!(get_both(&raw), Err(GetTimeoutError::Timeout)));
+        assert!(matches!(get_both(&raw), Err(RawGetTimeoutError::Timeout)));
     });
 }
 
@@ -542,7 +542,7 @@ fn one_mib_messages_across_processes() {
         assert!(raw.pool_stats().iter().all(|c| c.free == c.total));
         // Just above the default maximum (4 MiB encoded): refused, handed back.
         match raw.put(vec![0u8; 4 * MIB + 1]) {
-            Err(PutError::TooLarge { item, .. }) => assert_eq!(item.len(), 4 * MIB + 1),
+            Err(RawPutError::TooLarge { item, .. }) => assert_eq!(item.len(), 4 * MIB + 1),
             other => panic!("expected TooLarge, got {other:?}"),
         }
     });
