@@ -8,30 +8,18 @@
 
 mod common;
 
-use common::watchdog_secs;
+use common::{join_ok, spawn, watchdog_secs};
 
 use host_runtime::queue::Builder;
 use host_runtime::{
-    GetError, GetNowaitError, GetTimeoutError, Process, PutError, PutNowaitError, PutTimeoutError,
-    Queue, RawGetError, RawGetNowaitError, RawGetTimeoutError, RawPutError, RawPutNowaitError,
+    GetError, GetNowaitError, GetTimeoutError, PutError, PutNowaitError, PutTimeoutError, Queue,
+    RawGetError, RawGetNowaitError, RawGetTimeoutError, RawPutError, RawPutNowaitError,
     RawPutTimeoutError, RawQueue, SimpleQueue,
 };
 use std::time::Duration;
 
 fn watchdog(body: impl FnOnce() + Send + 'static) {
     watchdog_secs(60, body);
-}
-
-/// Starts `f` in a child process.
-fn spawn(f: impl FnOnce() + Send + 'static) -> Process {
-    let p = Process::new(f);
-    p.start().unwrap();
-    p
-}
-
-/// Joins `p` and checks it exited 0 (a failed assertion in the child exits non-zero).
-fn join_ok(p: &Process) {
-    assert_eq!(p.join().unwrap(), 0, "{} failed", p.name());
 }
 
 const T: Duration = Duration::from_millis(1);

@@ -15,7 +15,7 @@ use std::os::unix::fs::FileExt;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-use common::watchdog_secs;
+use common::{release, waiting_child, watchdog_secs};
 use host_runtime::process::{
     self, active_children, cpu_count, parent_process, process_cpu_count, Builder, JoinError,
     Process,
@@ -29,22 +29,6 @@ fn watchdog(body: impl FnOnce() + Send + 'static) {
 
 /// Far above any expected wait: only a lost wake-up reaches it.
 const LONG: Duration = Duration::from_secs(30);
-
-/// A started child that exits 0 once it has read one byte from the returned socket.
-fn waiting_child(builder: Builder) -> (Process, UnixStream) {
-    let (tx, rx) = UnixStream::pair().unwrap();
-    let p = builder
-        .spawn(move || {
-            let mut rx = rx;
-            let _ = rx.read(&mut [0u8]);
-        })
-        .unwrap();
-    (p, tx)
-}
-
-fn release(mut tx: &UnixStream) {
-    tx.write_all(b"x").unwrap();
-}
 
 #[test]
 fn join_returns_small_and_large_values() {

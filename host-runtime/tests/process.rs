@@ -16,7 +16,7 @@
 
 mod common;
 
-use common::{children_of_self, watchdog_secs};
+use common::{children_of_self, release, waiting_child, watchdog_secs};
 use std::collections::{HashMap, HashSet};
 use std::env;
 use std::io::{self, Read, Write};
@@ -35,24 +35,6 @@ use host_runtime::{current_process, CurrentProcess};
 /// [`watchdog_secs`] with the default limit.
 fn watchdog(body: impl FnOnce() + Send + 'static) {
     watchdog_secs(30, body);
-}
-
-/// Starts a child (configured by `builder`) that exits 0 once it has read one byte from the
-/// returned socket: it runs until [`release`]d, terminated or killed.
-fn waiting_child(builder: Builder) -> (Process, UnixStream) {
-    let (tx, rx) = UnixStream::pair().unwrap();
-    let p = builder
-        .spawn(move || {
-            let mut rx = rx;
-            let _ = rx.read(&mut [0u8]);
-        })
-        .unwrap();
-    (p, tx)
-}
-
-/// Lets a [`waiting_child`] exit.
-fn release(mut tx: &UnixStream) {
-    tx.write_all(b"x").unwrap();
 }
 
 /// Re-checks `cond` until it holds, failing after `timeout`. Only for conditions no

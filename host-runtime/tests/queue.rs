@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::{children_of_self, watchdog_secs};
+use common::{children_of_self, join_ok, spawn, watchdog_secs};
 use std::collections::HashSet;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -41,18 +41,6 @@ fn wait_until(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting until {what}");
         thread::yield_now();
     }
-}
-
-/// Starts `f` in a child process.
-fn spawn(f: impl FnOnce() + Send + 'static) -> Process {
-    let p = Process::new(f);
-    p.start().unwrap();
-    p
-}
-
-/// Joins `p` and checks it exited 0.
-fn join_ok(p: &Process) {
-    assert_eq!(p.join().unwrap(), 0, "{} failed", p.name());
 }
 
 /// Resident set size of this process in KiB (`/proc/self/statm`, shared pages included).
