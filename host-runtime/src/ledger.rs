@@ -86,7 +86,7 @@ use ipc_core::WaitWord;
 use crate::shared::region::{Part, SharedBytes, View};
 use crate::shm::{SharedRegion, ShmError};
 use crate::sys::register_fork_handlers;
-use crate::wait::{notify_all, Stall};
+use crate::wait::word::{notify_all, Stall};
 
 mod entries;
 mod fork;
