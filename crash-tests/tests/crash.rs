@@ -25,7 +25,8 @@ use host_runtime::queue::{QueueStats, SizeClassStats, Waiters};
 use host_runtime::shared::region::SharedBytes;
 use host_runtime::sys::{self, Signal};
 use host_runtime::{
-    GetNowaitError, GetTimeoutError, Process, PutNowaitError, Queue, RawQueue, SharedRegion,
+    GetTimeoutError, Process, Queue, RawGetNowaitError, RawGetTimeoutError, RawPutNowaitError,
+    RawQueue, SharedRegion,
 };
 use serde::{Deserialize, Serialize};
 use trap::Trap;
@@ -123,7 +124,7 @@ fn kill_at(op: Op, n: u64) -> Option<Duration> {
             for i in 0..4u8 {
                 assert_eq!(q.get_nowait().unwrap(), [i; 8], "{op:?} at {point}");
             }
-            assert!(matches!(q.get_nowait(), Err(GetNowaitError::Empty)));
+            assert!(matches!(q.get_nowait(), Err(RawGetNowaitError::Empty)));
             assert_stats(&q, 0, 1, 1);
             Some(stall)
         }
@@ -152,7 +153,7 @@ fn a_process_killed_at_each_step_of_a_put_or_get_is_repaired() {
 }
 
 /// State of process `pid` (`/proc/PID/stat` field 3).
-fn proc_state(pid: i32) -> u8 {
+fn proc_state(pid: sys::Pid) -> u8 {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     stat.rsplit_once(')').unwrap().1.as_bytes()[1]
 }
@@ -182,20 +183,19 @@ fn a_producer_stopped_after_its_claim_is_waited_for_not_repaired() {
         for i in 0..3u8 {
             q.put_nowait([i; 4]).unwrap();
         }
-        assert!(matches!(q.put_nowait(b"x"), Err(PutNowaitError::Full(_))));
+        assert!(matches!(
+            q.put_nowait(b"x"),
+            Err(RawPutNowaitError::Full(_))
+        ));
         // Longer than the 200 ms after which a blocked get looks for dead processes.
         assert!(matches!(
             q.get_timeout(Duration::from_millis(500)),
-            Err(GetTimeoutError::Timeout)
+            Err(RawGetTimeoutError::Timeout)
         ));
         assert_eq!(q.repair_dead(), 0, "a stopped process is not dead");
         assert_stats(&q, 0, 0, 0);
 
-        sys::kill(
-            sys::Pid::from_raw(pid).unwrap(),
-            Signal::from_raw(libc::SIGCONT).unwrap(),
-        )
-        .unwrap();
+        sys::kill(pid, Signal::from_raw(libc::SIGCONT).unwrap()).unwrap();
         assert_eq!(q.get().unwrap(), b"stopped");
         for i in 0..3u8 {
             assert_eq!(q.get().unwrap(), [i; 4]);
@@ -321,7 +321,7 @@ fn a_non_daemon_child_blocked_in_get_outlives_its_parent_asleep_and_working() {
         // Orphans are re-parented to this process, so it can reap them.
         set_child_subreaper(true);
         let q = Queue::<u32>::new(4).unwrap();
-        let pids = Queue::<(i32, i32)>::new(1).unwrap();
+        let pids = Queue::<(sys::Pid, sys::Pid)>::new(1).unwrap();
         let replies = Queue::<u32>::new(1).unwrap();
         let (pq, ppids, preplies) = (q.clone(), pids.clone(), replies.clone());
         let parent = Process::new(move || {
@@ -351,10 +351,6 @@ fn a_non_daemon_child_blocked_in_get_outlives_its_parent_asleep_and_working() {
         parent.kill().unwrap();
         assert_eq!(parent.join().unwrap(), -9);
 
-        let (child, daemon) = (
-            sys::Pid::from_raw(child).unwrap(),
-            sys::Pid::from_raw(daemon).unwrap(),
-        );
         assert_eq!(
             sys::waitpid(daemon, sys::WaitOptions::BLOCK).unwrap(),
             Some(sys::WaitStatus::Signaled(Signal::KILL)),
@@ -362,7 +358,7 @@ fn a_non_daemon_child_blocked_in_get_outlives_its_parent_asleep_and_working() {
         );
         // The non-daemon child sleeps on in its get (it wakes every 200 ms to look for dead
         // processes, so catch it asleep).
-        while proc_state(child.as_raw()) != b'S' {
+        while proc_state(child) != b'S' {
             assert!(Instant::now() < deadline, "the orphan is not asleep");
             thread::yield_now();
         }

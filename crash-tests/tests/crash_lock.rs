@@ -18,7 +18,7 @@ use std::time::Duration;
 use common::{watchdog_secs, Rng};
 use host_runtime::shared::region::SharedBytes;
 use host_runtime::sync::{Array, Lock, LockError, LockTimeoutError, Value, DEATH_CHECK};
-use host_runtime::sys::{self, Pid, Signal};
+use host_runtime::sys::{self, Signal};
 use host_runtime::{Process, SharedRegion};
 use trap::Trap;
 
@@ -86,7 +86,7 @@ fn a_holder_stopped_at_each_step_is_waited_for() {
                 ),
                 "{point}: a stopped holder was taken for dead"
             );
-            let pid = Pid::from_raw(p.pid().unwrap()).unwrap();
+            let pid = p.pid().unwrap();
             sys::kill(pid, Signal::from_raw(libc::SIGCONT).unwrap()).unwrap();
             // It goes on and lets go: a clean acquire.
             drop(lock.lock().unwrap());

@@ -29,7 +29,10 @@ use std::time::{Duration, Instant};
 use common::Rng;
 use host_runtime::queue::Builder;
 use host_runtime::shared::region::SharedBytes;
-use host_runtime::{GetTimeoutError, Process, PutTimeoutError, Queue, RawQueue, SharedRegion};
+use host_runtime::{
+    GetTimeoutError, Process, PutTimeoutError, Queue, RawGetTimeoutError, RawPutTimeoutError,
+    RawQueue, SharedRegion,
+};
 
 /// How long each of the peer's two phases lasts (the issue asks for at least 3 s each).
 const PHASE: Duration = Duration::from_secs(3);
@@ -372,6 +375,14 @@ fn is_get_timeout<T>(r: &Result<T, GetTimeoutError>) -> bool {
     matches!(r, Err(GetTimeoutError::Timeout))
 }
 
+fn is_raw_put_timeout<B>(r: &Result<(), RawPutTimeoutError<B>>) -> bool {
+    matches!(r, Err(RawPutTimeoutError::Timeout(_)))
+}
+
+fn is_raw_get_timeout<T>(r: &Result<T, RawGetTimeoutError>) -> bool {
+    matches!(r, Err(RawGetTimeoutError::Timeout))
+}
+
 fn never<R>(_: &R) -> bool {
     false
 }
@@ -431,7 +442,7 @@ fn work(case: Case, queue: Handle, until: Instant) -> Tally {
                     "put_timeout",
                     timeout,
                     || q.put_timeout(message.into_bytes(), timeout),
-                    is_put_timeout,
+                    is_raw_put_timeout,
                 );
                 put_outcome(&mut tally, &r);
             }
@@ -440,7 +451,7 @@ fn work(case: Case, queue: Handle, until: Instant) -> Tally {
                     "get_timeout",
                     timeout,
                     || q.get_timeout(timeout),
-                    is_get_timeout,
+                    is_raw_get_timeout,
                 );
                 check_raw(&mut tally, "get_timeout", r);
             }

@@ -9,7 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use host_runtime::pool::{Callbacks, Pool, TaskError, WorkerState};
-use host_runtime::sys::{self, Pid, Signal};
+use host_runtime::sys::{self, Signal};
 
 /// Steps of the Collatz sequence from `n` down to 1.
 fn collatz_steps(mut n: u64) -> u32 {
@@ -70,7 +70,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         thread::sleep(Duration::from_millis(1));
     };
     let t = Instant::now();
-    sys::kill(Pid::from_raw(victim as i32).expect("a pid"), Signal::KILL)?;
+    sys::kill(victim, Signal::KILL)?;
     match r.get() {
         Err(e @ TaskError::WorkerDied { .. }) => {
             println!("killed worker {victim}: {e} (after {:?})", t.elapsed())

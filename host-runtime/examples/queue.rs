@@ -8,13 +8,13 @@ use std::time::Duration;
 
 use host_runtime::queue::Builder;
 use host_runtime::{
-    current_process, GetTimeoutError, Process, PutError, PutNowaitError, Queue, RawQueue,
+    current_process, GetTimeoutError, Pid, Process, PutError, PutNowaitError, Queue, RawQueue,
 };
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Serialize, Deserialize)]
 enum Event {
-    Started { worker: String, pid: i32 },
+    Started { worker: String, pid: Pid },
     Progress(u8),
     Done { checksum: u64 },
 }
@@ -36,7 +36,7 @@ fn main() -> Result<(), Box<dyn Error>> {
                     tx.put(Event::Progress(p)).unwrap();
                 }
                 tx.put(Event::Done {
-                    checksum: u64::from(me.pid().unsigned_abs()) * 31,
+                    checksum: u64::from(me.pid().as_raw().unsigned_abs()) * 31,
                 })
                 .unwrap();
             })

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use host_runtime::process::Builder;
 use host_runtime::{
-    current_process, sys, Process, PutNowaitError, PutTimeoutError, Queue, RawQueue,
+    current_process, sys, Pid, Process, PutNowaitError, PutTimeoutError, Queue, RawQueue,
 };
 use serde::{Deserialize, Serialize};
 
@@ -27,7 +27,7 @@ struct Report {
     id: u32,
     words: usize,
     by: String,
-    pid: i32,
+    pid: Pid,
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
@@ -78,7 +78,11 @@ fn producer_consumer() -> Result<(), Box<dyn Error>> {
     })?;
 
     for p in [&producer, &consumer] {
-        println!("   started {:<9} pid {}", p.name(), p.pid().unwrap_or(0));
+        println!(
+            "   started {:<9} pid {}",
+            p.name(),
+            p.pid().map_or(0, Pid::as_raw)
+        );
     }
     for _ in 0..texts.len() {
         let r = reports.get()?;

@@ -4,7 +4,7 @@
 //! - [`process`]: [`Process`], a closure run in a forked child, with Python's names, exit codes,
 //!   `join`/`terminate`/`kill` and daemon semantics; [`JoinHandle`], a child whose closure
 //!   returns a value ([`process::start`]); [`current_process`], [`parent_process`],
-//!   [`active_children`], [`cpu_count`].
+//!   [`active_children`], [`cpu_count`]. Every pid is a [`Pid`], the crate's one pid type.
 //! - [`queue`]: [`Queue<T>`], Python's `multiprocessing.Queue` over shared memory (serde items,
 //!   postcard-encoded), and [`RawQueue`] for byte messages.
 //! - [`channel`]: crossbeam-channel's API between processes ([`channel::channel`],
@@ -53,8 +53,11 @@
 //! of waiting (as crossbeam-channel's `SendError`, `TrySendError`, `SendTimeoutError`), so a
 //! blocking [`Queue::put`] ([`PutError`]) can't be `Full` nor time out, and a blocking
 //! [`Queue::get`] ([`GetError`]) can't be `Empty`; the failures the three forms share convert
-//! into the wider types with `From`. A failed put hands the item back. The encoder's own error
-//! type never appears in a signature ([`EncodeError`], [`DecodeError`] are ours).
+//! into the wider types with `From`. A failed put hands the item back. [`RawQueue`] has a
+//! family of its own, [`RawPutError`] to [`RawGetNowaitError`], without the `Encode` and
+//! `Decode` variants bytes never need (each converts into its typed counterpart). The
+//! encoder's own error type never appears in a signature ([`EncodeError`], [`DecodeError`] are
+//! ours).
 
 //! # Examples
 //!
@@ -122,11 +125,13 @@ pub use process::{
 };
 pub use queue::{
     DecodeError, DecodeErrorKind, EncodeError, GetError, GetNowaitError, GetTimeoutError, PutError,
-    PutNowaitError, PutTimeoutError, Queue, QueueError, RawQueue, SimpleQueue,
+    PutNowaitError, PutTimeoutError, Queue, QueueError, RawGetError, RawGetNowaitError,
+    RawGetTimeoutError, RawPutError, RawPutNowaitError, RawPutTimeoutError, RawQueue, SimpleQueue,
 };
 #[cfg(target_has_atomic = "64")]
 pub use queue::{JoinableQueue, TaskDoneError};
 pub use shm::{SharedRegion, ShmError};
+pub use sys::Pid;
 pub use wait::{wait, Waitable};
 
 #[cfg(test)]

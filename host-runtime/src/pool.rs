@@ -136,8 +136,10 @@ mod sched;
 mod submit;
 pub(crate) mod tables;
 mod worker;
+mod worker_info;
 
-pub use ipc_core::pool::{TaskHandle, WorkerId, WorkerInfo, WorkerState};
+pub use ipc_core::pool::{TaskHandle, WorkerId, WorkerState};
+pub use worker_info::WorkerInfo;
 
 pub use builder::{Builder, DEFAULT_PREFETCH, MAX_PROCESSES};
 pub use error::{PoolError, TaskError};

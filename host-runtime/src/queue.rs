@@ -173,7 +173,8 @@ pub use builder::{
 };
 pub use error::{
     GetError, GetNowaitError, GetTimeoutError, PutError, PutNowaitError, PutTimeoutError,
-    QueueError,
+    QueueError, RawGetError, RawGetNowaitError, RawGetTimeoutError, RawPutError, RawPutNowaitError,
+    RawPutTimeoutError,
 };
 use layout::item_type;
 use raw::{get_never_waits, put_never_waits};

@@ -104,7 +104,7 @@
 mod backoff;
 mod deadline;
 mod ready;
-mod word;
+pub(crate) mod word;
 
 pub use backoff::{woke_sleeper, Backoff, Policy, Spin, WAKE_LATENCY};
 pub(crate) use deadline::Deadline;

@@ -8,29 +8,18 @@
 
 mod common;
 
-use common::watchdog_secs;
+use common::{join_ok, spawn, watchdog_secs};
 
 use host_runtime::queue::Builder;
 use host_runtime::{
-    GetError, GetNowaitError, GetTimeoutError, Process, PutError, PutNowaitError, PutTimeoutError,
-    Queue, RawQueue, SimpleQueue,
+    GetError, GetNowaitError, GetTimeoutError, PutError, PutNowaitError, PutTimeoutError, Queue,
+    RawGetError, RawGetNowaitError, RawGetTimeoutError, RawPutError, RawPutNowaitError,
+    RawPutTimeoutError, RawQueue, SimpleQueue,
 };
 use std::time::Duration;
 
 fn watchdog(body: impl FnOnce() + Send + 'static) {
     watchdog_secs(60, body);
-}
-
-/// Starts `f` in a child process.
-fn spawn(f: impl FnOnce() + Send + 'static) -> Process {
-    let p = Process::new(f);
-    p.start().unwrap();
-    p
-}
-
-/// Joins `p` and checks it exited 0 (a failed assertion in the child exits non-zero).
-fn join_ok(p: &Process) {
-    assert_eq!(p.join().unwrap(), 0, "{} failed", p.name());
 }
 
 const T: Duration = Duration::from_millis(1);
@@ -65,20 +54,23 @@ fn closed_queue_put_get_errors() {
 
         let raw = RawQueue::new(4).unwrap();
         raw.close();
-        assert!(matches!(raw.put(b"foo"), Err(PutError::Closed(b"foo"))));
+        assert!(matches!(raw.put(b"foo"), Err(RawPutError::Closed(b"foo"))));
         assert!(matches!(
             raw.put_timeout(b"foo", T),
-            Err(PutTimeoutError::Closed(b"foo"))
+            Err(RawPutTimeoutError::Closed(b"foo"))
         ));
         assert!(matches!(
             raw.put_nowait(b"foo"),
-            Err(PutNowaitError::Closed(b"foo"))
+            Err(RawPutNowaitError::Closed(b"foo"))
         ));
-        assert!(matches!(raw.get(), Err(GetError::Closed)));
-        assert!(matches!(raw.get_timeout(T), Err(GetTimeoutError::Closed)));
-        assert!(matches!(raw.get_nowait(), Err(GetNowaitError::Closed)));
+        assert!(matches!(raw.get(), Err(RawGetError::Closed)));
+        assert!(matches!(
+            raw.get_timeout(T),
+            Err(RawGetTimeoutError::Closed)
+        ));
+        assert!(matches!(raw.get_nowait(), Err(RawGetNowaitError::Closed)));
         let mut buf = b"kept".to_vec();
-        assert!(matches!(raw.get_into(&mut buf), Err(GetError::Closed)));
+        assert!(matches!(raw.get_into(&mut buf), Err(RawGetError::Closed)));
         assert_eq!(buf, b"kept");
     });
 }
@@ -151,7 +143,7 @@ fn another_open_of_a_named_queue_is_not_closed() {
         RawQueue::unlink_named(&name).unwrap();
         a.close();
         b.put(b"still open").unwrap();
-        assert!(matches!(a.get_nowait(), Err(GetNowaitError::Closed)));
+        assert!(matches!(a.get_nowait(), Err(RawGetNowaitError::Closed)));
         assert_eq!(b.get().unwrap(), b"still open");
     });
 }

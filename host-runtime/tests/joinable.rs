@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::watchdog_secs;
+use common::{join_ok, spawn, watchdog_secs};
 
 use host_runtime::queue::{JoinError, JoinTimeoutError};
 use host_runtime::{
@@ -19,18 +19,6 @@ use std::time::{Duration, Instant};
 
 fn watchdog(body: impl FnOnce() + Send + 'static) {
     watchdog_secs(60, body);
-}
-
-/// Starts `f` in a child process.
-fn spawn(f: impl FnOnce() + Send + 'static) -> Process {
-    let p = Process::new(f);
-    p.start().unwrap();
-    p
-}
-
-/// Joins `p` and checks it exited 0 (a failed assertion in the child exits non-zero).
-fn join_ok(p: &Process) {
-    assert_eq!(p.join().unwrap(), 0, "{} failed", p.name());
 }
 
 /// SIGKILLs `p` and reaps it.

@@ -15,7 +15,7 @@ use std::os::unix::fs::FileExt;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-use common::watchdog_secs;
+use common::{release, waiting_child, watchdog_secs};
 use host_runtime::process::{
     self, active_children, cpu_count, parent_process, process_cpu_count, Builder, JoinError,
     Process,
@@ -29,22 +29,6 @@ fn watchdog(body: impl FnOnce() + Send + 'static) {
 
 /// Far above any expected wait: only a lost wake-up reaches it.
 const LONG: Duration = Duration::from_secs(30);
-
-/// A started child that exits 0 once it has read one byte from the returned socket.
-fn waiting_child(builder: Builder) -> (Process, UnixStream) {
-    let (tx, rx) = UnixStream::pair().unwrap();
-    let p = builder
-        .spawn(move || {
-            let mut rx = rx;
-            let _ = rx.read(&mut [0u8]);
-        })
-        .unwrap();
-    (p, tx)
-}
-
-fn release(mut tx: &UnixStream) {
-    tx.write_all(b"x").unwrap();
-}
 
 #[test]
 fn join_returns_small_and_large_values() {
@@ -218,7 +202,7 @@ fn active_children_lists_live_ones_and_drops_finished_ones() {
                 3u8
             })
             .unwrap();
-        let ours = |pids: &[i32]| -> Vec<(i32, String, bool)> {
+        let ours = |pids: &[Pid]| -> Vec<(Pid, String, bool)> {
             active_children()
                 .into_iter()
                 .filter(|c| pids.contains(&c.pid()))
@@ -243,7 +227,7 @@ fn active_children_lists_live_ones_and_drops_finished_ones() {
 
         // Exited but not reaped: dropped from the list, and its status is still the handle's.
         release(&tx_b);
-        sys::wait_exited_nowait(Pid::from_raw(pb).unwrap()).unwrap();
+        sys::wait_exited_nowait(pb).unwrap();
         assert_eq!(ours(&all).iter().map(|c| c.0).collect::<Vec<_>>(), [ph]);
         assert_eq!(b.join().unwrap(), 0, "the status was not taken");
 
@@ -288,7 +272,7 @@ fn parent_process_is_none_in_main_and_the_parent_in_a_child() {
         .unwrap();
         let (name, pid, alive) = h.join().unwrap();
         assert_eq!(name, "MainProcess");
-        assert_eq!(pid as u32, std::process::id());
+        assert_eq!(pid, Pid::this());
         assert!(alive);
     });
 }

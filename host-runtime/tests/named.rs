@@ -87,7 +87,7 @@ fn a_stale_queue_is_reclaimed_only_once_everyone_is_dead() {
         ));
         match reclaiming().create_named_raw(&name) {
             Err(QueueError::InUse { pid: Some(pid), .. }) => {
-                assert_eq!(pid, creator.as_raw() as u32)
+                assert_eq!(pid, creator)
             }
             other => panic!("expected InUse naming the creator, got {other:?}"),
         }
@@ -96,7 +96,7 @@ fn a_stale_queue_is_reclaimed_only_once_everyone_is_dead() {
         kill_and_reap(creator);
         match reclaiming().create_named_raw(&name) {
             Err(QueueError::InUse { pid: Some(pid), .. }) => {
-                assert_eq!(pid, participant.as_raw() as u32)
+                assert_eq!(pid, participant)
             }
             other => panic!("expected InUse naming the participant, got {other:?}"),
         }

@@ -15,10 +15,9 @@
 
 mod common;
 
-use common::{watchdog_secs as watchdog, Rng};
+use common::{children_of_self, watchdog_secs as watchdog, Rng};
 use std::collections::{HashMap, HashSet};
 use std::env;
-use std::fs;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -108,24 +107,13 @@ fn panics_on_odd(x: u32) -> u32 {
     x
 }
 
-/// The pids of this process's unreaped children (zombies included).
-fn children_of_self() -> HashSet<i32> {
-    let mut pids = HashSet::new();
-    for task in fs::read_dir("/proc/self/task").unwrap() {
-        let path = task.unwrap().path().join("children");
-        if let Ok(list) = fs::read_to_string(path) {
-            pids.extend(list.split_whitespace().map(|p| p.parse::<i32>().unwrap()));
-        }
-    }
-    pids
-}
-
 /// Asserts that none of `pids` is a child of ours any more (reaped: no zombie).
 fn assert_reaped(pids: impl IntoIterator<Item = i32>) {
     let children = children_of_self();
     for pid in pids {
+        let pid = Pid::from_raw(pid).unwrap();
         assert!(!children.contains(&pid), "worker {pid} is still our child");
-        let err = sys::waitpid(Pid::from_raw(pid).unwrap(), WaitOptions::NOHANG).unwrap_err();
+        let err = sys::waitpid(pid, WaitOptions::NOHANG).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::ECHILD), "worker {pid}");
     }
 }
@@ -136,7 +124,7 @@ fn table_pids(pool: &Pool) -> Vec<i32> {
     pool.workers()
         .iter()
         .filter(|w| w.state != WorkerState::Dead)
-        .filter_map(|w| w.pid.map(|p| p as i32))
+        .filter_map(|w| w.pid.map(Pid::as_raw))
         .collect()
 }
 
@@ -558,14 +546,14 @@ fn sigkill_of_a_busy_worker_errors_within_1_s_and_the_pool_keeps_its_size() {
         let slot = pool
             .workers()
             .into_iter()
-            .find(|w| w.pid == Some(pid as u32))
+            .find(|w| w.pid == Pid::from_raw(pid))
             .unwrap();
         assert_eq!(slot.state, WorkerState::Running);
         let t = Instant::now();
         sigkill(pid);
         match r.get() {
             Err(TaskError::WorkerDied { pid: p, exitcode }) => {
-                assert_eq!((p, exitcode), (pid, -9));
+                assert_eq!((p.as_raw(), exitcode), (pid, -9));
             }
             other => panic!("{other:?}"),
         }
@@ -654,7 +642,7 @@ fn torture_sigkill_busy_workers_under_load() {
                 Err(TaskError::WorkerDied {
                     pid: p,
                     exitcode: -9,
-                }) if p == pid => {}
+                }) if p.as_raw() == pid => {}
                 other => panic!("round {round}: victim {pid}: {other:?}"),
             }
             longest = longest.max(t.elapsed());

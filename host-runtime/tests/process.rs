@@ -16,10 +16,9 @@
 
 mod common;
 
-use common::watchdog_secs;
+use common::{children_of_self, release, waiting_child, watchdog_secs};
 use std::collections::{HashMap, HashSet};
 use std::env;
-use std::fs;
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
@@ -36,38 +35,6 @@ use host_runtime::{current_process, CurrentProcess};
 /// [`watchdog_secs`] with the default limit.
 fn watchdog(body: impl FnOnce() + Send + 'static) {
     watchdog_secs(30, body);
-}
-
-/// Starts a child (configured by `builder`) that exits 0 once it has read one byte from the
-/// returned socket: it runs until [`release`]d, terminated or killed.
-fn waiting_child(builder: Builder) -> (Process, UnixStream) {
-    let (tx, rx) = UnixStream::pair().unwrap();
-    let p = builder
-        .spawn(move || {
-            let mut rx = rx;
-            let _ = rx.read(&mut [0u8]);
-        })
-        .unwrap();
-    (p, tx)
-}
-
-/// Lets a [`waiting_child`] exit.
-fn release(mut tx: &UnixStream) {
-    tx.write_all(b"x").unwrap();
-}
-
-/// The pids of this process's unreaped children (zombies included), from
-/// `/proc/self/task/*/children`.
-fn children_of_self() -> HashSet<i32> {
-    let mut pids = HashSet::new();
-    for task in fs::read_dir("/proc/self/task").unwrap() {
-        let path = task.unwrap().path().join("children");
-        // A task that exited meanwhile has no file any more.
-        if let Ok(list) = fs::read_to_string(path) {
-            pids.extend(list.split_whitespace().map(|p| p.parse::<i32>().unwrap()));
-        }
-    }
-    pids
 }
 
 /// Re-checks `cond` until it holds, failing after `timeout`. Only for conditions no
@@ -320,7 +287,7 @@ fn a_hundred_processes_all_exit_0() {
                 p
             })
             .collect();
-        let pids: HashSet<i32> = procs.iter().map(|p| p.pid().unwrap()).collect();
+        let pids: HashSet<Pid> = procs.iter().map(|p| p.pid().unwrap()).collect();
         assert_eq!(pids.len(), 100);
         for p in &procs {
             assert_eq!(p.join().unwrap(), 0, "{}", p.name());
@@ -414,7 +381,7 @@ fn current_process_in_the_child_reports_its_name_and_pid() {
         let me: CurrentProcess = current_process();
         assert_eq!(me.name(), "MainProcess");
         assert!(me.is_main());
-        assert_eq!(me.pid() as u32, std::process::id());
+        assert_eq!(me.pid(), Pid::this());
 
         let (mut rx, tx) = UnixStream::pair().unwrap();
         let p = Builder::new()
@@ -423,7 +390,7 @@ fn current_process_in_the_child_reports_its_name_and_pid() {
                 let mut tx = tx;
                 let me = current_process();
                 assert!(!me.is_main());
-                tx.write_all(&me.pid().to_ne_bytes()).unwrap();
+                tx.write_all(&me.pid().as_raw().to_ne_bytes()).unwrap();
                 tx.write_all(me.name().as_bytes()).unwrap();
             })
             .unwrap();
@@ -432,7 +399,7 @@ fn current_process_in_the_child_reports_its_name_and_pid() {
         let mut name = String::new();
         rx.read_to_string(&mut name).unwrap();
         assert_eq!(name, "worker-7");
-        assert_eq!(Some(pid), p.pid());
+        assert_eq!(Pid::from_raw(pid), p.pid());
         // Unchanged in the parent.
         assert_eq!(current_process().name(), "MainProcess");
     });
@@ -445,8 +412,8 @@ fn pid_is_none_before_start_and_some_after() {
         assert_eq!(p.pid(), None);
         p.start().unwrap();
         let pid = p.pid().expect("started");
-        assert!(pid > 0);
-        assert_ne!(pid as u32, std::process::id());
+        assert!(pid.as_raw() > 0);
+        assert_ne!(pid, Pid::this());
         p.join().unwrap();
         assert_eq!(p.pid(), Some(pid)); // kept after exit, as in Python
     });
@@ -506,7 +473,7 @@ fn joined_children_are_reaped() {
         for p in &procs {
             let pid = p.pid().unwrap();
             assert!(!children.contains(&pid), "{pid} is still our child");
-            let err = sys::waitpid(Pid::from_raw(pid).unwrap(), WaitOptions::NOHANG).unwrap_err();
+            let err = sys::waitpid(pid, WaitOptions::NOHANG).unwrap_err();
             assert_eq!(err.raw_os_error(), Some(libc::ECHILD));
         }
     });
@@ -557,7 +524,7 @@ fn dropping_a_running_process_neither_kills_it_nor_leaves_a_zombie() {
 /// socket pair until it dies and that reports `getppid()` when poked; the intermediate then
 /// exits (normally, or killed by `SIGKILL` if `crash`). Returns the intermediate's pid and exit
 /// code, and our end of the socket pair.
-fn orphan_a_child(daemon: bool, crash: bool) -> (i32, i32, UnixStream) {
+fn orphan_a_child(daemon: bool, crash: bool) -> (Pid, i32, UnixStream) {
     let (ours, theirs) = UnixStream::pair().unwrap();
     let intermediate = Process::new(move || {
         let grandchild = Builder::new()
@@ -612,7 +579,7 @@ fn a_non_daemon_outlives_its_parent() {
             // The intermediate is gone; the grandchild still answers, re-parented.
             ours.write_all(b"p").unwrap();
             let ppid = read_i32(&mut ours);
-            assert_ne!(ppid, intermediate);
+            assert_ne!(Pid::from_raw(ppid), Some(intermediate));
             // Then it exits (reaped by its new parent): end of file.
             let mut rest = Vec::new();
             assert_eq!(ours.read_to_end(&mut rest).unwrap(), 0);

@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::watchdog_secs;
+use common::{children_of_self, join_ok, spawn, watchdog_secs};
 use std::collections::HashSet;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -25,7 +25,7 @@ use host_runtime::shm::ShmError;
 use host_runtime::sys::{self, Pid, Signal};
 use host_runtime::{
     DecodeErrorKind, GetError, GetNowaitError, GetTimeoutError, Process, PutError, PutNowaitError,
-    PutTimeoutError, Queue, QueueError, RawQueue,
+    PutTimeoutError, Queue, QueueError, RawGetTimeoutError, RawPutError, RawQueue,
 };
 use serde::{Deserialize, Serialize};
 
@@ -41,29 +41,6 @@ fn wait_until(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting until {what}");
         thread::yield_now();
     }
-}
-
-/// Starts `f` in a child process.
-fn spawn(f: impl FnOnce() + Send + 'static) -> Process {
-    let p = Process::new(f);
-    p.start().unwrap();
-    p
-}
-
-/// Joins `p` and checks it exited 0.
-fn join_ok(p: &Process) {
-    assert_eq!(p.join().unwrap(), 0, "{} failed", p.name());
-}
-
-/// The pids of this process's unreaped children, from `/proc/self/task/*/children`.
-fn children_of_self() -> HashSet<i32> {
-    let mut pids = HashSet::new();
-    for task in fs::read_dir("/proc/self/task").unwrap() {
-        if let Ok(list) = fs::read_to_string(task.unwrap().path().join("children")) {
-            pids.extend(list.split_whitespace().map(|p| p.parse::<i32>().unwrap()));
-        }
-    }
-    pids
 }
 
 /// Resident set size of this process in KiB (`/proc/self/statm`, shared pages included).
@@ -228,7 +205,7 @@ fn signals_never_break_a_blocking_call() {
             assert_eq!(rx.get().unwrap(), 42, "EINTR ended the wait early");
             done.put(0).unwrap();
         });
-        let pid = Pid::from_raw(p.pid().unwrap()).unwrap();
+        let pid = p.pid().unwrap();
         // Signal the child while it waits in `get_timeout`, then in `get`, until it is done.
         let mut sent = 0;
         let mut put = false;
@@ -360,7 +337,7 @@ fn full_empty_and_too_large_hand_items_back() {
             .unwrap();
         assert!(matches!(
             raw.put([0u8; 101]),
-            Err(PutError::TooLarge {
+            Err(RawPutError::TooLarge {
                 len: 101,
                 max: 100,
                 ..
@@ -379,7 +356,7 @@ fn the_shared_failures_convert_into_the_wider_error_types() {
         q.put(item.clone())?;
         q.put_nowait(item)
     }
-    fn get_both(q: &RawQueue) -> Result<Vec<u8>, GetTimeoutError> {
+    fn get_both(q: &RawQueue) -> Result<Vec<u8>, RawGetTimeoutError> {
         q.get()?;
         q.get_timeout(Duration::from_millis(1))
     }
@@ -402,7 +379,7 @@ fn the_shared_failures_convert_into_the_wider_error_types() {
         }
         let raw = RawQueue::new(2).unwrap();
         raw.put(b"one").unwrap();
-        assert!(matches!(get_both(&raw), Err(GetTimeoutError::Timeout)));
+        assert!(matches!(get_both(&raw), Err(RawGetTimeoutError::Timeout)));
     });
 }
 
@@ -553,7 +530,7 @@ fn one_mib_messages_across_processes() {
         assert!(raw.pool_stats().iter().all(|c| c.free == c.total));
         // Just above the default maximum (4 MiB encoded): refused, handed back.
         match raw.put(vec![0u8; 4 * MIB + 1]) {
-            Err(PutError::TooLarge { item, .. }) => assert_eq!(item.len(), 4 * MIB + 1),
+            Err(RawPutError::TooLarge { item, .. }) => assert_eq!(item.len(), 4 * MIB + 1),
             other => panic!("expected TooLarge, got {other:?}"),
         }
     });
@@ -629,7 +606,7 @@ fn four_producers_four_consumers_no_loss_no_duplicate() {
         assert_eq!(total, TOTAL as u64);
         assert!(all.iter().all(|&b| b == 0xff), "an item was lost");
         assert!(q.empty());
-        let ours: HashSet<i32> = producers
+        let ours: HashSet<Pid> = producers
             .iter()
             .chain(&consumers)
             .map(|p| p.pid().unwrap())

@@ -37,7 +37,7 @@ fn arguments_and_result_round_trip() {
             .unwrap();
         let (text, pid, name) = h.join().unwrap();
         assert_eq!(text, "answer-42");
-        assert_eq!(pid, h.pid() as usize);
+        assert_eq!(pid, h.pid().as_raw() as usize);
         assert_ne!(pid, std::process::id() as usize);
         assert_eq!(name, "describer");
         assert_eq!(h.process().exitcode(), Some(0));
@@ -398,7 +398,7 @@ fn forkserver_children_report_like_spawned_ones() {
         let (text, pid, name) = h.join().unwrap();
         assert_eq!(
             (text.as_str(), pid, name.as_str()),
-            ("x-8", h.pid() as usize, "served")
+            ("x-8", h.pid().as_raw() as usize, "served")
         );
         assert_eq!(h.process().exitcode(), Some(0));
 

@@ -26,8 +26,8 @@ fn watchdog(body: impl FnOnce() + Send + 'static) {
 }
 
 /// Blocks until `holder()` says `pid` (a child's main thread) holds the lock.
-fn await_holder(holder: impl Fn() -> Option<u32>, pid: i32) {
-    while holder() != Some(pid as u32) {
+fn await_holder(holder: impl Fn() -> Option<Pid>, pid: Pid) {
+    while holder() != Some(pid) {
         std::thread::yield_now();
     }
 }
@@ -49,7 +49,7 @@ fn holding_child(
 }
 
 fn signal(p: &Process, sig: libc::c_int) {
-    let pid = Pid::from_raw(p.pid().unwrap()).unwrap();
+    let pid = p.pid().unwrap();
     sys::kill(pid, Signal::from_raw(sig).unwrap()).unwrap();
 }
 
@@ -143,7 +143,7 @@ fn a_stopped_holder_is_not_declared_dead() {
             lock.acquire(true, Some(Duration::from_millis(50))),
             Ok(false)
         );
-        assert_eq!(lock.holder(), Some(p.pid().unwrap() as u32));
+        assert_eq!(lock.holder(), p.pid());
         // It runs again, and lets go on its own: a clean acquire.
         signal(&p, libc::SIGCONT);
         sys::write_all(tx.as_fd(), b"x").unwrap();
@@ -589,7 +589,7 @@ fn a_condition_waiter_takes_the_lock_of_a_dead_notifier() {
         assert_eq!(cond.wait(None), Err(ConditionError::OwnerDied));
         assert_eq!(
             cond.lock_handle().holder(),
-            Some(host_runtime::sys::gettid().as_raw() as u32)
+            Some(host_runtime::sys::gettid())
         );
         killer.join().unwrap();
     });
@@ -748,7 +748,7 @@ fn named_primitives() {
         });
         barrier.wait(None).unwrap();
         assert!(event.wait(None));
-        assert_eq!(lock.holder(), Some(p.pid().unwrap() as u32));
+        assert_eq!(lock.holder(), p.pid());
         assert_eq!(sem.get_value(), 1);
         p.kill().unwrap();
         p.join().unwrap();

@@ -8,15 +8,15 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::unix::net::UnixStream;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::watchdog_secs;
+use common::{release, waiting_child, watchdog_secs};
 use host_runtime::channel::{self, ByteReceiver, Receiver, TryRecvError};
 use host_runtime::pipe::{pipe, Connection, PipeError};
-use host_runtime::process::{self, Builder, Process};
+use host_runtime::process::{self, Builder};
 use host_runtime::{wait, Waitable};
 
 fn watchdog(body: impl FnOnce() + Send + 'static) {
@@ -25,22 +25,6 @@ fn watchdog(body: impl FnOnce() + Send + 'static) {
 
 /// Far above any expected wait: only a lost wake-up (or a death never noticed) reaches it.
 const LONG: Duration = Duration::from_secs(30);
-
-/// A started child that exits 0 once it has read one byte from the returned socket.
-fn waiting_child() -> (Process, UnixStream) {
-    let (tx, rx) = UnixStream::pair().unwrap();
-    let p = Builder::new()
-        .spawn(move || {
-            let mut rx = rx;
-            let _ = rx.read(&mut [0u8]);
-        })
-        .unwrap();
-    (p, tx)
-}
-
-fn release(mut tx: &UnixStream) {
-    tx.write_all(b"x").unwrap();
-}
 
 fn block_on(mut rx: &UnixStream) {
     let _ = rx.read(&mut [0u8]);
@@ -157,7 +141,7 @@ fn wait_wakes_on_a_pipe_peers_message_then_on_its_close() {
 #[test]
 fn wait_returns_the_first_of_three_sources() {
     watchdog(|| {
-        let (p, child_go) = waiting_child();
+        let (p, child_go) = waiting_child(Builder::new());
         let (tx, rx) = channel::channel::<u8>(4).unwrap();
         let (a, b) = pipe(true).unwrap();
         let objects: [&dyn Waitable; 3] = [&rx, &a, &p];
@@ -226,7 +210,7 @@ fn a_write_only_end_is_never_ready_and_a_closed_one_always() {
 #[test]
 fn wait_times_out_with_an_empty_result() {
     watchdog(|| {
-        let (p, child_go) = waiting_child();
+        let (p, child_go) = waiting_child(Builder::new());
         let (_tx, rx) = channel::channel::<u8>(4).unwrap();
         let (_btx, brx) = channel::bytes(4).unwrap();
         let (a, _b) = pipe(true).unwrap();
@@ -253,7 +237,7 @@ fn cpu_time() -> Duration {
 #[test]
 fn a_blocked_wait_on_channels_and_pipes_does_not_spin() {
     watchdog(|| {
-        let (p, child_go) = waiting_child();
+        let (p, child_go) = waiting_child(Builder::new());
         let (_tx, rx): (_, Receiver<u8>) = channel::channel(4).unwrap();
         let (_btx, brx): (_, ByteReceiver) = channel::bytes(4).unwrap();
         let (a, _b): (Connection, _) = pipe(true).unwrap();

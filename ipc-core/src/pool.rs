@@ -18,245 +18,22 @@
 
 use core::fmt;
 
-use crate::sync::{AtomicU32, AtomicWord, Ordering::*};
+use crate::sync::{AtomicWord, Ordering::*};
 
-/// Task word: `generation (32) | state (3) | worker (16) | 0 (13)`.
-const GEN_SHIFT: u32 = 32;
-const STATE_SHIFT: u32 = 29;
-const WORKER_SHIFT: u32 = 13;
-const STATE_MASK: u64 = 0b111;
-const WORKER_MASK: u64 = 0xffff;
+mod error;
+mod slot;
+mod state;
+
+pub use error::PoolError;
+use slot::NO_TASK;
+pub use slot::{TaskSlot, WorkerSlot};
+use state::*;
+pub use state::{TaskHandle, TaskState, WorkerId, WorkerState};
 
 /// The most workers a table may have (worker indices are 16 bits in a task word).
 pub const MAX_WORKERS: usize = 1 << 16;
 /// The most tasks a table may have (task indices are 32 bits in a handle).
 pub const MAX_TASKS: usize = 1 << 31;
-
-/// Where a task is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum TaskState {
-    /// Submitted, waiting for a worker.
-    Pending,
-    /// Taken by the worker with this index.
-    Running(usize),
-    /// Finished; its result is ready.
-    Done,
-    /// Finished with an error (e.g. it panicked); the error is its result.
-    Failed,
-    /// Its worker died while running it.
-    Lost,
-    /// The pool stopped before a worker took it.
-    Cancelled,
-}
-
-impl TaskState {
-    /// Whether the task will not change any more (until released).
-    pub const fn is_finished(self) -> bool {
-        matches!(
-            self,
-            Self::Done | Self::Failed | Self::Lost | Self::Cancelled
-        )
-    }
-}
-
-const T_FREE: u64 = 0;
-const T_PENDING: u64 = 1;
-const T_RUNNING: u64 = 2;
-const T_DONE: u64 = 3;
-const T_FAILED: u64 = 4;
-const T_LOST: u64 = 5;
-const T_CANCELLED: u64 = 6;
-
-const fn task_word(generation: u32, state: u64, worker: usize) -> u64 {
-    ((generation as u64) << GEN_SHIFT)
-        | (state << STATE_SHIFT)
-        | ((worker as u64 & WORKER_MASK) << WORKER_SHIFT)
-}
-
-const fn task_gen(word: u64) -> u32 {
-    (word >> GEN_SHIFT) as u32
-}
-
-const fn task_state_bits(word: u64) -> u64 {
-    (word >> STATE_SHIFT) & STATE_MASK
-}
-
-const fn task_worker(word: u64) -> usize {
-    ((word >> WORKER_SHIFT) & WORKER_MASK) as usize
-}
-
-/// The decoded state, or `None` for `Free` and reserved encodings.
-const fn decode_task(word: u64) -> Option<TaskState> {
-    match task_state_bits(word) {
-        T_PENDING => Some(TaskState::Pending),
-        T_RUNNING => Some(TaskState::Running(task_worker(word))),
-        T_DONE => Some(TaskState::Done),
-        T_FAILED => Some(TaskState::Failed),
-        T_LOST => Some(TaskState::Lost),
-        T_CANCELLED => Some(TaskState::Cancelled),
-        _ => None,
-    }
-}
-
-/// Names one allocation of a task slot: its index and the generation it was given.
-///
-/// Packs into a `u64` ([`to_bits`](Self::to_bits)) to travel in a message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct TaskHandle {
-    index: u32,
-    generation: u32,
-}
-
-impl TaskHandle {
-    /// The task slot's index.
-    pub const fn index(self) -> usize {
-        self.index as usize
-    }
-
-    /// The handle as one `u64`: `generation << 32 | index`.
-    pub const fn to_bits(self) -> u64 {
-        ((self.generation as u64) << 32) | self.index as u64
-    }
-
-    /// The handle [`to_bits`](Self::to_bits) made. Any value is accepted; a forged or
-    /// stale one is refused by the table ([`PoolError::Stale`]).
-    pub const fn from_bits(bits: u64) -> Self {
-        Self {
-            index: bits as u32,
-            generation: (bits >> 32) as u32,
-        }
-    }
-}
-
-/// A worker's state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum WorkerState {
-    /// Its slot is allocated; its process is starting.
-    New,
-    /// Waiting for a task.
-    Ready,
-    /// Running a task.
-    Running,
-    /// Running a task, and waiting for something else (e.g. room to send its result).
-    Blocked,
-    /// Its process has exited or was killed.
-    Dead,
-}
-
-/// Worker word: `generation (32) | state (3)`.
-const W_FREE: u64 = 0;
-const W_NEW: u64 = 1;
-const W_READY: u64 = 2;
-const W_RUNNING: u64 = 3;
-const W_BLOCKED: u64 = 4;
-const W_DEAD: u64 = 5;
-
-const fn worker_word(generation: u32, state: u64) -> u64 {
-    ((generation as u64) << GEN_SHIFT) | state
-}
-
-const fn decode_worker(word: u64) -> Option<WorkerState> {
-    match word & STATE_MASK {
-        W_NEW => Some(WorkerState::New),
-        W_READY => Some(WorkerState::Ready),
-        W_RUNNING => Some(WorkerState::Running),
-        W_BLOCKED => Some(WorkerState::Blocked),
-        W_DEAD => Some(WorkerState::Dead),
-        _ => None,
-    }
-}
-
-/// Names one incarnation of a worker slot: its index and the generation it was given.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct WorkerId {
-    index: u16,
-    generation: u32,
-}
-
-impl WorkerId {
-    /// The worker slot's index.
-    pub const fn index(self) -> usize {
-        self.index as usize
-    }
-}
-
-/// One task slot. `#[repr(C)]`, 8 bytes: lay a table over shared memory.
-#[derive(Debug)]
-#[repr(C)]
-pub struct TaskSlot {
-    word: AtomicWord,
-}
-
-impl TaskSlot {
-    /// A free slot (all-zero bytes are one too).
-    #[cfg(not(loom))]
-    pub const fn new() -> Self {
-        Self {
-            word: AtomicWord::new(0),
-        }
-    }
-
-    /// A free slot.
-    #[cfg(loom)]
-    pub fn new() -> Self {
-        Self {
-            word: AtomicWord::new(0),
-        }
-    }
-}
-
-impl Default for TaskSlot {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-/// One worker slot. `#[repr(C)]`, 32 bytes: lay a table over shared memory.
-#[derive(Debug)]
-#[repr(C)]
-pub struct WorkerSlot {
-    /// `generation | state`: the only field a transition depends on.
-    word: AtomicWord,
-    /// Informational: the worker's process id (0 = unknown).
-    pid: AtomicU32,
-    _pad: AtomicU32,
-    /// Informational: the handle bits of its current task (`u64::MAX` = none).
-    task: AtomicWord,
-    /// Informational: tasks it finished (done or failed).
-    done: AtomicWord,
-}
-
-impl WorkerSlot {
-    crate::sync::const_fn! {
-        /// A free slot (all-zero bytes are one too).
-        pub fn new() -> Self {
-            Self {
-                word: AtomicWord::new(0),
-                pid: AtomicU32::new(0),
-                _pad: AtomicU32::new(0),
-                task: AtomicWord::new(0),
-                done: AtomicWord::new(0),
-            }
-        }
-    }
-}
-
-impl Default for WorkerSlot {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-#[cfg(not(loom))]
-const _: () = {
-    assert!(core::mem::size_of::<TaskSlot>() == 8);
-    assert!(core::mem::size_of::<WorkerSlot>() == 32);
-    assert!(core::mem::offset_of!(WorkerSlot, task) == 16);
-};
-
-const NO_TASK: u64 = u64::MAX;
 
 /// What [`PoolTables::worker`] reports about a worker.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -277,39 +54,6 @@ pub struct WorkerInfo {
 /// with [`PoolError::Contended`]: far more than the few moves a live worker makes to its own
 /// slot in the meantime.
 pub const MAX_CAS_RETRIES: u32 = 1024;
-
-/// Why a pool-table operation was refused. Nothing changed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum PoolError {
-    /// Every task slot is in use.
-    NoFreeTask,
-    /// Every worker slot is in use (none free or dead).
-    NoFreeWorker,
-    /// The handle or worker id names an earlier (or a forged) incarnation of its slot,
-    /// or an index outside the table.
-    Stale,
-    /// The task or worker is not in a state this transition starts from.
-    WrongState,
-    /// The slot's word changed under every one of [`MAX_CAS_RETRIES`] tries: some process
-    /// writes it without pause (only a broken or hostile one would, for a slot this call may
-    /// change). Nothing changed; the caller may try again.
-    Contended,
-}
-
-impl fmt::Display for PoolError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::NoFreeTask => "no free task slot",
-            Self::NoFreeWorker => "no free worker slot",
-            Self::Stale => "stale task handle or worker id",
-            Self::WrongState => "task or worker not in the state this operation starts from",
-            Self::Contended => "task or worker slot kept changing under the operation",
-        })
-    }
-}
-
-impl core::error::Error for PoolError {}
 
 /// A worker table and a task table, seen together (the task table says which worker
 /// runs each task).

@@ -4,7 +4,13 @@ use std::io::{self, Write};
 use std::time::Duration;
 
 use host_runtime::inspect::{InspectError, Liveness, PoolSnapshot, QueueSnapshot, RegionSnapshot};
+use host_runtime::Pid;
 use serde_json::{json, Value};
+
+/// A recorded pid as shown: 0 when none is recorded.
+fn pid(pid: Option<Pid>) -> i32 {
+    pid.map_or(0, Pid::as_raw)
+}
 
 /// `raw` for an untyped queue, else `typed` (the fingerprint names a type, which cannot be read
 /// back from it).
@@ -31,7 +37,7 @@ pub fn summary_json(name: &str, result: &Result<RegionSnapshot, InspectError>) -
                 "depth": s.depth,
                 "max_message_size": s.max_message_size,
                 "participants": { "alive": alive, "dead": dead, "unknown": unknown },
-                "creator": { "pid": s.creator.pid, "liveness": s.creator.liveness.as_str() },
+                "creator": { "pid": pid(s.creator.pid), "liveness": s.creator.liveness.as_str() },
                 "lost_in_put": s.lost_in_put,
                 "lost_in_get": s.lost_in_get,
                 "stale": s.stale().is_ok(),
@@ -59,7 +65,7 @@ fn pool_json(name: &str, p: &PoolSnapshot) -> Value {
         .map(|w| {
             json!({
                 "index": w.index,
-                "pid": w.process.pid,
+                "pid": pid(w.process.pid),
                 "state": w.state,
                 "since_ns": w.since_ns,
                 "state_for_ms": w.state_for.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
@@ -74,7 +80,7 @@ fn pool_json(name: &str, p: &PoolSnapshot) -> Value {
         "name": name,
         "kind": "pool",
         "region_len": p.region_len,
-        "creator": { "pid": p.creator.pid, "liveness": p.creator.liveness.as_str() },
+        "creator": { "pid": pid(p.creator.pid), "liveness": p.creator.liveness.as_str() },
         "task_slots": p.task_slots,
         "tasks": {
             "pending": t.pending,
@@ -95,7 +101,7 @@ fn queue_json(name: &str, s: &QueueSnapshot) -> Value {
         .map(|p| {
             json!({
                 "id": p.id,
-                "pid": p.process.pid,
+                "pid": pid(p.process.pid),
                 "liveness": p.process.liveness.as_str(),
                 "repairing": p.repairing,
                 "blocked_in_get": p.blocked_in_get,
@@ -129,7 +135,7 @@ fn queue_json(name: &str, s: &QueueSnapshot) -> Value {
         "inline_max": s.inline_max,
         "max_message_size": s.max_message_size,
         "max_processes": s.max_processes,
-        "creator": { "pid": s.creator.pid, "liveness": s.creator.liveness.as_str() },
+        "creator": { "pid": pid(s.creator.pid), "liveness": s.creator.liveness.as_str() },
         "unregistered": s.unregistered,
         "participants": participants,
         "waiters": { "getters": s.getters, "putters": s.putters },
@@ -216,7 +222,7 @@ fn pool_text(name: &str, p: &PoolSnapshot, out: &mut impl Write) -> io::Result<(
     writeln!(
         out,
         "  creator    pid {} ({})",
-        p.creator.pid,
+        pid(p.creator.pid),
         p.creator.liveness.as_str()
     )?;
     writeln!(
@@ -242,7 +248,7 @@ fn pool_text(name: &str, p: &PoolSnapshot, out: &mut impl Write) -> io::Result<(
             out,
             "  #{:<4} pid {:<8} {:<8} {:<12} ({}) {} tasks done{}",
             w.index,
-            w.process.pid,
+            pid(w.process.pid),
             w.state,
             state_for,
             w.process.liveness.as_str(),
@@ -301,7 +307,7 @@ fn queue_text(name: &str, s: &QueueSnapshot, out: &mut impl Write) -> io::Result
     writeln!(
         out,
         "  creator    pid {} ({})",
-        s.creator.pid,
+        pid(s.creator.pid),
         s.creator.liveness.as_str()
     )?;
     writeln!(
@@ -345,7 +351,7 @@ fn queue_text(name: &str, s: &QueueSnapshot, out: &mut impl Write) -> io::Result
             out,
             "  #{:<4} pid {:<8} {}{}{}",
             p.id,
-            p.process.pid,
+            pid(p.process.pid),
             state,
             if blocked.is_empty() { "" } else { ", " },
             blocked.join(", ")

@@ -64,6 +64,7 @@ use std::path::{Path, PathBuf};
 use crate::liveness::Verdict;
 use crate::pool::tables as pool_layout;
 use crate::sys::shm::geteuid;
+use crate::sys::Pid;
 
 use pool::pool_snapshot;
 pub use pool::{PoolSnapshot, TaskCounts, WorkerSnapshot};
@@ -199,11 +200,16 @@ impl Liveness {
     }
 }
 
+/// The pid word the liveness judge takes (0: none, judged unknown).
+fn pid_word(pid: Option<Pid>) -> u32 {
+    pid.map_or(0, |p| p.as_raw().unsigned_abs())
+}
+
 /// A process recorded in a region: its creator, or a participant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RecordedProcess {
-    /// Its pid (0 if none is recorded).
-    pub pid: u32,
+    /// Its pid (`None` if none is recorded, or the word is no pid).
+    pub pid: Option<Pid>,
     /// Its identity (start time under the pid namespace; 0: unknown).
     pub identity: u64,
     /// Whether it lives.
@@ -214,17 +220,17 @@ pub struct RecordedProcess {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Keep {
-    /// The creator is alive, or its liveness unknown (`pid` 0: none recorded).
+    /// The creator is alive, or its liveness unknown (`pid` `None`: none recorded).
     Creator {
         /// The creator's pid.
-        pid: u32,
+        pid: Option<Pid>,
         /// What the kernel says.
         liveness: Liveness,
     },
     /// A participant (or the repairer of a dead one) is alive, or its liveness unknown.
     Participant {
         /// Its pid.
-        pid: u32,
+        pid: Option<Pid>,
         /// What the kernel says.
         liveness: Liveness,
     },
@@ -236,9 +242,11 @@ impl fmt::Display for Keep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Keep::Creator { pid, liveness } => {
+                let pid = pid.map_or(0, Pid::as_raw);
                 write!(f, "its creator (pid {pid}) is {}", liveness.as_str())
             }
             Keep::Participant { pid, liveness } => {
+                let pid = pid.map_or(0, Pid::as_raw);
                 write!(f, "participant pid {pid} is {}", liveness.as_str())
             }
             Keep::Unregistered(n) => write!(f, "{n} unregistered process(es) may use it"),

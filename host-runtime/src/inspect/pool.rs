@@ -16,6 +16,7 @@ use super::source::{u64_at, Source};
 use super::{pool_layout, InspectError, Keep, Liveness, RecordedProcess, MAX_READ};
 use crate::liveness;
 use crate::shared::copy::PrivateCopy;
+use crate::sys::Pid;
 
 /// One worker slot of a named pool ([`pool::Builder::name`](crate::pool::Builder::name)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,12 +85,12 @@ impl PoolSnapshot {
     /// Asks the kernel whether the creator and each worker live (reads `/proc`).
     pub fn judge(&mut self) {
         let c = &mut self.creator;
-        c.liveness = Liveness::of(liveness::judge(c.pid, c.identity));
+        c.liveness = Liveness::of(liveness::judge(super::pid_word(c.pid), c.identity));
         for w in &mut self.workers {
             w.process.liveness = if w.state == "dead" {
                 Liveness::Dead
             } else {
-                Liveness::of(liveness::judge(w.process.pid, 0))
+                Liveness::of(liveness::judge(super::pid_word(w.process.pid), 0))
             };
         }
     }
@@ -229,7 +230,7 @@ pub(super) fn pool_snapshot(source: &dyn Source) -> Result<PoolSnapshot, Inspect
                     .and_then(|since| now.checked_sub(since))
                     .map(Duration::from_nanos),
                 process: RecordedProcess {
-                    pid: info.pid.unwrap_or(0),
+                    pid: info.pid.and_then(Pid::from_word),
                     identity: 0,
                     liveness: Liveness::NotJudged,
                 },
@@ -263,7 +264,7 @@ pub(super) fn pool_snapshot(source: &dyn Source) -> Result<PoolSnapshot, Inspect
     Ok(PoolSnapshot {
         region_len,
         creator: RecordedProcess {
-            pid: u32::try_from(w(word::CREATOR_PID)).unwrap_or(0),
+            pid: u32::try_from(w(word::CREATOR_PID)).map_or(None, Pid::from_word),
             identity: w(word::CREATOR_IDENTITY),
             liveness: Liveness::NotJudged,
         },

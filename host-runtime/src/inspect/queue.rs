@@ -12,6 +12,7 @@ use super::{
 use crate::liveness;
 use crate::queue::layout::{self, word, Params, HEADER_LEN, LEASES_AT};
 use crate::shared::copy::PrivateCopy;
+use crate::sys::Pid;
 
 /// One entry of the ring's participant table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,10 +90,16 @@ impl QueueSnapshot {
     /// nothing). [`inspect_file`] does this already.
     pub fn judge(&mut self) {
         let creator = &mut self.creator;
-        creator.liveness = Liveness::of(liveness::judge(creator.pid, creator.identity));
+        creator.liveness = Liveness::of(liveness::judge(
+            super::pid_word(creator.pid),
+            creator.identity,
+        ));
         for p in &mut self.participants {
             // A repairer's identity is not recorded (0: judged by its pid alone).
-            p.process.liveness = Liveness::of(liveness::judge(p.process.pid, p.process.identity));
+            p.process.liveness = Liveness::of(liveness::judge(
+                super::pid_word(p.process.pid),
+                p.process.identity,
+            ));
         }
     }
 
@@ -224,7 +231,7 @@ pub(super) fn snapshot(source: &dyn Source) -> Result<QueueSnapshot, InspectErro
             ParticipantSnapshot {
                 id,
                 process: RecordedProcess {
-                    pid: p.pid,
+                    pid: Pid::from_word(p.pid),
                     identity: if p.state == ParticipantState::Alive {
                         p.identity
                     } else {
@@ -262,7 +269,7 @@ pub(super) fn snapshot(source: &dyn Source) -> Result<QueueSnapshot, InspectErro
         });
     }
     let stats = ring.stats();
-    let creator_pid = u32::try_from(w(word::CREATOR_PID)).unwrap_or(0);
+    let creator_pid = u32::try_from(w(word::CREATOR_PID)).map_or(None, Pid::from_word);
     Ok(QueueSnapshot {
         region_len,
         capacity: params.capacity,
@@ -364,9 +371,9 @@ mod tests {
         let snap = inspect_bytes(&bytes).unwrap();
         assert_eq!((snap.capacity, snap.depth), (6, 2));
         assert_eq!(snap.item_type, 0);
-        assert_eq!(snap.creator.pid, std::process::id());
+        assert_eq!(snap.creator.pid, Some(Pid::this()));
         assert_eq!(snap.participants.len(), 1);
-        assert_eq!(snap.participants[0].process.pid, std::process::id());
+        assert_eq!(snap.participants[0].process.pid, Some(Pid::this()));
         assert_eq!(snap.classes.len(), 1);
         let c = snap.classes[0];
         assert_eq!(
@@ -376,7 +383,7 @@ mod tests {
         assert_eq!(
             snap.stale(),
             Err(Keep::Creator {
-                pid: std::process::id(),
+                pid: Some(Pid::this()),
                 liveness: Liveness::NotJudged
             })
         );

@@ -373,7 +373,10 @@ impl Collector {
         let Some(p) = self.procs[slot].take() else {
             return;
         };
-        let pid = p.process.pid().unwrap_or(0);
+        let pid = p
+            .process
+            .pid()
+            .expect("a worker in `procs` was started, so it has a pid");
         let exitcode = p.process.exitcode().unwrap_or(0);
         self.arena.clear();
         self.spans.clear();

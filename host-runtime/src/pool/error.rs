@@ -8,6 +8,7 @@ use crate::encoding::EncodeError;
 use crate::process::ProcessError;
 use crate::queue::QueueError;
 use crate::shm::ShmError;
+use crate::sys::Pid;
 
 /// Why a pool operation failed (the pool itself, not a task).
 ///
@@ -182,7 +183,7 @@ pub enum TaskError {
     /// crashed, or exited from inside the task. Python's pool hangs here.
     WorkerDied {
         /// The worker's pid.
-        pid: i32,
+        pid: Pid,
         /// Its exit code, Python-style: `-9` for `SIGKILL`.
         exitcode: i32,
     },

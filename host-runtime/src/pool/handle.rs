@@ -500,6 +500,7 @@ impl Pool {
         let tables = self.shared.tables.get();
         (0..tables.worker_capacity())
             .filter_map(|i| tables.worker(i))
+            .map(WorkerInfo::from)
             .collect()
     }
 

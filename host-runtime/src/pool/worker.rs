@@ -12,7 +12,7 @@ use super::message::{
 };
 use super::result::panic_message;
 use super::tables::Tables;
-use crate::queue::{PutNowaitError, RawQueue};
+use crate::queue::{RawPutNowaitError, RawQueue};
 use crate::sys::fncall::{CallKey, ForkCall};
 use crate::wait::{set_on_block, OnBlock};
 
@@ -133,7 +133,7 @@ pub(super) fn main(ctx: WorkerCtx) {
 fn send(ctx: &WorkerCtx, out: &[u8]) -> bool {
     let put = match ctx.results.put_nowait(out) {
         Ok(()) => true,
-        Err(PutNowaitError::Full(_)) => {
+        Err(RawPutNowaitError::Full(_)) => {
             // Never happens while the pool keeps at most `prefetch` tasks in our custody (the
             // queue's capacity); wait for room, as `Blocked`, all the same.
             let tables = ctx.tables.get();

@@ -103,14 +103,14 @@ pub(super) fn forget(pid: Pid) {
 /// A live child of this process, as [`active_children`] reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ActiveChild {
-    pid: i32,
+    pid: Pid,
     name: String,
     daemon: bool,
 }
 
 impl ActiveChild {
     /// The child's pid.
-    pub fn pid(&self) -> i32 {
+    pub fn pid(&self) -> Pid {
         self.pid
     }
 
@@ -164,7 +164,7 @@ pub fn active_children() -> Vec<ActiveChild> {
     children
         .iter()
         .map(|e| ActiveChild {
-            pid: e.pid.as_raw(),
+            pid: e.pid,
             name: match &e.name {
                 Some(name) => name.to_string(),
                 None => default_name(e.parent_path, e.number),

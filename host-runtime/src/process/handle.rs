@@ -12,7 +12,7 @@ use super::builder::Builder;
 use super::children::{lock_children, register};
 use super::error::ProcessError;
 use super::forkserver::lock_server;
-use super::handshake::{handshake, ReadyTx};
+use super::handshake::{handshake, ReadyRx, ReadyTx};
 use super::identity::{default_name, enter_child, lock_identity, next_number, own_path};
 use super::lock;
 use super::panic_hook::install_child_panic_hook;
@@ -220,6 +220,12 @@ impl Process {
         };
         // The child has its own copy; release what the parent's copy holds.
         drop(target);
+        self.enroll(pid, parent, ready_rx)
+    }
+
+    /// The parent's part once child `pid` exists (forked or launched by this `parent`):
+    /// registers it, opens its pidfd, waits for a daemon's handshake, and starts reaping.
+    fn enroll(&self, pid: Pid, parent: Pid, ready_rx: Option<ReadyRx>) -> Result<(), ProcessError> {
         register(
             pid,
             parent,
@@ -264,24 +270,7 @@ impl Process {
         let parent = sys::getpid();
         let pid = launch(ready_tx)?;
         slot.take();
-        register(
-            pid,
-            parent,
-            self.given_name.clone(),
-            self.parent_path,
-            self.number,
-            self.daemon,
-        );
-        // Not reaped yet, so `pid` is our child.
-        let pidfd = if self.use_pidfd {
-            sys::pidfd_open(pid).ok()
-        } else {
-            None
-        };
-        if let Some(rx) = ready_rx {
-            rx.wait(pid, pidfd.as_ref());
-        }
-        Reaping::start(&self.reaping, pid, parent, pidfd)
+        self.enroll(pid, parent, ready_rx)
     }
 
     /// The number of this process in its parent's counter, and its given name: what a
@@ -312,8 +301,8 @@ impl Process {
 
     /// The child's pid: `None` before [`start`](Process::start), then `Some` for good (also
     /// after it exited, as in Python).
-    pub fn pid(&self) -> Option<i32> {
-        self.reaping.get().map(|r| r.pid().as_raw())
+    pub fn pid(&self) -> Option<Pid> {
+        self.reaping.get().map(|r| r.pid())
     }
 
     /// A descriptor that becomes readable when the child exits (its pidfd), for use with

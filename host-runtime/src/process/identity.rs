@@ -172,8 +172,8 @@ impl CurrentProcess {
     }
 
     /// The caller's pid (`getpid()`).
-    pub fn pid(&self) -> i32 {
-        self.pid.as_raw()
+    pub fn pid(&self) -> Pid {
+        self.pid
     }
 
     /// Whether this is the original process, not one started by a [`Process`].
@@ -194,7 +194,7 @@ impl CurrentProcess {
 /// use std::os::unix::net::UnixStream;
 ///
 /// assert_eq!(current_process().name(), "MainProcess");
-/// assert_eq!(current_process().pid() as u32, std::process::id());
+/// assert_eq!(current_process().pid(), host_runtime::Pid::this());
 ///
 /// let (mut rx, tx) = UnixStream::pair()?;
 /// let p = Builder::new().name("worker").spawn(move || {
@@ -230,8 +230,8 @@ impl ParentProcess {
     }
 
     /// Its pid.
-    pub fn pid(&self) -> i32 {
-        self.pid.as_raw()
+    pub fn pid(&self) -> Pid {
+        self.pid
     }
 
     /// Whether it still runs: this process's parent pid (`getppid()`) is still its pid. When a
@@ -297,7 +297,7 @@ impl ParentProcess {
 /// })?;
 /// let (name, pid, alive) = h.join()?;
 /// assert_eq!(name, "MainProcess");
-/// assert_eq!(pid as u32, std::process::id());
+/// assert_eq!(pid, host_runtime::Pid::this());
 /// assert!(alive);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```

@@ -24,7 +24,7 @@ use serde::Serialize;
 
 use super::{Builder, Process, ProcessError};
 use crate::encoding::DecodeError;
-use crate::sys::{self, Signal};
+use crate::sys::{self, Pid, Signal};
 
 /// The first bytes of a result record.
 const MAGIC: [u8; 4] = *b"hrjv";
@@ -399,7 +399,7 @@ impl<T> JoinHandle<T> {
     }
 
     /// The child's pid (also after it exited).
-    pub fn pid(&self) -> i32 {
+    pub fn pid(&self) -> Pid {
         self.process
             .pid()
             .expect("a JoinHandle is made once its process started")

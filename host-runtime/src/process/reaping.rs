@@ -353,7 +353,7 @@ mod tests {
     //! is covered by `tests/process.rs`.
 
     use crate::process::{Builder, Process, ProcessError};
-    use crate::sys::{self, Pid, WaitOptions};
+    use crate::sys::{self, WaitOptions};
     use crate::test_util::watchdog;
     use std::io::{Read, Write};
     use std::os::unix::net::UnixStream;
@@ -418,7 +418,7 @@ mod tests {
                     assert_eq!(j.join().unwrap(), 0);
                 }
             });
-            let pid = Pid::from_raw(p.pid().unwrap()).unwrap();
+            let pid = p.pid().unwrap();
             let e = sys::waitpid(pid, WaitOptions::NOHANG).unwrap_err();
             assert_eq!(e.raw_os_error(), Some(libc::ECHILD));
         });
@@ -428,7 +428,7 @@ mod tests {
     fn fallback_drop_of_a_running_child_reaps_it_later() {
         watchdog(30, || {
             let (p, tx) = waiting_child(Builder::new());
-            let pid = Pid::from_raw(p.pid().unwrap()).unwrap();
+            let pid = p.pid().unwrap();
             drop(p);
             (&tx).write_all(b"x").unwrap();
             // The waiter thread reaps it; nothing notifies us, so check until it's done. The

@@ -8,14 +8,16 @@ use ipc_core::LayoutError;
 use crate::encoding::{DecodeError, EncodeError};
 use crate::shared::region::ClaimError;
 use crate::shm::ShmError;
+use crate::sys::Pid;
 
 // One error type per way of waiting, as crossbeam-channel's `SendError`/`TrySendError`/
 // `SendTimeoutError`: a blocking `put` can't be `Full` nor time out, so its type has neither;
 // `put_nowait` adds Python's `Full`, `put_timeout` adds `Timeout`. Same for the gets (`Empty`,
 // `Timeout`). The failures every form shares convert into the wider types (`From`), for `?`.
 //
-// `RawQueue` uses the same types: its puts never return `Encode` nor its gets `Decode` (bytes
-// need no encoding).
+// `RawQueue` has a family of its own (`RawPutError`, …, `RawGetNowaitError`): the same
+// variants less `Encode` and `Decode`, which bytes never need; each converts into its typed
+// counterpart (`From`). One pair of macros makes both families' impls.
 
 /// The `Display` text of every `Closed` variant (Python's `ValueError` says "Queue ... is
 /// closed").
@@ -48,7 +50,7 @@ pub enum PutError<T> {
         max: usize,
     },
     /// The item could not be encoded (e.g. a sequence of unknown length, or a `Serialize`
-    /// implementation that failed). Never from a [`RawQueue`](crate::RawQueue).
+    /// implementation that failed).
     Encode {
         /// The item.
         item: T,
@@ -147,19 +149,18 @@ pub enum PutNowaitError<T> {
     Closed(T),
 }
 
-/// The impls the three put errors share; `$waited` is the extra variant (if any), `$name` its
-/// `Debug` name and `$text` its `Display` text.
+/// The impls the put errors share; `$waited` is the extra variant (if any) and `$text` its
+/// `Display` text; `$encode` names the `Encode` variant of the typed family (the raw one has
+/// none).
 macro_rules! put_error_impls {
-    ($ty:ident $(, $waited:ident, $text:literal)?) => {
+    ($ty:ident $(, $waited:ident, $text:literal)? $(; $encode:ident)?) => {
         impl<T> $ty<T> {
             /// The item that was not put.
             pub fn into_inner(self) -> T {
                 match self {
                     $(Self::$waited(item) => item,)?
-                    Self::TooLarge { item, .. }
-                    | Self::Encode { item, .. }
-                    | Self::Corrupt(item)
-                    | Self::Closed(item) => item,
+                    $(Self::$encode { item, .. } => item,)?
+                    Self::TooLarge { item, .. } | Self::Corrupt(item) | Self::Closed(item) => item,
                 }
             }
         }
@@ -174,10 +175,10 @@ macro_rules! put_error_impls {
                         .field("len", len)
                         .field("max", max)
                         .finish_non_exhaustive(),
-                    Self::Encode { error, .. } => f
-                        .debug_struct("Encode")
+                    $(Self::$encode { error, .. } => f
+                        .debug_struct(stringify!($encode))
                         .field("error", error)
-                        .finish_non_exhaustive(),
+                        .finish_non_exhaustive(),)?
                     Self::Corrupt(_) => f.write_str("Corrupt(..)"),
                     Self::Closed(_) => f.write_str("Closed(..)"),
                 }
@@ -192,7 +193,7 @@ macro_rules! put_error_impls {
                         f,
                         "message of {len} bytes is larger than the queue's maximum of {max} bytes"
                     ),
-                    Self::Encode { error, .. } => error.fmt(f),
+                    $(Self::$encode { error, .. } => error.fmt(f),)?
                     Self::Corrupt(_) => f.write_str("queue memory is corrupt"),
                     Self::Closed(_) => f.write_str(CLOSED),
                 }
@@ -200,26 +201,17 @@ macro_rules! put_error_impls {
         }
 
         impl<T> std::error::Error for $ty<T> {
+            $(
             fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
                 match self {
-                    Self::Encode { error, .. } => Some(error),
+                    Self::$encode { error, .. } => Some(error),
                     _ => None,
                 }
             }
+            )?
         }
 
         $(
-        impl<T> From<PutError<T>> for $ty<T> {
-            fn from(e: PutError<T>) -> Self {
-                match e {
-                    PutError::TooLarge { item, len, max } => Self::TooLarge { item, len, max },
-                    PutError::Encode { item, error } => Self::Encode { item, error },
-                    PutError::Corrupt(item) => Self::Corrupt(item),
-                    PutError::Closed(item) => Self::Closed(item),
-                }
-            }
-        }
-
         impl<T> $ty<T> {
             /// The error of a call that ran out of waiting, handing `item` back.
             pub(crate) fn waited(item: T) -> Self {
@@ -230,13 +222,34 @@ macro_rules! put_error_impls {
     };
 }
 
-put_error_impls!(PutError);
+/// `From<$from<T>> for $ty<T>`, variant for variant: a narrower put error into a wider one
+/// (the blocking form's into a waiting form's, a raw one into its typed counterpart).
+macro_rules! put_error_from {
+    ($from:ident => $ty:ident $(, $waited:ident)? $(; $encode:ident)?) => {
+        impl<T> From<$from<T>> for $ty<T> {
+            fn from(e: $from<T>) -> Self {
+                match e {
+                    $($from::$waited(item) => Self::$waited(item),)?
+                    $from::TooLarge { item, len, max } => Self::TooLarge { item, len, max },
+                    $($from::$encode { item, error } => Self::$encode { item, error },)?
+                    $from::Corrupt(item) => Self::Corrupt(item),
+                    $from::Closed(item) => Self::Closed(item),
+                }
+            }
+        }
+    };
+}
+
+put_error_impls!(PutError; Encode);
 put_error_impls!(
     PutTimeoutError,
     Timeout,
-    "timed out waiting for room in the queue"
+    "timed out waiting for room in the queue";
+    Encode
 );
-put_error_impls!(PutNowaitError, Full, "queue is full");
+put_error_impls!(PutNowaitError, Full, "queue is full"; Encode);
+put_error_from!(PutError => PutTimeoutError; Encode);
+put_error_from!(PutError => PutNowaitError; Encode);
 
 /// Why a [`get`](crate::Queue::get) (which waits for an item as long as it takes) returned no
 /// item.
@@ -260,8 +273,7 @@ pub enum GetError {
     /// The message was taken off the queue but is not a valid encoding of the item type (a
     /// producer used another type, or another process garbled it); it is dropped. A message
     /// with bytes left over after the item is not one either
-    /// ([`DecodeErrorKind::TrailingBytes`](crate::DecodeErrorKind::TrailingBytes)). Never from
-    /// a [`RawQueue`](crate::RawQueue).
+    /// ([`DecodeErrorKind::TrailingBytes`](crate::DecodeErrorKind::TrailingBytes)).
     Decode(DecodeError),
     /// The shared memory holds an impossible state (written by a foreign or broken process).
     Corrupt,
@@ -321,14 +333,15 @@ pub enum GetNowaitError {
     Closed,
 }
 
-/// The impls the three get errors share, as [`put_error_impls`].
+/// The impls the get errors share, as [`put_error_impls`]; `$decode` names the `Decode`
+/// variant of the typed family.
 macro_rules! get_error_impls {
-    ($ty:ident $(, $waited:ident, $text:literal)?) => {
+    ($ty:ident $(, $waited:ident, $text:literal)? $(; $decode:ident)?) => {
         impl fmt::Display for $ty {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 match self {
                     $(Self::$waited => f.write_str($text),)?
-                    Self::Decode(e) => write!(f, "{e} (the message is dropped)"),
+                    $(Self::$decode(e) => write!(f, "{e} (the message is dropped)"),)?
                     Self::Corrupt => f.write_str("queue memory is corrupt"),
                     Self::Closed => f.write_str(CLOSED),
                 }
@@ -336,31 +349,25 @@ macro_rules! get_error_impls {
         }
 
         impl std::error::Error for $ty {
+            $(
             fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
                 match self {
-                    Self::Decode(e) => Some(e),
+                    Self::$decode(e) => Some(e),
                     _ => None,
                 }
             }
-        }
-
-        impl From<DecodeError> for $ty {
-            fn from(e: DecodeError) -> Self {
-                Self::Decode(e)
-            }
+            )?
         }
 
         $(
-        impl From<GetError> for $ty {
-            fn from(e: GetError) -> Self {
-                match e {
-                    GetError::Decode(e) => Self::Decode(e),
-                    GetError::Corrupt => Self::Corrupt,
-                    GetError::Closed => Self::Closed,
-                }
+        impl From<DecodeError> for $ty {
+            fn from(e: DecodeError) -> Self {
+                Self::$decode(e)
             }
         }
+        )?
 
+        $(
         impl $ty {
             /// The error of a call that ran out of waiting.
             pub(crate) fn waited() -> Self {
@@ -371,9 +378,223 @@ macro_rules! get_error_impls {
     };
 }
 
-get_error_impls!(GetError);
-get_error_impls!(GetTimeoutError, Timeout, "timed out waiting for a message");
-get_error_impls!(GetNowaitError, Empty, "queue is empty");
+/// `From<$from> for $ty`, as [`put_error_from`].
+macro_rules! get_error_from {
+    ($from:ident => $ty:ident $(, $waited:ident)? $(; $decode:ident)?) => {
+        impl From<$from> for $ty {
+            fn from(e: $from) -> Self {
+                match e {
+                    $($from::$waited => Self::$waited,)?
+                    $($from::$decode(e) => Self::$decode(e),)?
+                    $from::Corrupt => Self::Corrupt,
+                    $from::Closed => Self::Closed,
+                }
+            }
+        }
+    };
+}
+
+get_error_impls!(GetError; Decode);
+get_error_impls!(GetTimeoutError, Timeout, "timed out waiting for a message"; Decode);
+get_error_impls!(GetNowaitError, Empty, "queue is empty"; Decode);
+get_error_from!(GetError => GetTimeoutError; Decode);
+get_error_from!(GetError => GetNowaitError; Decode);
+
+/// Why a [`RawQueue::put`](crate::RawQueue::put) (which waits for room as long as it takes)
+/// did not happen: as [`PutError`] less `Encode` (bytes need no encoding). The message comes
+/// back inside the error; the queue is unchanged.
+///
+/// # Examples
+///
+/// ```
+/// use host_runtime::{RawPutError, RawQueue};
+///
+/// let q = RawQueue::builder().maxsize(1).max_message_size(200).build_raw()?;
+/// match q.put(vec![0; 300]) {
+///     Err(RawPutError::TooLarge { item, max, .. }) => assert_eq!((item.len(), max), (300, 200)),
+///     other => panic!("expected TooLarge, got {other:?}"),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[non_exhaustive]
+pub enum RawPutError<B> {
+    /// The message is longer than the queue's maximum message size.
+    TooLarge {
+        /// The message.
+        item: B,
+        /// Its length in bytes.
+        len: usize,
+        /// The queue's maximum message size.
+        max: usize,
+    },
+    /// As [`PutError::Corrupt`].
+    Corrupt(B),
+    /// As [`PutError::Closed`] ([`RawQueue::close`](crate::RawQueue::close)).
+    Closed(B),
+}
+
+/// Why a [`RawQueue::put_timeout`](crate::RawQueue::put_timeout) did not happen: as
+/// [`RawPutError`], or `Timeout`. The message comes back inside the error.
+///
+/// # Examples
+///
+/// ```
+/// use host_runtime::{RawPutTimeoutError, RawQueue};
+/// use std::time::Duration;
+///
+/// let q = RawQueue::new(1)?;
+/// q.put(b"a")?;
+/// let err = q.put_timeout(b"b", Duration::from_millis(5)).unwrap_err();
+/// assert!(matches!(err, RawPutTimeoutError::Timeout(b"b")));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[non_exhaustive]
+pub enum RawPutTimeoutError<B> {
+    /// As [`PutTimeoutError::Timeout`].
+    Timeout(B),
+    /// As [`RawPutError::TooLarge`].
+    TooLarge {
+        /// The message.
+        item: B,
+        /// Its length in bytes.
+        len: usize,
+        /// The queue's maximum message size.
+        max: usize,
+    },
+    /// As [`RawPutError::Corrupt`].
+    Corrupt(B),
+    /// As [`RawPutError::Closed`].
+    Closed(B),
+}
+
+/// Why a [`RawQueue::put_nowait`](crate::RawQueue::put_nowait) did not happen: as
+/// [`RawPutError`], or `Full` (Python's `queue.Full`). The message comes back inside the error.
+///
+/// # Examples
+///
+/// ```
+/// use host_runtime::{RawPutNowaitError, RawQueue};
+///
+/// let q = RawQueue::new(1)?;
+/// q.put(b"a")?;
+/// assert!(matches!(q.put_nowait(b"b"), Err(RawPutNowaitError::Full(b"b"))));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[non_exhaustive]
+pub enum RawPutNowaitError<B> {
+    /// As [`PutNowaitError::Full`].
+    Full(B),
+    /// As [`RawPutError::TooLarge`].
+    TooLarge {
+        /// The message.
+        item: B,
+        /// Its length in bytes.
+        len: usize,
+        /// The queue's maximum message size.
+        max: usize,
+    },
+    /// As [`RawPutError::Corrupt`].
+    Corrupt(B),
+    /// As [`RawPutError::Closed`].
+    Closed(B),
+}
+
+put_error_impls!(RawPutError);
+put_error_impls!(
+    RawPutTimeoutError,
+    Timeout,
+    "timed out waiting for room in the queue"
+);
+put_error_impls!(RawPutNowaitError, Full, "queue is full");
+put_error_from!(RawPutError => RawPutTimeoutError);
+put_error_from!(RawPutError => RawPutNowaitError);
+put_error_from!(RawPutError => PutError);
+put_error_from!(RawPutTimeoutError => PutTimeoutError, Timeout);
+put_error_from!(RawPutNowaitError => PutNowaitError, Full);
+
+/// Why a [`RawQueue::get`](crate::RawQueue::get) (which waits for a message as long as it
+/// takes) returned none: as [`GetError`] less `Decode` (bytes need no decoding).
+///
+/// # Examples
+///
+/// ```
+/// use host_runtime::{RawGetError, RawQueue};
+///
+/// let q = RawQueue::new(2)?;
+/// q.close();
+/// assert_eq!(q.get(), Err(RawGetError::Closed));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RawGetError {
+    /// As [`GetError::Corrupt`].
+    Corrupt,
+    /// As [`GetError::Closed`] ([`RawQueue::close`](crate::RawQueue::close)).
+    Closed,
+}
+
+/// Why a [`RawQueue::get_timeout`](crate::RawQueue::get_timeout) returned no message: as
+/// [`RawGetError`], or `Timeout`.
+///
+/// # Examples
+///
+/// ```
+/// use host_runtime::{RawGetTimeoutError, RawQueue};
+/// use std::time::Duration;
+///
+/// let q = RawQueue::new(2)?;
+/// assert_eq!(q.get_timeout(Duration::from_millis(5)), Err(RawGetTimeoutError::Timeout));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RawGetTimeoutError {
+    /// As [`GetTimeoutError::Timeout`].
+    Timeout,
+    /// As [`RawGetError::Corrupt`].
+    Corrupt,
+    /// As [`RawGetError::Closed`].
+    Closed,
+}
+
+/// Why a [`RawQueue::get_nowait`](crate::RawQueue::get_nowait) returned no message: as
+/// [`RawGetError`], or `Empty` (Python's `queue.Empty`).
+///
+/// # Examples
+///
+/// ```
+/// use host_runtime::{RawGetNowaitError, RawQueue};
+///
+/// let q = RawQueue::new(2)?;
+/// assert_eq!(q.get_nowait(), Err(RawGetNowaitError::Empty));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RawGetNowaitError {
+    /// As [`GetNowaitError::Empty`].
+    Empty,
+    /// As [`RawGetError::Corrupt`].
+    Corrupt,
+    /// As [`RawGetError::Closed`].
+    Closed,
+}
+
+get_error_impls!(RawGetError);
+get_error_impls!(
+    RawGetTimeoutError,
+    Timeout,
+    "timed out waiting for a message"
+);
+get_error_impls!(RawGetNowaitError, Empty, "queue is empty");
+get_error_from!(RawGetError => RawGetTimeoutError);
+get_error_from!(RawGetError => RawGetNowaitError);
+get_error_from!(RawGetError => GetError);
+get_error_from!(RawGetError => GetTimeoutError);
+get_error_from!(RawGetError => GetNowaitError);
+get_error_from!(RawGetTimeoutError => GetTimeoutError, Timeout);
+get_error_from!(RawGetNowaitError => GetNowaitError, Empty);
 
 /// Why a queue could not be made or opened.
 #[derive(Debug)]
@@ -397,7 +618,7 @@ pub enum QueueError {
     /// or reclaimed right now.
     InUse {
         /// The process found alive, when there is one to name.
-        pid: Option<u32>,
+        pid: Option<Pid>,
         /// Why the region is kept.
         reason: &'static str,
     },

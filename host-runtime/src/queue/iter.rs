@@ -6,7 +6,7 @@ use std::iter::FusedIterator;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{GetError, GetNowaitError, Queue, RawQueue};
+use super::{GetError, GetNowaitError, Queue, RawGetError, RawGetNowaitError, RawQueue};
 
 /// What one `get_nowait` means for a draining iterator: an item to yield, an error to yield
 /// (and whether the iteration goes on after it), or the end.
@@ -76,13 +76,21 @@ pub struct RawTryIter<'a> {
 }
 
 impl Iterator for RawTryIter<'_> {
-    type Item = Result<Vec<u8>, GetError>;
+    type Item = Result<Vec<u8>, RawGetError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.done {
             return None;
         }
-        step(self.queue.get_nowait(), &mut self.done)
+        // As `step`, without `Decode`: every error would come again at once.
+        let error = match self.queue.get_nowait() {
+            Ok(message) => return Some(Ok(message)),
+            Err(RawGetNowaitError::Empty) => None,
+            Err(RawGetNowaitError::Corrupt) => Some(RawGetError::Corrupt),
+            Err(RawGetNowaitError::Closed) => Some(RawGetError::Closed),
+        };
+        self.done = true;
+        error.map(Err)
     }
 }
 

@@ -6,40 +6,24 @@
 
 use std::cell::Cell;
 use std::fmt;
-use std::sync::atomic::{
-    AtomicU64,
-    Ordering::{Acquire, Relaxed, Release},
-};
+use std::sync::atomic::Ordering::{Acquire, Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ipc_core::WaitWord;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::{
     Builder, GetError, GetNowaitError, GetTimeoutError, PutError, PutNowaitError, PutTimeoutError,
-    Queue, QueueError, DEFAULT_MAX_PROCESSES,
+    Queue, QueueError,
 };
-use crate::ledger::Ledger;
-use crate::shared::region::{Part, SharedBytes, View};
-use crate::shm::SharedRegion;
-use crate::sys::fork_generation;
-use crate::wait::{block_on, notify_all, Deadline, Wait};
+use crate::wait::{block_on, Deadline, Wait};
 
-/// The ledger kind: items a process got and has not marked done.
-const HELD: usize = 0;
+mod counts;
+mod error;
 
-/// Offsets in the counting region.
-const UNFINISHED: usize = 0;
-const FOREIGN: usize = 8;
-const ALL_DONE: usize = 16;
-const STATE_LEN: usize = 24;
-
-/// Compare-and-swap attempts on a shared counter before giving up: other processes' honest
-/// changes each let one attempt fail, so only a process that keeps rewriting the word (a
-/// broken one) makes a call run out of them.
-const MAX_ATTEMPTS: u32 = 1 << 16;
+use counts::{Counts, HELD};
+pub use error::{JoinError, JoinTimeoutError, TaskDoneError};
 
 /// Python's `multiprocessing.JoinableQueue`: a [`Queue`] whose consumers call
 /// [`task_done`](Self::task_done) for each item they finish, so that a producer can
@@ -63,7 +47,7 @@ const MAX_ATTEMPTS: u32 = 1 << 16;
 ///   `ValueError`).
 /// - `foreign` (F): `task_done` calls made by a process that held no item (it finished an item
 ///   another process got).
-/// - `all_done`: a [`WaitWord`] that `join` sleeps on (shared futex); whoever takes U down to
+/// - `all_done`: a [`WaitWord`](ipc_core::WaitWord) that `join` sleeps on (shared futex); whoever takes U down to
 ///   the lost count (below; 0 while nobody died) wakes every joiner.
 ///
 /// And per process, in a crash-aware ledger of per-process counters (kind `HELD`, not inherited by fork: a child
@@ -134,18 +118,6 @@ pub struct JoinableQueue<T> {
     counts: Arc<Counts>,
 }
 
-/// The shared counts (type docs) and this process's view of them.
-struct Counts {
-    /// `unfinished`, `foreign`, `all_done` (the offsets above).
-    bytes: SharedBytes,
-    ledger: Ledger,
-    /// Serialises this process's changes of its `HELD` count with the look at it that decides
-    /// whether a `task_done` is its own or foreign (threads of one process share the count,
-    /// and the ledger's changes of a kind not inherited are not atomic as a whole).
-    held: HeldLock,
-    _region: SharedRegion,
-}
-
 impl<T> Clone for JoinableQueue<T> {
     fn clone(&self) -> Self {
         JoinableQueue {
@@ -161,150 +133,6 @@ impl<T> fmt::Debug for JoinableQueue<T> {
             .field("queue", &self.queue)
             .field("unfinished", &self.counts.unfinished().load(Relaxed))
             .finish()
-    }
-}
-
-/// A process-local lock that a fork cannot leave locked for ever: its word holds the fork
-/// generation + 1 of the process whose thread holds it (0: free), so a child, whose other
-/// threads are gone, takes over a lock copied from its parent. Held for a few atomic operations
-/// (and, once per process, the ledger's registration); waiters spin briefly, then yield.
-struct HeldLock(AtomicU64);
-
-struct HeldGuard<'a>(&'a AtomicU64);
-
-impl HeldLock {
-    fn lock(&self) -> HeldGuard<'_> {
-        let mine = fork_generation() + 1;
-        let mut spins = 0u32;
-        loop {
-            let seen = self.0.load(Relaxed);
-            // Free, or held by a thread of the parent this process was forked from (it does
-            // not exist here). Acquire: pairs with the Release of the last unlock.
-            if seen != mine
-                && self
-                    .0
-                    .compare_exchange(seen, mine, Acquire, Relaxed)
-                    .is_ok()
-            {
-                return HeldGuard(&self.0);
-            }
-            spins += 1;
-            if spins < 64 {
-                std::hint::spin_loop();
-            } else {
-                std::thread::yield_now();
-            }
-        }
-    }
-}
-
-impl Drop for HeldGuard<'_> {
-    fn drop(&mut self) {
-        // Release: pairs with the Acquire of the next lock.
-        self.0.store(0, Release);
-    }
-}
-
-impl Counts {
-    fn new() -> Result<Counts, QueueError> {
-        let region = SharedRegion::new(STATE_LEN)?;
-        let View::Bytes(bytes) = region.claim(Part::Bytes {
-            offset: 0,
-            len: STATE_LEN,
-        })?
-        else {
-            unreachable!("a bytes part gives a bytes view")
-        };
-        // Kind HELD, not inherited by fork.
-        let ledger = Ledger::new(1, 0, DEFAULT_MAX_PROCESSES)?;
-        Ok(Counts {
-            bytes,
-            ledger,
-            held: HeldLock(AtomicU64::new(0)),
-            _region: region,
-        })
-    }
-
-    fn unfinished(&self) -> &AtomicU64 {
-        self.bytes.u64_at(UNFINISHED)
-    }
-
-    fn foreign(&self) -> &AtomicU64 {
-        self.bytes.u64_at(FOREIGN)
-    }
-
-    fn all_done(&self) -> &WaitWord {
-        &self.bytes.atomics::<WaitWord>(ALL_DONE, 1)[0]
-    }
-
-    /// The items counted lost (type docs: `E = L − F`, not below 0).
-    fn lost(&self) -> u64 {
-        let foreign = self.foreign().load(Relaxed);
-        self.ledger.lost(HELD).saturating_sub(foreign)
-    }
-
-    /// Takes one from `unfinished` unless it is at most `floor` (then `TooManyCalls`), and wakes
-    /// the joiners if it reached the lost count. A CAS loop, capped at [`MAX_ATTEMPTS`].
-    fn finish_one(&self, floor: impl Fn() -> u64) -> Result<(), TaskDoneError> {
-        let unfinished = self.unfinished();
-        let mut seen = unfinished.load(Relaxed);
-        for _ in 0..MAX_ATTEMPTS {
-            if seen <= floor() {
-                return Err(TaskDoneError::TooManyCalls);
-            }
-            // Release: pairs with the Acquire load in `join`; the work done on the item comes
-            // before the joiner's return (RMWs continue the release sequence).
-            match unfinished.compare_exchange_weak(seen, seen - 1, Release, Relaxed) {
-                Ok(_) => {
-                    if seen - 1 <= self.lost() {
-                        notify_all(self.all_done());
-                    }
-                    return Ok(());
-                }
-                Err(now) => seen = now,
-            }
-        }
-        Err(TaskDoneError::Corrupt)
-    }
-
-    /// This process took an item (inside the ring claim of its get).
-    fn took(&self) {
-        let _held = self.held.lock();
-        self.ledger.add(HELD, 1);
-    }
-
-    /// `task_done`: one of this process's items if it holds any, else a foreign one.
-    fn task_done(&self) -> Result<(), TaskDoneError> {
-        let own = {
-            let _held = self.held.lock();
-            let own = self.ledger.held(HELD) > 0;
-            // Before `unfinished` (type docs): a death in between leaves the item counted
-            // neither held nor done, so a loss may go unreported but a live item is never
-            // written off.
-            if own {
-                self.ledger.sub(HELD, 1);
-            } else {
-                self.foreign().fetch_add(1, Relaxed);
-            }
-            own
-        };
-        let done = self.finish_one(|| self.lost());
-        if done.is_err() {
-            // Nothing was done: undo.
-            if own {
-                self.took();
-            } else {
-                // One RMW, no loop on a shared word (it wraps only if a broken process wrote
-                // it: then `lost` saturates).
-                self.foreign().fetch_sub(1, Relaxed);
-            }
-        }
-        done
-    }
-
-    /// A put that failed after counting its item: takes it back.
-    fn unput(&self) {
-        let _ = self.finish_one(|| 0);
     }
 }
 
@@ -806,164 +634,5 @@ impl<T> fmt::Debug for JoinableTryIter<'_, T> {
     }
 }
 
-/// Why a [`task_done`](JoinableQueue::task_done) changed nothing.
-///
-/// # Examples
-///
-/// ```
-/// use host_runtime::{JoinableQueue, TaskDoneError};
-///
-/// let q = JoinableQueue::<u8>::new(0)?;
-/// let err = q.task_done().unwrap_err();
-/// assert!(matches!(err, TaskDoneError::TooManyCalls));
-/// assert_eq!(err.to_string(), "task_done() called too many times");
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum TaskDoneError {
-    /// No item is unfinished (other than the lost ones): more `task_done` calls than items
-    /// put (Python's `ValueError`).
-    TooManyCalls,
-    /// The shared count kept changing under the call (only a broken process makes it).
-    Corrupt,
-}
-
-impl fmt::Display for TaskDoneError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::TooManyCalls => f.write_str("task_done() called too many times"),
-            Self::Corrupt => f.write_str("the unfinished count kept changing (corrupt)"),
-        }
-    }
-}
-
-impl std::error::Error for TaskDoneError {}
-
-/// Why a [`join`](JoinableQueue::join) returned without every item done.
-///
-/// # Examples
-///
-/// ```
-/// use host_runtime::queue::JoinError;
-///
-/// let err = JoinError::ConsumerDied { lost: 3 };
-/// assert_eq!(err.to_string(), "3 items were lost with consumers that died holding them");
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum JoinError {
-    /// Every item not done was held by a consumer when it died: `lost` of them. They stay
-    /// unfinished, so later joins report them too, until `task_done` is called for them (by
-    /// a process that holds no item: see [`JoinableQueue`], *Lost items*).
-    ConsumerDied {
-        /// How many items are lost.
-        lost: u64,
-    },
-}
-
-/// Why a [`join_timeout`](JoinableQueue::join_timeout) returned without every item done.
-///
-/// # Examples
-///
-/// ```
-/// use host_runtime::queue::{JoinError, JoinTimeoutError};
-///
-/// let err = JoinTimeoutError::from(JoinError::ConsumerDied { lost: 1 });
-/// assert!(matches!(err, JoinTimeoutError::ConsumerDied { lost: 1 }));
-/// assert_eq!(JoinTimeoutError::Timeout.to_string(), "timed out waiting for the tasks to be done");
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum JoinTimeoutError {
-    /// Items were still unfinished (and not lost) when the timeout passed.
-    Timeout,
-    /// As [`JoinError::ConsumerDied`].
-    ConsumerDied {
-        /// How many items are lost.
-        lost: u64,
-    },
-}
-
-impl From<JoinError> for JoinTimeoutError {
-    fn from(e: JoinError) -> Self {
-        match e {
-            JoinError::ConsumerDied { lost } => Self::ConsumerDied { lost },
-        }
-    }
-}
-
-impl fmt::Display for JoinError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::ConsumerDied { lost } => write!(
-                f,
-                "{lost} items were lost with consumers that died holding them"
-            ),
-        }
-    }
-}
-
-impl fmt::Display for JoinTimeoutError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Timeout => f.write_str("timed out waiting for the tasks to be done"),
-            Self::ConsumerDied { lost } => JoinError::ConsumerDied { lost: *lost }.fmt(f),
-        }
-    }
-}
-
-impl std::error::Error for JoinError {}
-
-impl std::error::Error for JoinTimeoutError {}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_message_that_is_not_an_item_counts_done() {
-        let q = JoinableQueue::<bool>::new(0).unwrap();
-        // A counted put of bytes that are no `bool`, as a broken producer would make.
-        q.counted(|| q.queue.raw.put([2]).map_err(drop)).unwrap();
-        assert_eq!(q.unfinished_tasks(), 1);
-        assert!(matches!(q.get_nowait(), Err(GetNowaitError::Decode(_))));
-        assert_eq!(q.unfinished_tasks(), 0);
-        assert_eq!(q.counts.ledger.held(HELD), 0);
-        q.join().unwrap();
-    }
-
-    #[test]
-    fn garbage_counts_cannot_panic_nor_hang_a_timed_join() {
-        let q = JoinableQueue::<u8>::new(4).unwrap();
-        let c = &q.counts;
-        for garbage in [u64::MAX, u64::MAX - 1, 1 << 63, 0, 1] {
-            c.unfinished().store(garbage, Relaxed);
-            c.foreign().store(garbage.rotate_left(7), Relaxed);
-            let _ = q.put(1);
-            let _ = q.get_nowait();
-            let _ = q.task_done();
-            let _ = q.task_done();
-            let _ = q.join_timeout(Duration::ZERO);
-            let _ = q.unfinished_tasks();
-            let _ = format!("{q:?}");
-        }
-        // An honest state again: everything works.
-        c.unfinished().store(0, Relaxed);
-        c.foreign().store(0, Relaxed);
-        q.try_iter().for_each(drop);
-        q.put(3).unwrap();
-        assert_eq!(q.get().unwrap(), 3);
-        q.task_done().unwrap();
-        assert_eq!(q.join_timeout(Duration::ZERO), Ok(()));
-    }
-
-    #[test]
-    fn a_lock_copied_by_fork_is_taken_over() {
-        let lock = HeldLock(AtomicU64::new(0));
-        // As a parent's thread would have left it: held under another generation.
-        lock.0.store(fork_generation() + 7, Relaxed);
-        drop(lock.lock());
-        assert_eq!(lock.0.load(Relaxed), 0);
-    }
-}
+mod tests;

@@ -29,8 +29,8 @@ use ipc_core::ByteQueue;
 
 use super::blob::Class;
 use super::error::{
-    GetError, GetNowaitError, GetTimeoutError, PutError, PutNowaitError, PutTimeoutError,
-    QueueError,
+    QueueError, RawGetError, RawGetNowaitError, RawGetTimeoutError, RawPutError, RawPutNowaitError,
+    RawPutTimeoutError,
 };
 use super::layout::word;
 use crate::shared::member::{Claimer, Member};
@@ -164,9 +164,9 @@ impl RawQueue {
     ///
     /// # Errors
     ///
-    /// [`PutError::TooLarge`] if it is longer than [`max_message_size`](Self::max_message_size);
-    /// [`PutError::Corrupt`]; [`PutError::Closed`] if this process [closed](Self::close) the
-    /// queue. The message is handed back. Never [`PutError::Encode`]: bytes need no encoding.
+    /// [`RawPutError::TooLarge`] if it is longer than [`max_message_size`](Self::max_message_size);
+    /// [`RawPutError::Corrupt`]; [`RawPutError::Closed`] if this process [closed](Self::close) the
+    /// queue. The message is handed back.
     ///
     /// # Examples
     ///
@@ -177,7 +177,7 @@ impl RawQueue {
     /// assert_eq!(q.qsize(), 2);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn put<B: AsRef<[u8]>>(&self, message: B) -> Result<(), PutError<B>> {
+    pub fn put<B: AsRef<[u8]>>(&self, message: B) -> Result<(), RawPutError<B>> {
         self.put_until(message, Deadline::Never, put_never_waits)
     }
 
@@ -185,57 +185,61 @@ impl RawQueue {
     ///
     /// # Errors
     ///
-    /// [`PutTimeoutError::Timeout`] if the queue stayed full for `timeout` (never sooner); as
+    /// [`RawPutTimeoutError::Timeout`] if the queue stayed full for `timeout` (never sooner); as
     /// [`put`](Self::put) otherwise.
     ///
     /// # Examples
     ///
     /// ```
-    /// use host_runtime::{PutTimeoutError, RawQueue};
+    /// use host_runtime::{RawPutTimeoutError, RawQueue};
     /// use std::time::Duration;
     ///
     /// let q = RawQueue::new(1)?;
     /// q.put_timeout(b"a", Duration::from_millis(10))?;
     /// let err = q.put_timeout(b"b", Duration::from_millis(10)).unwrap_err();
-    /// assert!(matches!(err, PutTimeoutError::Timeout(b"b")));
+    /// assert!(matches!(err, RawPutTimeoutError::Timeout(b"b")));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn put_timeout<B: AsRef<[u8]>>(
         &self,
         message: B,
         timeout: Duration,
-    ) -> Result<(), PutTimeoutError<B>> {
-        self.put_until(message, Deadline::after(timeout), PutTimeoutError::waited)
+    ) -> Result<(), RawPutTimeoutError<B>> {
+        self.put_until(
+            message,
+            Deadline::after(timeout),
+            RawPutTimeoutError::waited,
+        )
     }
 
     /// Puts `message` if there is room now.
     ///
     /// # Errors
     ///
-    /// [`PutNowaitError::Full`]; as [`put`](Self::put) otherwise.
+    /// [`RawPutNowaitError::Full`]; as [`put`](Self::put) otherwise.
     ///
     /// # Examples
     ///
     /// ```
-    /// use host_runtime::{PutNowaitError, RawQueue};
+    /// use host_runtime::{RawPutNowaitError, RawQueue};
     ///
     /// let q = RawQueue::new(1)?;
     /// q.put_nowait(b"a")?;
-    /// assert!(matches!(q.put_nowait(b"b"), Err(PutNowaitError::Full(b"b"))));
+    /// assert!(matches!(q.put_nowait(b"b"), Err(RawPutNowaitError::Full(b"b"))));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn put_nowait<B: AsRef<[u8]>>(&self, message: B) -> Result<(), PutNowaitError<B>> {
-        self.put_until(message, Deadline::NoWait, PutNowaitError::waited)
+    pub fn put_nowait<B: AsRef<[u8]>>(&self, message: B) -> Result<(), RawPutNowaitError<B>> {
+        self.put_until(message, Deadline::NoWait, RawPutNowaitError::waited)
     }
 
-    fn put_until<B: AsRef<[u8]>, E: From<PutError<B>>>(
+    fn put_until<B: AsRef<[u8]>, E: From<RawPutError<B>>>(
         &self,
         message: B,
         deadline: Deadline,
         waited: fn(B) -> E,
     ) -> Result<(), E> {
         if self.is_closed() {
-            return Err(PutError::Closed(message).into());
+            return Err(RawPutError::Closed(message).into());
         }
         let bytes = message.as_ref();
         let result = if bytes.len() <= self.inner.inline_max {
@@ -246,7 +250,7 @@ impl RawQueue {
                 Ok(bytes.len())
             })
         };
-        result.map_err(|fail| fail.with(message, waited))
+        result.map_err(|fail| fail.with_raw(message, waited))
     }
 
     /// Says that this process will put no more messages, and take none either (Python:
@@ -271,14 +275,14 @@ impl RawQueue {
     /// # Examples
     ///
     /// ```
-    /// use host_runtime::{GetError, PutError, RawQueue};
+    /// use host_runtime::{RawGetError, RawPutError, RawQueue};
     ///
     /// let q = RawQueue::new(4)?;
     /// q.put(b"before")?;
     /// let other = q.clone();
     /// q.close();
-    /// assert!(matches!(other.put(b"after"), Err(PutError::Closed(b"after"))));
-    /// assert!(matches!(q.get(), Err(GetError::Closed)));
+    /// assert!(matches!(other.put(b"after"), Err(RawPutError::Closed(b"after"))));
+    /// assert!(matches!(q.get(), Err(RawGetError::Closed)));
     /// assert_eq!(q.qsize(), 1); // still there, for other processes
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -343,8 +347,8 @@ impl RawQueue {
     ///
     /// # Errors
     ///
-    /// [`GetError::Corrupt`]; [`GetError::Closed`] if this process [closed](Self::close) the
-    /// queue. Never [`GetError::Decode`]: bytes need no decoding.
+    /// [`RawGetError::Corrupt`]; [`RawGetError::Closed`] if this process [closed](Self::close) the
+    /// queue.
     ///
     /// # Examples
     ///
@@ -354,7 +358,7 @@ impl RawQueue {
     /// assert_eq!(q.get()?, b"x");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn get(&self) -> Result<Vec<u8>, GetError> {
+    pub fn get(&self) -> Result<Vec<u8>, RawGetError> {
         self.get_vec(Deadline::Never, get_never_waits)
     }
 
@@ -362,43 +366,43 @@ impl RawQueue {
     ///
     /// # Errors
     ///
-    /// [`GetTimeoutError::Timeout`] if the queue stayed empty for `timeout` (never sooner); as
+    /// [`RawGetTimeoutError::Timeout`] if the queue stayed empty for `timeout` (never sooner); as
     /// [`get`](Self::get) otherwise.
     ///
     /// # Examples
     ///
     /// ```
-    /// use host_runtime::{GetTimeoutError, RawQueue};
+    /// use host_runtime::{RawGetTimeoutError, RawQueue};
     /// use std::time::Duration;
     ///
     /// let q = RawQueue::new(2)?;
-    /// assert!(matches!(q.get_timeout(Duration::from_millis(5)), Err(GetTimeoutError::Timeout)));
+    /// assert!(matches!(q.get_timeout(Duration::from_millis(5)), Err(RawGetTimeoutError::Timeout)));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn get_timeout(&self, timeout: Duration) -> Result<Vec<u8>, GetTimeoutError> {
-        self.get_vec(Deadline::after(timeout), GetTimeoutError::waited)
+    pub fn get_timeout(&self, timeout: Duration) -> Result<Vec<u8>, RawGetTimeoutError> {
+        self.get_vec(Deadline::after(timeout), RawGetTimeoutError::waited)
     }
 
     /// Takes the front message if there is one now.
     ///
     /// # Errors
     ///
-    /// [`GetNowaitError::Empty`]; as [`get`](Self::get) otherwise.
+    /// [`RawGetNowaitError::Empty`]; as [`get`](Self::get) otherwise.
     ///
     /// # Examples
     ///
     /// ```
-    /// use host_runtime::{GetNowaitError, RawQueue};
+    /// use host_runtime::{RawGetNowaitError, RawQueue};
     ///
     /// let q = RawQueue::new(2)?;
-    /// assert!(matches!(q.get_nowait(), Err(GetNowaitError::Empty)));
+    /// assert!(matches!(q.get_nowait(), Err(RawGetNowaitError::Empty)));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn get_nowait(&self) -> Result<Vec<u8>, GetNowaitError> {
-        self.get_vec(Deadline::NoWait, GetNowaitError::waited)
+    pub fn get_nowait(&self) -> Result<Vec<u8>, RawGetNowaitError> {
+        self.get_vec(Deadline::NoWait, RawGetNowaitError::waited)
     }
 
-    fn get_vec<E: From<GetError>>(
+    fn get_vec<E: From<RawGetError>>(
         &self,
         deadline: Deadline,
         waited: fn() -> E,
@@ -426,7 +430,7 @@ impl RawQueue {
     /// assert_eq!(buf, b"hello");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn get_into(&self, buf: &mut Vec<u8>) -> Result<usize, GetError> {
+    pub fn get_into(&self, buf: &mut Vec<u8>) -> Result<usize, RawGetError> {
         self.get_into_until(buf, Deadline::Never, get_never_waits)
     }
 
@@ -439,13 +443,13 @@ impl RawQueue {
     /// # Examples
     ///
     /// ```
-    /// use host_runtime::{GetTimeoutError, RawQueue};
+    /// use host_runtime::{RawGetTimeoutError, RawQueue};
     /// use std::time::Duration;
     ///
     /// let q = RawQueue::new(2)?;
     /// let mut buf = b"old".to_vec();
     /// let err = q.get_into_timeout(&mut buf, Duration::from_millis(5)).unwrap_err();
-    /// assert!(matches!(err, GetTimeoutError::Timeout));
+    /// assert!(matches!(err, RawGetTimeoutError::Timeout));
     /// assert_eq!(buf, b"old");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -453,8 +457,8 @@ impl RawQueue {
         &self,
         buf: &mut Vec<u8>,
         timeout: Duration,
-    ) -> Result<usize, GetTimeoutError> {
-        self.get_into_until(buf, Deadline::after(timeout), GetTimeoutError::waited)
+    ) -> Result<usize, RawGetTimeoutError> {
+        self.get_into_until(buf, Deadline::after(timeout), RawGetTimeoutError::waited)
     }
 
     /// [`get_into`](Self::get_into) without waiting.
@@ -473,19 +477,19 @@ impl RawQueue {
     /// assert_eq!(q.get_into_nowait(&mut buf)?, 3);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn get_into_nowait(&self, buf: &mut Vec<u8>) -> Result<usize, GetNowaitError> {
-        self.get_into_until(buf, Deadline::NoWait, GetNowaitError::waited)
+    pub fn get_into_nowait(&self, buf: &mut Vec<u8>) -> Result<usize, RawGetNowaitError> {
+        self.get_into_until(buf, Deadline::NoWait, RawGetNowaitError::waited)
     }
 
     #[inline]
-    fn get_into_until<E: From<GetError>>(
+    fn get_into_until<E: From<RawGetError>>(
         &self,
         buf: &mut Vec<u8>,
         deadline: Deadline,
         waited: fn() -> E,
     ) -> Result<usize, E> {
         if self.is_closed() {
-            return Err(GetError::Closed.into());
+            return Err(RawGetError::Closed.into());
         }
         self.get_with(deadline, |message| match message {
             Message::Inline(m) => {
@@ -505,7 +509,7 @@ impl RawQueue {
                 len
             }
         })
-        .map_err(|fail| fail.with(waited))
+        .map_err(|fail| fail.with_raw(waited))
     }
 
     /// The number of messages in the queue (a snapshot; like Python's, only a hint under

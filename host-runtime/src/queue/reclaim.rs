@@ -57,10 +57,15 @@ use super::raw::RawQueue;
 use crate::liveness::{self, Verdict};
 use crate::shm::{SharedRegion, ShmError, UnlockOnDrop};
 use crate::sys::shm::{flock, FlockOp};
+use crate::sys::Pid;
 
 /// Why a region is kept, or `Ok` if it may be reclaimed.
 fn judge_stale(queue: &RawQueue) -> Result<(), QueueError> {
-    let in_use = |pid: Option<u32>, reason: &'static str| Err(QueueError::InUse { pid, reason });
+    // A pid word that is no pid (0, above `i32::MAX`) is judged as it is, but not named.
+    let in_use = |pid: Option<u32>, reason: &'static str| {
+        let pid = pid.and_then(Pid::from_word);
+        Err(QueueError::InUse { pid, reason })
+    };
     let header = queue.header();
     let pid = header.u64_at(8 * word::CREATOR_PID).load(Relaxed);
     let identity = header.u64_at(8 * word::CREATOR_IDENTITY).load(Relaxed);

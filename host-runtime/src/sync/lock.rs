@@ -11,6 +11,7 @@ use ipc_core::{LockOwner, LockWord};
 
 use super::error::{AcquireError, LockError, LockTimeoutError, ReleaseError, TryLockError};
 use super::raw::{self, Fail, Got, Kind, NamedError, Shared};
+use crate::sys::Pid;
 use crate::wait::Deadline;
 
 /// Turns the outcome of [`raw::acquire`] into a guard or one call's error.
@@ -41,7 +42,7 @@ macro_rules! define_lock {
         impl fmt::Debug for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.debug_struct(stringify!($name))
-                    .field("holder", &self.word().holder().map(|h| h.owner()))
+                    .field("holder", &self.holder())
                     .finish()
             }
         }
@@ -186,9 +187,10 @@ macro_rules! define_lock {
                 raw::release(self.word(), $recursive, raw::me()).map_err(ReleaseError::from)
             }
 
-            /// The thread id of the holder, if the lock is held (a snapshot).
-            pub fn holder(&self) -> Option<u32> {
-                self.word().holder().map(|h| h.owner())
+            /// The thread id of the holder, if the lock is held (a snapshot). `None` also for
+            /// a holder word that names no thread (garbled by a broken process).
+            pub fn holder(&self) -> Option<Pid> {
+                self.word().holder().and_then(|h| Pid::from_word(h.owner()))
             }
         }
 

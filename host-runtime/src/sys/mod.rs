@@ -23,6 +23,7 @@ mod exec;
 pub(crate) mod fncall;
 pub mod futex;
 mod io;
+mod pid;
 mod pidfd;
 mod poll;
 mod process;
@@ -38,12 +39,13 @@ pub use cpu::{cpus_allowed, cpus_online, process_cpu_time, thread_cpu_time};
 pub(crate) use exec::{dup_inherited, set_cloexec_raw, ExeId, ExecEntry, ZstCall};
 pub use exec::{fork_sibling, recv_with_fds, send_with_fds, seqpacket_pair, spawn_exec, MAX_FDS};
 pub use io::{flush_c_stdio, memfd_create, pipe, write_all};
+pub use pid::Pid;
 pub use pidfd::{pidfd_open, pidfd_send_signal};
 pub use poll::{poll_any_readable, poll_readable};
 pub use process::{
     exit_immediately, fork, fork_run, getpid, getppid, gettid, has_exited, kill,
     kill_process_group, open_files_limit, set_interrupting_noop_handler, set_parent_death_signal,
-    wait_exited_nowait, waitpid, Fork, Pid, Signal, WaitOptions, WaitStatus,
+    wait_exited_nowait, waitpid, Fork, Signal, WaitOptions, WaitStatus,
 };
 
 /// Calls `f` until it returns anything but an [`Interrupted`](stdio::ErrorKind::Interrupted)

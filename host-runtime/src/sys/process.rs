@@ -3,56 +3,11 @@
 // Unsafe here: `fork`, `waitpid`, `waitid`, `kill`, `prctl`, `sigaction`, `getrlimit` (FFI).
 #![allow(unsafe_code)]
 
-use std::fmt;
 use std::io;
 use std::num::NonZeroI32;
 use std::panic::{self, AssertUnwindSafe};
 
-use super::{cvt, retry_on_intr};
-
-/// A process id: a positive `pid_t`.
-///
-/// Unlike a raw `pid_t`, a `Pid` can't be `0` or negative, so passing one to [`kill`] or
-/// [`waitpid`] can never address a process group or "any child" by accident.
-///
-/// # Examples
-///
-/// ```
-/// use host_runtime::sys::{getpid, Pid};
-///
-/// let me = getpid();
-/// assert_eq!(Pid::from_raw(me.as_raw()), Some(me));
-/// assert_eq!(Pid::from_raw(0), None);
-/// assert_eq!(Pid::from_raw(-1), None);
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Pid(NonZeroI32);
-
-impl Pid {
-    /// Wraps a raw `pid_t`; `None` unless it is positive.
-    pub const fn from_raw(raw: libc::pid_t) -> Option<Pid> {
-        if raw > 0 {
-            // `NonZeroI32::new` is const; `raw > 0` makes it `Some`.
-            match NonZeroI32::new(raw) {
-                Some(nz) => Some(Pid(nz)),
-                None => None,
-            }
-        } else {
-            None
-        }
-    }
-
-    /// The raw `pid_t`, always positive.
-    pub const fn as_raw(self) -> libc::pid_t {
-        self.0.get()
-    }
-}
-
-impl fmt::Display for Pid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
+use super::{cvt, retry_on_intr, Pid};
 
 /// A signal number, as passed to [`kill`] or [`pidfd_send_signal`](super::pidfd_send_signal).
 ///

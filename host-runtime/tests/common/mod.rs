@@ -1,10 +1,17 @@
 //! What the integration tests share: a watchdog that runs each test body alone and
 //! fails it, instead of hanging the run, if it does not finish in time.
 
-use std::panic::{self, AssertUnwindSafe};
-use std::sync::{mpsc, Mutex, PoisonError};
-use std::thread;
-use std::time::Duration;
+use std::collections::HashSet;
+use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::sync::{Mutex, PoisonError};
+
+use host_runtime::process::Builder;
+use host_runtime::{Pid, Process};
+
+#[path = "../../src/test_util.rs"]
+mod test_util;
 
 /// Serialises the test bodies of one test binary: a forked child inherits *every*
 /// descriptor of the binary, so a child forked by one test would hold another test's
@@ -12,19 +19,11 @@ use std::time::Duration;
 static SERIAL: Mutex<()> = Mutex::new(());
 
 /// Runs `body` on its own thread, one test at a time, and fails the test if it has not
-/// finished within `secs` seconds (waiting for [`SERIAL`] is not counted).
+/// finished within `secs` seconds (waiting for [`SERIAL`] is not counted): the unit tests'
+/// watchdog (`src/test_util.rs`), serialised.
 pub fn watchdog_secs(secs: u64, body: impl FnOnce() + Send + 'static) {
     let _serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
-    let (done_tx, done_rx) = mpsc::channel();
-    thread::spawn(move || {
-        let result = panic::catch_unwind(AssertUnwindSafe(body));
-        let _ = done_tx.send(result);
-    });
-    match done_rx.recv_timeout(Duration::from_secs(secs)) {
-        Ok(Ok(())) => {}
-        Ok(Err(payload)) => panic::resume_unwind(payload),
-        Err(_) => panic!("watchdog: test body did not finish within {secs} s"),
-    }
+    test_util::watchdog(secs, body);
 }
 
 /// A small xorshift generator for the torture tests' victims and moments, seeded from the clock
@@ -41,4 +40,55 @@ impl Rng {
         self.0 ^= self.0 << 17;
         self.0 % n
     }
+}
+
+/// The pids of this process's unreaped children (zombies included), from
+/// `/proc/self/task/*/children`.
+#[allow(dead_code)] // Not every test binary that includes this module counts children.
+pub fn children_of_self() -> HashSet<Pid> {
+    let mut pids = HashSet::new();
+    for task in fs::read_dir("/proc/self/task").unwrap() {
+        // A task that exited meanwhile has no file any more.
+        if let Ok(list) = fs::read_to_string(task.unwrap().path().join("children")) {
+            pids.extend(
+                list.split_whitespace()
+                    .map(|p| Pid::from_raw(p.parse().unwrap()).unwrap()),
+            );
+        }
+    }
+    pids
+}
+
+/// Starts `f` in a child process.
+#[allow(dead_code)]
+pub fn spawn(f: impl FnOnce() + Send + 'static) -> Process {
+    let p = Process::new(f);
+    p.start().unwrap();
+    p
+}
+
+/// Joins `p` and checks it exited 0 (a failed assertion in the child exits non-zero).
+#[allow(dead_code)]
+pub fn join_ok(p: &Process) {
+    assert_eq!(p.join().unwrap(), 0, "{} failed", p.name());
+}
+
+/// Starts a child (configured by `builder`) that exits 0 once it has read one byte from the
+/// returned socket: it runs until [`release`]d, terminated or killed.
+#[allow(dead_code)]
+pub fn waiting_child(builder: Builder) -> (Process, UnixStream) {
+    let (tx, rx) = UnixStream::pair().unwrap();
+    let p = builder
+        .spawn(move || {
+            let mut rx = rx;
+            let _ = rx.read(&mut [0u8]);
+        })
+        .unwrap();
+    (p, tx)
+}
+
+/// Lets a [`waiting_child`] exit.
+#[allow(dead_code)]
+pub fn release(mut tx: &UnixStream) {
+    tx.write_all(b"x").unwrap();
 }

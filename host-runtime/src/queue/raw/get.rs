@@ -11,7 +11,7 @@ use super::repair::Waiting;
 use super::waiting::{Hooks, NoHooks, NOT_EMPTY};
 use super::RawQueue;
 use crate::queue::blob::{Class, Descriptor, Lease, LeaseGuard};
-use crate::queue::error::GetError;
+use crate::queue::error::{GetError, RawGetError};
 use crate::queue::layout::DESCRIPTOR_LEN;
 use crate::shared::region::SharedBytes;
 use crate::wait::{block_on_marked, Deadline};
@@ -34,10 +34,18 @@ impl GetFail {
             GetFail::Corrupt => GetError::Corrupt.into(),
         }
     }
+
+    /// As [`with`](Self::with), for a get of bytes, which never decodes: a raw error.
+    pub(crate) fn with_raw<E: From<RawGetError>>(self, waited: fn() -> E) -> E {
+        match self {
+            GetFail::Waited | GetFail::Stopped => waited(),
+            GetFail::Corrupt => RawGetError::Corrupt.into(),
+        }
+    }
 }
 
 /// The `waited` of a get without deadline, which waits until it succeeds or fails otherwise.
-pub(crate) fn get_never_waits() -> GetError {
+pub(crate) fn get_never_waits<E>() -> E {
     unreachable!("a get without deadline waits until there is a message")
 }
 

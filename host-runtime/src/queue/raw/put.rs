@@ -14,7 +14,7 @@ use super::waiting::{Hooks, NoHooks, FREED, NOT_FULL};
 use super::RawQueue;
 use crate::encoding::EncodeError;
 use crate::queue::blob::{Descriptor, Lease, LeaseGuard, NONCE_MASK};
-use crate::queue::error::PutError;
+use crate::queue::error::{PutError, RawPutError};
 use crate::queue::layout::word;
 use crate::shared::region::SharedBytes;
 use crate::wait::{block_on, wake_one, Deadline};
@@ -44,10 +44,20 @@ impl PutFail {
             PutFail::Corrupt => PutError::Corrupt(item).into(),
         }
     }
+
+    /// As [`with`](Self::with), for a put of bytes, which never encodes: a raw error.
+    pub(crate) fn with_raw<T, E: From<RawPutError<T>>>(self, item: T, waited: fn(T) -> E) -> E {
+        match self {
+            PutFail::Waited | PutFail::Stopped => waited(item),
+            PutFail::TooLarge { len, max } => RawPutError::TooLarge { item, len, max }.into(),
+            PutFail::Encode(_) => unreachable!("a put of bytes writes them as they are"),
+            PutFail::Corrupt => RawPutError::Corrupt(item).into(),
+        }
+    }
 }
 
 /// The `waited` of a put without deadline, which waits until it succeeds or fails otherwise.
-pub(crate) fn put_never_waits<T>(_: T) -> PutError<T> {
+pub(crate) fn put_never_waits<T, E>(_: T) -> E {
     unreachable!("a put without deadline waits until there is room")
 }
 
