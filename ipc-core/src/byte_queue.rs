@@ -20,6 +20,7 @@ use crate::sync::{AtomicU32, AtomicWord, Ordering::*};
 use crate::wait::WaitWord;
 use crate::word::{Geometry, Word, ANONYMOUS, MAX_MESSAGE_LEN};
 
+mod batch;
 mod init;
 #[cfg(word64)]
 mod repair;

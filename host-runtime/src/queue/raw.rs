@@ -9,11 +9,13 @@
 //!   error and the reader's view of the message;
 //! * `repair`: crash repair of dead participants (leases, sleepers) and the stall checks that
 //!   trigger it;
+//! * `batch`: the batch calls (`put_many`, `get_many`) and the [`Batch`] a `get_many` fills;
 //! * `waiting`: the wait ledger, the [`Hooks`] a channel adds to a blocking call, and the
 //!   helpers for waiters outside the queue (channels, [`wait`](crate::wait())).
 //!
 //! The lease types of the blob pool are in `queue/blob.rs`.
 
+mod batch;
 mod get;
 mod open;
 mod put;
@@ -39,6 +41,7 @@ use crate::shm::SharedRegion;
 use crate::sys::fork_generation;
 use crate::wait::{Deadline, Stall};
 
+pub use batch::{Batch, BatchIter, PutManyError};
 pub(crate) use get::{get_never_waits, GetFail, Message};
 pub(crate) use put::{put_never_waits, PutFail};
 pub(crate) use waiting::Hooks;
