@@ -52,7 +52,8 @@ pub(crate) use waiting::Hooks;
 /// Same semantics, limits and layout as [`Queue`](super::Queue) (which is a `RawQueue` plus
 /// postcard): `put`/`get` block, `*_timeout` wait at most a given time, `*_nowait` don't wait.
 /// A failed put hands the message back. Clones share the queue; so do children forked after it
-/// was made.
+/// was made. For streams, [`put_many`](Self::put_many) and [`get_many`](Self::get_many) move
+/// several messages per call, with one wait and one wake-up for the batch.
 ///
 /// # Examples
 ///
