@@ -15,8 +15,10 @@ use ipc_core::{PopError, PushError, SlotReader, WaitWord};
 use super::put::PutFail;
 use super::repair::Waiting;
 use super::waiting::{NOT_EMPTY, NOT_FULL};
-use super::{Message, RawQueue};
-use crate::queue::error::GetError;
+use super::{GetFail, Message, RawQueue};
+use std::time::Duration;
+
+use crate::queue::error::{GetError, GetNowaitError, GetTimeoutError};
 use crate::shared::member::Claimer;
 use crate::sys::futex::futex_wake;
 use crate::wait::{block_on, block_on_marked, Deadline};
@@ -272,9 +274,76 @@ impl RawQueue {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn get_many(&self, batch: &mut Batch, max: usize) -> Result<usize, GetError> {
+        self.get_many_until(batch, max, Deadline::Never, super::get_never_waits)
+    }
+
+    /// [`get_many`](Self::get_many), waiting at most `timeout` for the first message.
+    ///
+    /// # Errors
+    ///
+    /// [`GetTimeoutError::Timeout`] if the queue stayed empty for `timeout` (never sooner); as
+    /// [`get_many`](Self::get_many) otherwise. `batch` is empty then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use host_runtime::{queue::Batch, GetTimeoutError, RawQueue};
+    /// use std::time::Duration;
+    ///
+    /// let q = RawQueue::new(8)?;
+    /// let mut batch = Batch::new();
+    /// let err = q.get_many_timeout(&mut batch, 8, Duration::from_millis(5)).unwrap_err();
+    /// assert!(matches!(err, GetTimeoutError::Timeout));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn get_many_timeout(
+        &self,
+        batch: &mut Batch,
+        max: usize,
+        timeout: Duration,
+    ) -> Result<usize, GetTimeoutError> {
+        self.get_many_until(
+            batch,
+            max,
+            Deadline::after(timeout),
+            GetTimeoutError::waited,
+        )
+    }
+
+    /// [`get_many`](Self::get_many) without waiting: takes up to `max` of the messages that
+    /// are ready now (a drain of what is there).
+    ///
+    /// # Errors
+    ///
+    /// [`GetNowaitError::Empty`] if no message is ready; as [`get_many`](Self::get_many)
+    /// otherwise. `batch` is empty then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use host_runtime::{queue::Batch, GetNowaitError, RawQueue};
+    ///
+    /// let q = RawQueue::new(8)?;
+    /// let mut batch = Batch::new();
+    /// assert!(matches!(q.get_many_nowait(&mut batch, 8), Err(GetNowaitError::Empty)));
+    /// q.put_many(&[b"x", b"y"])?;
+    /// assert_eq!(q.get_many_nowait(&mut batch, 8)?, 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn get_many_nowait(&self, batch: &mut Batch, max: usize) -> Result<usize, GetNowaitError> {
+        self.get_many_until(batch, max, Deadline::NoWait, GetNowaitError::waited)
+    }
+
+    fn get_many_until<E: From<GetError>>(
+        &self,
+        batch: &mut Batch,
+        max: usize,
+        deadline: Deadline,
+        waited: fn() -> E,
+    ) -> Result<usize, E> {
         batch.clear();
         if self.is_closed() {
-            return Err(GetError::Closed);
+            return Err(GetError::Closed.into());
         }
         if max == 0 {
             return Ok(0);
@@ -286,7 +355,7 @@ impl RawQueue {
         let queue = ring.queue();
         let popped = block_on_marked(
             self.wait(queue.not_empty(), me, NOT_EMPTY),
-            Deadline::Never,
+            deadline,
             || match pop_many(&ring, max, room, |_, m| batch.push_slot(m)) {
                 Ok(n) => Some(Ok(n)),
                 Err(PopError::Empty) => None,
@@ -299,14 +368,14 @@ impl RawQueue {
         match popped {
             Some(Ok(0)) => {
                 // A long message first: the single get's path (it notifies).
-                self.get_with(Deadline::Never, |message| match message {
+                self.get_with(deadline, |message| match message {
                     Message::Inline(m) => batch.push_slot(m),
                     Message::Blob(chunks, offset, len) => batch.push_with(len, |dst| {
                         chunks.read(offset, dst);
                         len
                     }),
                 })
-                .map_err(|fail| fail.with(super::get_never_waits))?;
+                .map_err(|fail| fail.with(waited))?;
                 Ok(1)
             }
             Some(Ok(n)) => {
@@ -315,8 +384,10 @@ impl RawQueue {
                 }
                 Ok(n)
             }
-            Some(Err(e)) => Err(e),
-            None => unreachable!("a get without deadline waits until there is a message"),
+            Some(Err(e)) => Err(e.into()),
+            None => Err(self
+                .after_failure(Waiting::Message, GetFail::Waited)
+                .with(waited)),
         }
     }
 }
@@ -448,6 +519,28 @@ mod tests {
         assert!(matches!(q.get_many(&mut batch, 4), Err(GetError::Closed)));
         assert!(batch.is_empty());
         assert_eq!(q.qsize(), 1);
+    }
+
+    #[test]
+    fn get_many_nowait_drains_what_is_ready() {
+        let q = RawQueue::new(8).unwrap();
+        let mut batch = Batch::new();
+        assert!(matches!(
+            q.get_many_nowait(&mut batch, 8),
+            Err(GetNowaitError::Empty)
+        ));
+        let timeout = Duration::from_millis(1);
+        assert!(matches!(
+            q.get_many_timeout(&mut batch, 8, timeout),
+            Err(GetTimeoutError::Timeout)
+        ));
+        q.put_many(&[&b"a"[..], b"b", b"c"]).unwrap();
+        assert_eq!(q.get_many_nowait(&mut batch, 2).ok(), Some(2));
+        assert_eq!(contents(&batch), [&b"a"[..], b"b"]);
+        assert_eq!(q.get_many_timeout(&mut batch, 8, timeout).ok(), Some(1));
+        assert_eq!(contents(&batch), [&b"c"[..]]);
+        assert!(batch.get(0).is_some() && q.get_many_nowait(&mut batch, 8).is_err());
+        assert!(batch.is_empty(), "a failed call leaves the batch empty");
     }
 
     #[test]
