@@ -69,6 +69,10 @@ enum Op {
     Register { pid: u32 },
     /// Gives up the registration of handle `h` (if it has one); the handle goes.
     Deregister { h: u8 },
+    /// `try_push_many` of `messages` through handle `h`.
+    PushMany { h: u8, messages: Vec<Vec<u8>> },
+    /// `try_pop_many` of up to `max` messages of at most `room` bytes through handle `h`.
+    PopMany { h: u8, max: u8, room: u8 },
 }
 
 #[derive(Arbitrary, Debug)]
@@ -317,6 +321,55 @@ fn run_segment(seg: &Segment) {
                     assert_eq!(registered.len(), participants, "refused with room left");
                 }
             },
+            Op::PushMany { h, messages } => {
+                let q = pick(*h);
+                // As many as a `try_push` each would take, in order, stopping at the first
+                // refused; that one's error only if it is the first.
+                let mut expect = Ok(0);
+                for m in messages {
+                    match model.push(m.len()) {
+                        Ok(()) => {
+                            model.positions.push_back(Some(m.clone()));
+                            expect = expect.map(|n| n + 1);
+                        }
+                        Err(e) => {
+                            if expect == Ok(0) {
+                                expect = Err(e);
+                            }
+                            break;
+                        }
+                    }
+                }
+                assert_eq!(q.try_push_many(messages), expect, "try_push_many");
+            }
+            Op::PopMany { h, max, room } => {
+                let q = pick(*h);
+                let (max, room) = (*max as usize % 9, *room as usize);
+                let mut expect = Vec::new();
+                let mut refused = None;
+                while expect.len() < max {
+                    match model.front() {
+                        None => break,
+                        Some(m) if m.len() > room => {
+                            refused = Some(m.len());
+                            break;
+                        }
+                        Some(_) => expect.push(model.positions.pop_front().unwrap().unwrap()),
+                    }
+                }
+                let mut got = Vec::new();
+                let result = q.try_pop_many(max, room, |i, m| {
+                    assert_eq!(i, got.len(), "batch index");
+                    got.push(copy_out(m));
+                });
+                let expect_result = match (expect.len(), refused) {
+                    (0, Some(needed)) if max > 0 => Err(PopError::BufferTooSmall { needed }),
+                    (0, _) if max > 0 => Err(PopError::Empty),
+                    (n, _) => Ok(n),
+                };
+                assert_eq!(result, expect_result, "try_pop_many({max}, {room})");
+                assert_eq!(got, expect, "popped in order");
+            }
             Op::Deregister { h } => {
                 let index = *h as usize % handles.len();
                 if let Handle::Member(_) = handles[index] {

@@ -272,6 +272,30 @@ impl<'a> Handle<'a> {
         }
     }
 
+    /// `try_push_many` through this handle.
+    pub fn try_push_many<M: AsRef<[u8]>>(
+        &self,
+        messages: &[M],
+    ) -> Result<usize, ipc_core::PushError> {
+        match self {
+            Handle::Anonymous(q) => q.try_push_many(messages),
+            Handle::Member(m) => m.try_push_many(messages),
+        }
+    }
+
+    /// `try_pop_many` through this handle.
+    pub fn try_pop_many(
+        &self,
+        max: usize,
+        room: usize,
+        read: impl FnMut(usize, &ipc_core::SlotReader<'_>),
+    ) -> Result<usize, ipc_core::PopError> {
+        match self {
+            Handle::Anonymous(q) => q.try_pop_many(max, room, read),
+            Handle::Member(m) => m.try_pop_many(max, room, read),
+        }
+    }
+
     /// `try_pop` through this handle.
     pub fn try_pop(&self, buf: &mut [u8]) -> Result<usize, ipc_core::PopError> {
         match self {

@@ -178,8 +178,8 @@ pub use error::{
 };
 use layout::item_type;
 use raw::{get_never_waits, put_never_waits};
+pub use raw::{Batch, BatchIter, PutManyError, QueueStats, RawQueue, SizeClassStats, Waiters};
 pub(crate) use raw::{GetFail, Hooks, Message, PutFail};
-pub use raw::{QueueStats, RawQueue, SizeClassStats, Waiters};
 
 use crate::shared::region::SharedBytes;
 

@@ -9,11 +9,13 @@
 //!   error and the reader's view of the message;
 //! * `repair`: crash repair of dead participants (leases, sleepers) and the stall checks that
 //!   trigger it;
+//! * `batch`: the batch calls (`put_many`, `get_many`) and the [`Batch`] a `get_many` fills;
 //! * `waiting`: the wait ledger, the [`Hooks`] a channel adds to a blocking call, and the
 //!   helpers for waiters outside the queue (channels, [`wait`](crate::wait())).
 //!
 //! The lease types of the blob pool are in `queue/blob.rs`.
 
+mod batch;
 mod get;
 mod open;
 mod put;
@@ -39,6 +41,7 @@ use crate::shm::SharedRegion;
 use crate::sys::fork_generation;
 use crate::wait::{Deadline, Stall};
 
+pub use batch::{Batch, BatchIter, PutManyError};
 pub(crate) use get::{get_never_waits, GetFail, Message};
 pub(crate) use put::{put_never_waits, PutFail};
 pub(crate) use waiting::Hooks;
@@ -49,7 +52,8 @@ pub(crate) use waiting::Hooks;
 /// Same semantics, limits and layout as [`Queue`](super::Queue) (which is a `RawQueue` plus
 /// postcard): `put`/`get` block, `*_timeout` wait at most a given time, `*_nowait` don't wait.
 /// A failed put hands the message back. Clones share the queue; so do children forked after it
-/// was made.
+/// was made. For streams, [`put_many`](Self::put_many) and [`get_many`](Self::get_many) move
+/// several messages per call, with one wait and one wake-up for the batch.
 ///
 /// # Examples
 ///

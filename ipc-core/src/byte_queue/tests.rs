@@ -1,7 +1,10 @@
 use super::*;
+use crate::error::{AttachError, InitError, LayoutError};
+use crate::word::{SlotWord, State, MAX_CAPACITY};
 use crate::Region;
 #[cfg(word64)]
 use crate::{RegisterError, RepairError, MAX_PARTICIPANTS};
+use core::slice;
 
 extern crate std;
 use std::{boxed::Box, panic, sync::Arc, vec, vec::Vec};

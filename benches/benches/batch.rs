@@ -1,0 +1,426 @@
+//! A quick sustained-stream harness (not criterion): a forked producer runs free, the bench
+//! process receives, for `RawQueue` (plain `put`/`get_into`, and the batch calls) and, in the
+//! same run, its peers: a pipe and the floor of streaming, a single-producer single-consumer
+//! ring over `MAP_SHARED` with cached indices (rtrb's design).
+//!
+//! ```text
+//! cargo bench -p benches --bench batch -- [FILTER...] [--n MESSAGES] [--runs RUNS]
+//! ```
+//!
+//! Each scenario streams `--n` messages (default 2,000,000) through a capacity of 1,024, checks
+//! every sequence number, and reports the rate from the first message received to the last, and
+//! the CPU time of both processes per message (user + system, `getrusage`; the machine's
+//! hardware counters are not available in our VM). With several runs it prints every run and
+//! the medians, and each scenario's ratio to the pipe and to the SPSC floor of the same run.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::FromRawFd;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering::*};
+use std::time::{Duration, Instant};
+
+use host_runtime::wait::{Backoff, Policy};
+use host_runtime::RawQueue;
+
+/// Queue capacity, in messages, of every peer that has one.
+const CAPACITY: usize = 1024;
+/// Messages per batch call.
+const BATCH: usize = 32;
+
+/// The sequence number in a message's first 8 bytes, the producer in the next 8.
+fn stamp(buf: &mut [u8], seq: u64, producer: u64) {
+    buf[..8].copy_from_slice(&seq.to_le_bytes());
+    buf[8..16].copy_from_slice(&producer.to_le_bytes());
+}
+
+fn seq_of(buf: &[u8]) -> (u64, u64) {
+    let seq = u64::from_le_bytes(buf[..8].try_into().unwrap());
+    let producer = u64::from_le_bytes(buf[8..16].try_into().unwrap());
+    (seq, producer)
+}
+
+/// Checks that each producer's messages arrive in order, none lost.
+struct Order(Vec<u64>);
+
+impl Order {
+    fn new(producers: usize) -> Order {
+        Order(vec![0; producers])
+    }
+
+    #[inline]
+    fn check(&mut self, buf: &[u8]) {
+        let (seq, producer) = seq_of(buf);
+        let next = &mut self.0[producer as usize];
+        assert_eq!(seq, *next, "producer {producer}: message out of order");
+        *next += 1;
+    }
+}
+
+/// Forks a child that runs `f`, then exits at once (no destructors, no atexit).
+fn fork(f: impl FnOnce()) -> libc::pid_t {
+    // SAFETY: the bench process is single-threaded here; the child only runs `f` and exits.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        f();
+        // SAFETY: ends the child without running the parent's exit handlers.
+        unsafe { libc::_exit(0) }
+    }
+    pid
+}
+
+fn wait_child(pid: libc::pid_t) {
+    let mut status = 0;
+    // SAFETY: `pid` is our child; `status` is a valid out-pointer.
+    let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert_eq!(r, pid);
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "producer failed: status {status:#x}"
+    );
+}
+
+/// User + system CPU time of this process and of its waited-for children so far.
+fn cpu_time() -> Duration {
+    let mut total = Duration::ZERO;
+    for who in [libc::RUSAGE_SELF, libc::RUSAGE_CHILDREN] {
+        // SAFETY: an all-zero rusage is valid; getrusage fills it.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: `usage` is a valid out-pointer.
+        assert_eq!(unsafe { libc::getrusage(who, &mut usage) }, 0);
+        for t in [usage.ru_utime, usage.ru_stime] {
+            total += Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+        }
+    }
+    total
+}
+
+/// One scenario's result: wall time from the first message to the last, CPU time of both sides.
+#[derive(Clone, Copy, Debug)]
+struct Outcome {
+    rate: f64,
+    cpu_ns: f64,
+}
+
+/// Runs `producers` forked producers (each given its index and its share of `n`) and the
+/// consumer; times from the first message received.
+fn stream(
+    n: u64,
+    producers: usize,
+    produce: impl Fn(u64, u64) + Copy,
+    mut consume: impl FnMut(u64, &mut dyn FnMut()),
+) -> Outcome {
+    let cpu = cpu_time();
+    let share = n / producers as u64;
+    let pids: Vec<_> = (0..producers)
+        .map(|p| fork(move || produce(p as u64, share)))
+        .collect();
+    let mut start = None;
+    consume(share * producers as u64, &mut || {
+        start.get_or_insert_with(Instant::now);
+    });
+    let elapsed = start.expect("no message").elapsed();
+    for pid in pids {
+        wait_child(pid);
+    }
+    let cpu = cpu_time() - cpu;
+    let n = share * producers as u64;
+    Outcome {
+        rate: (n - 1) as f64 / elapsed.as_secs_f64(),
+        cpu_ns: cpu.as_nanos() as f64 / n as f64,
+    }
+}
+
+fn pipe(n: u64, size: usize) -> Outcome {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` is a valid out-array of two.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: both fds are fresh and ours; each end is closed once, by its `File`.
+    let (mut rx, tx) = unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) };
+    let out = stream(
+        n,
+        1,
+        |p, share| {
+            let mut tx = &tx;
+            let mut m = vec![0u8; size];
+            for seq in 0..share {
+                stamp(&mut m, seq, p);
+                tx.write_all(&m).unwrap();
+            }
+        },
+        |total, first| {
+            let mut order = Order::new(1);
+            let mut m = vec![0u8; size];
+            for _ in 0..total {
+                rx.read_exact(&mut m).unwrap();
+                first();
+                order.check(&m);
+            }
+        },
+    );
+    drop(tx);
+    out
+}
+
+/// The floor: rtrb's single-producer single-consumer ring (each side caches the other's index
+/// and reads it only when its cached view says full or empty), over `MAP_SHARED` memory.
+struct Spsc {
+    base: NonNull<u8>,
+    len: usize,
+    size: usize,
+}
+
+impl Spsc {
+    fn new(size: usize) -> Spsc {
+        let len = 256 + CAPACITY * size;
+        // SAFETY: a fresh anonymous shared mapping; checked below.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(p, libc::MAP_FAILED);
+        Spsc {
+            base: NonNull::new(p.cast()).unwrap(),
+            len,
+            size,
+        }
+    }
+
+    /// Consumer's index at 0, producer's at 128 (their own cache-line pairs).
+    fn index(&self, at: usize) -> &AtomicU64 {
+        // SAFETY: 0 and 128 are 8-aligned offsets inside the mapping, which lives as long as
+        // `self`; the word is only reached atomically.
+        unsafe { &*self.base.as_ptr().add(at).cast::<AtomicU64>() }
+    }
+
+    fn slot(&self, pos: u64) -> *mut u8 {
+        // SAFETY: pos % CAPACITY < CAPACITY: the slot lies in the mapping.
+        unsafe {
+            self.base
+                .as_ptr()
+                .add(256 + (pos as usize % CAPACITY) * self.size)
+        }
+    }
+
+    fn run(&self, n: u64) -> Outcome {
+        let size = self.size;
+        stream(
+            n,
+            1,
+            |p, share| {
+                let (head, tail) = (self.index(0), self.index(128));
+                let mut m = vec![0u8; size];
+                let mut cached_head = head.load(Acquire);
+                for pos in 0..share {
+                    if pos - cached_head == CAPACITY as u64 {
+                        let mut backoff = Backoff::new(Policy::SPIN_THEN_YIELD);
+                        loop {
+                            cached_head = head.load(Acquire);
+                            if pos - cached_head < CAPACITY as u64 {
+                                break;
+                            }
+                            backoff.snooze();
+                        }
+                    }
+                    stamp(&mut m, pos, p);
+                    // SAFETY: the slot is ours until the tail store below publishes it.
+                    unsafe { std::ptr::copy_nonoverlapping(m.as_ptr(), self.slot(pos), size) };
+                    tail.store(pos + 1, Release);
+                }
+            },
+            |total, first| {
+                let (head, tail) = (self.index(0), self.index(128));
+                let mut order = Order::new(1);
+                let mut m = vec![0u8; size];
+                let mut cached_tail = 0;
+                for pos in 0..total {
+                    if pos == cached_tail {
+                        let mut backoff = Backoff::new(Policy::SPIN_THEN_YIELD);
+                        loop {
+                            cached_tail = tail.load(Acquire);
+                            if pos < cached_tail {
+                                break;
+                            }
+                            backoff.snooze();
+                        }
+                    }
+                    // SAFETY: published by the tail store we acquired; ours until head moves.
+                    unsafe { std::ptr::copy_nonoverlapping(self.slot(pos), m.as_mut_ptr(), size) };
+                    head.store(pos + 1, Release);
+                    first();
+                    order.check(&m);
+                }
+            },
+        )
+    }
+}
+
+impl Drop for Spsc {
+    fn drop(&mut self) {
+        // SAFETY: our mapping, unmapped once.
+        unsafe { libc::munmap(self.base.as_ptr().cast(), self.len) };
+    }
+}
+
+fn raw_queue(size: usize) -> RawQueue {
+    let mut b = RawQueue::builder().maxsize(CAPACITY);
+    if size > 111 {
+        b = b.max_message_size(size.max(4096));
+    }
+    b.build_raw().unwrap()
+}
+
+/// Plain `put` in each producer, `get_into` in the consumer.
+fn raw(n: u64, size: usize, producers: usize) -> Outcome {
+    let q = raw_queue(size);
+    stream(
+        n,
+        producers,
+        |p, share| {
+            let mut m = vec![0u8; size];
+            for seq in 0..share {
+                stamp(&mut m, seq, p);
+                q.put(&m[..]).unwrap();
+            }
+        },
+        |total, first| {
+            let mut order = Order::new(producers);
+            let mut buf = Vec::with_capacity(size);
+            for _ in 0..total {
+                assert_eq!(q.get_into(&mut buf).unwrap(), size);
+                first();
+                order.check(&buf);
+            }
+        },
+    )
+}
+
+/// `put_many` of `BATCH` messages in each producer, `get_many` in the consumer.
+fn raw_batch(n: u64, size: usize, producers: usize) -> Outcome {
+    let q = raw_queue(size);
+    stream(
+        n,
+        producers,
+        |p, share| {
+            let mut ms = vec![vec![0u8; size]; BATCH];
+            let mut seq = 0;
+            while seq < share {
+                let k = BATCH.min((share - seq) as usize);
+                for (i, m) in ms[..k].iter_mut().enumerate() {
+                    stamp(m, seq + i as u64, p);
+                }
+                let mut sent = 0;
+                while sent < k {
+                    sent += q.put_many(&ms[sent..k]).unwrap();
+                }
+                seq += k as u64;
+            }
+        },
+        |total, first| {
+            let mut order = Order::new(producers);
+            let mut batch = host_runtime::queue::Batch::with_capacity(BATCH, size);
+            let mut got = 0;
+            while got < total {
+                q.get_many(&mut batch, BATCH).unwrap();
+                first();
+                for m in batch.iter() {
+                    assert_eq!(m.len(), size);
+                    order.check(m);
+                }
+                got += batch.len() as u64;
+            }
+        },
+    )
+}
+
+type Scenario = (&'static str, fn(u64) -> Outcome);
+
+const SCENARIOS: &[Scenario] = &[
+    ("pipe_64B", |n| pipe(n, 64)),
+    ("spsc_64B", |n| Spsc::new(64).run(n)),
+    ("raw_64B", |n| raw(n, 64, 1)),
+    ("raw_batch_64B", |n| raw_batch(n, 64, 1)),
+    ("raw_64B_2to1", |n| raw(n, 64, 2)),
+    ("raw_batch_64B_2to1", |n| raw_batch(n, 64, 2)),
+    ("pipe_1KiB", |n| pipe(n, 1024)),
+    ("spsc_1KiB", |n| Spsc::new(1024).run(n)),
+    ("raw_1KiB", |n| raw(n, 1024, 1)),
+    ("raw_batch_1KiB", |n| raw_batch(n, 1024, 1)),
+];
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let (mut n, mut runs, mut filters) = (2_000_000u64, 3usize, Vec::new());
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--n" => n = args.next().unwrap().parse().unwrap(),
+            "--runs" => runs = args.next().unwrap().parse().unwrap(),
+            "--bench" | "--test" => {}
+            f => filters.push(f.to_string()),
+        }
+    }
+    if std::env::args().any(|a| a == "--test") {
+        n = 20_000;
+        runs = 1;
+    }
+    let chosen: Vec<_> = SCENARIOS
+        .iter()
+        .filter(|(name, _)| filters.is_empty() || filters.iter().any(|f| name.contains(f)))
+        .collect();
+    let mut results: Vec<Vec<Outcome>> = vec![Vec::new(); chosen.len()];
+    for run in 0..runs {
+        let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+        println!("run {run}: n = {n}, load {}", load.trim());
+        for (i, (name, f)) in chosen.iter().enumerate() {
+            let o = f(n);
+            println!(
+                "  {name:<22} {:>7.2} M msg/s  {:>7.1} ns CPU/msg",
+                o.rate / 1e6,
+                o.cpu_ns
+            );
+            results[i].push(o);
+        }
+    }
+    // Same-run ratios to the pipe and the SPSC floor of the message size.
+    println!("medians of {runs} (ratios: median over runs of the same-run ratio)");
+    let peer = |name: &str, size: &str, run: usize| {
+        chosen
+            .iter()
+            .position(|(n, _)| *n == format!("{name}_{size}"))
+            .map(|i| results[i][run].rate)
+    };
+    for (i, (name, _)) in chosen.iter().enumerate() {
+        let size = if name.contains("1KiB") { "1KiB" } else { "64B" };
+        let mut rates: Vec<f64> = results[i].iter().map(|o| o.rate).collect();
+        let mut cpu: Vec<f64> = results[i].iter().map(|o| o.cpu_ns).collect();
+        let ratio = |peer_name: &str| {
+            let mut r: Vec<f64> = (0..runs)
+                .filter_map(|run| peer(peer_name, size, run).map(|p| results[i][run].rate / p))
+                .collect();
+            if r.is_empty() {
+                String::from("   -  ")
+            } else {
+                format!("{:6.2}", median(&mut r))
+            }
+        };
+        println!(
+            "  {name:<22} {:>7.2} M msg/s  {:>7.1} ns CPU/msg  x pipe {}  x spsc {}",
+            median(&mut rates) / 1e6,
+            median(&mut cpu),
+            ratio("pipe"),
+            ratio("spsc"),
+        );
+    }
+}
