@@ -18,7 +18,7 @@ use std::sync::atomic::Ordering::SeqCst;
 use common::watchdog_secs;
 use host_runtime::queue::{Batch, QueueStats};
 use host_runtime::shared::region::SharedBytes;
-use host_runtime::{GetNowaitError, Process, RawQueue, SharedRegion};
+use host_runtime::{Process, RawGetNowaitError, RawQueue, SharedRegion};
 use trap::Trap;
 
 /// The points the board names (word 0: index + 1).
@@ -73,7 +73,7 @@ fn put_many_killed_at(n: u64) -> bool {
         assert_eq!(q.get().unwrap(), *m, "killed at {point} (point {n})");
     }
     assert_eq!(q.get().unwrap(), b"after", "killed at {point} (point {n})");
-    assert!(matches!(q.get_nowait(), Err(GetNowaitError::Empty)));
+    assert!(matches!(q.get_nowait(), Err(RawGetNowaitError::Empty)));
     assert_stats(&q, 1, 0);
     true
 }
@@ -106,7 +106,7 @@ fn get_many_killed_at(n: u64) -> bool {
     for m in &BATCH[taken + 1..] {
         assert_eq!(q.get_nowait().unwrap(), *m, "killed at {point} (point {n})");
     }
-    assert!(matches!(q.get_nowait(), Err(GetNowaitError::Empty)));
+    assert!(matches!(q.get_nowait(), Err(RawGetNowaitError::Empty)));
     // The dead consumer holds a slot: the fourth put of a lap needs it and waits until a
     // repair releases it. The claimed message is lost and counted.
     for i in 0..4u8 {

@@ -18,7 +18,7 @@ use super::waiting::{NOT_EMPTY, NOT_FULL};
 use super::{GetFail, Message, RawQueue};
 use std::time::Duration;
 
-use crate::queue::error::{GetError, GetNowaitError, GetTimeoutError};
+use crate::queue::error::{RawGetError, RawGetNowaitError, RawGetTimeoutError};
 use crate::shared::member::Claimer;
 use crate::sys::futex::futex_wake;
 use crate::wait::{block_on, block_on_marked, Deadline};
@@ -255,7 +255,7 @@ impl RawQueue {
     ///
     /// # Errors
     ///
-    /// Only when no message was taken: [`GetError::Corrupt`]; [`GetError::Closed`] if this
+    /// Only when no message was taken: [`RawGetError::Corrupt`]; [`RawGetError::Closed`] if this
     /// process [closed](Self::close) the queue (`batch` is empty then). A batch that meets
     /// corrupt memory after its first message stops there, and the next call reports it.
     ///
@@ -273,7 +273,7 @@ impl RawQueue {
     /// assert_eq!(batch.get(0), Some(&b"c"[..]));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn get_many(&self, batch: &mut Batch, max: usize) -> Result<usize, GetError> {
+    pub fn get_many(&self, batch: &mut Batch, max: usize) -> Result<usize, RawGetError> {
         self.get_many_until(batch, max, Deadline::Never, super::get_never_waits)
     }
 
@@ -281,19 +281,19 @@ impl RawQueue {
     ///
     /// # Errors
     ///
-    /// [`GetTimeoutError::Timeout`] if the queue stayed empty for `timeout` (never sooner); as
+    /// [`RawGetTimeoutError::Timeout`] if the queue stayed empty for `timeout` (never sooner); as
     /// [`get_many`](Self::get_many) otherwise. `batch` is empty then.
     ///
     /// # Examples
     ///
     /// ```
-    /// use host_runtime::{queue::Batch, GetTimeoutError, RawQueue};
+    /// use host_runtime::{queue::Batch, RawGetTimeoutError, RawQueue};
     /// use std::time::Duration;
     ///
     /// let q = RawQueue::new(8)?;
     /// let mut batch = Batch::new();
     /// let err = q.get_many_timeout(&mut batch, 8, Duration::from_millis(5)).unwrap_err();
-    /// assert!(matches!(err, GetTimeoutError::Timeout));
+    /// assert!(matches!(err, RawGetTimeoutError::Timeout));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn get_many_timeout(
@@ -301,12 +301,12 @@ impl RawQueue {
         batch: &mut Batch,
         max: usize,
         timeout: Duration,
-    ) -> Result<usize, GetTimeoutError> {
+    ) -> Result<usize, RawGetTimeoutError> {
         self.get_many_until(
             batch,
             max,
             Deadline::after(timeout),
-            GetTimeoutError::waited,
+            RawGetTimeoutError::waited,
         )
     }
 
@@ -315,26 +315,30 @@ impl RawQueue {
     ///
     /// # Errors
     ///
-    /// [`GetNowaitError::Empty`] if no message is ready; as [`get_many`](Self::get_many)
+    /// [`RawGetNowaitError::Empty`] if no message is ready; as [`get_many`](Self::get_many)
     /// otherwise. `batch` is empty then.
     ///
     /// # Examples
     ///
     /// ```
-    /// use host_runtime::{queue::Batch, GetNowaitError, RawQueue};
+    /// use host_runtime::{queue::Batch, RawGetNowaitError, RawQueue};
     ///
     /// let q = RawQueue::new(8)?;
     /// let mut batch = Batch::new();
-    /// assert!(matches!(q.get_many_nowait(&mut batch, 8), Err(GetNowaitError::Empty)));
+    /// assert!(matches!(q.get_many_nowait(&mut batch, 8), Err(RawGetNowaitError::Empty)));
     /// q.put_many(&[b"x", b"y"])?;
     /// assert_eq!(q.get_many_nowait(&mut batch, 8)?, 2);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn get_many_nowait(&self, batch: &mut Batch, max: usize) -> Result<usize, GetNowaitError> {
-        self.get_many_until(batch, max, Deadline::NoWait, GetNowaitError::waited)
+    pub fn get_many_nowait(
+        &self,
+        batch: &mut Batch,
+        max: usize,
+    ) -> Result<usize, RawGetNowaitError> {
+        self.get_many_until(batch, max, Deadline::NoWait, RawGetNowaitError::waited)
     }
 
-    fn get_many_until<E: From<GetError>>(
+    fn get_many_until<E: From<RawGetError>>(
         &self,
         batch: &mut Batch,
         max: usize,
@@ -343,7 +347,7 @@ impl RawQueue {
     ) -> Result<usize, E> {
         batch.clear();
         if self.is_closed() {
-            return Err(GetError::Closed.into());
+            return Err(RawGetError::Closed.into());
         }
         if max == 0 {
             return Ok(0);
@@ -360,7 +364,7 @@ impl RawQueue {
                 Ok(n) => Some(Ok(n)),
                 Err(PopError::Empty) => None,
                 Err(PopError::BufferTooSmall { .. }) => Some(Ok(0)),
-                Err(_) => Some(Err(GetError::Corrupt)),
+                Err(_) => Some(Err(RawGetError::Corrupt)),
             },
             || queue.mark_empty_wait(),
             || self.repair_if_stuck(Waiting::Message),
@@ -375,7 +379,7 @@ impl RawQueue {
                         len
                     }),
                 })
-                .map_err(|fail| fail.with(waited))?;
+                .map_err(|fail| fail.with_raw(waited))?;
                 Ok(1)
             }
             Some(Ok(n)) => {
@@ -387,7 +391,7 @@ impl RawQueue {
             Some(Err(e)) => Err(e.into()),
             None => Err(self
                 .after_failure(Waiting::Message, GetFail::Waited)
-                .with(waited)),
+                .with_raw(waited)),
         }
     }
 }
@@ -516,7 +520,10 @@ mod tests {
         q.close();
         assert_eq!(q.put_many(&[b"y"]), Err(PutManyError::Closed));
         let mut batch = Batch::new();
-        assert!(matches!(q.get_many(&mut batch, 4), Err(GetError::Closed)));
+        assert!(matches!(
+            q.get_many(&mut batch, 4),
+            Err(RawGetError::Closed)
+        ));
         assert!(batch.is_empty());
         assert_eq!(q.qsize(), 1);
     }
@@ -527,12 +534,12 @@ mod tests {
         let mut batch = Batch::new();
         assert!(matches!(
             q.get_many_nowait(&mut batch, 8),
-            Err(GetNowaitError::Empty)
+            Err(RawGetNowaitError::Empty)
         ));
         let timeout = Duration::from_millis(1);
         assert!(matches!(
             q.get_many_timeout(&mut batch, 8, timeout),
-            Err(GetTimeoutError::Timeout)
+            Err(RawGetTimeoutError::Timeout)
         ));
         q.put_many(&[&b"a"[..], b"b", b"c"]).unwrap();
         assert_eq!(q.get_many_nowait(&mut batch, 2).ok(), Some(2));
