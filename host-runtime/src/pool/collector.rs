@@ -21,9 +21,9 @@ use super::sched::{Job, Lane, Phase, Shared};
 use super::worker::{self, Initializer, WorkerCtx};
 use crate::lock::lock;
 use crate::process::{self, Process};
-use crate::queue::{self, RawQueue};
+use crate::queue::{self, Message, RawQueue};
 use crate::sys;
-use crate::wait::{Backoff, Policy};
+use crate::wait::{Backoff, Deadline, Policy};
 
 /// Results read from one worker's queue per turn, so that one busy worker can't starve the
 /// others' results (and the dispatching) for long.
@@ -72,8 +72,7 @@ pub(super) struct Collector {
     wake_rx: UnixStream,
     /// Workers started so far (for their names).
     started: u64,
-    /// Read buffer, and the results of this turn laid end to end.
-    buf: Vec<u8>,
+    /// The results of this turn laid end to end.
     arena: Vec<u8>,
     spans: Vec<Range<usize>>,
     deliveries: Vec<Delivery>,
@@ -99,7 +98,6 @@ impl Collector {
             procs: (0..workers).map(|_| None).collect(),
             wake_rx,
             started: 0,
-            buf: Vec::new(),
             arena: Vec::new(),
             spans: Vec::new(),
             deliveries: Vec::new(),
@@ -256,13 +254,12 @@ impl Collector {
     fn read_results(&mut self) {
         let Collector {
             procs,
-            buf,
             arena,
             spans,
             ..
         } = self;
         for p in procs.iter().flatten() {
-            read_queue(&p.results, buf, arena, spans);
+            read_queue(&p.results, arena, spans);
         }
     }
 
@@ -373,7 +370,7 @@ impl Collector {
         let exitcode = p.process.exitcode().unwrap_or(0);
         self.arena.clear();
         self.spans.clear();
-        while read_queue(&p.results, &mut self.buf, &mut self.arena, &mut self.spans) {}
+        while read_queue(&p.results, &mut self.arena, &mut self.spans) {}
         self.complete_spans();
 
         let tables = self.shared.tables.get();
@@ -586,19 +583,25 @@ impl Collector {
 }
 
 /// Reads up to [`BATCH`] messages of `queue` into `arena`, recording each one's range;
-/// returns whether it read a full batch (more may wait).
-fn read_queue(
-    queue: &RawQueue,
-    buf: &mut Vec<u8>,
-    arena: &mut Vec<u8>,
-    spans: &mut Vec<Range<usize>>,
-) -> bool {
+/// returns whether it read a full batch (more may wait). Each message is copied once, from
+/// shared memory straight to the end of the arena.
+fn read_queue(queue: &RawQueue, arena: &mut Vec<u8>, spans: &mut Vec<Range<usize>>) -> bool {
     for _ in 0..BATCH {
-        if queue.get_into_nowait(buf).is_err() {
+        let start = arena.len();
+        let got = queue.get_with(Deadline::NoWait, |message| match message {
+            Message::Inline(m) => {
+                arena.resize(start + m.len(), 0);
+                m.read(&mut arena[start..]);
+            }
+            Message::Blob(chunks, offset, len) => {
+                arena.resize(start + len, 0);
+                chunks.read(offset, &mut arena[start..]);
+            }
+        });
+        if got.is_err() {
+            arena.truncate(start);
             return false;
         }
-        let start = arena.len();
-        arena.extend_from_slice(buf);
         spans.push(start..arena.len());
     }
     true
