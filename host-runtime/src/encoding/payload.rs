@@ -215,6 +215,25 @@ fn take_bytes(bytes: &[u8]) -> Result<(&[u8], &[u8]), Error> {
     Ok(rest.split_at(n))
 }
 
+/// Splits a sequence of byte payloads off the front of `bytes`, each made an item by `item`
+/// in turn (so the first fault found is postcard's too): the items and the rest.
+fn take_seq<I>(
+    bytes: &[u8],
+    item: impl Fn(&[u8]) -> Result<I, Error>,
+) -> Result<(Vec<I>, &[u8]), Error> {
+    let (count, at) = read_varint(bytes)?;
+    let mut rest = &bytes[at..];
+    // Each item takes at least a byte: a count from a garbled message allocates no more than
+    // the message is long.
+    let mut items = Vec::with_capacity(count.min(rest.len()));
+    for _ in 0..count {
+        let (payload, after) = take_bytes(rest)?;
+        items.push(item(payload)?);
+        rest = after;
+    }
+    Ok((items, rest))
+}
+
 /// Decodes one `T` from the front of `bytes` and returns it with the bytes after it (as
 /// `postcard::take_from_bytes`): byte payloads and sequences of them as blocks, anything else
 /// through postcard.
@@ -224,31 +243,21 @@ pub(crate) fn take_from_bytes<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, &
         let (payload, rest) = take_bytes(bytes)?;
         return Ok((from_payload(payload.to_vec())?, rest));
     }
-    if is::<T, Vec<Vec<u8>>>() || is::<T, Vec<String>>() {
-        let (count, at) = read_varint(bytes)?;
-        let mut rest = &bytes[at..];
-        // Each item takes at least a byte: a count from a garbled message allocates no more
-        // than the message is long.
-        let mut items = Vec::with_capacity(count.min(rest.len()));
-        for _ in 0..count {
-            let (payload, after) = take_bytes(rest)?;
-            items.push(payload.to_vec());
-            rest = after;
+    if is::<T, Vec<Vec<u8>>>() {
+        let (items, rest) = take_seq(bytes, |b| Ok(b.to_vec()))?;
+        match cast_owned::<Vec<Vec<u8>>, T>(items) {
+            Ok(seq) => return Ok((seq, rest)),
+            Err(_) => unreachable!("checked: T is Vec<Vec<u8>>"),
         }
-        let seq = match cast_owned::<Vec<Vec<u8>>, T>(items) {
-            Ok(seq) => seq,
-            Err(items) => {
-                let texts = items
-                    .into_iter()
-                    .map(|b| String::from_utf8(b).map_err(|_| Error::DeserializeBadUtf8))
-                    .collect::<Result<Vec<String>, Error>>()?;
-                match cast_owned::<Vec<String>, T>(texts) {
-                    Ok(seq) => seq,
-                    Err(_) => unreachable!("checked: T is Vec<Vec<u8>> or Vec<String>"),
-                }
-            }
-        };
-        return Ok((seq, rest));
+    }
+    if is::<T, Vec<String>>() {
+        let (items, rest) = take_seq(bytes, |b| {
+            String::from_utf8(b.to_vec()).map_err(|_| Error::DeserializeBadUtf8)
+        })?;
+        match cast_owned::<Vec<String>, T>(items) {
+            Ok(seq) => return Ok((seq, rest)),
+            Err(_) => unreachable!("checked: T is Vec<String>"),
+        }
     }
     postcard::take_from_bytes(bytes)
 }
@@ -322,6 +331,46 @@ mod tests {
         assert_eq!(read_varint(&[0x80]), Err(Error::DeserializeUnexpectedEnd));
         assert_eq!(read_varint(&[0xff; 10]), Err(Error::DeserializeBadVarint));
         assert_eq!(read_varint(&[0xff; 11]), Err(Error::DeserializeBadVarint));
+    }
+
+    /// Decodes `bytes` as a `T` both ways: the same value and rest, or the same error.
+    fn same_decode<T: DeserializeOwned + PartialEq + std::fmt::Debug>(bytes: &[u8]) {
+        let ours = take_from_bytes::<T>(bytes);
+        let theirs = postcard::take_from_bytes::<T>(bytes);
+        assert_eq!(
+            ours,
+            theirs,
+            "{} from {bytes:x?}",
+            std::any::type_name::<T>()
+        );
+    }
+
+    #[test]
+    fn random_bytes_decode_as_postcard_decodes_them() {
+        // xorshift; lengths and bytes biased to small numbers, so that lengths often fit.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let rounds = if cfg!(miri) { 50 } else { 20_000 };
+        for _ in 0..rounds {
+            let len = (next() % 24) as usize;
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| match next() % 4 {
+                    0 => (next() % 6) as u8,
+                    1 => 0x80 | (next() % 4) as u8,
+                    2 => b'a' + (next() % 3) as u8,
+                    _ => next() as u8,
+                })
+                .collect();
+            same_decode::<Vec<u8>>(&bytes);
+            same_decode::<String>(&bytes);
+            same_decode::<Vec<Vec<u8>>>(&bytes);
+            same_decode::<Vec<String>>(&bytes);
+        }
     }
 
     #[test]

@@ -72,7 +72,8 @@ pub(super) struct Collector {
     wake_rx: UnixStream,
     /// Workers started so far (for their names).
     started: u64,
-    /// The results of this turn laid end to end.
+    /// The results of this turn laid end to end, at `spans` (what lies after the last span
+    /// is left from earlier turns).
     arena: Vec<u8>,
     spans: Vec<Range<usize>>,
     deliveries: Vec<Delivery>,
@@ -265,7 +266,6 @@ impl Collector {
 
     /// Reads and delivers results; returns whether there were any.
     fn collect(&mut self) -> bool {
-        self.arena.clear();
         self.spans.clear();
         self.read_results();
         if self.spans.is_empty() {
@@ -368,7 +368,6 @@ impl Collector {
         };
         let pid = p.process.pid().unwrap_or(0);
         let exitcode = p.process.exitcode().unwrap_or(0);
-        self.arena.clear();
         self.spans.clear();
         while read_queue(&p.results, &mut self.arena, &mut self.spans) {}
         self.complete_spans();
@@ -582,29 +581,34 @@ impl Collector {
     }
 }
 
-/// Reads up to [`BATCH`] messages of `queue` into `arena`, recording each one's range;
-/// returns whether it read a full batch (more may wait). Each message is copied once, from
-/// shared memory straight to the end of the arena.
+/// Reads up to [`BATCH`] messages of `queue` into `arena` after the last of `spans`, recording
+/// each one's range; returns whether it read a full batch (more may wait). Each message is
+/// copied once, from shared memory straight into the arena, whose bytes past the last span
+/// are left from earlier turns (overwritten, never read: no need to zero them first).
 fn read_queue(queue: &RawQueue, arena: &mut Vec<u8>, spans: &mut Vec<Range<usize>>) -> bool {
     for _ in 0..BATCH {
-        let start = arena.len();
+        let start = spans.last().map_or(0, |span| span.end);
         let got = queue.get_with(Deadline::NoWait, |message| match message {
-            Message::Inline(m) => {
-                arena.resize(start + m.len(), 0);
-                m.read(&mut arena[start..]);
-            }
+            Message::Inline(m) => m.read(room(arena, start, m.len())),
             Message::Blob(chunks, offset, len) => {
-                arena.resize(start + len, 0);
-                chunks.read(offset, &mut arena[start..]);
+                chunks.read(offset, room(arena, start, len));
+                len
             }
         });
-        if got.is_err() {
-            arena.truncate(start);
-            return false;
+        match got {
+            Ok(len) => spans.push(start..start + len),
+            Err(_) => return false,
         }
-        spans.push(start..arena.len());
     }
     true
+}
+
+/// `arena[start..start + len]`, grown first if it is shorter.
+fn room(arena: &mut Vec<u8>, start: usize, len: usize) -> &mut [u8] {
+    if arena.len() < start + len {
+        arena.resize(start + len, 0);
+    }
+    &mut arena[start..start + len]
 }
 
 /// What a result message means for its sink.
