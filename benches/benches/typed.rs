@@ -5,14 +5,16 @@
 //!   crossbeam's `ArrayQueue<String>` (push of a clone + pop) as the in-process anchor.
 //! - `typed_put_get_single_thread`: one `put(v.clone())` + `get()` in one thread, per item type:
 //!   `Queue<Vec<u8>>` of 64 B and 1 KiB (a long message: the blob pool), `Queue<(u64, f64,
-//!   String)>` (a 16-character string, as the Python peer's tuple) and `Queue<u64>`.
+//!   String)>` (a 16-character string, as the Python peer's tuple), `Queue<u64>`, and a
+//!   struct with 1 KiB of bytes inside (`Frame`), without and with `#[serde(with =
+//!   "serde_bytes")]` on the field.
 //! - `typed_sustained`: a forked producer puts `put(v.clone())` as fast as it can (no gate, a
 //!   queue of capacity 1,024 that fills), the bench process `get()`s; the time from the fork to
 //!   the last message. Same item types, and a pipe moving 64-byte and 1 KiB records the same
 //!   way (`write_all` / `read_exact`) as the same-run peer. The Python peer's figures come from
 //!   `python3 ../shared/peers/python_mp_bench.py` (`SECTIONS=queue,tuple`).
 //!
-//! **Instructions per put+get.** `TYPED_OPS=N TYPED_CASE=<vec64|vec1k|tuple|u64>` makes the
+//! **Instructions per put+get.** `TYPED_OPS=N TYPED_CASE=<vec64|vec1k|tuple|u64|frame|frame_bytes>` makes the
 //! binary run N single-thread put+get of that case and exit, without criterion: run it under
 //! `valgrind --tool=callgrind` for two values of N; the difference of the two instruction counts
 //! divided by the difference of the Ns is the cost of one put+get.
@@ -28,7 +30,7 @@ use criterion::{criterion_group, Criterion, Throughput};
 use crossbeam_queue::ArrayQueue;
 use host_runtime::{Process, Queue, RawQueue};
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 const MSG: usize = 64;
 /// The Python peer's tuple: `(123456789, 3.25, "sixteen chars!!!")`.
@@ -36,6 +38,39 @@ type Tuple = (u64, f64, String);
 
 fn tuple() -> Tuple {
     (123_456_789, 3.25, "sixteen chars!!!".to_string())
+}
+
+/// A user's struct with 1 KiB of bytes inside: serde hands them to the encoder one at a time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Frame {
+    id: u64,
+    name: String,
+    data: Vec<u8>,
+}
+
+/// The same struct with the one documented line: its bytes move as a block.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct FrameBytes {
+    id: u64,
+    name: String,
+    #[serde(with = "serde_bytes")]
+    data: Vec<u8>,
+}
+
+fn frame() -> Frame {
+    Frame {
+        id: 7,
+        name: "frame".to_string(),
+        data: vec![0x5a; 1024],
+    }
+}
+
+fn frame_bytes() -> FrameBytes {
+    FrameBytes {
+        id: 7,
+        name: "frame".to_string(),
+        data: vec![0x5a; 1024],
+    }
 }
 
 fn put_get(c: &mut Criterion) {
@@ -93,6 +128,8 @@ fn typed_put_get(c: &mut Criterion) {
     case(&mut g, "Queue<Vec<u8>>/1KiB", vec![0x5au8; 1024]);
     case(&mut g, "Queue<(u64,f64,String)>", tuple());
     case(&mut g, "Queue<u64>", 0x1234_5678_9abc_u64);
+    case(&mut g, "Queue<Frame>/1KiB", frame());
+    case(&mut g, "Queue<Frame>/1KiB_serde_bytes", frame_bytes());
     g.finish();
 }
 
@@ -192,6 +229,8 @@ fn count_mode() -> bool {
         "vec1k" => run(vec![0x5au8; 1024], ops),
         "tuple" => run(tuple(), ops),
         "u64" => run(0x1234_5678_9abc_u64, ops),
+        "frame" => run(frame(), ops),
+        "frame_bytes" => run(frame_bytes(), ops),
         other => panic!("TYPED_CASE: unknown case {other}"),
     }
     true
