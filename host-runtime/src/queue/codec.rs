@@ -6,20 +6,19 @@
 //! length and its bytes: copied as two blocks into a stack buffer (a short message) or straight
 //! into the blob chunk (a long one). Any other item is encoded with postcard into a
 //! stack buffer of the ring slot's size (a reused per-thread one if the queue's inline size is
-//! larger than the default); one that does not fit is sized, then encoded straight into
-//! a blob chunk ([`encode_into_chunk`]).
+//! larger than the default); one that does not fit is encoded into a per-thread buffer reused
+//! from put to put (up to [`KEPT_BUF`] bytes), then copied into a blob chunk as one block.
 //!
 //! **Get.** The message is copied out of shared memory once (never decoded in place: another
 //! process may rewrite it mid-decode), then decoded from the copy: a short one from a stack
 //! buffer; a long byte payload straight into the value's own allocation (the copy *is* the
 //! value); any other long one from a per-thread buffer reused from get to get (up to
-//! [`KEPT_DECODE_BUF`] bytes). Whatever the path, the decoder sees exactly the message's bytes,
+//! [`KEPT_BUF`] bytes). Whatever the path, the decoder sees exactly the message's bytes,
 //! never what an earlier message left in a buffer, and refuses bytes left over after the item.
 
 use std::cell::RefCell;
 use std::mem::MaybeUninit;
 
-use postcard::ser_flavors::Flavor;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -37,14 +36,16 @@ impl Hooks for Plain {}
 /// The stack buffer of a short item's put: the default inline size fits.
 const SHORT_STACK: usize = 128;
 
-/// The largest decode buffer a thread keeps between gets; a longer message is decoded from a
-/// buffer of its own, freed after.
-pub(crate) const KEPT_DECODE_BUF: usize = 1 << 20;
+/// The largest encode or decode buffer a thread keeps between puts or gets; a longer message
+/// is encoded into (decoded from) a buffer of its own, freed after.
+const KEPT_BUF: usize = 1 << 20;
 
 thread_local! {
     /// Where an item is encoded before it is copied into a ring slot, when the inline size is
     /// more than [`SHORT_STACK`].
     static ENCODE_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    /// Where a long item is encoded before it is copied into a blob chunk.
+    static LONG_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
     /// The private copy a long message is decoded from.
     static DECODE_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
@@ -96,18 +97,32 @@ pub(crate) fn put_item<T: Serialize + ?Sized, H: Hooks>(
     if let Some(result) = short {
         return result;
     }
-    // Long items: size them, then encode straight into a blob chunk.
-    let len = postcard::experimental::serialized_size(item)
-        .map_err(|error| PutFail::Encode(EncodeError::new(error)))?;
-    if len <= inline_max {
-        // Only when re-entered (see above), with a large inline size: encode on the heap.
-        let bytes = postcard::to_allocvec(item)
-            .map_err(|error| PutFail::Encode(EncodeError::new(error)))?;
-        return queue.put_inline_with(&bytes, deadline, hooks);
-    }
-    queue.put_blob_with(len, deadline, hooks, |chunks, offset| {
-        encode_into_chunk(item, chunks, offset, len)
-    })
+    // Long items: encode into a reused per-thread buffer (one pass, a cheap push per byte),
+    // then copy into a blob chunk as one block.
+    let put = |buf: &mut Vec<u8>| {
+        buf.clear();
+        payload::encode_to_vec(item, buf).map_err(|e| PutFail::Encode(EncodeError::new(e)))?;
+        let len = buf.len();
+        if len <= inline_max {
+            // Only when re-entered (see above), with a large inline size.
+            return queue.put_inline_with(buf, deadline, hooks);
+        }
+        queue.put_blob_with(len, deadline, hooks, |chunks, offset| {
+            chunks.write(offset, buf);
+            Ok(len)
+        })
+    };
+    LONG_BUF
+        .with(|buf| {
+            let mut buf = buf.try_borrow_mut().ok()?;
+            let result = put(&mut buf);
+            if buf.capacity() > KEPT_BUF {
+                *buf = Vec::new();
+            }
+            Some(result)
+        })
+        // Re-entered from a `Serialize` impl: a buffer of its own.
+        .unwrap_or_else(|| put(&mut Vec::new()))
 }
 
 /// Puts a byte payload: its varint length, then its bytes, in two block copies.
@@ -156,10 +171,7 @@ pub(crate) fn decode_message<T: DeserializeOwned>(message: Message<'_>) -> Resul
         }
         Message::Blob(chunks, offset, len) => {
             let kept = DECODE_BUF.with(|buf| {
-                let mut buf = buf
-                    .try_borrow_mut()
-                    .ok()
-                    .filter(|_| len <= KEPT_DECODE_BUF)?;
+                let mut buf = buf.try_borrow_mut().ok().filter(|_| len <= KEPT_BUF)?;
                 if buf.len() < len {
                     buf.resize(len, 0);
                 }
@@ -197,83 +209,4 @@ fn read_payload<T: DeserializeOwned>(
     let mut bytes = vec![0; n];
     chunks.read(offset + at, &mut bytes);
     payload::from_payload(bytes).map_err(DecodeError::new)
-}
-
-/// A postcard output that writes straight into a blob chunk, staging small writes.
-struct ChunkWriter<'a> {
-    chunks: &'a SharedBytes,
-    /// Where the next flushed byte goes.
-    at: usize,
-    /// End of the room given (exclusive).
-    end: usize,
-    staged: [u8; 256],
-    staged_len: usize,
-    written: usize,
-}
-
-impl ChunkWriter<'_> {
-    fn flush(&mut self) -> postcard::Result<()> {
-        let n = self.staged_len;
-        if self.at + n > self.end {
-            return Err(postcard::Error::SerializeBufferFull);
-        }
-        self.chunks.write(self.at, &self.staged[..n]);
-        self.at += n;
-        self.staged_len = 0;
-        Ok(())
-    }
-}
-
-impl Flavor for ChunkWriter<'_> {
-    type Output = usize;
-
-    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
-        if self.staged_len == self.staged.len() {
-            self.flush()?;
-        }
-        self.staged[self.staged_len] = data;
-        self.staged_len += 1;
-        self.written += 1;
-        Ok(())
-    }
-
-    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
-        if data.len() <= self.staged.len() - self.staged_len {
-            self.staged[self.staged_len..self.staged_len + data.len()].copy_from_slice(data);
-            self.staged_len += data.len();
-        } else {
-            self.flush()?;
-            if self.at + data.len() > self.end {
-                return Err(postcard::Error::SerializeBufferFull);
-            }
-            self.chunks.write(self.at, data);
-            self.at += data.len();
-        }
-        self.written += data.len();
-        Ok(())
-    }
-
-    fn finalize(mut self) -> postcard::Result<usize> {
-        self.flush()?;
-        Ok(self.written)
-    }
-}
-
-/// Encodes `item` (whose encoding is `len` bytes long) straight into a blob chunk at
-/// `offset` of `chunks`: the long path of a typed put. Returns the length written.
-pub(crate) fn encode_into_chunk<T: Serialize + ?Sized>(
-    item: &T,
-    chunks: &SharedBytes,
-    offset: usize,
-    len: usize,
-) -> postcard::Result<usize> {
-    let writer = ChunkWriter {
-        chunks,
-        at: offset,
-        end: offset + len,
-        staged: [0; 256],
-        staged_len: 0,
-        written: 0,
-    };
-    postcard::serialize_with_flavor(item, writer)
 }
