@@ -72,7 +72,8 @@
 //! *inside* your own types (a field `pixels: Vec<u8>`) still go through serde one at a time;
 //! one line on the field, `#[serde(with = "serde_bytes")]` (the `serde_bytes` crate), moves
 //! them as a block, on the same wire (postcard writes the same length and bytes), so only the
-//! speed changes. The pool does the same for its arguments and results (and its chunks of
+//! speed changes: a struct with 1 KiB of bytes in a field, about 31,700 instructions per
+//! put+get without the line, 4,100 with it. The pool does the same for its arguments and results (and its chunks of
 //! them).
 //!
 //! # What a stalled or killed process does to the others
