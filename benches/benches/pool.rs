@@ -8,12 +8,18 @@
 //! - `pool_map/100k` and `pool_map/1M`: `map` of 100,000 (Python's size) and 1,000,000 trivial
 //!   items with the default chunk size — Python's `pool_map` (items/s).
 //!
+//! - `pool_big/1MiB_echo`: `map_chunked(echo, [1 MiB Vec<u8>] × 200, 1)`: every task takes a
+//!   1 MiB argument and returns it — Python's `pool_big` (tasks/s).
+//! - `pool_cpu/map_1ms` and `pool_cpu/serial_1ms`: `map` of 100 tasks that each spin for 1 ms
+//!   (wall clock), and the same 100 calls in this process — Python's `pool_cpu`; the ratio of the
+//!   two is the speed-up of 2 workers (≤ 2).
+//!
 //! Each scenario's result is checked once before it is timed.
 
 #![deny(unsafe_code)]
 
 use std::hint::black_box;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use benches::ids::{group, pool as ids};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -24,6 +30,58 @@ fn noop(x: u64) -> u64 {
 }
 
 const TASKS: u64 = 10_000;
+
+fn echo(v: Vec<u8>) -> Vec<u8> {
+    v
+}
+
+/// Spins for 1 ms (wall clock, as Python's `spin_1ms`); returns `x`.
+fn spin_1ms(x: u64) -> u64 {
+    let end = Instant::now() + Duration::from_millis(1);
+    while Instant::now() < end {
+        std::hint::spin_loop();
+    }
+    x
+}
+
+/// Tasks per `pool_big` batch (Python's `n`).
+const BIG_TASKS: usize = 200;
+
+fn big(c: &mut Criterion) {
+    let pool = Pool::new(2).expect("pool");
+    let arg = vec![0x79u8; 1 << 20];
+    let batch = |pool: &Pool| {
+        pool.map_chunked(echo, std::iter::repeat_n(arg.clone(), BIG_TASKS), 1)
+            .expect("map")
+    };
+    let out = batch(&pool);
+    assert_eq!(out.len(), BIG_TASKS);
+    assert!(out.iter().all(|v| *v == arg));
+    let mut g = c.benchmark_group("pool_big");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(BIG_TASKS as u64));
+    g.bench_function("1MiB_echo", |b| b.iter(|| black_box(batch(&pool))));
+    g.finish();
+}
+
+/// Tasks per `pool_cpu` batch.
+const CPU_TASKS: u64 = 100;
+
+fn cpu(c: &mut Criterion) {
+    let pool = Pool::new(2).expect("pool");
+    let out = pool.map(spin_1ms, 0..CPU_TASKS).expect("map");
+    assert!(out.iter().enumerate().all(|(i, &v)| v == i as u64));
+    let mut g = c.benchmark_group("pool_cpu");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(CPU_TASKS));
+    g.bench_function("map_1ms", |b| {
+        b.iter(|| black_box(pool.map(spin_1ms, 0..CPU_TASKS).expect("map")))
+    });
+    g.bench_function("serial_1ms", |b| {
+        b.iter(|| black_box((0..CPU_TASKS).map(spin_1ms).collect::<Vec<_>>()))
+    });
+    g.finish();
+}
 
 /// Submits `TASKS` tasks, then gets them all; returns the sum of the results.
 fn apply_async_batch(pool: &Pool) -> u64 {
@@ -75,6 +133,6 @@ criterion_group! {
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(4));
-    targets = apply_async, map
+    targets = apply_async, map, big, cpu
 }
 criterion_main!(benches);

@@ -1,16 +1,77 @@
-//! Typed put+get of one 64-byte message in one thread: `host_runtime::Queue<String>` (a
-//! 63-character string, 64 bytes encoded) and `RawQueue` (64 bytes), next to crossbeam's
-//! `ArrayQueue<String>` (push of a clone + pop) as the in-process anchor.
+//! The typed path of `host_runtime::Queue<T>`: what encoding and decoding add to the bytes.
+//!
+//! - `put_get_64B_single_thread`: one put+get of a 64-byte message in one thread:
+//!   `Queue<String>` (a 63-character string, 64 bytes encoded), `RawQueue` (64 bytes), and
+//!   crossbeam's `ArrayQueue<String>` (push of a clone + pop) as the in-process anchor.
+//! - `typed_put_get_single_thread`: one `put(v.clone())` + `get()` in one thread, per item type:
+//!   `Queue<Vec<u8>>` of 64 B and 1 KiB (a long message: the blob pool), `Queue<(u64, f64,
+//!   String)>` (a 16-character string, as the Python peer's tuple), `Queue<u64>`, and a
+//!   struct with 1 KiB of bytes inside (`Frame`), without and with `#[serde(with =
+//!   "serde_bytes")]` on the field.
+//! - `typed_sustained`: a forked producer puts `put(v.clone())` as fast as it can (no gate, a
+//!   queue of capacity 1,024 that fills), the bench process `get()`s; the time from the fork to
+//!   the last message. Same item types, and a pipe moving 64-byte and 1 KiB records the same
+//!   way (`write_all` / `read_exact`) as the same-run peer. The Python peer's figures come from
+//!   `python3 ../shared/peers/python_mp_bench.py` (`SECTIONS=queue,tuple`).
+//!
+//! **Instructions per put+get.** `TYPED_OPS=N TYPED_CASE=<vec64|vec1k|tuple|u64|frame|frame_bytes>` makes the
+//! binary run N single-thread put+get of that case and exit, without criterion: run it under
+//! `valgrind --tool=callgrind` for two values of N; the difference of the two instruction counts
+//! divided by the difference of the Ns is the cost of one put+get.
 //!
 //! Every benchmark checks its result once before timing.
 
+use std::fs::File;
 use std::hint::black_box;
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, Criterion, Throughput};
 use crossbeam_queue::ArrayQueue;
-use host_runtime::{Queue, RawQueue};
+use host_runtime::{Process, Queue, RawQueue};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 const MSG: usize = 64;
+/// The Python peer's tuple: `(123456789, 3.25, "sixteen chars!!!")`.
+type Tuple = (u64, f64, String);
+
+fn tuple() -> Tuple {
+    (123_456_789, 3.25, "sixteen chars!!!".to_string())
+}
+
+/// A user's struct with 1 KiB of bytes inside: serde hands them to the encoder one at a time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Frame {
+    id: u64,
+    name: String,
+    data: Vec<u8>,
+}
+
+/// The same struct with the one documented line: its bytes move as a block.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct FrameBytes {
+    id: u64,
+    name: String,
+    #[serde(with = "serde_bytes")]
+    data: Vec<u8>,
+}
+
+fn frame() -> Frame {
+    Frame {
+        id: 7,
+        name: "frame".to_string(),
+        data: vec![0x5a; 1024],
+    }
+}
+
+fn frame_bytes() -> FrameBytes {
+    FrameBytes {
+        id: 7,
+        name: "frame".to_string(),
+        data: vec![0x5a; 1024],
+    }
+}
 
 fn put_get(c: &mut Criterion) {
     let mut g = c.benchmark_group("put_get_64B_single_thread");
@@ -46,5 +107,141 @@ fn put_get(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, put_get);
-criterion_main!(benches);
+/// One `put(item.clone())` + `get()` in this thread.
+fn round<T: Serialize + DeserializeOwned + Clone>(q: &Queue<T>, item: &T) -> T {
+    q.put(black_box(item.clone())).expect("put");
+    q.get().expect("get")
+}
+
+fn typed_put_get(c: &mut Criterion) {
+    let mut g = c.benchmark_group("typed_put_get_single_thread");
+    fn case<T: Serialize + DeserializeOwned + Clone + PartialEq + std::fmt::Debug>(
+        g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+        name: &str,
+        item: T,
+    ) {
+        let q = Queue::<T>::new(1024).expect("queue");
+        assert_eq!(round(&q, &item), item);
+        g.bench_function(name, |b| b.iter(|| round(&q, &item)));
+    }
+    case(&mut g, "Queue<Vec<u8>>/64B", vec![0x5au8; 64]);
+    case(&mut g, "Queue<Vec<u8>>/1KiB", vec![0x5au8; 1024]);
+    case(&mut g, "Queue<(u64,f64,String)>", tuple());
+    case(&mut g, "Queue<u64>", 0x1234_5678_9abc_u64);
+    case(&mut g, "Queue<Frame>/1KiB", frame());
+    case(&mut g, "Queue<Frame>/1KiB_serde_bytes", frame_bytes());
+    g.finish();
+}
+
+/// Messages per sustained run: enough for a steady state, few enough for criterion's samples.
+const SUSTAINED_N: u64 = 200_000;
+
+/// A forked producer `put`s `n` clones of `item` into a fresh queue of capacity 1,024; this
+/// process gets them all (checking the last). The time from the fork to the last get.
+fn sustained_queue<T>(item: &T, n: u64) -> Duration
+where
+    T: Serialize + DeserializeOwned + Clone + PartialEq + std::fmt::Debug + Send + 'static,
+{
+    let q = Queue::<T>::new(1024).expect("queue");
+    let tx = q.clone();
+    let sent = item.clone();
+    let t = Instant::now();
+    let p = Process::new(move || {
+        for _ in 0..n {
+            tx.put(sent.clone()).expect("put");
+        }
+    });
+    p.start().expect("start");
+    let mut last = None;
+    for _ in 0..n {
+        last = Some(q.get().expect("get"));
+    }
+    let dt = t.elapsed();
+    assert_eq!(last.as_ref(), Some(item));
+    assert_eq!(p.join().expect("join"), 0);
+    dt
+}
+
+/// The pipe peer: a forked producer writes `n` records of `len` bytes, this process reads them.
+fn sustained_pipe(len: usize, n: u64) -> Duration {
+    let (r, w) = host_runtime::sys::pipe().expect("pipe");
+    let mut r = File::from(r);
+    let t = Instant::now();
+    let p = Process::new(move || {
+        let mut w = File::from(w);
+        let record = vec![0x5au8; len];
+        for _ in 0..n {
+            w.write_all(&record).expect("write");
+        }
+    });
+    p.start().expect("start");
+    let mut buf = vec![0u8; len];
+    for _ in 0..n {
+        r.read_exact(&mut buf).expect("read");
+    }
+    let dt = t.elapsed();
+    assert!(buf.iter().all(|&b| b == 0x5a));
+    assert_eq!(p.join().expect("join"), 0);
+    dt
+}
+
+fn sustained(c: &mut Criterion) {
+    let mut g = c.benchmark_group("typed_sustained");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(SUSTAINED_N));
+    let n = SUSTAINED_N;
+    let v64 = vec![0x5au8; 64];
+    let v1k = vec![0x5au8; 1024];
+    let tup = tuple();
+    assert!(sustained_queue(&v64, 1000) > Duration::ZERO);
+    g.bench_function("Queue<Vec<u8>>/64B", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| sustained_queue(&v64, n)).sum())
+    });
+    g.bench_function("pipe/64B", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| sustained_pipe(64, n)).sum())
+    });
+    g.bench_function("Queue<(u64,f64,String)>", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| sustained_queue(&tup, n)).sum())
+    });
+    g.bench_function("Queue<Vec<u8>>/1KiB", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| sustained_queue(&v1k, n)).sum())
+    });
+    g.bench_function("pipe/1KiB", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| sustained_pipe(1024, n)).sum())
+    });
+    g.finish();
+}
+
+/// `TYPED_OPS=N TYPED_CASE=...`: N put+get of one case, for an instruction count.
+fn count_mode() -> bool {
+    let (Ok(ops), Ok(case)) = (std::env::var("TYPED_OPS"), std::env::var("TYPED_CASE")) else {
+        return false;
+    };
+    let ops: u64 = ops.parse().expect("TYPED_OPS: a number");
+    fn run<T: Serialize + DeserializeOwned + Clone>(item: T, ops: u64) {
+        let q = Queue::<T>::new(1024).expect("queue");
+        for _ in 0..ops {
+            black_box(round(&q, &item));
+        }
+    }
+    match case.as_str() {
+        "vec64" => run(vec![0x5au8; 64], ops),
+        "vec1k" => run(vec![0x5au8; 1024], ops),
+        "tuple" => run(tuple(), ops),
+        "u64" => run(0x1234_5678_9abc_u64, ops),
+        "frame" => run(frame(), ops),
+        "frame_bytes" => run(frame_bytes(), ops),
+        other => panic!("TYPED_CASE: unknown case {other}"),
+    }
+    true
+}
+
+criterion_group!(benches, put_get, typed_put_get, sustained);
+
+fn main() {
+    if count_mode() {
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -2,7 +2,7 @@
 //! senders and receivers of every process, and for a rendezvous channel two counters and a
 //! wait word for the hand-over.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering::AcqRel, Ordering::Acquire};
 #[cfg(test)]
 use std::time::Duration;
@@ -12,10 +12,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::error::{RecvFail, SendFail};
-use crate::encoding::EncodeError;
 use crate::ledger::Ledger;
 use crate::queue::{
-    decode_all, encode_into_chunk, GetFail, Hooks, Message, PutFail, QueueError, RawQueue,
+    decode_message, put_item, GetFail, Hooks, Message, PutFail, QueueError, RawQueue,
     UNBOUNDED_CAPACITY,
 };
 use crate::shared::region::{Part, SharedBytes, View};
@@ -287,34 +286,7 @@ impl Chan {
         deadline: Deadline,
         hooks: &H,
     ) -> Result<(), PutFail> {
-        let inline_max = self.queue.inline_max();
-        let short = ENCODE_BUF.with(|buf| {
-            let Ok(mut buf) = buf.try_borrow_mut() else {
-                return None; // re-entered from a `Serialize` impl: the long path
-            };
-            if buf.len() < inline_max {
-                buf.resize(inline_max, 0);
-            }
-            match postcard::to_slice(item, &mut buf[..inline_max]) {
-                Ok(bytes) => Some(self.queue.put_inline_with(bytes, deadline, hooks)),
-                Err(postcard::Error::SerializeBufferFull) => None,
-                Err(error) => Some(Err(PutFail::Encode(EncodeError::new(error)))),
-            }
-        });
-        if let Some(result) = short {
-            return result;
-        }
-        let len = postcard::experimental::serialized_size(item)
-            .map_err(|error| PutFail::Encode(EncodeError::new(error)))?;
-        if len <= inline_max {
-            let bytes = postcard::to_allocvec(item)
-                .map_err(|error| PutFail::Encode(EncodeError::new(error)))?;
-            return self.queue.put_inline_with(&bytes, deadline, hooks);
-        }
-        self.queue
-            .put_blob_with(len, deadline, hooks, |chunks, offset| {
-                encode_into_chunk(item, chunks, offset, len)
-            })
+        put_item(&self.queue, item, deadline, hooks)
     }
 
     /// The end of a send: the error mapped, and for a rendezvous channel the wait for a
@@ -430,18 +402,8 @@ impl Chan {
 
     /// Takes an item of type `T`.
     pub(crate) fn recv_item<T: DeserializeOwned>(&self, deadline: Deadline) -> Result<T, RecvFail> {
-        self.recv_with(deadline, |message| match message {
-            Message::Inline(m) => {
-                let mut buf = [std::mem::MaybeUninit::uninit(); crate::queue::MAX_INLINE + 1];
-                decode_all::<T>(m.read_uninit(&mut buf))
-            }
-            Message::Blob(chunks, offset, len) => {
-                let mut buf = vec![0; len];
-                chunks.read(offset, &mut buf);
-                decode_all::<T>(&buf)
-            }
-        })?
-        .map_err(RecvFail::Decode)
+        self.recv_with(deadline, decode_message::<T>)?
+            .map_err(RecvFail::Decode)
     }
 
     /// Takes a message's bytes into `buf` (replacing its contents); returns the length.
@@ -474,11 +436,6 @@ impl Chan {
         let hooks = RecvHooks { chan: self };
         self.queue.wait_not_empty(deadline, &hooks) || self.gone_after_look(SENDERS)
     }
-}
-
-thread_local! {
-    /// Where an item is encoded before it is copied into a ring slot.
-    static ENCODE_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 /// A send's hooks: stop when every receiver is gone; look for dead processes while blocked;

@@ -21,9 +21,9 @@ use super::sched::{Job, Lane, Phase, Shared};
 use super::worker::{self, Initializer, WorkerCtx};
 use crate::lock::lock;
 use crate::process::{self, Process};
-use crate::queue::{self, RawQueue};
+use crate::queue::{self, Message, RawQueue};
 use crate::sys;
-use crate::wait::{Backoff, Policy};
+use crate::wait::{Backoff, Deadline, Policy};
 
 /// Results read from one worker's queue per turn, so that one busy worker can't starve the
 /// others' results (and the dispatching) for long.
@@ -72,8 +72,8 @@ pub(super) struct Collector {
     wake_rx: UnixStream,
     /// Workers started so far (for their names).
     started: u64,
-    /// Read buffer, and the results of this turn laid end to end.
-    buf: Vec<u8>,
+    /// The results of this turn laid end to end, at `spans` (what lies after the last span
+    /// is left from earlier turns).
     arena: Vec<u8>,
     spans: Vec<Range<usize>>,
     deliveries: Vec<Delivery>,
@@ -100,7 +100,6 @@ impl Collector {
             procs: (0..workers).map(|_| None).collect(),
             wake_rx,
             started: 0,
-            buf: Vec::new(),
             arena: Vec::new(),
             spans: Vec::new(),
             deliveries: Vec::new(),
@@ -257,19 +256,17 @@ impl Collector {
     fn read_results(&mut self) {
         let Collector {
             procs,
-            buf,
             arena,
             spans,
             ..
         } = self;
         for p in procs.iter().flatten() {
-            read_queue(&p.results, buf, arena, spans);
+            read_queue(&p.results, arena, spans);
         }
     }
 
     /// Reads and delivers results; returns whether there were any.
     fn collect(&mut self) -> bool {
-        self.arena.clear();
         self.spans.clear();
         self.read_results();
         if self.spans.is_empty() {
@@ -378,9 +375,8 @@ impl Collector {
             .pid()
             .expect("a worker in `procs` was started, so it has a pid");
         let exitcode = p.process.exitcode().unwrap_or(0);
-        self.arena.clear();
         self.spans.clear();
-        while read_queue(&p.results, &mut self.buf, &mut self.arena, &mut self.spans) {}
+        while read_queue(&p.results, &mut self.arena, &mut self.spans) {}
         self.complete_spans();
 
         let tables = self.shared.tables.get();
@@ -600,23 +596,34 @@ impl Collector {
     }
 }
 
-/// Reads up to [`BATCH`] messages of `queue` into `arena`, recording each one's range;
-/// returns whether it read a full batch (more may wait).
-fn read_queue(
-    queue: &RawQueue,
-    buf: &mut Vec<u8>,
-    arena: &mut Vec<u8>,
-    spans: &mut Vec<Range<usize>>,
-) -> bool {
+/// Reads up to [`BATCH`] messages of `queue` into `arena` after the last of `spans`, recording
+/// each one's range; returns whether it read a full batch (more may wait). Each message is
+/// copied once, from shared memory straight into the arena, whose bytes past the last span
+/// are left from earlier turns (overwritten, never read: no need to zero them first).
+fn read_queue(queue: &RawQueue, arena: &mut Vec<u8>, spans: &mut Vec<Range<usize>>) -> bool {
     for _ in 0..BATCH {
-        if queue.get_into_nowait(buf).is_err() {
-            return false;
+        let start = spans.last().map_or(0, |span| span.end);
+        let got = queue.get_with(Deadline::NoWait, |message| match message {
+            Message::Inline(m) => m.read(room(arena, start, m.len())),
+            Message::Blob(chunks, offset, len) => {
+                chunks.read(offset, room(arena, start, len));
+                len
+            }
+        });
+        match got {
+            Ok(len) => spans.push(start..start + len),
+            Err(_) => return false,
         }
-        let start = arena.len();
-        arena.extend_from_slice(buf);
-        spans.push(start..arena.len());
     }
     true
+}
+
+/// `arena[start..start + len]`, grown first if it is shorter.
+fn room(arena: &mut Vec<u8>, start: usize, len: usize) -> &mut [u8] {
+    if arena.len() < start + len {
+        arena.resize(start + len, 0);
+    }
+    &mut arena[start..start + len]
 }
 
 /// What a result message means for its sink.

@@ -22,6 +22,7 @@ use serde::Serialize;
 
 use ipc_core::pool::TaskHandle;
 
+use crate::encoding::payload;
 use crate::sys::fncall::ForkCall;
 
 /// A task message.
@@ -143,35 +144,13 @@ pub(super) fn parse_result(msg: &[u8]) -> Option<Reply<'_>> {
     })
 }
 
-/// A postcard output that appends to a `Vec` it borrows.
-struct Append<'a>(&'a mut Vec<u8>);
-
-impl postcard::ser_flavors::Flavor for Append<'_> {
-    type Output = ();
-
-    #[inline]
-    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
-        self.0.push(data);
-        Ok(())
-    }
-
-    #[inline]
-    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
-        self.0.extend_from_slice(data);
-        Ok(())
-    }
-
-    fn finalize(self) -> postcard::Result<()> {
-        Ok(())
-    }
-}
-
-/// Appends the postcard encoding of `value` to `out` (on an error, `out` may hold part of it).
+/// Appends the encoding of `value` to `out` (on an error, `out` may hold part of it): postcard's,
+/// with byte payloads (`Vec<u8>`, `String`, and sequences of them) moved as blocks.
 pub(super) fn encode_into<T: Serialize + ?Sized>(
     value: &T,
     out: &mut Vec<u8>,
 ) -> Result<(), postcard::Error> {
-    postcard::serialize_with_flavor(value, Append(out))
+    payload::encode_to_vec(value, out)
 }
 
 /// The shim of a single task: decode `A`, call `f`, encode `R`.
@@ -180,7 +159,7 @@ where
     A: DeserializeOwned,
     R: Serialize,
 {
-    let args: A = postcard::from_bytes(input)
+    let args: A = payload::from_bytes(input)
         .map_err(|e| format!("{SHIM_DECODE}the arguments in the worker: {e}"))?;
     let value = f(args);
     encode_into(&value, out).map_err(|e| format!("{SHIM_ENCODE}{e}"))
@@ -193,7 +172,7 @@ where
     A: DeserializeOwned,
     R: Serialize,
 {
-    let items: Vec<A> = postcard::from_bytes(input)
+    let items: Vec<A> = payload::from_bytes(input)
         .map_err(|e| format!("{SHIM_DECODE}the arguments in the worker: {e}"))?;
     let values: Vec<R> = items.into_iter().map(f).collect();
     encode_into(&values, out).map_err(|e| format!("{SHIM_ENCODE}{e}"))

@@ -71,7 +71,7 @@ fn wait_for<'a, S>(
 /// Decodes a value, or a [`TaskError::Decode`] (also if a `Deserialize` impl panics: this
 /// runs on the pool's result thread, which must go on).
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, TaskError> {
-    panic::catch_unwind(|| postcard::from_bytes(bytes))
+    panic::catch_unwind(|| crate::encoding::payload::from_bytes(bytes))
         .map_err(|p| {
             TaskError::Decode(format!(
                 "decoding the result panicked: {}",

@@ -18,6 +18,7 @@
 //! [`BorrowedFd`]: std::os::fd::BorrowedFd
 
 mod atfork;
+pub(crate) mod cast;
 mod cpu;
 mod exec;
 pub(crate) mod fncall;
