@@ -248,6 +248,7 @@ pub use handle::Process;
 pub use identity::{current_process, parent_process, CurrentProcess, ParentProcess};
 pub use join::{start, JoinError, JoinHandle, MESSAGE_MAX};
 pub use spawn::{init, run};
+pub(crate) use spawn::{start_with_fds, take_inherited_fd};
 pub use start::{
     get_start_method, set_fork_warning, set_start_method, set_start_method_forced, StartMethod,
     StartMethodError,

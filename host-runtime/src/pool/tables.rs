@@ -63,25 +63,43 @@ pub(super) struct Tables {
     tasks_at: usize,
     /// A named pool's region name, removed by [`Tables::unlink`].
     name: Option<Arc<str>>,
+    /// The region, for its file ([`Tables::fd`]).
+    region: SharedRegion,
 }
 
 impl Tables {
     /// A new zeroed region for `workers` worker slots and `tasks` task slots; named `name`
-    /// (with a header, see the module docs) if given.
+    /// (with a header, see the module docs) if given. With `shareable`, the region keeps its
+    /// file ([`Tables::fd`]: an anonymous one is then a sealed memory file) to hand to workers
+    /// that don't inherit the mapping.
     pub(super) fn new(
         workers: usize,
         tasks: usize,
         name: Option<&str>,
+        shareable: bool,
     ) -> Result<Tables, PoolError> {
         let tasks_at = tasks_at(workers);
         let len = tasks_at + tasks * size_of::<TaskSlot>();
-        let bytes = match name {
+        let (bytes, region) = match name {
             None => {
-                let region = SharedRegion::new(len)?;
-                region.claim_bytes(0, len).map_err(QueueError::Claim)?
+                let region = if shareable {
+                    SharedRegion::new_memfd(len)?
+                } else {
+                    SharedRegion::new(len)?
+                };
+                (
+                    region.claim_bytes(0, len).map_err(QueueError::Claim)?,
+                    region,
+                )
             }
             Some(name) => {
-                let region = SharedRegion::create_named(name, HEADER_LEN + len)?;
+                let (region, file) = SharedRegion::create_named_file(name, HEADER_LEN + len)?;
+                crate::shm::unlock(&file);
+                let region = if shareable {
+                    region.keeping_file(file)
+                } else {
+                    region
+                };
                 let header = region
                     .claim_bytes(0, HEADER_LEN)
                     .map_err(QueueError::Claim)?;
@@ -102,7 +120,7 @@ impl Tables {
                 }
                 // Release: whoever sees the magic sees the words above.
                 header.u64_at(8 * word::MAGIC).store(MAGIC, Release);
-                bytes
+                (bytes, region)
             }
         };
         let tables = Tables {
@@ -111,6 +129,7 @@ impl Tables {
             tasks,
             tasks_at,
             name: name.map(Arc::from),
+            region,
         };
         // Refuses empty or oversized tables once, here; `get` relies on it.
         if let Err(e) = PoolTables::new(tables.worker_slots(), tables.task_slots()) {
@@ -118,6 +137,63 @@ impl Tables {
             return Err(PoolError::InvalidConfig(format!("pool tables: {e}")));
         }
         Ok(tables)
+    }
+
+    /// The tables of a pool, in `region` (its file handed to this worker process): `workers`
+    /// and `tasks` slots, after a named pool's header if `named`. Only the length is checked
+    /// here (every slot's bits are valid to the tables' code, whatever is written there).
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::InvalidConfig`] if the region's length is not the one these counts make,
+    /// or the counts are refused by the tables.
+    pub(super) fn attach(
+        region: SharedRegion,
+        workers: usize,
+        tasks: usize,
+        named: bool,
+    ) -> Result<Tables, PoolError> {
+        let tasks_at = tasks_at(workers);
+        let len = tasks
+            .checked_mul(size_of::<TaskSlot>())
+            .and_then(|t| t.checked_add(tasks_at))
+            .ok_or_else(|| PoolError::InvalidConfig("pool tables: bad counts".into()))?;
+        let start = if named { HEADER_LEN } else { 0 };
+        if region.len() != start + len {
+            return Err(PoolError::InvalidConfig(format!(
+                "pool tables: the region is {} bytes, not {}",
+                region.len(),
+                start + len
+            )));
+        }
+        let bytes = region.claim_bytes(start, len).map_err(QueueError::Claim)?;
+        let tables = Tables {
+            bytes,
+            workers,
+            tasks,
+            tasks_at,
+            name: None,
+            region,
+        };
+        if let Err(e) = PoolTables::new(tables.worker_slots(), tables.task_slots()) {
+            return Err(PoolError::InvalidConfig(format!("pool tables: {e}")));
+        }
+        Ok(tables)
+    }
+
+    /// The region's file, for a pool made `shareable` (see [`Tables::new`]).
+    pub(super) fn fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        self.region.fd()
+    }
+
+    /// Whether the tables follow a named pool's header.
+    pub(super) fn is_named(&self) -> bool {
+        self.name.is_some()
+    }
+
+    /// The numbers of worker and task slots.
+    pub(super) fn counts(&self) -> (usize, usize) {
+        (self.workers, self.tasks)
     }
 
     /// Removes a named pool's name (nothing for an anonymous one).

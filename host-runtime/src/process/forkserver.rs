@@ -63,7 +63,14 @@ pub(super) fn lock_server() -> std::sync::MutexGuard<'static, Option<Server>> {
 
 /// Asks the server (started on first use) for a child that runs `entry` with the arguments in
 /// `args`, writing its record into `result`; returns the child's pid. The child is ours.
-pub(super) fn request(entry: ExecEntry, args: &File, result: &File) -> io::Result<Pid> {
+/// `extra` descriptors go along; the child takes them with
+/// [`take_inherited_fd`](super::spawn::take_inherited_fd).
+pub(super) fn request(
+    entry: ExecEntry,
+    args: &File,
+    result: &File,
+    extra: &[std::os::fd::BorrowedFd<'_>],
+) -> io::Result<Pid> {
     let (offset, exe) = entry.to_parts();
     let msg = postcard::to_stdvec(&(offset, exe.dev, exe.ino)).map_err(io::Error::other)?;
     if msg.len() > REQUEST_MAX {
@@ -80,17 +87,18 @@ pub(super) fn request(entry: ExecEntry, args: &File, result: &File) -> io::Resul
         *server = Some(start_server()?);
     }
     let s = server.as_ref().expect("set above");
-    let asked =
-        sys::send_with_fds(s.sock.as_fd(), &msg, &[args.as_fd(), result.as_fd()]).and_then(|()| {
-            let mut reply = [0u8; 4];
-            match sys::recv_with_fds(s.sock.as_fd(), &mut reply)? {
-                (4, fds) if fds.is_empty() => Ok(i32::from_le_bytes(reply)),
-                _ => Err(io::Error::new(
-                    io::ErrorKind::BrokenPipe,
-                    "the fork server is gone",
-                )),
-            }
-        });
+    let mut fds = vec![args.as_fd(), result.as_fd()];
+    fds.extend_from_slice(extra);
+    let asked = sys::send_with_fds(s.sock.as_fd(), &msg, &fds).and_then(|()| {
+        let mut reply = [0u8; 4];
+        match sys::recv_with_fds(s.sock.as_fd(), &mut reply)? {
+            (4, fds) if fds.is_empty() => Ok(i32::from_le_bytes(reply)),
+            _ => Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "the fork server is gone",
+            )),
+        }
+    });
     match asked {
         Ok(raw) if raw < 0 => Err(io::Error::from_raw_os_error(-raw)),
         Ok(raw) => Pid::from_raw(raw).ok_or_else(|| io::ErrorKind::InvalidData.into()),
@@ -196,10 +204,12 @@ fn serve_inner(value: &std::ffi::OsStr) -> Result<(), String> {
             }
             Err(e) => return Err(format!("receive: {e}")),
         };
-        let answer = match (decode_request(&buf[..n]), <[OwnedFd; 2]>::try_from(fds)) {
-            (Some(entry), Ok([args, result])) => {
+        let mut fds = fds.into_iter();
+        let answer = match (decode_request(&buf[..n]), fds.next(), fds.next()) {
+            (Some(entry), Some(args), Some(result)) => {
+                let extra: Vec<OwnedFd> = fds.collect();
                 let forked = sys::fork_sibling(|| {
-                    run_child(parent, entry, File::from(args), File::from(result))
+                    run_child(parent, entry, File::from(args), File::from(result), extra)
                 });
                 match forked {
                     Ok(pid) => pid.as_raw(),
@@ -224,7 +234,8 @@ fn decode_request(bytes: &[u8]) -> Option<ExecEntry> {
 }
 
 /// In the child the server made: runs the entry as a spawned child does.
-fn run_child(parent: Pid, entry: ExecEntry, args: File, result: File) -> i32 {
+fn run_child(parent: Pid, entry: ExecEntry, args: File, result: File, extra: Vec<OwnedFd>) -> i32 {
+    super::spawn::set_inherited(extra);
     let input = match args.metadata() {
         Ok(m) => {
             let mut input = vec![0u8; usize::try_from(m.len()).unwrap_or(0)];

@@ -377,6 +377,13 @@ impl<T> Builder<T> {
         RawQueue::create(&self.params(false)?, None)
     }
 
+    /// [`build_raw`](Builder::build_raw) in a region backed by a sealed memory file, whose
+    /// descriptor can be handed to a process that does not inherit the mapping (a spawned
+    /// pool worker).
+    pub(crate) fn build_raw_memfd(&self) -> Result<RawQueue, QueueError> {
+        RawQueue::create_memfd(&self.params(false)?)
+    }
+
     /// [`create_named`](Builder::create_named) for a [`RawQueue`].
     ///
     /// # Errors

@@ -160,6 +160,12 @@ fn anchor(_: &[u8], _: &File) -> i32 {
     0x5eed
 }
 
+/// The address of the anchor in this process: what [`ExecEntry`] and the pool's calls
+/// (`sys::fncall`) measure distances from.
+pub(crate) fn anchor_addr() -> usize {
+    anchor as EntryFn as usize
+}
+
 /// A zero-sized callable that an [`ExecEntry`] can run in another run of this program: a
 /// `fn` item, or a closure that captures nothing, wrapped with what its call needs.
 pub(crate) trait ZstCall: Copy + 'static {
@@ -197,7 +203,7 @@ fn object_base(addr: usize) -> Option<usize> {
 
 /// Whether the code at `addr` belongs to the main executable (the object that holds the
 /// program's entry point, `getauxval(AT_ENTRY)`), not to a shared library.
-fn in_main_executable(addr: usize) -> bool {
+pub(crate) fn in_main_executable(addr: usize) -> bool {
     // SAFETY: `getauxval` reads the auxiliary vector; an absent entry gives 0.
     let entry = unsafe { libc::getauxval(libc::AT_ENTRY) } as usize;
     entry != 0 && object_base(addr).is_some_and(|base| Some(base) == object_base(entry))
@@ -338,7 +344,7 @@ pub fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
 }
 
 /// The most descriptors [`send_with_fds`] sends and [`recv_with_fds`] receives at once.
-pub const MAX_FDS: usize = 4;
+pub const MAX_FDS: usize = 8;
 
 /// Room for a control message of `MAX_FDS` descriptors, aligned for `cmsghdr`.
 #[repr(C, align(8))]
