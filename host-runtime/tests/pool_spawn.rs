@@ -223,3 +223,49 @@ fn dropping_a_spawn_pool_reaps_its_workers() {
         }
     });
 }
+
+/// Runs in a spawned child: a one-worker pool started with `method`, whose worker's pid goes
+/// into the named queue; then blocks until killed.
+fn pool_owner((method, queue): (String, String)) {
+    let pool = Builder::new()
+        .processes(1)
+        .start_method(method.parse().unwrap())
+        .build()
+        .unwrap();
+    let q = Queue::<i32>::open_named(&queue).unwrap();
+    q.put(pool.apply(whoami, ()).unwrap().0).unwrap();
+    loop {
+        std::thread::park();
+    }
+}
+
+/// A pool's process killed with `SIGKILL` takes its workers with it: a spawned worker through
+/// its parent-death signal, a forkserver worker (which can't have one) through its watch on
+/// the pool's process.
+#[test]
+fn workers_end_when_the_pool_process_is_killed() {
+    watchdog(120, || {
+        for method in METHODS {
+            let (q, name) = pid_queue(&format!("{}-owner", method.name()));
+            let owner = host_runtime::process::Builder::new()
+                .start_method(StartMethod::Spawn)
+                .run(pool_owner, (method.name().to_string(), name.clone()))
+                .unwrap();
+            let worker = q.get_timeout(Duration::from_secs(60)).unwrap();
+            let _ = Queue::<i32>::unlink_named(&name);
+            let pidfd = sys::pidfd_open(Pid::from_raw(worker).unwrap()).unwrap();
+            owner.kill().unwrap();
+            let _ = owner.join();
+            // Readable once the worker has exited (it is not our child: nothing to reap).
+            let ended = sys::poll_readable(
+                std::os::fd::AsFd::as_fd(&pidfd),
+                Some(Duration::from_secs(60)),
+            )
+            .unwrap();
+            assert!(
+                ended,
+                "{method}: worker {worker} outlived its pool's process"
+            );
+        }
+    });
+}

@@ -238,6 +238,10 @@ impl ExecArgs {
 /// `args` and the descriptors it was handed, then runs [`main`]. Anything missing or
 /// malformed panics (the process exits with code 1, and the pool sees a dead worker).
 pub(super) fn exec_main(args: ExecArgs) {
+    // First: whatever happens next, this process must not outlive the pool's.
+    if args.watch_owner {
+        watch_owner(args.owner);
+    }
     let file = |i: usize| {
         File::from(take_inherited_fd(i).unwrap_or_else(|| panic!("pool worker: no descriptor {i}")))
     };
@@ -263,9 +267,6 @@ pub(super) fn exec_main(args: ExecArgs) {
         .worker(args.index)
         .unwrap_or_else(|| panic!("pool worker: no worker slot {}", args.index))
         .id;
-    if args.watch_owner {
-        watch_owner(args.owner);
-    }
     main(WorkerCtx {
         id,
         tables,
@@ -291,7 +292,7 @@ fn watch_owner(owner: i32) {
     if sys::getppid() != Some(owner) {
         sys::exit_immediately(1);
     }
-    let _ = std::thread::Builder::new()
+    let watching = std::thread::Builder::new()
         .name("pool-owner-watch".into())
         .spawn(move || {
             match pidfd {
@@ -308,4 +309,8 @@ fn watch_owner(owner: i32) {
             }
             sys::exit_immediately(1)
         });
+    if watching.is_err() {
+        // Better no worker than one that could outlive its pool.
+        sys::exit_immediately(1);
+    }
 }

@@ -140,8 +140,8 @@ static METHOD: AtomicU8 = AtomicU8::new(0);
 ///
 /// A `Process` made from a closure can only be forked: under `Spawn` its start fails with
 /// [`ProcessError::NeedsFork`](super::ProcessError::NeedsFork) unless its builder asks for
-/// [`StartMethod::Fork`] (a [`Pool`](crate::Pool) does: its workers are forked whatever the
-/// program-wide method; see the pool's docs).
+/// [`StartMethod::Fork`]. A [`Pool`](crate::Pool) starts its workers with this method too,
+/// unless its builder names one ([`pool::Builder::start_method`](crate::pool::Builder::start_method)).
 ///
 /// # Errors
 ///

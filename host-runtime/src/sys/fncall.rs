@@ -292,6 +292,24 @@ mod tests {
     }
 
     #[test]
+    fn a_key_crosses_as_parts_and_calls_travel_as_distances() {
+        let key = CallKey::portable();
+        let bits = ForkCall::new(&key, shim, square).unwrap().to_bits();
+        // What a worker that re-executed the program rebuilds from its arguments file.
+        let theirs = CallKey::from_parts(key.to_parts());
+        let call = ForkCall::from_bits(&theirs, bits).expect("the same key");
+        let mut out = Vec::new();
+        call.call(&3u64.to_le_bytes(), &mut out).unwrap();
+        assert_eq!(out, 9u64.to_le_bytes());
+        // Distances from the anchor, not addresses: the function's own address is not sent.
+        let f = square as fn(u64) -> u64 as usize;
+        assert_eq!(bits[2], f.wrapping_sub(super::anchor_addr()) as u64);
+        assert_ne!(bits[2], f as u64);
+        // A portable key and a fork key never accept each other's calls.
+        assert!(ForkCall::from_bits(&CallKey::new(), bits).is_none());
+    }
+
+    #[test]
     fn every_changed_number_is_refused() {
         let key = CallKey::new();
         let bits = ForkCall::new(&key, shim, square).unwrap().to_bits();
