@@ -126,7 +126,7 @@ fn start_server() -> io::Result<Server> {
         &envp,
         &[server_end.as_fd()],
         None,
-        || {},
+        None,
     )?;
     drop(server_end);
     // The server says hello once `init` serves; a program whose `main` does not call `init`

@@ -595,11 +595,7 @@ where
             &envp,
             &keep,
             daemon.then_some(Signal::KILL),
-            move || {
-                if let Some(tx) = ready {
-                    tx.armed();
-                }
-            },
+            ready.as_ref().map(|tx| tx.exec_ready()),
         )
     })?;
     Ok((process, result))
