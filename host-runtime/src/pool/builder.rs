@@ -253,7 +253,9 @@ impl Builder {
     /// - [`PoolError::FdLimit`] if `RLIMIT_NOFILE` leaves fewer than two file descriptors free
     ///   (the result thread's wake-up socket). That is all a pool needs: a worker also gets a
     ///   pidfd and, while it starts, a socket pair, but does without them when no descriptor
-    ///   is free.
+    ///   is free. A pool of `Spawn` or `Forkserver` workers also holds the memory files of its
+    ///   tables and of each worker's two queues (one descriptor each, while it runs); failing
+    ///   to make them is a [`PoolError::Queue`] or [`PoolError::Spawn`].
     /// - [`PoolError::Queue`], [`PoolError::Os`], [`PoolError::Spawn`] if the shared memory,
     ///   the result thread or a worker could not be made (nothing is left running then).
     ///

@@ -11,13 +11,17 @@
 //!    executable moves as one block under ASLR, so the distance is the same in every run of
 //!    it), with the device and inode of the executable (`/proc/self/exe`).
 //! 3. It starts `/proc/self/exe` (the very file the parent runs, even if it was replaced on
-//!    disk since) with a raw `clone` and `execve`, making no allocation and taking no lock in
-//!    between (safe with other threads running; no `pthread_atfork` handler runs), clearing
-//!    close-on-exec on the two memory files only. The child's environment is the parent's
-//!    plus `HOST_RUNTIME_SPAWN=1:PARENT-PID:DEV:INO:OFFSET:ARGS-FD:RESULT-FD`; its `argv` is
-//!    the parent's `argv[0]` alone.
+//!    disk since) with `clone(CLONE_VM | CLONE_VFORK)` and `execve`, as `posix_spawn` does
+//!    (the child borrows the parent's memory until its `execve`: no page tables are copied),
+//!    making no allocation and taking no lock in between (safe with other threads running; no
+//!    `pthread_atfork` handler runs), clearing close-on-exec on the two memory files (and the
+//!    descriptors a pool hands its workers) only. The child's environment is the parent's
+//!    plus `HOST_RUNTIME_SPAWN=2:PARENT-PID:DEV:INO:OFFSET:ARGS-FD:RESULT-FD:FDS` (`FDS`: more
+//!    descriptors handed on, comma-separated, usually none); its `argv` is the parent's
+//!    `argv[0]` alone.
 //! 4. In the child, [`init`] finds the variable, removes it (so that programs the function
-//!    starts don't see it), sets close-on-exec again on the two descriptors, checks that its parent is the one named and that it runs the same
+//!    starts don't see it), sets close-on-exec again on the descriptors it was handed, checks
+//!    that its parent is the one named and that it runs the same
 //!    executable, decodes the arguments, runs the function under `catch_unwind` and writes the
 //!    result or the panic's message into the result file, and exits (code 0, 1 after a panic,
 //!    as a forked child); it never returns into `main`.
