@@ -249,6 +249,26 @@ impl SharedRegion {
     ///
     /// [`ShmError::SizeMismatch`] if `len` is 0; [`ShmError::Os`] (`EMFILE`, `ENOMEM`).
     pub(crate) fn new_memfd(len: usize) -> Result<SharedRegion, ShmError> {
+        SharedRegion::new_shareable(len)
+    }
+
+    /// A new anonymous region of `len` zeroed bytes, shared with the children forked after
+    /// this call as [`new`](Self::new) is, and also with children that re-execute the program
+    /// when passed as a [`ByFd`](crate::process::ByFd) argument: it lives in a sealed memory
+    /// file (`memfd_create(2)`; its size can't change, nothing is left in `/dev/shm`).
+    ///
+    /// # Errors
+    ///
+    /// [`ShmError::SizeMismatch`] if `len` is 0; [`ShmError::Os`] (`EMFILE`, `ENOMEM`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let region = host_runtime::shm::SharedRegion::new_shareable(4096)?;
+    /// assert_eq!(region.len(), 4096);
+    /// # Ok::<(), host_runtime::shm::ShmError>(())
+    /// ```
+    pub fn new_shareable(len: usize) -> Result<SharedRegion, ShmError> {
         if len == 0 {
             return Err(ShmError::SizeMismatch {
                 expected: 1,

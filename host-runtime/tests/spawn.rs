@@ -500,3 +500,84 @@ fn a_named_region_passed_by_name_is_shared_both_ways() {
         }
     });
 }
+
+type Handed = (
+    host_runtime::process::ByFd<Queue<u64>>,
+    host_runtime::process::ByFd<host_runtime::RawQueue>,
+    host_runtime::process::ByFd<host_runtime::SharedRegion>,
+);
+
+/// Gets the numbers from the raw queue, puts their sum into the typed one, writes the region's
+/// first 16 bytes reversed at 64, and returns how many numbers it got.
+fn use_handed((sums, numbers, region): Handed) -> usize {
+    let mut total = 0u64;
+    let mut n = 0;
+    while let Ok(m) = numbers.0.get_nowait() {
+        total += u64::from_le_bytes(m.try_into().unwrap());
+        n += 1;
+    }
+    sums.0.put(total).unwrap();
+    let bytes = region.0.claim_bytes(0, region.0.len()).unwrap();
+    let mut got = [0u8; 16];
+    bytes.read(0, &mut got);
+    got.reverse();
+    bytes.write(64, &got);
+    n
+}
+
+/// Queues and a region made as memory files cross to spawned and forkserver children as
+/// descriptors (`ByFd`), with no name anywhere: both sides see each other's messages and bytes.
+/// A handle without a memory file is an encode error, and so is a `ByFd` serialized anywhere
+/// but into a child's arguments.
+#[test]
+fn shareable_handles_cross_as_descriptors() {
+    use host_runtime::process::ByFd;
+    watchdog_secs(60, || {
+        for method in [StartMethod::Spawn, StartMethod::Forkserver] {
+            let sums = Queue::<u64>::builder()
+                .maxsize(4)
+                .build_shareable()
+                .unwrap();
+            let numbers = host_runtime::queue::Builder::new()
+                .maxsize(16)
+                .build_raw_shareable()
+                .unwrap();
+            for i in 1..=10u64 {
+                numbers.put(i.to_le_bytes()).unwrap();
+            }
+            let region = host_runtime::SharedRegion::new_shareable(4096).unwrap();
+            let bytes = region.claim_bytes(0, region.len()).unwrap();
+            bytes.write(0, b"0123456789abcdef");
+            let h = Builder::new()
+                .start_method(method)
+                .run(
+                    use_handed,
+                    (
+                        ByFd(sums.clone()),
+                        ByFd(numbers.clone()),
+                        ByFd(region.clone()),
+                    ),
+                )
+                .unwrap();
+            assert_eq!(h.join().unwrap(), 10, "{method}");
+            assert_eq!(sums.get().unwrap(), 55, "{method}");
+            let mut back = [0u8; 16];
+            bytes.read(64, &mut back);
+            assert_eq!(&back, b"fedcba9876543210", "{method}");
+        }
+        let plain = Queue::<u64>::new(2).unwrap();
+        let numbers = host_runtime::queue::Builder::new()
+            .maxsize(1)
+            .build_raw_shareable()
+            .unwrap();
+        let region = host_runtime::SharedRegion::new_shareable(64).unwrap();
+        let err = spawner()
+            .run(
+                use_handed,
+                (ByFd(plain), ByFd(numbers.clone()), ByFd(region.clone())),
+            )
+            .unwrap_err();
+        assert!(matches!(err, ProcessError::Encode(_)), "{err:?}");
+        assert!(postcard::to_stdvec(&ByFd(region)).is_err());
+    });
+}

@@ -470,7 +470,7 @@ impl Collector {
                 if fork {
                     q.build_raw()
                 } else {
-                    q.build_raw_memfd()
+                    q.build_raw_shareable()
                 }
             };
             let inbox = build(&self.config.queues)?;

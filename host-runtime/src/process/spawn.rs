@@ -30,7 +30,8 @@
 //! A function is a `fn` item or a closure that captures nothing (a zero-sized `Copy` type:
 //! checked at compile time): its value carries no data, so the child can make it anew. The
 //! arguments and the result are serde values; a handle of shared memory crosses as the name of
-//! a named object (see [`Builder::run`]).
+//! a named object, or as a descriptor of its memory file ([`ByFd`](super::ByFd)); see
+//! [`Builder::run`].
 
 use std::ffi::{CString, OsString};
 use std::fs::{File, OpenOptions};
@@ -371,6 +372,11 @@ impl Builder {
     /// [`RawQueue::open_named`](crate::RawQueue::open_named),
     /// [`SharedRegion::open_named`](crate::SharedRegion::open_named)): the child registers as a
     /// participant when it opens it, so a crash there is repaired as for any process.
+    /// Or make it a memory file ([`queue::Builder::build_shareable`](crate::queue::Builder::build_shareable),
+    /// [`build_raw_shareable`](crate::queue::Builder::build_raw_shareable),
+    /// [`SharedRegion::new_shareable`](crate::SharedRegion::new_shareable)) and pass it as a
+    /// [`ByFd`](super::ByFd) argument: the child is handed its descriptor, and no name is
+    /// left in `/dev/shm`.
     ///
     /// # Errors
     ///
@@ -566,8 +572,15 @@ where
     let (number, name) = process.naming();
     let header = postcard::to_stdvec(&(number, name))
         .map_err(|e| ProcessError::Encode(EncodeError::new(e)))?;
-    let input =
-        postcard::to_extend(args, header).map_err(|e| ProcessError::Encode(EncodeError::new(e)))?;
+    // `ByFd` arguments add their descriptors after the caller's.
+    let (input, handed) = super::handoff::handing(fds.len(), || postcard::to_extend(args, header));
+    let input = input.map_err(|e| ProcessError::Encode(EncodeError::new(e)))?;
+    let all_fds: Vec<std::os::fd::BorrowedFd<'_>> = fds
+        .iter()
+        .copied()
+        .chain(handed.iter().map(AsFd::as_fd))
+        .collect();
+    let fds = &all_fds[..];
     let args_file = File::from(sys::memfd_create("host-runtime-args")?);
     args_file.write_all_at(&input, 0)?;
     drop(input);
