@@ -245,6 +245,7 @@ pub use children::{active_children, ActiveChild};
 pub(crate) use children::{child_exits, notify_child_exit};
 pub use cpus::{cpu_count, process_cpu_count};
 pub use error::ProcessError;
+pub(crate) use forkserver::die_with_parent;
 pub use handle::Process;
 pub use handoff::{ByFd, FdShareable};
 pub use identity::{current_process, parent_process, CurrentProcess, ParentProcess};

@@ -167,7 +167,7 @@ fn named_queues_passed_by_name_carry_messages_both_ways() {
 }
 
 #[test]
-fn a_closure_cannot_be_spawned_and_a_forkserver_daemon_is_not_there_yet() {
+fn a_closure_cannot_be_spawned() {
     let p = spawner().build(|| {});
     assert!(matches!(
         p.start(),
@@ -175,14 +175,57 @@ fn a_closure_cannot_be_spawned_and_a_forkserver_daemon_is_not_there_yet() {
             method: StartMethod::Spawn
         })
     ));
-    let r = Builder::new()
+}
+
+/// Runs in a spawned child: starts a forkserver daemon that waits for ever, puts its pid into
+/// the named queue, and waits for ever itself.
+fn start_forkserver_daemon(queue: String) {
+    let h = Builder::new()
         .start_method(StartMethod::Forkserver)
         .daemon(true)
-        .run(describe, (1, String::new()));
-    assert!(matches!(
-        r,
-        Err(ProcessError::Unavailable(StartMethod::Forkserver))
-    ));
+        .run(wait_for_ever, ())
+        .unwrap();
+    let q = Queue::<i32>::open_named(&queue).unwrap();
+    q.put(h.pid()).unwrap();
+    wait_for_ever(());
+}
+
+/// A forkserver daemon runs its function and returns its result like any child, and dies
+/// (`SIGKILL`) when the process that started it is killed: it is armed before `run` returns.
+#[test]
+fn a_forkserver_daemon_dies_with_its_parent_process() {
+    watchdog_secs(60, || {
+        let h = Builder::new()
+            .start_method(StartMethod::Forkserver)
+            .daemon(true)
+            .run(describe, (4, "daemon".to_string()))
+            .unwrap();
+        assert_eq!(h.join().unwrap().0, "daemon-8");
+
+        let name = format!("host-runtime-spawn-{}-fsdaemon", std::process::id());
+        let _ = Queue::<i32>::unlink_named(&name);
+        let q = Queue::<i32>::builder()
+            .maxsize(2)
+            .create_named(&name)
+            .unwrap();
+        let parent = spawner()
+            .run(start_forkserver_daemon, name.clone())
+            .unwrap();
+        let daemon = q.get_timeout(Duration::from_secs(30)).unwrap();
+        Queue::<i32>::unlink_named(&name).unwrap();
+        let pidfd =
+            host_runtime::sys::pidfd_open(host_runtime::sys::Pid::from_raw(daemon).unwrap())
+                .unwrap();
+        parent.kill().unwrap();
+        assert!(matches!(parent.join(), Err(JoinError::Signaled { .. })));
+        // Readable once the daemon has exited (not our child: nothing to reap here).
+        let ended = host_runtime::sys::poll_readable(
+            std::os::fd::AsFd::as_fd(&pidfd),
+            Some(Duration::from_secs(30)),
+        )
+        .unwrap();
+        assert!(ended, "the forkserver daemon {daemon} outlived its parent");
+    });
 }
 
 /// Held by a thread of the parent across the start of a child (the test).

@@ -240,7 +240,13 @@ impl ExecArgs {
 pub(super) fn exec_main(args: ExecArgs) {
     // First: whatever happens next, this process must not outlive the pool's.
     if args.watch_owner {
-        watch_owner(args.owner);
+        let watching = Pid::from_raw(args.owner)
+            .ok_or(std::io::ErrorKind::InvalidInput.into())
+            .and_then(crate::process::die_with_parent);
+        if watching.is_err() {
+            // Better no worker than one that could outlive its pool.
+            sys::exit_immediately(1);
+        }
     }
     let file = |i: usize| {
         File::from(take_inherited_fd(i).unwrap_or_else(|| panic!("pool worker: no descriptor {i}")))
@@ -277,40 +283,4 @@ pub(super) fn exec_main(args: ExecArgs) {
         initializer,
         max_tasks: args.max_tasks,
     });
-}
-
-/// Ends this process (exit code 1) when the pool's process `owner`, its parent, ends: a thread
-/// waits on a pidfd of it. For forkserver workers, which the pool can't make daemons (the
-/// parent-death signal would follow a thread of the fork server). Without pidfds (Linux <
-/// 5.3), the thread looks at the parent every 100 ms.
-fn watch_owner(owner: i32) {
-    let Some(owner) = Pid::from_raw(owner) else {
-        return;
-    };
-    let pidfd = sys::pidfd_open(owner).ok();
-    // Opened after the check could race: the parent must still be ours now.
-    if sys::getppid() != Some(owner) {
-        sys::exit_immediately(1);
-    }
-    let watching = std::thread::Builder::new()
-        .name("pool-owner-watch".into())
-        .spawn(move || {
-            match pidfd {
-                Some(fd) => {
-                    let _ = sys::retry_on_intr(|| {
-                        sys::poll_readable(std::os::fd::AsFd::as_fd(&fd), None)
-                    });
-                }
-                None => {
-                    while sys::getppid() == Some(owner) {
-                        std::thread::sleep(std::time::Duration::from_millis(100));
-                    }
-                }
-            }
-            sys::exit_immediately(1)
-        });
-    if watching.is_err() {
-        // Better no worker than one that could outlive its pool.
-        sys::exit_immediately(1);
-    }
 }

@@ -380,7 +380,8 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// - [`ProcessError::Unavailable`] for a daemon with [`StartMethod::Forkserver`].
+    /// - [`ProcessError::Unavailable`] for a daemon with [`StartMethod::Forkserver`] from a
+    ///   builder that may not use a socket for the start's handshake.
     /// - [`ProcessError::Encode`] if `args` could not be encoded.
     /// - [`ProcessError::SpawnedWithoutInit`] with `Spawn`, in a spawned child whose `main`
     ///   did not call [`init`] (it would spawn itself again and again).
@@ -564,7 +565,7 @@ where
     )?;
     let daemon = builder.daemon;
     if forkserver {
-        super::forkserver::refuse_daemon(daemon)?;
+        super::forkserver::refuse_daemon(daemon, builder.use_socket)?;
     }
     let entry = ExecEntry::of(call)?;
     let process = builder.build(|| {});
@@ -587,7 +588,17 @@ where
     let result = Arc::new(File::from(sys::memfd_create("host-runtime-result")?));
 
     if forkserver {
-        process.start_launched(|_| super::forkserver::request(entry, &args_file, &result, fds))?;
+        process.start_launched(|ready| {
+            let daemon_ready = match ready.as_ref().map(|tx| tx.exec_ready()) {
+                Some(sys::ExecReady::Write(fd)) => Some(fd),
+                // A shared word can't be sent (refused above: `use_socket`).
+                Some(sys::ExecReady::Wake(_)) => {
+                    return Err(io::Error::from(io::ErrorKind::Unsupported))
+                }
+                None => None,
+            };
+            super::forkserver::request(entry, &args_file, &result, fds, daemon_ready)
+        })?;
         return Ok((process, result));
     }
     let (offset, exe) = entry.to_parts();
