@@ -224,6 +224,13 @@ fn a_forkserver_daemon_dies_with_its_parent_process() {
             Some(Duration::from_secs(30)),
         )
         .unwrap();
+        if !ended {
+            // Not left running (it holds the test's stdout) when the test fails.
+            let _ = host_runtime::sys::kill(
+                host_runtime::sys::Pid::from_raw(daemon).unwrap(),
+                Signal::KILL,
+            );
+        }
         assert!(ended, "the forkserver daemon {daemon} outlived its parent");
     });
 }
