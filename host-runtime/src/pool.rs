@@ -1,9 +1,9 @@
-//! [`Pool`]: Python's `multiprocessing.Pool` (fork start method) — without its hang when a
-//! worker dies.
+//! [`Pool`]: Python's `multiprocessing.Pool`, with any of its start methods — without its hang
+//! when a worker dies.
 //!
-//! Workers are forked whatever the program's [start method](crate::process::StartMethod)
-//! ([`set_start_method`](crate::process::set_start_method) does not change them); workers
-//! started with `Spawn` or `Forkserver` are not available yet.
+//! Workers are started with the program's [start method](crate::process::StartMethod)
+//! ([`set_start_method`](crate::process::set_start_method); forked by default), or the one
+//! given to [`Builder::start_method`]; see [Start methods](#start-methods).
 //!
 //! ```
 //! use host_runtime::pool::Pool;
@@ -27,10 +27,11 @@
 //! with postcard); several arguments are a tuple (`fn((A, B)) -> R`), which is also how
 //! Python's `starmap` is written here: `pool.map(f, pairs)` with `f` taking a tuple. A
 //! function pointer names the same code in every worker, because each worker is a `fork` of
-//! this process; closures can't be sent (their captures live in this process's memory). The
-//! pointer travels as its address with a keyed hash of it, under a random key that only this
-//! process and the workers it forks hold; a worker refuses a message whose hash does not
-//! match (see the crate-private `sys::fncall`).
+//! this process or a new run of its executable; closures can't be sent (their captures live
+//! in this process's memory). The pointer travels as its distance from a fixed function of
+//! this crate, with a keyed hash of it, under a random key that only this process and its
+//! workers hold; a worker refuses a message whose hash does not match (see the crate-private
+//! `sys::fncall`).
 //!
 //! # How it works
 //!
@@ -99,7 +100,48 @@
 //! `join` or the drop returns: no zombies.
 //!
 //! Workers are daemon processes: if this process dies, they die too (`PR_SET_PDEATHSIG`, tied
-//! to the pool's result thread, which forks them).
+//! to the pool's result thread, which starts them; a forkserver worker, which can't have it,
+//! has a thread that waits on a pidfd of this process and ends the worker when it ends).
+//!
+//! # Start methods
+//!
+//! | method | a worker is | tasks | initializer |
+//! |---|---|---|---|
+//! | `Fork` (default) | a fork of this process | `fn` items and pointers | [`Builder::initializer`] (a closure) or [`Builder::initializer_fn`] |
+//! | `Spawn` | a new run of the executable (`/proc/self/exe`) | `fn`s of the main executable | [`Builder::initializer_fn`] |
+//! | `Forkserver` | a fork of the fork server (see [`StartMethod::Forkserver`](crate::process::StartMethod::Forkserver)) | as `Spawn` | as `Spawn` |
+//!
+//! With `Spawn` and `Forkserver` the program calls [`process::init`](crate::process::init)
+//! first thing in `main` (a test crate: [`init_before_main!`](crate::init_before_main)); a
+//! worker runs there and never returns into `main`. Nothing of this process's memory reaches
+//! such a worker, so:
+//!
+//! - **Shared memory goes as descriptors.** The pool tables and each worker's inbox and result
+//!   queue live in memory files (`memfd_create(2)`, sealed against resizing, with no name in
+//!   `/dev/shm`) instead of anonymous mappings. A spawned worker inherits their descriptors
+//!   across `execve` (close-on-exec is cleared in the child only, between `clone` and
+//!   `execve`); a forkserver worker gets them as `SCM_RIGHTS` with its request. It maps them
+//!   and validates each queue's header as a named queue's opener does. (A named pool,
+//!   [`Builder::name`], hands on its named region's descriptor the same way.)
+//! - **The call key goes through private memory.** The worker's settings and the pool's
+//!   random call key travel in its arguments file, a memory file only this process and the
+//!   worker hold (never the shared queues); tasks name their functions by distances from an
+//!   anchor in this crate, which are the same in every run of the executable. The pool seals
+//!   only functions of the main executable (a task of a shared library fails with
+//!   [`PoolError::Spawn`]), and a worker runs only in the same executable file.
+//! - **Initializers are functions with serde arguments** ([`Builder::initializer_fn`]); a
+//!   closure initializer is refused at [`Builder::build`] with
+//!   [`ProcessError::NeedsFork`](crate::process::ProcessError::NeedsFork).
+//!
+//! Workers that die, or reach `maxtasksperchild`, are replaced with the same method. A
+//! spawned worker costs a program start (a few milliseconds), a forkserver worker about a
+//! fork; both are started once and reused, so a task costs the same as with forked workers.
+//!
+//! A forked worker holds every descriptor this process had open at the moment of the fork,
+//! as any `fork` child does, and replacement workers are forked whenever one dies: a pipe
+//! another thread is reading to its end (`std::process::Command::output`) then stays open
+//! until that worker exits. Give such children files, or wait for their exit status, or use
+//! `Spawn`/`Forkserver` workers, which inherit only the pool's own descriptors.
 //!
 //! # Limits and caveats
 //!
@@ -118,8 +160,8 @@
 //! - A worker's panic message also goes to its stderr (the panic hook of [`Process`]).
 //! - An initializer that always panics makes the pool restart workers for ever, as in
 //!   Python; tasks then wait.
-//! - The forking caveats of [`Process`] apply to workers (locks held by other threads at the
-//!   fork, thread pools made before it).
+//! - The forking caveats of [`Process`] apply to forked workers (locks held by other threads
+//!   at the fork, thread pools made before it); not to `Spawn` and `Forkserver` workers.
 //!
 //! [`Process`]: crate::Process
 

@@ -231,6 +231,7 @@ mod cpus; // `cpu_count`, `process_cpu_count`
 mod error; // `ProcessError`
 mod forkserver; // the forkserver start method: the server, its requests
 mod handle; // `Process`: start (the fork and the child's side), join, signals, drop
+mod handoff; // `ByFd`: queues and regions passed to spawned children as descriptors
 mod handshake; // a daemon's ready handshake: a socket pair, or a futex word
 mod identity; // names, `_identity` paths, `current_process`, `parent_process`
 mod join; // `JoinHandle<T>`: a child that returns a value
@@ -244,10 +245,13 @@ pub use children::{active_children, ActiveChild};
 pub(crate) use children::{child_exits, notify_child_exit};
 pub use cpus::{cpu_count, process_cpu_count};
 pub use error::ProcessError;
+pub(crate) use forkserver::die_with_parent;
 pub use handle::Process;
+pub use handoff::{ByFd, FdShareable};
 pub use identity::{current_process, parent_process, CurrentProcess, ParentProcess};
 pub use join::{start, JoinError, JoinHandle, MESSAGE_MAX};
 pub use spawn::{init, run};
+pub(crate) use spawn::{start_with_fds, take_inherited_fd};
 pub use start::{
     get_start_method, set_fork_warning, set_start_method, set_start_method_forced, StartMethod,
     StartMethodError,

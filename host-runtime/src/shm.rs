@@ -65,7 +65,8 @@ use std::sync::Arc;
 
 use crate::shared::region::{ClaimError, Mapping, Part, SharedBytes, View};
 use crate::sys::shm::{
-    allocate, flock, geteuid, shm_create_exclusive, shm_open_existing, shm_unlink, FlockOp,
+    allocate, flock, geteuid, memfd_sealed, shm_create_exclusive, shm_open_existing, shm_unlink,
+    FlockOp,
 };
 
 /// Longest name of a named region, without the leading `/` (Linux's `NAME_MAX` less one).
@@ -87,6 +88,10 @@ pub const MAX_NAME_LEN: usize = 254;
 pub struct SharedRegion {
     mapping: Arc<Mapping>,
     name: Option<Arc<str>>,
+    /// The file of a region made by [`SharedRegion::new_memfd`] (or received as one, or kept
+    /// with [`SharedRegion::keeping_file`]), to hand to processes that don't inherit the
+    /// mapping (spawned pool workers).
+    file: Option<Arc<File>>,
 }
 
 /// Why a region could not be made, opened or removed.
@@ -230,7 +235,96 @@ impl SharedRegion {
         Ok(SharedRegion {
             mapping: Arc::new(Mapping::anonymous(len)?),
             name: None,
+            file: None,
         })
+    }
+
+    /// A new anonymous region of `len` zeroed bytes backed by a sealed memory file
+    /// ([`memfd_sealed`]: no name in any file system, its size fixed), whose descriptor
+    /// ([`fd`](Self::fd)) can be handed to a process that does not inherit the mapping:
+    /// a child that re-executes the program keeps it across `execve`, or it goes as
+    /// `SCM_RIGHTS`. That process maps it with [`from_memfd`](Self::from_memfd).
+    ///
+    /// # Errors
+    ///
+    /// [`ShmError::SizeMismatch`] if `len` is 0; [`ShmError::Os`] (`EMFILE`, `ENOMEM`).
+    pub(crate) fn new_memfd(len: usize) -> Result<SharedRegion, ShmError> {
+        SharedRegion::new_shareable(len)
+    }
+
+    /// A new anonymous region of `len` zeroed bytes, shared with the children forked after
+    /// this call as [`new`](Self::new) is, and also with children that re-execute the program
+    /// when passed as a [`ByFd`](crate::process::ByFd) argument: it lives in a sealed memory
+    /// file (`memfd_create(2)`; its size can't change, nothing is left in `/dev/shm`).
+    ///
+    /// # Errors
+    ///
+    /// [`ShmError::SizeMismatch`] if `len` is 0; [`ShmError::Os`] (`EMFILE`, `ENOMEM`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let region = host_runtime::shm::SharedRegion::new_shareable(4096)?;
+    /// assert_eq!(region.len(), 4096);
+    /// # Ok::<(), host_runtime::shm::ShmError>(())
+    /// ```
+    pub fn new_shareable(len: usize) -> Result<SharedRegion, ShmError> {
+        if len == 0 {
+            return Err(ShmError::SizeMismatch {
+                expected: 1,
+                found: 0,
+            });
+        }
+        let file = File::from(memfd_sealed("host-runtime-region", len)?);
+        // Zeroed: the file is new, of `len` zero bytes, and no other process holds it yet.
+        let mapping = Mapping::from_fd(file.as_fd(), len, true)?;
+        Ok(SharedRegion {
+            mapping: Arc::new(mapping),
+            name: None,
+            file: Some(Arc::new(file)),
+        })
+    }
+
+    /// Maps the whole memory file `file`, made by [`new_memfd`](Self::new_memfd) in another
+    /// process and handed to this one (its contents are whatever that process and others
+    /// wrote: the users of the region validate them, as for a named region).
+    ///
+    /// # Errors
+    ///
+    /// [`ShmError::NotRegularFile`] if it is not a regular file, [`ShmError::SizeMismatch`] if
+    /// it is empty, [`ShmError::Os`].
+    pub(crate) fn from_memfd(file: File) -> Result<SharedRegion, ShmError> {
+        let meta = file.metadata()?;
+        if !meta.file_type().is_file() {
+            return Err(ShmError::NotRegularFile("an inherited memory file".into()));
+        }
+        let len = usize::try_from(meta.size()).unwrap_or(usize::MAX);
+        if len == 0 {
+            return Err(ShmError::SizeMismatch {
+                expected: 1,
+                found: 0,
+            });
+        }
+        let mapping = Mapping::from_fd(file.as_fd(), len, false)?;
+        Ok(SharedRegion {
+            mapping: Arc::new(mapping),
+            name: None,
+            file: Some(Arc::new(file)),
+        })
+    }
+
+    /// The file of a region made by [`new_memfd`](Self::new_memfd) or
+    /// [`from_memfd`](Self::from_memfd), or kept with [`keeping_file`](Self::keeping_file);
+    /// `None` for other regions.
+    pub(crate) fn fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        self.file.as_deref().map(AsFd::as_fd)
+    }
+
+    /// This region, keeping `file` (the named object it maps, from
+    /// [`create_named_file`](Self::create_named_file)) to hand on as [`fd`](Self::fd).
+    pub(crate) fn keeping_file(mut self, file: File) -> SharedRegion {
+        self.file = Some(Arc::new(file));
+        self
     }
 
     /// Creates the named region `name` (a leading `/` is optional) of `len` zeroed bytes, mode
@@ -310,6 +404,7 @@ impl SharedRegion {
                 SharedRegion {
                     mapping: Arc::new(mapping),
                     name: Some(display.into()),
+                    file: None,
                 },
                 file,
             )),
@@ -389,6 +484,7 @@ impl SharedRegion {
             SharedRegion {
                 mapping: Arc::new(mapping),
                 name: Some(display.into()),
+                file: None,
             },
             file,
         ))

@@ -167,7 +167,7 @@ fn named_queues_passed_by_name_carry_messages_both_ways() {
 }
 
 #[test]
-fn a_closure_cannot_be_spawned_and_a_forkserver_daemon_is_not_there_yet() {
+fn a_closure_cannot_be_spawned() {
     let p = spawner().build(|| {});
     assert!(matches!(
         p.start(),
@@ -175,14 +175,64 @@ fn a_closure_cannot_be_spawned_and_a_forkserver_daemon_is_not_there_yet() {
             method: StartMethod::Spawn
         })
     ));
-    let r = Builder::new()
+}
+
+/// Runs in a spawned child: starts a forkserver daemon that waits for ever, puts its pid into
+/// the named queue, and waits for ever itself.
+fn start_forkserver_daemon(queue: String) {
+    let h = Builder::new()
         .start_method(StartMethod::Forkserver)
         .daemon(true)
-        .run(describe, (1, String::new()));
-    assert!(matches!(
-        r,
-        Err(ProcessError::Unavailable(StartMethod::Forkserver))
-    ));
+        .run(wait_for_ever, ())
+        .unwrap();
+    let q = Queue::<i32>::open_named(&queue).unwrap();
+    q.put(h.pid().as_raw()).unwrap();
+    wait_for_ever(());
+}
+
+/// A forkserver daemon runs its function and returns its result like any child, and dies
+/// (`SIGKILL`) when the process that started it is killed: it is armed before `run` returns.
+#[test]
+fn a_forkserver_daemon_dies_with_its_parent_process() {
+    watchdog_secs(60, || {
+        let h = Builder::new()
+            .start_method(StartMethod::Forkserver)
+            .daemon(true)
+            .run(describe, (4, "daemon".to_string()))
+            .unwrap();
+        assert_eq!(h.join().unwrap().0, "daemon-8");
+
+        let name = format!("host-runtime-spawn-{}-fsdaemon", std::process::id());
+        let _ = Queue::<i32>::unlink_named(&name);
+        let q = Queue::<i32>::builder()
+            .maxsize(2)
+            .create_named(&name)
+            .unwrap();
+        let parent = spawner()
+            .run(start_forkserver_daemon, name.clone())
+            .unwrap();
+        let daemon = q.get_timeout(Duration::from_secs(30)).unwrap();
+        Queue::<i32>::unlink_named(&name).unwrap();
+        let pidfd =
+            host_runtime::sys::pidfd_open(host_runtime::sys::Pid::from_raw(daemon).unwrap())
+                .unwrap();
+        parent.kill().unwrap();
+        assert!(matches!(parent.join(), Err(JoinError::Signaled { .. })));
+        // Readable once the daemon has exited (not our child: nothing to reap here).
+        let ended = host_runtime::sys::poll_readable(
+            std::os::fd::AsFd::as_fd(&pidfd),
+            Some(Duration::from_secs(30)),
+        )
+        .unwrap();
+        if !ended {
+            // Not left running (it holds the test's stdout) when the test fails.
+            let _ = host_runtime::sys::kill(
+                host_runtime::sys::Pid::from_raw(daemon).unwrap(),
+                Signal::KILL,
+            );
+        }
+        assert!(ended, "the forkserver daemon {daemon} outlived its parent");
+    });
 }
 
 /// Held by a thread of the parent across the start of a child (the test).
@@ -498,5 +548,86 @@ fn a_named_region_passed_by_name_is_shared_both_ways() {
             assert_eq!(&back, b"fedcba9876543210");
             host_runtime::SharedRegion::unlink_named(&name).unwrap();
         }
+    });
+}
+
+type Handed = (
+    host_runtime::process::ByFd<Queue<u64>>,
+    host_runtime::process::ByFd<host_runtime::RawQueue>,
+    host_runtime::process::ByFd<host_runtime::SharedRegion>,
+);
+
+/// Gets the numbers from the raw queue, puts their sum into the typed one, writes the region's
+/// first 16 bytes reversed at 64, and returns how many numbers it got.
+fn use_handed((sums, numbers, region): Handed) -> usize {
+    let mut total = 0u64;
+    let mut n = 0;
+    while let Ok(m) = numbers.0.get_nowait() {
+        total += u64::from_le_bytes(m.try_into().unwrap());
+        n += 1;
+    }
+    sums.0.put(total).unwrap();
+    let bytes = region.0.claim_bytes(0, region.0.len()).unwrap();
+    let mut got = [0u8; 16];
+    bytes.read(0, &mut got);
+    got.reverse();
+    bytes.write(64, &got);
+    n
+}
+
+/// Queues and a region made as memory files cross to spawned and forkserver children as
+/// descriptors (`ByFd`), with no name anywhere: both sides see each other's messages and bytes.
+/// A handle without a memory file is an encode error, and so is a `ByFd` serialized anywhere
+/// but into a child's arguments.
+#[test]
+fn shareable_handles_cross_as_descriptors() {
+    use host_runtime::process::ByFd;
+    watchdog_secs(60, || {
+        for method in [StartMethod::Spawn, StartMethod::Forkserver] {
+            let sums = Queue::<u64>::builder()
+                .maxsize(4)
+                .build_shareable()
+                .unwrap();
+            let numbers = host_runtime::queue::Builder::new()
+                .maxsize(16)
+                .build_raw_shareable()
+                .unwrap();
+            for i in 1..=10u64 {
+                numbers.put(i.to_le_bytes()).unwrap();
+            }
+            let region = host_runtime::SharedRegion::new_shareable(4096).unwrap();
+            let bytes = region.claim_bytes(0, region.len()).unwrap();
+            bytes.write(0, b"0123456789abcdef");
+            let h = Builder::new()
+                .start_method(method)
+                .run(
+                    use_handed,
+                    (
+                        ByFd(sums.clone()),
+                        ByFd(numbers.clone()),
+                        ByFd(region.clone()),
+                    ),
+                )
+                .unwrap();
+            assert_eq!(h.join().unwrap(), 10, "{method}");
+            assert_eq!(sums.get().unwrap(), 55, "{method}");
+            let mut back = [0u8; 16];
+            bytes.read(64, &mut back);
+            assert_eq!(&back, b"fedcba9876543210", "{method}");
+        }
+        let plain = Queue::<u64>::new(2).unwrap();
+        let numbers = host_runtime::queue::Builder::new()
+            .maxsize(1)
+            .build_raw_shareable()
+            .unwrap();
+        let region = host_runtime::SharedRegion::new_shareable(64).unwrap();
+        let err = spawner()
+            .run(
+                use_handed,
+                (ByFd(plain), ByFd(numbers.clone()), ByFd(region.clone())),
+            )
+            .unwrap_err();
+        assert!(matches!(err, ProcessError::Encode(_)), "{err:?}");
+        assert!(postcard::to_stdvec(&ByFd(region)).is_err());
     });
 }

@@ -2,8 +2,10 @@
 //! and after, the task counts (pending, running, done, failed; a worker killed mid-task), and
 //! the region gone with the pool.
 
+use std::fs::{self, File};
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use host_runtime::pool::Builder;
@@ -34,19 +36,40 @@ fn fail(_: ()) -> u32 {
     panic!("this task fails on purpose")
 }
 
+/// Runs `ipcctl ARGS` to its exit and returns what it printed, checking it succeeded.
+///
+/// Its output goes to files, not pipes: a pool in this test binary may fork a worker (a
+/// replacement for a killed one) while `ipcctl` runs, and a forked worker holds every
+/// descriptor of the moment open, a pipe's writing end too, so reading a pipe to its end
+/// (`Command::output`) would wait for that worker to exit. The exit status is waited for.
+fn ipcctl(args: &[&str]) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir();
+    let tag = format!(
+        "ipcctl-pool-test-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Relaxed)
+    );
+    let (out_path, err_path) = (
+        dir.join(format!("{tag}.out")),
+        dir.join(format!("{tag}.err")),
+    );
+    let status = Command::new(env!("CARGO_BIN_EXE_ipcctl"))
+        .env_remove("IPCCTL_DIR")
+        .args(args)
+        .stdout(Stdio::from(File::create(&out_path).unwrap()))
+        .stderr(Stdio::from(File::create(&err_path).unwrap()))
+        .status()
+        .unwrap();
+    let (out, err) = (fs::read(&out_path).unwrap(), fs::read(&err_path).unwrap());
+    let _ = (fs::remove_file(&out_path), fs::remove_file(&err_path));
+    assert!(status.success(), "{}", String::from_utf8_lossy(&err));
+    String::from_utf8(out).unwrap()
+}
+
 /// `ipcctl show NAME` as text.
 fn show_text(name: &str) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_ipcctl"))
-        .env_remove("IPCCTL_DIR")
-        .args(["show", name])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    ipcctl(&["show", name])
 }
 
 /// The JSON task counts, `[pending, running, done, failed]`.
@@ -70,17 +93,7 @@ fn state_for_ms(worker: &Value, start: Instant) -> u64 {
 }
 
 fn show(name: &str) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_ipcctl"))
-        .env_remove("IPCCTL_DIR")
-        .args(["show", name, "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    serde_json::from_str(&ipcctl(&["show", name, "--json"])).unwrap()
 }
 
 /// Shows the pool until `ok` holds for its JSON (a deadline far above the expected time).

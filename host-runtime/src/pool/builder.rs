@@ -6,14 +6,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
 use super::collector::{Collector, WorkerConfig};
 use super::sched::{Sched, Shared};
 use super::tables::Tables;
-use super::worker;
+use super::worker::{self, init_shim};
 use super::{Pool, PoolError};
+use crate::process::{self, ProcessError, StartMethod};
 use crate::queue::{self, DEFAULT_MAX_MESSAGE_SIZE};
 use crate::sys;
-use crate::sys::fncall::CallKey;
+use crate::sys::fncall::{CallKey, ForkCall, NotPortable};
 
 /// Numbers the pools made by this process: a thread caches the last call it sealed per pool
 /// (`CALL_CACHE`, in `submit.rs`).
@@ -48,7 +52,8 @@ const INLINE_MAX: usize = 239;
 #[derive(Clone)]
 pub struct Builder {
     processes: Option<usize>,
-    initializer: Option<worker::Initializer>,
+    initializer: Option<InitSpec>,
+    start_method: Option<StartMethod>,
     maxtasksperchild: Option<u64>,
     prefetch: usize,
     max_message_size: usize,
@@ -60,6 +65,7 @@ impl fmt::Debug for Builder {
         f.debug_struct("Builder")
             .field("processes", &self.processes)
             .field("initializer", &self.initializer.is_some())
+            .field("start_method", &self.start_method)
             .field("maxtasksperchild", &self.maxtasksperchild)
             .field("prefetch", &self.prefetch)
             .field("max_message_size", &self.max_message_size)
@@ -81,6 +87,7 @@ impl Builder {
         Builder {
             processes: None,
             initializer: None,
+            start_method: None,
             maxtasksperchild: None,
             prefetch: DEFAULT_PREFETCH,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
@@ -98,8 +105,85 @@ impl Builder {
     /// Runs `f` once in each worker when it starts, before its first task (Python's
     /// `initializer(*initargs)`: capture the arguments). It is copied into each worker by the
     /// fork, so it may capture anything. If it panics, the worker exits and is replaced.
+    ///
+    /// Forked workers only: with another [start method](Self::start_method),
+    /// [`build`](Self::build) fails with [`ProcessError::NeedsFork`]; use
+    /// [`initializer_fn`](Self::initializer_fn). Replaces an earlier initializer.
     pub fn initializer(mut self, f: impl Fn() + Send + Sync + 'static) -> Builder {
-        self.initializer = Some(Arc::new(f));
+        self.initializer = Some(InitSpec::Closure(Arc::new(f)));
+        self
+    }
+
+    /// Runs `f(args)` once in each worker when it starts, before its first task (Python's
+    /// `initializer=f, initargs=args`), with any start method: `f` is an `fn` and `args` a
+    /// serde value, encoded once here and decoded in each worker. If it panics, the worker
+    /// exits and is replaced. Replaces an earlier initializer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use host_runtime::pool::Builder;
+    ///
+    /// fn set_level(level: u32) {
+    ///     std::env::set_var("LEVEL", level.to_string());
+    /// }
+    ///
+    /// fn level(_: ()) -> String {
+    ///     std::env::var("LEVEL").unwrap_or_default()
+    /// }
+    ///
+    /// let pool = Builder::new().processes(1).initializer_fn(set_level, 3).build()?;
+    /// assert_eq!(pool.apply(level, ())?, "3");
+    /// # Ok::<(), host_runtime::pool::PoolError>(())
+    /// ```
+    pub fn initializer_fn<A>(mut self, f: fn(A), args: A) -> Builder
+    where
+        A: Serialize + DeserializeOwned + 'static,
+    {
+        let args = postcard::to_stdvec(&args)
+            .map(Arc::from)
+            .map_err(|e| e.to_string());
+        let seal: SealFn = Arc::new(move |key| ForkCall::new(key, init_shim::<A>, f));
+        self.initializer = Some(InitSpec::Call { seal, args });
+        self
+    }
+
+    /// How the workers are started (default: the program's,
+    /// [`get_start_method`](crate::process::get_start_method), as Python's `Pool` uses its
+    /// context's): forked ([`StartMethod::Fork`]), or re-executing the program
+    /// ([`StartMethod::Spawn`], [`StartMethod::Forkserver`]; the program calls
+    /// [`process::init`](crate::process::init) first, see there). Workers replaced after a
+    /// death or [`maxtasksperchild`](Self::maxtasksperchild) are started the same way.
+    ///
+    /// With `Spawn` or `Forkserver`, tasks and the initializer must be functions of the main
+    /// executable (not of a shared library: the task fails with [`PoolError::Spawn`]), the
+    /// initializer an [`initializer_fn`](Self::initializer_fn), and the pool's shared memory
+    /// is made of memory files that the workers are handed as descriptors (see the
+    /// [module docs](crate::pool#start-methods)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use host_runtime::pool::Builder;
+    /// use host_runtime::process::StartMethod;
+    ///
+    /// host_runtime::init_before_main!(); // a spawned worker runs here, before `main`
+    ///
+    /// fn square(x: u64) -> u64 {
+    ///     x * x
+    /// }
+    ///
+    /// fn main() -> Result<(), host_runtime::pool::PoolError> {
+    ///     let pool = Builder::new()
+    ///         .processes(2)
+    ///         .start_method(StartMethod::Spawn)
+    ///         .build()?;
+    ///     assert_eq!(pool.map(square, 1..=4)?, [1, 4, 9, 16]);
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn start_method(mut self, method: StartMethod) -> Builder {
+        self.start_method = Some(method);
         self
     }
 
@@ -155,16 +239,23 @@ impl Builder {
         self
     }
 
-    /// Starts the pool: forks its workers.
+    /// Starts the pool: starts its workers with its [start method](Self::start_method).
     ///
     /// # Errors
     ///
     /// - [`PoolError::InvalidConfig`] for 0 processes (or more than [`MAX_PROCESSES`]),
-    ///   `maxtasksperchild(0)`, a prefetch outside 1..=4096, a message size under 256 bytes.
+    ///   `maxtasksperchild(0)`, a prefetch outside 1..=4096, a message size under 256 bytes,
+    ///   initializer arguments that could not be encoded.
+    /// - [`PoolError::Spawn`] with [`ProcessError::NeedsFork`] for a closure
+    ///   [`initializer`](Self::initializer) with a start method other than `Fork`, and with
+    ///   [`ProcessError::Os`] (`Unsupported`) for an [`initializer_fn`](Self::initializer_fn)
+    ///   outside the main executable with such a method.
     /// - [`PoolError::FdLimit`] if `RLIMIT_NOFILE` leaves fewer than two file descriptors free
     ///   (the result thread's wake-up socket). That is all a pool needs: a worker also gets a
     ///   pidfd and, while it starts, a socket pair, but does without them when no descriptor
-    ///   is free.
+    ///   is free. A pool of `Spawn` or `Forkserver` workers also holds the memory files of its
+    ///   tables and of each worker's two queues (one descriptor each, while it runs); failing
+    ///   to make them is a [`PoolError::Queue`] or [`PoolError::Spawn`].
     /// - [`PoolError::Queue`], [`PoolError::Os`], [`PoolError::Spawn`] if the shared memory,
     ///   the result thread or a worker could not be made (nothing is left running then).
     ///
@@ -205,16 +296,44 @@ impl Builder {
                 self.max_message_size
             )));
         }
+        let method = self.start_method.unwrap_or_else(process::get_start_method);
+        let exec = method != StartMethod::Fork;
+        let key = if exec {
+            CallKey::portable()
+        } else {
+            CallKey::new()
+        };
+        let initializer = match self.initializer {
+            None => None,
+            Some(InitSpec::Closure(_)) if exec => {
+                return Err(PoolError::Spawn(ProcessError::NeedsFork { method }))
+            }
+            Some(InitSpec::Closure(f)) => Some(worker::Initializer::Closure(f)),
+            Some(InitSpec::Call { seal, args }) => {
+                let args = args.map_err(|e| {
+                    PoolError::InvalidConfig(format!(
+                        "the initializer's arguments could not be encoded: {e}"
+                    ))
+                })?;
+                let call = seal(&key).map_err(|e| {
+                    PoolError::Spawn(ProcessError::Os(std::io::Error::new(
+                        std::io::ErrorKind::Unsupported,
+                        e,
+                    )))
+                })?;
+                Some(worker::Initializer::Call { call, args })
+            }
+        };
         let queues = queue_builder(self.prefetch, self.max_message_size);
         // Custody is bounded by `processes × prefetch`; twice that leaves room for tasks taken
         // back from dead workers, which keep their slots while they wait.
         let tasks = 2 * processes * self.prefetch + 64;
-        let tables = Tables::new(processes, tasks, self.name.as_deref())?;
+        let tables = Tables::new(processes, tasks, self.name.as_deref(), exec)?;
         let (wake_rx, wake_tx) = wake_socket()?;
         let shared = Arc::new(Shared {
             sched: Mutex::new(Sched::new(processes, tasks)),
             tables,
-            key: CallKey::new(),
+            key,
             id: POOL_IDS.fetch_add(1, Ordering::Relaxed),
             wake_tx: Arc::new(wake_tx),
             prefetch: self.prefetch,
@@ -225,9 +344,10 @@ impl Builder {
         });
         let config = WorkerConfig {
             processes,
-            initializer: self.initializer,
+            initializer,
             max_tasks: self.maxtasksperchild,
             queues,
+            start_method: method,
         };
         let handle = Collector::start(Arc::clone(&shared), config, wake_rx)?;
         Ok(Pool {
@@ -237,6 +357,20 @@ impl Builder {
             processes,
         })
     }
+}
+
+/// Seals an initializer's call with the pool's key.
+type SealFn = Arc<dyn Fn(&CallKey) -> Result<ForkCall, NotPortable> + Send + Sync>;
+
+/// An initializer as given to the builder (sealed with the pool's key by `build`).
+#[derive(Clone)]
+enum InitSpec {
+    Closure(Arc<dyn Fn() + Send + Sync + 'static>),
+    Call {
+        seal: SealFn,
+        /// The encoded arguments, or why they could not be encoded.
+        args: Result<Arc<[u8]>, String>,
+    },
 }
 
 /// The settings of a worker's inbox and result queue: `prefetch` messages, and blob chunks

@@ -18,7 +18,7 @@ use super::error::{PoolError, TaskError};
 use super::message::{parse_result, Reply, ENCODE, OK, PANICKED, STOP};
 use super::result::{Outcome, Sink};
 use super::sched::{Job, Lane, Phase, Shared};
-use super::worker::{self, Initializer, WorkerCtx};
+use super::worker::{self, ExecArgs, Initializer, WorkerCtx};
 use crate::lock::lock;
 use crate::process::{self, Process};
 use crate::queue::{self, Message, RawQueue};
@@ -61,6 +61,8 @@ pub(super) struct WorkerConfig {
     pub(super) initializer: Option<Initializer>,
     pub(super) max_tasks: Option<u64>,
     pub(super) queues: queue::Builder,
+    /// How workers (and their replacements) are started.
+    pub(super) start_method: process::StartMethod,
 }
 
 /// The result thread's state (see the module docs).
@@ -466,9 +468,19 @@ impl Collector {
             .add_worker()
             .map_err(|e| PoolError::InvalidConfig(format!("worker table: {e}")))?;
         self.shared.tables.stamp(id, WorkerState::New);
+        let method = self.config.start_method;
+        let fork = method == process::StartMethod::Fork;
         let made = (|| -> Result<_, PoolError> {
-            let inbox = self.config.queues.build_raw()?;
-            let results = self.config.queues.build_raw()?;
+            // Exec'd workers are handed the queues' memory files (they inherit no mapping).
+            let build = |q: &queue::Builder| {
+                if fork {
+                    q.build_raw()
+                } else {
+                    q.build_raw_shareable()
+                }
+            };
+            let inbox = build(&self.config.queues)?;
+            let results = build(&self.config.queues)?;
             Ok((inbox, results))
         })();
         let (inbox, results) = match made {
@@ -479,27 +491,40 @@ impl Collector {
             }
         };
         self.started += 1;
-        let ctx = WorkerCtx {
-            id,
-            tables: self.shared.tables.clone(),
-            key: self.shared.key.clone(),
-            inbox: inbox.clone(),
-            results: results.clone(),
-            wake: Arc::clone(&self.shared.wake_tx),
-            initializer: self.config.initializer.clone(),
-            max_tasks: self.config.max_tasks,
+        let prefix = match method {
+            process::StartMethod::Fork => "ForkPoolWorker",
+            process::StartMethod::Spawn => "SpawnPoolWorker",
+            process::StartMethod::Forkserver => "ForkServerPoolWorker",
         };
-        // A daemon: killed if this thread (and so the pool's process) dies.
-        let process = process::Builder::new()
-            .name(format!("ForkPoolWorker-{}", self.started))
+        // A daemon: killed if this thread (and so the pool's process) dies. (A forkserver
+        // worker can't be one: it watches this process itself, see `worker::exec_main`.)
+        let builder = process::Builder::new()
+            .name(format!("{prefix}-{}", self.started))
             .daemon(true)
-            // Workers are forked whatever the program's start method (spawned workers: not yet).
-            .start_method(process::StartMethod::Fork)
-            .build(move || worker::main(ctx));
-        if let Err(e) = process.start() {
-            let _ = tables.worker_died(id, |_| {});
-            return Err(e.into());
-        }
+            .start_method(method);
+        let started = if fork {
+            let ctx = WorkerCtx {
+                id,
+                tables: self.shared.tables.clone(),
+                key: self.shared.key.clone(),
+                inbox: inbox.clone(),
+                results: results.clone(),
+                wake: Arc::clone(&self.shared.wake_tx),
+                initializer: self.config.initializer.clone(),
+                max_tasks: self.config.max_tasks,
+            };
+            let process = builder.build(move || worker::main(ctx));
+            process.start().map(|()| process)
+        } else {
+            self.start_exec(builder, id, &inbox, &results, method)
+        };
+        let process = match started {
+            Ok(process) => process,
+            Err(e) => {
+                let _ = tables.worker_died(id, |_| {});
+                return Err(e.into());
+            }
+        };
         {
             let mut s = lock(&self.shared.sched);
             s.lanes[id.index()] = Some(Lane::new(inbox, self.config.max_tasks));
@@ -514,6 +539,52 @@ impl Collector {
         });
         self.spawn_failed_at = None;
         Ok(())
+    }
+
+    /// Starts a worker with `Spawn` or `Forkserver`: its [`ExecArgs`] go through its private
+    /// arguments file, the memory files of the tables and its queues and the wake-up socket
+    /// as descriptors.
+    fn start_exec(
+        &self,
+        builder: process::Builder,
+        id: WorkerId,
+        inbox: &RawQueue,
+        results: &RawQueue,
+        method: process::StartMethod,
+    ) -> Result<Process, process::ProcessError> {
+        let missing = || {
+            process::ProcessError::Os(std::io::Error::other(
+                "the pool's shared memory has no memory file to hand on",
+            ))
+        };
+        let tables = &self.shared.tables;
+        let (workers, tasks) = tables.counts();
+        let init = match &self.config.initializer {
+            None => None,
+            Some(Initializer::Call { call, args }) => Some((call.to_bits(), args.to_vec())),
+            // Refused by `Builder::build`.
+            Some(Initializer::Closure(_)) => {
+                return Err(process::ProcessError::NeedsFork { method })
+            }
+        };
+        let args = ExecArgs {
+            index: id.index(),
+            key: self.shared.key.to_parts(),
+            workers,
+            tasks,
+            named: tables.is_named(),
+            max_tasks: self.config.max_tasks,
+            init,
+            owner: sys::getpid().as_raw(),
+            watch_owner: method == process::StartMethod::Forkserver,
+        };
+        let fds: [BorrowedFd<'_>; ExecArgs::FDS] = [
+            tables.fd().ok_or_else(missing)?,
+            inbox.region_fd().ok_or_else(missing)?,
+            results.region_fd().ok_or_else(missing)?,
+            self.shared.wake_tx.as_fd(),
+        ];
+        process::start_with_fds(builder, worker::exec_main, &args, &fds, method)
     }
 
     /// `terminate()`: cancel what has not started, kill and reap every worker, deliver the

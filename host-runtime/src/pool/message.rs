@@ -190,7 +190,7 @@ mod tests {
     #[test]
     fn task_and_result_messages_round_trip() {
         let key = CallKey::new();
-        let call = ForkCall::new(&key, apply_shim::<u32, u32>, inc);
+        let call = ForkCall::new(&key, apply_shim::<u32, u32>, inc).unwrap();
         let mut msg = Vec::new();
         begin_task(&mut msg, call);
         encode_into(&41u32, &mut msg).unwrap();

@@ -488,7 +488,7 @@ mod tests {
     impl Rig {
         fn new(workers: usize, prefetch: usize) -> Rig {
             let tasks = 2 * workers * prefetch + 64;
-            let tables = Tables::new(workers, tasks, None).unwrap();
+            let tables = Tables::new(workers, tasks, None, false).unwrap();
             let mut sched = Sched::new(workers, tasks);
             for lane in &mut sched.lanes {
                 let inbox = queue_builder(prefetch, 1 << 16).build_raw().unwrap();

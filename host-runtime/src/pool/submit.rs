@@ -4,6 +4,7 @@
 
 use std::cell::Cell;
 use std::collections::VecDeque;
+use std::io;
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
@@ -15,6 +16,7 @@ use super::sched::{Job, Phase};
 use super::{Imap, Pool, PoolError};
 use crate::encoding::EncodeError;
 use crate::lock::lock;
+use crate::process::ProcessError;
 use crate::sys::fncall::{ForkCall, Shim};
 
 /// What identifies a sealed call: the pool's id, the shim's and the function's addresses.
@@ -45,13 +47,19 @@ impl Pool {
     {
         let id = (self.shared.id, shim as usize, f as usize);
         let call = CALL_CACHE.with(|cache| match cache.get() {
-            Some((cached, call)) if cached == id => call,
+            Some((cached, call)) if cached == id => Ok::<_, PoolError>(call),
             _ => {
-                let call = ForkCall::new(&self.shared.key, shim, f);
+                // Fails for a pool of exec'd workers and a function outside the executable.
+                let call = ForkCall::new(&self.shared.key, shim, f).map_err(|e| {
+                    PoolError::Spawn(ProcessError::Os(io::Error::new(
+                        io::ErrorKind::Unsupported,
+                        e,
+                    )))
+                })?;
                 cache.set(Some((id, call)));
-                call
+                Ok(call)
             }
-        });
+        })?;
         begin_task(msg, call);
         encode_into(args, msg).map_err(|e| PoolError::Encode(EncodeError::new(e)))?;
         if msg.len() > self.shared.max_message_size {

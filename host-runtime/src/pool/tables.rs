@@ -122,6 +122,8 @@ pub(super) struct Tables {
     name: Option<Arc<str>>,
     /// A named pool's header and stamps (module docs).
     status: Option<Status>,
+    /// The region, for its file ([`Tables::fd`]).
+    region: SharedRegion,
 }
 
 /// The parts of a named pool's region that only `inspect` reads.
@@ -132,35 +134,59 @@ struct Status {
     stamps: SharedBytes,
 }
 
+impl Status {
+    /// A named pool region's header, tables (`len` bytes after the header) and `workers`
+    /// stamps at `stamps_at` (after the header).
+    fn claim(
+        region: &SharedRegion,
+        stamps_at: usize,
+        len: usize,
+        workers: usize,
+    ) -> Result<(SharedBytes, SharedBytes, SharedBytes), crate::shared::region::ClaimError> {
+        let header = region.claim_bytes(0, HEADER_LEN)?;
+        let bytes = region.claim_bytes(HEADER_LEN, len)?;
+        let stamps = region.claim_bytes(HEADER_LEN + stamps_at, workers * 8)?;
+        Ok((header, bytes, stamps))
+    }
+}
+
 impl Tables {
     /// A new zeroed region for `workers` worker slots and `tasks` task slots; named `name`
-    /// (with a header, see the module docs) if given.
+    /// (with a header, see the module docs) if given. With `shareable`, the region keeps its
+    /// file ([`Tables::fd`]: an anonymous one is then a sealed memory file) to hand to workers
+    /// that don't inherit the mapping.
     pub(super) fn new(
         workers: usize,
         tasks: usize,
         name: Option<&str>,
+        shareable: bool,
     ) -> Result<Tables, PoolError> {
         let tasks_at = tasks_at(workers);
         let len = tasks_at + tasks * size_of::<TaskSlot>();
-        let (bytes, status) = match name {
+        let (bytes, region, status) = match name {
             None => {
-                let region = SharedRegion::new(len)?;
+                let region = if shareable {
+                    SharedRegion::new_memfd(len)?
+                } else {
+                    SharedRegion::new(len)?
+                };
                 let bytes = region.claim_bytes(0, len).map_err(QueueError::Claim)?;
-                (bytes, None)
+                (bytes, region, None)
             }
             Some(name) => {
                 let stamps_at = stamps_at(workers, tasks).ok_or_else(|| {
                     PoolError::InvalidConfig("pool tables: too many task slots".into())
                 })?;
                 let region_len = HEADER_LEN + stamps_at + workers * 8;
-                let region = SharedRegion::create_named(name, region_len)?;
-                let claimed = (|| {
-                    let header = region.claim_bytes(0, HEADER_LEN)?;
-                    let bytes = region.claim_bytes(HEADER_LEN, len)?;
-                    let stamps = region.claim_bytes(HEADER_LEN + stamps_at, workers * 8)?;
-                    Ok::<_, crate::shared::region::ClaimError>((header, bytes, stamps))
-                })();
-                let (header, bytes, stamps) = match claimed {
+                let (region, file) = SharedRegion::create_named_file(name, region_len)?;
+                crate::shm::unlock(&file);
+                let region = if shareable {
+                    region.keeping_file(file)
+                } else {
+                    region
+                };
+                let (header, bytes, stamps) = match Status::claim(&region, stamps_at, len, workers)
+                {
                     Ok(parts) => parts,
                     Err(e) => {
                         let _ = SharedRegion::unlink_named(name);
@@ -182,7 +208,7 @@ impl Tables {
                 }
                 // Release: whoever sees the magic sees the words above.
                 header.u64_at(8 * word::MAGIC).store(MAGIC, Release);
-                (bytes, Some(Status { header, stamps }))
+                (bytes, region, Some(Status { header, stamps }))
             }
         };
         let tables = Tables {
@@ -192,6 +218,7 @@ impl Tables {
             tasks_at,
             name: name.map(Arc::from),
             status,
+            region,
         };
         // Refuses empty or oversized tables once, here; `get` relies on it.
         if let Err(e) = PoolTables::new(tables.worker_slots(), tables.task_slots()) {
@@ -199,6 +226,79 @@ impl Tables {
             return Err(PoolError::InvalidConfig(format!("pool tables: {e}")));
         }
         Ok(tables)
+    }
+
+    /// The tables of a pool, in `region` (its file handed to this worker process): `workers`
+    /// and `tasks` slots, after a named pool's header if `named`. Only the length is checked
+    /// here (every slot's bits are valid to the tables' code, whatever is written there).
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::InvalidConfig`] if the region's length is not the one these counts make,
+    /// or the counts are refused by the tables.
+    pub(super) fn attach(
+        region: SharedRegion,
+        workers: usize,
+        tasks: usize,
+        named: bool,
+    ) -> Result<Tables, PoolError> {
+        let tasks_at = tasks_at(workers);
+        let len = tasks
+            .checked_mul(size_of::<TaskSlot>())
+            .and_then(|t| t.checked_add(tasks_at))
+            .ok_or_else(|| PoolError::InvalidConfig("pool tables: bad counts".into()))?;
+        let stamps_at = stamps_at(workers, tasks)
+            .ok_or_else(|| PoolError::InvalidConfig("pool tables: bad counts".into()))?;
+        let expected = if named {
+            workers
+                .checked_mul(8)
+                .and_then(|stamps| stamps.checked_add(HEADER_LEN + stamps_at))
+                .ok_or_else(|| PoolError::InvalidConfig("pool tables: bad counts".into()))?
+        } else {
+            len
+        };
+        if region.len() != expected {
+            return Err(PoolError::InvalidConfig(format!(
+                "pool tables: the region is {} bytes, not {expected}",
+                region.len(),
+            )));
+        }
+        let (bytes, status) = if named {
+            let (header, bytes, stamps) =
+                Status::claim(&region, stamps_at, len, workers).map_err(QueueError::Claim)?;
+            (bytes, Some(Status { header, stamps }))
+        } else {
+            let bytes = region.claim_bytes(0, len).map_err(QueueError::Claim)?;
+            (bytes, None)
+        };
+        let tables = Tables {
+            bytes,
+            workers,
+            tasks,
+            tasks_at,
+            name: None,
+            status,
+            region,
+        };
+        if let Err(e) = PoolTables::new(tables.worker_slots(), tables.task_slots()) {
+            return Err(PoolError::InvalidConfig(format!("pool tables: {e}")));
+        }
+        Ok(tables)
+    }
+
+    /// The region's file, for a pool made `shareable` (see [`Tables::new`]).
+    pub(super) fn fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        self.region.fd()
+    }
+
+    /// Whether the tables follow a named pool's header.
+    pub(super) fn is_named(&self) -> bool {
+        self.name.is_some()
+    }
+
+    /// The numbers of worker and task slots.
+    pub(super) fn counts(&self) -> (usize, usize) {
+        (self.workers, self.tasks)
     }
 
     /// Removes a named pool's name (nothing for an anonymous one).
@@ -263,13 +363,16 @@ mod tests {
     use super::*;
     use crate::inspect::{inspect_region_bytes, RegionSnapshot, TaskCounts};
 
-    /// A named pool's region as the pool writes it (no workers forked: the test plays them),
-    /// read back by `inspect`.
+    /// A named pool's region as the pool writes it (no workers forked: the test plays them;
+    /// the running stamp comes through the tables an exec'd worker attaches from the region's
+    /// file), read back by `inspect`.
     #[test]
     fn a_named_region_publishes_stamps_and_counts() {
         let name = format!("hr-pool-tables-unit-{}", std::process::id());
         let _ = SharedRegion::unlink_named(&name);
-        let tables = Tables::new(2, 8, Some(&name)).unwrap();
+        let tables = Tables::new(2, 8, Some(&name), true).unwrap();
+        let file = std::fs::File::from(tables.fd().unwrap().try_clone_to_owned().unwrap());
+        let attached = Tables::attach(SharedRegion::from_memfd(file).unwrap(), 2, 8, true).unwrap();
         let t = tables.get();
         let w = t.add_worker().unwrap();
         tables.stamp(w, WorkerState::New);
@@ -277,7 +380,7 @@ mod tests {
         tables.stamp(w, WorkerState::Ready);
         let task = t.submit().unwrap();
         t.start(w, task).unwrap();
-        tables.stamp(w, WorkerState::Running);
+        attached.stamp(w, WorkerState::Running);
         tables.set_queued(3);
         tables.count_finished(true);
         tables.count_finished(true);
@@ -301,7 +404,7 @@ mod tests {
         assert_eq!((worker.state, worker.task), ("running", Some(task.index())));
         assert!(worker.since_ns.is_some() && worker.state_for.is_some());
         // An anonymous pool has no status part: the same calls do nothing.
-        let anonymous = Tables::new(2, 8, None).unwrap();
+        let anonymous = Tables::new(2, 8, None, false).unwrap();
         anonymous.stamp(w, WorkerState::Ready);
         anonymous.count_finished(true);
         anonymous.set_queued(1);

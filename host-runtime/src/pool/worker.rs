@@ -1,23 +1,65 @@
 //! The worker process: takes task messages from its inbox, runs them, puts result messages.
+//!
+//! A forked worker inherits everything in its [`WorkerCtx`]. A worker started with `Spawn` or
+//! `Forkserver` runs [`exec_main`]: it gets its [`ExecArgs`] (the call key among them) through
+//! its private arguments file, and the pool's shared memory as descriptors of memory files
+//! (see `pool.rs`, "Start methods").
 
+use std::fs::File;
 use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 
 use ipc_core::pool::{WorkerId, WorkerState};
+use serde::{Deserialize, Serialize};
 
 use super::message::{
     begin_result, fail_result, parse_task, shim_error, DECODE, ENCODE, OK, PANICKED, RESULT_HEADER,
 };
 use super::result::panic_message;
 use super::tables::Tables;
+use crate::process::take_inherited_fd;
 use crate::queue::{RawPutNowaitError, RawQueue};
+use crate::shm::SharedRegion;
 use crate::sys::fncall::{CallKey, ForkCall};
+use crate::sys::{self, Pid};
 use crate::wait::{set_on_block, OnBlock};
 
 /// A worker's initializer.
-pub(super) type Initializer = Arc<dyn Fn() + Send + Sync + 'static>;
+#[derive(Clone)]
+pub(super) enum Initializer {
+    /// A closure ([`Builder::initializer`](super::Builder::initializer)): forked workers only.
+    Closure(Arc<dyn Fn() + Send + Sync + 'static>),
+    /// A sealed call of an `fn` and its encoded arguments
+    /// ([`Builder::initializer_fn`](super::Builder::initializer_fn)): any start method.
+    Call { call: ForkCall, args: Arc<[u8]> },
+}
+
+impl Initializer {
+    fn run(&self) {
+        match self {
+            Initializer::Closure(f) => f(),
+            Initializer::Call { call, args } => {
+                if let Err(e) = call.call(args, &mut Vec::new()) {
+                    panic!("the initializer could not run: {e}");
+                }
+            }
+        }
+    }
+}
+
+/// The shim of an initializer call: decodes the arguments, calls `f`.
+pub(super) fn init_shim<A: serde::de::DeserializeOwned>(
+    f: fn(A),
+    input: &[u8],
+    _: &mut Vec<u8>,
+) -> Result<(), String> {
+    let args: A = postcard::from_bytes(input)
+        .map_err(|e| format!("its arguments could not be decoded: {e}"))?;
+    f(args);
+    Ok(())
+}
 
 /// Everything a worker needs, moved into its process's closure before the fork.
 pub(super) struct WorkerCtx {
@@ -38,7 +80,7 @@ pub(super) struct WorkerCtx {
 /// the initializer ends the process with exit code 1 (the pool replaces it).
 pub(super) fn main(ctx: WorkerCtx) {
     if let Some(init) = &ctx.initializer {
-        init();
+        init.run();
     }
     let tables = ctx.tables.get();
     if tables.worker_started(ctx.id, std::process::id()).is_err() {
@@ -173,4 +215,82 @@ impl OnBlock for BlockedHook {
             self.tables.stamp(self.id, WorkerState::Running);
         }
     }
+}
+
+/// What a worker started with `Spawn` or `Forkserver` is told, through its private arguments
+/// file (never through shared memory: the call key is in it). Its descriptors, in the order
+/// [`ExecArgs::FDS`] names, come beside it.
+#[derive(Serialize, Deserialize)]
+pub(super) struct ExecArgs {
+    /// Its worker slot (the table holds the generation the pool gave it).
+    pub(super) index: usize,
+    /// The pool's call key ([`CallKey::to_parts`]).
+    pub(super) key: (u64, u64, bool),
+    /// Worker and task slots of the tables, and whether they follow a named pool's header.
+    pub(super) workers: usize,
+    pub(super) tasks: usize,
+    pub(super) named: bool,
+    pub(super) max_tasks: Option<u64>,
+    /// The initializer's sealed call ([`ForkCall::to_bits`]) and encoded arguments.
+    pub(super) init: Option<([u64; 4], Vec<u8>)>,
+    /// The pool's process: a forkserver worker exits when it does.
+    pub(super) owner: i32,
+    pub(super) watch_owner: bool,
+}
+
+impl ExecArgs {
+    /// The descriptors handed to the worker: the tables, its inbox, its result queue (memory
+    /// files), the result thread's wake-up socket.
+    pub(super) const FDS: usize = 4;
+}
+
+/// The entry of a worker started with `Spawn` or `Forkserver`: rebuilds its [`WorkerCtx`] from
+/// `args` and the descriptors it was handed, then runs [`main`]. Anything missing or
+/// malformed panics (the process exits with code 1, and the pool sees a dead worker).
+pub(super) fn exec_main(args: ExecArgs) {
+    // First: whatever happens next, this process must not outlive the pool's.
+    if args.watch_owner {
+        let watching = Pid::from_raw(args.owner)
+            .ok_or(std::io::ErrorKind::InvalidInput.into())
+            .and_then(crate::process::die_with_parent);
+        if watching.is_err() {
+            // Better no worker than one that could outlive its pool.
+            sys::exit_immediately(1);
+        }
+    }
+    let file = |i: usize| {
+        File::from(take_inherited_fd(i).unwrap_or_else(|| panic!("pool worker: no descriptor {i}")))
+    };
+    let region = |i: usize| {
+        SharedRegion::from_memfd(file(i))
+            .unwrap_or_else(|e| panic!("pool worker: memory file {i}: {e}"))
+    };
+    let tables = Tables::attach(region(0), args.workers, args.tasks, args.named)
+        .unwrap_or_else(|e| panic!("pool worker: {e}"));
+    let queue = |i: usize| {
+        RawQueue::attach(region(i)).unwrap_or_else(|e| panic!("pool worker: queue {i}: {e}"))
+    };
+    let (inbox, results) = (queue(1), queue(2));
+    let wake = UnixStream::from(std::os::fd::OwnedFd::from(file(3)));
+    let key = CallKey::from_parts(args.key);
+    let initializer = args.init.map(|(bits, init_args)| Initializer::Call {
+        call: ForkCall::from_bits(&key, bits)
+            .unwrap_or_else(|| panic!("pool worker: the initializer's call was refused")),
+        args: init_args.into(),
+    });
+    let id = tables
+        .get()
+        .worker(args.index)
+        .unwrap_or_else(|| panic!("pool worker: no worker slot {}", args.index))
+        .id;
+    main(WorkerCtx {
+        id,
+        tables,
+        key,
+        inbox,
+        results,
+        wake: Arc::new(wake),
+        initializer,
+        max_tasks: args.max_tasks,
+    });
 }

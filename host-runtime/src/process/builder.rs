@@ -54,7 +54,8 @@ impl Builder {
     }
 
     /// Makes the process a daemon (default: `false`): it is killed when the thread that
-    /// started it exits. See [Daemon processes](super#daemon-processes).
+    /// started it exits (with [`StartMethod::Forkserver`]: when the process that started it
+    /// exits, see there). See [Daemon processes](super#daemon-processes).
     pub fn daemon(mut self, daemon: bool) -> Builder {
         self.daemon = daemon;
         self

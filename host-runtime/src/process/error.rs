@@ -33,8 +33,9 @@ pub enum ProcessError {
         /// The start method in force.
         method: StartMethod,
     },
-    /// The start method can't start this process yet: a daemon with
-    /// [`StartMethod::Forkserver`].
+    /// The start method can't start this process: a daemon with
+    /// [`StartMethod::Forkserver`] from a builder that may not use a socket for the start's
+    /// handshake (the pool's workers when no descriptor is free).
     Unavailable(StartMethod),
     /// This process was spawned and its `main` did not call [`init`](super::init) first (the
     /// spawn's environment variable is still set): spawning from here would run `main` again

@@ -24,9 +24,17 @@
 //!   gone. A forked child of the program that asks for a forkserver child starts its own
 //!   server (the children of the inherited one would be its parent's).
 //!
-//! Not available yet with [`Builder::daemon`](super::Builder::daemon)`(true)`
-//! ([`ProcessError::Unavailable`]): the parent-death signal follows the thread that made the
-//! child, here the server's.
+//! **Daemons** ([`Builder::daemon`](super::Builder::daemon)`(true)`) can't use the
+//! parent-death signal: it follows the thread that made the child, here a thread of the
+//! server's parent, not the requesting one. Instead the request says "daemon" and carries the
+//! start's handshake socket as a last descriptor; the child first starts a thread that waits on
+//! a pidfd of the requesting process (checked to be its parent after the pidfd is open) and
+//! kills the child with `SIGKILL` when it ends, then writes the handshake byte, so `run`
+//! returns once the daemon is armed, as with the other methods. A forkserver daemon thus dies
+//! with the *process* that started it (Python's rule), not with the thread (the other methods'
+//! `PR_SET_PDEATHSIG`); it runs one more thread than its function starts. A builder
+//! without a socket for the handshake (no descriptor free) can't start one
+//! ([`ProcessError::Unavailable`]).
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -63,9 +71,18 @@ pub(super) fn lock_server() -> std::sync::MutexGuard<'static, Option<Server>> {
 
 /// Asks the server (started on first use) for a child that runs `entry` with the arguments in
 /// `args`, writing its record into `result`; returns the child's pid. The child is ours.
-pub(super) fn request(entry: ExecEntry, args: &File, result: &File) -> io::Result<Pid> {
+/// `extra` descriptors go along; the child takes them with
+/// [`take_inherited_fd`](super::spawn::take_inherited_fd).
+pub(super) fn request(
+    entry: ExecEntry,
+    args: &File,
+    result: &File,
+    extra: &[std::os::fd::BorrowedFd<'_>],
+    daemon_ready: Option<std::os::fd::BorrowedFd<'_>>,
+) -> io::Result<Pid> {
     let (offset, exe) = entry.to_parts();
-    let msg = postcard::to_stdvec(&(offset, exe.dev, exe.ino)).map_err(io::Error::other)?;
+    let daemon = daemon_ready.is_some();
+    let msg = postcard::to_stdvec(&(offset, exe.dev, exe.ino, daemon)).map_err(io::Error::other)?;
     if msg.len() > REQUEST_MAX {
         return Err(io::ErrorKind::InvalidInput.into());
     }
@@ -80,17 +97,20 @@ pub(super) fn request(entry: ExecEntry, args: &File, result: &File) -> io::Resul
         *server = Some(start_server()?);
     }
     let s = server.as_ref().expect("set above");
-    let asked =
-        sys::send_with_fds(s.sock.as_fd(), &msg, &[args.as_fd(), result.as_fd()]).and_then(|()| {
-            let mut reply = [0u8; 4];
-            match sys::recv_with_fds(s.sock.as_fd(), &mut reply)? {
-                (4, fds) if fds.is_empty() => Ok(i32::from_le_bytes(reply)),
-                _ => Err(io::Error::new(
-                    io::ErrorKind::BrokenPipe,
-                    "the fork server is gone",
-                )),
-            }
-        });
+    let mut fds = vec![args.as_fd(), result.as_fd()];
+    fds.extend_from_slice(extra);
+    // A daemon's handshake socket goes last.
+    fds.extend(daemon_ready);
+    let asked = sys::send_with_fds(s.sock.as_fd(), &msg, &fds).and_then(|()| {
+        let mut reply = [0u8; 4];
+        match sys::recv_with_fds(s.sock.as_fd(), &mut reply)? {
+            (4, fds) if fds.is_empty() => Ok(i32::from_le_bytes(reply)),
+            _ => Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "the fork server is gone",
+            )),
+        }
+    });
     match asked {
         Ok(raw) if raw < 0 => Err(io::Error::from_raw_os_error(-raw)),
         Ok(raw) => Pid::from_raw(raw).ok_or_else(|| io::ErrorKind::InvalidData.into()),
@@ -118,7 +138,7 @@ fn start_server() -> io::Result<Server> {
         &envp,
         &[server_end.as_fd()],
         None,
-        || {},
+        None,
     )?;
     drop(server_end);
     // The server says hello once `init` serves; a program whose `main` does not call `init`
@@ -196,10 +216,25 @@ fn serve_inner(value: &std::ffi::OsStr) -> Result<(), String> {
             }
             Err(e) => return Err(format!("receive: {e}")),
         };
-        let answer = match (decode_request(&buf[..n]), <[OwnedFd; 2]>::try_from(fds)) {
-            (Some(entry), Ok([args, result])) => {
+        let mut fds = fds.into_iter();
+        let answer = match (decode_request(&buf[..n]), fds.next(), fds.next()) {
+            (Some((entry, daemon)), Some(args), Some(result)) => {
+                let mut extra: Vec<OwnedFd> = fds.collect();
+                let ready = if daemon { extra.pop() } else { None };
                 let forked = sys::fork_sibling(|| {
-                    run_child(parent, entry, File::from(args), File::from(result))
+                    if daemon {
+                        // Armed before anything else runs; without a handshake socket, or
+                        // if the watch can't start, no daemon.
+                        let armed = ready.is_some() && die_with_parent(parent).is_ok();
+                        if !armed {
+                            return super::spawn::EXIT_CANNOT_RUN;
+                        }
+                        if let Some(tx) = &ready {
+                            let _ = sys::write_all(tx.as_fd(), b"r");
+                        }
+                    }
+                    drop(ready);
+                    run_child(parent, entry, File::from(args), File::from(result), extra)
                 });
                 match forked {
                     Ok(pid) => pid.as_raw(),
@@ -218,13 +253,50 @@ fn reply(sock: &OwnedFd, value: i32) {
     let _ = sys::send_with_fds(sock.as_fd(), &value.to_le_bytes(), &[]);
 }
 
-fn decode_request(bytes: &[u8]) -> Option<ExecEntry> {
-    let (offset, dev, ino): (i64, u64, u64) = postcard::from_bytes(bytes).ok()?;
-    Some(ExecEntry::from_parts(offset, ExeId { dev, ino }))
+/// The entry a request names, and whether the child is a daemon.
+fn decode_request(bytes: &[u8]) -> Option<(ExecEntry, bool)> {
+    let (offset, dev, ino, daemon): (i64, u64, u64, bool) = postcard::from_bytes(bytes).ok()?;
+    Some((ExecEntry::from_parts(offset, ExeId { dev, ino }), daemon))
+}
+
+/// Makes this process end (`SIGKILL` to itself, as a parent-death signal would) when `parent`,
+/// its parent, ends: a thread waits on a pidfd of it (without pidfds, Linux < 5.3, it looks at
+/// the parent every 100 ms). What a forkserver daemon (and a forkserver pool worker) has
+/// instead of `PR_SET_PDEATHSIG`, which would follow a thread of the fork server's parent.
+///
+/// # Errors
+///
+/// `ESRCH` if `parent` is no longer this process's parent (the process is then killed at
+/// once); as `std::thread::Builder::spawn`.
+pub(crate) fn die_with_parent(parent: Pid) -> io::Result<()> {
+    let pidfd = sys::pidfd_open(parent).ok();
+    // Checked after the pidfd is open: the pid can't have been reused for another process.
+    if sys::getppid() != Some(parent) {
+        let _ = sys::kill(sys::getpid(), sys::Signal::KILL);
+        return Err(io::Error::from_raw_os_error(libc::ESRCH));
+    }
+    std::thread::Builder::new()
+        .name("parent-watch".into())
+        .spawn(move || {
+            match pidfd {
+                Some(fd) => {
+                    let _ = sys::retry_on_intr(|| sys::poll_readable(fd.as_fd(), None));
+                }
+                None => {
+                    while sys::getppid() == Some(parent) {
+                        std::thread::sleep(std::time::Duration::from_millis(100));
+                    }
+                }
+            }
+            let _ = sys::kill(sys::getpid(), sys::Signal::KILL);
+            sys::exit_immediately(137)
+        })
+        .map(drop)
 }
 
 /// In the child the server made: runs the entry as a spawned child does.
-fn run_child(parent: Pid, entry: ExecEntry, args: File, result: File) -> i32 {
+fn run_child(parent: Pid, entry: ExecEntry, args: File, result: File, extra: Vec<OwnedFd>) -> i32 {
+    super::spawn::set_inherited(extra);
     let input = match args.metadata() {
         Ok(m) => {
             let mut input = vec![0u8; usize::try_from(m.len()).unwrap_or(0)];
@@ -247,9 +319,9 @@ fn run_child(parent: Pid, entry: ExecEntry, args: File, result: File) -> i32 {
     code
 }
 
-/// What a start with the forkserver method can't do yet.
-pub(super) fn refuse_daemon(daemon: bool) -> Result<(), ProcessError> {
-    if daemon {
+/// What a start with the forkserver method can't do: a daemon without a handshake socket.
+pub(super) fn refuse_daemon(daemon: bool, use_socket: bool) -> Result<(), ProcessError> {
+    if daemon && !use_socket {
         return Err(ProcessError::Unavailable(super::StartMethod::Forkserver));
     }
     Ok(())

@@ -60,6 +60,15 @@ fn handshake_word(bytes: &SharedBytes) -> &AtomicU32 {
 }
 
 impl ReadyTx {
+    /// The same signal, for a child made by [`sys::spawn_exec`] (which shares our memory until
+    /// its `execve`, so it may not consume or drop anything).
+    pub(super) fn exec_ready(&self) -> sys::ExecReady<'_> {
+        match self {
+            ReadyTx::Socket(tx) => sys::ExecReady::Write(tx.as_fd()),
+            ReadyTx::Word(bytes) => sys::ExecReady::Wake(handshake_word(bytes)),
+        }
+    }
+
     /// In the child: tells the parent the signal is armed. Allocates nothing.
     pub(super) fn armed(self) {
         match self {

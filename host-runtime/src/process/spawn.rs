@@ -11,13 +11,17 @@
 //!    executable moves as one block under ASLR, so the distance is the same in every run of
 //!    it), with the device and inode of the executable (`/proc/self/exe`).
 //! 3. It starts `/proc/self/exe` (the very file the parent runs, even if it was replaced on
-//!    disk since) with a raw `clone` and `execve`, making no allocation and taking no lock in
-//!    between (safe with other threads running; no `pthread_atfork` handler runs), clearing
-//!    close-on-exec on the two memory files only. The child's environment is the parent's
-//!    plus `HOST_RUNTIME_SPAWN=1:PARENT-PID:DEV:INO:OFFSET:ARGS-FD:RESULT-FD`; its `argv` is
-//!    the parent's `argv[0]` alone.
+//!    disk since) with `clone(CLONE_VM | CLONE_VFORK)` and `execve`, as `posix_spawn` does
+//!    (the child borrows the parent's memory until its `execve`: no page tables are copied),
+//!    making no allocation and taking no lock in between (safe with other threads running; no
+//!    `pthread_atfork` handler runs), clearing close-on-exec on the two memory files (and the
+//!    descriptors a pool hands its workers) only. The child's environment is the parent's
+//!    plus `HOST_RUNTIME_SPAWN=2:PARENT-PID:DEV:INO:OFFSET:ARGS-FD:RESULT-FD:FDS` (`FDS`: more
+//!    descriptors handed on, comma-separated, usually none); its `argv` is the parent's
+//!    `argv[0]` alone.
 //! 4. In the child, [`init`] finds the variable, removes it (so that programs the function
-//!    starts don't see it), sets close-on-exec again on the two descriptors, checks that its parent is the one named and that it runs the same
+//!    starts don't see it), sets close-on-exec again on the descriptors it was handed, checks
+//!    that its parent is the one named and that it runs the same
 //!    executable, decodes the arguments, runs the function under `catch_unwind` and writes the
 //!    result or the panic's message into the result file, and exits (code 0, 1 after a panic,
 //!    as a forked child); it never returns into `main`.
@@ -26,13 +30,14 @@
 //! A function is a `fn` item or a closure that captures nothing (a zero-sized `Copy` type:
 //! checked at compile time): its value carries no data, so the child can make it anew. The
 //! arguments and the result are serde values; a handle of shared memory crosses as the name of
-//! a named object (see [`Builder::run`]).
+//! a named object, or as a descriptor of its memory file ([`ByFd`](super::ByFd)); see
+//! [`Builder::run`].
 
 use std::ffi::{CString, OsString};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::marker::PhantomData;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::FileExt;
 use std::panic::{self, AssertUnwindSafe};
@@ -50,8 +55,8 @@ use crate::sys::{self, ExeId, ExecEntry, Pid, Signal, ZstCall};
 
 /// The environment variable that tells a process it was spawned, and what to run.
 const ENV: &str = "HOST_RUNTIME_SPAWN";
-/// The payload's format version (its first field).
-const PAYLOAD_VERSION: u32 = 1;
+/// The payload's format version (its first field). 2: the inherited descriptors' list.
+const PAYLOAD_VERSION: u32 = 2;
 /// Exit code of a spawned child that could not run its function at all (bad payload, other
 /// executable, unreadable arguments file): as a shell's for a command it can't run.
 pub(super) const EXIT_CANNOT_RUN: i32 = 127;
@@ -196,7 +201,28 @@ fn run_spawned(value: &OsString) -> Result<i32, String> {
     // write); ours are the descriptions opened above.
     let _ = sys::set_cloexec_raw(p.args_fd);
     let _ = sys::set_cloexec_raw(p.result_fd);
+    let mut inherited = Vec::with_capacity(p.fds.len());
+    for &fd in &p.fds {
+        inherited.push(sys::dup_inherited(fd).map_err(|e| format!("descriptor {fd}: {e}"))?);
+        let _ = sys::set_cloexec_raw(fd);
+    }
+    set_inherited(inherited);
     run_entry(parent, ExecEntry::from_parts(p.offset, p.exe), &input, &out)
+}
+
+/// The descriptors handed to this spawned (or forkserver) child besides its two memory files,
+/// in the parent's order (see [`start_with_fds`]); each taken once.
+static INHERITED: std::sync::Mutex<Vec<Option<OwnedFd>>> = std::sync::Mutex::new(Vec::new());
+
+/// Records the descriptors this child was handed, before its function runs.
+pub(super) fn set_inherited(fds: Vec<OwnedFd>) {
+    *crate::lock::lock(&INHERITED) = fds.into_iter().map(Some).collect();
+}
+
+/// Takes the `index`th descriptor the parent handed to this child with [`start_with_fds`];
+/// `None` if there is no such descriptor or it was taken already.
+pub(crate) fn take_inherited_fd(index: usize) -> Option<OwnedFd> {
+    crate::lock::lock(&INHERITED).get_mut(index)?.take()
 }
 
 /// In a spawned (or forkserver) child: takes the name from the arguments file's `input`,
@@ -225,13 +251,22 @@ struct Payload {
     offset: i64,
     args_fd: i32,
     result_fd: i32,
+    /// More descriptors handed on (comma-separated, possibly none).
+    fds: Vec<i32>,
 }
 
 impl Payload {
     fn render(&self) -> String {
+        let fds: Vec<String> = self.fds.iter().map(i32::to_string).collect();
         format!(
-            "{PAYLOAD_VERSION}:{}:{}:{}:{}:{}:{}",
-            self.parent, self.exe.dev, self.exe.ino, self.offset, self.args_fd, self.result_fd
+            "{PAYLOAD_VERSION}:{}:{}:{}:{}:{}:{}:{}",
+            self.parent,
+            self.exe.dev,
+            self.exe.ino,
+            self.offset,
+            self.args_fd,
+            self.result_fd,
+            fds.join(",")
         )
     }
 
@@ -251,8 +286,20 @@ impl Payload {
             offset: next()?.parse().ok()?,
             args_fd: next()?.parse().ok()?,
             result_fd: next()?.parse().ok()?,
+            fds: match next()? {
+                "" => Vec::new(),
+                list => list
+                    .split(',')
+                    .map(|f| f.parse().ok())
+                    .collect::<Option<Vec<i32>>>()?,
+            },
         };
-        if next().is_some() || p.args_fd < 0 || p.result_fd < 0 {
+        if next().is_some()
+            || p.args_fd < 0
+            || p.result_fd < 0
+            || p.fds.iter().any(|&f| f < 0)
+            || p.fds.len() > sys::MAX_FDS
+        {
             return None;
         }
         Some(p)
@@ -325,10 +372,16 @@ impl Builder {
     /// [`RawQueue::open_named`](crate::RawQueue::open_named),
     /// [`SharedRegion::open_named`](crate::SharedRegion::open_named)): the child registers as a
     /// participant when it opens it, so a crash there is repaired as for any process.
+    /// Or make it a memory file ([`queue::Builder::build_shareable`](crate::queue::Builder::build_shareable),
+    /// [`build_raw_shareable`](crate::queue::Builder::build_raw_shareable),
+    /// [`SharedRegion::new_shareable`](crate::SharedRegion::new_shareable)) and pass it as a
+    /// [`ByFd`](super::ByFd) argument: the child is handed its descriptor, and no name is
+    /// left in `/dev/shm`.
     ///
     /// # Errors
     ///
-    /// - [`ProcessError::Unavailable`] for a daemon with [`StartMethod::Forkserver`].
+    /// - [`ProcessError::Unavailable`] for a daemon with [`StartMethod::Forkserver`] from a
+    ///   builder that may not use a socket for the start's handshake.
     /// - [`ProcessError::Encode`] if `args` could not be encoded.
     /// - [`ProcessError::SpawnedWithoutInit`] with `Spawn`, in a spawned child whose `main`
     ///   did not call [`init`] (it would spawn itself again and again).
@@ -368,6 +421,51 @@ impl Builder {
             StartMethod::Spawn => spawn(self, Call(f, PhantomData), &args, false),
         }
     }
+}
+
+/// Starts a child with `method` (`Spawn` or `Forkserver`) that runs `f(args)` and is handed
+/// copies of `fds` (at most [`sys::MAX_FDS`] − 2), which it takes with [`take_inherited_fd`]
+/// (by their index in `fds`); its result is not kept. For the pool's workers: the memory files
+/// of their queues and tables, and the result thread's wake-up socket.
+///
+/// With `Forkserver`, the builder's daemon flag is ignored (the child can't be tied to a
+/// thread of ours): the caller's child must watch for its parent's death itself.
+///
+/// # Errors
+///
+/// As [`Builder::run`]; [`ProcessError::NeedsFork`] for [`StartMethod::Fork`] (the caller
+/// forks a closure instead); `InvalidInput` ([`ProcessError::Os`]) for too many descriptors.
+pub(crate) fn start_with_fds<F, A>(
+    builder: Builder,
+    f: F,
+    args: &A,
+    fds: &[std::os::fd::BorrowedFd<'_>],
+    method: StartMethod,
+) -> Result<super::Process, ProcessError>
+where
+    F: Fn(A) + Copy + Send + 'static,
+    A: Serialize + DeserializeOwned + Send + 'static,
+{
+    const {
+        assert!(
+            size_of::<F>() == 0,
+            "start_with_fds takes a fn item or a closure that captures nothing"
+        )
+    };
+    if fds.len() + 2 > sys::MAX_FDS {
+        return Err(io::Error::from(io::ErrorKind::InvalidInput).into());
+    }
+    let call = Call::<F, A, ()>(f, PhantomData);
+    let (process, _result) = match method {
+        StartMethod::Fork => {
+            return Err(ProcessError::NeedsFork {
+                method: StartMethod::Fork,
+            })
+        }
+        StartMethod::Forkserver => launch(builder.daemon(false), call, args, true, fds)?,
+        StartMethod::Spawn => launch(builder, call, args, false, fds)?,
+    };
+    Ok(process)
 }
 
 /// [`Builder::run`] with a default builder: `f(args)` in a child started with the program's
@@ -442,6 +540,24 @@ where
     A: Serialize + DeserializeOwned + 'static,
     R: Serialize + DeserializeOwned + 'static,
 {
+    let (process, result) = launch(builder, call, args, forkserver, &[])?;
+    Ok(JoinHandle::from_parts(process, result))
+}
+
+/// Starts the child of a spawn (or asks the fork server for it), handing it `fds` too; the
+/// started process and its result file.
+fn launch<F, A, R>(
+    builder: Builder,
+    call: Call<F, A, R>,
+    args: &A,
+    forkserver: bool,
+    fds: &[std::os::fd::BorrowedFd<'_>],
+) -> Result<(super::Process, Arc<File>), ProcessError>
+where
+    F: Fn(A) -> R + Copy + 'static,
+    A: Serialize + DeserializeOwned + 'static,
+    R: Serialize + 'static,
+{
     refuse_without_init(
         std::env::var_os(ENV)
             .or_else(|| std::env::var_os(super::forkserver::ENV))
@@ -449,7 +565,7 @@ where
     )?;
     let daemon = builder.daemon;
     if forkserver {
-        super::forkserver::refuse_daemon(daemon)?;
+        super::forkserver::refuse_daemon(daemon, builder.use_socket)?;
     }
     let entry = ExecEntry::of(call)?;
     let process = builder.build(|| {});
@@ -457,16 +573,33 @@ where
     let (number, name) = process.naming();
     let header = postcard::to_stdvec(&(number, name))
         .map_err(|e| ProcessError::Encode(EncodeError::new(e)))?;
-    let input =
-        postcard::to_extend(args, header).map_err(|e| ProcessError::Encode(EncodeError::new(e)))?;
+    // `ByFd` arguments add their descriptors after the caller's.
+    let (input, handed) = super::handoff::handing(fds.len(), || postcard::to_extend(args, header));
+    let input = input.map_err(|e| ProcessError::Encode(EncodeError::new(e)))?;
+    let all_fds: Vec<std::os::fd::BorrowedFd<'_>> = fds
+        .iter()
+        .copied()
+        .chain(handed.iter().map(AsFd::as_fd))
+        .collect();
+    let fds = &all_fds[..];
     let args_file = File::from(sys::memfd_create("host-runtime-args")?);
     args_file.write_all_at(&input, 0)?;
     drop(input);
     let result = Arc::new(File::from(sys::memfd_create("host-runtime-result")?));
 
     if forkserver {
-        process.start_launched(|_| super::forkserver::request(entry, &args_file, &result))?;
-        return Ok(JoinHandle::from_parts(process, result));
+        process.start_launched(|ready| {
+            let daemon_ready = match ready.as_ref().map(|tx| tx.exec_ready()) {
+                Some(sys::ExecReady::Write(fd)) => Some(fd),
+                // A shared word can't be sent (refused above: `use_socket`).
+                Some(sys::ExecReady::Wake(_)) => {
+                    return Err(io::Error::from(io::ErrorKind::Unsupported))
+                }
+                None => None,
+            };
+            super::forkserver::request(entry, &args_file, &result, fds, daemon_ready)
+        })?;
+        return Ok((process, result));
     }
     let (offset, exe) = entry.to_parts();
     let payload = Payload {
@@ -475,12 +608,14 @@ where
         offset,
         args_fd: std::os::fd::AsRawFd::as_raw_fd(&args_file),
         result_fd: std::os::fd::AsRawFd::as_raw_fd(&*result),
+        fds: fds.iter().map(std::os::fd::AsRawFd::as_raw_fd).collect(),
     }
     .render();
 
     let (argv, envp) = exec_args(&[(ENV, &payload)])?;
 
-    let keep = [args_file.as_fd(), result.as_fd()];
+    let mut keep = vec![args_file.as_fd(), result.as_fd()];
+    keep.extend_from_slice(fds);
     process.start_launched(|ready| {
         sys::spawn_exec(
             c"/proc/self/exe",
@@ -488,14 +623,10 @@ where
             &envp,
             &keep,
             daemon.then_some(Signal::KILL),
-            move || {
-                if let Some(tx) = ready {
-                    tx.armed();
-                }
-            },
+            ready.as_ref().map(|tx| tx.exec_ready()),
         )
     })?;
-    Ok(JoinHandle::from_parts(process, result))
+    Ok((process, result))
 }
 
 #[cfg(test)]
@@ -519,15 +650,29 @@ mod tests {
             offset: -1234,
             args_fd: 5,
             result_fd: 6,
+            fds: Vec::new(),
+        };
+        assert_eq!(Payload::parse(p.render().as_bytes()), Some(p));
+        let p = Payload {
+            parent: 42,
+            exe: ExeId { dev: 1, ino: 2 },
+            offset: 7,
+            args_fd: 5,
+            result_fd: 6,
+            fds: vec![7, 9, 12],
         };
         assert_eq!(Payload::parse(p.render().as_bytes()), Some(p));
         for bad in [
             "",
+            "1:42:1:2:0:5:6:",
             "2:42:1:2:0:5:6",
-            "1:42:1:2:0:5",
-            "1:42:1:2:0:5:6:7",
-            "1:42:1:2:x:5:6",
-            "1:42:1:2:0:-5:6",
+            "2:42:1:2:0:5",
+            "2:42:1:2:0:5:6:7:8",
+            "2:42:1:2:x:5:6:",
+            "2:42:1:2:0:-5:6:",
+            "2:42:1:2:0:5:6:7,-1",
+            "2:42:1:2:0:5:6:7,,8",
+            "2:42:1:2:0:5:6:1,2,3,4,5,6,7,8,9",
         ] {
             assert_eq!(Payload::parse(bad.as_bytes()), None, "{bad}");
         }

@@ -36,8 +36,9 @@ pub enum StartMethod {
     /// [`Spawn`](StartMethod::Spawn) does; the child is nonetheless this process's own (the
     /// server makes it with `clone(CLONE_PARENT)`). Cheaper than a spawn (no `execve` per
     /// child), as safe with threads (the server never ran the program's threads). Needs
-    /// [`init`](super::init) as `Spawn` does. Not with [`Builder::daemon`](super::Builder::daemon)
-    /// yet ([`ProcessError::Unavailable`](super::ProcessError::Unavailable)).
+    /// [`init`](super::init) as `Spawn` does. A daemon
+    /// ([`Builder::daemon`](super::Builder::daemon)) dies with the process that started it
+    /// (a thread of its own watches it), not with the starting thread.
     Forkserver,
     /// The child re-executes the program (`/proc/self/exe`) and runs a `fn` item with serde
     /// arguments: nothing of the parent's memory (nor its held locks) reaches it. Needs
@@ -140,8 +141,8 @@ static METHOD: AtomicU8 = AtomicU8::new(0);
 ///
 /// A `Process` made from a closure can only be forked: under `Spawn` its start fails with
 /// [`ProcessError::NeedsFork`](super::ProcessError::NeedsFork) unless its builder asks for
-/// [`StartMethod::Fork`] (a [`Pool`](crate::Pool) does: its workers are forked whatever the
-/// program-wide method; see the pool's docs).
+/// [`StartMethod::Fork`]. A [`Pool`](crate::Pool) starts its workers with this method too,
+/// unless its builder names one ([`pool::Builder::start_method`](crate::pool::Builder::start_method)).
 ///
 /// # Errors
 ///

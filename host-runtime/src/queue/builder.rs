@@ -377,6 +377,17 @@ impl<T> Builder<T> {
         RawQueue::create(&self.params(false)?, None)
     }
 
+    /// [`build_raw`](Builder::build_raw) in a sealed memory file (`memfd_create(2)`, nothing in
+    /// `/dev/shm`), so that the queue can also be passed to a spawned or forkserver child, as
+    /// a [`ByFd`](crate::process::ByFd) argument.
+    ///
+    /// # Errors
+    ///
+    /// As [`build_raw`](Builder::build_raw).
+    pub fn build_raw_shareable(&self) -> Result<RawQueue, QueueError> {
+        RawQueue::create_memfd(&self.params(false)?)
+    }
+
     /// [`create_named`](Builder::create_named) for a [`RawQueue`].
     ///
     /// # Errors
@@ -414,6 +425,17 @@ impl<T: Serialize + DeserializeOwned> Builder<T> {
     /// ```
     pub fn build(&self) -> Result<Queue<T>, QueueError> {
         RawQueue::create(&self.typed_params(false)?, None).map(Queue::from_raw)
+    }
+
+    /// [`build`](Builder::build) in a sealed memory file (`memfd_create(2)`, nothing in
+    /// `/dev/shm`), so that the queue can also be passed to a spawned or forkserver child, as
+    /// a [`ByFd`](crate::process::ByFd) argument (see there for an example).
+    ///
+    /// # Errors
+    ///
+    /// As [`build`](Builder::build).
+    pub fn build_shareable(&self) -> Result<Queue<T>, QueueError> {
+        RawQueue::create_memfd(&self.typed_params(false)?).map(Queue::from_raw)
     }
 
     /// [`params`](Builder::params), recording `T` as the item type.

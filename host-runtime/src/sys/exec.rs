@@ -13,31 +13,123 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use super::{cvt, cvt_long, Pid, Signal};
 
-/// `clone(SIGCHLD)` then, in the child, `fcntl(fd, F_SETFD, 0)` for each of `keep`,
-/// optionally `prctl(PR_SET_PDEATHSIG)`, `before_exec()`, and `execve(path, argv, envp)`:
-/// starts `path` in a new child process that inherits exactly the descriptors of `keep` (and
-/// every descriptor without `FD_CLOEXEC`, as any `execve`); see `clone(2)`, `execve(2)`.
+/// How the child of [`spawn_exec`] tells its parent, once its parent-death signal is armed
+/// and just before `execve`, that it is (both are a system call and an atomic store: nothing
+/// the child, which shares the parent's memory, may not do).
+#[derive(Clone, Copy, Debug)]
+pub enum ExecReady<'a> {
+    /// Writes one byte (`b'r'`) to this descriptor (errors ignored).
+    Write(BorrowedFd<'a>),
+    /// Stores 1 into this word (Release) and wakes one waiter on it (a shared futex).
+    Wake(&'a std::sync::atomic::AtomicU32),
+}
+
+/// Size of the child's stack in [`spawn_exec`]: it runs a few system calls in one frame.
+const CHILD_STACK: usize = 32 << 10;
+
+/// What the child of [`spawn_exec`] reads (from the parent's stack, which it shares; the
+/// parent is suspended until the child's `execve` or exit).
+struct ExecChild<'a> {
+    path: *const libc::c_char,
+    argv: *const *const libc::c_char,
+    envp: *const *const libc::c_char,
+    keep: &'a [libc::c_int],
+    parent_death: Option<Signal>,
+    parent: Pid,
+    ready: Option<ExecReady<'a>>,
+    /// The mask the child ends with (the empty set).
+    no_signals: libc::sigset_t,
+}
+
+/// The child's side of [`spawn_exec`], on its own stack in the parent's memory: system calls
+/// only, no allocation, no lock, nothing dropped; `execve` or `_exit`, never a return.
+extern "C" fn exec_child(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the `ExecChild` `spawn_exec` passed to `clone`, alive on the parent's
+    // stack while the parent is suspended (`CLONE_VFORK`) until this child execs or exits.
+    let c = unsafe { &*arg.cast::<ExecChild<'_>>() };
+    // Handlers are the parent's (copied, not shared: no `CLONE_SIGHAND`): a signal caught
+    // here would run parent code on the parent's memory. Reset every caught one to the
+    // default (the parent blocked all signals before the clone, so none ran yet).
+    for sig in 1..libc::SIGRTMAX() {
+        // SAFETY: `sigaction` with a null new action only reads the handler into `old`, a
+        // valid, writable `sigaction`; all-zero bytes are a valid one.
+        let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        if unsafe { libc::sigaction(sig, std::ptr::null(), &mut old) } != 0 {
+            continue; // not a signal number we may touch (glibc's internal ones)
+        }
+        if old.sa_sigaction != libc::SIG_DFL && old.sa_sigaction != libc::SIG_IGN {
+            // SAFETY: all-zero bytes are a valid `sigaction` (`SIG_DFL`, no flags, empty
+            // mask); `sigaction` reads it and writes nothing of ours.
+            let dfl: libc::sigaction = unsafe { std::mem::zeroed() };
+            // SAFETY: as above.
+            unsafe { libc::sigaction(sig, &dfl, std::ptr::null_mut()) };
+        }
+    }
+    // The new program starts with no signal blocked, whatever the calling thread blocked
+    // (`execve` keeps the mask): as `std::process::Command` does.
+    // SAFETY: `no_signals` is an initialised `sigset_t`; a null old-set pointer is allowed.
+    if unsafe { libc::sigprocmask(libc::SIG_SETMASK, &c.no_signals, std::ptr::null_mut()) } != 0 {
+        super::exit_immediately(127);
+    }
+    for &fd in c.keep {
+        // SAFETY: `fcntl(F_SETFD)` on an integer; a bad descriptor is an error, not UB. The
+        // child has its own descriptor table (no `CLONE_FILES`): the parent's flags stay.
+        if cvt(unsafe { libc::fcntl(fd, libc::F_SETFD, 0) }).is_err() {
+            super::exit_immediately(127);
+        }
+    }
+    if let Some(sig) = c.parent_death {
+        // SAFETY: `prctl(PR_SET_PDEATHSIG, sig)` takes integers only.
+        let armed =
+            unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig.as_raw() as libc::c_ulong) } == 0;
+        if !armed || super::getppid() != Some(c.parent) {
+            let _ = super::kill(super::getpid(), Signal::KILL);
+            super::exit_immediately(127);
+        }
+    }
+    match c.ready {
+        Some(ExecReady::Write(fd)) => {
+            // SAFETY: writes one byte from a static buffer to a descriptor; errors ignored.
+            let _ = unsafe { libc::write(fd.as_raw_fd(), b"r".as_ptr().cast(), 1) };
+        }
+        Some(ExecReady::Wake(word)) => {
+            // Release: pairs with the parent's Acquire load of the word (publishes nothing
+            // else; the order only makes the word's meaning plain).
+            word.store(1, std::sync::atomic::Ordering::Release);
+            let _ = super::futex::futex_wake(word, 1);
+        }
+        None => {}
+    }
+    // SAFETY: `path` is NUL-terminated; both arrays are null-terminated arrays of pointers to
+    // NUL-terminated strings, all alive in the suspended parent's frame for the call.
+    unsafe { libc::execve(c.path, c.argv, c.envp) };
+    super::exit_immediately(127)
+}
+
+/// `clone(CLONE_VM | CLONE_VFORK | SIGCHLD)` (what `posix_spawn` does) then, in the child,
+/// `fcntl(fd, F_SETFD, 0)` for each of `keep`, optionally `prctl(PR_SET_PDEATHSIG)`, `ready`,
+/// and `execve(path, argv, envp)`: starts `path` in a new child process that inherits exactly
+/// the descriptors of `keep` (and every descriptor without `FD_CLOEXEC`, as any `execve`); see
+/// `clone(2)`, `execve(2)`.
 ///
-/// The child is made with the raw `clone` system call, not libc's `fork`: no `pthread_atfork`
-/// handler runs (the crate's handlers prepare state for a child that goes on running this
-/// program; this one replaces it at once). Between the `clone` and the `execve` the child
-/// makes only system calls (and `before_exec`), no allocation and no lock, so this is safe in
-/// a parent that runs other threads: that is its point. The parent keeps `FD_CLOEXEC` on its
-/// own descriptors; only the child's copies lose it.
+/// The child shares the parent's memory until its `execve` (no copy of the page tables: the
+/// cost of a start does not grow with the parent's size), on a stack of its own (a buffer in
+/// this function's frame); the calling thread is suspended until then (`CLONE_VFORK`), other
+/// threads run on. The child makes only system calls on values prepared before the `clone`: no
+/// allocation, no lock, nothing dropped, no `pthread_atfork` handler; so this is safe in a
+/// parent that runs other threads: that is its point. The parent keeps `FD_CLOEXEC` on its own
+/// descriptors; only the child's copies lose it. Signals: the calling thread blocks them all
+/// around the `clone`; the child resets every caught signal to its default action (its handler
+/// would run parent code) before it unblocks them all: the new program starts with an empty
+/// mask (the calling thread's mask would otherwise carry over).
 ///
 /// With `parent_death`, the child arms `PR_SET_PDEATHSIG` with that signal, then checks that
 /// `getppid()` is still the caller (else it kills itself with `SIGKILL`, as if the signal had
-/// come), before `before_exec`. The signal survives `execve` (not for set-user-id programs).
+/// come), before `ready`. The signal survives `execve` (not for set-user-id programs).
 ///
-/// The child's signal mask is emptied before `execve` (the calling thread's mask would
-/// otherwise carry over).
-///
-/// If `sigprocmask`, `fcntl`, `prctl` or `execve` fails, the child leaves with `_exit(127)` (as a shell does
-/// for a command it can't run): the caller sees exit code 127.
-///
-/// `before_exec` runs in the child, which has one thread and a copy of the parent's memory
-/// whose locks may be held by threads that don't exist there: it should make system calls only
-/// (writing a byte to a descriptor is fine; allocating, printing or locking may deadlock).
+/// If `sigprocmask`, `fcntl`, `prctl` or `execve` fails, the child leaves with `_exit(127)`
+/// (as a shell does for a command it can't run): the caller sees exit code 127.
 ///
 /// # Errors
 ///
@@ -48,7 +140,7 @@ pub fn spawn_exec(
     envp: &[CString],
     keep: &[BorrowedFd<'_>],
     parent_death: Option<Signal>,
-    before_exec: impl FnOnce(),
+    ready: Option<ExecReady<'_>>,
 ) -> io::Result<Pid> {
     if argv.is_empty() {
         return Err(io::ErrorKind::InvalidInput.into());
@@ -65,59 +157,54 @@ pub fn spawn_exec(
         .chain(std::iter::once(std::ptr::null()))
         .collect();
     let keep: Vec<libc::c_int> = keep.iter().map(AsRawFd::as_raw_fd).collect();
-    let parent = super::getpid();
-    // SAFETY: `sigset_t` is plain data; `sigemptyset` initialises it (it can't fail for a
-    // valid pointer).
-    let mut no_signals: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `no_signals` is a valid, writable `sigset_t`.
-    unsafe { libc::sigemptyset(&mut no_signals) };
-
-    // SAFETY: `clone` with only `SIGCHLD` (no `CLONE_VM`, no new stack) is `fork` without
-    // libc's bookkeeping: the child gets a copy of our memory and continues on its own copy of
-    // this stack. The child never returns from this function: it makes system calls on
-    // values prepared above (valid, NUL-terminated, null-terminated arrays, alive in its copy)
-    // and `before_exec`, then `execve` or `_exit`; so no value of the caller's frames is dropped
-    // or used twice, and libc's per-thread state, stale in the child, is never consulted.
+    // SAFETY: `sigset_t` is plain data; `sigemptyset`/`sigfillset` initialise it (they can't
+    // fail for a valid pointer).
+    let (mut no_signals, mut all, mut old): (libc::sigset_t, libc::sigset_t, libc::sigset_t) =
+        unsafe { (std::mem::zeroed(), std::mem::zeroed(), std::mem::zeroed()) };
+    // SAFETY: valid, writable `sigset_t`s.
+    unsafe {
+        libc::sigemptyset(&mut no_signals);
+        libc::sigfillset(&mut all);
+    }
+    let child = ExecChild {
+        path: path.as_ptr(),
+        argv: argv_ptrs.as_ptr(),
+        envp: envp_ptrs.as_ptr(),
+        keep: &keep,
+        parent_death,
+        parent: super::getpid(),
+        ready,
+        no_signals,
+    };
+    #[repr(C, align(16))]
+    struct Stack([u8; CHILD_STACK]);
+    let mut stack = std::mem::MaybeUninit::<Stack>::uninit();
+    // The stack grows down: the child starts at its end (16-byte aligned).
+    let top = stack.as_mut_ptr().cast::<u8>().wrapping_add(CHILD_STACK);
+    // SAFETY: blocks every signal in this thread (so none runs in the child before it resets
+    // the handlers); `old` is a valid, writable `sigset_t`.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old) };
+    // SAFETY: `clone(CLONE_VM | CLONE_VFORK)`: the child runs `exec_child(&child)` on `stack`
+    // (this frame's, unused otherwise, `CHILD_STACK` bytes, aligned) in our memory, while this
+    // thread is suspended until it has called `execve` or exited, so `child` and everything it
+    // points to stay alive and unchanged for it. `exec_child` makes system calls only and never
+    // returns (see there). No `CLONE_SIGHAND`/`CLONE_FILES`: its handlers and descriptor table
+    // are copies.
     let ret = unsafe {
-        libc::syscall(
-            libc::SYS_clone,
-            libc::SIGCHLD as libc::c_ulong,
-            0usize,
-            0usize,
-            0usize,
-            0usize,
+        libc::clone(
+            exec_child,
+            top.cast(),
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            std::ptr::from_ref(&child).cast_mut().cast(),
         )
     };
-    let ret = cvt_long(ret)?;
-    if let Some(pid) = Pid::from_raw(ret as libc::c_int) {
-        return Ok(pid);
+    let err = io::Error::last_os_error();
+    // SAFETY: restores this thread's mask; `old` was initialised by `pthread_sigmask` above.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+    if ret < 0 {
+        return Err(err);
     }
-    // In the child. The new program starts with no signal blocked, whatever the calling
-    // thread blocked (`execve` keeps the mask): as `std::process::Command` does.
-    // SAFETY: `no_signals` is an initialised `sigset_t`; a null old-set pointer is allowed.
-    if unsafe { libc::sigprocmask(libc::SIG_SETMASK, &no_signals, std::ptr::null_mut()) } != 0 {
-        super::exit_immediately(127);
-    }
-    for &fd in &keep {
-        // SAFETY: `fcntl(F_SETFD)` on an integer; a bad descriptor is an error, not UB.
-        if cvt(unsafe { libc::fcntl(fd, libc::F_SETFD, 0) }).is_err() {
-            super::exit_immediately(127);
-        }
-    }
-    if let Some(sig) = parent_death {
-        // SAFETY: `prctl(PR_SET_PDEATHSIG, sig)` takes integers only.
-        let armed =
-            unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig.as_raw() as libc::c_ulong) } == 0;
-        if !armed || super::getppid() != Some(parent) {
-            let _ = super::kill(super::getpid(), Signal::KILL);
-            super::exit_immediately(127);
-        }
-    }
-    before_exec();
-    // SAFETY: `path` is NUL-terminated; both arrays are null-terminated arrays of pointers to
-    // NUL-terminated strings, all alive (the child's copies) for the call.
-    unsafe { libc::execve(path.as_ptr(), argv_ptrs.as_ptr(), envp_ptrs.as_ptr()) };
-    super::exit_immediately(127)
+    Pid::from_raw(ret).ok_or_else(|| io::ErrorKind::InvalidData.into())
 }
 
 /// `fcntl(fd, F_SETFD, FD_CLOEXEC)`: closes the descriptor number `fd` on a later `execve`;
@@ -160,6 +247,12 @@ fn anchor(_: &[u8], _: &File) -> i32 {
     0x5eed
 }
 
+/// The address of the anchor in this process: what [`ExecEntry`] and the pool's calls
+/// (`sys::fncall`) measure distances from.
+pub(crate) fn anchor_addr() -> usize {
+    anchor as EntryFn as usize
+}
+
 /// A zero-sized callable that an [`ExecEntry`] can run in another run of this program: a
 /// `fn` item, or a closure that captures nothing, wrapped with what its call needs.
 pub(crate) trait ZstCall: Copy + 'static {
@@ -197,7 +290,7 @@ fn object_base(addr: usize) -> Option<usize> {
 
 /// Whether the code at `addr` belongs to the main executable (the object that holds the
 /// program's entry point, `getauxval(AT_ENTRY)`), not to a shared library.
-fn in_main_executable(addr: usize) -> bool {
+pub(crate) fn in_main_executable(addr: usize) -> bool {
     // SAFETY: `getauxval` reads the auxiliary vector; an absent entry gives 0.
     let entry = unsafe { libc::getauxval(libc::AT_ENTRY) } as usize;
     entry != 0 && object_base(addr).is_some_and(|base| Some(base) == object_base(entry))
@@ -338,7 +431,7 @@ pub fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
 }
 
 /// The most descriptors [`send_with_fds`] sends and [`recv_with_fds`] receives at once.
-pub const MAX_FDS: usize = 4;
+pub const MAX_FDS: usize = 8;
 
 /// Room for a control message of `MAX_FDS` descriptors, aligned for `cmsghdr`.
 #[repr(C, align(8))]

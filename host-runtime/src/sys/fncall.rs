@@ -1,34 +1,44 @@
-//! [`ForkCall`]: a call of a plain `fn` that travels to a forked child as four numbers, the way
-//! a process pool sends its tasks to its workers.
+//! [`ForkCall`]: a call of a plain `fn` that travels to a worker process as four numbers, the
+//! way a process pool sends its tasks to its workers.
 //!
-//! A child made by `fork(2)` runs the same program image at the same addresses as its parent,
-//! so the address of a function in the parent names the same function in the child. Turning a
-//! number back into a function pointer is what needs `unsafe`, and a number read from shared
-//! memory can be anything; this module makes that conversion sound for numbers that were made
-//! by [`ForkCall::new`] in a process that holds the same [`CallKey`]:
+//! The three functions of a call (a monomorphised entry point, the caller's `shim`, the caller's
+//! `func`) travel as their distances from a fixed function of this crate (an *anchor*). A child
+//! made by `fork(2)` runs the same program image at the same addresses, and a child that
+//! re-executed the same executable (`spawn`, `forkserver`) has it loaded as one block elsewhere
+//! (ASLR moves a position-independent executable as a whole): either way the distance names the
+//! same function. Turning a number back into a function pointer is what needs `unsafe`, and a
+//! number read from shared memory can be anything; this module makes that conversion sound for
+//! numbers that were made by [`ForkCall::new`] in a process that holds the same [`CallKey`]:
 //!
-//! - The four numbers are the addresses of a monomorphised entry point, of the caller's `shim`
-//!   and of the caller's `func`, plus a **tag**: a keyed hash of the three addresses (std's
-//!   `RandomState` hasher, SipHash-1-3 today, with the 128-bit random key of a [`CallKey`],
-//!   drawn from the OS). The key never leaves the processes' private
-//!   memory: a child inherits it by `fork`, nobody else has it.
+//! - The fourth number is a **tag**: a keyed hash (SipHash-2-4) of the three distances, with the
+//!   128-bit random key of a [`CallKey`] (`getrandom(2)`). The key never leaves the processes'
+//!   private memory: a forked child inherits it by `fork`; an exec'd worker receives it in its
+//!   arguments file (a private memory file only the parent and the child hold, or a descriptor
+//!   sent over the fork server's socket), never through shared memory. Nobody else has it.
 //! - [`ForkCall::from_bits`] recomputes the tag and refuses numbers whose tag does not match.
 //!   Numbers that do match were made by `new` from real function pointers of matching types,
-//!   by this process or a relative forked with the key (unless someone guessed a 64-bit tag:
-//!   probability 2⁻⁶⁴ per try; a process that can write our private memory can do worse
-//!   anyway).
+//!   by a process that holds the key (unless someone guessed a 64-bit tag: probability 2⁻⁶⁴ per
+//!   try; a process that can write our private memory can do worse anyway).
+//! - A key made [`portable`](CallKey::portable) (for workers that re-execute the program) seals
+//!   only calls whose three functions, and the anchor, lie in the main executable
+//!   (`ForkCall::new` fails otherwise): a shared library may load at another distance in another
+//!   run. The worker checks that it runs the same executable file before it takes a task (as
+//!   every spawned child does).
 //!
 //! What remains assumed: a function address is valid in every process that shares the
 //! program image: don't send a `fn` from a library loaded with `dlopen` after the child was
 //! forked, or unloaded since. Since that rests on the caller, the module is private to the
 //! crate: only the pool uses it, and it sends the `fn`s its own safe API was given, to
-//! children forked from the process that holds them.
+//! children forked from the process that holds them or spawned from its executable.
 
 // Unsafe here: checked addresses turned back into function pointers (`transmute`).
 #![allow(unsafe_code)]
 
 use std::fmt;
-use std::hash::{BuildHasher, RandomState};
+#[allow(deprecated)] // std's only keyed SipHash; its deprecation names no replacement in std.
+use std::hash::{Hash, Hasher, SipHasher};
+
+use super::exec::{anchor_addr, in_main_executable};
 
 /// What a [`ForkCall`] runs in the receiving process: `shim(func, input, output)`.
 ///
@@ -39,22 +49,74 @@ pub type Shim<A, R> = fn(fn(A) -> R, &[u8], &mut Vec<u8>) -> Result<(), String>;
 /// The type-erased entry point: `erased::<A, R>(shim, func, input, output)`.
 type Entry = fn(usize, usize, &[u8], &mut Vec<u8>) -> Result<(), String>;
 
-/// The secret that makes [`ForkCall`] numbers unforgeable: 128 random bits, fresh for each
-/// `new`. Give the same key (a clone, or the copy a forked child inherits) to the process that
-/// makes calls and the processes that run them.
+/// The secret that makes [`ForkCall`] numbers unforgeable: 128 random bits (`getrandom(2)`),
+/// fresh for each `new`. Give the same key (a clone, the copy a forked child inherits, or
+/// [`to_parts`](Self::to_parts) sent through private memory) to the process that makes calls
+/// and the processes that run them.
 /// (A call sealed with one key is refused with another: see the tests.)
 #[derive(Clone)]
-pub struct CallKey(RandomState);
+pub struct CallKey {
+    k0: u64,
+    k1: u64,
+    /// Seals only calls that name the same functions in another run of the executable.
+    portable: bool,
+}
 
 impl CallKey {
-    /// A new random key.
+    /// A new random key, for calls run by forked children.
     pub fn new() -> CallKey {
-        CallKey(RandomState::new())
+        let (k0, k1) = random_pair();
+        CallKey {
+            k0,
+            k1,
+            portable: false,
+        }
     }
 
-    fn tag(&self, entry: usize, shim: usize, func: usize) -> u64 {
-        self.0.hash_one((entry, shim, func))
+    /// A new random key whose calls can also run in a process that re-executed this program
+    /// (see the [module docs](self)).
+    pub fn portable() -> CallKey {
+        CallKey {
+            portable: true,
+            ..CallKey::new()
+        }
     }
+
+    /// The key's bits and whether it is portable, to hand to a worker through *private* memory
+    /// only.
+    pub fn to_parts(&self) -> (u64, u64, bool) {
+        (self.k0, self.k1, self.portable)
+    }
+
+    /// The key [`to_parts`](Self::to_parts) gave.
+    pub fn from_parts((k0, k1, portable): (u64, u64, bool)) -> CallKey {
+        CallKey { k0, k1, portable }
+    }
+
+    fn tag(&self, entry: u64, shim: u64, func: u64) -> u64 {
+        #[allow(deprecated)]
+        let mut h = SipHasher::new_with_keys(self.k0, self.k1);
+        (entry, shim, func).hash(&mut h);
+        h.finish()
+    }
+}
+
+/// 128 random bits from the kernel (`getrandom(2)`), or, should it fail (it does not on Linux
+/// ≥ 3.17 once the pool is seeded), std's per-process random hasher keys, hashed.
+fn random_pair() -> (u64, u64) {
+    let mut buf = [0u8; 16];
+    // SAFETY: `buf` is a valid, writable buffer of 16 bytes for the call.
+    let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
+    if n == 16 {
+        let (a, b) = buf.split_at(8);
+        return (
+            u64::from_ne_bytes(a.try_into().expect("8 bytes")),
+            u64::from_ne_bytes(b.try_into().expect("8 bytes")),
+        );
+    }
+    use std::hash::BuildHasher;
+    let s = std::hash::RandomState::new();
+    (s.hash_one(1u8), s.hash_one(2u8))
 }
 
 impl Default for CallKey {
@@ -99,9 +161,9 @@ fn erased<A, R>(
     // SAFETY: this function is only reached through `ForkCall::call` on a value from `new::<A,
     // R>` (in this process or one it shares the program image with, see the module docs):
     // `from_bits` refuses numbers whose keyed tag does not match, and `new` stores
-    // `erased::<A, R>` together with a `Shim<A, R>` and an `fn(A) -> R` cast to `usize`. So both
-    // numbers are addresses of functions of exactly these types; fn pointers and `usize` have
-    // the same size.
+    // `erased::<A, R>` together with a `Shim<A, R>` and an `fn(A) -> R` (as distances from the
+    // anchor, turned back into this process's addresses by `from_bits`). So both numbers are
+    // addresses of functions of exactly these types; fn pointers and `usize` have the same size.
     let (shim, func) = unsafe {
         (
             std::mem::transmute::<usize, Shim<A, R>>(shim),
@@ -111,25 +173,66 @@ fn erased<A, R>(
     shim(func, input, output)
 }
 
+/// Why [`ForkCall::new`] refused to seal a call with a portable key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotPortable;
+
+impl fmt::Display for NotPortable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "a pool whose workers re-execute the program (spawn, forkserver) runs only \
+             functions of the main executable, not of a shared library",
+        )
+    }
+}
+
+impl std::error::Error for NotPortable {}
+
+/// The distance of `addr` from the anchor, as sent.
+fn distance(addr: usize) -> u64 {
+    addr.wrapping_sub(anchor_addr()) as u64
+}
+
+/// The address at distance `d` from this process's anchor.
+fn address(d: u64) -> Option<usize> {
+    Some(anchor_addr().wrapping_add(usize::try_from(d).ok()?))
+}
+
 impl ForkCall {
     /// A call of `shim(func, input, output)`, sealed with `key`.
-    pub fn new<A, R>(key: &CallKey, shim: Shim<A, R>, func: fn(A) -> R) -> ForkCall {
+    ///
+    /// # Errors
+    ///
+    /// [`NotPortable`] if `key` is [portable](CallKey::portable) and a function (or this
+    /// crate's anchor) is not in the main executable.
+    pub fn new<A, R>(
+        key: &CallKey,
+        shim: Shim<A, R>,
+        func: fn(A) -> R,
+    ) -> Result<ForkCall, NotPortable> {
         let entry = erased::<A, R> as Entry as usize;
         let (shim, func) = (shim as usize, func as usize);
-        ForkCall {
+        if key.portable
+            && ![anchor_addr(), entry, shim, func]
+                .into_iter()
+                .all(in_main_executable)
+        {
+            return Err(NotPortable);
+        }
+        Ok(ForkCall {
             entry,
             shim,
             func,
-            tag: key.tag(entry, shim, func),
-        }
+            tag: key.tag(distance(entry), distance(shim), distance(func)),
+        })
     }
 
-    /// The call as four numbers, for a message.
+    /// The call as four numbers, for a message: the three distances from the anchor, the tag.
     pub fn to_bits(self) -> [u64; 4] {
         [
-            self.entry as u64,
-            self.shim as u64,
-            self.func as u64,
+            distance(self.entry),
+            distance(self.shim),
+            distance(self.func),
             self.tag,
         ]
     }
@@ -138,13 +241,13 @@ impl ForkCall {
     /// `None` for anything else (forged, corrupt, or sealed with another key).
     pub fn from_bits(key: &CallKey, bits: [u64; 4]) -> Option<ForkCall> {
         let [entry, shim, func, tag] = bits;
-        let entry = usize::try_from(entry).ok()?;
-        let shim = usize::try_from(shim).ok()?;
-        let func = usize::try_from(func).ok()?;
-        (key.tag(entry, shim, func) == tag).then_some(ForkCall {
-            entry,
-            shim,
-            func,
+        if key.tag(entry, shim, func) != tag {
+            return None;
+        }
+        Some(ForkCall {
+            entry: address(entry)?,
+            shim: address(shim)?,
+            func: address(func)?,
             tag,
         })
     }
@@ -180,7 +283,7 @@ mod tests {
     #[test]
     fn a_call_runs_and_another_key_refuses_it() {
         let (key, other) = (CallKey::new(), CallKey::new());
-        let bits = ForkCall::new(&key, shim, square).to_bits();
+        let bits = ForkCall::new(&key, shim, square).unwrap().to_bits();
         assert!(ForkCall::from_bits(&other, bits).is_none());
         let call = ForkCall::from_bits(&key, bits).expect("made with this key");
         let mut out = Vec::new();
@@ -189,9 +292,27 @@ mod tests {
     }
 
     #[test]
+    fn a_key_crosses_as_parts_and_calls_travel_as_distances() {
+        let key = CallKey::portable();
+        let bits = ForkCall::new(&key, shim, square).unwrap().to_bits();
+        // What a worker that re-executed the program rebuilds from its arguments file.
+        let theirs = CallKey::from_parts(key.to_parts());
+        let call = ForkCall::from_bits(&theirs, bits).expect("the same key");
+        let mut out = Vec::new();
+        call.call(&3u64.to_le_bytes(), &mut out).unwrap();
+        assert_eq!(out, 9u64.to_le_bytes());
+        // Distances from the anchor, not addresses: the function's own address is not sent.
+        let f = square as fn(u64) -> u64 as usize;
+        assert_eq!(bits[2], f.wrapping_sub(super::anchor_addr()) as u64);
+        assert_ne!(bits[2], f as u64);
+        // A portable key and a fork key never accept each other's calls.
+        assert!(ForkCall::from_bits(&CallKey::new(), bits).is_none());
+    }
+
+    #[test]
     fn every_changed_number_is_refused() {
         let key = CallKey::new();
-        let bits = ForkCall::new(&key, shim, square).to_bits();
+        let bits = ForkCall::new(&key, shim, square).unwrap().to_bits();
         for i in 0..4 {
             for bit in [0, 1, 17, 63] {
                 let mut forged = bits;
@@ -207,7 +328,7 @@ mod tests {
     #[test]
     fn a_forked_child_runs_the_call() {
         let key = CallKey::new();
-        let bits = ForkCall::new(&key, shim, square).to_bits();
+        let bits = ForkCall::new(&key, shim, square).unwrap().to_bits();
         let child_key = key.clone();
         let pid = fork_run(move || {
             let Some(call) = ForkCall::from_bits(&child_key, bits) else {

@@ -38,7 +38,9 @@ pub(crate) use atfork::{fork_generation_unchecked, register_fork_handlers};
 pub(crate) use cpu::monotonic_ns;
 pub use cpu::{cpus_allowed, cpus_online, process_cpu_time, thread_cpu_time};
 pub(crate) use exec::{dup_inherited, set_cloexec_raw, ExeId, ExecEntry, ZstCall};
-pub use exec::{fork_sibling, recv_with_fds, send_with_fds, seqpacket_pair, spawn_exec, MAX_FDS};
+pub use exec::{
+    fork_sibling, recv_with_fds, send_with_fds, seqpacket_pair, spawn_exec, ExecReady, MAX_FDS,
+};
 pub use io::{flush_c_stdio, memfd_create, pipe, write_all};
 pub use pid::Pid;
 pub use pidfd::{pidfd_open, pidfd_send_signal};

@@ -154,6 +154,56 @@ pub fn mmap_shared_fd(fd: BorrowedFd<'_>, len: usize) -> io::Result<NonNull<u8>>
     unsafe { mmap_shared(len, 0, fd.as_raw_fd()) }
 }
 
+/// `memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING)`, `ftruncate(len)`, then
+/// `fcntl(F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)`: a new anonymous memory file
+/// of `len` zeroed bytes whose size can never change; see `memfd_create(2)`.
+///
+/// It has no name in any file system (nothing is left in `/dev/shm`), and is freed when the
+/// last descriptor and mapping of it go. Handed to another process (inherited across
+/// `execve`, or sent as `SCM_RIGHTS`), it is shared memory between them; the seals mean that
+/// no holder can shrink it under another's mapping (which would make that one's next access
+/// raise `SIGBUS`).
+///
+/// # Errors
+///
+/// `InvalidInput` if `len` is 0 or `name` too long (over 249 bytes) or holds NUL; `EMFILE`,
+/// `ENOMEM`.
+///
+/// # Examples
+///
+/// ```
+/// use host_runtime::sys::shm::{memfd_sealed, mmap_shared_fd, munmap};
+/// use std::os::fd::AsFd;
+///
+/// let fd = memfd_sealed("doc-memfd", 4096)?;
+/// let file = std::fs::File::from(fd);
+/// assert_eq!(file.metadata()?.len(), 4096);
+/// assert!(file.set_len(0).is_err(), "sealed: its size can't change");
+/// let mem = mmap_shared_fd(file.as_fd(), 4096)?;
+/// // SAFETY: the whole mapping, unused afterwards.
+/// unsafe { munmap(mem, 4096)? };
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn memfd_sealed(name: &str, len: usize) -> io::Result<OwnedFd> {
+    if len == 0 || name.len() > 249 {
+        return Err(io::ErrorKind::InvalidInput.into());
+    }
+    let len = libc::off_t::try_from(len).map_err(|_| io::ErrorKind::InvalidInput)?;
+    let name = std::ffi::CString::new(name).map_err(|_| io::ErrorKind::InvalidInput)?;
+    // SAFETY: `name` is a valid NUL-terminated string that outlives the call.
+    let fd = cvt(unsafe {
+        libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING)
+    })?;
+    // SAFETY: `memfd_create` succeeded: the descriptor is new, open, and owned by nothing else.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: `ftruncate` on our open descriptor, with integers only.
+    retry_on_intr(|| cvt(unsafe { libc::ftruncate(fd.as_raw_fd(), len) }))?;
+    let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
+    // SAFETY: `fcntl(F_ADD_SEALS)` on our open descriptor, with integers only.
+    cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) })?;
+    Ok(fd)
+}
+
 /// `shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600)`: creates a new, empty POSIX
 /// shared memory object readable and writable by its owner only; see `shm_open(3)`.
 ///

@@ -163,10 +163,29 @@ impl RawQueue {
 
     /// Makes a queue in a new region (named if `name` is given).
     pub(crate) fn create(params: &Params, name: Option<&str>) -> Result<RawQueue, QueueError> {
+        RawQueue::create_in(params, name, false)
+    }
+
+    /// Makes an anonymous queue in a new region backed by a sealed memory file
+    /// ([`SharedRegion::new_memfd`]), which a process that does not inherit the mapping can be
+    /// handed ([`RawQueue::region_fd`]) and attach ([`RawQueue::attach`] over
+    /// [`SharedRegion::from_memfd`]).
+    pub(crate) fn create_memfd(params: &Params) -> Result<RawQueue, QueueError> {
+        RawQueue::create_in(params, None, true)
+    }
+
+    /// The descriptor of the queue's memory file, for a queue made by
+    /// [`create_memfd`](Self::create_memfd) or attached from one.
+    pub(crate) fn region_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        self.inner.region.fd()
+    }
+
+    fn create_in(params: &Params, name: Option<&str>, memfd: bool) -> Result<RawQueue, QueueError> {
         let layout = params.layout()?;
         // A named region's file holds an exclusive lock until the queue is made (dropped at
         // the end of this function): openers and reclaimers back off until then.
         let (region, file) = match name {
+            None if memfd => (SharedRegion::new_memfd(layout.region_len)?, None),
             None => (SharedRegion::new(layout.region_len)?, None),
             Some(name) => {
                 let (region, file) = SharedRegion::create_named_file(name, layout.region_len)?;
