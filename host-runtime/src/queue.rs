@@ -296,6 +296,21 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         }
     }
 
+    /// `raw` as a `Queue<T>` if it was made for `T` (its header's item type), else
+    /// [`QueueError::WrongItemType`]: for queues opened from outside (a name, a descriptor).
+    pub(crate) fn of_item_type(raw: RawQueue) -> Result<Queue<T>, QueueError> {
+        let expected = item_type::<T>();
+        let found = raw.item_type();
+        if found != expected {
+            return Err(QueueError::WrongItemType {
+                type_name: core::any::type_name::<T>(),
+                expected,
+                found,
+            });
+        }
+        Ok(Queue::from_raw(raw))
+    }
+
     /// Opens the named queue `name` made with [`Builder::create_named`] by a process of this
     /// user, for items of type `T`: the queue must have been made for `T` (its header records
     /// a fingerprint of the type's name and the encoding; see `LAYOUT.md`, *Item type*, for
@@ -323,17 +338,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn open_named(name: &str) -> Result<Queue<T>, QueueError> {
-        let raw = RawQueue::open_named(name)?;
-        let expected = item_type::<T>();
-        let found = raw.item_type();
-        if found != expected {
-            return Err(QueueError::WrongItemType {
-                type_name: core::any::type_name::<T>(),
-                expected,
-                found,
-            });
-        }
-        Ok(Queue::from_raw(raw))
+        Queue::of_item_type(RawQueue::open_named(name)?)
     }
 
     /// Removes the name of a named queue; see [`RawQueue::unlink_named`].

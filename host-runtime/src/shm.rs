@@ -199,6 +199,23 @@ impl Drop for UnlockOnDrop<'_> {
     }
 }
 
+/// Maps all `size` bytes of `file` (its length as `fstat` gave it), never zeroing them: an
+/// existing object's, whose contents its users validate.
+///
+/// # Errors
+///
+/// [`ShmError::SizeMismatch`] for an empty file; [`ShmError::Os`] from `mmap`.
+fn map_whole(file: &File, size: u64) -> Result<Mapping, ShmError> {
+    let len = usize::try_from(size).unwrap_or(usize::MAX);
+    if len == 0 {
+        return Err(ShmError::SizeMismatch {
+            expected: 1,
+            found: 0,
+        });
+    }
+    Ok(Mapping::from_fd(file.as_fd(), len, false)?)
+}
+
 /// The `shm_open` form of `name` (with a leading `/`), checked.
 fn c_name(name: &str) -> Result<CString, ShmError> {
     let bare = name.strip_prefix('/').unwrap_or(name);
@@ -298,14 +315,7 @@ impl SharedRegion {
         if !meta.file_type().is_file() {
             return Err(ShmError::NotRegularFile("an inherited memory file".into()));
         }
-        let len = usize::try_from(meta.size()).unwrap_or(usize::MAX);
-        if len == 0 {
-            return Err(ShmError::SizeMismatch {
-                expected: 1,
-                found: 0,
-            });
-        }
-        let mapping = Mapping::from_fd(file.as_fd(), len, false)?;
+        let mapping = map_whole(&file, meta.size())?;
         Ok(SharedRegion {
             mapping: Arc::new(mapping),
             name: None,
@@ -472,14 +482,7 @@ impl SharedRegion {
                 mode: meta.mode() & 0o7777,
             });
         }
-        let len = usize::try_from(meta.size()).unwrap_or(usize::MAX);
-        if len == 0 {
-            return Err(ShmError::SizeMismatch {
-                expected: 1,
-                found: 0,
-            });
-        }
-        let mapping = Mapping::from_fd(file.as_fd(), len, false)?;
+        let mapping = map_whole(&file, meta.size())?;
         Ok((
             SharedRegion {
                 mapping: Arc::new(mapping),

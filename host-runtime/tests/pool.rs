@@ -15,7 +15,7 @@
 
 mod common;
 
-use common::{children_of_self, watchdog_secs as watchdog, Rng};
+use common::{assert_reaped, watchdog_secs as watchdog, Rng};
 use std::collections::{HashMap, HashSet};
 use std::env;
 use std::io::{Read, Write};
@@ -26,7 +26,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use host_runtime::pool::{Builder, Callbacks, Pool, PoolError, TaskError, WorkerState};
-use host_runtime::sys::{self, Pid, Signal, WaitOptions};
+use host_runtime::sys::{self, Pid, Signal};
 use serde::{Deserialize, Serialize};
 
 /// Where [`victim`] tasks write their pid: the test keeps the other end.
@@ -105,17 +105,6 @@ fn panics_on_odd(x: u32) -> u32 {
         panic!("odd input {x}");
     }
     x
-}
-
-/// Asserts that none of `pids` is a child of ours any more (reaped: no zombie).
-fn assert_reaped(pids: impl IntoIterator<Item = i32>) {
-    let children = children_of_self();
-    for pid in pids {
-        let pid = Pid::from_raw(pid).unwrap();
-        assert!(!children.contains(&pid), "worker {pid} is still our child");
-        let err = sys::waitpid(pid, WaitOptions::NOHANG).unwrap_err();
-        assert_eq!(err.raw_os_error(), Some(libc::ECHILD), "worker {pid}");
-    }
 }
 
 /// The pids the pool tables show for workers not known dead (a worker just started has none

@@ -14,10 +14,10 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use common::{children_of_self, watchdog_secs as watchdog};
+use common::{assert_reaped, children_of_self, watchdog_secs as watchdog};
 use host_runtime::pool::{Builder, Pool, PoolError, TaskError};
 use host_runtime::process::{ProcessError, StartMethod};
-use host_runtime::sys::{self, Pid, Signal, WaitOptions};
+use host_runtime::sys::{self, Pid, Signal};
 use host_runtime::Queue;
 
 host_runtime::init_before_main!();
@@ -65,17 +65,6 @@ fn pid_queue(tag: &str) -> (Queue<i32>, String) {
         .create_named(&name)
         .unwrap();
     (q, name)
-}
-
-/// Every pid is gone: not our child, and reaped (no zombie).
-fn assert_reaped(pids: impl IntoIterator<Item = i32>) {
-    let children = children_of_self();
-    for pid in pids {
-        let pid = Pid::from_raw(pid).unwrap();
-        assert!(!children.contains(&pid), "worker {pid} is still our child");
-        let err = sys::waitpid(pid, WaitOptions::NOHANG).unwrap_err();
-        assert_eq!(err.raw_os_error(), Some(libc::ECHILD), "worker {pid}");
-    }
 }
 
 /// `map`, `apply_async`, the initializer, a SIGKILLed busy worker (reported as `WorkerDied`

@@ -15,7 +15,7 @@ use std::os::fd::{BorrowedFd, OwnedFd};
 use serde::de::{self, Deserialize, Deserializer};
 use serde::ser::{self, Serialize, Serializer};
 
-use crate::queue::{QueueError, RawQueue};
+use crate::queue::RawQueue;
 use crate::shm::SharedRegion;
 use crate::sys;
 use crate::Queue;
@@ -105,18 +105,7 @@ impl<T: serde::Serialize + serde::de::DeserializeOwned + 'static> sealed::Sealed
     }
 
     fn from_handoff(file: File) -> Result<Self, String> {
-        let raw = RawQueue::from_handoff(file)?;
-        let expected = crate::queue::layout::item_type::<T>();
-        let found = raw.item_type();
-        if found != expected {
-            return Err(QueueError::WrongItemType {
-                type_name: core::any::type_name::<T>(),
-                expected,
-                found,
-            }
-            .to_string());
-        }
-        Ok(Queue::from_raw(raw))
+        Queue::of_item_type(RawQueue::from_handoff(file)?).map_err(|e| e.to_string())
     }
 }
 

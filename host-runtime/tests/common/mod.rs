@@ -59,6 +59,20 @@ pub fn children_of_self() -> HashSet<Pid> {
     pids
 }
 
+/// Asserts that none of `pids` is a child of ours any more: reaped, no zombie (`waitpid`
+/// says `ECHILD`).
+#[allow(dead_code)]
+pub fn assert_reaped(pids: impl IntoIterator<Item = i32>) {
+    let children = children_of_self();
+    for pid in pids {
+        let pid = Pid::from_raw(pid).unwrap();
+        assert!(!children.contains(&pid), "worker {pid} is still our child");
+        let err =
+            host_runtime::sys::waitpid(pid, host_runtime::sys::WaitOptions::NOHANG).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ECHILD), "worker {pid}");
+    }
+}
+
 /// Starts `f` in a child process.
 #[allow(dead_code)]
 pub fn spawn(f: impl FnOnce() + Send + 'static) -> Process {
