@@ -125,6 +125,8 @@ pub mod xproc_throughput {
     pub const PIPE: &str = "pipe (64 B reads)";
     /// A pipe, read 64 KiB at a time.
     pub const PIPE_BATCHED: &str = "pipe (64 KiB reads)";
+    /// A Unix stream socket pair.
+    pub const SOCKETPAIR: &str = "unix socketpair";
     /// iceoryx2's publish-subscribe (with the cargo feature `iceoryx2`).
     pub const ICEORYX2: &str = super::ICEORYX2;
 }
