@@ -30,6 +30,8 @@ struct Ring {
     base: NonNull<u8>,
     map_len: usize,
     capacity: u64,
+    /// `capacity - 1`: the slot of message `i` is `i & mask` (no division per message).
+    mask: u64,
     len: usize,
 }
 
@@ -40,6 +42,7 @@ unsafe impl Send for Ring {}
 unsafe impl Sync for Ring {}
 
 impl Ring {
+    #[inline(always)]
     fn index(&self, at: usize) -> &AtomicU64 {
         // SAFETY: `at` is HEAD_AT or TAIL_AT, 8-aligned and inside the first page of a live
         // mapping (page-aligned); any bits are a valid `AtomicU64`.
@@ -47,9 +50,10 @@ impl Ring {
     }
 
     /// The address of the slot of message `i`.
+    #[inline(always)]
     fn slot(&self, i: u64) -> *mut u8 {
-        let k = (i % self.capacity) as usize;
-        // SAFETY: k < capacity, so `SLOTS_AT + k * len + len <= map_len` (the mapping's size).
+        let k = (i & self.mask) as usize;
+        // SAFETY: k <= mask < capacity, so `SLOTS_AT + k * len + len <= map_len` (the mapping's size).
         unsafe { self.base.as_ptr().add(SLOTS_AT + k * self.len) }
     }
 }
@@ -85,12 +89,19 @@ pub struct Consumer {
 ///
 /// Those of `mmap`.
 ///
+/// # Panics
+///
+/// If `len` is 0 or `capacity` is not a power of two.
+///
 /// # Safety
 ///
 /// At most one process (and thread) uses the [`Producer`] and at most one the [`Consumer`]: a
 /// `fork` copies both ends, and a second user of either would race on the slots.
 pub unsafe fn ends(len: usize, capacity: usize) -> io::Result<(Producer, Consumer)> {
-    assert!(len > 0 && capacity > 0, "empty ring");
+    assert!(
+        len > 0 && capacity.is_power_of_two(),
+        "slots of at least a byte, a power-of-two count"
+    );
     let map_len = (SLOTS_AT + capacity * len).div_ceil(4096) * 4096;
     // SAFETY: a fresh anonymous mapping; no memory of ours is touched.
     let p = unsafe {
@@ -110,6 +121,7 @@ pub unsafe fn ends(len: usize, capacity: usize) -> io::Result<(Producer, Consume
         base: NonNull::new(p.cast()).expect("mmap returns no null mapping"),
         map_len,
         capacity: capacity as u64,
+        mask: capacity as u64 - 1,
         len,
     });
     Ok((

@@ -17,7 +17,7 @@
 //!
 //! The peers' code is in [`ours`] (ipc's queues), [`kernel`] (pipe, socket pair), [`crates`]
 //! (ipc-channel and interprocess, with their cargo features), [`crate::spsc`] (the SPSC ring
-//! floor) and [`crate::iceoryx`] (iceoryx2, with its cargo feature).
+//! floor) and `crate::iceoryx` (iceoryx2, with its cargo feature).
 
 pub mod crates;
 pub mod kernel;

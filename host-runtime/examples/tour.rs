@@ -197,15 +197,15 @@ fn speed() -> Result<(), Box<dyn Error>> {
 
     let line = |what: &str, rate: f64| {
         println!(
-            "   {what:<38} {:>6.2} M msg/s  {:>5.1}x pipe",
+            "   {what:<36} {:>6.2} M msg/s  {:>5.1}x pipe",
             rate / 1e6,
             rate / pipe_rate
         );
     };
-    line("RawQueue, 64 B, put / get_into", raw_rate);
-    line("Queue<Vec<u8>>, 64 B, put(v.clone()) / get", vec_rate);
+    line("RawQueue put / get_into, 64 B", raw_rate);
+    line("Queue<Vec<u8>> put(v.clone()) / get", vec_rate);
     line("Queue<(u64, f64, String)> put / get", small_rate);
-    line("pipe, 64 B, one write / one read each", pipe_rate);
+    line("pipe, one write / one read, 64 B", pipe_rate);
     println!("   (BENCHMARKS.md, *Sustained streams*: the same loops, longer runs, more peers)");
     Ok(())
 }
