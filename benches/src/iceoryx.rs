@@ -21,6 +21,7 @@ use crate::msg::{message, seq_of, MSG_LEN, STOP};
 use crate::roundtrip::RoundTrip;
 use crate::shm::{SharedMem, PAGE};
 use crate::stream::{Batch, Receiver, Sender, Stream};
+use crate::sustained;
 
 type Msg = [u8; MSG_LEN];
 
@@ -39,38 +40,45 @@ fn names() -> (String, String) {
     (format!("{tag}/ping"), format!("{tag}/pong"))
 }
 
-/// One process's node, services and ports: it subscribes to `rx` and publishes on `tx`.
-pub struct Side {
+/// One process's node, services and ports: it subscribes to `rx` and publishes on `tx`; the
+/// payload is `[u8; N]`.
+pub struct Side<const N: usize = MSG_LEN> {
     // Ports first: dropped before the services and the node they belong to.
-    publisher: Option<Publisher<ipc::Service, Msg, ()>>,
-    subscriber: Option<Subscriber<ipc::Service, Msg, ()>>,
-    _services: Vec<PortFactory<ipc::Service, Msg, ()>>,
+    publisher: Option<Publisher<ipc::Service, [u8; N], ()>>,
+    subscriber: Option<Subscriber<ipc::Service, [u8; N], ()>>,
+    _services: Vec<PortFactory<ipc::Service, [u8; N], ()>>,
     _node: Node<ipc::Service>,
 }
 
-impl std::fmt::Debug for Side {
+impl<const N: usize> std::fmt::Debug for Side<N> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("iceoryx2::Side")
     }
 }
 
-impl Side {
+impl<const N: usize> Side<N> {
     /// Opens (or creates) the services named `rx` and `tx` with room for `cap` samples per
-    /// subscriber, no overflow (a full subscriber makes the publisher retry), and makes a
-    /// subscriber on `rx` and a publisher on `tx` (either may be `None`).
+    /// subscriber and up to `publishers` publishers, no overflow (a full subscriber makes the
+    /// publisher retry), and makes a subscriber on `rx` and a publisher on `tx` (either may be
+    /// `None`).
     ///
     /// # Errors
     ///
     /// Any iceoryx2 error.
-    pub fn new(rx: Option<&str>, tx: Option<&str>, cap: usize) -> io::Result<Side> {
+    pub fn new(
+        rx: Option<&str>,
+        tx: Option<&str>,
+        cap: usize,
+        publishers: usize,
+    ) -> io::Result<Side<N>> {
         let node = NodeBuilder::new().create::<ipc::Service>().map_err(err)?;
-        let open = |name: &str| -> io::Result<PortFactory<ipc::Service, Msg, ()>> {
+        let open = |name: &str| -> io::Result<PortFactory<ipc::Service, [u8; N], ()>> {
             let name: ServiceName = name.try_into().map_err(err)?;
             node.service_builder(&name)
-                .publish_subscribe::<Msg>()
+                .publish_subscribe::<[u8; N]>()
                 .enable_safe_overflow(false)
                 .subscriber_max_buffer_size(cap)
-                .max_publishers(1)
+                .max_publishers(publishers)
                 .max_subscribers(1)
                 .history_size(0)
                 .open_or_create()
@@ -113,7 +121,7 @@ impl Side {
     ///
     /// On an iceoryx2 error, or without a publisher.
     #[inline]
-    pub fn send(&self, m: &Msg) {
+    pub fn send(&self, m: &[u8; N]) {
         self.publisher
             .as_ref()
             .expect("publisher")
@@ -127,7 +135,7 @@ impl Side {
     ///
     /// On an iceoryx2 error, or without a subscriber.
     #[inline]
-    pub fn try_recv(&self, m: &mut Msg) -> bool {
+    pub fn try_recv(&self, m: &mut [u8; N]) -> bool {
         match self
             .subscriber
             .as_ref()
@@ -145,7 +153,7 @@ impl Side {
 
     /// Polls for a message with [`Backoff`].
     #[inline]
-    pub fn recv(&self, m: &mut Msg) {
+    pub fn recv(&self, m: &mut [u8; N]) {
         let mut backoff = Backoff::new(Policy::SPIN_THEN_YIELD);
         while !self.try_recv(m) {
             backoff.snooze();
@@ -172,9 +180,9 @@ impl PingPong {
     /// Any iceoryx2 error, or those of `fork`.
     pub fn spawn() -> io::Result<PingPong> {
         let (ping, pong) = names();
-        let side = Side::new(Some(&pong), Some(&ping), 2)?;
+        let side = Side::new(Some(&pong), Some(&ping), 2, 1)?;
         let child = Child::spawn(|| {
-            let Ok(side) = Side::new(Some(&ping), Some(&pong), 2) else {
+            let Ok(side) = Side::new(Some(&ping), Some(&pong), 2, 1) else {
                 return 2;
             };
             let mut m = [0u8; MSG_LEN];
@@ -285,9 +293,9 @@ impl Receiver for Rx {
 pub fn stream(cap: usize, n: u64) -> io::Result<Box<dyn Batch>> {
     let (topic, _) = names();
     let ack = Arc::new(SharedMem::new(PAGE)?);
-    let rx = Rx(Side::new(Some(&topic), None, cap)?, Arc::clone(&ack));
+    let rx = Rx(Side::new(Some(&topic), None, cap, 1)?, Arc::clone(&ack));
     let make_tx = move || {
-        let tx = Tx(Side::new(None, Some(&topic), cap).expect("iceoryx2 publisher"));
+        let tx = Tx(Side::new(None, Some(&topic), cap, 1).expect("iceoryx2 publisher"));
         // Acquire: pairs with the subscriber's Release store.
         while ack.at::<AtomicU32>(0).load(Acquire) == 0 {
             tx.0.send(&message(HELLO));
@@ -296,4 +304,95 @@ pub fn stream(cap: usize, n: u64) -> io::Result<Box<dyn Batch>> {
         tx
     };
     Ok(Box::new(Stream::spawn(make_tx, rx, n)?))
+}
+
+/// The least hello stamp of a sustained stream: above every message's stamp.
+const HELLO_BASE: u64 = u64::MAX - (1 << 16);
+
+/// The stamp of producer `index`'s hello in a sustained stream.
+fn hello(index: u32) -> u64 {
+    HELLO_BASE + u64::from(index)
+}
+
+/// A sustained stream's publisher: `[u8; N]` messages, stamped at both ends.
+struct SustainedTx<const N: usize>(Side<N>, [u8; N]);
+
+impl<const N: usize> sustained::Tx for SustainedTx<N> {
+    #[inline]
+    fn send(&mut self, stamp: u64) {
+        sustained::stamp_bytes(&mut self.1, stamp);
+        self.0.send(&self.1);
+    }
+}
+
+/// A sustained stream's subscriber; the shared word its `connect` sets once it has heard every
+/// producer.
+struct SustainedRx<const N: usize>(Side<N>, [u8; N], Arc<SharedMem>);
+
+impl<const N: usize> sustained::Rx for SustainedRx<N> {
+    #[inline]
+    fn recv(&mut self) -> u64 {
+        loop {
+            self.0.recv(&mut self.1);
+            let s = sustained::read_stamp(&self.1, N);
+            // A producer's last hellos may still arrive after the acknowledgement.
+            if s < HELLO_BASE {
+                return s;
+            }
+        }
+    }
+
+    /// Waits for a hello from every producer, then acknowledges.
+    fn connect(&mut self, producers: u32) {
+        let mut heard = vec![false; producers as usize];
+        while heard.contains(&false) {
+            self.0.recv(&mut self.1);
+            let s = sustained::read_stamp(&self.1, N);
+            if let Some(h) = (0..producers).position(|i| hello(i) == s) {
+                heard[h] = true;
+            }
+        }
+        // Release: pairs with the producers' Acquire loads.
+        self.2.at::<AtomicU32>(0).store(1, Release);
+    }
+}
+
+/// A sustained stream over one publish-subscribe service: `len`-byte messages (64 or 1,024)
+/// from `producers` processes, each with its own publisher, `cap` samples of subscriber buffer.
+///
+/// # Errors
+///
+/// Any iceoryx2 error, those of `mmap` and `fork`, or `Unsupported` for another `len`.
+pub fn sustained(len: usize, producers: u32, cap: usize) -> io::Result<Box<dyn sustained::Run>> {
+    match len {
+        64 => sustained_n::<64>(producers, cap),
+        1024 => sustained_n::<1024>(producers, cap),
+        _ => Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("no iceoryx2 payload type of {len} bytes"),
+        )),
+    }
+}
+
+fn sustained_n<const N: usize>(producers: u32, cap: usize) -> io::Result<Box<dyn sustained::Run>> {
+    let (topic, _) = names();
+    let ack = Arc::new(SharedMem::new(PAGE)?);
+    let publishers = producers as usize;
+    let rx = SustainedRx(
+        Side::<N>::new(Some(&topic), None, cap, publishers)?,
+        [0xA5; N],
+        Arc::clone(&ack),
+    );
+    let make_tx = |index| {
+        let side = Side::<N>::new(None, Some(&topic), cap, publishers).expect("iceoryx2 publisher");
+        let mut m = [0xA5; N];
+        sustained::stamp_bytes(&mut m, hello(index));
+        // Acquire: pairs with the subscriber's Release store.
+        while ack.at::<AtomicU32>(0).load(Acquire) == 0 {
+            side.send(&m);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        SustainedTx(side, [0xA5; N])
+    };
+    sustained::boxed(make_tx, rx, producers)
 }

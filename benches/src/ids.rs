@@ -49,6 +49,16 @@ pub mod group {
     /// `lock.rs`: two processes incrementing a shared counter under the lock; 2 increments
     /// an iteration, one per process (function ids: [`lock`](super::lock)).
     pub const LOCK_TWO_PROCESS_COUNTER: &str = "lock_two_process_counter";
+    /// `xproc.rs`: sustained stream, 64-byte messages, one forked producer running free
+    /// (function ids: [`sustained`](super::sustained)).
+    pub const SUSTAINED_64B: &str = "sustained_64B";
+    /// `xproc.rs`: sustained stream, 1,024-byte messages, one producer.
+    pub const SUSTAINED_1KIB: &str = "sustained_1KiB";
+    /// `xproc.rs`: sustained stream, 64-byte messages, two producers into one consumer.
+    pub const SUSTAINED_64B_2TO1: &str = "sustained_64B_2to1";
+    /// `xproc.rs`: sustained stream of a small typed struct, `(u64, f64, String)` with 16
+    /// characters, one producer.
+    pub const SUSTAINED_STRUCT: &str = "sustained_struct";
     /// `lock.rs`: one round of a barrier of two processes (function ids:
     /// [`barrier`](super::barrier)).
     pub const BARRIER_ROUND_2: &str = "barrier_round_2_processes";
@@ -115,6 +125,43 @@ pub mod xproc_throughput {
     pub const PIPE: &str = "pipe (64 B reads)";
     /// A pipe, read 64 KiB at a time.
     pub const PIPE_BATCHED: &str = "pipe (64 KiB reads)";
+    /// A Unix stream socket pair.
+    pub const SOCKETPAIR: &str = "unix socketpair";
+    /// iceoryx2's publish-subscribe (with the cargo feature `iceoryx2`).
+    pub const ICEORYX2: &str = super::ICEORYX2;
+}
+
+/// Function ids of the sustained groups ([`group::SUSTAINED_64B`], [`group::SUSTAINED_1KIB`],
+/// [`group::SUSTAINED_64B_2TO1`], [`group::SUSTAINED_STRUCT`]): the same id in every group a
+/// peer is in (`sustained::peers`).
+pub mod sustained {
+    /// host-runtime's `RawQueue`: `put(&m)` in the producer, `get_into(&mut buf)` here.
+    pub const RAW_QUEUE: &str = "host_runtime::RawQueue put/get_into";
+    /// host-runtime's `Queue<Vec<u8>>`: `put(v.clone())`, `get()`.
+    pub const QUEUE_VEC: &str = "host_runtime::Queue<Vec<u8>> put/get";
+    /// host-runtime's `Queue<(u64, f64, String)>`: `put((seq, 3.25, s.clone()))`, `get()`.
+    pub const QUEUE_STRUCT: &str = "host_runtime::Queue<(u64, f64, String)> put/get";
+    /// ipc-core's `ByteQueue` in shared memory, blocking (`benches::blocking`).
+    pub const BYTE_QUEUE_BLOCKING: &str = "ipc_core::ByteQueue blocking";
+    /// ipc-core's `ByteQueue` in shared memory, spinning.
+    pub const BYTE_QUEUE_SPIN: &str = "ipc_core::ByteQueue spin";
+    /// The SPSC ring in shared memory with cached indices (`benches::spsc`): the floor.
+    pub const SPSC_FLOOR: &str = "shm SPSC ring (floor)";
+    /// A pipe, one `write` per message, `read_exact` of one message per read.
+    pub const PIPE: &str = "pipe (one read per message)";
+    /// A pipe, one `write` per message, read 64 KiB at a time.
+    pub const PIPE_BATCHED: &str = "pipe (64 KiB reads)";
+    /// A Unix stream socket pair, `write_all` and `read_exact` per message.
+    pub const SOCKETPAIR: &str = "unix socketpair";
+    /// servo's ipc-channel, `IpcBytesSender::send(&m)` / `IpcBytesReceiver::recv()`.
+    pub const IPC_CHANNEL_BYTES: &str = "ipc-channel bytes_channel";
+    /// servo's ipc-channel, `IpcSender<Vec<u8>>::send(v.clone())` / `recv()`.
+    pub const IPC_CHANNEL_VEC: &str = "ipc-channel IpcSender<Vec<u8>>";
+    /// servo's ipc-channel, `IpcSender<(u64, f64, String)>`.
+    pub const IPC_CHANNEL_STRUCT: &str = "ipc-channel IpcSender<(u64, f64, String)>";
+    /// The interprocess crate's local socket (`local_socket::Stream`), `write_all` and
+    /// `read_exact` per message.
+    pub const INTERPROCESS: &str = "interprocess local socket";
     /// iceoryx2's publish-subscribe (with the cargo feature `iceoryx2`).
     pub const ICEORYX2: &str = super::ICEORYX2;
 }

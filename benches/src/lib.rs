@@ -9,6 +9,8 @@
 //!   (the spin and futex ping-pong floors, pipe, Unix socket, POSIX message queue, ipc-core's
 //!   `ByteQueue` in shared memory spinning or blocking, host-runtime's `RawQueue`, iceoryx2).
 //! - [`stream`]: a forked producer sending batches of 64-byte messages to the parent.
+//! - [`sustained`]: forked producers streaming free-running to the parent (64 B, 1 KiB, two
+//!   producers, a small struct) over every peer, and [`spsc`], the SPSC ring floor of them.
 //! - [`threads`]: a rig of persistent producer and consumer threads over any in-process queue.
 //! - [`latency`]: per-round-trip samples and their percentiles (median, p99).
 //! - [`memory`]: bytes of shared memory per queue and the peak RSS of a consumer.
@@ -37,5 +39,7 @@ pub mod memory;
 pub mod msg;
 pub mod roundtrip;
 pub mod shm;
+pub mod spsc;
 pub mod stream;
+pub mod sustained;
 pub mod threads;

@@ -137,7 +137,7 @@ pub fn peers() -> Vec<Peer> {
             },
         },
         Peer {
-            name: "unix socketpair",
+            name: id::SOCKETPAIR,
             boundable: false,
             make: |_, n| {
                 let (a, b) = UnixStream::pair()?;

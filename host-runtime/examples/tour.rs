@@ -149,92 +149,90 @@ fn channel_ends() -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
-/// 64-byte messages from a child to us: through a RawQueue, a Queue<T> and a pipe.
+/// Messages timed per stream of the speed section, after `WARM` untimed ones.
+const N: u64 = 1_000_000;
+const WARM: u64 = 100_000;
+
+/// Sustained streams from a child to us: the child `put`s in a free-running loop, we `get` in
+/// ours, the queue (capacity 1,024) fills and drains as it will. Timed over `N` messages after
+/// `WARM` (the steady state of a long stream); every message is checked.
 fn speed() -> Result<(), Box<dyn Error>> {
-    const N: u64 = 1_000_000;
     const MSG: usize = 64;
-    println!("4. Speed: {N} messages of {MSG} bytes, child process -> parent");
+    println!(
+        "4. Speed: sustained streams, child process -> parent, {N} messages timed after {WARM}"
+    );
 
     let raw = RawQueue::new(1024)?;
     let tx = raw.clone();
-    let secs = timed(
-        move || {
-            let m = [7u8; MSG];
-            for _ in 0..N {
-                tx.put(&m[..]).expect("put");
-            }
-        },
-        || {
-            let mut buf = Vec::with_capacity(MSG);
-            for _ in 0..N {
-                raw.get_into(&mut buf).expect("get");
-            }
+    let mut buf = Vec::with_capacity(MSG);
+    let raw_rate = stream(
+        move |seq| tx.put(message(seq)).expect("put"),
+        |seq| {
+            raw.get_into(&mut buf).expect("get");
+            assert_eq!(buf[..], message(seq), "in order");
         },
     )?;
-    let raw_rate = N as f64 / secs;
 
-    let typed = Queue::<String>::new(1024)?;
+    let typed = Queue::<Vec<u8>>::new(1024)?;
     let tx = typed.clone();
-    let secs = timed(
-        move || {
-            let m = "x".repeat(MSG - 1); // 63 bytes + a length byte
-            for _ in 0..N {
-                tx.put(m.clone()).expect("put");
-            }
-        },
-        || {
-            for _ in 0..N {
-                typed.get().expect("get");
-            }
-        },
+    let vec_rate = stream(
+        move |seq| tx.put(message(seq).to_vec()).expect("put"),
+        |seq| assert_eq!(typed.get().expect("get"), message(seq), "in order"),
     )?;
-    let typed_rate = N as f64 / secs;
+
+    let small = Queue::<(u64, f64, String)>::new(1024)?;
+    let tx = small.clone();
+    let text = "sixteen chars!!!".to_string();
+    let small_rate = stream(
+        move |seq| tx.put((seq, 3.25, text.clone())).expect("put"),
+        |seq| assert_eq!(small.get().expect("get").0, seq, "in order"),
+    )?;
 
     let (r, w) = sys::pipe()?;
-    let (mut r, w) = (File::from(r), File::from(w));
-    let secs = timed(
-        move || {
-            let mut w = &w;
-            let m = [7u8; MSG];
-            for _ in 0..N {
-                w.write_all(&m).expect("write");
-            }
-        },
-        || {
-            let mut buf = vec![0u8; 64 << 10];
-            let mut left = N as usize * MSG;
-            while left > 0 {
-                let n = r.read(&mut buf[..left.min(64 << 10)]).expect("read");
-                assert!(n > 0, "pipe closed early");
-                left -= n;
-            }
+    let (mut r, mut w) = (File::from(r), File::from(w));
+    let mut m = [0u8; MSG];
+    let pipe_rate = stream(
+        move |seq| w.write_all(&message(seq)).expect("write"),
+        |seq| {
+            r.read_exact(&mut m).expect("read");
+            assert_eq!(m, message(seq), "in order");
         },
     )?;
-    let pipe_rate = N as f64 / secs;
 
     let line = |what: &str, rate: f64| {
         println!(
-            "   {what:<26} {:>7.2} M msg/s   {:>5.1}x pipe",
+            "   {what:<36} {:>6.2} M msg/s  {:>5.1}x pipe",
             rate / 1e6,
             rate / pipe_rate
         );
     };
-    line("RawQueue (bytes)", raw_rate);
-    line("Queue<String> (serde)", typed_rate);
-    line("pipe (one write per msg)", pipe_rate);
+    line("RawQueue put / get_into, 64 B", raw_rate);
+    line("Queue<Vec<u8>> put(v.clone()) / get", vec_rate);
+    line("Queue<(u64, f64, String)> put / get", small_rate);
+    line("pipe, one write / one read, 64 B", pipe_rate);
+    println!("   (BENCHMARKS.md, *Sustained streams*: the same loops, longer runs, more peers)");
     Ok(())
 }
 
-/// Runs `produce` in a child and `consume` here; returns the seconds until `consume` is done.
-fn timed(
-    produce: impl FnOnce() + Send + 'static,
-    consume: impl FnOnce(),
+/// A 64-byte message carrying `seq` in its first 8 bytes.
+fn message(seq: u64) -> [u8; 64] {
+    let mut m = [7u8; 64];
+    m[..8].copy_from_slice(&seq.to_le_bytes());
+    m
+}
+
+/// Runs `send(seq)` for every `seq` in a child and `recv(seq)` for each here; the messages per
+/// second of `recv` over the last `N` (the first `WARM` untimed).
+fn stream(
+    mut send: impl FnMut(u64) + Send + 'static,
+    mut recv: impl FnMut(u64),
 ) -> Result<f64, Box<dyn Error>> {
-    let p = Process::new(produce);
-    let t = Instant::now();
+    let p = Process::new(move || (0..WARM + N).for_each(&mut send));
     p.start()?;
-    consume();
+    (0..WARM).for_each(&mut recv);
+    let t = Instant::now();
+    (WARM..WARM + N).for_each(&mut recv);
     let secs = t.elapsed().as_secs_f64();
     assert_eq!(p.join()?, 0, "the producer failed");
-    Ok(secs)
+    Ok(N as f64 / secs)
 }

@@ -133,10 +133,16 @@ pub(crate) fn latency_loop(quick: bool) -> Latencies {
 /// Python's figures: name → (value, unit), or why there are none.
 pub(crate) type Python = Result<(String, BTreeMap<String, (f64, String)>), String>;
 
-/// Runs `../shared/peers/python_mp_bench.py` (from the repository `root`) and reads its
+/// Python's scripts, relative to the repository root: the shared peers' figures, and CPython's
+/// sustained streams (this crate's).
+pub(crate) const PY_SCRIPTS: &[&str] = &[
+    "../shared/peers/python_mp_bench.py",
+    "benches/python/sustained_mp.py",
+];
+
+/// Runs `python3 rel` (a path relative to the repository `root`) and reads its
 /// `name value unit` lines.
-pub(crate) fn python(root: &Path) -> Python {
-    let rel = "../shared/peers/python_mp_bench.py";
+pub(crate) fn python(root: &Path, rel: &str) -> Python {
     let script = root.join(rel);
     if !script.exists() {
         return Err(format!(

@@ -1,16 +1,18 @@
 //! Runs the whole comparison and writes `BENCHMARKS.md` (and `benches/report/ratios.svg`).
 //!
 //! ```sh
-//! cargo run --release -p benches --features iceoryx2 --bin report
+//! cargo run --release -p benches --features all-peers --bin report
 //! ```
 //!
 //! 1. `cargo bench -p benches` over every bench target (criterion, warm-up 1 s, measurement
-//!    3 s), with the same `iceoryx2` feature this binary was built with;
+//!    3 s), with the same peers' features (`iceoryx2`, `ipc-channel`, `interprocess`; all
+//!    three: `all-peers`) this binary was built with;
 //! 2. its own latency loop: single round trips over every round-trip peer, for median and p99
 //!    (criterion only sees batches);
 //! 3. the memory figures: `ByteQueue::memory_size` for a grid of capacities and message sizes,
 //!    and the peak RSS of a consumer process after 10,000,000 messages;
-//! 4. `python3 ../shared/peers/python_mp_bench.py` (relative to the repository root), if there;
+//! 4. `python3 ../shared/peers/python_mp_bench.py` (relative to the repository root), if there,
+//!    and `python3 benches/python/sustained_mp.py` (CPython's sustained streams);
 //! 5. the code size of `ipc-core/examples/code_size.rs`'s functions on thumbv7em-none-eabihf
 //!    (`opt-level = "s"`; needs that rustup target, `llvm-nm` and `llvm-objdump`);
 //! 6. reads criterion's `benchmark.json` and `estimates.json` of this run and writes the tables.
@@ -133,10 +135,9 @@ fn run(opts: &Options) -> Result<(), String> {
     let target = target_dir(&root)?;
     let started = SystemTime::now();
     let load_before = load_avg();
-    let features: &[&str] = if cfg!(feature = "iceoryx2") {
-        &["--features", "iceoryx2"]
-    } else {
-        &[]
+    let features: Vec<String> = match table::features() {
+        f if f.is_empty() => Vec::new(),
+        f => vec!["--features".into(), f.join(",")],
     };
     let mut benches: Vec<&str> = BENCHES.to_vec();
     let mut notes = Vec::new();
@@ -150,7 +151,7 @@ fn run(opts: &Options) -> Result<(), String> {
             }
             let ok = Command::new(cargo())
                 .args(["bench", "-p", "benches", "--bench", extra, "--no-run"])
-                .args(features)
+                .args(&features)
                 .current_dir(&root)
                 .status()
                 .map(|s| s.success())
@@ -164,7 +165,7 @@ fn run(opts: &Options) -> Result<(), String> {
             }
         }
         let mut cmd = Command::new(cargo());
-        cmd.args(["bench", "-p", "benches"]).args(features);
+        cmd.args(["bench", "-p", "benches"]).args(&features);
         for b in &benches {
             cmd.args(["--bench", b]);
         }
@@ -191,7 +192,16 @@ fn run(opts: &Options) -> Result<(), String> {
     let rss = memory::consumer_rss(if opts.quick { 1_000_000 } else { RSS_MESSAGES });
     let python = if opts.python {
         eprintln!("report: python");
-        Some(python(&root))
+        // Every script's figures in one map; a script that failed is a note.
+        let mut merged: Option<inputs::Python> = None;
+        for rel in inputs::PY_SCRIPTS {
+            match (python(&root, rel), &mut merged) {
+                (Ok((_, figures)), Some(Ok((_, all)))) => all.extend(figures),
+                (Ok(got), _) => merged = Some(Ok(got)),
+                (Err(e), _) => notes.push(format!("Python: {e}")),
+            }
+        }
+        Some(merged.unwrap_or_else(|| Err("no Python script ran".into())))
     } else {
         None
     };
@@ -220,7 +230,7 @@ fn run(opts: &Options) -> Result<(), String> {
         loads: [load_before, load_after_bench, load_end],
         quick: opts.quick,
         notes: &notes,
-        features,
+        features: &features,
     };
     let svg_rel = "benches/report/ratios.svg";
     let svg_path = root.join(svg_rel);

@@ -3,14 +3,17 @@
 
 use std::fmt::Write as _;
 
-use benches::ids::{self, group};
+use benches::ids::group;
 use benches::latency::Percentiles;
 use benches::memory;
 
 use crate::code_size::{self, Sizes};
 use crate::fmt::{fmt_bytes, fmt_ns, fmt_rate, fmt_ratio};
 use crate::inputs::{Bench, Latencies, Machine, Python, Results};
-use crate::table::{Peer, Section, Target, CODE_SIZES, PYTHON, SECTIONS, TARGETS};
+use crate::table::{
+    self, Cell, Peer, Section, Target, CODE_SIZES, PYTHON, SECTIONS, STREAMS, STREAM_COLUMNS,
+    TARGETS,
+};
 
 /// Everything the report shows, gathered by `run`.
 pub(crate) struct Doc<'a> {
@@ -23,7 +26,8 @@ pub(crate) struct Doc<'a> {
     pub(crate) loads: [String; 3],
     pub(crate) quick: bool,
     pub(crate) notes: &'a [String],
-    pub(crate) features: &'a [&'a str],
+    /// The arguments that turned the optional peers on (`--features a,b`), if any.
+    pub(crate) features: &'a [String],
 }
 
 impl Doc<'_> {
@@ -119,6 +123,7 @@ impl Doc<'_> {
         }
 
         self.targets(&mut s);
+        self.streams(&mut s);
 
         let _ = writeln!(s, "## The picture\n");
         let _ = writeln!(
@@ -262,9 +267,14 @@ impl Doc<'_> {
              p50 and p99 of the latency loop. Each ratio is the one its target bounds: our time \
              ÷ the peer's for \"≤\", the peer's time ÷ ours for \"faster\" and \"≥\".\n"
         );
+        self.target_rows(s, TARGETS.iter());
+    }
+
+    /// The targets table: one row per target of `targets`.
+    fn target_rows<'t>(&self, s: &mut String, targets: impl Iterator<Item = &'t Target>) {
         let _ = writeln!(s, "| target (issue) | measured | status |");
         let _ = writeln!(s, "|---|---|---|");
-        for t in TARGETS {
+        for t in targets {
             let label = t.label.replace("{ours}", &format!("`{}`", t.ours));
             let (measured, status) = match self.target(t) {
                 Ok((measured, true)) => (measured, "met"),
@@ -276,6 +286,48 @@ impl Doc<'_> {
         let _ = writeln!(s);
     }
 
+    /// *Sustained streams*: every cross-process peer's rate in gated batches and in the
+    /// sustained scenarios side by side ([`STREAMS`]), then issue 17's targets.
+    fn streams(&self, s: &mut String) {
+        let _ = writeln!(s, "## Sustained streams\n");
+        let _ = writeln!(
+            s,
+            "Messages per second between processes. *Gated*: the producer waits at a gate after \
+             each batch of 4,096 and the queue holds a whole batch (`xproc_throughput_64B`). \
+             *Sustained*: forked producers `put` in a free-running loop and the consumer `get`s \
+             in its own, the queue filling and draining as it will, 1,024 slots where the peer \
+             has a capacity; a measured run moves at least 10 M messages through our queues \
+             (`sustained_*` groups, `benches/src/sustained.rs`). Every message's sequence number \
+             is checked. CPython's figures: `benches/python/sustained_mp.py` (its own, smaller \
+             count). — : not a scenario of that peer; *not run*: a peer of a cargo feature this \
+             report was built without, or a figure missing.\n"
+        );
+        let _ = write!(s, "| peer |");
+        for c in STREAM_COLUMNS {
+            let _ = write!(s, " {c} |");
+        }
+        let _ = writeln!(s, "\n|---|{}", "--:|".repeat(STREAM_COLUMNS.len()));
+        for (name, cells) in STREAMS {
+            let _ = write!(s, "| {name} |");
+            for cell in cells {
+                let text = match *cell {
+                    Cell::None => "—".to_string(),
+                    Cell::Bench(group, id) => self
+                        .find(group, id)
+                        .and_then(Bench::rate)
+                        .map_or_else(|| "not run".to_string(), fmt_rate),
+                    Cell::Python(key) => self
+                        .python_figure(key)
+                        .map_or_else(|_| "not run".to_string(), fmt_rate),
+                };
+                let _ = write!(s, " {text} |");
+            }
+            let _ = writeln!(s);
+        }
+        let _ = writeln!(s, "\nIssue 17's targets (also in the table above):\n");
+        self.target_rows(s, TARGETS.iter().filter(|t| t.issue == 17));
+    }
+
     /// One target's figures, and whether it is met; or what is missing.
     fn target(&self, t: &Target) -> Result<(String, bool), String> {
         let ours = self
@@ -284,6 +336,10 @@ impl Doc<'_> {
         let peer = match t.peer {
             Peer::Bench(id) => {
                 let b = self.find(t.group, id).ok_or_else(|| missing(t.group, id))?;
+                (b.per_elem(), b.rate())
+            }
+            Peer::Other(group, id) => {
+                let b = self.find(group, id).ok_or_else(|| missing(group, id))?;
                 (b.per_elem(), b.rate())
             }
             Peer::Python(key) => {
@@ -508,10 +564,12 @@ impl Doc<'_> {
         };
         let _ = writeln!(
             s,
-            "`python3 ../shared/peers/python_mp_bench.py` ({version}, fork start method), run by \
-             the same command right after the benches, same scenarios: 64-byte `bytes` through a \
+            "`python3 ../shared/peers/python_mp_bench.py` and `python3 \
+             benches/python/sustained_mp.py` ({version}, fork start method), run by the same \
+             command right after the benches, same scenarios: 64-byte `bytes` through a \
              `Queue(1024)` from a child process; a round trip through two queues; process start + \
-             join.\n"
+             join; sustained streams of 64-byte and 1,024-byte `bytes` and of a tuple `(int, \
+             float, 16-character str)`, each message checked.\n"
         );
         let _ = writeln!(
             s,
@@ -558,9 +616,18 @@ impl Doc<'_> {
              `benches/src/` (the peers, the thread rig, the latency loop); this report: \
              `benches/src/bin/report/`. Every bench checks its result before it is timed, and \
              every message's sequence number (or a checksum of them) while timed.\n\
-             * Throughput groups time batches with `iter_custom`: helpers (threads or a forked \
-             process) stay alive and wait at a gate between batches; a batch's time runs from the \
-             start signal to the last message received.\n\
+             * The gated throughput groups (threads, `xproc_throughput_*`) time batches with \
+             `iter_custom`: helpers (threads or a forked process) stay alive and wait at a gate \
+             between batches; a batch's time runs from the start signal to the last message \
+             received.\n\
+             * The sustained groups (`sustained_*`) time free-running streams: one iteration is \
+             2^20 messages through the shared-memory peers, 2^17 through the kernel's and the \
+             crates' (pipes, sockets, ipc-channel, interprocess); the producers send a sample's \
+             messages in one loop without pause, the consumer receives them in its own. \
+             ipc-channel 0.23 (`bytes_channel`; typed `channel` with serde) and interprocess 2 \
+             (a local socket in Linux's abstract namespace) are built with the cargo features \
+             `ipc-channel` and `interprocess` (`all-peers` turns them and `iceoryx2` on; CI's \
+             quick pass leaves them out).\n\
              * Every waiting side of every peer uses the same backoff (spins doubling up to 127 in \
              all, then `sched_yield`), except the floors (one spin per look, 127 looks, then \
              `sched_yield`), the blocking variants (ipc's `blocking`, `RawQueue`, `Queue`: one \
@@ -587,10 +654,11 @@ impl Doc<'_> {
 
 /// Why a target has no figure: its benchmark `id` did not run in `group`.
 fn missing(group: &str, id: &str) -> String {
-    let why = if id == ids::ICEORYX2 && !cfg!(feature = "iceoryx2") {
-        " (built without the cargo feature `iceoryx2`)"
-    } else {
-        ""
+    let why = match table::feature_of(id) {
+        Some(f) if !table::features().contains(&f) => {
+            format!(" (built without the cargo feature `{f}`)")
+        }
+        _ => String::new(),
     };
     format!("no result `{id}` in `{group}`{why}")
 }
@@ -599,7 +667,7 @@ fn missing(group: &str, id: &str) -> String {
 mod tests {
     use std::collections::BTreeMap;
 
-    use benches::ids::{push_pop as pp, xproc_roundtrip as rt, xproc_throughput as tp};
+    use benches::ids::{self, push_pop as pp, xproc_roundtrip as rt, xproc_throughput as tp};
 
     use super::*;
 
@@ -745,6 +813,78 @@ mod tests {
         assert!(r.contains("| 792 | 700 | 1 |"), "{r}");
         let r = row(&md, "heapless `mpmc::Queue<u32, 16>`");
         assert!(r.contains("not found"), "{r}");
+    }
+
+    #[test]
+    fn sustained_streams_stand_beside_gated_and_meet_issue_17s_targets() {
+        use benches::ids::sustained as su;
+        let mut results = Results::new();
+        // Gated: 4,096 in 409.6 µs, 10 M/s. Sustained: 2^20 messages an iteration.
+        results.insert(
+            group::XPROC_THROUGHPUT_64B.into(),
+            vec![bench(tp::RAW_QUEUE, 409_600.0, Some(4096))],
+        );
+        let mib = 1u64 << 20;
+        // 1 ns a message is 1,000 M/s: RawQueue 8 M/s, the floor 20 M/s, a pipe 1 M/s.
+        let per = |rate_m: f64| mib as f64 * 1e3 / rate_m;
+        results.insert(
+            group::SUSTAINED_64B.into(),
+            vec![
+                bench(su::RAW_QUEUE, per(8.0), Some(mib)),
+                bench(su::SPSC_FLOOR, per(20.0), Some(mib)),
+                bench(su::PIPE, per(1.0), Some(mib)),
+            ],
+        );
+        results.insert(
+            group::SUSTAINED_64B_2TO1.into(),
+            vec![bench(su::RAW_QUEUE, per(7.0), Some(mib))],
+        );
+        let figures = BTreeMap::from([(
+            crate::table::PY_SUSTAINED_TUPLE.to_string(),
+            (50_000.0, "msg/s".to_string()),
+        )]);
+        let python: Python = Ok(("Python 3".into(), figures));
+        let md = markdown(&results, Some(&python));
+        let r = row(&md, "`RawQueue` |");
+        assert!(
+            r.starts_with("| `RawQueue` | 10.00 M/s | 8.00 M/s | not run | 7.00 M/s | — |"),
+            "{r}"
+        );
+        let r = row(&md, "CPython `multiprocessing.Queue`");
+        assert!(r.ends_with("| not run | not run | — | 50.0 k/s |"), "{r}");
+        // 8 M/s ÷ 20 M/s = 0.40 < 0.5: missed; 8× a pipe: missed; 2 → 1: 7/8 = 0.88: met.
+        let r = row(
+            &md,
+            &format!("`{}` 64 B sustained: throughput", su::RAW_QUEUE),
+        );
+        assert!(
+            r.contains("8.00 M/s vs 20.00 M/s: 0.40×") && r.ends_with("| **missed** |"),
+            "{r}"
+        );
+        let r = row(&md, &format!("`{}` 64 B sustained ≥ 10×", su::RAW_QUEUE));
+        assert!(
+            r.contains(": 8.00×") && r.ends_with("| **missed** |"),
+            "{r}"
+        );
+        let r = row(&md, &format!("`{}` 2 producers", su::RAW_QUEUE));
+        assert!(
+            r.contains("7.00 M/s vs 8.00 M/s: 0.88×") && r.ends_with("| met |"),
+            "{r}"
+        );
+        // The struct's Python target names the figure; ipc-channel's names its feature.
+        let r = row(&md, &format!("`{}` sustained ≥ 100×", su::QUEUE_STRUCT));
+        assert!(r.ends_with("| not measured |"), "{r}");
+        let r = row(
+            &md,
+            &format!("`{}` sustained ≥ 10× ipc-channel", su::QUEUE_STRUCT),
+        );
+        assert!(r.ends_with("| not measured |"), "{r}");
+        // The summary repeats issue 17's rows, so each appears twice.
+        let n = md
+            .lines()
+            .filter(|l| l.starts_with(&format!("| `{}` 2 producers", su::RAW_QUEUE)))
+            .count();
+        assert_eq!(n, 2);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! whose benchmark did not run says so ("not measured") instead of disappearing.
 
 use benches::ids::{
-    barrier as bar, code_size as cs, group, lock, pool, push_pop as pp, spawn,
+    barrier as bar, code_size as cs, group, lock, pool, push_pop as pp, spawn, sustained as su,
     xproc_roundtrip as rt, xproc_throughput as tp,
 };
 
@@ -99,6 +99,31 @@ pub(crate) const SECTIONS: &[Section] = &[
                any queue of 64-byte messages can do.",
     },
     Section {
+        group: group::SUSTAINED_64B,
+        title: "Processes: sustained stream, 64 B, producer running free (capacity 1,024)",
+        reference: &[su::RAW_QUEUE],
+        note: SUSTAINED_NOTE,
+    },
+    Section {
+        group: group::SUSTAINED_1KIB,
+        title: "Processes: sustained stream, 1,024 B, producer running free (capacity 1,024)",
+        reference: &[su::RAW_QUEUE],
+        note: SUSTAINED_NOTE,
+    },
+    Section {
+        group: group::SUSTAINED_64B_2TO1,
+        title: "Processes: sustained stream, 64 B, 2 producers → 1 consumer (capacity 1,024)",
+        reference: &[su::RAW_QUEUE],
+        note: "Rates count the messages of both producers. The SPSC floor and interprocess's \
+               local socket (one connection, one byte stream) have one producer only.",
+    },
+    Section {
+        group: group::SUSTAINED_STRUCT,
+        title: "Processes: sustained stream of `(u64, f64, String)` (16 characters)",
+        reference: &[su::QUEUE_STRUCT],
+        note: "Typed peers: each message is a new tuple, its string cloned, checked on arrival.",
+    },
+    Section {
         group: group::PROCESS_SPAWN_JOIN,
         title: "Process start + join",
         reference: &[spawn::PROCESS],
@@ -132,6 +157,8 @@ pub(crate) const SECTIONS: &[Section] = &[
 pub(crate) enum Peer {
     /// A benchmark (function id) of the target's group.
     Bench(&'static str),
+    /// A benchmark of another group: (group, function id).
+    Other(&'static str, &'static str),
     /// One of Python's figures (its name in `python_mp_bench.py`'s output), a rate.
     Python(&'static str),
 }
@@ -188,9 +215,22 @@ pub(crate) struct Target {
 
 const TP: &str = group::XPROC_THROUGHPUT_64B;
 const RT: &str = group::XPROC_ROUNDTRIP_64B;
+const S64: &str = group::SUSTAINED_64B;
+const S1K: &str = group::SUSTAINED_1KIB;
+const S2: &str = group::SUSTAINED_64B_2TO1;
+const SST: &str = group::SUSTAINED_STRUCT;
 
 /// Python's figure of a forked producer streaming 64-byte messages.
 pub(crate) const PY_QUEUE_THROUGHPUT: &str = "queue_throughput_64B";
+/// Python's sustained figures (`benches/python/sustained_mp.py`): 64-byte and 1,024-byte
+/// `bytes`, and a tuple `(int, float, 16-character str)`.
+pub(crate) const PY_SUSTAINED_64B: &str = "sustained_bytes_64B";
+pub(crate) const PY_SUSTAINED_1KIB: &str = "sustained_bytes_1024B";
+pub(crate) const PY_SUSTAINED_TUPLE: &str = "sustained_tuple";
+
+const SUSTAINED_NOTE: &str = "Forked producers `put` in a free-running loop, the consumer \
+    `get`s; the queue fills and drains as it will. Pipes and sockets keep the kernel's default \
+    buffers; the SPSC ring is the floor (fixed-size slots, cached indices, no checks).";
 
 const fn target(
     issue: u8,
@@ -222,12 +262,13 @@ const PIPE_10X: &str = "{ours} forked producer → consumer ≥ 10× a pipe";
 const PYTHON_100X: &str = "{ours} ≥ 100× Python's `multiprocessing.Queue`";
 const FLOOR_2X: &str = "round trip {ours} (blocking, peer awake) ≤ 2× spin ping-pong";
 const PIPE_BATCHED: &str = "a pipe read 64 KiB at a time";
+
 const MAILBOX: &str = "the 64-byte mailbox floor";
 
-/// The speed targets of issues 2, 3, 7 and 15, in the order of the table.
+/// The speed targets of issues 2, 3, 7, 15 and 17, in the order of the table.
 pub(crate) const TARGETS: &[Target] = {
     use Goal::{AtMost, Faster, FasterBy};
-    use Peer::{Bench, Python};
+    use Peer::{Bench, Other, Python};
     &[
         target(
             2,
@@ -405,6 +446,82 @@ pub(crate) const TARGETS: &[Target] = {
             AtMost(2.0),
             "`Barrier` round of 2 processes ≤ 2× a futex ping-pong",
         ),
+        target(
+            17,
+            S64,
+            su::RAW_QUEUE,
+            Bench(su::SPSC_FLOOR),
+            FasterBy(0.5),
+            "{ours} 64 B sustained: throughput ≥ 0.5× the SPSC ring floor's",
+        ),
+        with_scale(
+            target(
+                17,
+                S64,
+                su::RAW_QUEUE,
+                Bench(su::PIPE),
+                FasterBy(10.0),
+                "{ours} 64 B sustained ≥ 10× a pipe",
+            ),
+            su::PIPE_BATCHED,
+            PIPE_BATCHED,
+        ),
+        target(
+            17,
+            S64,
+            su::QUEUE_VEC,
+            Python(PY_SUSTAINED_64B),
+            FasterBy(100.0),
+            "{ours} 64 B sustained ≥ 100× CPython's `multiprocessing.Queue` (`bytes`)",
+        ),
+        target(
+            17,
+            S1K,
+            su::QUEUE_VEC,
+            Python(PY_SUSTAINED_1KIB),
+            FasterBy(100.0),
+            "{ours} 1 KiB sustained ≥ 100× CPython's `multiprocessing.Queue` (`bytes`)",
+        ),
+        target(
+            17,
+            SST,
+            su::QUEUE_STRUCT,
+            Python(PY_SUSTAINED_TUPLE),
+            FasterBy(100.0),
+            "{ours} sustained ≥ 100× CPython's `multiprocessing.Queue` (a tuple)",
+        ),
+        target(
+            17,
+            S64,
+            su::QUEUE_VEC,
+            Bench(su::IPC_CHANNEL_VEC),
+            FasterBy(10.0),
+            "{ours} 64 B sustained ≥ 10× ipc-channel (`IpcSender<Vec<u8>>`)",
+        ),
+        target(
+            17,
+            S1K,
+            su::QUEUE_VEC,
+            Bench(su::IPC_CHANNEL_VEC),
+            FasterBy(10.0),
+            "{ours} 1 KiB sustained ≥ 10× ipc-channel (`IpcSender<Vec<u8>>`)",
+        ),
+        target(
+            17,
+            SST,
+            su::QUEUE_STRUCT,
+            Bench(su::IPC_CHANNEL_STRUCT),
+            FasterBy(10.0),
+            "{ours} sustained ≥ 10× ipc-channel (`IpcSender` of the same tuple)",
+        ),
+        target(
+            17,
+            S2,
+            su::RAW_QUEUE,
+            Other(S64, su::RAW_QUEUE),
+            FasterBy(0.8),
+            "{ours} 2 producers → 1: throughput ≥ 0.8× one producer's (64 B sustained)",
+        ),
     ]
 };
 
@@ -420,6 +537,24 @@ pub(crate) const PYTHON: &[(&str, &[Ours])] = &[
             (TP, tp::QUEUE_VEC, "`Queue<Vec<u8>>`"),
             (TP, tp::RAW_QUEUE, "`RawQueue`"),
         ],
+    ),
+    (
+        PY_SUSTAINED_64B,
+        &[
+            (S64, su::QUEUE_VEC, "`Queue<Vec<u8>>`"),
+            (S64, su::RAW_QUEUE, "`RawQueue`"),
+        ],
+    ),
+    (
+        PY_SUSTAINED_1KIB,
+        &[
+            (S1K, su::QUEUE_VEC, "`Queue<Vec<u8>>`"),
+            (S1K, su::RAW_QUEUE, "`RawQueue`"),
+        ],
+    ),
+    (
+        PY_SUSTAINED_TUPLE,
+        &[(SST, su::QUEUE_STRUCT, "`Queue<(u64, f64, String)>`")],
     ),
     (
         "queue_roundtrip",
@@ -466,3 +601,134 @@ pub(crate) const CODE_SIZES: &[(&str, &str)] = &[
     ),
     (cs::LOCK, "ipc-core `LockWord`: lock_spin + unlock"),
 ];
+
+/// Where a cell of the *Sustained streams* table comes from.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Cell {
+    /// A benchmark: (group, function id); its rate.
+    Bench(&'static str, &'static str),
+    /// One of Python's figures, a rate.
+    Python(&'static str),
+    /// Not measured in this scenario.
+    None,
+}
+
+/// The columns of the *Sustained streams* table: gated batches, then the sustained groups.
+pub(crate) const STREAM_COLUMNS: [&str; 5] = [
+    "gated 64 B (batch 4,096, never full)",
+    "sustained 64 B",
+    "sustained 1 KiB",
+    "sustained 64 B, 2 → 1",
+    "sustained `(u64, f64, String)`",
+];
+
+/// A byte peer's cells: its gated figure (if any), then its id in the three byte groups.
+const fn bytes(gated: Cell, id: &'static str, two: bool) -> [Cell; 5] {
+    [
+        gated,
+        Cell::Bench(S64, id),
+        Cell::Bench(S1K, id),
+        if two { Cell::Bench(S2, id) } else { Cell::None },
+        Cell::None,
+    ]
+}
+
+/// The rows of the *Sustained streams* table: each peer, gated and sustained side by side.
+pub(crate) const STREAMS: &[(&str, [Cell; 5])] = {
+    use Cell::{Bench, None, Python};
+    &[
+        (
+            "`RawQueue`",
+            bytes(Bench(TP, tp::RAW_QUEUE), su::RAW_QUEUE, true),
+        ),
+        (
+            "`Queue<Vec<u8>>`",
+            bytes(Bench(TP, tp::QUEUE_VEC), su::QUEUE_VEC, true),
+        ),
+        (
+            "`Queue<(u64, f64, String)>`",
+            [None, None, None, None, Bench(SST, su::QUEUE_STRUCT)],
+        ),
+        (
+            "ipc-core `ByteQueue` blocking",
+            bytes(
+                Bench(TP, tp::BYTE_QUEUE_BLOCKING),
+                su::BYTE_QUEUE_BLOCKING,
+                true,
+            ),
+        ),
+        (
+            "ipc-core `ByteQueue` spin",
+            bytes(Bench(TP, tp::BYTE_QUEUE_SPIN), su::BYTE_QUEUE_SPIN, true),
+        ),
+        (
+            "SPSC ring in shared memory (floor)",
+            bytes(None, su::SPSC_FLOOR, false),
+        ),
+        (
+            "pipe, one read per message",
+            bytes(Bench(TP, tp::PIPE), su::PIPE, true),
+        ),
+        (
+            "pipe, 64 KiB reads",
+            bytes(Bench(TP, tp::PIPE_BATCHED), su::PIPE_BATCHED, true),
+        ),
+        (
+            "unix socketpair",
+            bytes(Bench(TP, tp::SOCKETPAIR), su::SOCKETPAIR, true),
+        ),
+        (
+            "ipc-channel `bytes_channel`",
+            bytes(None, su::IPC_CHANNEL_BYTES, true),
+        ),
+        (
+            "ipc-channel `IpcSender<Vec<u8>>`",
+            bytes(None, su::IPC_CHANNEL_VEC, true),
+        ),
+        (
+            "ipc-channel `IpcSender<(u64, f64, String)>`",
+            [None, None, None, None, Bench(SST, su::IPC_CHANNEL_STRUCT)],
+        ),
+        (
+            "interprocess local socket",
+            bytes(None, su::INTERPROCESS, false),
+        ),
+        (
+            "iceoryx2 publish-subscribe",
+            bytes(Bench(TP, tp::ICEORYX2), su::ICEORYX2, true),
+        ),
+        (
+            "CPython `multiprocessing.Queue`",
+            [
+                None,
+                Python(PY_SUSTAINED_64B),
+                Python(PY_SUSTAINED_1KIB),
+                None,
+                Python(PY_SUSTAINED_TUPLE),
+            ],
+        ),
+    ]
+};
+
+/// The cargo feature a benchmark needs, if any (the peers of optional crates).
+pub(crate) fn feature_of(id: &str) -> Option<&'static str> {
+    match id {
+        benches::ids::ICEORYX2 => Some("iceoryx2"),
+        su::IPC_CHANNEL_BYTES | su::IPC_CHANNEL_VEC | su::IPC_CHANNEL_STRUCT => Some("ipc-channel"),
+        su::INTERPROCESS => Some("interprocess"),
+        _ => Option::None,
+    }
+}
+
+/// The optional peers' cargo features this binary was built with (the report runs the benches
+/// with the same).
+pub(crate) fn features() -> Vec<&'static str> {
+    [
+        ("iceoryx2", cfg!(feature = "iceoryx2")),
+        ("ipc-channel", cfg!(feature = "ipc-channel")),
+        ("interprocess", cfg!(feature = "interprocess")),
+    ]
+    .into_iter()
+    .filter_map(|(f, on)| on.then_some(f))
+    .collect()
+}
