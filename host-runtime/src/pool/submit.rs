@@ -71,8 +71,13 @@ impl Pool {
         Ok(())
     }
 
-    /// Submits one task whose message is `msg`, copied into a recycled buffer.
-    pub(super) fn submit_copy(&self, msg: &[u8], sink: Arc<dyn Sink>) -> Result<(), PoolError> {
+    /// Submits one task whose message is `msg`: copied into a recycled buffer if it is short,
+    /// moved out of `msg` (left empty) otherwise (see `Sched::buffer`).
+    pub(super) fn submit_message(
+        &self,
+        msg: &mut Vec<u8>,
+        sink: Arc<dyn Sink>,
+    ) -> Result<(), PoolError> {
         let tables = self.shared.tables.get();
         let mut s = lock(&self.shared.sched);
         if s.phase != Phase::Running {
