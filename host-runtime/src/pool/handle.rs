@@ -189,17 +189,18 @@ impl Pool {
         let cell = Arc::new(Cell::new(callbacks));
         let sink: Arc<dyn Sink> = cell.clone();
         // Encoded into a buffer of this thread, then copied into a buffer the pool recycles:
-        // no allocation per task for the message.
+        // no allocation per task for a short message. A long one is not copied again: the
+        // job takes the thread's buffer, which the next long message allocates anew.
         SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
             Ok(mut buf) => {
                 self.encode_task(apply_shim::<A, R>, f, &args, &mut buf)?;
-                self.submit_copy(&buf, sink)
+                self.submit_message(&mut buf, sink)
             }
             // Re-entered (an argument's `Serialize` submits a task): use a fresh buffer.
             Err(_) => {
                 let mut buf = Vec::new();
                 self.encode_task(apply_shim::<A, R>, f, &args, &mut buf)?;
-                self.submit_copy(&buf, sink)
+                self.submit_message(&mut buf, sink)
             }
         })?;
         Ok(AsyncResult::new(cell, self.shared.owner))

@@ -148,9 +148,14 @@ impl Sched {
         }
     }
 
-    /// A copy of `msg` in a recycled buffer if there is one (the submitting thread allocated
-    /// it, the result thread would free it: recycling saves both, per task).
-    pub(super) fn buffer(&mut self, msg: &[u8]) -> Vec<u8> {
+    /// The buffer a job keeps its message `msg` in: a short one is copied into a recycled
+    /// buffer if there is one (the submitting thread would allocate it, the result thread
+    /// free it: recycling saves both, per task); a longer one, which no recycled buffer holds,
+    /// is moved out of `msg` (left empty) rather than copied into a new allocation.
+    pub(super) fn buffer(&mut self, msg: &mut Vec<u8>) -> Vec<u8> {
+        if msg.len() > SPARE_CAPACITY {
+            return std::mem::take(msg);
+        }
         let mut buf = self.spare.pop().unwrap_or_default();
         buf.clear();
         buf.extend_from_slice(msg);

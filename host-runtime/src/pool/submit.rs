@@ -71,8 +71,13 @@ impl Pool {
         Ok(())
     }
 
-    /// Submits one task whose message is `msg`, copied into a recycled buffer.
-    pub(super) fn submit_copy(&self, msg: &[u8], sink: Arc<dyn Sink>) -> Result<(), PoolError> {
+    /// Submits one task whose message is `msg`: copied into a recycled buffer if it is short,
+    /// moved out of `msg` (left empty) otherwise (see `Sched::buffer`).
+    pub(super) fn submit_message(
+        &self,
+        msg: &mut Vec<u8>,
+        sink: Arc<dyn Sink>,
+    ) -> Result<(), PoolError> {
         let tables = self.shared.tables.get();
         let mut s = lock(&self.shared.sched);
         if s.phase != Phase::Running {
@@ -121,24 +126,20 @@ impl Pool {
         if lock(&self.shared.sched).phase != Phase::Running {
             return Err(PoolError::NotRunning);
         }
-        let items: Vec<A> = items.into_iter().collect();
-        let chunksize = match chunksize {
-            0 => default_chunksize(items.len(), self.processes),
-            n => n,
-        };
-        let any = !items.is_empty();
         let mut chunks = VecDeque::new();
-        // Each chunk's items are dropped as soon as it is encoded, so that the next message can
-        // take their memory: with large items (1 MiB buffers) this halves the memory a map
-        // holds at once, and spares fresh pages (a page fault each 4 KiB) for every message.
-        let mut rest = items.into_iter();
-        loop {
-            let chunk: Vec<A> = rest.by_ref().take(chunksize).collect();
-            if chunk.is_empty() {
-                break;
+        match chunksize {
+            // Python's default needs the number of items first.
+            0 => {
+                let items: Vec<A> = items.into_iter().collect();
+                let chunksize = default_chunksize(items.len(), self.processes);
+                self.encode_chunks(f, items.into_iter(), chunksize, &mut chunks)?;
             }
-            self.encode_chunk(f, &chunk, &mut chunks)?;
+            // Read as encoded: each item is made (e.g. cloned by a `repeat_n`) just before it
+            // is encoded and dropped just after, so the next one can take its memory, still
+            // in the cache, instead of every item living at once beside its message.
+            n => self.encode_chunks(f, items.into_iter(), n, &mut chunks)?,
         }
+        let any = !chunks.is_empty();
         let lens: Vec<usize> = chunks.iter().map(|&(_, len)| len).collect();
         let sink = Arc::new(Chunks::<R>::new(lens));
         let dyn_sink: Arc<dyn Sink> = sink.clone();
@@ -152,6 +153,31 @@ impl Pool {
             self.submit(jobs)?;
         }
         Ok(Imap::new(sink, ordered, self.shared.owner))
+    }
+
+    /// Encodes `items` in chunks of `chunksize` items, in order, into `out`.
+    fn encode_chunks<A, R>(
+        &self,
+        f: fn(A) -> R,
+        mut items: impl Iterator<Item = A>,
+        chunksize: usize,
+        out: &mut VecDeque<(Vec<u8>, usize)>,
+    ) -> Result<(), PoolError>
+    where
+        A: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + Send + 'static,
+    {
+        // Each chunk's items are dropped as soon as it is encoded, so that the next message
+        // (or item) can take their memory: with large items (1 MiB buffers) this halves the
+        // memory a map holds at once, and spares fresh pages (a page fault each 4 KiB) for
+        // every message.
+        loop {
+            let chunk: Vec<A> = items.by_ref().take(chunksize).collect();
+            if chunk.is_empty() {
+                return Ok(());
+            }
+            self.encode_chunk(f, &chunk, out)?;
+        }
     }
 
     /// Encodes one chunk as a task message; splits it in halves while it is too long. An item

@@ -499,17 +499,11 @@ impl RawQueue {
             Message::Inline(m) => {
                 // The private copy: straight from the slot into `buf`, with atomic loads,
                 // over every byte of `buf[..len]` (no need to zero what is there).
-                let len = m.len();
-                if buf.len() < len {
-                    buf.resize(len, 0);
-                }
-                buf.truncate(len);
-                m.read(buf)
+                m.read(fit(buf, m.len()))
             }
             Message::Blob(chunks, offset, len) => {
-                buf.clear();
-                buf.resize(len, 0);
-                chunks.read(offset, buf);
+                // As above: a buffer reused for messages of one size is never zeroed again.
+                chunks.read(offset, fit(buf, len));
                 len
             }
         })
@@ -702,4 +696,16 @@ impl fmt::Debug for RawQueue {
             .field("name", &self.name())
             .finish()
     }
+}
+
+/// `buf` made exactly `len` bytes long, for a copy that overwrites all of them: grown with
+/// zeros only past its current length, so a buffer reused for messages of one size is never
+/// zeroed again.
+#[inline]
+fn fit(buf: &mut Vec<u8>, len: usize) -> &mut [u8] {
+    if buf.len() < len {
+        buf.resize(len, 0);
+    }
+    buf.truncate(len);
+    buf
 }
