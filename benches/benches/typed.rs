@@ -14,7 +14,11 @@
 //!   way (`write_all` / `read_exact`) as the same-run peer. The Python peer's figures come from
 //!   `python3 ../shared/peers/python_mp_bench.py` (`SECTIONS=queue,tuple`).
 //!
-//! **Instructions per put+get.** `TYPED_OPS=N TYPED_CASE=<vec64|vec1k|tuple|u64|frame|frame_bytes>` makes the
+//! - `typed_round_trip`: `Queue<u64>` to a forked echo process (it answers `n + 1` on a second
+//!   `Queue<u64>`) and back, next to the one-word spin ping-pong of `benches/ipc.rs` (both
+//!   sides spin on one shared word: the floor) in the same run (issue 17, item 4).
+//!
+//! **Instructions per put+get.** `TYPED_OPS=N TYPED_CASE=<vec64|vec1k|tuple|u64|frame|frame_bytes|raw64|raw8>` makes the
 //! binary run N single-thread put+get of that case and exit, without criterion: run it under
 //! `valgrind --tool=callgrind` for two values of N; the difference of the two instruction counts
 //! divided by the difference of the Ns is the cost of one put+get.
@@ -24,10 +28,13 @@
 use std::fs::File;
 use std::hint::black_box;
 use std::io::{Read, Write};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, Criterion, Throughput};
 use crossbeam_queue::ArrayQueue;
+use host_runtime::shared::region::{Part, View};
+use host_runtime::shm::SharedRegion;
 use host_runtime::{Process, Queue, RawQueue};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -212,6 +219,81 @@ fn sustained(c: &mut Criterion) {
     g.finish();
 }
 
+fn round_trip(c: &mut Criterion) {
+    let mut g = c.benchmark_group("typed_round_trip");
+    g.measurement_time(Duration::from_secs(3));
+
+    // Queue<u64> there and back: the echo process answers n + 1, and stops at u64::MAX.
+    let ping = Queue::<u64>::new(16).expect("queue");
+    let pong = Queue::<u64>::new(16).expect("queue");
+    let (rx, tx) = (ping.clone(), pong.clone());
+    let echo = Process::new(move || loop {
+        let n = rx.get().expect("get");
+        if n == u64::MAX {
+            break;
+        }
+        tx.put(n + 1).expect("put");
+    });
+    echo.start().expect("start echo");
+    let mut n = 0u64;
+    let mut one = || {
+        ping.put(black_box(n)).expect("put");
+        let back = pong.get().expect("get");
+        n += 2;
+        back
+    };
+    for i in 0..1000u64 {
+        assert_eq!(one(), 2 * i + 1, "the echo answers n + 1");
+    }
+    g.bench_function("Queue<u64>", |b| b.iter(&mut one));
+    ping.put(u64::MAX).expect("stop");
+    assert_eq!(echo.join().expect("join"), 0);
+
+    // The floor: one shared word, spun on by both sides (as `benches/ipc.rs`'s).
+    let region = SharedRegion::new(4096).expect("region");
+    let View::Bytes(bytes) = region
+        .claim(Part::Bytes { offset: 0, len: 64 })
+        .expect("claim")
+    else {
+        unreachable!("a bytes part gives a bytes view")
+    };
+    let child_bytes = bytes.clone();
+    let spinner = Process::new(move || {
+        let f = child_bytes.u64_at(0);
+        let mut expect = 1u64;
+        loop {
+            let v = f.load(Acquire);
+            if v == u64::MAX {
+                break;
+            }
+            if v == expect {
+                f.store(expect + 1, Release);
+                expect += 2;
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+    });
+    spinner.start().expect("start spinner");
+    let f = bytes.u64_at(0);
+    let mut next = 1u64;
+    let mut one = || {
+        f.store(next, Release);
+        while f.load(Acquire) != next + 1 {
+            std::hint::spin_loop();
+        }
+        next += 2;
+    };
+    for _ in 0..1000 {
+        one();
+    }
+    assert_eq!(f.load(Relaxed), 2000, "the spinner answers every ping");
+    g.bench_function("shm_spin_pingpong", |b| b.iter(&mut one));
+    f.store(u64::MAX, Release);
+    assert_eq!(spinner.join().expect("join"), 0);
+    g.finish();
+}
+
 /// `TYPED_OPS=N TYPED_CASE=...`: N put+get of one case, for an instruction count.
 fn count_mode() -> bool {
     let (Ok(ops), Ok(case)) = (std::env::var("TYPED_OPS"), std::env::var("TYPED_CASE")) else {
@@ -224,7 +306,18 @@ fn count_mode() -> bool {
             black_box(round(&q, &item));
         }
     }
+    fn raw(len: usize, ops: u64) {
+        let q = RawQueue::new(1024).expect("queue");
+        let message = vec![0x5au8; len];
+        let mut buf = Vec::with_capacity(len);
+        for _ in 0..ops {
+            q.put(black_box(&message[..])).expect("put");
+            black_box(q.get_into(&mut buf).expect("get"));
+        }
+    }
     match case.as_str() {
+        "raw64" => raw(64, ops),
+        "raw8" => raw(8, ops),
         "vec64" => run(vec![0x5au8; 64], ops),
         "vec1k" => run(vec![0x5au8; 1024], ops),
         "tuple" => run(tuple(), ops),
@@ -236,7 +329,7 @@ fn count_mode() -> bool {
     true
 }
 
-criterion_group!(benches, put_get, typed_put_get, sustained);
+criterion_group!(benches, put_get, typed_put_get, sustained, round_trip);
 
 fn main() {
     if count_mode() {
