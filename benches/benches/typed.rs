@@ -16,7 +16,8 @@
 //!
 //! - `typed_round_trip`: `Queue<u64>` to a forked echo process (it answers `n + 1` on a second
 //!   `Queue<u64>`) and back, next to the one-word spin ping-pong of `benches/ipc.rs` (both
-//!   sides spin on one shared word: the floor) in the same run (issue 17, item 4).
+//!   sides spin on one shared word: the floor) in the same run (issue 17, item 4), and the same
+//!   echo through two `RawQueue`s of 8-byte messages (what the typed path adds).
 //!
 //! **Instructions per put+get.** `TYPED_OPS=N TYPED_CASE=<vec64|vec1k|tuple|u64|frame|frame_bytes|raw64|raw8>` makes the
 //! binary run N single-thread put+get of that case and exit, without criterion: run it under
@@ -247,6 +248,37 @@ fn round_trip(c: &mut Criterion) {
     }
     g.bench_function("Queue<u64>", |b| b.iter(&mut one));
     ping.put(u64::MAX).expect("stop");
+    assert_eq!(echo.join().expect("join"), 0);
+
+    // The same through two RawQueues of 8-byte messages: what the typed path adds.
+    let ping = RawQueue::new(16).expect("queue");
+    let pong = RawQueue::new(16).expect("queue");
+    let (rx, tx) = (ping.clone(), pong.clone());
+    let echo = Process::new(move || {
+        let mut buf = Vec::with_capacity(8);
+        loop {
+            rx.get_into(&mut buf).expect("get");
+            let Ok(n) = <[u8; 8]>::try_from(&buf[..]) else {
+                break;
+            };
+            tx.put(&(u64::from_le_bytes(n) + 1).to_le_bytes())
+                .expect("put");
+        }
+    });
+    echo.start().expect("start echo");
+    let mut n = 0u64;
+    let mut buf = Vec::with_capacity(8);
+    let mut one = || {
+        ping.put(&black_box(n).to_le_bytes()).expect("put");
+        pong.get_into(&mut buf).expect("get");
+        n += 2;
+        u64::from_le_bytes(buf[..].try_into().expect("8 bytes"))
+    };
+    for i in 0..1000u64 {
+        assert_eq!(one(), 2 * i + 1, "the echo answers n + 1");
+    }
+    g.bench_function("RawQueue 8B", |b| b.iter(&mut one));
+    ping.put(b"").expect("stop");
     assert_eq!(echo.join().expect("join"), 0);
 
     // The floor: one shared word, spun on by both sides (as `benches/ipc.rs`'s).
