@@ -3,7 +3,6 @@
 //! too long).
 
 use std::cell::Cell;
-use std::collections::VecDeque;
 use std::io;
 use std::sync::Arc;
 
@@ -111,6 +110,11 @@ impl Pool {
     }
 
     /// Submits `items` in chunks for `map`/`imap`/`imap_unordered`.
+    ///
+    /// Chunks are submitted as they are encoded, in batches of [`SUBMIT_BYTES`] or
+    /// [`SUBMIT_CHUNKS`] (whichever comes first), so workers start on the first ones while the
+    /// rest are encoded. An item that can't be encoded (or a pool that stops running) fails the
+    /// call; the chunks submitted before it still run, and their results are dropped.
     pub(super) fn start_map<A, R, I>(
         &self,
         f: fn(A) -> R,
@@ -126,42 +130,45 @@ impl Pool {
         if lock(&self.shared.sched).phase != Phase::Running {
             return Err(PoolError::NotRunning);
         }
-        let mut chunks = VecDeque::new();
+        let sink = Arc::new(Chunks::<R>::new());
+        let mut batch = Batch {
+            sink: Arc::clone(&sink),
+            jobs: Vec::new(),
+            bytes: 0,
+        };
         match chunksize {
             // Python's default needs the number of items first.
             0 => {
                 let items: Vec<A> = items.into_iter().collect();
                 let chunksize = default_chunksize(items.len(), self.processes);
-                self.encode_chunks(f, items.into_iter(), chunksize, &mut chunks)?;
+                self.encode_chunks(f, items.into_iter(), chunksize, &mut batch)?;
             }
             // Read as encoded: each item is made (e.g. cloned by a `repeat_n`) just before it
             // is encoded and dropped just after, so the next one can take its memory, still
             // in the cache, instead of every item living at once beside its message.
-            n => self.encode_chunks(f, items.into_iter(), n, &mut chunks)?,
+            n => self.encode_chunks(f, items.into_iter(), n, &mut batch)?,
         }
-        let any = !chunks.is_empty();
-        let lens: Vec<usize> = chunks.iter().map(|&(_, len)| len).collect();
-        let sink = Arc::new(Chunks::<R>::new(lens));
-        let dyn_sink: Arc<dyn Sink> = sink.clone();
-        let jobs = chunks.into_iter().enumerate().map(|(i, (msg, _))| Job {
-            msg,
-            handle: None,
-            sink: Arc::clone(&dyn_sink),
-            tag: u32::try_from(i).unwrap_or(u32::MAX),
-        });
-        if any {
-            self.submit(jobs)?;
-        }
+        self.flush(&mut batch)?;
         Ok(Imap::new(sink, ordered, self.shared.owner))
     }
 
-    /// Encodes `items` in chunks of `chunksize` items, in order, into `out`.
+    /// Submits the jobs of `batch`, if any.
+    fn flush<R>(&self, batch: &mut Batch<R>) -> Result<(), PoolError> {
+        batch.bytes = 0;
+        if batch.jobs.is_empty() {
+            return Ok(());
+        }
+        self.submit(batch.jobs.drain(..))
+    }
+
+    /// Encodes `items` in chunks of `chunksize` items, in order, into `batch`, submitting it
+    /// whenever it is full.
     fn encode_chunks<A, R>(
         &self,
         f: fn(A) -> R,
         mut items: impl Iterator<Item = A>,
         chunksize: usize,
-        out: &mut VecDeque<(Vec<u8>, usize)>,
+        batch: &mut Batch<R>,
     ) -> Result<(), PoolError>
     where
         A: Serialize + DeserializeOwned + 'static,
@@ -176,17 +183,18 @@ impl Pool {
             if chunk.is_empty() {
                 return Ok(());
             }
-            self.encode_chunk(f, &chunk, out)?;
+            self.encode_chunk(f, &chunk, batch)?;
         }
     }
 
-    /// Encodes one chunk as a task message; splits it in halves while it is too long. An item
-    /// that can't be encoded fails the whole call at once (encoding it again would fail again).
+    /// Encodes one chunk as a task message into `batch`; splits it in halves while it is too
+    /// long. An item that can't be encoded fails the whole call at once (encoding it again
+    /// would fail again).
     fn encode_chunk<A, R>(
         &self,
         f: fn(A) -> R,
         chunk: &[A],
-        out: &mut VecDeque<(Vec<u8>, usize)>,
+        batch: &mut Batch<R>,
     ) -> Result<(), PoolError>
     where
         A: Serialize + DeserializeOwned + 'static,
@@ -195,18 +203,42 @@ impl Pool {
         let mut msg = Vec::new();
         match self.encode_task(chunk_shim::<A, R>, f, chunk, &mut msg) {
             Ok(()) => {
-                out.push_back((msg, chunk.len()));
+                let index = batch.sink.add(chunk.len());
+                batch.bytes += msg.len();
+                batch.jobs.push(Job {
+                    msg,
+                    handle: None,
+                    sink: Arc::clone(&batch.sink) as Arc<dyn Sink>,
+                    tag: u32::try_from(index).unwrap_or(u32::MAX),
+                });
+                if batch.bytes >= SUBMIT_BYTES || batch.jobs.len() >= SUBMIT_CHUNKS {
+                    self.flush(batch)?;
+                }
                 Ok(())
             }
             Err(PoolError::TooLarge { .. }) if chunk.len() > 1 => {
                 let (a, b) = chunk.split_at(chunk.len() / 2);
-                self.encode_chunk(f, a, out)?;
-                self.encode_chunk(f, b, out)
+                self.encode_chunk(f, a, batch)?;
+                self.encode_chunk(f, b, batch)
             }
             Err(e) => Err(e),
         }
     }
 }
+
+/// Encoded chunk messages of a `map` not yet submitted: submitted once they hold
+/// [`SUBMIT_BYTES`] bytes or [`SUBMIT_CHUNKS`] chunks, and at the end.
+struct Batch<R> {
+    sink: Arc<Chunks<R>>,
+    jobs: Vec<Job>,
+    /// The length of the messages in `jobs`.
+    bytes: usize,
+}
+
+/// A `map` submits its chunks once their messages add up to this many bytes...
+const SUBMIT_BYTES: usize = 64 << 10;
+/// ... or once there are this many (fewer, larger batches for short chunks: one lock each).
+const SUBMIT_CHUNKS: usize = 256;
 
 #[cfg(test)]
 mod tests {
