@@ -795,6 +795,47 @@ fn a_map_failing_after_submitting_some_chunks_leaves_the_pool_working() {
     });
 }
 
+/// `map` keeps only about 16 MiB of long messages encoded ahead of the deliveries, in the
+/// buffers of delivered ones: a map of 40 MiB returns every result, and a map whose first task blocks for ever (so the encoding
+/// waits behind it) ends once that worker is killed: its task fails, the others run on the
+/// replacement worker.
+#[test]
+fn a_map_of_long_items_waits_for_deliveries_and_a_killed_worker_ends_the_wait() {
+    fn len(v: Vec<u8>) -> usize {
+        v.len()
+    }
+    fn echo(v: Vec<u8>) -> Vec<u8> {
+        v
+    }
+    fn stuck_on_zero(v: Vec<u8>) -> usize {
+        if v.first() == Some(&0) {
+            victim(());
+        }
+        v.len()
+    }
+    watchdog(60, || {
+        let report = report_channel();
+        let pool = Pool::new(1).unwrap();
+        let items = || (0..40).map(|i| vec![i as u8; 1 << 20]);
+        // The long buffers of delivered messages are reused for the next ones: each result
+        // is its own item's bytes, never what an earlier message left.
+        assert_eq!(
+            pool.map_chunked(echo, items(), 1).unwrap(),
+            items().collect::<Vec<_>>()
+        );
+        let killer = thread::spawn(move || sigkill(read_pid(&report)));
+        match pool.map_chunked(stuck_on_zero, items(), 1) {
+            Err(PoolError::Task(TaskError::WorkerDied { .. })) => {}
+            other => panic!("{other:?}"),
+        }
+        killer.join().unwrap();
+        assert_eq!(
+            pool.map_chunked(len, items(), 1).unwrap(),
+            vec![1 << 20; 40]
+        );
+    });
+}
+
 /// An argument whose `Serialize` fails is an [`PoolError::Encode`] at once: `map` splits a chunk
 /// only when its message is too long, and never encodes a failing item again.
 #[test]

@@ -289,7 +289,7 @@ impl Pool {
         R: Serialize + DeserializeOwned + Send + 'static,
         I: IntoIterator<Item = A>,
     {
-        let it = self.start_map(f, items, chunksize, true)?;
+        let it = self.start_map(f, items, chunksize, true, true)?;
         let mut out = Vec::with_capacity(it.len());
         for item in it {
             out.push(item?);
@@ -329,7 +329,7 @@ impl Pool {
         R: Serialize + DeserializeOwned + Send + 'static,
         I: IntoIterator<Item = A>,
     {
-        self.start_map(f, items, chunksize, true)
+        self.start_map(f, items, chunksize, true, false)
     }
 
     /// [`imap`](Self::imap), yielding chunks in the order they finish (Python's
@@ -363,7 +363,7 @@ impl Pool {
         R: Serialize + DeserializeOwned + Send + 'static,
         I: IntoIterator<Item = A>,
     {
-        self.start_map(f, items, chunksize, false)
+        self.start_map(f, items, chunksize, false, false)
     }
 
     /// Stops taking tasks (Python's `close`); the workers finish what was submitted, then

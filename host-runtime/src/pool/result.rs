@@ -422,6 +422,8 @@ struct ChunksState<R> {
     chunks: Vec<Option<Chunk<R>>>,
     /// The number of items in each chunk submitted so far.
     lens: Vec<usize>,
+    /// Chunks delivered so far.
+    delivered: usize,
     /// Chunk indices in the order they were delivered (for `imap_unordered`).
     arrived: VecDeque<u32>,
     waiters: usize,
@@ -441,6 +443,7 @@ impl<R> Chunks<R> {
             state: Mutex::new(ChunksState {
                 chunks: Vec::new(),
                 lens: Vec::new(),
+                delivered: 0,
                 arrived: VecDeque::new(),
                 waiters: 0,
             }),
@@ -459,6 +462,24 @@ impl<R> Chunks<R> {
     /// The number of items in each chunk added so far.
     fn lens(&self) -> Vec<usize> {
         lock(&self.state).lens.clone()
+    }
+
+    /// Waits until at least `count` chunks were delivered (each one is, sooner or later: its
+    /// value, its error, or `Terminated`), in the pool's process `owner` only (elsewhere the
+    /// results never come).
+    pub(super) fn wait_delivered(&self, count: usize, owner: u32) {
+        if std::process::id() != owner {
+            return;
+        }
+        let guard = lock(&self.state);
+        let _ = wait_for(
+            &self.state,
+            &self.cond,
+            guard,
+            Deadline::Never,
+            |s| &mut s.waiters,
+            |s| s.delivered >= count,
+        );
     }
 }
 
@@ -489,6 +510,7 @@ impl<R: DeserializeOwned + Send> Sink for Chunks<R> {
             return false;
         }
         state.chunks[index] = Some(result);
+        state.delivered += 1;
         state.arrived.push_back(tag);
         state.waiters > 0
     }

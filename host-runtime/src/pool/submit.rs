@@ -121,6 +121,7 @@ impl Pool {
         items: I,
         chunksize: usize,
         ordered: bool,
+        throttle: bool,
     ) -> Result<Imap<R>, PoolError>
     where
         A: Serialize + DeserializeOwned + 'static,
@@ -135,6 +136,9 @@ impl Pool {
             sink: Arc::clone(&sink),
             jobs: Vec::new(),
             bytes: 0,
+            throttle: throttle.then_some(self.shared.owner),
+            chunks: 0,
+            total: 0,
         };
         match chunksize {
             // Python's default needs the number of items first.
@@ -200,11 +204,17 @@ impl Pool {
         A: Serialize + DeserializeOwned + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
-        let mut msg = Vec::new();
+        // After the first chunks, a long buffer of a delivered one (see `Pool::throttle`).
+        let mut msg = match batch.total / batch.chunks.max(1) {
+            0..=4096 => Vec::new(),
+            _ => lock(&self.shared.sched).take_long().unwrap_or_default(),
+        };
         match self.encode_task(chunk_shim::<A, R>, f, chunk, &mut msg) {
             Ok(()) => {
                 let index = batch.sink.add(chunk.len());
                 batch.bytes += msg.len();
+                batch.chunks += 1;
+                batch.total += msg.len();
                 batch.jobs.push(Job {
                     msg,
                     handle: None,
@@ -214,7 +224,7 @@ impl Pool {
                 if batch.bytes >= SUBMIT_BYTES || batch.jobs.len() >= SUBMIT_CHUNKS {
                     self.flush(batch)?;
                 }
-                Ok(())
+                self.throttle(batch)
             }
             Err(PoolError::TooLarge { .. }) if chunk.len() > 1 => {
                 let (a, b) = chunk.split_at(chunk.len() / 2);
@@ -233,12 +243,46 @@ struct Batch<R> {
     jobs: Vec<Job>,
     /// The length of the messages in `jobs`.
     bytes: usize,
+    /// `map` (which waits for every result anyway) keeps at most about [`IN_FLIGHT_BYTES`]
+    /// of messages undelivered: the pool's process id. `None` for `imap`, which submits
+    /// everything at once.
+    throttle: Option<u32>,
+    /// Chunks encoded so far, and the length of their messages.
+    chunks: usize,
+    total: usize,
+}
+
+impl Pool {
+    /// For `map` ([`Batch::throttle`]): once the chunks encoded and not yet delivered hold
+    /// more than about [`IN_FLIGHT_BYTES`] (by their average length; never fewer than
+    /// [`MIN_IN_FLIGHT`] chunks), submits what is pending and waits for deliveries. The
+    /// messages of delivered tasks are freed, and the next ones take their memory instead of
+    /// fresh pages (a page fault each 4 KiB): with long messages the encoding stays a few
+    /// dozen MiB ahead of the workers instead of holding the whole input encoded at once.
+    fn throttle<R>(&self, batch: &mut Batch<R>) -> Result<(), PoolError> {
+        let Some(owner) = batch.throttle else {
+            return Ok(());
+        };
+        let average = (batch.total / batch.chunks.max(1)).max(1);
+        let limit = (IN_FLIGHT_BYTES / average).max(MIN_IN_FLIGHT);
+        if batch.chunks <= limit {
+            return Ok(());
+        }
+        self.flush(batch)?;
+        // Down to half the limit: one wait per `limit / 2` chunks, not one per chunk.
+        batch.sink.wait_delivered(batch.chunks - limit / 2, owner);
+        Ok(())
+    }
 }
 
 /// A `map` submits its chunks once their messages add up to this many bytes...
 const SUBMIT_BYTES: usize = 64 << 10;
 /// ... or once there are this many (fewer, larger batches for short chunks: one lock each).
 const SUBMIT_CHUNKS: usize = 256;
+/// How many bytes of messages a `map` keeps encoded and undelivered ([`Pool::throttle`])...
+const IN_FLIGHT_BYTES: usize = 16 << 20;
+/// ... but at least this many chunks.
+const MIN_IN_FLIGHT: usize = 16;
 
 #[cfg(test)]
 mod tests {
