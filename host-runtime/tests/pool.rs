@@ -723,6 +723,119 @@ fn oversized_messages_are_refused_or_split() {
     });
 }
 
+/// Long results come back whole whatever their shape: a long byte payload's bytes are read
+/// straight into the value (a chunk of one `Vec<u8>` or `String`, `apply` of one), and values
+/// whose encoding looks the same but are no byte payload (a `Vec<u64>` of small numbers: a
+/// varint each) or chunks of several are decoded as before.
+#[test]
+fn long_results_of_every_shape_come_back_whole() {
+    fn echo(v: Vec<u8>) -> Vec<u8> {
+        v
+    }
+    fn text(n: usize) -> String {
+        "é€x".repeat(n)
+    }
+    fn small_numbers(n: usize) -> Vec<u64> {
+        (0..n as u64).map(|i| i % 100).collect()
+    }
+    watchdog(60, || {
+        let pool = Pool::new(2).unwrap();
+        let items: Vec<Vec<u8>> = (0..12u8)
+            .map(|i| {
+                (0..(100 << 10) + usize::from(i))
+                    .map(|j| j as u8 ^ i)
+                    .collect()
+            })
+            .collect();
+        assert_eq!(pool.map_chunked(echo, items.clone(), 1).unwrap(), items);
+        assert_eq!(pool.map_chunked(echo, items.clone(), 3).unwrap(), items);
+        assert_eq!(pool.apply(echo, items[5].clone()).unwrap(), items[5]);
+        assert_eq!(pool.apply(text, 30_000).unwrap(), text(30_000));
+        assert_eq!(
+            pool.map_chunked(text, [30_000, 7], 1).unwrap(),
+            [text(30_000), text(7)]
+        );
+        assert_eq!(
+            pool.map_chunked(small_numbers, [50_000, 3], 1).unwrap(),
+            [small_numbers(50_000), small_numbers(3)]
+        );
+        assert_eq!(
+            pool.apply(small_numbers, 50_000).unwrap(),
+            small_numbers(50_000)
+        );
+    });
+}
+
+/// `map` submits chunks as it encodes them: when an item fails to encode after some were
+/// submitted (their long messages fill a batch), the call fails, and the pool goes on.
+#[test]
+fn a_map_failing_after_submitting_some_chunks_leaves_the_pool_working() {
+    #[derive(Deserialize)]
+    struct MaybeRefuses(Vec<u8>);
+    impl Serialize for MaybeRefuses {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            if self.0.is_empty() {
+                return Err(serde::ser::Error::custom("refused"));
+            }
+            self.0.serialize(s)
+        }
+    }
+    fn len(v: MaybeRefuses) -> usize {
+        v.0.len()
+    }
+    watchdog(60, || {
+        let pool = Pool::new(2).unwrap();
+        let items = (0..40).map(|i| MaybeRefuses(vec![1; if i == 30 { 0 } else { 20 << 10 }]));
+        let err = pool.map_chunked(len, items, 1).unwrap_err();
+        assert!(matches!(err, PoolError::Encode(_)), "{err:?}");
+        let lens = pool
+            .map_chunked(len, (0..40).map(|_| MaybeRefuses(vec![2; 20 << 10])), 1)
+            .unwrap();
+        assert_eq!(lens, vec![20 << 10; 40]);
+    });
+}
+
+/// `map` keeps only about 16 MiB of long messages encoded ahead of the deliveries, in the
+/// buffers of delivered ones: a map of 40 MiB returns every result, and a map whose first task blocks for ever (so the encoding
+/// waits behind it) ends once that worker is killed: its task fails, the others run on the
+/// replacement worker.
+#[test]
+fn a_map_of_long_items_waits_for_deliveries_and_a_killed_worker_ends_the_wait() {
+    fn len(v: Vec<u8>) -> usize {
+        v.len()
+    }
+    fn echo(v: Vec<u8>) -> Vec<u8> {
+        v
+    }
+    fn stuck_on_zero(v: Vec<u8>) -> usize {
+        if v.first() == Some(&0) {
+            victim(());
+        }
+        v.len()
+    }
+    watchdog(60, || {
+        let report = report_channel();
+        let pool = Pool::new(1).unwrap();
+        let items = || (0..40).map(|i| vec![i as u8; 1 << 20]);
+        // The long buffers of delivered messages are reused for the next ones: each result
+        // is its own item's bytes, never what an earlier message left.
+        assert_eq!(
+            pool.map_chunked(echo, items(), 1).unwrap(),
+            items().collect::<Vec<_>>()
+        );
+        let killer = thread::spawn(move || sigkill(read_pid(&report)));
+        match pool.map_chunked(stuck_on_zero, items(), 1) {
+            Err(PoolError::Task(TaskError::WorkerDied { .. })) => {}
+            other => panic!("{other:?}"),
+        }
+        killer.join().unwrap();
+        assert_eq!(
+            pool.map_chunked(len, items(), 1).unwrap(),
+            vec![1 << 20; 40]
+        );
+    });
+}
+
 /// An argument whose `Serialize` fails is an [`PoolError::Encode`] at once: `map` splits a chunk
 /// only when its message is too long, and never encodes a failing item again.
 #[test]

@@ -15,10 +15,11 @@ use std::time::{Duration, Instant};
 use ipc_core::pool::{TaskState, WorkerId, WorkerState};
 
 use super::error::{PoolError, TaskError};
-use super::message::{parse_result, Reply, ENCODE, OK, PANICKED, STOP};
+use super::message::{parse_result, Reply, ENCODE, OK, PANICKED, RESULT_HEADER, STOP};
 use super::result::{Outcome, Sink};
 use super::sched::{Job, Lane, Phase, Shared};
 use super::worker::{self, ExecArgs, Initializer, WorkerCtx};
+use crate::encoding::payload::{self, VARINT_MAX};
 use crate::lock::lock;
 use crate::process::{self, Process};
 use crate::queue::{self, Message, RawQueue};
@@ -49,8 +50,8 @@ struct Proc {
 
 /// What the result thread hands a sink once the pool's lock is released.
 enum Delivery {
-    /// A result message at this range of the arena.
-    Reply(Arc<dyn Sink>, u32, Range<usize>),
+    /// A result message at this range of the arena (and the tail of a long one).
+    Reply(Arc<dyn Sink>, u32, Range<usize>, Option<Vec<u8>>),
     /// An error the pool itself decided (worker died, terminated).
     Failed(Arc<dyn Sink>, u32, TaskError),
 }
@@ -77,7 +78,7 @@ pub(super) struct Collector {
     /// The results of this turn laid end to end, at `spans` (what lies after the last span
     /// is left from earlier turns).
     arena: Vec<u8>,
-    spans: Vec<Range<usize>>,
+    spans: Vec<Span>,
     deliveries: Vec<Delivery>,
     last_check: Instant,
     check_now: bool,
@@ -286,12 +287,13 @@ impl Collector {
         let mut deliveries = std::mem::take(&mut self.deliveries);
         {
             let mut s = lock(&self.shared.sched);
-            for span in &self.spans {
-                let Some(reply) = parse_result(&self.arena[span.clone()]) else {
+            for span in &mut self.spans {
+                let Some(reply) = parse_result(&self.arena[span.range.clone()]) else {
                     continue;
                 };
                 if let Some((sink, tag)) = s.complete(&tables, reply.handle) {
-                    deliveries.push(Delivery::Reply(sink, tag, span.clone()));
+                    let tail = span.tail.take();
+                    deliveries.push(Delivery::Reply(sink, tag, span.range.clone(), tail));
                 }
             }
             s.dispatch(&tables, prefetch);
@@ -307,10 +309,10 @@ impl Collector {
         let mut wake: Vec<Arc<dyn Sink>> = Vec::new();
         for d in deliveries.drain(..) {
             let (sink, waited) = match d {
-                Delivery::Reply(sink, tag, span) => {
+                Delivery::Reply(sink, tag, span, tail) => {
                     let waited = parse_result(&self.arena[span]).is_some_and(|reply| {
                         self.shared.tables.count_finished(reply.status == OK);
-                        sink.deliver(tag, outcome(&reply))
+                        sink.deliver(tag, outcome(&reply, tail))
                     });
                     (sink, waited)
                 }
@@ -667,26 +669,79 @@ impl Collector {
     }
 }
 
+/// A result read by [`read_queue`]: its range of the arena, and the tail of a long one, read
+/// into an allocation of its own (see [`tail_start`]).
+struct Span {
+    range: Range<usize>,
+    tail: Option<Vec<u8>>,
+}
+
+/// Results at least this long are looked at for a tail ([`tail_start`]).
+const SPLIT_MIN: usize = 16 << 10;
+/// The bytes of a long result read to find its tail: the header and two varints.
+const SPLIT_HEAD: usize = RESULT_HEADER + 2 * VARINT_MAX;
+
 /// Reads up to [`BATCH`] messages of `queue` into `arena` after the last of `spans`, recording
 /// each one's range; returns whether it read a full batch (more may wait). Each message is
 /// copied once, from shared memory straight into the arena, whose bytes past the last span
-/// are left from earlier turns (overwritten, never read: no need to zero them first).
-fn read_queue(queue: &RawQueue, arena: &mut Vec<u8>, spans: &mut Vec<Range<usize>>) -> bool {
+/// are left from earlier turns (overwritten, never read: no need to zero them first) — but
+/// the tail of a long successful result that ends in a byte payload ([`tail_start`]) is
+/// copied into an allocation of its own instead, which a `Vec<u8>` or `String` result then
+/// takes as it is (one copy out of shared memory in all, and no second one into the value).
+fn read_queue(queue: &RawQueue, arena: &mut Vec<u8>, spans: &mut Vec<Span>) -> bool {
     for _ in 0..BATCH {
-        let start = spans.last().map_or(0, |span| span.end);
+        let start = spans.last().map_or(0, |span| span.range.end);
         let got = queue.get_with(Deadline::NoWait, |message| match message {
-            Message::Inline(m) => m.read(room(arena, start, m.len())),
+            Message::Inline(m) => (m.read(room(arena, start, m.len())), None),
             Message::Blob(chunks, offset, len) => {
+                if len >= SPLIT_MIN {
+                    // Read once into this private copy, which decides the split and is the
+                    // arena's part.
+                    let mut head = [0u8; SPLIT_HEAD];
+                    chunks.read(offset, &mut head);
+                    if let Some(at) = tail_start(&head, len) {
+                        room(arena, start, at).copy_from_slice(&head[..at]);
+                        let mut tail = Vec::new();
+                        chunks.read_append(offset + at, len - at, &mut tail);
+                        return (at, Some(tail));
+                    }
+                }
                 chunks.read(offset, room(arena, start, len));
-                len
+                (len, None)
             }
         });
         match got {
-            Ok(len) => spans.push(start..start + len),
+            Ok((len, tail)) => spans.push(Span {
+                range: start..start + len,
+                tail,
+            }),
             Err(_) => return false,
         }
     }
     true
+}
+
+/// Where the tail of a long result message starts, read from its first bytes `head`, if it is
+/// successful and its value ends in one byte payload that runs to the message's end (`len`
+/// bytes): the value is a varint length and that many bytes (`apply` of a `Vec<u8>` or
+/// `String`), or a sequence of one such (a chunk of one item). Whatever the bytes, the
+/// sink decodes the same value from the head and the tail as from the whole message.
+fn tail_start(head: &[u8], len: usize) -> Option<usize> {
+    if head.get(RESULT_HEADER - 1) != Some(&OK) {
+        return None;
+    }
+    let mut at = RESULT_HEADER;
+    let (n, size) = payload::read_varint(head.get(at..)?).ok()?;
+    at += size;
+    if at.checked_add(n) == Some(len) {
+        return Some(at);
+    }
+    if n != 1 {
+        return None;
+    }
+    let (n, size) = payload::read_varint(head.get(at..)?).ok()?;
+    at += size;
+    (at.checked_add(n) == Some(len)).then_some(at)
 }
 
 /// `arena[start..start + len]`, grown first if it is shorter.
@@ -697,13 +752,21 @@ fn room(arena: &mut Vec<u8>, start: usize, len: usize) -> &mut [u8] {
     &mut arena[start..start + len]
 }
 
-/// What a result message means for its sink.
-fn outcome<'a>(reply: &Reply<'a>) -> Outcome<'a> {
-    let text = || String::from_utf8_lossy(reply.payload).into_owned();
+/// What a result message (with the tail [`read_queue`] split off, if any) means for its sink.
+fn outcome<'a>(reply: &Reply<'a>, tail: Option<Vec<u8>>) -> Outcome<'a> {
+    if reply.status == OK {
+        return match tail {
+            Some(tail) => Outcome::Split(reply.payload, tail),
+            None => Outcome::Value(reply.payload),
+        };
+    }
+    let mut text = String::from_utf8_lossy(reply.payload).into_owned();
+    text.push_str(&String::from_utf8_lossy(
+        tail.as_deref().unwrap_or_default(),
+    ));
     match reply.status {
-        OK => Outcome::Value(reply.payload),
-        PANICKED => Outcome::Error(TaskError::Panicked(text())),
-        ENCODE => Outcome::Error(TaskError::Encode(text())),
-        _ => Outcome::Error(TaskError::Decode(text())),
+        PANICKED => Outcome::Error(TaskError::Panicked(text)),
+        ENCODE => Outcome::Error(TaskError::Encode(text)),
+        _ => Outcome::Error(TaskError::Decode(text)),
     }
 }

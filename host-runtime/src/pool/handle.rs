@@ -235,10 +235,16 @@ impl Pool {
     /// in input order (Python's `map`, with its default chunk size: `len / (4 × processes)`
     /// rounded up). An empty input returns at once.
     ///
+    /// Chunks are submitted as they are encoded, and the encoding keeps only about 16 MiB of
+    /// messages ahead of the results (with long items, e.g. 1 MiB buffers, it waits for
+    /// results meanwhile, so the messages are not all held at once).
+    ///
     /// # Errors
     ///
     /// As [`apply_async`](Self::apply_async); [`PoolError::Task`] with the first failed
-    /// chunk's error (in input order). The other chunks still run.
+    /// chunk's error (in input order). The other chunks still run. An item that can't be
+    /// encoded fails the call once the chunks before it were submitted: they still run, and
+    /// their results are dropped.
     ///
     /// # Examples
     ///
@@ -289,7 +295,7 @@ impl Pool {
         R: Serialize + DeserializeOwned + Send + 'static,
         I: IntoIterator<Item = A>,
     {
-        let it = self.start_map(f, items, chunksize, true)?;
+        let it = self.start_map(f, items, chunksize, true, true)?;
         let mut out = Vec::with_capacity(it.len());
         for item in it {
             out.push(item?);
@@ -329,7 +335,7 @@ impl Pool {
         R: Serialize + DeserializeOwned + Send + 'static,
         I: IntoIterator<Item = A>,
     {
-        self.start_map(f, items, chunksize, true)
+        self.start_map(f, items, chunksize, true, false)
     }
 
     /// [`imap`](Self::imap), yielding chunks in the order they finish (Python's
@@ -363,7 +369,7 @@ impl Pool {
         R: Serialize + DeserializeOwned + Send + 'static,
         I: IntoIterator<Item = A>,
     {
-        self.start_map(f, items, chunksize, false)
+        self.start_map(f, items, chunksize, false, false)
     }
 
     /// Stops taking tasks (Python's `close`); the workers finish what was submitted, then

@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 
 use super::error::TaskError;
+use crate::encoding::payload;
 use crate::lock::{self, lock};
 use crate::wait::{Backoff, Deadline, Policy};
 
@@ -18,6 +19,10 @@ use crate::wait::{Backoff, Deadline, Policy};
 pub(super) enum Outcome<'a> {
     /// The postcard-encoded value.
     Value(&'a [u8]),
+    /// A long value's encoding in two private copies: `head` followed by the tail, which the
+    /// result thread read into an allocation of its own so that a byte payload (`Vec<u8>`,
+    /// `String`) can become the value as it is (see [`decode_split`]).
+    Split(&'a [u8], Vec<u8>),
     /// How the task failed.
     Error(TaskError),
 }
@@ -71,7 +76,7 @@ fn wait_for<'a, S>(
 /// Decodes a value, or a [`TaskError::Decode`] (also if a `Deserialize` impl panics: this
 /// runs on the pool's result thread, which must go on).
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, TaskError> {
-    panic::catch_unwind(|| crate::encoding::payload::from_bytes(bytes))
+    panic::catch_unwind(|| payload::from_bytes(bytes))
         .map_err(|p| {
             TaskError::Decode(format!(
                 "decoding the result panicked: {}",
@@ -79,6 +84,31 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, TaskError> {
             ))
         })?
         .map_err(|e| TaskError::Decode(format!("the result: {e}")))
+}
+
+/// Decodes a `T` from the encoding `head` followed by `tail` (an [`Outcome::Split`]). A byte
+/// payload type whose head is exactly the tail's length is the tail, unchanged; for `seq`
+/// (a chunk's results: a sequence of `T`), a sequence of one such value. Anything else is
+/// decoded from the two parts laid end to end, as [`decode`] would.
+fn decode_split<T: DeserializeOwned>(head: &[u8], tail: Vec<u8>) -> Result<T, TaskError> {
+    if payload::is_payload::<T>() && head == payload::Varint::new(tail.len()).as_bytes() {
+        return payload::from_payload(tail)
+            .map_err(|e| TaskError::Decode(format!("the result: {e}")));
+    }
+    let mut bytes = Vec::with_capacity(head.len() + tail.len());
+    bytes.extend_from_slice(head);
+    bytes.extend_from_slice(&tail);
+    decode(&bytes)
+}
+
+/// [`decode_split`] of a chunk's results, a sequence of `R`.
+fn decode_split_seq<R: DeserializeOwned>(head: &[u8], tail: Vec<u8>) -> Result<Vec<R>, TaskError> {
+    if let Some(rest) = head.strip_prefix(&[1]) {
+        if payload::is_payload::<R>() && rest == payload::Varint::new(tail.len()).as_bytes() {
+            return decode_split::<R>(rest, tail).map(|v| vec![v]);
+        }
+    }
+    decode_split(head, tail)
 }
 
 /// The message of a panic payload.
@@ -227,6 +257,7 @@ impl<R: DeserializeOwned + Send> Sink for Cell<R> {
     fn deliver(&self, _tag: u32, outcome: Outcome<'_>) -> bool {
         let result = match outcome {
             Outcome::Value(bytes) => decode::<R>(bytes),
+            Outcome::Split(head, tail) => decode_split::<R>(head, tail),
             Outcome::Error(e) => Err(e),
         };
         if let Some(callbacks) = self.callbacks.as_ref().and_then(|c| lock(c).take()) {
@@ -389,57 +420,97 @@ type Chunk<R> = Result<Vec<R>, TaskError>;
 struct ChunksState<R> {
     /// By chunk index: `None` until delivered, then taken by the iterator.
     chunks: Vec<Option<Chunk<R>>>,
+    /// The number of items in each chunk submitted so far.
+    lens: Vec<usize>,
+    /// Chunks delivered so far.
+    delivered: usize,
     /// Chunk indices in the order they were delivered (for `imap_unordered`).
     arrived: VecDeque<u32>,
     waiters: usize,
 }
 
-/// The shared part of an [`Imap`]: one sink for all chunks of a call.
+/// The shared part of an [`Imap`]: one sink for all chunks of a call. Chunks are added as
+/// they are submitted ([`add`](Self::add)); a chunk's result may arrive before the next one
+/// is added.
 pub(super) struct Chunks<R> {
     state: Mutex<ChunksState<R>>,
     cond: Condvar,
-    /// The number of items in each chunk.
-    lens: Vec<usize>,
 }
 
 impl<R> Chunks<R> {
-    pub(super) fn new(lens: Vec<usize>) -> Chunks<R> {
+    pub(super) fn new() -> Chunks<R> {
         Chunks {
             state: Mutex::new(ChunksState {
-                chunks: lens.iter().map(|_| None).collect(),
+                chunks: Vec::new(),
+                lens: Vec::new(),
+                delivered: 0,
                 arrived: VecDeque::new(),
                 waiters: 0,
             }),
             cond: Condvar::new(),
-            lens,
         }
+    }
+
+    /// Adds a chunk of `len` items (before its task is submitted); returns its index.
+    pub(super) fn add(&self, len: usize) -> usize {
+        let mut state = lock(&self.state);
+        state.chunks.push(None);
+        state.lens.push(len);
+        state.lens.len() - 1
+    }
+
+    /// The number of items in each chunk added so far.
+    fn lens(&self) -> Vec<usize> {
+        lock(&self.state).lens.clone()
+    }
+
+    /// Waits until at least `count` chunks were delivered (each one is, sooner or later: its
+    /// value, its error, or `Terminated`), in the pool's process `owner` only (elsewhere the
+    /// results never come).
+    pub(super) fn wait_delivered(&self, count: usize, owner: u32) {
+        if std::process::id() != owner {
+            return;
+        }
+        let guard = lock(&self.state);
+        let _ = wait_for(
+            &self.state,
+            &self.cond,
+            guard,
+            Deadline::Never,
+            |s| &mut s.waiters,
+            |s| s.delivered >= count,
+        );
     }
 }
 
 impl<R: DeserializeOwned + Send> Sink for Chunks<R> {
     fn deliver(&self, tag: u32, outcome: Outcome<'_>) -> bool {
         let index = tag as usize;
-        let Some(&len) = self.lens.get(index) else {
-            return false;
-        };
+        // Decoded before taking the lock: the iterator may be waiting on it.
         let result = match outcome {
-            Outcome::Value(bytes) => decode::<Vec<R>>(bytes).and_then(|v| {
-                if v.len() == len {
-                    Ok(v)
-                } else {
-                    Err(TaskError::Decode(format!(
-                        "a chunk of {len} items gave {} results",
-                        v.len()
-                    )))
-                }
-            }),
+            Outcome::Value(bytes) => decode::<Vec<R>>(bytes),
+            Outcome::Split(head, tail) => decode_split_seq::<R>(head, tail),
             Outcome::Error(e) => Err(e),
         };
         let mut state = lock(&self.state);
+        let Some(&len) = state.lens.get(index) else {
+            return false;
+        };
+        let result = result.and_then(|v| {
+            if v.len() == len {
+                Ok(v)
+            } else {
+                Err(TaskError::Decode(format!(
+                    "a chunk of {len} items gave {} results",
+                    v.len()
+                )))
+            }
+        });
         if state.chunks[index].is_some() {
             return false;
         }
         state.chunks[index] = Some(result);
+        state.delivered += 1;
         state.arrived.push_back(tag);
         state.waiters > 0
     }
@@ -477,6 +548,8 @@ impl<R: DeserializeOwned + Send> Sink for Chunks<R> {
 /// ```
 pub struct Imap<R> {
     chunks: Arc<Chunks<R>>,
+    /// The number of items in each chunk (all of them were added before the iterator was made).
+    lens: Vec<usize>,
     ordered: bool,
     /// Chunks handed out so far.
     taken: usize,
@@ -501,9 +574,11 @@ impl<R> fmt::Debug for Imap<R> {
 
 impl<R> Imap<R> {
     pub(super) fn new(chunks: Arc<Chunks<R>>, ordered: bool, owner: u32) -> Imap<R> {
-        let remaining = chunks.lens.iter().sum();
+        let lens = chunks.lens();
+        let remaining = lens.iter().sum();
         Imap {
             chunks,
+            lens,
             ordered,
             taken: 0,
             current: Vec::new().into_iter(),
@@ -535,19 +610,19 @@ impl<R> Imap<R> {
                 self.remaining -= 1;
                 return Some(Ok(v));
             }
-            if self.taken == self.chunks.lens.len() {
+            if self.taken == self.lens.len() {
                 return None;
             }
             match self.take_chunk(deadline) {
                 Ok((index, Ok(items))) => {
-                    debug_assert_eq!(items.len(), self.chunks.lens[index]);
+                    debug_assert_eq!(items.len(), self.lens[index]);
                     self.current = items.into_iter();
                 }
-                Ok((index, Err(e))) => self.failed = Some((e, self.chunks.lens[index])),
+                Ok((index, Err(e))) => self.failed = Some((e, self.lens[index])),
                 Err(e) => {
                     if e == TaskError::NotOwner {
                         // The results never come here: end the iteration.
-                        self.taken = self.chunks.lens.len();
+                        self.taken = self.lens.len();
                         self.remaining = 0;
                     }
                     return Some(Err(e));

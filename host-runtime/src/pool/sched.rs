@@ -105,6 +105,10 @@ pub(super) struct Sched {
     scratch: Vec<u8>,
     /// Message buffers of completed tasks, for new ones (see [`Sched::buffer`]).
     spare: Vec<Vec<u8>>,
+    /// Long message buffers of completed tasks, for `map`'s next long messages (see
+    /// [`Sched::take_long`]); they hold at most [`LONG_SPARE_BYTES`] in all.
+    long_spare: Vec<Vec<u8>>,
+    long_spare_bytes: usize,
     /// Tasks that [`Sched::retry_stranded`], the backstop, handed out or moved: each one a
     /// dispatch the events missed (a bug). See `Pool::stranded_rescues`.
     pub(super) rescued: u64,
@@ -116,6 +120,8 @@ pub(super) struct Sched {
 /// The longest buffer kept for reuse, and how many are kept.
 const SPARE_CAPACITY: usize = 256;
 const SPARE_BUFFERS: usize = 4096;
+/// The most bytes of long message buffers kept for reuse ([`Sched::take_long`]).
+const LONG_SPARE_BYTES: usize = 16 << 20;
 
 impl Sched {
     pub(super) fn new(workers: usize, tasks: usize) -> Sched {
@@ -128,6 +134,8 @@ impl Sched {
             next_task: 0,
             scratch: Vec::new(),
             spare: Vec::new(),
+            long_spare: Vec::new(),
+            long_spare_bytes: 0,
             rescued: 0,
             status: None,
         }
@@ -160,6 +168,16 @@ impl Sched {
         buf.clear();
         buf.extend_from_slice(msg);
         buf
+    }
+
+    /// A long message buffer of a completed task (empty), if one is kept: `map` encodes its
+    /// next message into it instead of a fresh allocation, whose pages would each fault on
+    /// first touch (the allocator gives the memory of freed long buffers back to the system).
+    pub(super) fn take_long(&mut self) -> Option<Vec<u8>> {
+        let mut buf = self.long_spare.pop()?;
+        self.long_spare_bytes -= buf.capacity();
+        buf.clear();
+        Some(buf)
     }
 
     /// The lane with room that holds the fewest tasks (round robin among equals).
@@ -374,8 +392,14 @@ impl Sched {
             lane.stalled = false;
         }
         let _ = tables.release(handle);
-        if record.msg.capacity() <= SPARE_CAPACITY && self.spare.len() < SPARE_BUFFERS {
-            self.spare.push(record.msg);
+        let capacity = record.msg.capacity();
+        if capacity <= SPARE_CAPACITY {
+            if self.spare.len() < SPARE_BUFFERS {
+                self.spare.push(record.msg);
+            }
+        } else if self.long_spare_bytes + capacity <= LONG_SPARE_BYTES {
+            self.long_spare_bytes += capacity;
+            self.long_spare.push(record.msg);
         }
         Some((record.sink, record.tag))
     }

@@ -3,7 +3,6 @@
 //! too long).
 
 use std::cell::Cell;
-use std::collections::VecDeque;
 use std::io;
 use std::sync::Arc;
 
@@ -111,12 +110,18 @@ impl Pool {
     }
 
     /// Submits `items` in chunks for `map`/`imap`/`imap_unordered`.
+    ///
+    /// Chunks are submitted as they are encoded, in batches of [`SUBMIT_BYTES`] or
+    /// [`SUBMIT_CHUNKS`] (whichever comes first), so workers start on the first ones while the
+    /// rest are encoded. An item that can't be encoded (or a pool that stops running) fails the
+    /// call; the chunks submitted before it still run, and their results are dropped.
     pub(super) fn start_map<A, R, I>(
         &self,
         f: fn(A) -> R,
         items: I,
         chunksize: usize,
         ordered: bool,
+        throttle: bool,
     ) -> Result<Imap<R>, PoolError>
     where
         A: Serialize + DeserializeOwned + 'static,
@@ -126,42 +131,48 @@ impl Pool {
         if lock(&self.shared.sched).phase != Phase::Running {
             return Err(PoolError::NotRunning);
         }
-        let mut chunks = VecDeque::new();
+        let sink = Arc::new(Chunks::<R>::new());
+        let mut batch = Batch {
+            sink: Arc::clone(&sink),
+            jobs: Vec::new(),
+            bytes: 0,
+            throttle: throttle.then_some(self.shared.owner),
+            chunks: 0,
+            total: 0,
+        };
         match chunksize {
             // Python's default needs the number of items first.
             0 => {
                 let items: Vec<A> = items.into_iter().collect();
                 let chunksize = default_chunksize(items.len(), self.processes);
-                self.encode_chunks(f, items.into_iter(), chunksize, &mut chunks)?;
+                self.encode_chunks(f, items.into_iter(), chunksize, &mut batch)?;
             }
             // Read as encoded: each item is made (e.g. cloned by a `repeat_n`) just before it
             // is encoded and dropped just after, so the next one can take its memory, still
             // in the cache, instead of every item living at once beside its message.
-            n => self.encode_chunks(f, items.into_iter(), n, &mut chunks)?,
+            n => self.encode_chunks(f, items.into_iter(), n, &mut batch)?,
         }
-        let any = !chunks.is_empty();
-        let lens: Vec<usize> = chunks.iter().map(|&(_, len)| len).collect();
-        let sink = Arc::new(Chunks::<R>::new(lens));
-        let dyn_sink: Arc<dyn Sink> = sink.clone();
-        let jobs = chunks.into_iter().enumerate().map(|(i, (msg, _))| Job {
-            msg,
-            handle: None,
-            sink: Arc::clone(&dyn_sink),
-            tag: u32::try_from(i).unwrap_or(u32::MAX),
-        });
-        if any {
-            self.submit(jobs)?;
-        }
+        self.flush(&mut batch)?;
         Ok(Imap::new(sink, ordered, self.shared.owner))
     }
 
-    /// Encodes `items` in chunks of `chunksize` items, in order, into `out`.
+    /// Submits the jobs of `batch`, if any.
+    fn flush<R>(&self, batch: &mut Batch<R>) -> Result<(), PoolError> {
+        batch.bytes = 0;
+        if batch.jobs.is_empty() {
+            return Ok(());
+        }
+        self.submit(batch.jobs.drain(..))
+    }
+
+    /// Encodes `items` in chunks of `chunksize` items, in order, into `batch`, submitting it
+    /// whenever it is full.
     fn encode_chunks<A, R>(
         &self,
         f: fn(A) -> R,
         mut items: impl Iterator<Item = A>,
         chunksize: usize,
-        out: &mut VecDeque<(Vec<u8>, usize)>,
+        batch: &mut Batch<R>,
     ) -> Result<(), PoolError>
     where
         A: Serialize + DeserializeOwned + 'static,
@@ -176,37 +187,102 @@ impl Pool {
             if chunk.is_empty() {
                 return Ok(());
             }
-            self.encode_chunk(f, &chunk, out)?;
+            self.encode_chunk(f, &chunk, batch)?;
         }
     }
 
-    /// Encodes one chunk as a task message; splits it in halves while it is too long. An item
-    /// that can't be encoded fails the whole call at once (encoding it again would fail again).
+    /// Encodes one chunk as a task message into `batch`; splits it in halves while it is too
+    /// long. An item that can't be encoded fails the whole call at once (encoding it again
+    /// would fail again).
     fn encode_chunk<A, R>(
         &self,
         f: fn(A) -> R,
         chunk: &[A],
-        out: &mut VecDeque<(Vec<u8>, usize)>,
+        batch: &mut Batch<R>,
     ) -> Result<(), PoolError>
     where
         A: Serialize + DeserializeOwned + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
-        let mut msg = Vec::new();
+        // After the first chunks, a long buffer of a delivered one (see `Pool::throttle`).
+        let mut msg = match batch.total / batch.chunks.max(1) {
+            0..=4096 => Vec::new(),
+            _ => lock(&self.shared.sched).take_long().unwrap_or_default(),
+        };
         match self.encode_task(chunk_shim::<A, R>, f, chunk, &mut msg) {
             Ok(()) => {
-                out.push_back((msg, chunk.len()));
-                Ok(())
+                let index = batch.sink.add(chunk.len());
+                batch.bytes += msg.len();
+                batch.chunks += 1;
+                batch.total += msg.len();
+                batch.jobs.push(Job {
+                    msg,
+                    handle: None,
+                    sink: Arc::clone(&batch.sink) as Arc<dyn Sink>,
+                    tag: u32::try_from(index).unwrap_or(u32::MAX),
+                });
+                if batch.bytes >= SUBMIT_BYTES || batch.jobs.len() >= SUBMIT_CHUNKS {
+                    self.flush(batch)?;
+                }
+                self.throttle(batch)
             }
             Err(PoolError::TooLarge { .. }) if chunk.len() > 1 => {
                 let (a, b) = chunk.split_at(chunk.len() / 2);
-                self.encode_chunk(f, a, out)?;
-                self.encode_chunk(f, b, out)
+                self.encode_chunk(f, a, batch)?;
+                self.encode_chunk(f, b, batch)
             }
             Err(e) => Err(e),
         }
     }
 }
+
+/// Encoded chunk messages of a `map` not yet submitted: submitted once they hold
+/// [`SUBMIT_BYTES`] bytes or [`SUBMIT_CHUNKS`] chunks, and at the end.
+struct Batch<R> {
+    sink: Arc<Chunks<R>>,
+    jobs: Vec<Job>,
+    /// The length of the messages in `jobs`.
+    bytes: usize,
+    /// `map` (which waits for every result anyway) keeps at most about [`IN_FLIGHT_BYTES`]
+    /// of messages undelivered: the pool's process id. `None` for `imap`, which submits
+    /// everything at once.
+    throttle: Option<u32>,
+    /// Chunks encoded so far, and the length of their messages.
+    chunks: usize,
+    total: usize,
+}
+
+impl Pool {
+    /// For `map` ([`Batch::throttle`]): once the chunks encoded and not yet delivered hold
+    /// more than about [`IN_FLIGHT_BYTES`] (by their average length; never fewer than
+    /// [`MIN_IN_FLIGHT`] chunks), submits what is pending and waits for deliveries. The
+    /// messages of delivered tasks are freed, and the next ones take their memory instead of
+    /// fresh pages (a page fault each 4 KiB): with long messages the encoding stays a few
+    /// dozen MiB ahead of the workers instead of holding the whole input encoded at once.
+    fn throttle<R>(&self, batch: &mut Batch<R>) -> Result<(), PoolError> {
+        let Some(owner) = batch.throttle else {
+            return Ok(());
+        };
+        let average = (batch.total / batch.chunks.max(1)).max(1);
+        let limit = (IN_FLIGHT_BYTES / average).max(MIN_IN_FLIGHT);
+        if batch.chunks <= limit {
+            return Ok(());
+        }
+        self.flush(batch)?;
+        // Down to half the limit: one wait per `limit / 2` chunks, not one per chunk.
+        batch.sink.wait_delivered(batch.chunks - limit / 2, owner);
+        Ok(())
+    }
+}
+
+/// A `map` submits its chunks once their messages add up to this many bytes...
+const SUBMIT_BYTES: usize = 64 << 10;
+/// ... or once there are this many (fewer, larger batches for short chunks: one lock each).
+const SUBMIT_CHUNKS: usize = 256;
+/// How many bytes of messages a `map` keeps encoded and undelivered ([`Pool::throttle`])...
+const IN_FLIGHT_BYTES: usize = 16 << 20;
+/// ... but at least this many chunks.
+const MIN_IN_FLIGHT: usize = 16;
 
 #[cfg(test)]
 mod tests {

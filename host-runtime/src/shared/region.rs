@@ -408,6 +408,11 @@ mod tests {
                 let mut dst = vec![0xAA; len];
                 bytes.read(offset, &mut dst);
                 assert_eq!(dst, &src[..len], "offset {offset} len {len}");
+                // `read_append` after what `dst` holds already.
+                let mut appended = vec![0x55; 3];
+                bytes.read_append(offset, len, &mut appended);
+                assert_eq!(appended[..3], [0x55; 3]);
+                assert_eq!(appended[3..], src[..len], "offset {offset} len {len}");
             }
         }
     }

@@ -140,6 +140,43 @@ impl SharedBytes {
     }
 }
 
+impl SharedBytes {
+    /// Appends `offset..offset + len` to `dst` with relaxed atomic loads, writing each new byte
+    /// of `dst` once (no zero-fill first: for a long message read into a fresh allocation,
+    /// e.g. the value it decodes to).
+    ///
+    /// # Panics
+    ///
+    /// If the range is out of bounds (then `dst` is unchanged).
+    pub fn read_append(&self, offset: usize, len: usize, dst: &mut Vec<u8>) {
+        self.check(offset, len);
+        dst.reserve(len);
+        let spare = &mut dst.spare_capacity_mut()[..len];
+        let head = ((8 - offset % 8) % 8).min(len);
+        let (head_dst, rest) = spare.split_at_mut(head);
+        for (i, b) in head_dst.iter_mut().enumerate() {
+            b.write(self.byte(offset + i).load(Relaxed));
+        }
+        let mut at = offset + head;
+        let mut words = rest.chunks_exact_mut(8);
+        for w in &mut words {
+            let word = self.word(at).load(Relaxed).to_ne_bytes();
+            for (d, s) in w.iter_mut().zip(word) {
+                d.write(s);
+            }
+            at += 8;
+        }
+        for b in words.into_remainder() {
+            b.write(self.byte(at).load(Relaxed));
+            at += 1;
+        }
+        // SAFETY: `reserve` made room for `len` more bytes, and the loops above wrote every
+        // one of `spare[..len]` (the head, the whole words, the remainder), the `len` bytes
+        // after the old length.
+        unsafe { dst.set_len(dst.len() + len) };
+    }
+}
+
 /// Types made of nothing but atomics, which [`SharedBytes::atomics`] may lay over shared
 /// memory and hand out as shared references.
 ///
