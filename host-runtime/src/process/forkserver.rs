@@ -18,8 +18,9 @@
 //!   server makes the child with
 //!   `clone(CLONE_PARENT)`: a copy of the server that is a child of the *requesting* process,
 //!   which waits for it, reaps it and signals it exactly as a forked or spawned child (pidfd,
-//!   `waitpid`). It answers with the child's pid (or `-errno`); the client waits for the
-//!   answer or the server's end (its pidfd), so a killed server is an error, not a hang.
+//!   `waitpid`). It answers with the child's pid (or `-errno`); the client's wait for the
+//!   answer looks every 500 ms whether the server has exited, so a killed server is an error,
+//!   not a hang (its children hold copies of its socket, which then never reaches end of file).
 //! - **Once per server, not per child**: the count of its threads (it must have one to fork;
 //!   nothing in it starts one after `init` began to serve), the identity of its executable and
 //!   where this crate's code is (what a child checks before it runs the entry: the children, its
@@ -68,8 +69,6 @@ pub(super) struct Server {
     sock: OwnedFd,
     /// The server process (our child).
     pid: Pid,
-    /// Its pidfd, readable once it has exited (`None`: no pidfds, Linux < 5.3).
-    pidfd: Option<OwnedFd>,
     /// The process that started it: a forked child inherits this value and must not use it.
     owner: Pid,
 }
@@ -162,27 +161,35 @@ pub(super) fn request(
     }
 }
 
+/// How long a wait for the server's answer lasts before it checks that the server still runs.
+const REPLY_CHECK: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Sends one request and receives the server's answer (a pid, or `-errno`).
 ///
-/// The reply is awaited together with the server's end (its pidfd): the server's socket does
-/// not reach end of file when it dies while its children live (each holds a copy of it, made
-/// by the fork), so a dead server is seen that way. Without a pidfd (Linux < 5.3), end of file
-/// is all there is.
+/// The server's socket does not reach end of file when the server dies while children it made
+/// live on (each holds a copy of it, made by the fork): so the wait for the answer times out
+/// every [`REPLY_CHECK`] (`SO_RCVTIMEO`, set once when the server starts: no system call more
+/// per request) and then asks whether the server has exited (`waitid(WNOWAIT)`, which leaves
+/// it to be reaped): a killed server is an error after at most that long, never a hang.
 fn ask(s: &Server, msg: &[u8], fds: &[std::os::fd::BorrowedFd<'_>]) -> io::Result<i32> {
     let gone = || io::Error::new(io::ErrorKind::BrokenPipe, "the fork server is gone");
     sys::send_with_fds(s.sock.as_fd(), msg, fds)?;
     let mut reply = [0u8; 4];
-    let got = match &s.pidfd {
-        Some(pidfd) => {
-            sys::retry_on_intr(|| sys::poll_any_readable(&[s.sock.as_fd(), pidfd.as_fd()], None))?;
-            // Readable: the reply (or end of file) is there; else only the pidfd was: the
-            // server has exited without answering.
-            match sys::recv_with_fds_nowait(s.sock.as_fd(), &mut reply) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Err(gone()),
-                got => got?,
+    let got = loop {
+        match sys::recv_with_fds(s.sock.as_fd(), &mut reply) {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                // Can't tell (someone else reaped it): gone as far as we know.
+                if sys::has_exited(s.pid).unwrap_or(true) {
+                    return Err(gone());
+                }
             }
+            got => break got?,
         }
-        None => sys::recv_with_fds(s.sock.as_fd(), &mut reply)?,
     };
     match got {
         (4, fds) if fds.is_empty() => Ok(i32::from_le_bytes(reply)),
@@ -223,9 +230,15 @@ fn start_server() -> io::Result<Server> {
             "the fork server did not start: does main call host_runtime::process::init() first?",
         ));
     }
+    // Receives time out, so that `ask` can look whether the server still runs.
+    let client = std::os::unix::net::UnixDatagram::from(client);
+    if let Err(e) = client.set_read_timeout(Some(REPLY_CHECK)) {
+        let _ = sys::kill(pid, sys::Signal::KILL);
+        let _ = sys::waitpid(pid, sys::WaitOptions::BLOCK);
+        return Err(e);
+    }
     Ok(Server {
-        sock: client,
-        pidfd: sys::pidfd_open(pid).ok(),
+        sock: OwnedFd::from(client),
         pid,
         owner: me,
     })
@@ -267,7 +280,7 @@ fn serve_inner(value: &std::ffi::OsStr) -> Result<(), String> {
     }
     // A fresh description of the inherited socket (no `unsafe` ownership of a raw fd); the
     // inherited number is not passed on to programs the children start. (Children, forked
-    // copies, hold both: the client watches the server's pidfd, not only end of file.)
+    // copies, hold both: the client looks whether the server runs, not only for end of file.)
     let _ = sys::set_cloexec_raw(fd);
     let sock = sys::dup_inherited(fd).map_err(|e| format!("socket: {e}"))?;
     // What every child would otherwise look up anew (`/proc/self/exe`, the dynamic loader,

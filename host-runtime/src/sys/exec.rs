@@ -548,26 +548,6 @@ pub fn send_with_fds(sock: BorrowedFd<'_>, data: &[u8], fds: &[BorrowedFd<'_>]) 
 ///
 /// As `recvmsg`; `InvalidData` for a cut message.
 pub fn recv_with_fds(sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<(usize, Vec<OwnedFd>)> {
-    recv_with_fds_flags(sock, buf, 0)
-}
-
-/// [`recv_with_fds`] that does not wait (`MSG_DONTWAIT`): `WouldBlock` if no message is there.
-///
-/// # Errors
-///
-/// As [`recv_with_fds`]; `WouldBlock`.
-pub(crate) fn recv_with_fds_nowait(
-    sock: BorrowedFd<'_>,
-    buf: &mut [u8],
-) -> io::Result<(usize, Vec<OwnedFd>)> {
-    recv_with_fds_flags(sock, buf, libc::MSG_DONTWAIT)
-}
-
-fn recv_with_fds_flags(
-    sock: BorrowedFd<'_>,
-    buf: &mut [u8],
-    flags: libc::c_int,
-) -> io::Result<(usize, Vec<OwnedFd>)> {
     let mut cbuf = CmsgBuf([0; 64]);
     let mut iov = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
@@ -582,9 +562,10 @@ fn recv_with_fds_flags(
     let n = super::retry_on_intr(|| {
         // SAFETY: `msg` points at `iov` (the caller's writable buffer) and `cbuf`, both alive
         // and writable for the call, with their true lengths.
-        super::cvt_long(unsafe {
-            libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC | flags)
-        } as libc::c_long)
+        super::cvt_long(
+            unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) }
+                as libc::c_long,
+        )
     })? as usize;
     let mut fds = Vec::new();
     // SAFETY: the kernel filled `msg_controllen` bytes of `cbuf` with well-formed control
