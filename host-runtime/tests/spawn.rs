@@ -477,6 +477,103 @@ fn forkserver_children_report_like_spawned_ones() {
     });
 }
 
+/// Returns its argument's length and a checksum of it, and a vector of that length.
+fn echo_len(v: Vec<u8>) -> (usize, u64, Vec<u8>) {
+    let sum = v
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| (i as u64 + 1) * u64::from(b))
+        .sum();
+    (
+        v.len(),
+        sum,
+        (0..v.len()).map(|i| (i % 251) as u8).collect(),
+    )
+}
+
+/// Arguments of every size reach a forkserver child whole (small ones in the request, long
+/// ones in a memory file: the boundary, 32 KiB, is crossed), and results of every size come
+/// back (small ones encoded at once, long ones streamed: crossing 1 KiB).
+#[test]
+fn forkserver_arguments_and_results_of_every_size() {
+    watchdog_secs(60, || {
+        for len in [
+            0,
+            1,
+            1000,
+            1030,
+            (32 << 10) - 40,
+            (32 << 10) - 10,
+            32 << 10,
+            (32 << 10) + 1,
+            1 << 20,
+        ] {
+            let arg: Vec<u8> = (0..len).map(|i| (i * 7 % 256) as u8).collect();
+            let sum = arg
+                .iter()
+                .enumerate()
+                .map(|(i, &b)| (i as u64 + 1) * u64::from(b))
+                .sum::<u64>();
+            let h = forkserver().name("sizes").run(echo_len, arg).unwrap();
+            let (n, got, back) = h.join().unwrap();
+            assert_eq!((n, got), (len, sum), "{len}");
+            assert!(back.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8));
+        }
+    });
+}
+
+/// The pid of this process's fork server: the child of ours whose environment names it
+/// (`/proc/PID/environ` shows a process's first environment, which the server's `init`
+/// does not rewrite), other than `not`.
+fn my_fork_server(not: host_runtime::sys::Pid) -> Option<host_runtime::sys::Pid> {
+    common::children_of_self().into_iter().find(|&pid| {
+        pid != not
+            && std::fs::read(format!("/proc/{}/environ", pid.as_raw())).is_ok_and(|env| {
+                env.split(|&b| b == 0)
+                    .any(|var| var.starts_with(b"HOST_RUNTIME_FORKSERVER="))
+            })
+    })
+}
+
+/// Runs in a spawned child (a process of its own, whose fork server no other test uses):
+/// starts a forkserver child that waits, kills the server with `SIGKILL` while that child
+/// lives on, and starts again. Whether the first start after the kill failed with an error of
+/// the OS kind, what the next returned, and how the waiting child ended.
+fn kill_the_fork_server(_: ()) -> (bool, (String, usize, String), bool) {
+    let waiting = forkserver().run(wait_for_ever, ()).unwrap();
+    let server = my_fork_server(waiting.pid()).expect("the fork server");
+    host_runtime::sys::kill(server, Signal::KILL).unwrap();
+    let first = forkserver().run(describe, (1, "a".to_string()));
+    let failed = matches!(first, Err(ProcessError::Os(_)));
+    let next = forkserver()
+        .name("after")
+        .run(describe, (2, "b".to_string()))
+        .unwrap()
+        .join()
+        .unwrap();
+    waiting.kill().unwrap();
+    let killed = matches!(
+        waiting.join(),
+        Err(JoinError::Signaled {
+            signal: Signal::KILL
+        })
+    );
+    (failed, next, killed)
+}
+
+/// A killed fork server is a typed error for the next start (not a hang, though a child it
+/// made still runs), reaped, and replaced by a new one for the start after.
+#[test]
+fn a_killed_fork_server_is_an_error_then_replaced() {
+    watchdog_secs(60, || {
+        let h = spawner().run(kill_the_fork_server, ()).unwrap();
+        let (failed, (text, _, name), killed) = h.join().unwrap();
+        assert!(failed, "the start after the kill did not fail");
+        assert_eq!((text.as_str(), name.as_str()), ("b-4", "after"));
+        assert!(killed);
+    });
+}
+
 /// Forkserver children from several threads at once, each with a queue of its own by name.
 #[test]
 fn forkserver_children_from_many_threads_use_named_queues() {

@@ -12,11 +12,19 @@
 //!   skips `init`, is killed and the start fails): the server has one thread and has run
 //!   nothing of the program but `init`.
 //! - **A request** is one message: the entry (as for a spawn: an offset and the executable's
-//!   device and inode; postcard), with the argument and result memory files (the same as a
-//!   spawn's) as `SCM_RIGHTS` descriptors. The server makes the child with
+//!   device and inode; postcard), then the encoded name and arguments themselves if they are
+//!   at most 32 KiB (else they go in a memory file, as a spawn's), with the result memory file
+//!   (the same as a spawn's) and any handed descriptors as `SCM_RIGHTS` descriptors. The
+//!   server makes the child with
 //!   `clone(CLONE_PARENT)`: a copy of the server that is a child of the *requesting* process,
 //!   which waits for it, reaps it and signals it exactly as a forked or spawned child (pidfd,
-//!   `waitpid`). It answers with the child's pid (or `-errno`).
+//!   `waitpid`). It answers with the child's pid (or `-errno`); the client's wait for the
+//!   answer looks every 500 ms whether the server has exited, so a killed server is an error,
+//!   not a hang (its children hold copies of its socket, which then never reaches end of file).
+//! - **Once per server, not per child**: the count of its threads (it must have one to fork;
+//!   nothing in it starts one after `init` began to serve), the identity of its executable and
+//!   where this crate's code is (what a child checks before it runs the entry: the children, its
+//!   copies, find the answers in memory), the stdout buffer and the children's panic hook.
 //! - **The child** runs the entry like a spawned child (decodes the arguments, writes the
 //!   result or panic record, exits 0 or 1).
 //! - **The end.** The server leaves when its socket reaches end of file: when every process
@@ -48,8 +56,12 @@ use crate::sys::{self, ExeId, ExecEntry, Pid};
 
 /// The environment variable that makes a process a fork server.
 pub(super) const ENV: &str = "HOST_RUNTIME_FORKSERVER";
-/// The longest request (an offset, a device, an inode: postcard varints).
-const REQUEST_MAX: usize = 64;
+/// The longest request header (an offset, a device, an inode, two flags: postcard varints).
+const HEADER_MAX: usize = 64;
+/// The longest arguments sent in the request itself; longer ones go in a memory file.
+const INLINE_ARGS_MAX: usize = 32 << 10;
+/// The longest request.
+const REQUEST_MAX: usize = HEADER_MAX + INLINE_ARGS_MAX;
 
 /// This process's connection to its server.
 pub(super) struct Server {
@@ -69,23 +81,32 @@ pub(super) fn lock_server() -> std::sync::MutexGuard<'static, Option<Server>> {
     lock(&SERVER)
 }
 
-/// Asks the server (started on first use) for a child that runs `entry` with the arguments in
-/// `args`, writing its record into `result`; returns the child's pid. The child is ours.
-/// `extra` descriptors go along; the child takes them with
+/// Asks the server (started on first use) for a child that runs `entry` on `input` (the
+/// encoded name and arguments), writing its record into `result`; returns the child's pid. The
+/// child is ours. `extra` descriptors go along; the child takes them with
 /// [`take_inherited_fd`](super::spawn::take_inherited_fd).
+///
+/// `input` up to [`INLINE_ARGS_MAX`] bytes travels in the request message, after the header;
+/// longer (or if the socket refuses a message that long, `EMSGSIZE`) in a memory file sent as
+/// the first descriptor.
 pub(super) fn request(
     entry: ExecEntry,
-    args: &File,
+    input: &[u8],
     result: &File,
     extra: &[std::os::fd::BorrowedFd<'_>],
     daemon_ready: Option<std::os::fd::BorrowedFd<'_>>,
 ) -> io::Result<Pid> {
     let (offset, exe) = entry.to_parts();
     let daemon = daemon_ready.is_some();
-    let msg = postcard::to_stdvec(&(offset, exe.dev, exe.ino, daemon)).map_err(io::Error::other)?;
-    if msg.len() > REQUEST_MAX {
-        return Err(io::ErrorKind::InvalidInput.into());
-    }
+    let header = |inline: bool| -> io::Result<Vec<u8>> {
+        let msg = Vec::with_capacity(HEADER_MAX + if inline { input.len() } else { 0 });
+        let msg = postcard::to_extend(&(offset, exe.dev, exe.ino, daemon, inline), msg)
+            .map_err(io::Error::other)?;
+        if msg.len() > HEADER_MAX {
+            return Err(io::ErrorKind::InvalidInput.into());
+        }
+        Ok(msg)
+    };
     let me = sys::getpid();
     let mut server = lock(&SERVER);
     if server.as_ref().is_some_and(|s| s.owner != me) {
@@ -97,20 +118,34 @@ pub(super) fn request(
         *server = Some(start_server()?);
     }
     let s = server.as_ref().expect("set above");
-    let mut fds = vec![args.as_fd(), result.as_fd()];
-    fds.extend_from_slice(extra);
-    // A daemon's handshake socket goes last.
-    fds.extend(daemon_ready);
-    let asked = sys::send_with_fds(s.sock.as_fd(), &msg, &fds).and_then(|()| {
-        let mut reply = [0u8; 4];
-        match sys::recv_with_fds(s.sock.as_fd(), &mut reply)? {
-            (4, fds) if fds.is_empty() => Ok(i32::from_le_bytes(reply)),
-            _ => Err(io::Error::new(
-                io::ErrorKind::BrokenPipe,
-                "the fork server is gone",
-            )),
+    // The descriptors after the arguments: the result file, `extra`, a daemon's handshake
+    // socket last.
+    let mut fds = Vec::with_capacity(2 + extra.len() + 1);
+    let mut asked = None;
+    if input.len() <= INLINE_ARGS_MAX {
+        let mut msg = header(true)?;
+        msg.extend_from_slice(input);
+        fds.push(result.as_fd());
+        fds.extend_from_slice(extra);
+        fds.extend(daemon_ready);
+        match ask(s, &msg, &fds) {
+            // Nothing was sent: the socket's buffer is smaller than the message.
+            Err(e) if e.raw_os_error() == Some(libc::EMSGSIZE) => fds.clear(),
+            other => asked = Some(other),
         }
-    });
+    }
+    let asked = match asked {
+        Some(asked) => asked,
+        None => {
+            let args = File::from(sys::memfd_create("host-runtime-args")?);
+            args.write_all_at(input, 0)?;
+            fds.push(args.as_fd());
+            fds.push(result.as_fd());
+            fds.extend_from_slice(extra);
+            fds.extend(daemon_ready);
+            ask(s, &header(false)?, &fds)
+        }
+    };
     match asked {
         Ok(raw) if raw < 0 => Err(io::Error::from_raw_os_error(-raw)),
         Ok(raw) => Pid::from_raw(raw).ok_or_else(|| io::ErrorKind::InvalidData.into()),
@@ -123,6 +158,42 @@ pub(super) fn request(
             }
             Err(e)
         }
+    }
+}
+
+/// How long a wait for the server's answer lasts before it checks that the server still runs.
+const REPLY_CHECK: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Sends one request and receives the server's answer (a pid, or `-errno`).
+///
+/// The server's socket does not reach end of file when the server dies while children it made
+/// live on (each holds a copy of it, made by the fork): so the wait for the answer times out
+/// every [`REPLY_CHECK`] (`SO_RCVTIMEO`, set once when the server starts: no system call more
+/// per request) and then asks whether the server has exited (`waitid(WNOWAIT)`, which leaves
+/// it to be reaped): a killed server is an error after at most that long, never a hang.
+fn ask(s: &Server, msg: &[u8], fds: &[std::os::fd::BorrowedFd<'_>]) -> io::Result<i32> {
+    let gone = || io::Error::new(io::ErrorKind::BrokenPipe, "the fork server is gone");
+    sys::send_with_fds(s.sock.as_fd(), msg, fds)?;
+    let mut reply = [0u8; 4];
+    let got = loop {
+        match sys::recv_with_fds(s.sock.as_fd(), &mut reply) {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                // Can't tell (someone else reaped it): gone as far as we know.
+                if sys::has_exited(s.pid).unwrap_or(true) {
+                    return Err(gone());
+                }
+            }
+            got => break got?,
+        }
+    };
+    match got {
+        (4, fds) if fds.is_empty() => Ok(i32::from_le_bytes(reply)),
+        _ => Err(gone()),
     }
 }
 
@@ -159,8 +230,15 @@ fn start_server() -> io::Result<Server> {
             "the fork server did not start: does main call host_runtime::process::init() first?",
         ));
     }
+    // Receives time out, so that `ask` can look whether the server still runs.
+    let client = std::os::unix::net::UnixDatagram::from(client);
+    if let Err(e) = client.set_read_timeout(Some(REPLY_CHECK)) {
+        let _ = sys::kill(pid, sys::Signal::KILL);
+        let _ = sys::waitpid(pid, sys::WaitOptions::BLOCK);
+        return Err(e);
+    }
     Ok(Server {
-        sock: client,
+        sock: OwnedFd::from(client),
         pid,
         owner: me,
     })
@@ -201,9 +279,21 @@ fn serve_inner(value: &std::ffi::OsStr) -> Result<(), String> {
         return Err("the process that started it is gone".into());
     }
     // A fresh description of the inherited socket (no `unsafe` ownership of a raw fd); the
-    // inherited number is not passed on to programs the children start.
+    // inherited number is not passed on to programs the children start. (Children, forked
+    // copies, hold both: the client looks whether the server runs, not only for end of file.)
     let _ = sys::set_cloexec_raw(fd);
     let sock = sys::dup_inherited(fd).map_err(|e| format!("socket: {e}"))?;
+    // What every child would otherwise look up anew (`/proc/self/exe`, the dynamic loader,
+    // the stdout buffer, the panic hook): done once here, the children find it in their copy
+    // of this process's memory.
+    let _ = sys::prepare_entries();
+    let _ = io::stdout();
+    super::panic_hook::install_child_panic_hook();
+    // Counted once, not before each fork: from here on this process runs this loop only
+    // (`init` never returns into `main`), which starts no thread: it receives, decodes, forks
+    // and replies; a daemon's watch thread starts in the child, after the fork. A server that
+    // has threads already (`init` called too late) refuses every request with `ENOTSUP`.
+    let forker = sys::SiblingForker::new();
     sys::send_with_fds(sock.as_fd(), HELLO, &[]).map_err(|e| format!("hello: {e}"))?;
     let mut buf = vec![0u8; REQUEST_MAX];
     loop {
@@ -217,11 +307,17 @@ fn serve_inner(value: &std::ffi::OsStr) -> Result<(), String> {
             Err(e) => return Err(format!("receive: {e}")),
         };
         let mut fds = fds.into_iter();
-        let answer = match (decode_request(&buf[..n]), fds.next(), fds.next()) {
-            (Some((entry, daemon)), Some(args), Some(result)) => {
+        let request = decode_request(&buf[..n]);
+        let input = match &request {
+            Some((_, _, Some(inline))) => Some(Input::Inline(inline)),
+            Some((_, _, None)) => fds.next().map(|f| Input::File(File::from(f))),
+            None => None,
+        };
+        let answer = match (request, input, fds.next(), &forker) {
+            (Some((entry, daemon, _)), Some(input), Some(result), Ok(forker)) => {
                 let mut extra: Vec<OwnedFd> = fds.collect();
                 let ready = if daemon { extra.pop() } else { None };
-                let forked = sys::fork_sibling(|| {
+                let forked = forker.fork(|| {
                     if daemon {
                         // Armed before anything else runs; without a handshake socket, or
                         // if the watch can't start, no daemon.
@@ -234,15 +330,15 @@ fn serve_inner(value: &std::ffi::OsStr) -> Result<(), String> {
                         }
                     }
                     drop(ready);
-                    run_child(parent, entry, File::from(args), File::from(result), extra)
+                    run_child(parent, entry, input, File::from(result), extra)
                 });
                 match forked {
                     Ok(pid) => pid.as_raw(),
-                    // `Unsupported`: the server has threads (`init` was called too late).
-                    Err(e) if e.kind() == io::ErrorKind::Unsupported => -libc::ENOTSUP,
                     Err(e) => -e.raw_os_error().unwrap_or(libc::EIO),
                 }
             }
+            // The server has threads (`init` was called too late).
+            (Some(_), Some(_), Some(_), Err(_)) => -libc::ENOTSUP,
             _ => -libc::EINVAL,
         };
         reply(&sock, answer);
@@ -253,10 +349,29 @@ fn reply(sock: &OwnedFd, value: i32) {
     let _ = sys::send_with_fds(sock.as_fd(), &value.to_le_bytes(), &[]);
 }
 
-/// The entry a request names, and whether the child is a daemon.
-fn decode_request(bytes: &[u8]) -> Option<(ExecEntry, bool)> {
-    let (offset, dev, ino, daemon): (i64, u64, u64, bool) = postcard::from_bytes(bytes).ok()?;
-    Some((ExecEntry::from_parts(offset, ExeId { dev, ino }), daemon))
+/// Where a child's input (its name and arguments) is.
+enum Input<'a> {
+    /// In the request, after the header: in the server's buffer, which the child has a copy of.
+    Inline(&'a [u8]),
+    /// In a memory file.
+    File(File),
+}
+
+/// The entry a request names, whether the child is a daemon, and its input if it came in the
+/// request (else it is in a memory file, the first descriptor).
+fn decode_request(bytes: &[u8]) -> Option<(ExecEntry, bool, Option<&[u8]>)> {
+    let ((offset, dev, ino, daemon, inline), rest): ((i64, u64, u64, bool, bool), &[u8]) =
+        postcard::take_from_bytes(bytes).ok()?;
+    let input = match (inline, rest.is_empty()) {
+        (true, _) => Some(rest),
+        (false, true) => None,
+        (false, false) => return None,
+    };
+    Some((
+        ExecEntry::from_parts(offset, ExeId { dev, ino }),
+        daemon,
+        input,
+    ))
 }
 
 /// Makes this process end (`SIGKILL` to itself, as a parent-death signal would) when `parent`,
@@ -295,20 +410,30 @@ pub(crate) fn die_with_parent(parent: Pid) -> io::Result<()> {
 }
 
 /// In the child the server made: runs the entry as a spawned child does.
-fn run_child(parent: Pid, entry: ExecEntry, args: File, result: File, extra: Vec<OwnedFd>) -> i32 {
+fn run_child(
+    parent: Pid,
+    entry: ExecEntry,
+    input: Input<'_>,
+    result: File,
+    extra: Vec<OwnedFd>,
+) -> i32 {
     super::spawn::set_inherited(extra);
-    let input = match args.metadata() {
-        Ok(m) => {
-            let mut input = vec![0u8; usize::try_from(m.len()).unwrap_or(0)];
-            match args.read_exact_at(&mut input, 0) {
-                Ok(()) => input,
-                Err(_) => return super::spawn::EXIT_CANNOT_RUN,
+    let from_file;
+    let input = match input {
+        Input::Inline(bytes) => bytes,
+        Input::File(args) => {
+            let Ok(m) = args.metadata() else {
+                return super::spawn::EXIT_CANNOT_RUN;
+            };
+            let mut bytes = vec![0u8; usize::try_from(m.len()).unwrap_or(0)];
+            if args.read_exact_at(&mut bytes, 0).is_err() {
+                return super::spawn::EXIT_CANNOT_RUN;
             }
+            from_file = bytes;
+            &from_file[..]
         }
-        Err(_) => return super::spawn::EXIT_CANNOT_RUN,
     };
-    drop(args);
-    let code = match super::spawn::run_entry(parent, entry, &input, &result) {
+    let code = match super::spawn::run_entry(parent, entry, input, &result) {
         Ok(code) => code,
         Err(why) => {
             let _ = writeln!(io::stderr(), "host-runtime: forkserver child: {why}");

@@ -191,9 +191,23 @@ enum WriteFailure {
     Io(io::Error),
 }
 
-/// Encodes `value` into `file` after the header, straight from the encoder (no copy of the
-/// whole encoding in memory), then writes the header.
+/// The longest encoding [`write_value`] makes on its stack (then written with one `pwrite`);
+/// longer ones are streamed.
+const SMALL_VALUE: usize = 1024;
+
+/// Encodes `value` into `file` after the header, then writes the header. A value whose
+/// encoding fits in [`SMALL_VALUE`] bytes is encoded on the stack and written with one
+/// positioned write; a longer one is encoded again, straight from the encoder into the file
+/// (no copy of the whole encoding in memory).
 fn write_value<T: Serialize>(file: &File, value: &T) -> Result<(), WriteFailure> {
+    let mut small = [0u8; SMALL_VALUE];
+    match postcard::to_slice(value, &mut small) {
+        Ok(bytes) => {
+            return write_record(file, KIND_VALUE, bytes).map_err(WriteFailure::Io);
+        }
+        Err(postcard::Error::SerializeBufferFull) => {}
+        Err(e) => return Err(WriteFailure::Encode(e)),
+    }
     let mut f = file;
     f.seek(SeekFrom::Start(HEADER_LEN))
         .map_err(WriteFailure::Io)?;

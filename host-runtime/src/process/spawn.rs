@@ -216,6 +216,9 @@ static INHERITED: std::sync::Mutex<Vec<Option<OwnedFd>>> = std::sync::Mutex::new
 
 /// Records the descriptors this child was handed, before its function runs.
 pub(super) fn set_inherited(fds: Vec<OwnedFd>) {
+    if fds.is_empty() && crate::lock::lock(&INHERITED).is_empty() {
+        return; // nothing to write (a forkserver child spares itself a copied page)
+    }
     *crate::lock::lock(&INHERITED) = fds.into_iter().map(Some).collect();
 }
 
@@ -582,12 +585,10 @@ where
         .chain(handed.iter().map(AsFd::as_fd))
         .collect();
     let fds = &all_fds[..];
-    let args_file = File::from(sys::memfd_create("host-runtime-args")?);
-    args_file.write_all_at(&input, 0)?;
-    drop(input);
     let result = Arc::new(File::from(sys::memfd_create("host-runtime-result")?));
 
     if forkserver {
+        // Small arguments travel in the request itself (see `forkserver::request`).
         process.start_launched(|ready| {
             let daemon_ready = match ready.as_ref().map(|tx| tx.exec_ready()) {
                 Some(sys::ExecReady::Write(fd)) => Some(fd),
@@ -597,10 +598,13 @@ where
                 }
                 None => None,
             };
-            super::forkserver::request(entry, &args_file, &result, fds, daemon_ready)
+            super::forkserver::request(entry, &input, &result, fds, daemon_ready)
         })?;
         return Ok((process, result));
     }
+    let args_file = File::from(sys::memfd_create("host-runtime-args")?);
+    args_file.write_all_at(&input, 0)?;
+    drop(input);
     let (offset, exe) = entry.to_parts();
     let payload = Payload {
         parent: sys::getpid().as_raw(),

@@ -31,8 +31,9 @@ pub enum StartMethod {
     /// parent](super#forking-a-multi-threaded-parent).
     Fork,
     /// A single-threaded server process, started once by re-executing the program, forks each
-    /// child on request (over a Unix socket; the argument and result files go as
-    /// `SCM_RIGHTS` descriptors) and runs a `fn` item with serde arguments there, as
+    /// child on request (over a Unix socket; arguments up to 32 KiB in the request, longer
+    /// ones and the result file as `SCM_RIGHTS` descriptors) and runs a `fn` item with serde
+    /// arguments there, as
     /// [`Spawn`](StartMethod::Spawn) does; the child is nonetheless this process's own (the
     /// server makes it with `clone(CLONE_PARENT)`). Cheaper than a spawn (no `execve` per
     /// child), as safe with threads (the server never ran the program's threads). Needs

@@ -288,12 +288,48 @@ fn object_base(addr: usize) -> Option<usize> {
     (found != 0 && !info.dli_fbase.is_null()).then_some(info.dli_fbase as usize)
 }
 
+/// The start of the main executable (the object that holds the program's entry point,
+/// `getauxval(AT_ENTRY)`); `None` if the loader can't tell. Looked up once per process: the
+/// main executable is loaded once, before any code of ours runs, and never moves (a child made
+/// by `execve` starts with empty statics; a forked one is the same program at the same place).
+fn main_base() -> Option<usize> {
+    static BASE: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+    *BASE.get_or_init(|| {
+        // SAFETY: `getauxval` reads the auxiliary vector; an absent entry gives 0.
+        let entry = unsafe { libc::getauxval(libc::AT_ENTRY) } as usize;
+        if entry == 0 {
+            return None;
+        }
+        object_base(entry)
+    })
+}
+
 /// Whether the code at `addr` belongs to the main executable (the object that holds the
-/// program's entry point, `getauxval(AT_ENTRY)`), not to a shared library.
+/// program's entry point, `getauxval(AT_ENTRY)`), not to a shared library. One `dladdr(3)`
+/// (the main executable's own start is looked up once per process).
 pub(crate) fn in_main_executable(addr: usize) -> bool {
-    // SAFETY: `getauxval` reads the auxiliary vector; an absent entry gives 0.
-    let entry = unsafe { libc::getauxval(libc::AT_ENTRY) } as usize;
-    entry != 0 && object_base(addr).is_some_and(|base| Some(base) == object_base(entry))
+    main_base().is_some_and(|base| object_base(addr) == Some(base))
+}
+
+/// Whether this crate's [`anchor`] is in the main executable: looked up once per process (the
+/// answer can't change, see [`main_base`]).
+fn anchor_in_main_executable() -> bool {
+    static IN_MAIN: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *IN_MAIN.get_or_init(|| in_main_executable(anchor as EntryFn as usize))
+}
+
+/// Looks up, once, what [`ExecEntry::run`] checks in every run: this process's executable
+/// ([`ExeId::current`]) and where this crate's code is. For a fork server: its children, forked
+/// copies, then find both answers in their memory instead of asking `/proc` and the dynamic
+/// loader each (a `statx` of `/proc/self/exe` in a new process instantiates its `/proc`
+/// entries: the most expensive call of a forkserver child).
+///
+/// # Errors
+///
+/// As [`ExeId::current`] (the children then ask again, and fail as they would have).
+pub(crate) fn prepare_entries() -> io::Result<()> {
+    anchor_in_main_executable();
+    ExeId::current().map(drop)
 }
 
 /// The identity of an executable file: device and inode of what `/proc/self/exe` names.
@@ -354,12 +390,20 @@ impl ExecEntry {
     pub(crate) fn of<C: ZstCall>(_call: C) -> io::Result<ExecEntry> {
         let f = zst_trampoline::<C> as EntryFn as usize;
         let a = anchor as EntryFn as usize;
-        if !in_main_executable(a) || !in_main_executable(f) {
+        // The last entry found in the main executable: a program that starts the same
+        // function again and again asks the dynamic loader once. Only addresses in the main
+        // executable are stored, which is never unloaded, so no other object can come to hold
+        // one of them. Relaxed: the word is the whole state.
+        static LAST_IN_MAIN: std::sync::atomic::AtomicUsize =
+            std::sync::atomic::AtomicUsize::new(0);
+        let known = LAST_IN_MAIN.load(std::sync::atomic::Ordering::Relaxed) == f;
+        if !anchor_in_main_executable() || !(known || in_main_executable(f)) {
             return Err(io::Error::new(
                 io::ErrorKind::Unsupported,
                 "spawn needs the function and host-runtime linked into the main executable",
             ));
         }
+        LAST_IN_MAIN.store(f, std::sync::atomic::Ordering::Relaxed);
         Ok(ExecEntry {
             offset: (f as i64).wrapping_sub(a as i64),
             exe: ExeId::current()?,
@@ -397,7 +441,7 @@ impl ExecEntry {
                 "the entry was made in another executable",
             ));
         }
-        if !in_main_executable(anchor as EntryFn as usize) {
+        if !anchor_in_main_executable() {
             return Err(io::ErrorKind::Unsupported.into());
         }
         let addr = (anchor as EntryFn as usize as i64).wrapping_add(self.offset) as usize;
@@ -555,50 +599,88 @@ pub fn recv_with_fds(sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<(usize,
 /// Made with the raw system call, without libc's `fork` bookkeeping: refused unless this
 /// process has one thread (so no lock is held by another thread at the copy, and nothing can
 /// start a thread between the check and the `clone`), and no `pthread_atfork` handler runs.
+/// (The check is one `statx` of `/proc/self/task` per call; a process that forks siblings in a
+/// loop and starts no thread checks once, with a `SiblingForker`, as the fork server does.)
 ///
 /// # Errors
 ///
 /// `Unsupported` if this process has more than one thread (or the count
 /// can't be read); `EAGAIN`/`ENOMEM`/`EINVAL` (the caller is an init process) from `clone`.
 pub fn fork_sibling<F: FnOnce() -> i32>(child: F) -> io::Result<Pid> {
-    use std::os::unix::fs::MetadataExt;
-    // procfs: the task directory's link count is 2 plus the number of threads.
-    let threads = std::fs::metadata("/proc/self/task")?
-        .nlink()
-        .saturating_sub(2);
-    if threads != 1 {
-        return Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "fork_sibling needs a single-threaded process",
-        ));
-    }
-    // SAFETY: `clone` without `CLONE_VM` or a new stack copies the process, as `fork`. This
-    // process has one thread (checked above; only that thread could start another), so the
-    // copy holds no lock of a thread that is gone. The child never returns from this function:
-    // it runs `child` under `catch_unwind` and leaves with `_exit`, so no value of the
-    // caller's frames is dropped twice.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_clone,
-            (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong,
-            0usize,
-            0usize,
-            0usize,
-            0usize,
-        )
-    };
-    let ret = cvt_long(ret)?;
-    if let Some(pid) = Pid::from_raw(ret as libc::c_int) {
-        return Ok(pid);
-    }
-    let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(child)) {
-        Ok(code) => code,
-        Err(payload) => {
-            std::mem::forget(payload);
-            101
+    SiblingForker::new()?.fork(child)
+}
+
+/// The right to make siblings ([`fork_sibling`]) without counting threads before each: made
+/// once the process is seen to have one thread, for a loop that forks and starts no thread
+/// (the fork server's). Neither `Send` nor `Sync`: it stays with the thread that was checked.
+///
+/// What the check is for: a `clone` without libc's `fork` bookkeeping copies every lock as it
+/// is; a lock held by another thread at that moment stays held in the child, which deadlocks
+/// if it takes it (in `malloc`, say). Its holder promises that no thread starts in this
+/// process while it forks with it; one that did would make children that may deadlock (as
+/// [`fork_run`](super::fork_run) in a multi-threaded process), nothing worse: the child is a
+/// copy, not a sharer, of this process's memory.
+pub(crate) struct SiblingForker {
+    _single_thread: std::marker::PhantomData<*const ()>,
+}
+
+impl SiblingForker {
+    /// Checks that this process has one thread: one `statx` of `/proc/self/task`, whose link
+    /// count is 2 plus the number of threads.
+    ///
+    /// # Errors
+    ///
+    /// `Unsupported` if it has more (or the count can't be read).
+    pub(crate) fn new() -> io::Result<SiblingForker> {
+        use std::os::unix::fs::MetadataExt;
+        let threads = std::fs::metadata("/proc/self/task")?
+            .nlink()
+            .saturating_sub(2);
+        if threads != 1 {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "fork_sibling needs a single-threaded process",
+            ));
         }
-    };
-    super::exit_immediately(code)
+        Ok(SiblingForker {
+            _single_thread: std::marker::PhantomData,
+        })
+    }
+
+    /// [`fork_sibling`] without the count.
+    ///
+    /// # Errors
+    ///
+    /// `EAGAIN`/`ENOMEM`/`EINVAL` (the caller is an init process) from `clone`.
+    pub(crate) fn fork<F: FnOnce() -> i32>(&self, child: F) -> io::Result<Pid> {
+        // SAFETY: `clone` without `CLONE_VM` or a new stack copies the process, as `fork`.
+        // This process had one thread when `self` was made, and its holder starts none (see
+        // the type's docs: that is about deadlocks in the child, not memory). The child never
+        // returns from this function: it runs `child` under `catch_unwind` and leaves with
+        // `_exit`, so no value of the caller's frames is dropped twice.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_clone,
+                (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong,
+                0usize,
+                0usize,
+                0usize,
+                0usize,
+            )
+        };
+        let ret = cvt_long(ret)?;
+        if let Some(pid) = Pid::from_raw(ret as libc::c_int) {
+            return Ok(pid);
+        }
+        let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(child)) {
+            Ok(code) => code,
+            Err(payload) => {
+                std::mem::forget(payload);
+                101
+            }
+        };
+        super::exit_immediately(code)
+    }
 }
 
 #[cfg(test)]

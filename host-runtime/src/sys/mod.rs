@@ -37,7 +37,9 @@ pub use atfork::fork_generation;
 pub(crate) use atfork::{fork_generation_unchecked, register_fork_handlers};
 pub(crate) use cpu::monotonic_ns;
 pub use cpu::{cpus_allowed, cpus_online, process_cpu_time, thread_cpu_time};
-pub(crate) use exec::{dup_inherited, set_cloexec_raw, ExeId, ExecEntry, ZstCall};
+pub(crate) use exec::{
+    dup_inherited, prepare_entries, set_cloexec_raw, ExeId, ExecEntry, SiblingForker, ZstCall,
+};
 pub use exec::{
     fork_sibling, recv_with_fds, send_with_fds, seqpacket_pair, spawn_exec, ExecReady, MAX_FDS,
 };
