@@ -9,6 +9,7 @@
 
 use std::fmt;
 
+pub(crate) mod depth;
 pub(crate) mod payload;
 
 /// An item could not be encoded: its `Serialize` implementation failed, or it is a shape the

@@ -206,6 +206,41 @@ fn decode_kind<T: Serialize + DeserializeOwned + std::fmt::Debug>(
     kind
 }
 
+/// A type that nests without bound, as a message's item type.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+enum List {
+    Cons(u32, Box<List>),
+    Nil,
+}
+
+/// One byte per two levels (an option inside a newtype).
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct Chain(Option<Box<Chain>>);
+
+#[test]
+fn hostile_nesting_is_a_decode_error_not_a_stack_overflow() {
+    watchdog(|| {
+        // Postcard alone recurses once per level: a million nested cells would overflow the
+        // stack of the thread that decodes them (an abort). The queue's decoder stops at 128.
+        let list = typed_and_raw::<List>("nest-list");
+        let hostile = [0u8, 0].repeat(1 << 20); // Cons(0, Cons(0, ...)), 2 MiB: a blob message
+        assert_eq!(decode_kind(&list, &hostile), DecodeErrorKind::Invalid);
+        let chain = typed_and_raw::<Chain>("nest-chain");
+        let hostile = vec![1u8; DEFAULT_INLINE_MAX]; // Some(Chain(Some(...))): inline
+        assert_eq!(decode_kind(&chain, &hostile), DecodeErrorKind::Invalid);
+        // Honest nesting within the limit still travels, on the same queues.
+        let short = (0..40).fold(List::Nil, |tail, i| List::Cons(i, Box::new(tail)));
+        list.0.put(short).unwrap();
+        let back = list.0.get().unwrap();
+        assert_eq!(
+            back,
+            (0..40).fold(List::Nil, |tail, i| List::Cons(i, Box::new(tail)))
+        );
+        chain.0.put(Chain(Some(Box::new(Chain(None))))).unwrap();
+        assert_eq!(chain.0.get().unwrap(), Chain(Some(Box::new(Chain(None)))));
+    });
+}
+
 #[test]
 fn garbled_byte_payloads_are_decode_errors() {
     watchdog(|| {

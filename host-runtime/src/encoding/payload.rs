@@ -259,7 +259,7 @@ pub(crate) fn take_from_bytes<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, &
             Err(_) => unreachable!("checked: T is Vec<String>"),
         }
     }
-    postcard::take_from_bytes(bytes)
+    super::depth::take_from_bytes(bytes)
 }
 
 /// Decodes a `T` from the front of `bytes`, ignoring what follows (as `postcard::from_bytes`).

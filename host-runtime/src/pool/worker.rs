@@ -55,7 +55,7 @@ pub(super) fn init_shim<A: serde::de::DeserializeOwned>(
     input: &[u8],
     _: &mut Vec<u8>,
 ) -> Result<(), String> {
-    let args: A = postcard::from_bytes(input)
+    let args: A = crate::encoding::depth::from_bytes(input)
         .map_err(|e| format!("its arguments could not be decoded: {e}"))?;
     f(args);
     Ok(())

@@ -294,7 +294,7 @@ fn read_record(file: &File) -> io::Result<Record> {
 
 /// Decodes exactly one `T` from `bytes`.
 pub(super) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
-    match postcard::take_from_bytes(bytes) {
+    match crate::encoding::depth::take_from_bytes(bytes) {
         Ok((value, [])) => Ok(value),
         Ok(_) => Err(DecodeError::trailing_bytes()),
         Err(e) => Err(DecodeError::new(e)),
