@@ -70,7 +70,9 @@ pub enum DecodeErrorKind {
     /// `u64` of 300 read as a `u8`).
     TrailingBytes,
     /// The bytes are not an encoding of the item type (a wrong tag, length or value, or the
-    /// type's `Deserialize` implementation refused them).
+    /// type's `Deserialize` implementation refused them), or the item nests more than 128
+    /// levels deep (options, sequences, structs, enums within each other: a decode stops there
+    /// rather than recurse off the stack).
     Invalid,
 }
 
