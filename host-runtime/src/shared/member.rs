@@ -108,14 +108,14 @@ impl Member {
 
     #[inline(always)]
     fn handle(&self, me: u64) -> Claimer<'_> {
-        let queue = self.queue.get();
-        match ParticipantId::new((me & ID_MASK) as u16) {
-            // SAFETY: `me` is of this process's fork generation, and only `register` stores a
-            // DONE word, with the id that this process's `ByteQueue::register` returned; it is
+        Claimer {
+            queue: self.queue.get(),
+            // `me` is of this process's fork generation, and only `register` stores a DONE
+            // word, with the id that this process's `ByteQueue::register` returned; it is
             // deregistered only by `Drop`, when no handle (so no `Claimer`, which borrows
-            // `self`) is left, and repaired only once this process is dead.
-            Some(id) => Claimer::Member(unsafe { queue.as_participant(id) }),
-            None => Claimer::Anonymous(queue),
+            // `self`) is left, and repaired only once this process is dead: what
+            // `Claimer::member` needs of it.
+            id: ParticipantId::new((me & ID_MASK) as u16),
         }
     }
 
@@ -229,31 +229,50 @@ impl Drop for Member {
     }
 }
 
-/// The queue as this process claims through it: its participant handle, or the anonymous
-/// view if it could not register.
-pub(crate) enum Claimer<'q> {
-    /// Claims record this process's participant id.
-    Member(Registered<'q>),
-    /// Claims record no owner (the participant table was full).
-    Anonymous(&'q ByteQueue<'q>),
+/// The queue as this process claims through it: as its registered participant, or
+/// anonymously if it could not register.
+///
+/// Two words (a reference and an id), not a participant handle: a handle holds its own copy of
+/// the queue's view (some 170 bytes), which every call would copy and carry through its wait
+/// loop. The handle is made again, inlined, in each operation, where only the fields it uses
+/// are read.
+#[derive(Clone, Copy)]
+pub(crate) struct Claimer<'q> {
+    queue: &'q ByteQueue<'q>,
+    /// This process's registration; `None`: claims record no owner (the participant table
+    /// was full). Private: only [`Member::claimer`] (through `Member::handle`) sets it, to an
+    /// id this process registered and holds until its `Member` is dropped.
+    id: Option<ParticipantId>,
 }
 
 impl<'q> Claimer<'q> {
+    /// Claims that record no owner: always sound (a death during one cannot be repaired).
+    #[inline(always)]
+    pub(crate) fn anonymous(queue: &'q ByteQueue<'q>) -> Claimer<'q> {
+        Claimer { queue, id: None }
+    }
+
+    /// The participant handle, if this process is registered.
+    #[inline(always)]
+    fn member(&self) -> Option<Registered<'q>> {
+        // SAFETY: `id` is set only by `Member::handle`, to this process's registration of this
+        // queue (see there); it is not deregistered while the `Member` this borrows lives, nor
+        // repaired while this process runs.
+        self.id.map(|id| unsafe { self.queue.as_participant(id) })
+    }
+
     /// The anonymous view: state, wait words, participant table.
     #[inline(always)]
-    pub(crate) fn queue(&self) -> &ByteQueue<'q> {
-        match self {
-            Claimer::Member(member) => member.queue(),
-            Claimer::Anonymous(queue) => queue,
-        }
+    pub(crate) fn queue(&self) -> &'q ByteQueue<'q> {
+        self.queue
     }
 
     /// `try_push_notify` as this process.
     #[inline(always)]
     pub(crate) fn try_push_notify(&self, message: &[u8]) -> Result<bool, PushError> {
-        match self {
-            Claimer::Member(member) => member.try_push_notify(message),
-            Claimer::Anonymous(queue) => cold(|| queue.try_push_notify(message)),
+        match self.member() {
+            Some(member) => member.try_push_notify(message),
+            None => cold(|| self.queue.try_push_notify(message)),
         }
     }
 
@@ -264,9 +283,9 @@ impl<'q> Claimer<'q> {
         len: usize,
         fill: impl FnOnce(&mut SlotWriter<'_>),
     ) -> Result<(), PushError> {
-        match self {
-            Claimer::Member(member) => member.try_push_with(len, fill),
-            Claimer::Anonymous(queue) => cold(|| queue.try_push_with(len, fill)),
+        match self.member() {
+            Some(member) => member.try_push_with(len, fill),
+            None => cold(|| self.queue.try_push_with(len, fill)),
         }
     }
 
@@ -276,9 +295,35 @@ impl<'q> Claimer<'q> {
         &self,
         read: impl FnOnce(&SlotReader<'_>) -> R,
     ) -> Result<R, PopError> {
-        match self {
-            Claimer::Member(member) => member.try_pop_with(read),
-            Claimer::Anonymous(queue) => cold(|| queue.try_pop_with(read)),
+        match self.member() {
+            Some(member) => member.try_pop_with(read),
+            None => cold(|| self.queue.try_pop_with(read)),
+        }
+    }
+
+    /// `try_push_many_notify` as this process.
+    #[inline(always)]
+    pub(crate) fn try_push_many_notify<M: AsRef<[u8]>>(
+        &self,
+        messages: &[M],
+    ) -> Result<(usize, bool), PushError> {
+        match self.member() {
+            Some(member) => member.try_push_many_notify(messages),
+            None => self.queue.try_push_many_notify(messages),
+        }
+    }
+
+    /// `try_pop_many` as this process.
+    #[inline(always)]
+    pub(crate) fn try_pop_many(
+        &self,
+        max: usize,
+        room: usize,
+        read: impl FnMut(usize, &SlotReader<'_>),
+    ) -> Result<usize, PopError> {
+        match self.member() {
+            Some(member) => member.try_pop_many(max, room, read),
+            None => self.queue.try_pop_many(max, room, read),
         }
     }
 
@@ -295,9 +340,9 @@ impl<'q> Claimer<'q> {
     ) -> Result<ipc_core::Repaired, ipc_core::RepairError> {
         // SAFETY: the caller's guarantee, passed on.
         unsafe {
-            match self {
-                Claimer::Member(member) => member.repair_with(dead, repairer_pid, hooks),
-                Claimer::Anonymous(queue) => queue.repair_with(dead, repairer_pid, hooks),
+            match self.member() {
+                Some(member) => member.repair_with(dead, repairer_pid, hooks),
+                None => self.queue.repair_with(dead, repairer_pid, hooks),
             }
         }
     }
