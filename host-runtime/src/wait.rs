@@ -110,6 +110,7 @@ pub use backoff::{woke_sleeper, Backoff, Policy, Spin, WAKE_LATENCY};
 pub(crate) use deadline::Deadline;
 pub use ready::{wait, Waitable, FALLBACK_SLICE};
 pub(crate) use word::{
-    block_on, block_on_marked, notify_all, set_on_block, wake_one, Blocked, OnBlock, Stall, Wait,
+    block_on, block_on_marked, block_on_marked_with, block_on_with, notify_all, set_on_block,
+    wake_one, Blocked, OnBlock, Stall, Wait,
 };
 pub use word::{notify, wait_on};

@@ -15,6 +15,7 @@
 // Unsafe here: `ByteQueue::as_participant` and `repair_with`, whose contracts this module keeps.
 #![allow(unsafe_code)]
 
+use std::cell::UnsafeCell;
 use std::collections::HashMap;
 use std::sync::atomic::{
     AtomicU16, AtomicU64,
@@ -45,7 +46,22 @@ pub(crate) struct Member {
     /// where the last one ran out of time, so that a table full of entries that take long
     /// to judge cannot keep a dead one at its end from ever being repaired.
     cursor: AtomicU16,
+    /// The participant handle of the registration in `me` (`None`: anonymous), kept so that
+    /// each call borrows it instead of making (copying) one. Written only by `register`, by
+    /// the one thread that holds `me` BUSY, before its Release store of the DONE word; read
+    /// only by [`handle`](Self::handle), after an Acquire load of a DONE word of the reader's
+    /// own fork generation. Never handed out with the `'static` lifetime: the queue it views
+    /// lives in `queue`'s mapping, which lives as long as `self`.
+    handle: UnsafeCell<Option<Registered<'static>>>,
 }
+
+// SAFETY: the only field that is not `Sync` is `handle`, whose writes and reads are ordered by
+// `me` (see there): a write happens only while `me` holds no DONE word of the writer's fork
+// generation, so no thread of that process can hold a reference from `handle` then (one got
+// in the parent before a fork belongs to a thread that does not exist in the child; the
+// forking thread holds none, since no queue call forks); each read follows the Acquire load
+// of the DONE word stored after the write.
+unsafe impl Sync for Member {}
 
 /// Verdicts already reached during one sweep: a process in several tables is judged once.
 #[derive(Default)]
@@ -66,6 +82,7 @@ impl Member {
             queue,
             me: AtomicU64::new(0),
             cursor: AtomicU16::new(0),
+            handle: UnsafeCell::new(None),
         }
     }
 
@@ -106,16 +123,18 @@ impl Member {
             .flatten()
     }
 
+    /// The claimer of the registration in the DONE word `me`, of this process's generation
+    /// (loaded with Acquire).
     #[inline(always)]
     fn handle(&self, me: u64) -> Claimer<'_> {
-        let queue = self.queue.get();
-        match ParticipantId::new((me & ID_MASK) as u16) {
-            // SAFETY: `me` is of this process's fork generation, and only `register` stores a
-            // DONE word, with the id that this process's `ByteQueue::register` returned; it is
-            // deregistered only by `Drop`, when no handle (so no `Claimer`, which borrows
-            // `self`) is left, and repaired only once this process is dead.
-            Some(id) => Claimer::Member(unsafe { queue.as_participant(id) }),
-            None => Claimer::Anonymous(queue),
+        debug_assert!(me & DONE != 0 && me >> GEN_SHIFT == fork_generation_unchecked() + 1);
+        // SAFETY: `me` is a DONE word of this process's generation, loaded with Acquire: the
+        // write of `handle` by `register` happened before it, and none comes while this
+        // process runs with this generation (see `handle`'s field doc).
+        let member = unsafe { &*self.handle.get() }.as_ref();
+        Claimer {
+            queue: self.queue.get(),
+            member,
         }
     }
 
@@ -154,9 +173,21 @@ impl Member {
                 }
                 registered = queue.register(pid, identity);
             }
-            // The handle goes; the registration stays this process's (`handle` makes it again
-            // from the id) until `Drop` deregisters it.
-            let id = registered.map_or(0, |handle| u64::from(handle.participant().get()));
+            // The registration stays this process's until `Drop` deregisters it.
+            let id = registered
+                .as_ref()
+                .map_or(0, |handle| u64::from(handle.participant().get()));
+            let registered = registered.ok().map(|h| {
+                // SAFETY: (the lifetime) the handle views the queue in `self.queue`'s
+                // mapping, which lives as long as `self`; it is handed out only borrowed from
+                // `self` (`handle`). It is `register`'s, whose id this process holds until
+                // `Drop`.
+                unsafe { std::mem::transmute::<Registered<'_>, Registered<'static>>(h) }
+            });
+            // SAFETY: we hold `me` BUSY for this generation: no other thread of this process
+            // writes or reads `handle` now, and threads of the process we were forked from
+            // do not exist here (see `handle`'s field doc).
+            unsafe { *self.handle.get() = registered };
             if id == 0 {
                 on_anonymous();
             }
@@ -229,31 +260,48 @@ impl Drop for Member {
     }
 }
 
-/// The queue as this process claims through it: its participant handle, or the anonymous
-/// view if it could not register.
-pub(crate) enum Claimer<'q> {
-    /// Claims record this process's participant id.
-    Member(Registered<'q>),
-    /// Claims record no owner (the participant table was full).
-    Anonymous(&'q ByteQueue<'q>),
+/// The queue as this process claims through it: as its registered participant, or
+/// anonymously if it could not register.
+///
+/// Two references: the participant handle is borrowed from the [`Member`] that keeps it, not
+/// copied (a handle holds its own copy of the queue's view, some 170 bytes, which each call
+/// would otherwise copy and carry through its wait loop).
+#[derive(Clone, Copy)]
+pub(crate) struct Claimer<'q> {
+    queue: &'q ByteQueue<'q>,
+    /// This process's registration; `None`: claims record no owner (the participant table
+    /// was full).
+    member: Option<&'q Registered<'q>>,
 }
 
 impl<'q> Claimer<'q> {
+    /// Claims that record no owner: always sound (a death during one cannot be repaired).
+    #[inline(always)]
+    pub(crate) fn anonymous(queue: &'q ByteQueue<'q>) -> Claimer<'q> {
+        Claimer {
+            queue,
+            member: None,
+        }
+    }
+
+    /// The participant handle, if this process is registered.
+    #[inline(always)]
+    fn member(&self) -> Option<&'q Registered<'q>> {
+        self.member
+    }
+
     /// The anonymous view: state, wait words, participant table.
     #[inline(always)]
-    pub(crate) fn queue(&self) -> &ByteQueue<'q> {
-        match self {
-            Claimer::Member(member) => member.queue(),
-            Claimer::Anonymous(queue) => queue,
-        }
+    pub(crate) fn queue(&self) -> &'q ByteQueue<'q> {
+        self.queue
     }
 
     /// `try_push_notify` as this process.
     #[inline(always)]
     pub(crate) fn try_push_notify(&self, message: &[u8]) -> Result<bool, PushError> {
-        match self {
-            Claimer::Member(member) => member.try_push_notify(message),
-            Claimer::Anonymous(queue) => cold(|| queue.try_push_notify(message)),
+        match self.member() {
+            Some(member) => member.try_push_notify(message),
+            None => cold(|| self.queue.try_push_notify(message)),
         }
     }
 
@@ -264,9 +312,9 @@ impl<'q> Claimer<'q> {
         len: usize,
         fill: impl FnOnce(&mut SlotWriter<'_>),
     ) -> Result<(), PushError> {
-        match self {
-            Claimer::Member(member) => member.try_push_with(len, fill),
-            Claimer::Anonymous(queue) => cold(|| queue.try_push_with(len, fill)),
+        match self.member() {
+            Some(member) => member.try_push_with(len, fill),
+            None => cold(|| self.queue.try_push_with(len, fill)),
         }
     }
 
@@ -276,9 +324,35 @@ impl<'q> Claimer<'q> {
         &self,
         read: impl FnOnce(&SlotReader<'_>) -> R,
     ) -> Result<R, PopError> {
-        match self {
-            Claimer::Member(member) => member.try_pop_with(read),
-            Claimer::Anonymous(queue) => cold(|| queue.try_pop_with(read)),
+        match self.member() {
+            Some(member) => member.try_pop_with(read),
+            None => cold(|| self.queue.try_pop_with(read)),
+        }
+    }
+
+    /// `try_push_many_notify` as this process.
+    #[inline(always)]
+    pub(crate) fn try_push_many_notify<M: AsRef<[u8]>>(
+        &self,
+        messages: &[M],
+    ) -> Result<(usize, bool), PushError> {
+        match self.member() {
+            Some(member) => member.try_push_many_notify(messages),
+            None => self.queue.try_push_many_notify(messages),
+        }
+    }
+
+    /// `try_pop_many` as this process.
+    #[inline(always)]
+    pub(crate) fn try_pop_many(
+        &self,
+        max: usize,
+        room: usize,
+        read: impl FnMut(usize, &SlotReader<'_>),
+    ) -> Result<usize, PopError> {
+        match self.member() {
+            Some(member) => member.try_pop_many(max, room, read),
+            None => self.queue.try_pop_many(max, room, read),
         }
     }
 
@@ -295,9 +369,9 @@ impl<'q> Claimer<'q> {
     ) -> Result<ipc_core::Repaired, ipc_core::RepairError> {
         // SAFETY: the caller's guarantee, passed on.
         unsafe {
-            match self {
-                Claimer::Member(member) => member.repair_with(dead, repairer_pid, hooks),
-                Claimer::Anonymous(queue) => queue.repair_with(dead, repairer_pid, hooks),
+            match self.member() {
+                Some(member) => member.repair_with(dead, repairer_pid, hooks),
+                None => self.queue.repair_with(dead, repairer_pid, hooks),
             }
         }
     }

@@ -46,6 +46,7 @@ pub(crate) const STALL_CHECK: Duration = Duration::from_millis(200);
 /// Once sleeping, `on_stall` runs every [`STALL_CHECK`] that passes without success: the
 /// caller's chance to find and repair a dead participant that holds what it waits for (no one
 /// notifies when a process dies).
+#[inline(always)]
 pub(crate) fn block_on<R>(
     wait: Wait<'_>,
     deadline: Deadline,
@@ -87,15 +88,36 @@ pub fn wait_on<R>(word: &WaitWord, attempt: impl FnMut() -> Option<R>) -> R {
 
 /// [`block_on`] for a wait whose wakers may use the fence-free
 /// [`WaitWord::notify_marked`]: after registering and a failed attempt, the sleep is for as long
-/// as needed only if `mark()` (e.g. `ByteQueue::mark_empty_wait`) returns `true`; otherwise it
-/// is a short one ([`BUSY_SLEEP_MIN`], doubling up to [`BUSY_SLEEP_MAX`] while that goes on),
-/// since the waker may have missed the registration.
+/// as needed only if `mark()` (e.g. `ByteQueue::mark_empty_wait`) returns `true`.
+///
+/// Otherwise the waker may have missed the registration: `mark()` fails while a put is being
+/// written at the head (the slot says WRITING), and that put's fence-free wake check may come
+/// before the registration is visible to it, so nobody would wake this call when the message
+/// is published. So the call does not sleep then: it unregisters, yields the CPU (to the
+/// writer, if it shares this core) and looks again, up to [`MARK_YIELDS`] times in a row;
+/// only a mark that keeps failing beyond that (a put stopped mid-write: preempted for long,
+/// killed, or memory written by a broken process) leads to a short sleep ([`BUSY_SLEEP_MIN`],
+/// doubling up to [`BUSY_SLEEP_MAX`] while that goes on).
+#[inline(always)]
 pub(crate) fn block_on_marked<R>(
     wait: Wait<'_>,
     deadline: Deadline,
+    attempt: impl FnMut() -> Option<R>,
+    mark: impl FnMut() -> bool,
+    on_stall: impl FnMut(),
+) -> Option<R> {
+    block_on_marked_with(|| wait, deadline, attempt, mark, on_stall)
+}
+
+/// [`block_on_marked`] with the [`Wait`] made by `wait` only if the first attempt fails: the
+/// fast path of a call that succeeds at once is that attempt and nothing else.
+#[inline(always)]
+pub(crate) fn block_on_marked_with<'w, R>(
+    wait: impl FnOnce() -> Wait<'w>,
+    deadline: Deadline,
     mut attempt: impl FnMut() -> Option<R>,
-    mut mark: impl FnMut() -> bool,
-    mut on_stall: impl FnMut(),
+    mark: impl FnMut() -> bool,
+    on_stall: impl FnMut(),
 ) -> Option<R> {
     if let Some(r) = attempt() {
         return Some(r);
@@ -103,6 +125,34 @@ pub(crate) fn block_on_marked<R>(
     if deadline.is_nowait() {
         return None;
     }
+    wait_marked(wait(), deadline, attempt, mark, on_stall)
+}
+
+/// [`block_on`] with the [`Wait`] made by `wait` only if the first attempt fails.
+#[inline(always)]
+pub(crate) fn block_on_with<'w, R>(
+    wait: impl FnOnce() -> Wait<'w>,
+    deadline: Deadline,
+    attempt: impl FnMut() -> Option<R>,
+    on_stall: impl FnMut(),
+) -> Option<R> {
+    block_on_marked_with(wait, deadline, attempt, || true, on_stall)
+}
+
+/// Failed marks in a row after which a [`block_on_marked`] wait sleeps a short sleep instead of
+/// yielding and looking again (see there).
+pub(super) const MARK_YIELDS: u32 = 16;
+
+/// The waiting part of [`block_on_marked`], after a first attempt failed: out of line, so that
+/// the callers' fast path stays small.
+#[inline(never)]
+fn wait_marked<R>(
+    wait: Wait<'_>,
+    deadline: Deadline,
+    mut attempt: impl FnMut() -> Option<R>,
+    mut mark: impl FnMut() -> bool,
+    mut on_stall: impl FnMut(),
+) -> Option<R> {
     let mut backoff = Backoff::with_deadline(Policy::QUEUE, deadline);
     // On a busy machine a yield may give the core away for a whole time slice: past the
     // deadline, the backoff completes (the sleep loop below makes the last attempt).
@@ -115,6 +165,8 @@ pub(crate) fn block_on_marked<R>(
     let mut busy_sleep = BUSY_SLEEP_MIN;
     // Sleeps in a row that returned at once because `seq` had moved (see below).
     let mut moved = 0;
+    // Marks in a row that failed (see the doc).
+    let mut unmarked = 0;
     loop {
         let seen = wait.prepare();
         if let Some(r) = attempt() {
@@ -138,12 +190,24 @@ pub(crate) fn block_on_marked<R>(
             Deadline::At(at) => (at - now).min(check_at - now),
             Deadline::Never | Deadline::NoWait => check_at - now,
         };
-        if !mark() {
+        if mark() {
+            unmarked = 0;
+        } else {
+            unmarked += 1;
+            if unmarked <= MARK_YIELDS {
+                // A put is being written where we wait, and may not see us: let it finish
+                // (it may be waiting for this core), then look again.
+                wait.finish();
+                count_mark_yield();
+                thread::yield_now();
+                continue;
+            }
             timeout = timeout.min(busy_sleep);
             busy_sleep = (busy_sleep * 2).min(BUSY_SLEEP_MAX);
         }
         // Every outcome (woken, EAGAIN: seq moved, ETIMEDOUT, EINTR) means: look again. The
         // remaining time is recomputed from the deadline on the next turn.
+        count_sleep();
         let slept = futex_wait(wait.word.seq(), seen, Some(timeout));
         wait.finish();
         // EAGAIN returns at once, without sleeping: `seq` moved between our look and the
@@ -168,6 +232,26 @@ pub(crate) fn block_on_marked<R>(
             moved = 0;
         }
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// This thread's yields after a failed mark (see [`block_on_marked`]), for tests.
+    static MARK_YIELDED: Cell<u32> = const { Cell::new(0) };
+    /// This thread's futex sleeps in [`block_on_marked`], for tests.
+    static SLEPT: Cell<u32> = const { Cell::new(0) };
+}
+
+#[inline(always)]
+fn count_mark_yield() {
+    #[cfg(test)]
+    MARK_YIELDED.with(|n| n.set(n.get() + 1));
+}
+
+#[inline(always)]
+fn count_sleep() {
+    #[cfg(test)]
+    SLEPT.with(|n| n.set(n.get() + 1));
 }
 
 /// Told when a blocking call of this thread starts sleeping and when it returns: how a pool
@@ -351,6 +435,72 @@ mod tests {
 
     fn counts(c: &Count) -> (usize, usize) {
         (c.blocked.load(Relaxed), c.unblocked.load(Relaxed))
+    }
+
+    /// (yields after a failed mark, futex sleeps) of this thread so far.
+    fn waits() -> (u32, u32) {
+        (MARK_YIELDED.with(Cell::get), SLEPT.with(Cell::get))
+    }
+
+    /// Issue 17's latency case: the get found the ring empty because a put was being written
+    /// at the head, so its mark failed; the put then publishes, and its fence-free wake check
+    /// may not have seen the getter registered, so no wake-up comes. The get must not sleep
+    /// then (it used to sleep a busy sleep, a message waiting all along): it looks again.
+    #[test]
+    fn a_failed_mark_looks_again_without_sleeping() {
+        let word = WaitWord::new();
+        let failed_marks = Cell::new(0u32);
+        let before = waits();
+        let got = block_on_marked(
+            Wait {
+                word: &word,
+                ledger: None,
+            },
+            Deadline::Never,
+            // Published once the getter's mark has failed (the put was mid-write then).
+            || (failed_marks.get() >= 1).then_some(7),
+            || {
+                failed_marks.set(failed_marks.get() + 1);
+                false
+            },
+            || {},
+        );
+        assert_eq!(got, Some(7));
+        assert_eq!(failed_marks.get(), 1);
+        let after = waits();
+        assert_eq!(
+            (after.0 - before.0, after.1 - before.1),
+            (1, 0),
+            "one yield, no sleep"
+        );
+        assert_eq!(word.waiters(), 0, "unregistered");
+    }
+
+    /// A mark that keeps failing (a put stopped mid-write) is not a spin: after `MARK_YIELDS`
+    /// yields in a row the wait sleeps (short sleeps, see `BUSY_SLEEP_MIN`).
+    #[test]
+    fn a_mark_that_keeps_failing_ends_in_short_sleeps() {
+        let word = WaitWord::new();
+        let failed_marks = Cell::new(0u32);
+        let before = waits();
+        let got = block_on_marked(
+            Wait {
+                word: &word,
+                ledger: None,
+            },
+            Deadline::Never,
+            || (failed_marks.get() > MARK_YIELDS + 1).then_some(()),
+            || {
+                failed_marks.set(failed_marks.get() + 1);
+                false
+            },
+            || {},
+        );
+        assert_eq!(got, Some(()));
+        let after = waits();
+        assert_eq!(after.0 - before.0, MARK_YIELDS, "yields, then sleeps");
+        assert_eq!(after.1 - before.1, 2);
+        assert_eq!(word.waiters(), 0, "unregistered");
     }
 
     #[test]

@@ -21,7 +21,7 @@ use std::time::Duration;
 use crate::queue::error::{RawGetError, RawGetNowaitError, RawGetTimeoutError};
 use crate::shared::member::Claimer;
 use crate::sys::futex::futex_wake;
-use crate::wait::{block_on, block_on_marked, Deadline};
+use crate::wait::{block_on_marked_with, block_on_with, Deadline};
 
 /// Why a [`RawQueue::put_many`] put nothing.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -225,8 +225,8 @@ impl RawQueue {
         let batch = &messages[..run];
         let (ring, me) = self.ring_and_id();
         let queue = ring.queue();
-        let pushed = block_on(
-            self.wait(queue.not_full(), me, NOT_FULL),
+        let pushed = block_on_with(
+            || self.wait(queue.not_full(), me, NOT_FULL),
             Deadline::Never,
             || match push_many_notify(&ring, batch) {
                 Ok(pushed) => Some(Ok(pushed)),
@@ -357,8 +357,8 @@ impl RawQueue {
         let room = self.inner.inline_max.min(self.inner.max_message_size);
         let (ring, me) = self.ring_and_id();
         let queue = ring.queue();
-        let popped = block_on_marked(
-            self.wait(queue.not_empty(), me, NOT_EMPTY),
+        let popped = block_on_marked_with(
+            || self.wait(queue.not_empty(), me, NOT_EMPTY),
             deadline,
             || match pop_many(&ring, max, room, |_, m| batch.push_slot(m)) {
                 Ok(n) => Some(Ok(n)),
@@ -402,10 +402,7 @@ fn push_many_notify<B: AsRef<[u8]>>(
     ring: &Claimer<'_>,
     messages: &[B],
 ) -> Result<(usize, bool), PushError> {
-    match ring {
-        Claimer::Member(member) => member.try_push_many_notify(messages),
-        Claimer::Anonymous(queue) => queue.try_push_many_notify(messages),
-    }
+    ring.try_push_many_notify(messages)
 }
 
 /// `try_pop_many` as this process.
@@ -416,10 +413,7 @@ fn pop_many(
     room: usize,
     read: impl FnMut(usize, &SlotReader<'_>),
 ) -> Result<usize, PopError> {
-    match ring {
-        Claimer::Member(member) => member.try_pop_many(max, room, read),
-        Claimer::Anonymous(queue) => queue.try_pop_many(max, room, read),
-    }
+    ring.try_pop_many(max, room, read)
 }
 
 /// Wakes up to `n` sleepers on `word`, which its `notify` (or a fused push's) said to wake:

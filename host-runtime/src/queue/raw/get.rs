@@ -14,7 +14,7 @@ use crate::queue::blob::{Class, Descriptor, Lease, LeaseGuard};
 use crate::queue::error::{GetError, RawGetError};
 use crate::queue::layout::DESCRIPTOR_LEN;
 use crate::shared::region::SharedBytes;
-use crate::wait::{block_on_marked, Deadline};
+use crate::wait::{block_on_marked_with, Deadline};
 
 /// Why an internal get failed.
 #[derive(Debug)]
@@ -86,8 +86,8 @@ impl RawQueue {
         let descriptor_len = self.inner.inline_max + 1;
         let mut read = Some(read);
         let mut long = false;
-        let popped = block_on_marked(
-            self.wait(ring.queue().not_empty(), me, NOT_EMPTY),
+        let popped = block_on_marked_with(
+            || self.wait(ring.queue().not_empty(), me, NOT_EMPTY),
             deadline,
             || match ring.try_pop_with(|m| {
                 let Some(read) = read.take() else {

@@ -17,7 +17,7 @@ use crate::queue::blob::{Descriptor, Lease, LeaseGuard, NONCE_MASK};
 use crate::queue::error::{PutError, RawPutError};
 use crate::queue::layout::word;
 use crate::shared::region::SharedBytes;
-use crate::wait::{block_on, wake_one, Deadline};
+use crate::wait::{block_on_with, wake_one, Deadline};
 
 /// Why an internal put failed, before the item is put back into the error.
 #[derive(Debug)]
@@ -85,8 +85,8 @@ impl RawQueue {
             });
         }
         let (ring, me) = self.ring_and_id();
-        let pushed = block_on(
-            self.wait(ring.queue().not_full(), me, NOT_FULL),
+        let pushed = block_on_with(
+            || self.wait(ring.queue().not_full(), me, NOT_FULL),
             deadline,
             // Fence-free wake: every get marks before it sleeps (`block_on_marked` in `get_with`).
             || {
@@ -172,8 +172,8 @@ impl RawQueue {
         let (ring, me) = self.ring_and_id();
         let nonce = self.next_nonce();
         let held = Lease::held(me, nonce);
-        let Some(index) = block_on(
-            self.wait(class.freed(), me, FREED + class_index),
+        let Some(index) = block_on_with(
+            || self.wait(class.freed(), me, FREED + class_index),
             deadline,
             || match class.try_take(held) {
                 Some(index) => Some(Some(index)),
@@ -214,8 +214,8 @@ impl RawQueue {
         };
         let descriptor_len = self.inner.inline_max + 1;
         let mut marked = false;
-        let pushed = block_on(
-            self.wait(ring.queue().not_full(), me, NOT_FULL),
+        let pushed = block_on_with(
+            || self.wait(ring.queue().not_full(), me, NOT_FULL),
             deadline,
             || match ring.try_push_with(descriptor_len, |slot| {
                 // Inside the claim: the descriptor first, then the lease that says so.

@@ -99,7 +99,7 @@ impl RawQueue {
     /// whose own registration found the table full (it is registering, so its claimer is not
     /// ready).
     pub(super) fn sweep_anonymously(&self) {
-        self.repair_through(&Claimer::Anonymous(self.ring_view()), Some(REPAIR_BUDGET));
+        self.repair_through(&Claimer::anonymous(self.ring_view()), Some(REPAIR_BUDGET));
     }
 
     fn repair_through(&self, ring: &Claimer<'_>, budget: Option<Duration>) -> usize {
