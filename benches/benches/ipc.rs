@@ -22,12 +22,10 @@
 use std::fs::File;
 use std::hint::black_box;
 use std::io::{Read, Write};
-use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::time::{Duration, Instant};
 
+use benches::spin_word::SpinPingPong;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use host_runtime::shared::region::{Part, View};
-use host_runtime::shm::SharedRegion;
 use host_runtime::{Process, Queue, RawQueue};
 
 const MSG: usize = 64;
@@ -202,48 +200,10 @@ fn round_trip(c: &mut Criterion) {
     ping.put(b"").expect("stop");
     assert_eq!(echo.join().expect("join"), 0);
 
-    // The floor: one shared word, spun on by both sides (shared/peers/baselines, spin_rtt).
-    let region = SharedRegion::new(4096).expect("region");
-    let View::Bytes(bytes) = region
-        .claim(Part::Bytes { offset: 0, len: 64 })
-        .expect("claim")
-    else {
-        unreachable!("a bytes part gives a bytes view")
-    };
-    let child_bytes = bytes.clone();
-    let spinner = Process::new(move || {
-        let f = child_bytes.u64_at(0);
-        let mut expect = 1u64;
-        loop {
-            let v = f.load(Acquire);
-            if v == u64::MAX {
-                break;
-            }
-            if v == expect {
-                f.store(expect + 1, Release);
-                expect += 2;
-            } else {
-                std::hint::spin_loop();
-            }
-        }
-    });
-    spinner.start().expect("start spinner");
-    let f = bytes.u64_at(0);
-    let mut next = 1u64;
-    let mut one = || {
-        f.store(next, Release);
-        while f.load(Acquire) != next + 1 {
-            std::hint::spin_loop();
-        }
-        next += 2;
-    };
-    for _ in 0..1000 {
-        one();
-    }
-    assert_eq!(f.load(Relaxed), 2000, "the spinner answers every ping");
-    g.bench_function("shm_spin_pingpong", |b| b.iter(&mut one));
-    f.store(u64::MAX, Release);
-    assert_eq!(spinner.join().expect("join"), 0);
+    // The floor: one shared word, spun on by both sides.
+    let mut floor = SpinPingPong::start();
+    g.bench_function("shm_spin_pingpong", |b| b.iter(|| floor.ping()));
+    floor.stop();
     g.finish();
 }
 

@@ -39,6 +39,7 @@ pub mod memory;
 pub mod msg;
 pub mod roundtrip;
 pub mod shm;
+pub mod spin_word;
 pub mod spsc;
 pub mod stream;
 pub mod sustained;
