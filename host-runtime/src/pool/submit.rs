@@ -9,10 +9,11 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::message::{begin_task, chunk_shim, encode_into};
+use super::message::{begin_task, chunk_shim, encode_into, into_payload, TAIL_MIN, TASK_HEADER};
 use super::result::{Chunks, Sink};
 use super::sched::{Job, Phase};
 use super::{Imap, Pool, PoolError};
+use crate::encoding::payload::{self, Varint, VARINT_MAX};
 use crate::encoding::EncodeError;
 use crate::lock::lock;
 use crate::process::ProcessError;
@@ -44,8 +45,21 @@ impl Pool {
     where
         T: Serialize + ?Sized,
     {
+        begin_task(msg, self.seal(shim, f)?);
+        encode_into(args, msg).map_err(|e| PoolError::Encode(EncodeError::new(e)))?;
+        if msg.len() > self.shared.max_message_size {
+            return Err(PoolError::TooLarge {
+                len: msg.len(),
+                max: self.shared.max_message_size,
+            });
+        }
+        Ok(())
+    }
+
+    /// The sealed call of `shim(f, ..)` (this thread's last one if it is the same).
+    fn seal<A, R>(&self, shim: Shim<A, R>, f: fn(A) -> R) -> Result<ForkCall, PoolError> {
         let id = (self.shared.id, shim as usize, f as usize);
-        let call = CALL_CACHE.with(|cache| match cache.get() {
+        CALL_CACHE.with(|cache| match cache.get() {
             Some((cached, call)) if cached == id => Ok::<_, PoolError>(call),
             _ => {
                 // Fails for a pool of exec'd workers and a function outside the executable.
@@ -58,16 +72,7 @@ impl Pool {
                 cache.set(Some((id, call)));
                 Ok(call)
             }
-        })?;
-        begin_task(msg, call);
-        encode_into(args, msg).map_err(|e| PoolError::Encode(EncodeError::new(e)))?;
-        if msg.len() > self.shared.max_message_size {
-            return Err(PoolError::TooLarge {
-                len: msg.len(),
-                max: self.shared.max_message_size,
-            });
-        }
-        Ok(())
+        })
     }
 
     /// Submits one task whose message is `msg`: copied into a recycled buffer if it is short,
@@ -85,6 +90,7 @@ impl Pool {
         let msg = s.buffer(msg);
         s.backlog.push_back(Job {
             msg,
+            tail: None,
             handle: None,
             sink,
             tag: 0,
@@ -183,12 +189,51 @@ impl Pool {
         // memory a map holds at once, and spares fresh pages (a page fault each 4 KiB) for
         // every message.
         loop {
-            let chunk: Vec<A> = items.by_ref().take(chunksize).collect();
+            let mut chunk: Vec<A> = items.by_ref().take(chunksize).collect();
             if chunk.is_empty() {
                 return Ok(());
             }
+            let long = |item: &A| payload::as_payload(item).is_some_and(|b| b.len() >= TAIL_MIN);
+            if chunk.len() == 1 && chunk.first().is_some_and(long) {
+                if let Some(item) = chunk.pop() {
+                    self.encode_one(f, item, batch)?;
+                    continue;
+                }
+            }
             self.encode_chunk(f, &chunk, batch)?;
         }
+    }
+
+    /// Encodes a chunk of one long byte payload `item` ([`TAIL_MIN`]): it is moved into the
+    /// job as its message's tail instead of copied into the message (which holds the header,
+    /// the count and the length); the dispatch writes both parts into shared memory. Same
+    /// bytes as [`encode_chunk`](Self::encode_chunk) would send.
+    fn encode_one<A, R>(
+        &self,
+        f: fn(A) -> R,
+        item: A,
+        batch: &mut Batch<R>,
+    ) -> Result<(), PoolError>
+    where
+        A: Serialize + DeserializeOwned + 'static,
+        R: Serialize + DeserializeOwned + Send + 'static,
+    {
+        let bytes = match into_payload(item) {
+            Ok(bytes) => bytes,
+            Err(item) => return self.encode_chunk(f, &[item], batch),
+        };
+        let mut msg = Vec::with_capacity(TASK_HEADER + 1 + VARINT_MAX);
+        begin_task(&mut msg, self.seal(chunk_shim::<A, R>, f)?);
+        msg.push(1); // a sequence of one, as postcard writes it
+        msg.extend_from_slice(Varint::new(bytes.len()).as_bytes());
+        let len = msg.len() + bytes.len();
+        if len > self.shared.max_message_size {
+            return Err(PoolError::TooLarge {
+                len,
+                max: self.shared.max_message_size,
+            });
+        }
+        self.push_job(msg, Some(bytes), 1, batch)
     }
 
     /// Encodes one chunk as a task message into `batch`; splits it in halves while it is too
@@ -210,22 +255,7 @@ impl Pool {
             _ => lock(&self.shared.sched).take_long().unwrap_or_default(),
         };
         match self.encode_task(chunk_shim::<A, R>, f, chunk, &mut msg) {
-            Ok(()) => {
-                let index = batch.sink.add(chunk.len());
-                batch.bytes += msg.len();
-                batch.chunks += 1;
-                batch.total += msg.len();
-                batch.jobs.push(Job {
-                    msg,
-                    handle: None,
-                    sink: Arc::clone(&batch.sink) as Arc<dyn Sink>,
-                    tag: u32::try_from(index).unwrap_or(u32::MAX),
-                });
-                if batch.bytes >= SUBMIT_BYTES || batch.jobs.len() >= SUBMIT_CHUNKS {
-                    self.flush(batch)?;
-                }
-                self.throttle(batch)
-            }
+            Ok(()) => self.push_job(msg, None, chunk.len(), batch),
             Err(PoolError::TooLarge { .. }) if chunk.len() > 1 => {
                 let (a, b) = chunk.split_at(chunk.len() / 2);
                 self.encode_chunk(f, a, batch)?;
@@ -233,6 +263,38 @@ impl Pool {
             }
             Err(e) => Err(e),
         }
+    }
+}
+
+impl Pool {
+    /// Adds the job of a chunk of `items` items whose message is `msg` followed by `tail` to
+    /// `batch`, which it submits if full, then throttles (see [`Pool::throttle`]).
+    fn push_job<R>(
+        &self,
+        msg: Vec<u8>,
+        tail: Option<Vec<u8>>,
+        items: usize,
+        batch: &mut Batch<R>,
+    ) -> Result<(), PoolError>
+    where
+        R: Serialize + DeserializeOwned + Send + 'static,
+    {
+        let index = batch.sink.add(items);
+        let len = msg.len() + tail.as_ref().map_or(0, Vec::len);
+        batch.bytes += len;
+        batch.chunks += 1;
+        batch.total += len;
+        batch.jobs.push(Job {
+            msg,
+            tail,
+            handle: None,
+            sink: Arc::clone(&batch.sink) as Arc<dyn Sink>,
+            tag: u32::try_from(index).unwrap_or(u32::MAX),
+        });
+        if batch.bytes >= SUBMIT_BYTES || batch.jobs.len() >= SUBMIT_CHUNKS {
+            self.flush(batch)?;
+        }
+        self.throttle(batch)
     }
 }
 
