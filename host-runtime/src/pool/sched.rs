@@ -116,7 +116,7 @@ pub(super) struct Sched {
     long_spare: Vec<Vec<u8>>,
     long_spare_bytes: usize,
     /// Tails of completed tasks' messages, for long results (see [`Sched::take_tail`]); they
-    /// hold at most [`LONG_SPARE_BYTES`] in all.
+    /// hold at most [`TAIL_SPARE_BYTES`] in all.
     tail_spare: Vec<Vec<u8>>,
     tail_spare_bytes: usize,
     /// Tasks that [`Sched::retry_stranded`], the backstop, handed out or moved: each one a
@@ -132,6 +132,10 @@ const SPARE_CAPACITY: usize = 256;
 const SPARE_BUFFERS: usize = 4096;
 /// The most bytes of long message buffers kept for reuse ([`Sched::take_long`]).
 const LONG_SPARE_BYTES: usize = 16 << 20;
+/// The most bytes of message tails kept for long results ([`Sched::take_tail`]): a `map`
+/// keeps about 4 MiB of messages in flight (`submit.rs`), and the result thread reads a few
+/// results before their tasks complete.
+const TAIL_SPARE_BYTES: usize = 8 << 20;
 
 impl Sched {
     pub(super) fn new(workers: usize, tasks: usize) -> Sched {
@@ -196,7 +200,7 @@ impl Sched {
     /// for [`take_tail`](Self::take_tail), if there is room; drops it otherwise.
     fn keep_tail(&mut self, tail: Vec<u8>) {
         let capacity = tail.capacity();
-        if self.tail_spare_bytes + capacity <= LONG_SPARE_BYTES {
+        if self.tail_spare_bytes + capacity <= TAIL_SPARE_BYTES {
             self.tail_spare_bytes += capacity;
             self.tail_spare.push(tail);
         }

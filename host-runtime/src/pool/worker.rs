@@ -403,3 +403,78 @@ pub(super) fn exec_main(args: ExecArgs) {
         max_tasks: args.max_tasks,
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encoding::payload::Varint;
+    use crate::pool::builder::queue_builder;
+    use crate::pool::message::{begin_task, chunk_shim, parse_result};
+
+    fn shout(s: String) -> String {
+        s.to_uppercase()
+    }
+
+    /// Garbled long task messages (what a buggy or hostile process could leave in an inbox):
+    /// each one is taken whole, split or not as its bytes say, and the shim answers with an
+    /// error or some value — never a panic — while a well-formed one still comes back right,
+    /// in the allocation the worker kept.
+    #[test]
+    fn garbled_long_task_messages_decode_to_errors() {
+        let key = CallKey::new();
+        let call = ForkCall::new(&key, chunk_shim::<String, String>, shout).unwrap();
+        let inbox = queue_builder(4, 4 << 20).build_raw().unwrap();
+        let n = TAIL_MIN + 3;
+        let message = |value: &[&[u8]]| {
+            let mut msg = Vec::new();
+            begin_task(&mut msg, call);
+            value.iter().for_each(|part| msg.extend_from_slice(part));
+            msg
+        };
+        let varint = |n: usize| Varint::new(n).as_bytes().to_vec();
+        let not_utf8 = vec![0xffu8; n];
+        let text = "é".repeat(n / 2);
+        let cases: Vec<(Vec<u8>, bool)> = vec![
+            // A sequence of one payload, not UTF-8: split, then refused.
+            (message(&[&[1], &varint(n), &not_utf8]), false),
+            // Two items claimed, one there.
+            (message(&[&[2], &varint(n), &not_utf8]), false),
+            // A length past the end.
+            (message(&[&[1], &varint(n + 9), &not_utf8]), false),
+            // One payload where a sequence is expected: a count of `n` items.
+            (message(&[&varint(n), &not_utf8]), false),
+            // A varint that never ends.
+            (message(&[&[0xff; 12], &not_utf8]), false),
+            // Well formed.
+            (message(&[&[1], &varint(text.len()), text.as_bytes()]), true),
+        ];
+        let mut msg = Vec::new();
+        let mut spare = Vec::with_capacity(2 * n);
+        for (i, (bytes, good)) in cases.into_iter().enumerate() {
+            inbox.put(&bytes[..]).unwrap();
+            let tail = take_task(&inbox, &mut msg, &mut spare).unwrap();
+            // Split where the private copy of its first bytes says a payload runs to the end.
+            assert_eq!(tail.is_some(), [0, 3, 5].contains(&i), "case {i}");
+            let task = parse_task(&msg).expect("a task");
+            let mut out = Vec::new();
+            begin_result(&mut out, task.handle);
+            let mut output = Output::new(&mut out);
+            let got = call.call(
+                Input {
+                    head: task.args,
+                    tail,
+                },
+                &mut output,
+            );
+            assert_eq!(got.is_ok(), good, "case {i}: {got:?}");
+            if good {
+                let tail = output.tail.take().expect("a long result has a tail");
+                out.extend_from_slice(&tail);
+                let reply = parse_result(&out).unwrap();
+                let value: Vec<String> =
+                    crate::encoding::payload::from_bytes(reply.payload).unwrap();
+                assert_eq!(value, [text.to_uppercase()]);
+            }
+        }
+    }
+}
