@@ -822,6 +822,34 @@ fn long_arguments_of_every_shape_come_back_whole() {
     });
 }
 
+/// Long arguments (message tails) queued behind a blocked task are taken over by the idle
+/// worker (the steal puts both parts of the message again) and come back whole.
+#[test]
+fn long_arguments_queued_behind_a_blocked_task_are_stolen_whole() {
+    fn reversed(mut v: Vec<u8>) -> Vec<u8> {
+        v.reverse();
+        v
+    }
+    watchdog(60, || {
+        let mut gate = gate_channel();
+        let pool = Pool::new(2).unwrap();
+        let blocked = pool.apply_async(gated, 0).unwrap();
+        let item = |i: usize| -> Vec<u8> { (0..(64 << 10) + i).map(|j| (j ^ i) as u8).collect() };
+        let long: Vec<_> = (0..24)
+            .map(|i| pool.apply_async(reversed, item(i)).unwrap())
+            .collect();
+        for (i, r) in long.iter().enumerate() {
+            let mut want = item(i);
+            want.reverse();
+            assert_eq!(r.get().as_ref(), Ok(&want), "task {i}");
+        }
+        assert!(!blocked.ready());
+        gate.write_all(&[1]).unwrap();
+        assert_eq!(blocked.get(), Ok(0));
+        assert_no_rescue(&pool);
+    });
+}
+
 /// `map` submits chunks as it encodes them: when an item fails to encode after some were
 /// submitted (their long messages fill a batch), the call fails, and the pool goes on.
 #[test]

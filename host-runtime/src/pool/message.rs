@@ -242,6 +242,15 @@ pub(super) fn into_payload<T: 'static>(value: T) -> Result<Vec<u8>, T> {
     }
 }
 
+/// The bytes of `value` if it is a `Vec<u8>` or a `String` of at least [`TAIL_MIN`] bytes
+/// (moved, not copied): what travels as a message's tail. `value` back otherwise.
+pub(super) fn into_long_payload<T: 'static>(value: T) -> Result<Vec<u8>, T> {
+    if payload::as_payload(&value).is_none_or(|b| b.len() < TAIL_MIN) {
+        return Err(value);
+    }
+    into_payload(value)
+}
+
 /// Appends the encoding of `value` to `out.head`; a long byte payload ([`TAIL_MIN`]) has only
 /// its length appended and becomes `out.tail` (moved): the message is the two laid end to end.
 fn encode_output<R: Serialize + 'static>(value: R, out: &mut Output<'_>) -> Result<(), String> {

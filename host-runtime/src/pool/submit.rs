@@ -9,11 +9,11 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::message::{begin_task, chunk_shim, encode_into, into_payload, TAIL_MIN, TASK_HEADER};
+use super::message::{begin_task, chunk_shim, encode_into, into_long_payload, TASK_HEADER};
 use super::result::{Chunks, Sink};
 use super::sched::{Job, Phase};
 use super::{Imap, Pool, PoolError};
-use crate::encoding::payload::{self, Varint, VARINT_MAX};
+use crate::encoding::payload::{Varint, VARINT_MAX};
 use crate::encoding::EncodeError;
 use crate::lock::lock;
 use crate::process::ProcessError;
@@ -193,10 +193,12 @@ impl Pool {
             if chunk.is_empty() {
                 return Ok(());
             }
-            let long = |item: &A| payload::as_payload(item).is_some_and(|b| b.len() >= TAIL_MIN);
-            if chunk.len() == 1 && chunk.first().is_some_and(long) {
+            if chunk.len() == 1 {
                 if let Some(item) = chunk.pop() {
-                    self.encode_one(f, item, batch)?;
+                    match into_long_payload(item) {
+                        Ok(bytes) => self.encode_one(f, bytes, batch)?,
+                        Err(item) => self.encode_chunk(f, &[item], batch)?,
+                    }
                     continue;
                 }
             }
@@ -204,36 +206,68 @@ impl Pool {
         }
     }
 
-    /// Encodes a chunk of one long byte payload `item` ([`TAIL_MIN`]): it is moved into the
-    /// job as its message's tail instead of copied into the message (which holds the header,
-    /// the count and the length); the dispatch writes both parts into shared memory. Same
-    /// bytes as [`encode_chunk`](Self::encode_chunk) would send.
+    /// Encodes a chunk of one item, a long byte payload whose bytes are `bytes` (see
+    /// [`into_long_payload`]): they are moved into the job as its message's tail instead of
+    /// copied into the message (which holds the header, the count and the length); the
+    /// dispatch writes both parts into shared memory. Same bytes as
+    /// [`encode_chunk`](Self::encode_chunk) would send.
     fn encode_one<A, R>(
         &self,
         f: fn(A) -> R,
-        item: A,
+        bytes: Vec<u8>,
         batch: &mut Batch<R>,
     ) -> Result<(), PoolError>
     where
         A: Serialize + DeserializeOwned + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
-        let bytes = match into_payload(item) {
-            Ok(bytes) => bytes,
-            Err(item) => return self.encode_chunk(f, &[item], batch),
-        };
-        let mut msg = Vec::with_capacity(TASK_HEADER + 1 + VARINT_MAX);
-        begin_task(&mut msg, self.seal(chunk_shim::<A, R>, f)?);
-        msg.push(1); // a sequence of one, as postcard writes it
-        msg.extend_from_slice(Varint::new(bytes.len()).as_bytes());
-        let len = msg.len() + bytes.len();
-        if len > self.shared.max_message_size {
+        // A sequence of one, as postcard writes it.
+        let msg = self.tail_head(chunk_shim::<A, R>, f, &[1], bytes.len())?;
+        self.push_job(msg, Some(bytes), 1, batch)
+    }
+
+    /// The first part of a task message for `shim(f, ..)` whose arguments are `prefix` and a
+    /// byte payload of `len` bytes that travels as the tail: the header, `prefix` and the
+    /// payload's length. Checks the whole message's size.
+    fn tail_head<A, R>(
+        &self,
+        shim: Shim<A, R>,
+        f: fn(A) -> R,
+        prefix: &[u8],
+        len: usize,
+    ) -> Result<Vec<u8>, PoolError> {
+        let mut msg = Vec::with_capacity(TASK_HEADER + prefix.len() + VARINT_MAX);
+        begin_task(&mut msg, self.seal(shim, f)?);
+        msg.extend_from_slice(prefix);
+        msg.extend_from_slice(Varint::new(len).as_bytes());
+        let total = msg.len() + len;
+        if total > self.shared.max_message_size {
             return Err(PoolError::TooLarge {
-                len,
+                len: total,
                 max: self.shared.max_message_size,
             });
         }
-        self.push_job(msg, Some(bytes), 1, batch)
+        Ok(msg)
+    }
+
+    /// Submits one task of `shim(f, bytes)` (an `apply` of a long byte payload, see
+    /// [`into_long_payload`]): `bytes` is moved into the job as its message's tail, not copied
+    /// into the message.
+    pub(super) fn submit_tail<A, R>(
+        &self,
+        shim: Shim<A, R>,
+        f: fn(A) -> R,
+        bytes: Vec<u8>,
+        sink: Arc<dyn Sink>,
+    ) -> Result<(), PoolError> {
+        let msg = self.tail_head(shim, f, &[], bytes.len())?;
+        self.submit(std::iter::once(Job {
+            msg,
+            tail: Some(bytes),
+            handle: None,
+            sink,
+            tag: 0,
+        }))
     }
 
     /// Encodes one chunk as a task message into `batch`; splits it in halves while it is too
