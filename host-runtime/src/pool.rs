@@ -64,8 +64,8 @@
 //!   into the allocation `f` gets, and writes `f`'s long result straight into a chunk of its
 //!   result queue; the result thread reads it into the allocation that becomes the value (the
 //!   memory of an argument the pool has sent and is done with, when one fits). The bytes
-//!   are the same as postcard's (see `pool/message.rs`). `map` keeps about 4 MiB of long
-//!   messages (at least two chunks per worker) ahead of the results, so the memory it moves
+//!   are the same as postcard's (see `pool/message.rs`). `map` keeps only a few long messages
+//!   ahead of the results (for 1 MiB ones on 2 workers, 3 in flight), so the memory it moves
 //!   stays in the cache.
 //!
 //! Why per-worker inboxes rather than Python's one shared task queue: see *A worker that

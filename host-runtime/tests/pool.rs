@@ -879,7 +879,7 @@ fn a_map_failing_after_submitting_some_chunks_leaves_the_pool_working() {
     });
 }
 
-/// `map` keeps only about 4 MiB of long messages encoded ahead of the deliveries, in the
+/// `map` keeps only a few MiB of long messages encoded ahead of the deliveries, in the
 /// buffers of delivered ones: a map of 40 MiB returns every result, and a map whose first task blocks for ever (so the encoding
 /// waits behind it) ends once that worker is killed: its task fails, the others run on the
 /// replacement worker.

@@ -243,8 +243,8 @@ impl Pool {
     /// in input order (Python's `map`, with its default chunk size: `len / (4 × processes)`
     /// rounded up). An empty input returns at once.
     ///
-    /// Chunks are submitted as they are encoded, and the encoding keeps only about 4 MiB of
-    /// messages (at least two chunks per worker) ahead of the results (with long items, e.g. 1 MiB buffers, it waits for
+    /// Chunks are submitted as they are encoded, and the encoding keeps only a few MiB of
+    /// messages (at least a chunk per worker) ahead of the results (with long items, e.g. 1 MiB buffers, it waits for
     /// results meanwhile, so the messages are not all held at once).
     ///
     /// # Errors

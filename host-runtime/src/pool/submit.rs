@@ -349,14 +349,16 @@ struct Batch<R> {
 }
 
 impl Pool {
-    /// For `map` ([`Batch::throttle`]): once the chunks encoded and not yet delivered hold
-    /// more than about [`IN_FLIGHT_BYTES`] (by their average length; never fewer than
-    /// [`MIN_IN_FLIGHT_PER_WORKER`] chunks per worker), submits what is pending and waits for
-    /// deliveries. The messages of delivered tasks are freed, and the next ones take their
-    /// memory instead of fresh pages (a page fault each 4 KiB): with long messages the encoding
-    /// stays a few MiB ahead of the workers instead of holding the whole input encoded at once,
-    /// and what the pool moves (arguments, blob chunks, results) stays small enough to be
-    /// found in the cache by the next copy.
+    /// For `map` ([`Batch::throttle`]): the first `limit` chunks go out at once, `limit`
+    /// being about [`IN_FLIGHT_BYTES`] of messages by their average length, never fewer than
+    /// [`MIN_IN_FLIGHT_PER_WORKER`] chunks per worker; after that, each new chunk is submitted
+    /// and waits until no more than `limit / 2` are undelivered, so at most `limit / 2 + 1`
+    /// are in flight (3 for 1 MiB messages on 2 workers: one running in each, one waiting).
+    /// The messages of delivered tasks are freed, and the next ones take their memory instead
+    /// of fresh pages (a page fault each 4 KiB): with long messages the encoding stays a few
+    /// MiB ahead of the workers instead of holding the whole input encoded at once, and what
+    /// the pool moves (arguments, blob chunks, results) stays small enough to be found in the
+    /// cache by the next copy.
     fn throttle<R>(&self, batch: &mut Batch<R>) -> Result<(), PoolError> {
         let Some(owner) = batch.throttle else {
             return Ok(());
@@ -367,7 +369,9 @@ impl Pool {
             return Ok(());
         }
         self.flush(batch)?;
-        // Down to half the limit: one wait per `limit / 2` chunks, not one per chunk.
+        // Down to half the limit (returns at once if it is there already). Waiting down to
+        // half once per `limit / 2` chunks instead (in flight between `limit / 2` and
+        // `limit`) was tried for 1 MiB messages, and was not faster.
         batch.sink.wait_delivered(batch.chunks - limit / 2, owner);
         Ok(())
     }
@@ -380,10 +384,11 @@ const SUBMIT_CHUNKS: usize = 256;
 /// How many bytes of messages a `map` keeps encoded and undelivered ([`Pool::throttle`])...
 ///
 /// Measured with `map` of 1 MiB echoes on 2 workers (tasks/s, pairs in the same runs): 4 MiB
-/// and 2 chunks per worker gave 4,545–5,001 where 16 MiB and 16 chunks gave 3,830–4,190, with
-/// less CPU per task in the parent and in the workers (their copies hit the cache more).
+/// and 2 chunks per worker (3 chunks in flight) gave 4,545–5,001 where 16 MiB and 16 chunks
+/// (9 in flight) gave 3,830–4,190, with less CPU per task in the parent and in the workers
+/// (their copies hit the cache more).
 const IN_FLIGHT_BYTES: usize = 4 << 20;
-/// ... but at least this many chunks per worker (one running, one waiting in its inbox).
+/// ... but at least this many chunks per worker.
 const MIN_IN_FLIGHT_PER_WORKER: usize = 2;
 
 #[cfg(test)]
