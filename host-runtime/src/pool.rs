@@ -57,6 +57,16 @@
 //!   wake-up socket and the workers' pidfds: a worker writes one byte after its result only
 //!   when the result thread is registered as sleeping (an [`ipc_core::WaitWord`] doorbell in
 //!   the tables), so a busy pool makes no system call per result.
+//! - **Long byte payloads** (a `Vec<u8>` or `String` of 16 KiB or more, as the argument of
+//!   `apply` or of a one-item chunk, or as such a result) are copied only into shared memory
+//!   and out of it, once each way: the argument is moved into the task (not encoded into a
+//!   buffer) and written straight into a blob chunk of the inbox; the worker reads it straight
+//!   into the allocation `f` gets, and writes `f`'s long result straight into a chunk of its
+//!   result queue; the result thread reads it into the allocation that becomes the value (the
+//!   memory of an argument the pool has sent and is done with, when one fits). The bytes
+//!   are the same as postcard's (see `pool/message.rs`). `map` keeps only a few long messages
+//!   ahead of the results (for 1 MiB ones on 2 workers, 3 in flight), so the memory it moves
+//!   stays in the cache.
 //!
 //! Why per-worker inboxes rather than Python's one shared task queue: see *A worker that
 //! dies* below. Why [`Builder::prefetch`] defaults to 128: on a machine with few cores, the

@@ -766,6 +766,90 @@ fn long_results_of_every_shape_come_back_whole() {
     });
 }
 
+/// Long arguments travel as a message's tail (moved, not copied, into the task message; read
+/// in the worker straight into the argument's allocation; and, done with, reused for long
+/// results): every shape and length around the threshold comes back whole and distinct, in
+/// maps of one item per chunk and of several, in `apply`, with results that are not the
+/// arguments (reversed, re-encoded, of another type).
+#[test]
+fn long_arguments_of_every_shape_come_back_whole() {
+    fn reversed(mut v: Vec<u8>) -> Vec<u8> {
+        v.reverse();
+        v
+    }
+    fn upper(s: String) -> String {
+        s.to_uppercase()
+    }
+    fn sum(v: Vec<u8>) -> u64 {
+        v.iter().map(|&b| u64::from(b)).sum()
+    }
+    fn as_text(v: Vec<u8>) -> String {
+        String::from_utf8_lossy(&v).into_owned()
+    }
+    watchdog(60, || {
+        let pool = Pool::new(2).unwrap();
+        let t = 16 << 10; // the tail threshold (`message::TAIL_MIN`)
+        let lens = [t - 1, t, t + 1, 200 << 10, 1 << 20, 3];
+        let items: Vec<Vec<u8>> = lens
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| (0..n).map(|j| (j * 7 + i) as u8).collect())
+            .collect();
+        let rev = |v: &Vec<u8>| v.iter().rev().copied().collect::<Vec<u8>>();
+        let want: Vec<Vec<u8>> = items.iter().map(rev).collect();
+        for round in 0..3 {
+            // Later rounds read results into the memory of earlier rounds' arguments.
+            assert_eq!(
+                pool.map_chunked(reversed, items.clone(), 1).unwrap(),
+                want,
+                "round {round}"
+            );
+        }
+        assert_eq!(pool.map_chunked(reversed, items.clone(), 2).unwrap(), want);
+        let sums: Vec<u64> = items.iter().map(|v| sum(v.clone())).collect();
+        assert_eq!(pool.map_chunked(sum, items.clone(), 1).unwrap(), sums);
+        assert_eq!(pool.apply(reversed, items[4].clone()).unwrap(), want[4]);
+        let texts: Vec<String> = lens.iter().map(|&n| "aé".repeat(n / 3)).collect();
+        let uppers: Vec<String> = texts.iter().map(|s| s.to_uppercase()).collect();
+        assert_eq!(pool.map_chunked(upper, texts.clone(), 1).unwrap(), uppers);
+        assert_eq!(pool.apply(upper, texts[3].clone()).unwrap(), uppers[3]);
+        // Bytes that are not UTF-8 as a long `Vec<u8>`, turned into a `String` in the worker.
+        let bytes = vec![0xffu8; 100 << 10];
+        assert_eq!(
+            pool.map_chunked(as_text, [bytes.clone()], 1).unwrap(),
+            [as_text(bytes)]
+        );
+    });
+}
+
+/// Long arguments (message tails) queued behind a blocked task are taken over by the idle
+/// worker (the steal puts both parts of the message again) and come back whole.
+#[test]
+fn long_arguments_queued_behind_a_blocked_task_are_stolen_whole() {
+    fn reversed(mut v: Vec<u8>) -> Vec<u8> {
+        v.reverse();
+        v
+    }
+    watchdog(60, || {
+        let mut gate = gate_channel();
+        let pool = Pool::new(2).unwrap();
+        let blocked = pool.apply_async(gated, 0).unwrap();
+        let item = |i: usize| -> Vec<u8> { (0..(64 << 10) + i).map(|j| (j ^ i) as u8).collect() };
+        let long: Vec<_> = (0..24)
+            .map(|i| pool.apply_async(reversed, item(i)).unwrap())
+            .collect();
+        for (i, r) in long.iter().enumerate() {
+            let mut want = item(i);
+            want.reverse();
+            assert_eq!(r.get().as_ref(), Ok(&want), "task {i}");
+        }
+        assert!(!blocked.ready());
+        gate.write_all(&[1]).unwrap();
+        assert_eq!(blocked.get(), Ok(0));
+        assert_no_rescue(&pool);
+    });
+}
+
 /// `map` submits chunks as it encodes them: when an item fails to encode after some were
 /// submitted (their long messages fill a batch), the call fails, and the pool goes on.
 #[test]
@@ -795,7 +879,7 @@ fn a_map_failing_after_submitting_some_chunks_leaves_the_pool_working() {
     });
 }
 
-/// `map` keeps only about 16 MiB of long messages encoded ahead of the deliveries, in the
+/// `map` keeps only a few MiB of long messages encoded ahead of the deliveries, in the
 /// buffers of delivered ones: a map of 40 MiB returns every result, and a map whose first task blocks for ever (so the encoding
 /// waits behind it) ends once that worker is killed: its task fails, the others run on the
 /// replacement worker.

@@ -8,18 +8,19 @@ use std::ops::Range;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use ipc_core::pool::{TaskState, WorkerId, WorkerState};
 
 use super::error::{PoolError, TaskError};
-use super::message::{parse_result, Reply, ENCODE, OK, PANICKED, RESULT_HEADER, STOP};
+use super::message::{
+    self, head_len, parse_result, Reply, ENCODE, OK, PANICKED, RESULT_HEADER, STOP, TAIL_MIN,
+};
 use super::result::{Outcome, Sink};
-use super::sched::{Job, Lane, Phase, Shared};
+use super::sched::{Job, Lane, Phase, Sched, Shared};
 use super::worker::{self, ExecArgs, Initializer, WorkerCtx};
-use crate::encoding::payload::{self, VARINT_MAX};
 use crate::lock::lock;
 use crate::process::{self, Process};
 use crate::queue::{self, Message, RawQueue};
@@ -261,10 +262,11 @@ impl Collector {
             procs,
             arena,
             spans,
+            shared,
             ..
         } = self;
         for p in procs.iter().flatten() {
-            read_queue(&p.results, arena, spans);
+            read_queue(&p.results, arena, spans, &shared.sched);
         }
     }
 
@@ -380,7 +382,12 @@ impl Collector {
             .expect("a worker in `procs` was started, so it has a pid");
         let exitcode = p.process.exitcode().unwrap_or(0);
         self.spans.clear();
-        while read_queue(&p.results, &mut self.arena, &mut self.spans) {}
+        while read_queue(
+            &p.results,
+            &mut self.arena,
+            &mut self.spans,
+            &self.shared.sched,
+        ) {}
         self.complete_spans();
 
         let tables = self.shared.tables.get();
@@ -405,6 +412,7 @@ impl Collector {
                     // Never started: nothing ran, so run it elsewhere.
                     requeue.push(Job {
                         msg: r.msg,
+                        tail: r.tail,
                         handle: Some(r.handle),
                         sink: r.sink,
                         tag: r.tag,
@@ -676,10 +684,8 @@ struct Span {
     tail: Option<Vec<u8>>,
 }
 
-/// Results at least this long are looked at for a tail ([`tail_start`]).
-const SPLIT_MIN: usize = 16 << 10;
-/// The bytes of a long result read to find its tail: the header and two varints.
-const SPLIT_HEAD: usize = RESULT_HEADER + 2 * VARINT_MAX;
+/// The bytes of a long result read to find its tail.
+const SPLIT_HEAD: usize = head_len(RESULT_HEADER);
 
 /// Reads up to [`BATCH`] messages of `queue` into `arena` after the last of `spans`, recording
 /// each one's range; returns whether it read a full batch (more may wait). Each message is
@@ -688,20 +694,29 @@ const SPLIT_HEAD: usize = RESULT_HEADER + 2 * VARINT_MAX;
 /// the tail of a long successful result that ends in a byte payload ([`tail_start`]) is
 /// copied into an allocation of its own instead, which a `Vec<u8>` or `String` result then
 /// takes as it is (one copy out of shared memory in all, and no second one into the value).
-fn read_queue(queue: &RawQueue, arena: &mut Vec<u8>, spans: &mut Vec<Span>) -> bool {
+/// That allocation is one of a long argument the pool sent and was done with, if one fits
+/// ([`Sched::take_tail`]): its pages are already in memory.
+fn read_queue(
+    queue: &RawQueue,
+    arena: &mut Vec<u8>,
+    spans: &mut Vec<Span>,
+    sched: &Mutex<Sched>,
+) -> bool {
     for _ in 0..BATCH {
         let start = spans.last().map_or(0, |span| span.range.end);
         let got = queue.get_with(Deadline::NoWait, |message| match message {
             Message::Inline(m) => (m.read(room(arena, start, m.len())), None),
             Message::Blob(chunks, offset, len) => {
-                if len >= SPLIT_MIN {
+                if len >= TAIL_MIN {
                     // Read once into this private copy, which decides the split and is the
                     // arena's part.
                     let mut head = [0u8; SPLIT_HEAD];
                     chunks.read(offset, &mut head);
                     if let Some(at) = tail_start(&head, len) {
                         room(arena, start, at).copy_from_slice(&head[..at]);
-                        let mut tail = Vec::new();
+                        // The memory of a long argument sent before, if the pool kept one that
+                        // fits: already faulted in, unlike a fresh allocation.
+                        let mut tail = lock(sched).take_tail(len - at).unwrap_or_default();
                         chunks.read_append(offset + at, len - at, &mut tail);
                         return (at, Some(tail));
                     }
@@ -721,27 +736,13 @@ fn read_queue(queue: &RawQueue, arena: &mut Vec<u8>, spans: &mut Vec<Span>) -> b
     true
 }
 
-/// Where the tail of a long result message starts, read from its first bytes `head`, if it is
-/// successful and its value ends in one byte payload that runs to the message's end (`len`
-/// bytes): the value is a varint length and that many bytes (`apply` of a `Vec<u8>` or
-/// `String`), or a sequence of one such (a chunk of one item). Whatever the bytes, the
-/// sink decodes the same value from the head and the tail as from the whole message.
+/// Where the tail of a long result message starts, read from its first bytes `head` (see
+/// [`message::tail_start`]), if it is successful.
 fn tail_start(head: &[u8], len: usize) -> Option<usize> {
     if head.get(RESULT_HEADER - 1) != Some(&OK) {
         return None;
     }
-    let mut at = RESULT_HEADER;
-    let (n, size) = payload::read_varint(head.get(at..)?).ok()?;
-    at += size;
-    if at.checked_add(n) == Some(len) {
-        return Some(at);
-    }
-    if n != 1 {
-        return None;
-    }
-    let (n, size) = payload::read_varint(head.get(at..)?).ok()?;
-    at += size;
-    (at.checked_add(n) == Some(len)).then_some(at)
+    message::tail_start(head, RESULT_HEADER, len)
 }
 
 /// `arena[start..start + len]`, grown first if it is shorter.

@@ -9,7 +9,7 @@ use std::thread::{self, JoinHandle, ThreadId};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::message::apply_shim;
+use super::message::{apply_shim, into_long_payload};
 use super::result::{Cell, Sink};
 use super::sched::{Phase, Shared};
 #[cfg(doc)]
@@ -188,6 +188,14 @@ impl Pool {
     {
         let cell = Arc::new(Cell::new(callbacks));
         let sink: Arc<dyn Sink> = cell.clone();
+        // A long `Vec<u8>` or `String` is moved into the task as its message's tail.
+        let args = match into_long_payload(args) {
+            Ok(bytes) => {
+                self.submit_tail(apply_shim::<A, R>, f, bytes, sink)?;
+                return Ok(AsyncResult::new(cell, self.shared.owner));
+            }
+            Err(args) => args,
+        };
         // Encoded into a buffer of this thread, then copied into a buffer the pool recycles:
         // no allocation per task for a short message. A long one is not copied again: the
         // job takes the thread's buffer, which the next long message allocates anew.
@@ -235,8 +243,8 @@ impl Pool {
     /// in input order (Python's `map`, with its default chunk size: `len / (4 × processes)`
     /// rounded up). An empty input returns at once.
     ///
-    /// Chunks are submitted as they are encoded, and the encoding keeps only about 16 MiB of
-    /// messages ahead of the results (with long items, e.g. 1 MiB buffers, it waits for
+    /// Chunks are submitted as they are encoded, and the encoding keeps only a few MiB of
+    /// messages (at least a chunk per worker) ahead of the results (with long items, e.g. 1 MiB buffers, it waits for
     /// results meanwhile, so the messages are not all held at once).
     ///
     /// # Errors

@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 
 use super::error::TaskError;
+use super::message::{decode_parts, decode_parts_seq};
 use crate::encoding::payload;
 use crate::lock::{self, lock};
 use crate::wait::{Backoff, Deadline, Policy};
@@ -76,7 +77,12 @@ fn wait_for<'a, S>(
 /// Decodes a value, or a [`TaskError::Decode`] (also if a `Deserialize` impl panics: this
 /// runs on the pool's result thread, which must go on).
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, TaskError> {
-    panic::catch_unwind(|| payload::from_bytes(bytes))
+    guarded(|| payload::from_bytes(bytes))
+}
+
+/// Runs a decode; its error, or its panic, as a [`TaskError::Decode`].
+fn guarded<T>(decode: impl FnOnce() -> Result<T, postcard::Error>) -> Result<T, TaskError> {
+    panic::catch_unwind(AssertUnwindSafe(decode))
         .map_err(|p| {
             TaskError::Decode(format!(
                 "decoding the result panicked: {}",
@@ -86,29 +92,15 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, TaskError> {
         .map_err(|e| TaskError::Decode(format!("the result: {e}")))
 }
 
-/// Decodes a `T` from the encoding `head` followed by `tail` (an [`Outcome::Split`]). A byte
-/// payload type whose head is exactly the tail's length is the tail, unchanged; for `seq`
-/// (a chunk's results: a sequence of `T`), a sequence of one such value. Anything else is
-/// decoded from the two parts laid end to end, as [`decode`] would.
+/// Decodes a `T` from the encoding `head` followed by `tail` (an [`Outcome::Split`]): a byte
+/// payload is the tail, unchanged (see [`decode_parts`]).
 fn decode_split<T: DeserializeOwned>(head: &[u8], tail: Vec<u8>) -> Result<T, TaskError> {
-    if payload::is_payload::<T>() && head == payload::Varint::new(tail.len()).as_bytes() {
-        return payload::from_payload(tail)
-            .map_err(|e| TaskError::Decode(format!("the result: {e}")));
-    }
-    let mut bytes = Vec::with_capacity(head.len() + tail.len());
-    bytes.extend_from_slice(head);
-    bytes.extend_from_slice(&tail);
-    decode(&bytes)
+    guarded(|| decode_parts(head, tail))
 }
 
 /// [`decode_split`] of a chunk's results, a sequence of `R`.
 fn decode_split_seq<R: DeserializeOwned>(head: &[u8], tail: Vec<u8>) -> Result<Vec<R>, TaskError> {
-    if let Some(rest) = head.strip_prefix(&[1]) {
-        if payload::is_payload::<R>() && rest == payload::Varint::new(tail.len()).as_bytes() {
-            return decode_split::<R>(rest, tail).map(|v| vec![v]);
-        }
-    }
-    decode_split(head, tail)
+    guarded(|| decode_parts_seq(head, tail))
 }
 
 /// The message of a panic payload.

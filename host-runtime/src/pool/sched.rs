@@ -15,6 +15,7 @@ use super::tables::Tables;
 use crate::lock::{self, lock};
 use crate::queue::RawQueue;
 use crate::sys::fncall::CallKey;
+use crate::wait::Deadline;
 
 /// Where the pool is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -33,6 +34,10 @@ pub(super) enum Phase {
 pub(super) struct Job {
     /// The task message; its handle field is set when it is dispatched.
     pub(super) msg: Vec<u8>,
+    /// The message's last part, if it is kept apart: a long byte payload argument, moved here
+    /// instead of copied into `msg` (see `message::TAIL_MIN`). The message is `msg` followed
+    /// by it.
+    pub(super) tail: Option<Vec<u8>>,
     /// Its task slot, if it has one already (a task taken back from a dead worker).
     pub(super) handle: Option<TaskHandle>,
     pub(super) sink: Arc<dyn Sink>,
@@ -44,6 +49,7 @@ pub(super) struct Record {
     /// Kept so that the task can be given to another worker if this one dies before
     /// starting it.
     pub(super) msg: Vec<u8>,
+    pub(super) tail: Option<Vec<u8>>,
     pub(super) handle: TaskHandle,
     pub(super) sink: Arc<dyn Sink>,
     pub(super) tag: u32,
@@ -109,6 +115,10 @@ pub(super) struct Sched {
     /// [`Sched::take_long`]); they hold at most [`LONG_SPARE_BYTES`] in all.
     long_spare: Vec<Vec<u8>>,
     long_spare_bytes: usize,
+    /// Tails of completed tasks' messages, for long results (see [`Sched::take_tail`]); they
+    /// hold at most [`TAIL_SPARE_BYTES`] in all.
+    tail_spare: Vec<Vec<u8>>,
+    tail_spare_bytes: usize,
     /// Tasks that [`Sched::retry_stranded`], the backstop, handed out or moved: each one a
     /// dispatch the events missed (a bug). See `Pool::stranded_rescues`.
     pub(super) rescued: u64,
@@ -122,6 +132,10 @@ const SPARE_CAPACITY: usize = 256;
 const SPARE_BUFFERS: usize = 4096;
 /// The most bytes of long message buffers kept for reuse ([`Sched::take_long`]).
 const LONG_SPARE_BYTES: usize = 16 << 20;
+/// The most bytes of message tails kept for long results ([`Sched::take_tail`]): a `map`
+/// keeps about 4 MiB of messages in flight (`submit.rs`), and the result thread reads a few
+/// results before their tasks complete.
+const TAIL_SPARE_BYTES: usize = 8 << 20;
 
 impl Sched {
     pub(super) fn new(workers: usize, tasks: usize) -> Sched {
@@ -136,6 +150,8 @@ impl Sched {
             spare: Vec::new(),
             long_spare: Vec::new(),
             long_spare_bytes: 0,
+            tail_spare: Vec::new(),
+            tail_spare_bytes: 0,
             rescued: 0,
             status: None,
         }
@@ -178,6 +194,30 @@ impl Sched {
         self.long_spare_bytes -= buf.capacity();
         buf.clear();
         Some(buf)
+    }
+
+    /// Keeps the tail of a completed task's message (a long argument, moved into the pool),
+    /// for [`take_tail`](Self::take_tail), if there is room; drops it otherwise.
+    fn keep_tail(&mut self, tail: Vec<u8>) {
+        let capacity = tail.capacity();
+        if self.tail_spare_bytes + capacity <= TAIL_SPARE_BYTES {
+            self.tail_spare_bytes += capacity;
+            self.tail_spare.push(tail);
+        }
+    }
+
+    /// An allocation (empty) for the tail of a long result of `len` bytes, if one is kept that
+    /// fits it without wasting more than a quarter: the result thread reads the result into it
+    /// instead of a fresh allocation, whose pages would each fault on first touch. These are
+    /// the allocations of long arguments the pool was given and has sent: a `map` of 1 MiB
+    /// buffers hands its arguments' memory back as its results'.
+    pub(super) fn take_tail(&mut self, len: usize) -> Option<Vec<u8>> {
+        let fits = |v: &Vec<u8>| v.capacity() >= len && v.capacity() - len <= len / 4;
+        let i = self.tail_spare.iter().rposition(fits)?;
+        let mut tail = self.tail_spare.swap_remove(i);
+        self.tail_spare_bytes -= tail.capacity();
+        tail.clear();
+        Some(tail)
     }
 
     /// The lane with room that holds the fewest tasks (round robin among equals).
@@ -238,7 +278,7 @@ impl Sched {
             let Some(lane) = self.lanes[i].as_mut() else {
                 unreachable!("`pick_lane` returns an occupied lane")
             };
-            if lane.inbox.put_nowait(&job.msg[..]).is_err() {
+            if !put_task(&lane.inbox, &job.msg, job.tail.as_deref()) {
                 // Room comes back with its next result (its worker has read a message then);
                 // a jammed inbox's worker is dead and is found so. The task keeps its slot.
                 lane.stalled = true;
@@ -251,6 +291,7 @@ impl Sched {
             handed += 1;
             self.records[handle.index()] = Some(Record {
                 msg: job.msg,
+                tail: job.tail,
                 handle,
                 sink: job.sink,
                 tag: job.tag,
@@ -347,7 +388,7 @@ impl Sched {
                 continue;
             };
             moved += 1;
-            if t.inbox.put_nowait(&record.msg[..]).is_ok() {
+            if put_task(&t.inbox, &record.msg, record.tail.as_deref()) {
                 t.custody += 1;
                 t.assigned += 1;
                 record.lane = thief;
@@ -358,6 +399,7 @@ impl Sched {
                 if let Some(r) = self.records[handle.index()].take() {
                     self.backlog.push_front(Job {
                         msg: r.msg,
+                        tail: r.tail,
                         handle: Some(r.handle),
                         sink: r.sink,
                         tag: r.tag,
@@ -392,6 +434,9 @@ impl Sched {
             lane.stalled = false;
         }
         let _ = tables.release(handle);
+        if let Some(tail) = record.tail {
+            self.keep_tail(tail);
+        }
         let capacity = record.msg.capacity();
         if capacity <= SPARE_CAPACITY {
             if self.spare.len() < SPARE_BUFFERS {
@@ -447,6 +492,28 @@ impl Sched {
     /// Whether no task is waiting or in any worker's custody.
     pub(super) fn idle(&self) -> bool {
         self.backlog.is_empty() && self.lanes.iter().flatten().all(|l| l.custody == 0)
+    }
+}
+
+/// Puts the task message `msg`, followed by `tail` if there is one, into `inbox` if there is
+/// room now; `false` if not (full, or jammed). The two parts are written straight into the
+/// blob chunk: no copy of them joined first.
+fn put_task(inbox: &RawQueue, msg: &[u8], tail: Option<&[u8]>) -> bool {
+    match tail {
+        None => inbox.put_nowait(msg).is_ok(),
+        Some(tail) => {
+            let len = msg.len() + tail.len();
+            if len <= inbox.inline_max() {
+                return inbox.put_nowait([msg, tail].concat()).is_ok();
+            }
+            inbox
+                .put_blob(len, Deadline::NoWait, |chunks, offset| {
+                    chunks.write(offset, msg);
+                    chunks.write(offset + msg.len(), tail);
+                    Ok(len)
+                })
+                .is_ok()
+        }
     }
 }
 
@@ -537,6 +604,7 @@ mod tests {
                 msg[0] = TASK;
                 self.sched.backlog.push_back(Job {
                     msg,
+                    tail: None,
                     handle: None,
                     sink: Arc::new(NoSink),
                     tag,

@@ -15,16 +15,17 @@ use ipc_core::pool::{WorkerId, WorkerState};
 use serde::{Deserialize, Serialize};
 
 use super::message::{
-    begin_result, fail_result, parse_task, shim_error, DECODE, ENCODE, OK, PANICKED, RESULT_HEADER,
+    begin_result, fail_result, head_len, parse_task, shim_error, tail_start, DECODE, ENCODE, OK,
+    PANICKED, RESULT_HEADER, TAIL_MIN, TASK, TASK_HEADER,
 };
 use super::result::panic_message;
 use super::tables::Tables;
 use crate::process::take_inherited_fd;
-use crate::queue::{RawPutNowaitError, RawQueue};
+use crate::queue::{GetFail, Message, PutFail, RawPutNowaitError, RawQueue};
 use crate::shm::SharedRegion;
-use crate::sys::fncall::{CallKey, ForkCall};
+use crate::sys::fncall::{CallKey, ForkCall, Input, Output};
 use crate::sys::{self, Pid};
-use crate::wait::{set_on_block, OnBlock};
+use crate::wait::{set_on_block, Deadline, OnBlock};
 
 /// A worker's initializer.
 #[derive(Clone)]
@@ -41,7 +42,7 @@ impl Initializer {
         match self {
             Initializer::Closure(f) => f(),
             Initializer::Call { call, args } => {
-                if let Err(e) = call.call(args, &mut Vec::new()) {
+                if let Err(e) = call.call(Input::whole(args), &mut Output::new(&mut Vec::new())) {
                     panic!("the initializer could not run: {e}");
                 }
             }
@@ -52,10 +53,19 @@ impl Initializer {
 /// The shim of an initializer call: decodes the arguments, calls `f`.
 pub(super) fn init_shim<A: serde::de::DeserializeOwned>(
     f: fn(A),
-    input: &[u8],
-    _: &mut Vec<u8>,
+    input: Input<'_>,
+    _: &mut Output<'_>,
 ) -> Result<(), String> {
-    let args: A = crate::encoding::depth::from_bytes(input)
+    // An initializer's arguments come in one part (`Initializer::run`); any tail is joined.
+    let joined;
+    let bytes = match input.tail {
+        None => input.head,
+        Some(tail) => {
+            joined = [input.head, &tail].concat();
+            &joined[..]
+        }
+    };
+    let args: A = crate::encoding::depth::from_bytes(bytes)
         .map_err(|e| format!("its arguments could not be decoded: {e}"))?;
     f(args);
     Ok(())
@@ -95,6 +105,9 @@ pub(super) fn main(ctx: WorkerCtx) {
     }));
     let mut msg = Vec::with_capacity(512);
     let mut out = Vec::with_capacity(512);
+    // The allocation the next long argument is read into (see `take_task`): the last one
+    // that came back as a result's tail, already faulted in.
+    let mut spare: Vec<u8> = Vec::new();
     let mut done = 0u64;
     let max_result = ctx.results.max_message_size();
     // The last call checked: tasks usually repeat one function, and checking hashes.
@@ -103,9 +116,9 @@ pub(super) fn main(ctx: WorkerCtx) {
         if ctx.max_tasks.is_some_and(|max| done >= max) {
             return;
         }
-        if ctx.inbox.get_into(&mut msg).is_err() {
+        let Ok(tail) = take_task(&ctx.inbox, &mut msg, &mut spare) else {
             return; // corrupt inbox: the pool sees us exit and takes our tasks back
-        }
+        };
         let Some(task) = parse_task(&msg) else {
             return; // a stop message
         };
@@ -115,6 +128,7 @@ pub(super) fn main(ctx: WorkerCtx) {
         }
         ctx.tables.stamp(ctx.id, WorkerState::Running);
         begin_result(&mut out, task.handle);
+        let mut out_tail = None;
         let call = match last_call {
             Some((bits, call)) if bits == task.call => Some(call),
             _ => {
@@ -127,9 +141,15 @@ pub(super) fn main(ctx: WorkerCtx) {
             None => fail_result(&mut out, DECODE, "the task's call was refused (bad tag)"),
             Some(call) => {
                 set_on_block(Some(hook));
+                let input = Input {
+                    head: task.args,
+                    tail,
+                };
+                let mut output = Output::new(&mut out);
                 let outcome =
-                    panic::catch_unwind(AssertUnwindSafe(|| call.call(task.args, &mut out)));
+                    panic::catch_unwind(AssertUnwindSafe(|| call.call(input, &mut output)));
                 set_on_block(None);
+                out_tail = output.tail.take();
                 match outcome {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => {
@@ -146,8 +166,12 @@ pub(super) fn main(ctx: WorkerCtx) {
                 }
             }
         }
-        if out.len() > max_result {
-            let len = out.len() - RESULT_HEADER;
+        let tail_len = out_tail.as_ref().map_or(0, Vec::len);
+        if out[RESULT_HEADER - 1] != OK {
+            out_tail = None; // a failure's message is in `out` alone
+        } else if out.len() + tail_len > max_result {
+            let len = out.len() + tail_len - RESULT_HEADER;
+            out_tail = None;
             fail_result(
                 &mut out,
                 ENCODE,
@@ -164,27 +188,112 @@ pub(super) fn main(ctx: WorkerCtx) {
         if finished {
             ctx.tables.stamp(ctx.id, WorkerState::Ready);
         }
-        if finished && !send(&ctx, &out) {
+        if finished && !send(&ctx, &mut out, out_tail.as_deref()) {
             return;
+        }
+        if let Some(mut tail) = out_tail {
+            // Kept for the next long argument, unless it is much longer than a message.
+            if tail.capacity() <= max_result {
+                tail.clear();
+                spare = tail;
+            }
         }
         done += 1;
     }
 }
 
-/// Puts a result message and rings the doorbell; `false` if the result queue is corrupt.
-fn send(ctx: &WorkerCtx, out: &[u8]) -> bool {
-    let put = match ctx.results.put_nowait(out) {
+/// Takes the next task message from `inbox` into `msg`, waiting for one. A long message whose
+/// arguments end in a byte payload (one `Vec<u8>` or `String`: see [`tail_start`]) has that
+/// payload read into an allocation of its own instead, `spare`'s if it has one (else a new
+/// one), returned as the tail: the argument takes it as it is. Either way each byte of the
+/// message is read out of shared memory once, into private memory, and the split is decided
+/// from that private copy of the message's first bytes.
+fn take_task(
+    inbox: &RawQueue,
+    msg: &mut Vec<u8>,
+    spare: &mut Vec<u8>,
+) -> Result<Option<Vec<u8>>, GetFail> {
+    inbox.get_with(Deadline::Never, |message| match message {
+        Message::Inline(m) => {
+            let len = m.len();
+            m.read(fit(msg, len));
+            None
+        }
+        Message::Blob(chunks, offset, len) => {
+            if len >= TAIL_MIN {
+                let mut head = [0u8; TASK_HEAD];
+                chunks.read(offset, &mut head);
+                if let Some(at) = (head[0] == TASK)
+                    .then(|| tail_start(&head, TASK_HEADER, len))
+                    .flatten()
+                {
+                    msg.clear();
+                    msg.extend_from_slice(&head[..at]);
+                    let mut tail = std::mem::take(spare);
+                    tail.clear();
+                    chunks.read_append(offset + at, len - at, &mut tail);
+                    return Some(tail);
+                }
+            }
+            chunks.read(offset, fit(msg, len));
+            None
+        }
+    })
+}
+
+/// The bytes of a long task message read to find its tail.
+const TASK_HEAD: usize = head_len(TASK_HEADER);
+
+/// `buf` made exactly `len` bytes long (grown with zeros if shorter), to be overwritten.
+fn fit(buf: &mut Vec<u8>, len: usize) -> &mut [u8] {
+    buf.resize(len, 0);
+    &mut buf[..]
+}
+
+/// Puts a result message, `out` followed by `tail` if there is one, and rings the doorbell;
+/// `false` if the result queue is corrupt.
+fn send(ctx: &WorkerCtx, out: &mut Vec<u8>, tail: Option<&[u8]>) -> bool {
+    let tail = match tail {
+        // Short enough for a ring slot, or for a copy that costs nothing: one part.
+        Some(tail) if out.len() + tail.len() <= ctx.results.inline_max() => {
+            out.extend_from_slice(tail);
+            None
+        }
+        tail => tail,
+    };
+    let put = |deadline: Deadline| match tail {
+        None => match deadline {
+            Deadline::NoWait => match ctx.results.put_nowait(&out[..]) {
+                Ok(()) => Ok(()),
+                Err(RawPutNowaitError::Full(_)) => Err(true),
+                Err(_) => Err(false),
+            },
+            _ => ctx.results.put(&out[..]).map_err(|_| false),
+        },
+        // Both parts written straight into the blob chunk: no copy of them joined first.
+        Some(tail) => {
+            let len = out.len() + tail.len();
+            ctx.results
+                .put_blob(len, deadline, |chunks, offset| {
+                    chunks.write(offset, out);
+                    chunks.write(offset + out.len(), tail);
+                    Ok(len)
+                })
+                .map_err(|fail| matches!(fail, PutFail::Waited))
+        }
+    };
+    let put = match put(Deadline::NoWait) {
         Ok(()) => true,
-        Err(RawPutNowaitError::Full(_)) => {
-            // Never happens while the pool keeps at most `prefetch` tasks in our custody (the
-            // queue's capacity); wait for room, as `Blocked`, all the same.
+        Err(true) => {
+            // Full: never happens while the pool keeps at most `prefetch` tasks in our
+            // custody (the queue's capacity); wait for room, as `Blocked`, all the same.
             let tables = ctx.tables.get();
             let _ = tables.worker_blocked(ctx.id);
-            let put = ctx.results.put(out);
+            let put = put(Deadline::Never);
             let _ = tables.worker_unblocked(ctx.id);
             put.is_ok()
         }
-        Err(_) => false,
+        Err(false) => false,
     };
     if !put {
         return false;
@@ -293,4 +402,79 @@ pub(super) fn exec_main(args: ExecArgs) {
         initializer,
         max_tasks: args.max_tasks,
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encoding::payload::Varint;
+    use crate::pool::builder::queue_builder;
+    use crate::pool::message::{begin_task, chunk_shim, parse_result};
+
+    fn shout(s: String) -> String {
+        s.to_uppercase()
+    }
+
+    /// Garbled long task messages (what a buggy or hostile process could leave in an inbox):
+    /// each one is taken whole, split or not as its bytes say, and the shim answers with an
+    /// error or some value — never a panic — while a well-formed one still comes back right,
+    /// in the allocation the worker kept.
+    #[test]
+    fn garbled_long_task_messages_decode_to_errors() {
+        let key = CallKey::new();
+        let call = ForkCall::new(&key, chunk_shim::<String, String>, shout).unwrap();
+        let inbox = queue_builder(4, 4 << 20).build_raw().unwrap();
+        let n = TAIL_MIN + 3;
+        let message = |value: &[&[u8]]| {
+            let mut msg = Vec::new();
+            begin_task(&mut msg, call);
+            value.iter().for_each(|part| msg.extend_from_slice(part));
+            msg
+        };
+        let varint = |n: usize| Varint::new(n).as_bytes().to_vec();
+        let not_utf8 = vec![0xffu8; n];
+        let text = "é".repeat(n / 2);
+        let cases: Vec<(Vec<u8>, bool)> = vec![
+            // A sequence of one payload, not UTF-8: split, then refused.
+            (message(&[&[1], &varint(n), &not_utf8]), false),
+            // Two items claimed, one there.
+            (message(&[&[2], &varint(n), &not_utf8]), false),
+            // A length past the end.
+            (message(&[&[1], &varint(n + 9), &not_utf8]), false),
+            // One payload where a sequence is expected: a count of `n` items.
+            (message(&[&varint(n), &not_utf8]), false),
+            // A varint that never ends.
+            (message(&[&[0xff; 12], &not_utf8]), false),
+            // Well formed.
+            (message(&[&[1], &varint(text.len()), text.as_bytes()]), true),
+        ];
+        let mut msg = Vec::new();
+        let mut spare = Vec::with_capacity(2 * n);
+        for (i, (bytes, good)) in cases.into_iter().enumerate() {
+            inbox.put(&bytes[..]).unwrap();
+            let tail = take_task(&inbox, &mut msg, &mut spare).unwrap();
+            // Split where the private copy of its first bytes says a payload runs to the end.
+            assert_eq!(tail.is_some(), [0, 3, 5].contains(&i), "case {i}");
+            let task = parse_task(&msg).expect("a task");
+            let mut out = Vec::new();
+            begin_result(&mut out, task.handle);
+            let mut output = Output::new(&mut out);
+            let got = call.call(
+                Input {
+                    head: task.args,
+                    tail,
+                },
+                &mut output,
+            );
+            assert_eq!(got.is_ok(), good, "case {i}: {got:?}");
+            if good {
+                let tail = output.tail.take().expect("a long result has a tail");
+                out.extend_from_slice(&tail);
+                let reply = parse_result(&out).unwrap();
+                let value: Vec<String> =
+                    crate::encoding::payload::from_bytes(reply.payload).unwrap();
+                assert_eq!(value, [text.to_uppercase()]);
+            }
+        }
+    }
 }

@@ -44,10 +44,50 @@ use super::exec::{anchor_addr, in_main_executable};
 ///
 /// The shim decodes `input`, calls `func`, and encodes the outcome into `output`; an `Err`
 /// carries a message for the caller (e.g. "the arguments could not be decoded").
-pub type Shim<A, R> = fn(fn(A) -> R, &[u8], &mut Vec<u8>) -> Result<(), String>;
+pub type Shim<A, R> = fn(fn(A) -> R, Input<'_>, &mut Output<'_>) -> Result<(), String>;
 
 /// The type-erased entry point: `erased::<A, R>(shim, func, input, output)`.
-type Entry = fn(usize, usize, &[u8], &mut Vec<u8>) -> Result<(), String>;
+type Entry = fn(usize, usize, Input<'_>, &mut Output<'_>) -> Result<(), String>;
+
+/// A call's encoded input, in private memory: `head`, followed by `tail` if there is one.
+///
+/// A long message's last part may come in an allocation of its own (read there straight out of
+/// shared memory), so that a byte payload at its end (a `Vec<u8>` argument) can become the
+/// value as it is, with no second copy; the shim decodes the two parts as if laid end to end.
+#[derive(Debug)]
+pub struct Input<'a> {
+    /// The first part (all of it when `tail` is `None`).
+    pub head: &'a [u8],
+    /// The rest, if the input came in two parts.
+    pub tail: Option<Vec<u8>>,
+}
+
+impl<'a> Input<'a> {
+    /// An input in one part.
+    pub fn whole(bytes: &'a [u8]) -> Input<'a> {
+        Input {
+            head: bytes,
+            tail: None,
+        }
+    }
+}
+
+/// Where a shim writes its output: bytes appended to `head`, followed by `tail` if it sets one
+/// (a long byte payload at the end of the output, moved there instead of copied).
+#[derive(Debug)]
+pub struct Output<'a> {
+    /// The first part: what the shim appends to.
+    pub head: &'a mut Vec<u8>,
+    /// The rest, if the shim left its last part where it was.
+    pub tail: Option<Vec<u8>>,
+}
+
+impl<'a> Output<'a> {
+    /// An output that appends to `head`, with no tail yet.
+    pub fn new(head: &'a mut Vec<u8>) -> Output<'a> {
+        Output { head, tail: None }
+    }
+}
 
 /// The secret that makes [`ForkCall`] numbers unforgeable: 128 random bits (`getrandom(2)`),
 /// fresh for each `new`. Give the same key (a clone, the copy a forked child inherits, or
@@ -155,8 +195,8 @@ impl fmt::Debug for ForkCall {
 fn erased<A, R>(
     shim: usize,
     func: usize,
-    input: &[u8],
-    output: &mut Vec<u8>,
+    input: Input<'_>,
+    output: &mut Output<'_>,
 ) -> Result<(), String> {
     // SAFETY: this function is only reached through `ForkCall::call` on a value from `new::<A,
     // R>` (in this process or one it shares the program image with, see the module docs):
@@ -257,7 +297,7 @@ impl ForkCall {
     /// # Errors
     ///
     /// Whatever the shim returns.
-    pub fn call(self, input: &[u8], output: &mut Vec<u8>) -> Result<(), String> {
+    pub fn call(self, input: Input<'_>, output: &mut Output<'_>) -> Result<(), String> {
         // SAFETY: `self` was made by `new` (directly, or through `from_bits`, which checked
         // the keyed tag; see the module docs), which stored the address of an `Entry`.
         let entry = unsafe { std::mem::transmute::<usize, Entry>(self.entry) };
@@ -267,13 +307,25 @@ impl ForkCall {
 
 #[cfg(test)]
 mod tests {
-    use super::{CallKey, ForkCall};
+    use super::{CallKey, ForkCall, Input, Output};
     use crate::sys::{fork_run, waitpid, WaitOptions, WaitStatus};
 
-    fn shim(f: fn(u64) -> u64, input: &[u8], output: &mut Vec<u8>) -> Result<(), String> {
-        let x = u64::from_le_bytes(input.try_into().map_err(|_| "eight bytes".to_string())?);
-        output.extend_from_slice(&f(x).to_le_bytes());
+    fn shim(f: fn(u64) -> u64, input: Input<'_>, output: &mut Output<'_>) -> Result<(), String> {
+        let x = u64::from_le_bytes(
+            input
+                .head
+                .try_into()
+                .map_err(|_| "eight bytes".to_string())?,
+        );
+        output.head.extend_from_slice(&f(x).to_le_bytes());
         Ok(())
+    }
+
+    /// Runs `call` on `input` (one part); the output.
+    fn run(call: ForkCall, input: &[u8]) -> Result<Vec<u8>, String> {
+        let mut out = Vec::new();
+        call.call(Input::whole(input), &mut Output::new(&mut out))?;
+        Ok(out)
     }
 
     fn square(x: u64) -> u64 {
@@ -286,9 +338,10 @@ mod tests {
         let bits = ForkCall::new(&key, shim, square).unwrap().to_bits();
         assert!(ForkCall::from_bits(&other, bits).is_none());
         let call = ForkCall::from_bits(&key, bits).expect("made with this key");
-        let mut out = Vec::new();
-        call.call(&21u64.to_le_bytes(), &mut out).unwrap();
-        assert_eq!(out, 441u64.to_le_bytes());
+        assert_eq!(
+            run(call, &21u64.to_le_bytes()).unwrap(),
+            441u64.to_le_bytes()
+        );
     }
 
     #[test]
@@ -298,9 +351,7 @@ mod tests {
         // What a worker that re-executed the program rebuilds from its arguments file.
         let theirs = CallKey::from_parts(key.to_parts());
         let call = ForkCall::from_bits(&theirs, bits).expect("the same key");
-        let mut out = Vec::new();
-        call.call(&3u64.to_le_bytes(), &mut out).unwrap();
-        assert_eq!(out, 9u64.to_le_bytes());
+        assert_eq!(run(call, &3u64.to_le_bytes()).unwrap(), 9u64.to_le_bytes());
         // Distances from the anchor, not addresses: the function's own address is not sent.
         let f = square as fn(u64) -> u64 as usize;
         assert_eq!(bits[2], f.wrapping_sub(super::anchor_addr()) as u64);
@@ -321,8 +372,7 @@ mod tests {
             }
         }
         let call = ForkCall::from_bits(&key, bits).unwrap();
-        let mut out = Vec::new();
-        assert!(call.call(b"short", &mut out).is_err());
+        assert!(run(call, b"short").is_err());
     }
 
     #[test]
@@ -334,9 +384,8 @@ mod tests {
             let Some(call) = ForkCall::from_bits(&child_key, bits) else {
                 return 2;
             };
-            let mut out = Vec::new();
-            match call.call(&12u64.to_le_bytes(), &mut out) {
-                Ok(()) if out == 144u64.to_le_bytes() => 0,
+            match run(call, &12u64.to_le_bytes()) {
+                Ok(out) if out == 144u64.to_le_bytes() => 0,
                 _ => 1,
             }
         })
