@@ -31,7 +31,14 @@ pub(crate) struct Varint {
 
 impl Varint {
     #[inline]
-    pub(crate) fn new(mut n: usize) -> Varint {
+    pub(crate) fn new(n: usize) -> Varint {
+        // Lossless: `usize` is at most 64 bits on every target this crate builds for.
+        Varint::of_u64(n as u64)
+    }
+
+    /// A `u64` as postcard's varint (what `serialize_u64` writes).
+    #[inline]
+    pub(crate) fn of_u64(mut n: u64) -> Varint {
         let mut bytes = [0; VARINT_MAX];
         let mut len = 0;
         loop {
@@ -62,22 +69,9 @@ impl Varint {
 /// it is longer than a `u64`'s or overflows one.
 #[inline]
 pub(crate) fn read_varint(bytes: &[u8]) -> Result<(usize, usize), Error> {
-    let mut n: u64 = 0;
-    for i in 0..VARINT_MAX {
-        let Some(&b) = bytes.get(i) else {
-            return Err(Error::DeserializeUnexpectedEnd);
-        };
-        // The tenth byte holds bit 63 only.
-        if i == VARINT_MAX - 1 && b > 0x01 {
-            return Err(Error::DeserializeBadVarint);
-        }
-        n |= u64::from(b & 0x7f) << (7 * i);
-        if b & 0x80 == 0 {
-            let n = usize::try_from(n).map_err(|_| Error::DeserializeBadVarint)?;
-            return Ok((n, i + 1));
-        }
-    }
-    Err(Error::DeserializeBadVarint)
+    let (n, at) = super::int::read_uvarint(bytes, 64)?;
+    let n = usize::try_from(n).map_err(|_| Error::DeserializeBadVarint)?;
+    Ok((n, at))
 }
 
 /// The bytes of `item` if its type is a byte payload: `Vec<u8>`, `String` or `[u8]`.
@@ -142,12 +136,17 @@ fn as_seq<T: ?Sized>(value: &T) -> Option<Seq<'_>> {
     }
 }
 
-/// Appends the encoding of `value` to `out`: a byte payload or a sequence of them as blocks,
-/// anything else through postcard. On an error, `out` may hold part of it.
+/// Appends the encoding of `value` to `out`: an integer as its varint, a byte payload or a
+/// sequence of them as blocks, anything else through postcard. On an error, `out` may hold
+/// part of it.
 pub(crate) fn encode_to_vec<T: Serialize + ?Sized>(
     value: &T,
     out: &mut Vec<u8>,
 ) -> Result<(), Error> {
+    if let Some(varint) = super::int::as_varint(value) {
+        out.extend_from_slice(varint.as_bytes());
+        return Ok(());
+    }
     if let Some(bytes) = as_payload(value) {
         out.reserve(encoded_len(bytes));
         out.extend_from_slice(Varint::new(bytes.len()).as_bytes());
@@ -235,10 +234,13 @@ fn take_seq<I>(
 }
 
 /// Decodes one `T` from the front of `bytes` and returns it with the bytes after it (as
-/// `postcard::take_from_bytes`): byte payloads and sequences of them as blocks, anything else
-/// through postcard.
+/// `postcard::take_from_bytes`): integers as their varint (`super::int`), byte payloads and
+/// sequences of them as blocks, anything else through postcard.
 #[inline]
 pub(crate) fn take_from_bytes<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, &[u8]), Error> {
+    if let Some(taken) = super::int::take_int::<T>(bytes) {
+        return taken;
+    }
     if is_payload::<T>() {
         let (payload, rest) = take_bytes(bytes)?;
         return Ok((from_payload(payload.to_vec())?, rest));

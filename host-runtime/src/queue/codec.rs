@@ -2,8 +2,9 @@
 //! an item encoded into a ring slot or a blob chunk, and a taken message decoded from a private
 //! copy.
 //!
-//! **Put.** A byte payload (`Vec<u8>`, `String`: `crate::encoding`'s fast path) is its varint
-//! length and its bytes: copied as two blocks into a stack buffer (a short message) or straight
+//! **Put.** An integer item (`u64`, `u32`, `usize`, `i64`, `i32`: `crate::encoding::int`) is
+//! its postcard varint, put as it is. A byte payload (`Vec<u8>`, `String`: `crate::encoding`'s
+//! fast path) is its varint length and its bytes: copied as two blocks into a stack buffer (a short message) or straight
 //! into the blob chunk (a long one). Any other item is encoded with postcard into a
 //! stack buffer of the ring slot's size (a reused per-thread one if the queue's inline size is
 //! larger than the default); one that does not fit is encoded into a per-thread buffer reused
@@ -23,6 +24,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::{Hooks, Message, PutFail, RawQueue, MAX_INLINE};
+use crate::encoding::int;
 use crate::encoding::payload::{self, Varint, VARINT_MAX};
 use crate::encoding::{DecodeError, EncodeError};
 use crate::shared::region::SharedBytes;
@@ -69,6 +71,9 @@ pub(crate) fn put_item<T: Serialize + ?Sized, H: Hooks>(
     deadline: Deadline,
     hooks: &H,
 ) -> Result<(), PutFail> {
+    if let Some(varint) = int::as_varint(item) {
+        return queue.put_inline_with(varint.as_bytes(), deadline, hooks);
+    }
     if let Some(bytes) = payload::as_payload(item) {
         return put_payload(queue, bytes, deadline, hooks);
     }

@@ -19,7 +19,8 @@ mod sealed {
 
 /// A type with no lifetime parameter anywhere in it: the only targets of the casts.
 ///
-/// Sealed: implemented here for `u8`, `String`, and `Vec`s and slices of them.
+/// Sealed: implemented here for `u8`, a few other integers, `String`, and `Vec`s and slices of
+/// them.
 pub(crate) trait LifetimeFree: sealed::Sealed + 'static {}
 
 macro_rules! lifetime_free {
@@ -31,6 +32,11 @@ macro_rules! lifetime_free {
 
 lifetime_free!(
     u8,
+    u32,
+    u64,
+    usize,
+    i32,
+    i64,
     String,
     Vec<u8>,
     Vec<String>,
