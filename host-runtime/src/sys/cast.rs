@@ -46,6 +46,9 @@ lifetime_free!(
     [Vec<u8>]
 );
 
+impl sealed::Sealed for postcard::Error {}
+impl LifetimeFree for postcard::Error {}
+
 /// Whether `T` is `U`.
 #[inline(always)]
 pub(crate) fn is<T: ?Sized, U: ?Sized + LifetimeFree>() -> bool {
