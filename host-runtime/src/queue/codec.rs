@@ -211,7 +211,8 @@ fn read_payload<T: DeserializeOwned>(
         Some(end) if end < len => return Err(DecodeError::trailing_bytes()),
         _ => return Err(DecodeError::new(postcard::Error::DeserializeUnexpectedEnd)),
     }
-    let mut bytes = vec![0; n];
-    chunks.read(offset + at, &mut bytes);
+    // Read into the value's allocation as it is made: no zero-fill first.
+    let mut bytes = Vec::new();
+    chunks.read_append(offset + at, n, &mut bytes);
     payload::from_payload(bytes).map_err(DecodeError::new)
 }
