@@ -503,6 +503,103 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         self.get_until(Deadline::NoWait, GetNowaitError::waited)
     }
 
+    /// Takes the item at the front into `item`, waiting as long as needed for one: the form of
+    /// [`get`](Self::get) that reuses what `item` owns. A `Vec<u8>` or `String` item (alone,
+    /// or inside a tuple, or a field of a type whose `Deserialize` decodes in place) keeps its
+    /// allocation when the new one fits, so a loop that gets into one value allocates nothing
+    /// once it has grown; an integer is simply overwritten. Other types are decoded as by
+    /// [`get`](Self::get) and assigned.
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](Self::get). After a [`GetError::Decode`], `item` holds a valid value but an
+    /// unspecified one (the old one, emptied, or partly overwritten); after any other error
+    /// it is unchanged.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = host_runtime::Queue::<(u64, String)>::new(4)?;
+    /// q.put((1, "one".into()))?;
+    /// q.put((2, "two".into()))?;
+    /// let mut item = (0, String::with_capacity(64));
+    /// q.get_into(&mut item)?;
+    /// assert_eq!(item, (1, "one".to_string()));
+    /// q.get_into(&mut item)?;
+    /// assert_eq!(item, (2, "two".to_string()));
+    /// assert!(item.1.capacity() >= 64); // the same allocation
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn get_into(&self, item: &mut T) -> Result<(), GetError> {
+        self.get_into_until(item, Deadline::Never, get_never_waits)
+    }
+
+    /// [`get_into`](Self::get_into), waiting at most `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As [`get_timeout`](Self::get_timeout); `item` is unchanged after a
+    /// [`Timeout`](GetTimeoutError::Timeout).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use host_runtime::{GetTimeoutError, Queue};
+    /// use std::time::Duration;
+    ///
+    /// let q = Queue::<Vec<u8>>::new(2)?;
+    /// let mut item = b"old".to_vec();
+    /// let err = q.get_into_timeout(&mut item, Duration::from_millis(5)).unwrap_err();
+    /// assert!(matches!(err, GetTimeoutError::Timeout));
+    /// assert_eq!(item, b"old");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn get_into_timeout(&self, item: &mut T, timeout: Duration) -> Result<(), GetTimeoutError> {
+        self.get_into_until(item, Deadline::after(timeout), GetTimeoutError::waited)
+    }
+
+    /// [`get_into`](Self::get_into) without waiting.
+    ///
+    /// # Errors
+    ///
+    /// As [`get_nowait`](Self::get_nowait); `item` is unchanged after
+    /// [`Empty`](GetNowaitError::Empty).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use host_runtime::{GetNowaitError, Queue};
+    ///
+    /// let q = Queue::<String>::new(2)?;
+    /// let mut item = String::new();
+    /// assert!(matches!(q.get_into_nowait(&mut item), Err(GetNowaitError::Empty)));
+    /// q.put("now".into())?;
+    /// q.get_into_nowait(&mut item)?;
+    /// assert_eq!(item, "now");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn get_into_nowait(&self, item: &mut T) -> Result<(), GetNowaitError> {
+        self.get_into_until(item, Deadline::NoWait, GetNowaitError::waited)
+    }
+
+    #[inline]
+    fn get_into_until<E: From<GetError>>(
+        &self,
+        item: &mut T,
+        deadline: Deadline,
+        waited: fn() -> E,
+    ) -> Result<(), E> {
+        if self.raw.is_closed() {
+            return Err(GetError::Closed.into());
+        }
+        self.raw
+            .get_with(deadline, |message| {
+                codec::decode_message_into(message, item)
+            })
+            .map_err(|fail| fail.with(waited))?
+            .map_err(|e| GetError::Decode(e).into())
+    }
+
     fn get_until<E: From<GetError>>(&self, deadline: Deadline, waited: fn() -> E) -> Result<T, E> {
         self.get_taking(deadline, waited, || {})
     }

@@ -37,6 +37,19 @@ pub(crate) fn take_from_bytes<T: DeserializeOwned>(
     Ok((value, decoder.finalize()?))
 }
 
+/// Decodes one `T` from the front of `bytes` into `place` with postcard, at most [`MAX_DEPTH`]
+/// levels deep, reusing what `place` owns where the type's `Deserialize` can
+/// (`deserialize_in_place`: e.g. a `String`'s or a `Vec`'s allocation); returns the bytes after
+/// it. On an error, `place` holds a valid value, possibly partly overwritten.
+pub(crate) fn take_into<'a, T: DeserializeOwned>(
+    bytes: &'a [u8],
+    place: &mut T,
+) -> Result<&'a [u8], postcard::Error> {
+    let mut decoder = postcard::Deserializer::from_bytes(bytes);
+    T::deserialize_in_place(Limited::new(&mut decoder, MAX_DEPTH), place)?;
+    decoder.finalize()
+}
+
 /// Decodes a `T` from the front of `bytes`, ignoring what follows (as `postcard::from_bytes`),
 /// at most [`MAX_DEPTH`] levels deep.
 pub(crate) fn from_bytes<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, postcard::Error> {

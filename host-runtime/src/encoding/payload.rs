@@ -17,7 +17,9 @@ use postcard::Error;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::sys::cast::{cast_owned, cast_ref, is};
+use super::int::is_int;
+use crate::sys::cast::{cast_mut, cast_owned, cast_ref, is};
+use crate::sys::text;
 
 /// The most bytes of a varint of a `usize` (a `u64`'s).
 pub(crate) const VARINT_MAX: usize = 10;
@@ -236,7 +238,7 @@ fn take_seq<I>(
 /// Decodes one `T` from the front of `bytes` and returns it with the bytes after it (as
 /// `postcard::take_from_bytes`): integers as their varint (`super::int`), byte payloads and
 /// sequences of them as blocks, anything else through postcard.
-#[inline]
+#[inline(always)]
 pub(crate) fn take_from_bytes<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, &[u8]), Error> {
     if let Some(taken) = super::int::take_int::<T>(bytes) {
         return taken;
@@ -262,6 +264,36 @@ pub(crate) fn take_from_bytes<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, &
         }
     }
     super::depth::take_from_bytes(bytes)
+}
+
+/// [`take_from_bytes`] into `place`, reusing what it owns where it can: a byte payload's
+/// allocation, and whatever `T`'s `deserialize_in_place` reuses; returns the bytes after the
+/// item. The same values and errors as [`take_from_bytes`]; on an error, `place` holds a valid
+/// value, possibly partly overwritten.
+#[inline]
+pub(crate) fn take_into<'a, T: DeserializeOwned>(
+    bytes: &'a [u8],
+    place: &mut T,
+) -> Result<&'a [u8], Error> {
+    if let Some(v) = cast_mut::<T, Vec<u8>>(place) {
+        let (payload, rest) = take_bytes(bytes)?;
+        v.clear();
+        v.extend_from_slice(payload);
+        return Ok(rest);
+    }
+    if let Some(s) = cast_mut::<T, String>(place) {
+        let (payload, rest) = take_bytes(bytes)?;
+        let text = text::utf8(payload).ok_or(Error::DeserializeBadUtf8)?;
+        s.clear();
+        s.push_str(text);
+        return Ok(rest);
+    }
+    if is_int::<T>() || is::<T, Vec<Vec<u8>>>() || is::<T, Vec<String>>() {
+        let (value, rest) = take_from_bytes(bytes)?;
+        *place = value;
+        return Ok(rest);
+    }
+    super::depth::take_into(bytes, place)
 }
 
 /// Decodes a `T` from the front of `bytes`, ignoring what follows (as `postcard::from_bytes`).

@@ -28,6 +28,7 @@ use crate::encoding::int;
 use crate::encoding::payload::{self, Varint, VARINT_MAX};
 use crate::encoding::{DecodeError, EncodeError};
 use crate::shared::region::SharedBytes;
+use crate::sys::cast::cast_mut;
 use crate::wait::Deadline;
 
 /// The hooks of a plain queue's put: none.
@@ -59,6 +60,19 @@ pub(crate) fn decode_all<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeE
     match payload::take_from_bytes::<T>(bytes).map_err(DecodeError::new)? {
         (item, []) => Ok(item),
         (_, _rest) => Err(DecodeError::trailing_bytes()),
+    }
+}
+
+/// [`decode_all`] into `place`, reusing what it owns where it can
+/// ([`payload::take_into`]). On an error, `place` holds a valid value, possibly partly
+/// overwritten.
+pub(crate) fn decode_all_into<T: DeserializeOwned>(
+    bytes: &[u8],
+    place: &mut T,
+) -> Result<(), DecodeError> {
+    match payload::take_into::<T>(bytes, place).map_err(DecodeError::new)? {
+        [] => Ok(()),
+        _rest => Err(DecodeError::trailing_bytes()),
     }
 }
 
@@ -194,6 +208,58 @@ pub(crate) fn decode_message<T: DeserializeOwned>(message: Message<'_>) -> Resul
     }
 }
 
+/// [`decode_message`] into `place`, reusing what it owns where it can: a long `Vec<u8>` is
+/// read straight into its allocation, a long `String` too (then checked as UTF-8), and other
+/// types as [`decode_all_into`] decodes them. On an error, `place` holds a valid value,
+/// possibly partly overwritten (a `Vec<u8>` or `String` is left empty).
+#[inline]
+pub(crate) fn decode_message_into<T: DeserializeOwned>(
+    message: Message<'_>,
+    place: &mut T,
+) -> Result<(), DecodeError> {
+    match message {
+        Message::Inline(m) => {
+            let mut buf = [MaybeUninit::uninit(); MAX_INLINE + 1];
+            decode_all_into(m.read_uninit(&mut buf), place)
+        }
+        Message::Blob(chunks, offset, len) if payload::is_payload::<T>() => {
+            if let Some(v) = cast_mut::<T, Vec<u8>>(place) {
+                v.clear();
+                return read_payload_into(chunks, offset, len, v);
+            }
+            if let Some(s) = cast_mut::<T, String>(place) {
+                let mut bytes = std::mem::take(s).into_bytes();
+                bytes.clear();
+                read_payload_into(chunks, offset, len, &mut bytes)?;
+                return match String::from_utf8(bytes) {
+                    Ok(text) => {
+                        *s = text;
+                        Ok(())
+                    }
+                    Err(_) => Err(DecodeError::new(postcard::Error::DeserializeBadUtf8)),
+                };
+            }
+            unreachable!("a byte payload is a Vec<u8> or a String")
+        }
+        Message::Blob(chunks, offset, len) => {
+            let kept = DECODE_BUF.with(|buf| {
+                let mut buf = buf.try_borrow_mut().ok().filter(|_| len <= KEPT_BUF)?;
+                if buf.len() < len {
+                    buf.resize(len, 0);
+                }
+                let copy = &mut buf[..len];
+                chunks.read(offset, copy);
+                Some(decode_all_into(copy, &mut *place))
+            });
+            kept.unwrap_or_else(|| {
+                let mut buf = vec![0; len];
+                chunks.read(offset, &mut buf);
+                decode_all_into(&buf, place)
+            })
+        }
+    }
+}
+
 /// Decodes a long byte payload (`T` is `Vec<u8>` or `String`) of `len` bytes at `offset`:
 /// the varint length into a stack buffer, the bytes straight into the value's allocation.
 /// Each byte of shared memory is read once.
@@ -202,6 +268,20 @@ fn read_payload<T: DeserializeOwned>(
     offset: usize,
     len: usize,
 ) -> Result<T, DecodeError> {
+    // Read into the value's allocation as it is made: no zero-fill first.
+    let mut bytes = Vec::new();
+    read_payload_into(chunks, offset, len, &mut bytes)?;
+    payload::from_payload(bytes).map_err(DecodeError::new)
+}
+
+/// The bytes of a long byte payload of `len` bytes at `offset`, appended to `out` (each byte of
+/// shared memory read once: the varint length into a stack buffer, the bytes into `out`).
+fn read_payload_into(
+    chunks: &SharedBytes,
+    offset: usize,
+    len: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), DecodeError> {
     let mut head = [0u8; VARINT_MAX];
     let head = &mut head[..len.min(VARINT_MAX)];
     chunks.read(offset, head);
@@ -211,8 +291,6 @@ fn read_payload<T: DeserializeOwned>(
         Some(end) if end < len => return Err(DecodeError::trailing_bytes()),
         _ => return Err(DecodeError::new(postcard::Error::DeserializeUnexpectedEnd)),
     }
-    // Read into the value's allocation as it is made: no zero-fill first.
-    let mut bytes = Vec::new();
-    chunks.read_append(offset + at, n, &mut bytes);
-    payload::from_payload(bytes).map_err(DecodeError::new)
+    chunks.read_append(offset + at, n, out);
+    Ok(())
 }
