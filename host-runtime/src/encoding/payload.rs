@@ -40,20 +40,24 @@ impl Varint {
 
     /// A `u64` as postcard's varint (what `serialize_u64` writes).
     #[inline]
-    pub(crate) fn of_u64(mut n: u64) -> Varint {
+    pub(crate) fn of_u64(n: u64) -> Varint {
         let mut bytes = [0; VARINT_MAX];
-        let mut len = 0;
-        loop {
-            let low = (n & 0x7f) as u8;
-            n >>= 7;
-            if n == 0 {
-                bytes[len] = low;
-                len += 1;
-                break;
-            }
-            bytes[len] = low | 0x80;
-            len += 1;
+        if n < 0x80 {
+            bytes[0] = n as u8;
+            return Varint { bytes, len: 1 };
         }
+        if n < 0x4000 {
+            bytes[0] = n as u8 | 0x80;
+            bytes[1] = (n >> 7) as u8;
+            return Varint { bytes, len: 2 };
+        }
+        // Every 7-bit group with the high bit set (no branch per byte), then the last one's
+        // cleared: the varint has as many bytes as 7-bit groups hold the value's bits.
+        for (i, byte) in bytes.iter_mut().enumerate() {
+            *byte = (n >> (7 * i)) as u8 | 0x80;
+        }
+        let len = (u64::BITS - n.leading_zeros()).div_ceil(7) as usize;
+        bytes[len - 1] &= 0x7f;
         Varint {
             bytes,
             len: len as u8,
@@ -360,6 +364,13 @@ mod tests {
             let v = Varint::new(n);
             assert_eq!(v.as_bytes(), postcard::to_allocvec(&(n as u64)).unwrap());
             assert_eq!(read_varint(v.as_bytes()).unwrap(), (n, v.as_bytes().len()));
+        }
+        // Every length of varint, at both ends.
+        for bit in 0..64 {
+            for n in [(1u64 << bit) - 1, 1 << bit, (1 << bit) + 1] {
+                let v = Varint::of_u64(n);
+                assert_eq!(v.as_bytes(), postcard::to_allocvec(&n).unwrap(), "{n}");
+            }
         }
         assert_eq!(read_varint(&[]), Err(Error::DeserializeUnexpectedEnd));
         assert_eq!(read_varint(&[0x80]), Err(Error::DeserializeUnexpectedEnd));
