@@ -21,12 +21,13 @@
 //!   sides spin on one shared word: the floor) in the same run (issue 17, item 4), and the same
 //!   echo through two `RawQueue`s of 8-byte messages (what the typed path adds).
 //!
-//! **Instructions per put+get.** `TYPED_OPS=N TYPED_CASE=<vec64|vec1k|tuple|u64|frame|frame_bytes|raw64|raw8>` (or
+//! **Instructions per put+get.**
+//! `TYPED_OPS=N TYPED_CASE=<vec64|vec1k|tuple|u64|frame|frame_bytes|raw64|raw8>` (or
 //! `vec64_into`, `vec1k_into`, `tuple_into`, `u64_into`: the get into one reused value,
-//! `Queue::get_into`) makes the
-//! binary run N single-thread put+get of that case and exit, without criterion: run it under
-//! `valgrind --tool=callgrind` for two values of N; the difference of the two instruction counts
-//! divided by the difference of the Ns is the cost of one put+get.
+//! `Queue::get_into`) makes the binary run N single-thread put+get of that case and exit,
+//! without criterion: run it under `valgrind --tool=callgrind` for two values of N; the
+//! difference of the two instruction counts divided by the difference of the Ns is the cost of
+//! one put+get.
 //!
 //! Every benchmark checks its result once before timing.
 

@@ -12,6 +12,11 @@
 //! The adapter wraps each serde role in turn (deserializer, visitor, seed, and the accessors a
 //! visitor is given) and forwards every call; only the visitor's nested entries count a level.
 //! Everything is generic and inlined: a value that does not nest costs nothing extra.
+//!
+//! One call is not only forwarded: a string is asked of postcard as a byte string (the same
+//! wire: a varint length and the bytes) and checked as UTF-8 here, by `crate::sys::text`, which
+//! is quicker than postcard's `core::str::from_utf8` for the short, unaligned ASCII strings of
+//! typical messages; the values and errors are postcard's.
 
 use std::fmt;
 

@@ -2,12 +2,12 @@
 //! an item encoded into a ring slot or a blob chunk, and a taken message decoded from a private
 //! copy.
 //!
-//! **Put.** An integer item (`u64`, `u32`, `usize`, `i64`, `i32`: `crate::encoding::int`) is
-//! its postcard varint, put as it is. A byte payload (`Vec<u8>`, `String`: `crate::encoding`'s
-//! fast path) is its varint length and its bytes: copied as two blocks into a stack buffer (a short message) or straight
-//! into the blob chunk (a long one). Any other item is encoded with postcard into a
-//! stack buffer of the ring slot's size (a reused per-thread one if the queue's inline size is
-//! larger than the default); one that does not fit is encoded into a per-thread buffer reused
+//! **Put.** An integer item (`u64`, `u32`, `usize`, `i64`, `i32`: `crate::encoding::int`) is its
+//! postcard varint, put as it is. A byte payload (`Vec<u8>`, `String`: `crate::encoding`'s fast
+//! path) is its varint length and its bytes: copied as two blocks into a stack buffer (a short
+//! message) or straight into the blob chunk (a long one). Any other item is encoded with postcard
+//! into a stack buffer of the ring slot's size (a reused per-thread one if the queue's inline size
+//! is larger than the default); one that does not fit is encoded into a per-thread buffer reused
 //! from put to put (up to [`KEPT_BUF`] bytes), then copied into a blob chunk as one block.
 //!
 //! **Get.** The message is copied out of shared memory once (never decoded in place: another
@@ -16,6 +16,10 @@
 //! value); any other long one from a per-thread buffer reused from get to get (up to
 //! [`KEPT_BUF`] bytes). Whatever the path, the decoder sees exactly the message's bytes,
 //! never what an earlier message left in a buffer, and refuses bytes left over after the item.
+//!
+//! **Get into a value** (`Queue::get_into`): the same copies, decoded into the caller's value:
+//! a byte payload into its allocation (cleared first), any other type by its
+//! `deserialize_in_place`, under the same nesting limit and with the same errors.
 
 use std::cell::RefCell;
 use std::mem::MaybeUninit;
