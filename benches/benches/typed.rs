@@ -11,7 +11,9 @@
 //! - `typed_sustained`: a forked producer puts `put(v.clone())` as fast as it can (no gate, a
 //!   queue of capacity 1,024 that fills), the bench process `get()`s; the time from the fork to
 //!   the last message. Same item types, and a pipe moving 64-byte and 1 KiB records the same
-//!   way (`write_all` / `read_exact`) as the same-run peer. The Python peer's figures come from
+//!   way (`write_all` / `read_exact`) as the same-run peer; and, beside the plain loops, the
+//!   tuple and 64 B cases with the consumer getting into one reused value (`get_into`). The
+//!   Python peer's figures come from
 //!   `python3 ../shared/peers/python_mp_bench.py` (`SECTIONS=queue,tuple`).
 //!
 //! - `typed_round_trip`: `Queue<u64>` to a forked echo process (it answers `n + 1` on a second
@@ -19,10 +21,13 @@
 //!   sides spin on one shared word: the floor) in the same run (issue 17, item 4), and the same
 //!   echo through two `RawQueue`s of 8-byte messages (what the typed path adds).
 //!
-//! **Instructions per put+get.** `TYPED_OPS=N TYPED_CASE=<vec64|vec1k|tuple|u64|frame|frame_bytes|raw64|raw8>` makes the
-//! binary run N single-thread put+get of that case and exit, without criterion: run it under
-//! `valgrind --tool=callgrind` for two values of N; the difference of the two instruction counts
-//! divided by the difference of the Ns is the cost of one put+get.
+//! **Instructions per put+get.**
+//! `TYPED_OPS=N TYPED_CASE=<vec64|vec1k|tuple|u64|frame|frame_bytes|raw64|raw8>` (or
+//! `vec64_into`, `vec1k_into`, `tuple_into`, `u64_into`: the get into one reused value,
+//! `Queue::get_into`) makes the binary run N single-thread put+get of that case and exit,
+//! without criterion: run it under `valgrind --tool=callgrind` for two values of N; the
+//! difference of the two instruction counts divided by the difference of the Ns is the cost of
+//! one put+get.
 //!
 //! Every benchmark checks its result once before timing.
 
@@ -119,6 +124,12 @@ fn round<T: Serialize + DeserializeOwned + Clone>(q: &Queue<T>, item: &T) -> T {
     q.get().expect("get")
 }
 
+/// One `put(item.clone())` + `get_into(place)` in this thread.
+fn round_into<T: Serialize + DeserializeOwned + Clone>(q: &Queue<T>, item: &T, place: &mut T) {
+    q.put(black_box(item.clone())).expect("put");
+    q.get_into(place).expect("get_into");
+}
+
 fn typed_put_get(c: &mut Criterion) {
     let mut g = c.benchmark_group("typed_put_get_single_thread");
     fn case<T: Serialize + DeserializeOwned + Clone + PartialEq + std::fmt::Debug>(
@@ -143,8 +154,9 @@ fn typed_put_get(c: &mut Criterion) {
 const SUSTAINED_N: u64 = 200_000;
 
 /// A forked producer `put`s `n` clones of `item` into a fresh queue of capacity 1,024; this
-/// process gets them all (checking the last). The time from the fork to the last get.
-fn sustained_queue<T>(item: &T, n: u64) -> Duration
+/// process gets them all (checking the last), with `get()`, or with `get_into` one reused
+/// value if `into`. The time from the fork to the last get.
+fn sustained_queue<T>(item: &T, n: u64, into: bool) -> Duration
 where
     T: Serialize + DeserializeOwned + Clone + PartialEq + std::fmt::Debug + Send + 'static,
 {
@@ -159,8 +171,16 @@ where
     });
     p.start().expect("start");
     let mut last = None;
-    for _ in 0..n {
-        last = Some(q.get().expect("get"));
+    if into {
+        let mut place = item.clone();
+        for _ in 0..n {
+            q.get_into(&mut place).expect("get_into");
+        }
+        last = Some(place);
+    } else {
+        for _ in 0..n {
+            last = Some(q.get().expect("get"));
+        }
     }
     let dt = t.elapsed();
     assert_eq!(last.as_ref(), Some(item));
@@ -199,18 +219,25 @@ fn sustained(c: &mut Criterion) {
     let v64 = vec![0x5au8; 64];
     let v1k = vec![0x5au8; 1024];
     let tup = tuple();
-    assert!(sustained_queue(&v64, 1000) > Duration::ZERO);
+    assert!(sustained_queue(&v64, 1000, false) > Duration::ZERO);
     g.bench_function("Queue<Vec<u8>>/64B", |b| {
-        b.iter_custom(|iters| (0..iters).map(|_| sustained_queue(&v64, n)).sum())
+        b.iter_custom(|iters| (0..iters).map(|_| sustained_queue(&v64, n, false)).sum())
     });
     g.bench_function("pipe/64B", |b| {
         b.iter_custom(|iters| (0..iters).map(|_| sustained_pipe(64, n)).sum())
     });
     g.bench_function("Queue<(u64,f64,String)>", |b| {
-        b.iter_custom(|iters| (0..iters).map(|_| sustained_queue(&tup, n)).sum())
+        b.iter_custom(|iters| (0..iters).map(|_| sustained_queue(&tup, n, false)).sum())
+    });
+    // Beside the plain loops: the consumer gets into one reused value.
+    g.bench_function("Queue<(u64,f64,String)>/get_into", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| sustained_queue(&tup, n, true)).sum())
+    });
+    g.bench_function("Queue<Vec<u8>>/64B/get_into", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| sustained_queue(&v64, n, true)).sum())
     });
     g.bench_function("Queue<Vec<u8>>/1KiB", |b| {
-        b.iter_custom(|iters| (0..iters).map(|_| sustained_queue(&v1k, n)).sum())
+        b.iter_custom(|iters| (0..iters).map(|_| sustained_queue(&v1k, n, false)).sum())
     });
     g.bench_function("pipe/1KiB", |b| {
         b.iter_custom(|iters| (0..iters).map(|_| sustained_pipe(1024, n)).sum())
@@ -298,6 +325,15 @@ fn count_mode() -> bool {
             black_box(round(&q, &item));
         }
     }
+    /// As `run`, getting into one reused value (`get_into`).
+    fn run_into<T: Serialize + DeserializeOwned + Clone>(item: T, ops: u64) {
+        let q = Queue::<T>::new(1024).expect("queue");
+        let mut place = item.clone();
+        for _ in 0..ops {
+            round_into(&q, &item, &mut place);
+            black_box(&place);
+        }
+    }
     fn raw(len: usize, ops: u64) {
         let q = RawQueue::new(1024).expect("queue");
         let message = vec![0x5au8; len];
@@ -314,6 +350,10 @@ fn count_mode() -> bool {
         "vec1k" => run(vec![0x5au8; 1024], ops),
         "tuple" => run(tuple(), ops),
         "u64" => run(0x1234_5678_9abc_u64, ops),
+        "vec64_into" => run_into(vec![0x5au8; 64], ops),
+        "vec1k_into" => run_into(vec![0x5au8; 1024], ops),
+        "tuple_into" => run_into(tuple(), ops),
+        "u64_into" => run_into(0x1234_5678_9abc_u64, ops),
         "frame" => run(frame(), ops),
         "frame_bytes" => run(frame_bytes(), ops),
         other => panic!("TYPED_CASE: unknown case {other}"),

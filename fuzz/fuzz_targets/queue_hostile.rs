@@ -10,10 +10,11 @@
 //!
 //! Checks: every call returns `Ok` or a typed error and never panics (a panic aborts: a
 //! finding); a raw get returns at most `max_message_size` bytes; a typed get returns a valid
-//! UTF-8 `String`; `qsize` ≤ capacity; `pool_stats` never counts more free chunks than the
-//! class has; an `open_named` of the scribbled region is `Ok` or a typed `QueueError`; no loop
-//! runs on a number read from the region (libFuzzer's `-timeout`); no access outside the
-//! mapping (a fault), nor any heap error (AddressSanitizer).
+//! UTF-8 `String` (and a typed get into a reused one leaves it valid UTF-8, whatever it
+//! returns); `qsize` ≤ capacity; `pool_stats` never counts more free chunks than the class has;
+//! an `open_named` of the scribbled region is `Ok` or a typed `QueueError`; no loop runs on a
+//! number read from the region (libFuzzer's `-timeout`); no access outside the mapping (a
+//! fault), nor any heap error (AddressSanitizer).
 #![no_main]
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
@@ -52,6 +53,8 @@ enum Op {
         byte: u8,
     },
     GetTyped,
+    /// A typed get into the same reused `String` (`get_into_nowait`).
+    GetTypedInto,
     Qsize,
     Waiters,
     Stats,
@@ -155,6 +158,7 @@ fuzz_target!(|input: Input| {
     let image = region.snapshot();
     let max = raw.max_message_size();
 
+    let mut place = String::new();
     for op in input.ops.into_iter().take(64) {
         match op {
             Op::Put { len, byte } => {
@@ -175,6 +179,11 @@ fuzz_target!(|input: Input| {
                 if let Ok(s) = typed.get_nowait() {
                     assert!(std::str::from_utf8(s.as_bytes()).is_ok());
                 }
+            }
+            Op::GetTypedInto => {
+                // Whatever the result, the reused value is a valid `String`.
+                let _ = typed.get_into_nowait(&mut place);
+                assert!(std::str::from_utf8(place.as_bytes()).is_ok());
             }
             Op::Qsize => {
                 assert!(raw.qsize() <= raw.capacity());

@@ -1,15 +1,16 @@
 //! [`EncodeError`] and [`DecodeError`]: why an item could not be turned into a message or back.
 //!
 //! Items travel as their serde encoding (postcard today). Byte payloads (`Vec<u8>`, `String`,
-//! and a pool's sequences of them) are written and read as blocks, on the same wire
-//! (`payload`). These two types are ours, and opaque,
-//! so the encoder's own error type (and its version) is not part of this crate's API: the
-//! encoder's error is reachable only as [`source`](std::error::Error::source) and through
-//! `Display`.
+//! and a pool's sequences of them) are written and read as blocks, and integer items (`u64`,
+//! `u32`, `usize`, `i64`, `i32`) as their varint, on the same wire (`payload`, `int`). These
+//! two types are ours, and opaque, so the encoder's own error type (and its version) is not
+//! part of this crate's API: the encoder's error is reachable only as
+//! [`source`](std::error::Error::source) and through `Display`.
 
 use std::fmt;
 
 pub(crate) mod depth;
+pub(crate) mod int;
 pub(crate) mod payload;
 
 /// An item could not be encoded: its `Serialize` implementation failed, or it is a shape the

@@ -436,3 +436,166 @@ fn puts_and_gets_inside_puts_and_gets() {
         }
     });
 }
+
+#[test]
+fn get_into_gives_what_get_gives_and_keeps_the_allocation() {
+    watchdog(|| {
+        const MAX: usize = 70_000;
+        let q = queue::<Vec<u8>>(MAX);
+        let s = queue::<String>(MAX);
+        let mut v_place = Vec::with_capacity(MAX);
+        let mut s_place = String::with_capacity(MAX);
+        let (v_at, s_at) = (v_place.as_ptr(), s_place.as_ptr());
+        for n in sizes(MAX) {
+            let v = bytes(n, n as u8);
+            q.put(v.clone()).unwrap();
+            q.get_into(&mut v_place).unwrap();
+            assert_eq!(v_place, v, "Vec<u8> of {n}");
+            let t = text(n);
+            s.put(t.clone()).unwrap();
+            s.get_into(&mut s_place).unwrap();
+            assert_eq!(s_place, t, "String of {n}");
+        }
+        // Every message fitted: no new allocation, inline or blob.
+        assert_eq!((v_place.as_ptr(), s_place.as_ptr()), (v_at, s_at));
+
+        // Inside a tuple (serde decodes tuples and strings in place), and an integer.
+        let t = Queue::<(u64, f64, String)>::new(4).unwrap();
+        let mut place = (0, 0.0, String::with_capacity(64));
+        let at = place.2.as_ptr();
+        for i in 0..3u64 {
+            let item = (i << 40, i as f64 / 4.0, format!("item {i} of three"));
+            t.put(item.clone()).unwrap();
+            t.get_into(&mut place).unwrap();
+            assert_eq!(place, item);
+        }
+        assert_eq!(place.2.as_ptr(), at);
+        // A struct without in-place decoding: decoded as by `get` and assigned.
+        let r = Queue::<Record>::new(4).unwrap();
+        let record = Record {
+            id: 9,
+            name: text(300),
+            data: bytes(5000, 1),
+            parts: vec![bytes(3, 2), vec![]],
+        };
+        r.put(record.clone()).unwrap();
+        let mut place = Record {
+            id: 0,
+            name: "old".into(),
+            data: vec![1; 10],
+            parts: vec![vec![7]],
+        };
+        r.get_into(&mut place).unwrap();
+        assert_eq!(place, record);
+        // Integers, at their extremes.
+        let u = Queue::<u64>::new(4).unwrap();
+        let i = Queue::<i32>::new(4).unwrap();
+        let (mut u_place, mut i_place) = (7u64, 7i32);
+        for (a, b) in [(0, 0), (u64::MAX, i32::MIN), (300, i32::MAX), (1 << 63, -1)] {
+            u.put(a).unwrap();
+            u.get_into(&mut u_place).unwrap();
+            assert_eq!(u_place, a);
+            i.put(b).unwrap();
+            i.get_into(&mut i_place).unwrap();
+            assert_eq!(i_place, b);
+        }
+        // Nothing to take, or closed: the item is unchanged.
+        assert!(u.get_into_nowait(&mut u_place).is_err());
+        assert!(u
+            .get_into_timeout(&mut u_place, std::time::Duration::from_millis(1))
+            .is_err());
+        assert_eq!(u_place, 1 << 63);
+        u.close();
+        assert!(matches!(u.get_into(&mut u_place), Err(GetError::Closed)));
+        assert_eq!(u_place, 1 << 63);
+    });
+}
+
+/// The decode errors `typed.get()` and `typed.get_into(place)` give for the raw message `msg`
+/// (put twice through `raw`): they must agree.
+fn decode_kind_into<T: Serialize + DeserializeOwned + std::fmt::Debug>(
+    (typed, raw): &(Queue<T>, RawQueue),
+    msg: &[u8],
+    place: &mut T,
+) -> DecodeErrorKind {
+    let kind = decode_kind(&(typed.clone(), raw.clone()), msg);
+    raw.put(msg).unwrap();
+    match typed.get_into(place) {
+        Err(GetError::Decode(e)) => assert_eq!(e.kind(), kind, "get and get_into disagree"),
+        other => panic!("expected Decode, got {other:?}"),
+    }
+    assert!(typed.empty(), "the garbled message was taken off");
+    kind
+}
+
+#[test]
+fn get_into_refuses_garbled_messages_as_get_does() {
+    watchdog(|| {
+        use DecodeErrorKind::*;
+        let v = typed_and_raw::<Vec<u8>>("into-v");
+        let s = typed_and_raw::<String>("into-s");
+        let t = typed_and_raw::<(u64, f64, String)>("into-t");
+        let u = typed_and_raw::<u64>("into-u");
+        let long_msg = wire(&bytes(5000, 0));
+        let bad_utf8 = |n: usize| {
+            let mut msg = wire(&vec![b'a'; n]);
+            let last = msg.len() - 1;
+            msg[last] = 0xff;
+            msg
+        };
+        let cases: Vec<(&str, Vec<u8>, DecodeErrorKind)> = vec![
+            ("empty", vec![], Truncated),
+            ("short", vec![10, 1, 2, 3], Truncated),
+            ("endless-varint", vec![0xff; 12], Invalid),
+            ("trailing", vec![2, 1, 2, 3], TrailingBytes),
+            ("long-truncated", long_msg[..3000].to_vec(), Truncated),
+            (
+                "long-trailing",
+                [&long_msg[..], &[0, 0]].concat(),
+                TrailingBytes,
+            ),
+            ("long-endless-varint", vec![0x80; 300], Invalid),
+        ];
+        let (mut vp, mut sp, mut up) = (vec![1u8; 10], "x".repeat(10), 5u64);
+        let mut tp = (1u64, 1.0f64, "x".to_string());
+        for (tag, msg, kind) in &cases {
+            assert_eq!(decode_kind_into(&v, msg, &mut vp), *kind, "Vec<u8>: {tag}");
+            assert_eq!(decode_kind_into(&s, msg, &mut sp), *kind, "String: {tag}");
+        }
+        for n in [3, 4000] {
+            let msg = bad_utf8(n);
+            assert_eq!(
+                decode_kind_into(&s, &msg, &mut sp),
+                Invalid,
+                "String of {n}"
+            );
+            let msg = [&wire(&(1u64, 2.0f64))[..], &msg].concat();
+            assert_eq!(decode_kind_into(&t, &msg, &mut tp), Invalid, "tuple, {n}");
+        }
+        for (msg, kind) in [
+            (vec![0xff; 12], Invalid),
+            (vec![0x80], Truncated),
+            (vec![1, 2], TrailingBytes),
+            (vec![0x80; 10], Invalid),
+        ] {
+            assert_eq!(
+                decode_kind_into(&u, &msg, &mut up),
+                kind,
+                "u64 from {msg:x?}"
+            );
+        }
+        // Hostile nesting: the same limit as `get`'s.
+        let list = typed_and_raw::<List>("into-nest");
+        let hostile = [0u8, 0].repeat(1 << 20);
+        let mut lp = List::Nil;
+        assert_eq!(decode_kind_into(&list, &hostile, &mut lp), Invalid);
+        // The places are valid values still, and the queues work.
+        assert!(vp.len() <= 10 && sp.len() <= 10 && tp.2.len() <= 19);
+        v.0.put(bytes(10, 1)).unwrap();
+        v.0.get_into(&mut vp).unwrap();
+        assert_eq!(vp, bytes(10, 1));
+        s.0.put(text(5000)).unwrap();
+        s.0.get_into(&mut sp).unwrap();
+        assert_eq!(sp, text(5000));
+    });
+}

@@ -12,6 +12,11 @@
 //! The adapter wraps each serde role in turn (deserializer, visitor, seed, and the accessors a
 //! visitor is given) and forwards every call; only the visitor's nested entries count a level.
 //! Everything is generic and inlined: a value that does not nest costs nothing extra.
+//!
+//! One call is not only forwarded: a string is asked of postcard as a byte string (the same
+//! wire: a varint length and the bytes) and checked as UTF-8 here, by `crate::sys::text`, which
+//! is quicker than postcard's `core::str::from_utf8` for the short, unaligned ASCII strings of
+//! typical messages; the values and errors are postcard's.
 
 use std::fmt;
 
@@ -19,6 +24,9 @@ use serde::de::{
     self, DeserializeOwned, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess,
     VariantAccess, Visitor,
 };
+
+use crate::sys::cast::cast_owned;
+use crate::sys::text;
 
 /// Levels of nesting a decoded message may have (serde_json's limit): deeper is an `Invalid`
 /// decode error, never a stack overflow.
@@ -32,6 +40,19 @@ pub(crate) fn take_from_bytes<T: DeserializeOwned>(
     let mut decoder = postcard::Deserializer::from_bytes(bytes);
     let value = T::deserialize(Limited::new(&mut decoder, MAX_DEPTH))?;
     Ok((value, decoder.finalize()?))
+}
+
+/// Decodes one `T` from the front of `bytes` into `place` with postcard, at most [`MAX_DEPTH`]
+/// levels deep, reusing what `place` owns where the type's `Deserialize` can
+/// (`deserialize_in_place`: e.g. a `String`'s or a `Vec`'s allocation); returns the bytes after
+/// it. On an error, `place` holds a valid value, possibly partly overwritten.
+pub(crate) fn take_into<'a, T: DeserializeOwned>(
+    bytes: &'a [u8],
+    place: &mut T,
+) -> Result<&'a [u8], postcard::Error> {
+    let mut decoder = postcard::Deserializer::from_bytes(bytes);
+    T::deserialize_in_place(Limited::new(&mut decoder, MAX_DEPTH), place)?;
+    decoder.finalize()
 }
 
 /// Decodes a `T` from the front of `bytes`, ignoring what follows (as `postcard::from_bytes`),
@@ -86,8 +107,8 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Limited<D> {
         deserialize_any(); deserialize_bool(); deserialize_i8(); deserialize_i16();
         deserialize_i32(); deserialize_i64(); deserialize_i128(); deserialize_u8();
         deserialize_u16(); deserialize_u32(); deserialize_u64(); deserialize_u128();
-        deserialize_f32(); deserialize_f64(); deserialize_char(); deserialize_str();
-        deserialize_string(); deserialize_bytes(); deserialize_byte_buf(); deserialize_option();
+        deserialize_f32(); deserialize_f64(); deserialize_char();
+        deserialize_bytes(); deserialize_byte_buf(); deserialize_option();
         deserialize_unit(); deserialize_unit_struct(name: &'static str);
         deserialize_newtype_struct(name: &'static str); deserialize_seq();
         deserialize_tuple(len: usize); deserialize_tuple_struct(name: &'static str, len: usize);
@@ -97,9 +118,74 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Limited<D> {
         deserialize_identifier(); deserialize_ignored_any();
     }
 
+    /// A string is postcard's byte string (its varint length and its bytes) checked as UTF-8:
+    /// taken as bytes, checked by [`text::utf8`] (fast for ASCII), then handed to the visitor
+    /// as postcard hands it (`visit_borrowed_str`).
+    #[inline]
+    fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+        let visitor = Text {
+            inner: self.wrap(visitor),
+            owned: false,
+        };
+        self.inner.deserialize_bytes(visitor)
+    }
+
+    /// As [`deserialize_str`](Self::deserialize_str), handed over as postcard hands it
+    /// (`visit_str`).
+    #[inline]
+    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+        let visitor = Text {
+            inner: self.wrap(visitor),
+            owned: true,
+        };
+        self.inner.deserialize_bytes(visitor)
+    }
+
     fn is_human_readable(&self) -> bool {
         self.inner.is_human_readable()
     }
+}
+
+/// The visitor of a string, given the string's bytes (the adapter asks postcard for a byte
+/// string, which is the same wire): checks them as UTF-8, then hands `inner` the `str` by the
+/// call postcard's `deserialize_string` (`owned`) or `deserialize_str` makes. Not UTF-8:
+/// postcard's own error, `DeserializeBadUtf8`.
+///
+/// This is sound for postcard, the only format [`Limited`] wraps: its strings and byte
+/// strings are both a varint length and the bytes, and nothing else.
+struct Text<V> {
+    inner: V,
+    owned: bool,
+}
+
+impl<'de, V: Visitor<'de>> Visitor<'de> for Text<V> {
+    type Value = V::Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.expecting(f)
+    }
+
+    #[inline]
+    fn visit_borrowed_bytes<E: de::Error>(self, v: &'de [u8]) -> Result<V::Value, E> {
+        let s = text::utf8(v).ok_or_else(bad_utf8)?;
+        if self.owned {
+            self.inner.visit_str(s)
+        } else {
+            self.inner.visit_borrowed_str(s)
+        }
+    }
+
+    #[inline]
+    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<V::Value, E> {
+        self.inner.visit_str(text::utf8(v).ok_or_else(bad_utf8)?)
+    }
+}
+
+/// postcard's error for a string that is not UTF-8, as the error type `E` (postcard's own, in
+/// every decode [`Limited`] runs; a custom error of another decoder's type otherwise).
+fn bad_utf8<E: de::Error>() -> E {
+    cast_owned::<postcard::Error, E>(postcard::Error::DeserializeBadUtf8)
+        .unwrap_or_else(|_| E::custom("a string is not UTF-8"))
 }
 
 /// Forwards `visit_*` calls that carry a plain value.
@@ -327,6 +413,67 @@ mod tests {
         bytes.push(0xAA);
         let (value, rest) = take_from_bytes::<Shapes>(&bytes).unwrap();
         assert_eq!((value, rest), (shapes, &[0xAA][..]));
+    }
+
+    /// Decodes `bytes` as a `T` both ways: the same value and rest, or the same error.
+    fn same_decode<T: DeserializeOwned + PartialEq + fmt::Debug>(bytes: &[u8]) {
+        let ours = take_from_bytes::<T>(bytes);
+        let theirs = postcard::take_from_bytes::<T>(bytes);
+        assert_eq!(
+            ours,
+            theirs,
+            "{} from {bytes:x?}",
+            std::any::type_name::<T>()
+        );
+    }
+
+    #[test]
+    fn strings_decode_as_postcard_decodes_them() {
+        // Valid strings at every length around the word sizes, at odd offsets, ASCII or not.
+        for n in 0..40 {
+            let ascii: String = (0..n).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+            let mixed: String = ascii
+                .chars()
+                .map(|c| if c == 'c' { 'é' } else { c })
+                .collect();
+            for s in [ascii, mixed] {
+                for value in [(1u8, s.clone()), (200u8, s.clone())] {
+                    let bytes = postcard::to_allocvec(&value).unwrap();
+                    same_decode::<(u8, String)>(&bytes);
+                    same_decode::<(u8, Box<str>)>(&bytes);
+                    assert_eq!(from_bytes::<(u8, String)>(&bytes).unwrap(), value);
+                }
+            }
+        }
+        // Random bytes: lengths that often fit, bytes often ASCII, sometimes not UTF-8.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let rounds = if cfg!(miri) { 50 } else { 20_000 };
+        for _ in 0..rounds {
+            let len = (next() % 24) as usize;
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| match next() % 5 {
+                    0 => (next() % 12) as u8,
+                    1 => 0xc3,
+                    2 => 0x80 | (next() % 0x40) as u8,
+                    _ => b'a' + (next() % 26) as u8,
+                })
+                .collect();
+            same_decode::<String>(&bytes);
+            same_decode::<(u64, String)>(&bytes);
+            same_decode::<Option<String>>(&bytes);
+            same_decode::<Vec<String>>(&bytes);
+        }
+        // Not UTF-8: postcard's own error.
+        assert_eq!(
+            from_bytes::<String>(&[2, b'a', 0xff]),
+            Err(postcard::Error::DeserializeBadUtf8)
+        );
     }
 
     #[test]

@@ -17,7 +17,9 @@ use postcard::Error;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::sys::cast::{cast_owned, cast_ref, is};
+use super::int::is_int;
+use crate::sys::cast::{cast_mut, cast_owned, cast_ref, is};
+use crate::sys::text;
 
 /// The most bytes of a varint of a `usize` (a `u64`'s).
 pub(crate) const VARINT_MAX: usize = 10;
@@ -31,20 +33,31 @@ pub(crate) struct Varint {
 
 impl Varint {
     #[inline]
-    pub(crate) fn new(mut n: usize) -> Varint {
+    pub(crate) fn new(n: usize) -> Varint {
+        // Lossless: `usize` is at most 64 bits on every target this crate builds for.
+        Varint::of_u64(n as u64)
+    }
+
+    /// A `u64` as postcard's varint (what `serialize_u64` writes).
+    #[inline]
+    pub(crate) fn of_u64(n: u64) -> Varint {
         let mut bytes = [0; VARINT_MAX];
-        let mut len = 0;
-        loop {
-            let low = (n & 0x7f) as u8;
-            n >>= 7;
-            if n == 0 {
-                bytes[len] = low;
-                len += 1;
-                break;
-            }
-            bytes[len] = low | 0x80;
-            len += 1;
+        if n < 0x80 {
+            bytes[0] = n as u8;
+            return Varint { bytes, len: 1 };
         }
+        if n < 0x4000 {
+            bytes[0] = n as u8 | 0x80;
+            bytes[1] = (n >> 7) as u8;
+            return Varint { bytes, len: 2 };
+        }
+        // Every 7-bit group with the high bit set (no branch per byte), then the last one's
+        // cleared: the varint has as many bytes as 7-bit groups hold the value's bits.
+        for (i, byte) in bytes.iter_mut().enumerate() {
+            *byte = (n >> (7 * i)) as u8 | 0x80;
+        }
+        let len = (u64::BITS - n.leading_zeros()).div_ceil(7) as usize;
+        bytes[len - 1] &= 0x7f;
         Varint {
             bytes,
             len: len as u8,
@@ -62,22 +75,9 @@ impl Varint {
 /// it is longer than a `u64`'s or overflows one.
 #[inline]
 pub(crate) fn read_varint(bytes: &[u8]) -> Result<(usize, usize), Error> {
-    let mut n: u64 = 0;
-    for i in 0..VARINT_MAX {
-        let Some(&b) = bytes.get(i) else {
-            return Err(Error::DeserializeUnexpectedEnd);
-        };
-        // The tenth byte holds bit 63 only.
-        if i == VARINT_MAX - 1 && b > 0x01 {
-            return Err(Error::DeserializeBadVarint);
-        }
-        n |= u64::from(b & 0x7f) << (7 * i);
-        if b & 0x80 == 0 {
-            let n = usize::try_from(n).map_err(|_| Error::DeserializeBadVarint)?;
-            return Ok((n, i + 1));
-        }
-    }
-    Err(Error::DeserializeBadVarint)
+    let (n, at) = super::int::read_uvarint(bytes, 64)?;
+    let n = usize::try_from(n).map_err(|_| Error::DeserializeBadVarint)?;
+    Ok((n, at))
 }
 
 /// The bytes of `item` if its type is a byte payload: `Vec<u8>`, `String` or `[u8]`.
@@ -142,12 +142,17 @@ fn as_seq<T: ?Sized>(value: &T) -> Option<Seq<'_>> {
     }
 }
 
-/// Appends the encoding of `value` to `out`: a byte payload or a sequence of them as blocks,
-/// anything else through postcard. On an error, `out` may hold part of it.
+/// Appends the encoding of `value` to `out`: an integer as its varint, a byte payload or a
+/// sequence of them as blocks, anything else through postcard. On an error, `out` may hold
+/// part of it.
 pub(crate) fn encode_to_vec<T: Serialize + ?Sized>(
     value: &T,
     out: &mut Vec<u8>,
 ) -> Result<(), Error> {
+    if let Some(varint) = super::int::as_varint(value) {
+        out.extend_from_slice(varint.as_bytes());
+        return Ok(());
+    }
     if let Some(bytes) = as_payload(value) {
         out.reserve(encoded_len(bytes));
         out.extend_from_slice(Varint::new(bytes.len()).as_bytes());
@@ -235,10 +240,13 @@ fn take_seq<I>(
 }
 
 /// Decodes one `T` from the front of `bytes` and returns it with the bytes after it (as
-/// `postcard::take_from_bytes`): byte payloads and sequences of them as blocks, anything else
-/// through postcard.
-#[inline]
+/// `postcard::take_from_bytes`): integers as their varint (`super::int`), byte payloads and
+/// sequences of them as blocks, anything else through postcard.
+#[inline(always)]
 pub(crate) fn take_from_bytes<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, &[u8]), Error> {
+    if let Some(taken) = super::int::take_int::<T>(bytes) {
+        return taken;
+    }
     if is_payload::<T>() {
         let (payload, rest) = take_bytes(bytes)?;
         return Ok((from_payload(payload.to_vec())?, rest));
@@ -260,6 +268,36 @@ pub(crate) fn take_from_bytes<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, &
         }
     }
     super::depth::take_from_bytes(bytes)
+}
+
+/// [`take_from_bytes`] into `place`, reusing what it owns where it can: a byte payload's
+/// allocation, and whatever `T`'s `deserialize_in_place` reuses; returns the bytes after the
+/// item. The same values and errors as [`take_from_bytes`]; on an error, `place` holds a valid
+/// value, possibly partly overwritten.
+#[inline]
+pub(crate) fn take_into<'a, T: DeserializeOwned>(
+    bytes: &'a [u8],
+    place: &mut T,
+) -> Result<&'a [u8], Error> {
+    if let Some(v) = cast_mut::<T, Vec<u8>>(place) {
+        let (payload, rest) = take_bytes(bytes)?;
+        v.clear();
+        v.extend_from_slice(payload);
+        return Ok(rest);
+    }
+    if let Some(s) = cast_mut::<T, String>(place) {
+        let (payload, rest) = take_bytes(bytes)?;
+        let text = text::utf8(payload).ok_or(Error::DeserializeBadUtf8)?;
+        s.clear();
+        s.push_str(text);
+        return Ok(rest);
+    }
+    if is_int::<T>() || is::<T, Vec<Vec<u8>>>() || is::<T, Vec<String>>() {
+        let (value, rest) = take_from_bytes(bytes)?;
+        *place = value;
+        return Ok(rest);
+    }
+    super::depth::take_into(bytes, place)
 }
 
 /// Decodes a `T` from the front of `bytes`, ignoring what follows (as `postcard::from_bytes`).
@@ -326,6 +364,13 @@ mod tests {
             let v = Varint::new(n);
             assert_eq!(v.as_bytes(), postcard::to_allocvec(&(n as u64)).unwrap());
             assert_eq!(read_varint(v.as_bytes()).unwrap(), (n, v.as_bytes().len()));
+        }
+        // Every length of varint, at both ends.
+        for bit in 0..64 {
+            for n in [(1u64 << bit) - 1, 1 << bit, (1 << bit) + 1] {
+                let v = Varint::of_u64(n);
+                assert_eq!(v.as_bytes(), postcard::to_allocvec(&n).unwrap(), "{n}");
+            }
         }
         assert_eq!(read_varint(&[]), Err(Error::DeserializeUnexpectedEnd));
         assert_eq!(read_varint(&[0x80]), Err(Error::DeserializeUnexpectedEnd));

@@ -2,11 +2,12 @@
 //! an item encoded into a ring slot or a blob chunk, and a taken message decoded from a private
 //! copy.
 //!
-//! **Put.** A byte payload (`Vec<u8>`, `String`: `crate::encoding`'s fast path) is its varint
-//! length and its bytes: copied as two blocks into a stack buffer (a short message) or straight
-//! into the blob chunk (a long one). Any other item is encoded with postcard into a
-//! stack buffer of the ring slot's size (a reused per-thread one if the queue's inline size is
-//! larger than the default); one that does not fit is encoded into a per-thread buffer reused
+//! **Put.** An integer item (`u64`, `u32`, `usize`, `i64`, `i32`: `crate::encoding::int`) is its
+//! postcard varint, put as it is. A byte payload (`Vec<u8>`, `String`: `crate::encoding`'s fast
+//! path) is its varint length and its bytes: copied as two blocks into a stack buffer (a short
+//! message) or straight into the blob chunk (a long one). Any other item is encoded with postcard
+//! into a stack buffer of the ring slot's size (a reused per-thread one if the queue's inline size
+//! is larger than the default); one that does not fit is encoded into a per-thread buffer reused
 //! from put to put (up to [`KEPT_BUF`] bytes), then copied into a blob chunk as one block.
 //!
 //! **Get.** The message is copied out of shared memory once (never decoded in place: another
@@ -15,6 +16,10 @@
 //! value); any other long one from a per-thread buffer reused from get to get (up to
 //! [`KEPT_BUF`] bytes). Whatever the path, the decoder sees exactly the message's bytes,
 //! never what an earlier message left in a buffer, and refuses bytes left over after the item.
+//!
+//! **Get into a value** (`Queue::get_into`): the same copies, decoded into the caller's value:
+//! a byte payload into its allocation (cleared first), any other type by its
+//! `deserialize_in_place`, under the same nesting limit and with the same errors.
 
 use std::cell::RefCell;
 use std::mem::MaybeUninit;
@@ -23,9 +28,11 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::{Hooks, Message, PutFail, RawQueue, MAX_INLINE};
+use crate::encoding::int;
 use crate::encoding::payload::{self, Varint, VARINT_MAX};
 use crate::encoding::{DecodeError, EncodeError};
 use crate::shared::region::SharedBytes;
+use crate::sys::cast::cast_mut;
 use crate::wait::Deadline;
 
 /// The hooks of a plain queue's put: none.
@@ -60,6 +67,19 @@ pub(crate) fn decode_all<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeE
     }
 }
 
+/// [`decode_all`] into `place`, reusing what it owns where it can
+/// ([`payload::take_into`]). On an error, `place` holds a valid value, possibly partly
+/// overwritten.
+pub(crate) fn decode_all_into<T: DeserializeOwned>(
+    bytes: &[u8],
+    place: &mut T,
+) -> Result<(), DecodeError> {
+    match payload::take_into::<T>(bytes, place).map_err(DecodeError::new)? {
+        [] => Ok(()),
+        _rest => Err(DecodeError::trailing_bytes()),
+    }
+}
+
 /// Encodes `item` into `queue` by the shortest way its length allows, with `hooks` (a
 /// channel's, or [`Plain`]).
 #[inline]
@@ -69,6 +89,9 @@ pub(crate) fn put_item<T: Serialize + ?Sized, H: Hooks>(
     deadline: Deadline,
     hooks: &H,
 ) -> Result<(), PutFail> {
+    if let Some(varint) = int::as_varint(item) {
+        return queue.put_inline_with(varint.as_bytes(), deadline, hooks);
+    }
     if let Some(bytes) = payload::as_payload(item) {
         return put_payload(queue, bytes, deadline, hooks);
     }
@@ -189,6 +212,58 @@ pub(crate) fn decode_message<T: DeserializeOwned>(message: Message<'_>) -> Resul
     }
 }
 
+/// [`decode_message`] into `place`, reusing what it owns where it can: a long `Vec<u8>` is
+/// read straight into its allocation, a long `String` too (then checked as UTF-8), and other
+/// types as [`decode_all_into`] decodes them. On an error, `place` holds a valid value,
+/// possibly partly overwritten (a `Vec<u8>` or `String` is left empty).
+#[inline]
+pub(crate) fn decode_message_into<T: DeserializeOwned>(
+    message: Message<'_>,
+    place: &mut T,
+) -> Result<(), DecodeError> {
+    match message {
+        Message::Inline(m) => {
+            let mut buf = [MaybeUninit::uninit(); MAX_INLINE + 1];
+            decode_all_into(m.read_uninit(&mut buf), place)
+        }
+        Message::Blob(chunks, offset, len) if payload::is_payload::<T>() => {
+            if let Some(v) = cast_mut::<T, Vec<u8>>(place) {
+                v.clear();
+                return read_payload_into(chunks, offset, len, v);
+            }
+            if let Some(s) = cast_mut::<T, String>(place) {
+                let mut bytes = std::mem::take(s).into_bytes();
+                bytes.clear();
+                read_payload_into(chunks, offset, len, &mut bytes)?;
+                return match String::from_utf8(bytes) {
+                    Ok(text) => {
+                        *s = text;
+                        Ok(())
+                    }
+                    Err(_) => Err(DecodeError::new(postcard::Error::DeserializeBadUtf8)),
+                };
+            }
+            unreachable!("a byte payload is a Vec<u8> or a String")
+        }
+        Message::Blob(chunks, offset, len) => {
+            let kept = DECODE_BUF.with(|buf| {
+                let mut buf = buf.try_borrow_mut().ok().filter(|_| len <= KEPT_BUF)?;
+                if buf.len() < len {
+                    buf.resize(len, 0);
+                }
+                let copy = &mut buf[..len];
+                chunks.read(offset, copy);
+                Some(decode_all_into(copy, &mut *place))
+            });
+            kept.unwrap_or_else(|| {
+                let mut buf = vec![0; len];
+                chunks.read(offset, &mut buf);
+                decode_all_into(&buf, place)
+            })
+        }
+    }
+}
+
 /// Decodes a long byte payload (`T` is `Vec<u8>` or `String`) of `len` bytes at `offset`:
 /// the varint length into a stack buffer, the bytes straight into the value's allocation.
 /// Each byte of shared memory is read once.
@@ -197,6 +272,20 @@ fn read_payload<T: DeserializeOwned>(
     offset: usize,
     len: usize,
 ) -> Result<T, DecodeError> {
+    // Read into the value's allocation as it is made: no zero-fill first.
+    let mut bytes = Vec::new();
+    read_payload_into(chunks, offset, len, &mut bytes)?;
+    payload::from_payload(bytes).map_err(DecodeError::new)
+}
+
+/// The bytes of a long byte payload of `len` bytes at `offset`, appended to `out` (each byte of
+/// shared memory read once: the varint length into a stack buffer, the bytes into `out`).
+fn read_payload_into(
+    chunks: &SharedBytes,
+    offset: usize,
+    len: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), DecodeError> {
     let mut head = [0u8; VARINT_MAX];
     let head = &mut head[..len.min(VARINT_MAX)];
     chunks.read(offset, head);
@@ -206,7 +295,6 @@ fn read_payload<T: DeserializeOwned>(
         Some(end) if end < len => return Err(DecodeError::trailing_bytes()),
         _ => return Err(DecodeError::new(postcard::Error::DeserializeUnexpectedEnd)),
     }
-    let mut bytes = vec![0; n];
-    chunks.read(offset + at, &mut bytes);
-    payload::from_payload(bytes).map_err(DecodeError::new)
+    chunks.read_append(offset + at, n, out);
+    Ok(())
 }

@@ -19,7 +19,8 @@ mod sealed {
 
 /// A type with no lifetime parameter anywhere in it: the only targets of the casts.
 ///
-/// Sealed: implemented here for `u8`, `String`, and `Vec`s and slices of them.
+/// Sealed: implemented here for `u8`, a few other integers, `String`, and `Vec`s and slices of
+/// them.
 pub(crate) trait LifetimeFree: sealed::Sealed + 'static {}
 
 macro_rules! lifetime_free {
@@ -31,6 +32,11 @@ macro_rules! lifetime_free {
 
 lifetime_free!(
     u8,
+    u32,
+    u64,
+    usize,
+    i32,
+    i64,
     String,
     Vec<u8>,
     Vec<String>,
@@ -39,6 +45,9 @@ lifetime_free!(
     [String],
     [Vec<u8>]
 );
+
+impl sealed::Sealed for postcard::Error {}
+impl LifetimeFree for postcard::Error {}
 
 /// Whether `T` is `U`.
 #[inline(always)]
@@ -56,6 +65,17 @@ pub(crate) fn cast_ref<T: ?Sized, U: ?Sized + LifetimeFree>(value: &T) -> Option
     // `U` has no lifetime to erase (`LifetimeFree`), so neither has `T`. `&T` and `&U` are then
     // the same type (same size, same pointer metadata), with the same lifetime.
     Some(unsafe { std::mem::transmute_copy::<&T, &U>(&value) })
+}
+
+/// `value` as a `&mut U`, if `T` is `U`.
+#[inline(always)]
+pub(crate) fn cast_mut<T: ?Sized, U: ?Sized + LifetimeFree>(value: &mut T) -> Option<&mut U> {
+    if !is::<T, U>() {
+        return None;
+    }
+    // SAFETY: as in `cast_ref`: `T` is `U`, so `&mut T` and `&mut U` are the same type, with the
+    // same lifetime; the exclusive borrow moves from `value` to the result.
+    Some(unsafe { std::mem::transmute_copy::<&mut T, &mut U>(&value) })
 }
 
 /// `value` as a `T`, if `T` is `U`; `value` back otherwise.
@@ -82,6 +102,10 @@ mod tests {
         let s: &[u8] = &v;
         assert_eq!(cast_ref::<[u8], [u8]>(s), Some(s));
         assert_eq!(cast_ref::<Vec<i8>, Vec<u8>>(&vec![1i8]), None);
+        let mut w = v.clone();
+        cast_mut::<Vec<u8>, Vec<u8>>(&mut w).unwrap().push(4);
+        assert_eq!(w, [1, 2, 3, 4]);
+        assert!(cast_mut::<Vec<u8>, String>(&mut w).is_none());
         // A borrowing type is never a lifetime-free one.
         let borrowed: &[u8] = &v;
         assert_eq!(cast_ref::<&[u8], [u8]>(&borrowed), None);

@@ -29,6 +29,7 @@ mod pidfd;
 mod poll;
 mod process;
 pub mod shm;
+pub(crate) mod text;
 
 use std::io as stdio;
 use std::time::Duration;
