@@ -1,0 +1,463 @@
+//! Round trips to a forked echo process, peers interleaved round by round, for before/after
+//! comparisons of the queues' hand-off (issue 17, item 4) on a noisy machine: every round makes
+//! each peer afresh (so no idle peer spins or yields while another is measured), times `N`
+//! round trips, and drops it. Prints each peer's median over the rounds and the median of the
+//! per-round ratios to the floors.
+//!
+//! ```sh
+//! cargo build --release -p benches --bin rtt
+//! target/release/rtt 50000 11                       # the default peers
+//! target/release/rtt 50000 11 raw16,raw2,ring16x240,mailbox,word
+//! RTT_ALL=1 target/release/rtt 50000 11 raw16,mailbox   # and every round's figure
+//! ```
+//!
+//! Run it under the bench lock, and compare figures of one run only (ratios to `mailbox` or
+//! `word` of the same rounds); a before/after comparison of a code change runs the two binaries
+//! in turn, several times.
+//!
+//! Peers (64-byte messages unless said otherwise):
+//! - `raw64`: the criterion rig's two `RawQueue`s of capacity 16 (blocking `put`/`get_into`);
+//!   `raw{C}` / `raw{C}x{I}`: the same with capacity `C` and inline maximum `I` (default 111:
+//!   128-byte ring slots).
+//! - `u64` / `u64x{I}`: two `Queue<u64>`s of capacity 16; the echo answers `n + 1`.
+//! - `ring` / `ring{C}` / `ring{C}x{L}`: two ipc-core `ByteQueue`s (capacity 16, messages up to
+//!   `L` = 112 bytes: `RawQueue`'s 128-byte slots), `try_push`/`try_pop` retried with a flat spin:
+//!   the ring protocol alone, without host-runtime's wait words and bookkeeping.
+//! - `p{level}` / `p{level}s{slots}`: [`Proto`], a hand-made replica of the ring's hand-off with
+//!   its steps switched on one at a time.
+//! - `mailbox`: the 64-byte spin mailbox floor; `word`: the one-word spin ping-pong floor.
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering::*};
+use std::time::Instant;
+
+use benches::msg::MSG_LEN;
+use benches::roundtrip::{Echo, Link, RoundTrip, SpinMailbox, SpinPingPong};
+use benches::shm::{OwnedQueue, SharedMem};
+use host_runtime::wait::{Backoff, Policy};
+use host_runtime::{Process, Queue};
+use ipc_core::{PopError, PushError};
+
+/// `Queue<u64>` there and back; the echo answers `n + 1`.
+struct U64Echo {
+    ping: Queue<u64>,
+    pong: Queue<u64>,
+    echo: Option<Process>,
+    n: u64,
+}
+
+impl U64Echo {
+    fn spawn(inline: usize) -> U64Echo {
+        let make = || {
+            Queue::<u64>::builder()
+                .maxsize(16)
+                .inline_max(inline)
+                .build()
+                .expect("queue")
+        };
+        let (ping, pong) = (make(), make());
+        let (rx, tx) = (ping.clone(), pong.clone());
+        let echo = Process::new(move || loop {
+            let n = rx.get().expect("get");
+            if n == u64::MAX {
+                break;
+            }
+            tx.put(n + 1).expect("put");
+        });
+        echo.start().expect("start echo");
+        U64Echo {
+            ping,
+            pong,
+            echo: Some(echo),
+            n: 0,
+        }
+    }
+}
+
+impl RoundTrip for U64Echo {
+    fn round_trip(&mut self) {
+        self.ping.put(black_box(self.n)).expect("put");
+        assert_eq!(self.pong.get().expect("get"), self.n + 1);
+        self.n += 2;
+    }
+}
+
+impl Drop for U64Echo {
+    fn drop(&mut self) {
+        self.ping.put(u64::MAX).expect("stop");
+        if let Some(echo) = self.echo.take() {
+            assert_eq!(echo.join().expect("join"), 0);
+        }
+    }
+}
+
+/// Two ipc-core `ByteQueue`s with `RawQueue`'s slot size (112-byte messages: 128-byte slots),
+/// polled with a flat spin.
+struct RingLink {
+    tx: OwnedQueue,
+    rx: OwnedQueue,
+    buf: Vec<u8>,
+}
+
+impl RingLink {
+    fn pair(cap: usize, max: usize) -> (RingLink, RingLink) {
+        let len =
+            ipc_core::ByteQueue::memory_size(ipc_core::Config::new(cap, max)).expect("layout");
+        let stride = benches::shm::page_round(len);
+        let mem = SharedMem::for_queues(2 * stride).expect("mmap");
+        let there = OwnedQueue::init(&mem, 0, cap, max);
+        let back = OwnedQueue::init(&mem, stride, cap, max);
+        let child = RingLink {
+            tx: back.clone(),
+            rx: there.clone(),
+            buf: vec![0; max],
+        };
+        let parent = RingLink {
+            tx: there,
+            rx: back,
+            buf: vec![0; max],
+        };
+        (parent, child)
+    }
+}
+
+impl Link for RingLink {
+    fn send(&mut self, m: &[u8; MSG_LEN]) {
+        let mut backoff = Backoff::new(Policy::FLAT_SPIN_THEN_YIELD);
+        loop {
+            match self.tx.get().try_push(m) {
+                Ok(()) => return,
+                Err(PushError::Full) => backoff.snooze(),
+                Err(e) => panic!("push: {e}"),
+            }
+        }
+    }
+
+    fn recv(&mut self, m: &mut [u8; MSG_LEN]) {
+        let mut backoff = Backoff::new(Policy::FLAT_SPIN_THEN_YIELD);
+        let n = loop {
+            match self.rx.get().try_pop(&mut self.buf) {
+                Ok(n) => break n,
+                Err(PopError::Empty) => backoff.snooze(),
+                Err(e) => panic!("pop: {e}"),
+            }
+        };
+        assert_eq!(n, MSG_LEN);
+        m.copy_from_slice(&self.buf[..MSG_LEN]);
+    }
+}
+
+/// A hand-made replica of the ring's hand-off, `slots` slots of 128 bytes per direction (the
+/// word at 0, the length at 8, the 64-byte message at 16, as in `RawQueue`'s ring), with the
+/// ring's steps switched on one by one (`level`): 0 a rotating mailbox (the message, then a FULL
+/// word of the slot's lap), 1 + the consumer's release store (FREE of the next lap), 2 + the
+/// consumer's claim CAS (FULL → READING), 3 + the producer's claim (a load, then a CAS FREE →
+/// WRITING), 4 + the head and tail hints (a load and a store each, on lines of their own in a
+/// page of their own), 5 + the length word. No checks, no owner, no wait words.
+struct Proto {
+    mem: SharedMem,
+    hints: SharedMem,
+    child: Option<benches::child::Child>,
+    level: u8,
+    slots: u64,
+    n: u64,
+}
+
+/// Bytes per direction in a [`Proto`]'s pages.
+const PROTO_DIR: usize = 2048;
+
+fn proto_word(lap: u64, state: u64) -> u64 {
+    lap << 3 | state
+}
+
+/// Where a [`Proto`] direction keeps its parts.
+#[derive(Clone, Copy)]
+struct ProtoDir<'a> {
+    mem: &'a SharedMem,
+    hints: &'a SharedMem,
+    dir: usize,
+    level: u8,
+    slots: u64,
+}
+
+impl ProtoDir<'_> {
+    fn word(&self, seq: u64) -> (&AtomicU64, usize, u64) {
+        let (slot, lap) = (seq % self.slots, seq / self.slots);
+        let at = self.dir * PROTO_DIR + 128 * slot as usize;
+        (self.mem.at(at), at, lap)
+    }
+
+    fn tail(&self) -> &AtomicU64 {
+        self.hints.at(self.dir * PROTO_DIR)
+    }
+
+    fn head(&self) -> &AtomicU64 {
+        self.hints.at(self.dir * PROTO_DIR + 1024)
+    }
+
+    fn stop(&self) -> &AtomicU64 {
+        self.hints.at(self.dir * PROTO_DIR + 1536)
+    }
+
+    fn send(&self, seq: u64, m: &[u8; MSG_LEN]) {
+        let (w, at, lap) = self.word(seq);
+        if self.level >= 4 {
+            black_box(self.tail().load(Acquire));
+        }
+        if self.level >= 3 {
+            let free = proto_word(lap, 0);
+            while w.load(Acquire) != free
+                || w.compare_exchange_weak(free, proto_word(lap, 1), AcqRel, Relaxed)
+                    .is_err()
+            {
+                std::hint::spin_loop();
+            }
+        }
+        if self.level >= 4 {
+            self.tail().store(seq + 1, Release);
+        }
+        if self.level >= 5 {
+            self.mem
+                .at::<AtomicU64>(at + 8)
+                .store(MSG_LEN as u64, Relaxed);
+        }
+        let words: &[AtomicU64; 8] = self.mem.words(at + 16);
+        for (word, bytes) in words.iter().zip(m.chunks_exact(8)) {
+            word.store(u64::from_le_bytes(bytes.try_into().expect("8")), Relaxed);
+        }
+        w.store(proto_word(lap, 2), Release);
+    }
+
+    /// Waits for message `seq` (or the stop flag: `false`) and copies it into `m`.
+    fn recv(&self, seq: u64, m: &mut [u8; MSG_LEN]) -> bool {
+        let (w, at, lap) = self.word(seq);
+        let full = proto_word(lap, 2);
+        let mut backoff = Backoff::new(Policy::FLAT_SPIN_THEN_YIELD);
+        loop {
+            if self.level >= 4 {
+                black_box(self.head().load(Acquire));
+            }
+            if w.load(Acquire) == full {
+                break;
+            }
+            if self.stop().load(Relaxed) != 0 {
+                return false;
+            }
+            backoff.snooze();
+        }
+        if self.level >= 2 {
+            w.compare_exchange(full, proto_word(lap, 3), AcqRel, Relaxed)
+                .expect("claim");
+        }
+        if self.level >= 4 {
+            self.head().store(seq + 1, Release);
+        }
+        if self.level >= 5 {
+            assert_eq!(
+                self.mem.at::<AtomicU64>(at + 8).load(Relaxed),
+                MSG_LEN as u64
+            );
+        }
+        let words: &[AtomicU64; 8] = self.mem.words(at + 16);
+        for (word, bytes) in words.iter().zip(m.chunks_exact_mut(8)) {
+            bytes.copy_from_slice(&word.load(Relaxed).to_le_bytes());
+        }
+        if self.level >= 1 {
+            w.store(proto_word(lap + 1, 0), Release);
+        }
+        true
+    }
+}
+
+impl Proto {
+    fn spawn(level: u8, slots: u64) -> Proto {
+        assert!((1..=8).contains(&slots), "1 to 8 slots");
+        let mem = SharedMem::new(benches::shm::PAGE).expect("mmap");
+        let hints = SharedMem::new(benches::shm::PAGE).expect("mmap");
+        let child = benches::child::Child::spawn(|| {
+            let (there, back) = (
+                ProtoDir {
+                    mem: &mem,
+                    hints: &hints,
+                    dir: 0,
+                    level,
+                    slots,
+                },
+                ProtoDir {
+                    mem: &mem,
+                    hints: &hints,
+                    dir: 1,
+                    level,
+                    slots,
+                },
+            );
+            let mut m = [0u8; MSG_LEN];
+            let mut seq = 0;
+            while there.recv(seq, &mut m) {
+                back.send(seq, &m);
+                seq += 1;
+            }
+            0
+        })
+        .expect("fork");
+        Proto {
+            mem,
+            hints,
+            child: Some(child),
+            level,
+            slots,
+            n: 0,
+        }
+    }
+
+    fn dir(&self, dir: usize) -> ProtoDir<'_> {
+        ProtoDir {
+            mem: &self.mem,
+            hints: &self.hints,
+            dir,
+            level: self.level,
+            slots: self.slots,
+        }
+    }
+}
+
+impl RoundTrip for Proto {
+    fn round_trip(&mut self) {
+        let mut m = benches::msg::message(self.n);
+        self.dir(0).send(self.n, &m);
+        assert!(self.dir(1).recv(self.n, &mut m));
+        assert_eq!(benches::msg::seq_of(&m), self.n);
+        self.n += 1;
+    }
+}
+
+impl Drop for Proto {
+    fn drop(&mut self) {
+        self.dir(0).stop().store(1, Release);
+        if let Some(child) = self.child.take() {
+            child.join().expect("proto child");
+        }
+    }
+}
+
+/// One end of two `RawQueue`s of a chosen capacity.
+struct RawLink {
+    tx: host_runtime::RawQueue,
+    rx: host_runtime::RawQueue,
+    buf: Vec<u8>,
+}
+
+impl Link for RawLink {
+    fn send(&mut self, m: &[u8; MSG_LEN]) {
+        self.tx.put(&m[..]).expect("put");
+    }
+
+    fn recv(&mut self, m: &mut [u8; MSG_LEN]) {
+        assert_eq!(self.rx.get_into(&mut self.buf).expect("get"), MSG_LEN);
+        m.copy_from_slice(&self.buf);
+    }
+}
+
+/// The peers measured when none are named.
+const PEERS: [&str; 5] = ["raw64", "u64", "ring", "mailbox", "word"];
+
+fn make(name: &str) -> Box<dyn RoundTrip> {
+    match name {
+        "raw64" => Box::new(
+            Echo::spawn(benches::host_queue::RawQueueLink::pair().expect("queues")).expect("fork"),
+        ),
+        "u64" => Box::new(U64Echo::spawn(111)),
+        u if u.starts_with("u64x") => Box::new(U64Echo::spawn(u[4..].parse().expect("inline"))),
+        "ring" => Box::new(Echo::spawn(RingLink::pair(16, 112)).expect("fork")),
+        r if r.starts_with("ring") => {
+            let (cap, max) = r[4..].split_once('x').unwrap_or((&r[4..], "112"));
+            let (cap, max) = (cap.parse().expect("cap"), max.parse().expect("max"));
+            Box::new(Echo::spawn(RingLink::pair(cap, max)).expect("fork"))
+        }
+        r if r.starts_with("raw") => {
+            let (cap, inline) = r[3..].split_once('x').unwrap_or((&r[3..], "111"));
+            let (cap, inline): (usize, usize) =
+                (cap.parse().expect("cap"), inline.parse().expect("inline"));
+            let make = || {
+                host_runtime::queue::Builder::new()
+                    .maxsize(cap)
+                    .inline_max(inline)
+                    .build_raw()
+                    .expect("queue")
+            };
+            let (a, b) = (make(), make());
+            let end = |tx: &host_runtime::RawQueue, rx: &host_runtime::RawQueue| RawLink {
+                tx: tx.clone(),
+                rx: rx.clone(),
+                buf: Vec::with_capacity(MSG_LEN),
+            };
+            Box::new(Echo::spawn((end(&a, &b), end(&b, &a))).expect("fork"))
+        }
+        "mailbox" => Box::new(SpinMailbox::spawn().expect("fork")),
+        "word" => Box::new(SpinPingPong::spawn().expect("fork")),
+        p if p.starts_with('p') => {
+            let (level, slots) = p[1..].split_once('s').unwrap_or((&p[1..], "8"));
+            Box::new(Proto::spawn(
+                level.parse().expect("level"),
+                slots.parse().expect("slots"),
+            ))
+        }
+        other => panic!("unknown peer {other}"),
+    }
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let n: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(200_000);
+    let rounds: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(15);
+    let peers: Vec<&str> = match args.get(3) {
+        Some(list) => list.split(',').collect(),
+        None => PEERS.to_vec(),
+    };
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); peers.len()];
+    for _ in 0..rounds {
+        for (i, name) in peers.iter().enumerate() {
+            let mut rt = make(name);
+            for _ in 0..n / 10 {
+                rt.round_trip();
+            }
+            let t = Instant::now();
+            for _ in 0..n {
+                rt.round_trip();
+            }
+            times[i].push(t.elapsed().as_nanos() as f64 / n as f64);
+            drop(rt);
+        }
+    }
+    let floor = |name: &str| peers.iter().position(|p| *p == name);
+    for (i, name) in peers.iter().enumerate() {
+        let mut line = format!("{name:>8}: median {:6.1} ns", median(&mut times[i].clone()));
+        for f in ["mailbox", "word"] {
+            if let Some(j) = floor(f) {
+                if j != i {
+                    let mut r: Vec<f64> =
+                        times[i].iter().zip(&times[j]).map(|(a, b)| a / b).collect();
+                    line += &format!("  /{f} {:5.2}x", median(&mut r));
+                }
+            }
+        }
+        let mut all = times[i].clone();
+        all.sort_by(f64::total_cmp);
+        line += &format!("  (min {:.1}, max {:.1})", all[0], all[all.len() - 1]);
+        println!("{line}");
+        if std::env::var_os("RTT_ALL").is_some() {
+            let all: Vec<String> = times[i].iter().map(|t| format!("{t:.0}")).collect();
+            println!("          rounds: {}", all.join(" "));
+        }
+    }
+}
