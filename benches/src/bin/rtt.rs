@@ -26,6 +26,28 @@
 //! - `p{level}` / `p{level}s{slots}`: [`Proto`], a hand-made replica of the ring's hand-off with
 //!   its steps switched on one at a time.
 //! - `mailbox`: the 64-byte spin mailbox floor; `word`: the one-word spin ping-pong floor.
+//!
+//! # What it showed (issue 17, item 4; 2 vCPUs, AMD EPYC family 25, 2026-12-06)
+//!
+//! Absolute figures swing by up to 4× between runs on that VM (the mailbox floor read 57, 80-105
+//! or 440 ns depending on where the host ran the two vCPUs), so only ratios within one run mean
+//! anything. Medians of the per-round ratios to `mailbox`, three runs of 11 rounds:
+//!
+//! - `raw16` 1.4-2.3×, `u64` 1.3-2.3×, `ring16` 1.7-2.3×: host-runtime's layer is not where the
+//!   gap is; the bare ring moving the same 64-byte messages is as far from the floor.
+//! - Switched off in `RawQueue`, one at a time, in the same rounds (a hacked build): the SeqCst
+//!   fence of `WaitWord::notify` after each get, the load before the producer's claim CAS (a CAS
+//!   first), the `pause` between polls: no change beyond noise (±3 %). Tail and head hints
+//!   1 KiB apart instead of 128 bytes: no change.
+//! - Capacity and slot stride: `ring2` 1.1-1.5× and `ring16x240` (256-byte slots) 1.1-1.4×,
+//!   against `ring16` (128-byte slots) 1.7-2.3×; 192-byte slots about as good as 256, 80-144
+//!   bytes nearly as bad as 128. For `RawQueue` the same changes gain less: 0-20 % with
+//!   256-byte slots (`raw16x239`), 5-30 % at capacity 2 (`raw2`).
+//! - The replica: a rotating mailbox over 8 slots (`p0s8`) is already 1.2-1.45× the fixed
+//!   mailbox, the claims (`p3s8`) 1.4-1.7×, the hints and length word (`p5s8`) 1.6-2.0×.
+//!
+//! The 64-byte target (1.5× the mailbox) is met by the bare ring at small capacity or with
+//! 256-byte slots, not by `RawQueue` (nor `Queue<u64>`) on that machine.
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering::*};
