@@ -22,7 +22,9 @@
 //! - `u64` / `u64x{I}`: two `Queue<u64>`s of capacity 16; the echo answers `n + 1`.
 //! - `ring` / `ring{C}` / `ring{C}x{L}`: two ipc-core `ByteQueue`s (capacity 16, messages up to
 //!   `L` = 112 bytes: `RawQueue`'s 128-byte slots), `try_push`/`try_pop` retried with a flat spin:
-//!   the ring protocol alone, without host-runtime's wait words and bookkeeping.
+//!   the ring protocol alone, without host-runtime's wait words and bookkeeping; `ringb…`: the
+//!   same waiting in host-runtime's blocking loop (`benches::blocking`: adaptive spin, wait
+//!   words, `notify`).
 //! - `p{level}` / `p{level}s{slots}`: [`Proto`], a hand-made replica of the ring's hand-off with
 //!   its steps switched on one at a time.
 //! - `mailbox`: the 64-byte spin mailbox floor; `word`: the one-word spin ping-pong floor.
@@ -42,7 +44,9 @@
 //! - Capacity and slot stride: `ring2` 1.1-1.5× and `ring16x240` (256-byte slots) 1.1-1.4×,
 //!   against `ring16` (128-byte slots) 1.7-2.3×; 192-byte slots about as good as 256, 80-144
 //!   bytes nearly as bad as 128. For `RawQueue` the same changes gain less: 0-20 % with
-//!   256-byte slots (`raw16x239`), 5-30 % at capacity 2 (`raw2`).
+//!   256-byte slots (`raw16x239`), 5-30 % at capacity 2 (`raw2`). In the quietest run (mailbox
+//!   97-100 ns): `raw16` 185-189 ns → `raw16x239` 169-171; `ring16` 202-204 → `ring16x240` 142;
+//!   `ringb16` 229-231 → `ringb16x240` 151-157 (host-runtime's blocking loop adds 10-15 ns).
 //! - The replica: a rotating mailbox over 8 slots (`p0s8`) is already 1.2-1.45× the fixed
 //!   mailbox, the claims (`p3s8`) 1.4-1.7×, the hints and length word (`p5s8`) 1.6-2.0×.
 //!
@@ -116,13 +120,15 @@ impl Drop for U64Echo {
 /// Two ipc-core `ByteQueue`s with `RawQueue`'s slot size (112-byte messages: 128-byte slots),
 /// polled with a flat spin.
 struct RingLink {
+    /// Wait with host-runtime's blocking loop (`benches::blocking`) instead of a flat spin.
+    blocking: bool,
     tx: OwnedQueue,
     rx: OwnedQueue,
     buf: Vec<u8>,
 }
 
 impl RingLink {
-    fn pair(cap: usize, max: usize) -> (RingLink, RingLink) {
+    fn pair(cap: usize, max: usize, blocking: bool) -> (RingLink, RingLink) {
         let len =
             ipc_core::ByteQueue::memory_size(ipc_core::Config::new(cap, max)).expect("layout");
         let stride = benches::shm::page_round(len);
@@ -130,11 +136,13 @@ impl RingLink {
         let there = OwnedQueue::init(&mem, 0, cap, max);
         let back = OwnedQueue::init(&mem, stride, cap, max);
         let child = RingLink {
+            blocking,
             tx: back.clone(),
             rx: there.clone(),
             buf: vec![0; max],
         };
         let parent = RingLink {
+            blocking,
             tx: there,
             rx: back,
             buf: vec![0; max],
@@ -145,6 +153,9 @@ impl RingLink {
 
 impl Link for RingLink {
     fn send(&mut self, m: &[u8; MSG_LEN]) {
+        if self.blocking {
+            return benches::blocking::push(self.tx.get(), m);
+        }
         let mut backoff = Backoff::new(Policy::FLAT_SPIN_THEN_YIELD);
         loop {
             match self.tx.get().try_push(m) {
@@ -157,11 +168,15 @@ impl Link for RingLink {
 
     fn recv(&mut self, m: &mut [u8; MSG_LEN]) {
         let mut backoff = Backoff::new(Policy::FLAT_SPIN_THEN_YIELD);
-        let n = loop {
-            match self.rx.get().try_pop(&mut self.buf) {
-                Ok(n) => break n,
-                Err(PopError::Empty) => backoff.snooze(),
-                Err(e) => panic!("pop: {e}"),
+        let n = if self.blocking {
+            benches::blocking::pop(self.rx.get(), &mut self.buf)
+        } else {
+            loop {
+                match self.rx.get().try_pop(&mut self.buf) {
+                    Ok(n) => break n,
+                    Err(PopError::Empty) => backoff.snooze(),
+                    Err(e) => panic!("pop: {e}"),
+                }
             }
         };
         assert_eq!(n, MSG_LEN);
@@ -390,11 +405,15 @@ fn make(name: &str) -> Box<dyn RoundTrip> {
         ),
         "u64" => Box::new(U64Echo::spawn(111)),
         u if u.starts_with("u64x") => Box::new(U64Echo::spawn(u[4..].parse().expect("inline"))),
-        "ring" => Box::new(Echo::spawn(RingLink::pair(16, 112)).expect("fork")),
+        "ring" => Box::new(Echo::spawn(RingLink::pair(16, 112, false)).expect("fork")),
         r if r.starts_with("ring") => {
-            let (cap, max) = r[4..].split_once('x').unwrap_or((&r[4..], "112"));
+            let (r, blocking) = match r.strip_prefix("ringb") {
+                Some(rest) => (rest, true),
+                None => (&r[4..], false),
+            };
+            let (cap, max) = r.split_once('x').unwrap_or((r, "112"));
             let (cap, max) = (cap.parse().expect("cap"), max.parse().expect("max"));
-            Box::new(Echo::spawn(RingLink::pair(cap, max)).expect("fork"))
+            Box::new(Echo::spawn(RingLink::pair(cap, max, blocking)).expect("fork"))
         }
         r if r.starts_with("raw") => {
             let (cap, inline) = r[3..].split_once('x').unwrap_or((&r[3..], "111"));
