@@ -18,7 +18,8 @@
 //! Peers (64-byte messages unless said otherwise):
 //! - `raw64`: the criterion rig's two `RawQueue`s of capacity 16 (blocking `put`/`get_into`);
 //!   `raw{C}` / `raw{C}x{I}`: the same with capacity `C` and inline maximum `I` (default 111:
-//!   128-byte ring slots).
+//!   128-byte ring slots); a suffix `p{P}` sets `max_processes` (default 128; its participant
+//!   table, 32 bytes an entry, comes before the slots, so it moves them).
 //! - `u64` / `u64x{I}`: two `Queue<u64>`s of capacity 16; the echo answers `n + 1`.
 //! - `ring` / `ring{C}` / `ring{C}x{L}`: two ipc-core `ByteQueue`s (capacity 16, messages up to
 //!   `L` = 112 bytes: `RawQueue`'s 128-byte slots), `try_push`/`try_pop` retried with a flat spin:
@@ -47,6 +48,8 @@
 //!   256-byte slots (`raw16x239`), 5-30 % at capacity 2 (`raw2`). In the quietest run (mailbox
 //!   97-100 ns): `raw16` 185-189 ns → `raw16x239` 169-171; `ring16` 202-204 → `ring16x240` 142;
 //!   `ringb16` 229-231 → `ringb16x240` 151-157 (host-runtime's blocking loop adds 10-15 ns).
+//!   Three more runs: `raw16x239` 9-12 % under `raw16` each time; the slots moved by 64 or 128
+//!   bytes (`raw16p130`, `raw16p132`): no change, so it is the stride, not the alignment.
 //! - The replica: a rotating mailbox over 8 slots (`p0s8`) is already 1.2-1.45× the fixed
 //!   mailbox, the claims (`p3s8`) 1.4-1.7×, the hints and length word (`p5s8`) 1.6-2.0×.
 //!
@@ -416,6 +419,8 @@ fn make(name: &str) -> Box<dyn RoundTrip> {
             Box::new(Echo::spawn(RingLink::pair(cap, max, blocking)).expect("fork"))
         }
         r if r.starts_with("raw") => {
+            let (r, procs) = r.split_once('p').unwrap_or((r, "128"));
+            let procs: usize = procs.parse().expect("processes");
             let (cap, inline) = r[3..].split_once('x').unwrap_or((&r[3..], "111"));
             let (cap, inline): (usize, usize) =
                 (cap.parse().expect("cap"), inline.parse().expect("inline"));
@@ -423,6 +428,7 @@ fn make(name: &str) -> Box<dyn RoundTrip> {
                 host_runtime::queue::Builder::new()
                     .maxsize(cap)
                     .inline_max(inline)
+                    .max_processes(procs)
                     .build_raw()
                     .expect("queue")
             };
