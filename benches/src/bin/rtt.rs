@@ -1,0 +1,510 @@
+//! Round trips to a forked echo process, peers interleaved round by round, for before/after
+//! comparisons of the queues' hand-off (issue 17, item 4) on a noisy machine: every round makes
+//! each peer afresh (so no idle peer spins or yields while another is measured), times `N`
+//! round trips, and drops it. Prints each peer's median over the rounds and the median of the
+//! per-round ratios to the floors.
+//!
+//! ```sh
+//! cargo build --release -p benches --bin rtt
+//! target/release/rtt 50000 11                       # the default peers
+//! target/release/rtt 50000 11 raw16,raw2,ring16x240,mailbox,word
+//! RTT_ALL=1 target/release/rtt 50000 11 raw16,mailbox   # and every round's figure
+//! ```
+//!
+//! Run it under the bench lock, and compare figures of one run only (ratios to `mailbox` or
+//! `word` of the same rounds); a before/after comparison of a code change runs the two binaries
+//! in turn, several times.
+//!
+//! Peers (64-byte messages unless said otherwise):
+//! - `raw64`: the criterion rig's two `RawQueue`s of capacity 16 (blocking `put`/`get_into`);
+//!   `raw{C}` / `raw{C}x{I}`: the same with capacity `C` and inline maximum `I` (default 111:
+//!   128-byte ring slots); a suffix `p{P}` sets `max_processes` (default 128; its participant
+//!   table, 32 bytes an entry, comes before the slots, so it moves them).
+//! - `u64` / `u64x{I}`: two `Queue<u64>`s of capacity 16; the echo answers `n + 1`.
+//! - `ring` / `ring{C}` / `ring{C}x{L}`: two ipc-core `ByteQueue`s (capacity 16, messages up to
+//!   `L` = 112 bytes: `RawQueue`'s 128-byte slots), `try_push`/`try_pop` retried with a flat spin:
+//!   the ring protocol alone, without host-runtime's wait words and bookkeeping; `ringb…`: the
+//!   same waiting in host-runtime's blocking loop (`benches::blocking`: adaptive spin, wait
+//!   words, `notify`).
+//! - `p{level}` / `p{level}s{slots}`: [`Proto`], a hand-made replica of the ring's hand-off with
+//!   its steps switched on one at a time.
+//! - `mailbox`: the 64-byte spin mailbox floor; `word`: the one-word spin ping-pong floor.
+//!
+//! # What it showed (issue 17, item 4; 2 vCPUs, AMD EPYC family 25, 2026-12-06)
+//!
+//! Absolute figures swing by up to 4× between runs on that VM (the mailbox floor read 57, 80-105
+//! or 440 ns depending on where the host ran the two vCPUs), so only ratios within one run mean
+//! anything. Medians of the per-round ratios to `mailbox`, three runs of 11 rounds:
+//!
+//! - `raw16` 1.4-2.3×, `u64` 1.3-2.3×, `ring16` 1.7-2.3×: host-runtime's layer is not where the
+//!   gap is; the bare ring moving the same 64-byte messages is as far from the floor.
+//! - Switched off in `RawQueue`, one at a time, in the same rounds (a hacked build): the SeqCst
+//!   fence of `WaitWord::notify` after each get, the load before the producer's claim CAS (a CAS
+//!   first), the `pause` between polls: no change beyond noise (±3 %). Tail and head hints
+//!   1 KiB apart instead of 128 bytes: no change.
+//! - Capacity and slot stride: `ring2` 1.1-1.5× and `ring16x240` (256-byte slots) 1.1-1.4×,
+//!   against `ring16` (128-byte slots) 1.7-2.3×; 192-byte slots about as good as 256, 80-144
+//!   bytes nearly as bad as 128. For `RawQueue` the same changes gain less: 0-20 % with
+//!   256-byte slots (`raw16x239`), 5-30 % at capacity 2 (`raw2`). In the quietest run (mailbox
+//!   97-100 ns): `raw16` 185-189 ns → `raw16x239` 169-171; `ring16` 202-204 → `ring16x240` 142;
+//!   `ringb16` 229-231 → `ringb16x240` 151-157 (host-runtime's blocking loop adds 10-15 ns).
+//!   Three more runs: `raw16x239` 9-12 % under `raw16` each time; the slots moved by 64 or 128
+//!   bytes (`raw16p130`, `raw16p132`): no change, so it is the stride, not the alignment.
+//! - The replica: a rotating mailbox over 8 slots (`p0s8`) is already 1.2-1.45× the fixed
+//!   mailbox, the claims (`p3s8`) 1.4-1.7×, the hints and length word (`p5s8`) 1.6-2.0×.
+//!
+//! The 64-byte target (1.5× the mailbox) is met by the bare ring at small capacity or with
+//! 256-byte slots, not by `RawQueue` (nor `Queue<u64>`) on that machine.
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering::*};
+use std::time::Instant;
+
+use benches::msg::MSG_LEN;
+use benches::roundtrip::{Echo, Link, RoundTrip, SpinMailbox, SpinPingPong};
+use benches::shm::{OwnedQueue, SharedMem};
+use host_runtime::wait::{Backoff, Policy};
+use host_runtime::{Process, Queue};
+use ipc_core::{PopError, PushError};
+
+/// `Queue<u64>` there and back; the echo answers `n + 1`.
+struct U64Echo {
+    ping: Queue<u64>,
+    pong: Queue<u64>,
+    echo: Option<Process>,
+    n: u64,
+}
+
+impl U64Echo {
+    fn spawn(inline: usize) -> U64Echo {
+        let make = || {
+            Queue::<u64>::builder()
+                .maxsize(16)
+                .inline_max(inline)
+                .build()
+                .expect("queue")
+        };
+        let (ping, pong) = (make(), make());
+        let (rx, tx) = (ping.clone(), pong.clone());
+        let echo = Process::new(move || loop {
+            let n = rx.get().expect("get");
+            if n == u64::MAX {
+                break;
+            }
+            tx.put(n + 1).expect("put");
+        });
+        echo.start().expect("start echo");
+        U64Echo {
+            ping,
+            pong,
+            echo: Some(echo),
+            n: 0,
+        }
+    }
+}
+
+impl RoundTrip for U64Echo {
+    fn round_trip(&mut self) {
+        self.ping.put(black_box(self.n)).expect("put");
+        assert_eq!(self.pong.get().expect("get"), self.n + 1);
+        self.n += 2;
+    }
+}
+
+impl Drop for U64Echo {
+    fn drop(&mut self) {
+        self.ping.put(u64::MAX).expect("stop");
+        if let Some(echo) = self.echo.take() {
+            assert_eq!(echo.join().expect("join"), 0);
+        }
+    }
+}
+
+/// Two ipc-core `ByteQueue`s with `RawQueue`'s slot size (112-byte messages: 128-byte slots),
+/// polled with a flat spin.
+struct RingLink {
+    /// Wait with host-runtime's blocking loop (`benches::blocking`) instead of a flat spin.
+    blocking: bool,
+    tx: OwnedQueue,
+    rx: OwnedQueue,
+    buf: Vec<u8>,
+}
+
+impl RingLink {
+    fn pair(cap: usize, max: usize, blocking: bool) -> (RingLink, RingLink) {
+        let len =
+            ipc_core::ByteQueue::memory_size(ipc_core::Config::new(cap, max)).expect("layout");
+        let stride = benches::shm::page_round(len);
+        let mem = SharedMem::for_queues(2 * stride).expect("mmap");
+        let there = OwnedQueue::init(&mem, 0, cap, max);
+        let back = OwnedQueue::init(&mem, stride, cap, max);
+        let child = RingLink {
+            blocking,
+            tx: back.clone(),
+            rx: there.clone(),
+            buf: vec![0; max],
+        };
+        let parent = RingLink {
+            blocking,
+            tx: there,
+            rx: back,
+            buf: vec![0; max],
+        };
+        (parent, child)
+    }
+}
+
+impl Link for RingLink {
+    fn send(&mut self, m: &[u8; MSG_LEN]) {
+        if self.blocking {
+            return benches::blocking::push(self.tx.get(), m);
+        }
+        let mut backoff = Backoff::new(Policy::FLAT_SPIN_THEN_YIELD);
+        loop {
+            match self.tx.get().try_push(m) {
+                Ok(()) => return,
+                Err(PushError::Full) => backoff.snooze(),
+                Err(e) => panic!("push: {e}"),
+            }
+        }
+    }
+
+    fn recv(&mut self, m: &mut [u8; MSG_LEN]) {
+        let mut backoff = Backoff::new(Policy::FLAT_SPIN_THEN_YIELD);
+        let n = if self.blocking {
+            benches::blocking::pop(self.rx.get(), &mut self.buf)
+        } else {
+            loop {
+                match self.rx.get().try_pop(&mut self.buf) {
+                    Ok(n) => break n,
+                    Err(PopError::Empty) => backoff.snooze(),
+                    Err(e) => panic!("pop: {e}"),
+                }
+            }
+        };
+        assert_eq!(n, MSG_LEN);
+        m.copy_from_slice(&self.buf[..MSG_LEN]);
+    }
+}
+
+/// A hand-made replica of the ring's hand-off, `slots` slots of 128 bytes per direction (the
+/// word at 0, the length at 8, the 64-byte message at 16, as in `RawQueue`'s ring), with the
+/// ring's steps switched on one by one (`level`): 0 a rotating mailbox (the message, then a FULL
+/// word of the slot's lap), 1 + the consumer's release store (FREE of the next lap), 2 + the
+/// consumer's claim CAS (FULL → READING), 3 + the producer's claim (a load, then a CAS FREE →
+/// WRITING), 4 + the head and tail hints (a load and a store each, on lines of their own in a
+/// page of their own), 5 + the length word. No checks, no owner, no wait words.
+struct Proto {
+    mem: SharedMem,
+    hints: SharedMem,
+    child: Option<benches::child::Child>,
+    level: u8,
+    slots: u64,
+    n: u64,
+}
+
+/// Bytes per direction in a [`Proto`]'s pages.
+const PROTO_DIR: usize = 2048;
+
+fn proto_word(lap: u64, state: u64) -> u64 {
+    lap << 3 | state
+}
+
+/// Where a [`Proto`] direction keeps its parts.
+#[derive(Clone, Copy)]
+struct ProtoDir<'a> {
+    mem: &'a SharedMem,
+    hints: &'a SharedMem,
+    dir: usize,
+    level: u8,
+    slots: u64,
+}
+
+impl ProtoDir<'_> {
+    fn word(&self, seq: u64) -> (&AtomicU64, usize, u64) {
+        let (slot, lap) = (seq % self.slots, seq / self.slots);
+        let at = self.dir * PROTO_DIR + 128 * slot as usize;
+        (self.mem.at(at), at, lap)
+    }
+
+    fn tail(&self) -> &AtomicU64 {
+        self.hints.at(self.dir * PROTO_DIR)
+    }
+
+    fn head(&self) -> &AtomicU64 {
+        self.hints.at(self.dir * PROTO_DIR + 1024)
+    }
+
+    fn stop(&self) -> &AtomicU64 {
+        self.hints.at(self.dir * PROTO_DIR + 1536)
+    }
+
+    fn send(&self, seq: u64, m: &[u8; MSG_LEN]) {
+        let (w, at, lap) = self.word(seq);
+        if self.level >= 4 {
+            black_box(self.tail().load(Acquire));
+        }
+        if self.level >= 3 {
+            let free = proto_word(lap, 0);
+            while w.load(Acquire) != free
+                || w.compare_exchange_weak(free, proto_word(lap, 1), AcqRel, Relaxed)
+                    .is_err()
+            {
+                std::hint::spin_loop();
+            }
+        }
+        if self.level >= 4 {
+            self.tail().store(seq + 1, Release);
+        }
+        if self.level >= 5 {
+            self.mem
+                .at::<AtomicU64>(at + 8)
+                .store(MSG_LEN as u64, Relaxed);
+        }
+        let words: &[AtomicU64; 8] = self.mem.words(at + 16);
+        for (word, bytes) in words.iter().zip(m.chunks_exact(8)) {
+            word.store(u64::from_le_bytes(bytes.try_into().expect("8")), Relaxed);
+        }
+        w.store(proto_word(lap, 2), Release);
+    }
+
+    /// Waits for message `seq` (or the stop flag: `false`) and copies it into `m`.
+    fn recv(&self, seq: u64, m: &mut [u8; MSG_LEN]) -> bool {
+        let (w, at, lap) = self.word(seq);
+        let full = proto_word(lap, 2);
+        let mut backoff = Backoff::new(Policy::FLAT_SPIN_THEN_YIELD);
+        loop {
+            if self.level >= 4 {
+                black_box(self.head().load(Acquire));
+            }
+            if w.load(Acquire) == full {
+                break;
+            }
+            if self.stop().load(Relaxed) != 0 {
+                return false;
+            }
+            backoff.snooze();
+        }
+        if self.level >= 2 {
+            w.compare_exchange(full, proto_word(lap, 3), AcqRel, Relaxed)
+                .expect("claim");
+        }
+        if self.level >= 4 {
+            self.head().store(seq + 1, Release);
+        }
+        if self.level >= 5 {
+            assert_eq!(
+                self.mem.at::<AtomicU64>(at + 8).load(Relaxed),
+                MSG_LEN as u64
+            );
+        }
+        let words: &[AtomicU64; 8] = self.mem.words(at + 16);
+        for (word, bytes) in words.iter().zip(m.chunks_exact_mut(8)) {
+            bytes.copy_from_slice(&word.load(Relaxed).to_le_bytes());
+        }
+        if self.level >= 1 {
+            w.store(proto_word(lap + 1, 0), Release);
+        }
+        true
+    }
+}
+
+impl Proto {
+    fn spawn(level: u8, slots: u64) -> Proto {
+        assert!((1..=8).contains(&slots), "1 to 8 slots");
+        let mem = SharedMem::new(benches::shm::PAGE).expect("mmap");
+        let hints = SharedMem::new(benches::shm::PAGE).expect("mmap");
+        let child = benches::child::Child::spawn(|| {
+            let (there, back) = (
+                ProtoDir {
+                    mem: &mem,
+                    hints: &hints,
+                    dir: 0,
+                    level,
+                    slots,
+                },
+                ProtoDir {
+                    mem: &mem,
+                    hints: &hints,
+                    dir: 1,
+                    level,
+                    slots,
+                },
+            );
+            let mut m = [0u8; MSG_LEN];
+            let mut seq = 0;
+            while there.recv(seq, &mut m) {
+                back.send(seq, &m);
+                seq += 1;
+            }
+            0
+        })
+        .expect("fork");
+        Proto {
+            mem,
+            hints,
+            child: Some(child),
+            level,
+            slots,
+            n: 0,
+        }
+    }
+
+    fn dir(&self, dir: usize) -> ProtoDir<'_> {
+        ProtoDir {
+            mem: &self.mem,
+            hints: &self.hints,
+            dir,
+            level: self.level,
+            slots: self.slots,
+        }
+    }
+}
+
+impl RoundTrip for Proto {
+    fn round_trip(&mut self) {
+        let mut m = benches::msg::message(self.n);
+        self.dir(0).send(self.n, &m);
+        assert!(self.dir(1).recv(self.n, &mut m));
+        assert_eq!(benches::msg::seq_of(&m), self.n);
+        self.n += 1;
+    }
+}
+
+impl Drop for Proto {
+    fn drop(&mut self) {
+        self.dir(0).stop().store(1, Release);
+        if let Some(child) = self.child.take() {
+            child.join().expect("proto child");
+        }
+    }
+}
+
+/// One end of two `RawQueue`s of a chosen capacity.
+struct RawLink {
+    tx: host_runtime::RawQueue,
+    rx: host_runtime::RawQueue,
+    buf: Vec<u8>,
+}
+
+impl Link for RawLink {
+    fn send(&mut self, m: &[u8; MSG_LEN]) {
+        self.tx.put(&m[..]).expect("put");
+    }
+
+    fn recv(&mut self, m: &mut [u8; MSG_LEN]) {
+        assert_eq!(self.rx.get_into(&mut self.buf).expect("get"), MSG_LEN);
+        m.copy_from_slice(&self.buf);
+    }
+}
+
+/// The peers measured when none are named.
+const PEERS: [&str; 5] = ["raw64", "u64", "ring", "mailbox", "word"];
+
+fn make(name: &str) -> Box<dyn RoundTrip> {
+    match name {
+        "raw64" => Box::new(
+            Echo::spawn(benches::host_queue::RawQueueLink::pair().expect("queues")).expect("fork"),
+        ),
+        "u64" => Box::new(U64Echo::spawn(111)),
+        u if u.starts_with("u64x") => Box::new(U64Echo::spawn(u[4..].parse().expect("inline"))),
+        "ring" => Box::new(Echo::spawn(RingLink::pair(16, 112, false)).expect("fork")),
+        r if r.starts_with("ring") => {
+            let (r, blocking) = match r.strip_prefix("ringb") {
+                Some(rest) => (rest, true),
+                None => (&r[4..], false),
+            };
+            let (cap, max) = r.split_once('x').unwrap_or((r, "112"));
+            let (cap, max) = (cap.parse().expect("cap"), max.parse().expect("max"));
+            Box::new(Echo::spawn(RingLink::pair(cap, max, blocking)).expect("fork"))
+        }
+        r if r.starts_with("raw") => {
+            let (r, procs) = r.split_once('p').unwrap_or((r, "128"));
+            let procs: usize = procs.parse().expect("processes");
+            let (cap, inline) = r[3..].split_once('x').unwrap_or((&r[3..], "111"));
+            let (cap, inline): (usize, usize) =
+                (cap.parse().expect("cap"), inline.parse().expect("inline"));
+            let make = || {
+                host_runtime::queue::Builder::new()
+                    .maxsize(cap)
+                    .inline_max(inline)
+                    .max_processes(procs)
+                    .build_raw()
+                    .expect("queue")
+            };
+            let (a, b) = (make(), make());
+            let end = |tx: &host_runtime::RawQueue, rx: &host_runtime::RawQueue| RawLink {
+                tx: tx.clone(),
+                rx: rx.clone(),
+                buf: Vec::with_capacity(MSG_LEN),
+            };
+            Box::new(Echo::spawn((end(&a, &b), end(&b, &a))).expect("fork"))
+        }
+        "mailbox" => Box::new(SpinMailbox::spawn().expect("fork")),
+        "word" => Box::new(SpinPingPong::spawn().expect("fork")),
+        p if p.starts_with('p') => {
+            let (level, slots) = p[1..].split_once('s').unwrap_or((&p[1..], "8"));
+            Box::new(Proto::spawn(
+                level.parse().expect("level"),
+                slots.parse().expect("slots"),
+            ))
+        }
+        other => panic!("unknown peer {other}"),
+    }
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let n: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(200_000);
+    let rounds: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(15);
+    let peers: Vec<&str> = match args.get(3) {
+        Some(list) => list.split(',').collect(),
+        None => PEERS.to_vec(),
+    };
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); peers.len()];
+    for _ in 0..rounds {
+        for (i, name) in peers.iter().enumerate() {
+            let mut rt = make(name);
+            for _ in 0..n / 10 {
+                rt.round_trip();
+            }
+            let t = Instant::now();
+            for _ in 0..n {
+                rt.round_trip();
+            }
+            times[i].push(t.elapsed().as_nanos() as f64 / n as f64);
+            drop(rt);
+        }
+    }
+    let floor = |name: &str| peers.iter().position(|p| *p == name);
+    for (i, name) in peers.iter().enumerate() {
+        let mut line = format!("{name:>8}: median {:6.1} ns", median(&mut times[i].clone()));
+        for f in ["mailbox", "word"] {
+            if let Some(j) = floor(f) {
+                if j != i {
+                    let mut r: Vec<f64> =
+                        times[i].iter().zip(&times[j]).map(|(a, b)| a / b).collect();
+                    line += &format!("  /{f} {:5.2}x", median(&mut r));
+                }
+            }
+        }
+        let mut all = times[i].clone();
+        all.sort_by(f64::total_cmp);
+        line += &format!("  (min {:.1}, max {:.1})", all[0], all[all.len() - 1]);
+        println!("{line}");
+        if std::env::var_os("RTT_ALL").is_some() {
+            let all: Vec<String> = times[i].iter().map(|t| format!("{t:.0}")).collect();
+            println!("          rounds: {}", all.join(" "));
+        }
+    }
+}
