@@ -99,7 +99,7 @@ fn threads(pid: u32) -> io::Result<Option<u64>> {
 }
 
 /// The low 24 bits of this process's pid namespace inode (0 if unknown).
-fn namespace() -> u64 {
+pub(crate) fn namespace() -> u64 {
     static NS: OnceLock<u64> = OnceLock::new();
     *NS.get_or_init(|| {
         // "pid:[4026531836]"

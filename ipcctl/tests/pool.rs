@@ -180,7 +180,10 @@ fn a_worker_in_a_get_on_an_empty_queue_is_shown_blocked_then_ready() {
     show_until(&name, "the worker ready", |v| states(v) == ["ready"]);
 
     let task = pool.apply_async(get_one, qname.clone()).unwrap();
-    let v = show_until(&name, "the worker blocked", |v| states(v) == ["blocked"]);
+    // Stamped too (the stamp follows the state: see the counts test below).
+    let v = show_until(&name, "the worker blocked, stamped", |v| {
+        states(v) == ["blocked"] && v["workers"][0]["since_ns"].is_u64()
+    });
     let worker = &v["workers"][0];
     assert!(worker["task"].is_u64(), "{worker}");
     assert!(
@@ -217,8 +220,10 @@ fn a_named_pool_counts_its_tasks_and_times_its_worker() {
         .unwrap();
     let quick: Vec<_> = (0..4).map(|i| pool.apply_async(echo, i).unwrap()).collect();
     let failing = pool.apply_async(fail, ()).unwrap();
-    let v = show_until(&name, "the long task running", |v| {
-        states(v) == ["running"] && counts(v)[1] == 1
+    // A worker stamps the time after it changes state: a show between the two has no time
+    // yet (`null`, as documented), so wait for the stamp too.
+    let v = show_until(&name, "the long task running, stamped", |v| {
+        states(v) == ["running"] && counts(v)[1] == 1 && v["workers"][0]["since_ns"].is_u64()
     });
     // Nothing else can move while the one worker holds the long task.
     assert_eq!(counts(&v), [5, 1, 0, 0], "{v}");
@@ -249,7 +254,9 @@ fn a_named_pool_counts_its_tasks_and_times_its_worker() {
     // Every result was delivered: counted before each was handed over.
     let v = show(&name);
     assert_eq!(counts(&v), [0, 0, 5, 1], "{v}");
-    let v = show_until(&name, "the worker ready", |v| states(v) == ["ready"]);
+    let v = show_until(&name, "the worker ready, stamped", |v| {
+        states(v) == ["ready"] && v["workers"][0]["since_ns"].is_u64()
+    });
     state_for_ms(&v["workers"][0], start);
     let _ = std::fs::remove_file(&flag);
     drop(pool);

@@ -150,6 +150,10 @@ impl Process {
         let mut target = slot.take();
 
         install_child_panic_hook();
+        // Lazily initialised values a child may need, set now: one that another thread is
+        // setting at the instant of the fork would never be finished in the child, which would
+        // hang on its first use (see `sys::fork`, which does the same for `fork_generation`).
+        let _ = (crate::wait::word::epoch(), crate::liveness::namespace());
         let parent = sys::getpid();
         let daemon = self.daemon;
 

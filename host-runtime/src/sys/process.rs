@@ -7,7 +7,7 @@ use std::io;
 use std::num::NonZeroI32;
 use std::panic::{self, AssertUnwindSafe};
 
-use super::{cvt, retry_on_intr, Pid};
+use super::{cvt, fork_generation, retry_on_intr, Pid};
 
 /// A signal number, as passed to [`kill`] or [`pidfd_send_signal`](super::pidfd_send_signal).
 ///
@@ -168,6 +168,12 @@ pub enum Fork {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub unsafe fn fork() -> io::Result<Fork> {
+    // A `Once` that another thread is completing at the instant of the fork stays "running" for
+    // ever in the child, whose first call that needs it then hangs: a pool worker hung in its
+    // first queue call that way, with the handler `fork_generation` installs on first use. Its
+    // `call_once` returns only once the handler is registered, so after this line the child
+    // inherits it complete (and the handler counts this fork).
+    fork_generation();
     // SAFETY: `fork` has no memory preconditions of its own; the hazards it creates in the
     // child are the caller's obligations, stated under `# Safety` above.
     let pid = cvt(unsafe { libc::fork() })?;

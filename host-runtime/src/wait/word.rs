@@ -340,7 +340,8 @@ pub(crate) struct Stall {
     next_ms: AtomicU64,
 }
 
-fn epoch() -> Instant {
+/// The time [`Stall`] counts from: the first call's (a child forked after it shares it).
+pub(crate) fn epoch() -> Instant {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
     *EPOCH.get_or_init(Instant::now)
 }
