@@ -147,3 +147,19 @@ impl std::error::Error for DecodeError {
             .map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
+
+/// Checks that `ours`, a decode of `bytes` as a `T`, is postcard's own: the same value and
+/// rest, or the same error.
+#[cfg(test)]
+pub(crate) fn same_as_postcard<T>(bytes: &[u8], ours: Result<(T, &[u8]), postcard::Error>)
+where
+    T: serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+{
+    let theirs = postcard::take_from_bytes::<T>(bytes);
+    assert_eq!(
+        ours,
+        theirs,
+        "{} from {bytes:x?}",
+        std::any::type_name::<T>()
+    );
+}

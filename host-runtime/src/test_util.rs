@@ -19,3 +19,15 @@ pub(crate) fn watchdog(secs: u64, body: impl FnOnce() + Send + 'static) {
         Err(_) => panic!("watchdog: test body did not finish within {secs} s"),
     }
 }
+
+/// A xorshift64 generator started at `seed` (not 0): cheap, repeatable numbers for tests.
+// Used by unit tests only; the integration tests include this file too (`tests/common`).
+#[allow(dead_code)]
+pub(crate) fn xorshift(mut x: u64) -> impl FnMut() -> u64 {
+    move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    }
+}

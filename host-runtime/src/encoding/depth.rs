@@ -417,14 +417,7 @@ mod tests {
 
     /// Decodes `bytes` as a `T` both ways: the same value and rest, or the same error.
     fn same_decode<T: DeserializeOwned + PartialEq + fmt::Debug>(bytes: &[u8]) {
-        let ours = take_from_bytes::<T>(bytes);
-        let theirs = postcard::take_from_bytes::<T>(bytes);
-        assert_eq!(
-            ours,
-            theirs,
-            "{} from {bytes:x?}",
-            std::any::type_name::<T>()
-        );
+        crate::encoding::same_as_postcard(bytes, take_from_bytes::<T>(bytes));
     }
 
     #[test]
@@ -446,13 +439,7 @@ mod tests {
             }
         }
         // Random bytes: lengths that often fit, bytes often ASCII, sometimes not UTF-8.
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = crate::test_util::xorshift(0x9e37_79b9_7f4a_7c15);
         let rounds = if cfg!(miri) { 50 } else { 20_000 };
         for _ in 0..rounds {
             let len = (next() % 24) as usize;

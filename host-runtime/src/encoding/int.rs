@@ -160,27 +160,14 @@ mod tests {
 
     /// Decodes `bytes` as a `T` both ways: the same value and rest, or the same error.
     fn same_decode<T: DeserializeOwned + PartialEq + Debug>(bytes: &[u8]) {
-        let ours = take_int::<T>(bytes).expect("an integer type");
-        let theirs = postcard::take_from_bytes::<T>(bytes);
-        assert_eq!(
-            ours,
-            theirs,
-            "{} from {bytes:x?}",
-            std::any::type_name::<T>()
-        );
+        crate::encoding::same_as_postcard(bytes, take_int::<T>(bytes).expect("an integer type"));
     }
 
     #[test]
     fn random_bytes_decode_as_postcard_decodes_them() {
         // xorshift; bytes biased to continuation bytes and small last bytes, so that varints
         // often run to their full length.
-        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = crate::test_util::xorshift(0x2545_f491_4f6c_dd1d);
         let rounds = if cfg!(miri) { 50 } else { 20_000 };
         for _ in 0..rounds {
             let len = (next() % 13) as usize;

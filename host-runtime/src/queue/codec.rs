@@ -192,24 +192,32 @@ pub(crate) fn decode_message<T: DeserializeOwned>(message: Message<'_>) -> Resul
         Message::Blob(chunks, offset, len) if payload::is_payload::<T>() => {
             read_payload(chunks, offset, len)
         }
-        Message::Blob(chunks, offset, len) => {
-            let kept = DECODE_BUF.with(|buf| {
-                let mut buf = buf.try_borrow_mut().ok().filter(|_| len <= KEPT_BUF)?;
-                if buf.len() < len {
-                    buf.resize(len, 0);
-                }
-                let copy = &mut buf[..len];
-                chunks.read(offset, copy);
-                Some(decode_all::<T>(copy))
-            });
-            kept.unwrap_or_else(|| {
-                // Too long to keep, or re-entered from a `Deserialize` impl.
-                let mut buf = vec![0; len];
-                chunks.read(offset, &mut buf);
-                decode_all::<T>(&buf)
-            })
-        }
+        Message::Blob(chunks, offset, len) => with_copy(chunks, offset, len, decode_all::<T>),
     }
+}
+
+/// Runs `f` on a private copy of the `len` bytes at `offset` in `chunks`: in this thread's
+/// kept buffer when it is free and long enough, else in a new one.
+fn with_copy<R>(chunks: &SharedBytes, offset: usize, len: usize, f: impl FnOnce(&[u8]) -> R) -> R {
+    let mut f = Some(f);
+    let kept = DECODE_BUF.with(|buf| {
+        let mut buf = buf.try_borrow_mut().ok().filter(|_| len <= KEPT_BUF)?;
+        if buf.len() < len {
+            buf.resize(len, 0);
+        }
+        let copy = &mut buf[..len];
+        chunks.read(offset, copy);
+        f.take().map(|f| f(copy))
+    });
+    kept.unwrap_or_else(|| {
+        // Too long to keep, or re-entered from a `Deserialize` impl.
+        let Some(f) = f.take() else {
+            unreachable!("`f` runs at most once, and then `kept` holds its result")
+        };
+        let mut buf = vec![0; len];
+        chunks.read(offset, &mut buf);
+        f(&buf)
+    })
 }
 
 /// [`decode_message`] into `place`, reusing what it owns where it can: a long `Vec<u8>` is
@@ -246,20 +254,7 @@ pub(crate) fn decode_message_into<T: DeserializeOwned>(
             unreachable!("a byte payload is a Vec<u8> or a String")
         }
         Message::Blob(chunks, offset, len) => {
-            let kept = DECODE_BUF.with(|buf| {
-                let mut buf = buf.try_borrow_mut().ok().filter(|_| len <= KEPT_BUF)?;
-                if buf.len() < len {
-                    buf.resize(len, 0);
-                }
-                let copy = &mut buf[..len];
-                chunks.read(offset, copy);
-                Some(decode_all_into(copy, &mut *place))
-            });
-            kept.unwrap_or_else(|| {
-                let mut buf = vec![0; len];
-                chunks.read(offset, &mut buf);
-                decode_all_into(&buf, place)
-            })
+            with_copy(chunks, offset, len, |copy| decode_all_into(copy, place))
         }
     }
 }
