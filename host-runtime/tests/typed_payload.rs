@@ -241,6 +241,21 @@ fn hostile_nesting_is_a_decode_error_not_a_stack_overflow() {
     });
 }
 
+/// Garbled messages for a byte payload (`Vec<u8>`, `String`) and the error kind each must give;
+/// `long_msg` is a well-formed long one (5,000 bytes) to cut or extend.
+fn garbled_cases(long_msg: &[u8]) -> Vec<(&'static str, Vec<u8>, DecodeErrorKind)> {
+    use DecodeErrorKind::*;
+    vec![
+        ("empty", vec![], Truncated),
+        ("short", vec![10, 1, 2, 3], Truncated),
+        ("endless-varint", vec![0xff; 12], Invalid),
+        ("trailing", vec![2, 1, 2, 3], TrailingBytes),
+        ("long-truncated", long_msg[..3000].to_vec(), Truncated),
+        ("long-trailing", [long_msg, &[0, 0]].concat(), TrailingBytes),
+        ("long-endless-varint", vec![0x80; 300], Invalid),
+    ]
+}
+
 #[test]
 fn garbled_byte_payloads_are_decode_errors() {
     watchdog(|| {
@@ -249,20 +264,8 @@ fn garbled_byte_payloads_are_decode_errors() {
         let s = typed_and_raw::<String>("garbled-s");
         let long_msg = wire(&bytes(5000, 0));
         // Inline and blob messages alike (never 112 bytes long: a descriptor's length).
-        let cases: Vec<(&str, Vec<u8>, DecodeErrorKind)> = vec![
-            ("empty", vec![], Truncated),
-            ("short", vec![10, 1, 2, 3], Truncated),
-            ("endless-varint", vec![0xff; 12], Invalid),
-            ("trailing", vec![2, 1, 2, 3], TrailingBytes),
-            ("long-truncated", long_msg[..3000].to_vec(), Truncated),
-            (
-                "long-trailing",
-                [&long_msg[..], &[0, 0]].concat(),
-                TrailingBytes,
-            ),
-            ("long-endless-varint", vec![0x80; 300], Invalid),
-            ("unfinished-varint", vec![0x80; 5], Truncated),
-        ];
+        let mut cases = garbled_cases(&long_msg);
+        cases.push(("unfinished-varint", vec![0x80; 5], Truncated));
         for (tag, msg, kind) in &cases {
             assert_eq!(decode_kind(&v, msg), *kind, "Vec<u8>: {tag}");
             assert_eq!(decode_kind(&s, msg), *kind, "String: {tag}");
@@ -543,19 +546,7 @@ fn get_into_refuses_garbled_messages_as_get_does() {
             msg[last] = 0xff;
             msg
         };
-        let cases: Vec<(&str, Vec<u8>, DecodeErrorKind)> = vec![
-            ("empty", vec![], Truncated),
-            ("short", vec![10, 1, 2, 3], Truncated),
-            ("endless-varint", vec![0xff; 12], Invalid),
-            ("trailing", vec![2, 1, 2, 3], TrailingBytes),
-            ("long-truncated", long_msg[..3000].to_vec(), Truncated),
-            (
-                "long-trailing",
-                [&long_msg[..], &[0, 0]].concat(),
-                TrailingBytes,
-            ),
-            ("long-endless-varint", vec![0x80; 300], Invalid),
-        ];
+        let cases = garbled_cases(&long_msg);
         let (mut vp, mut sp, mut up) = (vec![1u8; 10], "x".repeat(10), 5u64);
         let mut tp = (1u64, 1.0f64, "x".to_string());
         for (tag, msg, kind) in &cases {
