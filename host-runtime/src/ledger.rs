@@ -225,7 +225,7 @@ impl Ledger {
             entries > 0 && entries < SLOT_MASK as usize - 1,
             "bad entry count"
         );
-        HANDLERS.call_once(|| register_fork_handlers(prepare, parent, child));
+        install_fork_handlers();
         let shared = Arc::new(Shared {
             bytes,
             base,
@@ -377,6 +377,14 @@ impl Drop for Shared {
         self.identity(entry).store(0, Relaxed);
         let _ = owner.compare_exchange(seen, seen & !(STATE_MASK | PID_MASK), Release, Relaxed);
     }
+}
+
+/// Registers the ledgers' `pthread_atfork` handlers, once per process (the first ledger made
+/// does it). [`Process::start`](crate::Process::start) calls it before its fork: a child must
+/// not inherit the `Once` half set by another thread, or its first ledger would wait for it
+/// for ever.
+pub(crate) fn install_fork_handlers() {
+    HANDLERS.call_once(|| register_fork_handlers(prepare, parent, child));
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@
 
 use std::fs;
 use std::io;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 const START_BITS: u32 = 40;
 const START_MASK: u64 = (1 << START_BITS) - 1;
@@ -99,21 +99,32 @@ fn threads(pid: u32) -> io::Result<Option<u64>> {
 }
 
 /// The low 24 bits of this process's pid namespace inode (0 if unknown).
+///
+/// Read once per process and kept in an atomic word, not a `OnceLock`: threads that race to
+/// read it store the same value, and no thread ever waits for another's first read (a child
+/// forked while another thread of its parent was inside a `OnceLock`'s initialisation would
+/// wait for it for ever).
 pub(crate) fn namespace() -> u64 {
-    static NS: OnceLock<u64> = OnceLock::new();
-    *NS.get_or_init(|| {
-        // "pid:[4026531836]"
-        fs::read_link("/proc/self/ns/pid")
-            .ok()
-            .and_then(|link| {
-                let link = link.to_string_lossy().into_owned();
-                link.strip_prefix("pid:[")?
-                    .strip_suffix(']')?
-                    .parse::<u64>()
-                    .ok()
-            })
-            .map_or(0, |inode| inode & 0xff_ffff)
-    })
+    /// Not read yet: no namespace has it (the value is 24 bits).
+    const UNREAD: u64 = u64::MAX;
+    static NS: AtomicU64 = AtomicU64::new(UNREAD);
+    let ns = NS.load(Relaxed);
+    if ns != UNREAD {
+        return ns;
+    }
+    // "pid:[4026531836]"
+    let ns = fs::read_link("/proc/self/ns/pid")
+        .ok()
+        .and_then(|link| {
+            let link = link.to_string_lossy().into_owned();
+            link.strip_prefix("pid:[")?
+                .strip_suffix(']')?
+                .parse::<u64>()
+                .ok()
+        })
+        .map_or(0, |inode| inode & 0xff_ffff);
+    NS.store(ns, Relaxed);
+    ns
 }
 
 /// This process's identity (see the module docs); 0 if `/proc` cannot tell.

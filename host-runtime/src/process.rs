@@ -179,10 +179,11 @@
 //! - **This module's own state** (the identity behind [`current_process`] and
 //!   [`parent_process`], the registry behind [`active_children`], the forkserver connection)
 //!   is locked across the fork the same way.
-//! - **This crate's values set on first use** (the fork counter's `pthread_atfork` handler,
-//!   the stall check's clock origin, the pid namespace): set before the fork, so a child
-//!   never waits on one that another thread was setting at that instant (it used to hang a
-//!   pool worker in its first queue call).
+//! - **This crate's values set on first use**: the `pthread_atfork` handlers (the fork
+//!   counter's, the ledgers') are registered before the fork, so a child never waits on a
+//!   registration another thread was making at that instant (it used to hang a pool worker in
+//!   its first queue call); the other per-process values (the pid namespace, the executable's
+//!   identity) are atomic words that threads racing to set them set alike, with no waiting.
 //!
 //! What stays unsafe to do in the child of a multi-threaded parent (it may deadlock):
 //!

@@ -150,10 +150,12 @@ impl Process {
         let mut target = slot.take();
 
         install_child_panic_hook();
-        // Lazily initialised values a child may need, set now: one that another thread is
-        // setting at the instant of the fork would never be finished in the child, which would
-        // hang on its first use (see `sys::fork`, which does the same for `fork_generation`).
-        let _ = (crate::wait::word::epoch(), crate::liveness::namespace());
+        // A `Once` that another thread is completing at the instant of the fork stays "running"
+        // in the child for ever, and hangs the child's first use of it: the ledgers' fork
+        // handlers are the one of this crate a child may need (`sys::fork` does the same for
+        // `fork_generation`'s; the crate's other per-process values are atomic words that no
+        // one waits on).
+        crate::ledger::install_fork_handlers();
         let parent = sys::getpid();
         let daemon = self.daemon;
 
@@ -569,5 +571,66 @@ mod tests {
         assert!(matches!(p.kill(), Err(ProcessError::NotStarted)));
         assert_eq!(p.exitcode(), None);
         assert!(!p.is_alive());
+    }
+
+    /// Every process-wide value of this crate that a thread may have to *wait* for another
+    /// thread to set (`Once`, `OnceLock`, `LazyLock`: a child forked while another thread was
+    /// setting one would wait for ever) is completed by the forking thread before it forks.
+    /// A new one must be added here with who completes it, or be an atomic word instead.
+    #[test]
+    fn every_lazily_set_static_is_set_before_a_fork() {
+        // (file, static): completed before every fork of `Process::start` by
+        const KNOWN: [(&str, &str); 3] = [
+            // `sys::fork` (`fork_generation`), under `Process::start` and `fork_run`;
+            ("sys/atfork.rs", "INSTALL"),
+            // `Process::start` (`ledger::install_fork_handlers`);
+            ("ledger/fork.rs", "HANDLERS"),
+            // `Process::start` (`install_child_panic_hook`).
+            ("process/panic_hook.rs", "PANIC_HOOK"),
+        ];
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut found = Vec::new();
+        let mut dirs = vec![root.clone()];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                let file = path
+                    .strip_prefix(&root)
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .to_owned();
+                for line in text.lines().map(str::trim_start) {
+                    let Some((head, ty)) = line.split_once(':') else {
+                        continue;
+                    };
+                    let Some(name) = head
+                        .split_whitespace()
+                        .skip_while(|w| *w != "static")
+                        .nth(1)
+                    else {
+                        continue;
+                    };
+                    if ["Once", "OnceLock", "LazyLock"]
+                        .iter()
+                        .any(|t| ty.contains(&format!("{t} ")) || ty.contains(&format!("{t}<")))
+                    {
+                        found.push((file.clone(), name.to_owned()));
+                    }
+                }
+            }
+        }
+        found.sort();
+        let mut known: Vec<_> = KNOWN
+            .iter()
+            .map(|(f, n)| (f.to_string(), n.to_string()))
+            .collect();
+        known.sort();
+        assert_eq!(found, known);
     }
 }

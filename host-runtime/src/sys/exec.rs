@@ -10,6 +10,8 @@ use std::ffi::{CStr, CString};
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize};
 
 use super::{cvt, cvt_long, Pid, Signal};
 
@@ -21,7 +23,7 @@ pub enum ExecReady<'a> {
     /// Writes one byte (`b'r'`) to this descriptor (errors ignored).
     Write(BorrowedFd<'a>),
     /// Stores 1 into this word (Release) and wakes one waiter on it (a shared futex).
-    Wake(&'a std::sync::atomic::AtomicU32),
+    Wake(&'a AtomicU32),
 }
 
 /// Size of the child's stack in [`spawn_exec`]: it runs a few system calls in one frame.
@@ -96,7 +98,7 @@ extern "C" fn exec_child(arg: *mut libc::c_void) -> libc::c_int {
         Some(ExecReady::Wake(word)) => {
             // Release: pairs with the parent's Acquire load of the word (publishes nothing
             // else; the order only makes the word's meaning plain).
-            word.store(1, std::sync::atomic::Ordering::Release);
+            word.store(1, Release);
             let _ = super::futex::futex_wake(word, 1);
         }
         None => {}
@@ -292,16 +294,27 @@ fn object_base(addr: usize) -> Option<usize> {
 /// `getauxval(AT_ENTRY)`); `None` if the loader can't tell. Looked up once per process: the
 /// main executable is loaded once, before any code of ours runs, and never moves (a child made
 /// by `execve` starts with empty statics; a forked one is the same program at the same place).
+///
+/// This module's per-process answers are kept in atomic words, not `OnceLock`s: threads that
+/// race to look one up store the same answer, and none ever waits for another (a child forked
+/// while another thread of its parent was inside a `OnceLock`'s initialisation would wait for
+/// it for ever).
 fn main_base() -> Option<usize> {
-    static BASE: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
-    *BASE.get_or_init(|| {
-        // SAFETY: `getauxval` reads the auxiliary vector; an absent entry gives 0.
-        let entry = unsafe { libc::getauxval(libc::AT_ENTRY) } as usize;
-        if entry == 0 {
-            return None;
-        }
-        object_base(entry)
-    })
+    /// Not looked up yet; `NONE`: the loader can't tell. Neither is an object's start (a
+    /// page boundary, never the null page).
+    const UNKNOWN: usize = 0;
+    const NONE: usize = 1;
+    static BASE: AtomicUsize = AtomicUsize::new(UNKNOWN);
+    match BASE.load(Relaxed) {
+        UNKNOWN => {}
+        NONE => return None,
+        base => return Some(base),
+    }
+    // SAFETY: `getauxval` reads the auxiliary vector; an absent entry gives 0.
+    let entry = unsafe { libc::getauxval(libc::AT_ENTRY) } as usize;
+    let base = (entry != 0).then(|| object_base(entry)).flatten();
+    BASE.store(base.filter(|&b| b > NONE).unwrap_or(NONE), Relaxed);
+    base
 }
 
 /// Whether the code at `addr` belongs to the main executable (the object that holds the
@@ -314,8 +327,16 @@ pub(crate) fn in_main_executable(addr: usize) -> bool {
 /// Whether this crate's [`anchor`] is in the main executable: looked up once per process (the
 /// answer can't change, see [`main_base`]).
 fn anchor_in_main_executable() -> bool {
-    static IN_MAIN: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *IN_MAIN.get_or_init(|| in_main_executable(anchor as EntryFn as usize))
+    /// 0: not looked up yet; 1: no; 2: yes.
+    static IN_MAIN: AtomicU8 = AtomicU8::new(0);
+    match IN_MAIN.load(Relaxed) {
+        0 => {
+            let yes = in_main_executable(anchor as EntryFn as usize);
+            IN_MAIN.store(1 + u8::from(yes), Relaxed);
+            yes
+        }
+        known => known == 2,
+    }
 }
 
 /// Looks up, once, what [`ExecEntry::run`] checks in every run: this process's executable
@@ -345,12 +366,22 @@ impl ExeId {
     /// This process's executable (`stat("/proc/self/exe")`), read once per process (a
     /// process's executable never changes; a child made by `execve` starts with empty statics).
     pub(crate) fn current() -> io::Result<ExeId> {
-        static CURRENT: std::sync::OnceLock<ExeId> = std::sync::OnceLock::new();
-        if let Some(id) = CURRENT.get() {
-            return Ok(*id);
+        // `READ` is set after the two words it vouches for (Release, paired with the Acquire
+        // below); racing threads store the same two values, so a reader never sees a mix.
+        static DEV: AtomicU64 = AtomicU64::new(0);
+        static INO: AtomicU64 = AtomicU64::new(0);
+        static READ: AtomicBool = AtomicBool::new(false);
+        if READ.load(Acquire) {
+            return Ok(ExeId {
+                dev: DEV.load(Relaxed),
+                ino: INO.load(Relaxed),
+            });
         }
         let id = Self::read()?;
-        Ok(*CURRENT.get_or_init(|| id))
+        DEV.store(id.dev, Relaxed);
+        INO.store(id.ino, Relaxed);
+        READ.store(true, Release);
+        Ok(id)
     }
 
     fn read() -> io::Result<ExeId> {
@@ -394,16 +425,15 @@ impl ExecEntry {
         // function again and again asks the dynamic loader once. Only addresses in the main
         // executable are stored, which is never unloaded, so no other object can come to hold
         // one of them. Relaxed: the word is the whole state.
-        static LAST_IN_MAIN: std::sync::atomic::AtomicUsize =
-            std::sync::atomic::AtomicUsize::new(0);
-        let known = LAST_IN_MAIN.load(std::sync::atomic::Ordering::Relaxed) == f;
+        static LAST_IN_MAIN: AtomicUsize = AtomicUsize::new(0);
+        let known = LAST_IN_MAIN.load(Relaxed) == f;
         if !anchor_in_main_executable() || !(known || in_main_executable(f)) {
             return Err(io::Error::new(
                 io::ErrorKind::Unsupported,
                 "spawn needs the function and host-runtime linked into the main executable",
             ));
         }
-        LAST_IN_MAIN.store(f, std::sync::atomic::Ordering::Relaxed);
+        LAST_IN_MAIN.store(f, Relaxed);
         Ok(ExecEntry {
             offset: (f as i64).wrapping_sub(a as i64),
             exe: ExeId::current()?,

@@ -5,7 +5,6 @@
 use std::cell::Cell;
 use std::io;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
-use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -14,6 +13,7 @@ use ipc_core::WaitWord;
 use super::backoff::{woke_sleeper, Backoff, Policy};
 use super::deadline::Deadline;
 use crate::sys::futex::{futex_wait, futex_wake};
+use crate::sys::monotonic_ns;
 
 /// The first sleep of a [`block_on_marked`] wait whose mark failed (a waker may have missed it:
 /// a put is being written where the get waits); it doubles up to [`BUSY_SLEEP_MAX`] while the
@@ -336,14 +336,8 @@ impl Wait<'_> {
 /// Rate limit for the dead-participant check after failed non-blocking calls (a caller that
 /// polls with `get_nowait` never sleeps in [`block_on`], so it would never check otherwise).
 pub(crate) struct Stall {
-    /// Milliseconds since [`epoch`] after which the next check is due.
+    /// The `CLOCK_MONOTONIC` millisecond after which the next check is due.
     next_ms: AtomicU64,
-}
-
-/// The time [`Stall`] counts from: the first call's (a child forked after it shares it).
-pub(crate) fn epoch() -> Instant {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    *EPOCH.get_or_init(Instant::now)
 }
 
 impl Stall {
@@ -361,7 +355,9 @@ impl Stall {
 
     /// Whether a check is due; if so, the next one is due a [`STALL_CHECK`] from now.
     pub(crate) fn due(&self) -> bool {
-        let now = epoch().elapsed().as_millis() as u64;
+        // The machine's clock, not one counted from a first use: nothing lazily set that a
+        // child forked mid-initialisation could wait on for ever.
+        let now = monotonic_ns() / 1_000_000;
         let next = self.next_ms.load(Relaxed);
         now >= next
             && self
