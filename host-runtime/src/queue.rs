@@ -199,7 +199,7 @@ pub use error::{
 use layout::item_type;
 use raw::{get_never_waits, put_never_waits};
 pub use raw::{Batch, BatchIter, PutManyError, QueueStats, RawQueue, SizeClassStats, Waiters};
-pub(crate) use raw::{GetFail, Hooks, Message, PutFail};
+pub(crate) use raw::{GetFail, Hooks, Message, Parts, PutFail};
 
 // Python's other queue types, and the draining iterators.
 pub use iter::{RawTryIter, TryIter};

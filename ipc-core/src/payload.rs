@@ -164,6 +164,87 @@ impl Payload {
         self.store(full, word);
     }
 
+    /// Writes `head` then `body` (together ≤ `len` bytes) at the payload's start, as
+    /// [`write_prefix`](Self::write_prefix) writes their concatenation, without staging it:
+    /// each word is stored once, built from the bytes it holds (past the word the head ends
+    /// in, each is one unaligned load from `body`). Nothing is read from the slot.
+    #[inline(always)]
+    pub(crate) fn write_parts(&self, head: &[u8], body: &[u8]) {
+        assert!(head.len() + body.len() <= self.len);
+        if head.len() >= W {
+            return self.write_parts_long_head(head, body);
+        }
+        self.write_parts_from(0, head, body);
+    }
+
+    /// [`write_parts`](Self::write_parts) of a head of a word or more: its whole words as
+    /// they are, then the rest.
+    #[cold]
+    #[inline(never)]
+    fn write_parts_long_head(&self, head: &[u8], body: &[u8]) {
+        let skip = head.len() / W;
+        let hp = head.as_ptr();
+        for i in 0..skip {
+            // SAFETY: bytes `i * W..(i + 1) * W` lie in `head` (i < head.len() / W).
+            self.store(i, unsafe { hp.add(i * W).cast::<Word>().read_unaligned() });
+        }
+        self.write_parts_from(skip, &head[skip * W..], body);
+    }
+
+    /// Writes `head` (shorter than a word) then `body` from word `at` on (checked by the
+    /// caller: `at * W + head.len() + body.len() ≤ len`).
+    #[inline(always)]
+    fn write_parts_from(&self, at: usize, head: &[u8], body: &[u8]) {
+        let (h, b) = (head.len(), body.len());
+        debug_assert!(h < W && at * W + h + b <= self.len);
+        let n = h + b;
+        let s = body.as_ptr();
+        // Word 0: the head, then the first `W - h` bytes of `body` (fewer if it is shorter),
+        // zeros after.
+        let mut first = [0; W];
+        copy_short(head, &mut first[..h]);
+        if b >= W {
+            // SAFETY: b ≥ W, so bytes `0..W` lie in `body`.
+            let start = unsafe { s.cast::<Word>().read_unaligned() };
+            // Its first `W - h` bytes moved up past the head (little-endian values).
+            let first = Word::from_ne_bytes(first).to_le();
+            self.store(at, (first | (start.to_le() << (8 * h))).to_le());
+        } else {
+            if n == 0 {
+                return;
+            }
+            let k = (W - h).min(b);
+            copy_short(body, &mut first[h..h + k]);
+            self.store(at, Word::from_ne_bytes(first));
+            if n <= W {
+                return;
+            }
+        }
+        // Word i ≥ 1 holds bytes `i * W - h..` of `body`.
+        let full = n / W;
+        for i in 1..full {
+            // SAFETY: `i * W - h + W ≤ full * W - h ≤ n - h = b`: the bytes lie in `body`.
+            self.store(at + i, unsafe {
+                s.add(i * W - h).cast::<Word>().read_unaligned()
+            });
+        }
+        let rest = n % W;
+        if rest == 0 {
+            return;
+        }
+        // The last `rest` bytes of `body`, zeros after (as `write_prefix`'s last word).
+        let word = if b >= W {
+            // SAFETY: b ≥ W, so bytes `b - W..b` lie in `body`.
+            let tail = unsafe { s.add(b - W).cast::<Word>().read_unaligned() };
+            (tail.to_le() >> (8 * (W - rest))).to_le()
+        } else {
+            let mut bytes = [0; W];
+            copy_short(&body[b - rest..], &mut bytes[..rest]);
+            Word::from_ne_bytes(bytes)
+        };
+        self.store(at + full, word);
+    }
+
     /// Copies bytes `offset..offset + dst.len()` (in bounds) into `dst`.
     pub(crate) fn read_range(&self, offset: usize, dst: &mut [u8]) {
         if offset == 0 {
@@ -448,6 +529,32 @@ impl SlotWriter<'_> {
     #[inline]
     pub fn write(&mut self, src: &[u8]) -> usize {
         self.write_at(0, src)
+    }
+
+    /// Writes `head` then `body` at the start of the message, as one block: a message made of
+    /// a short header (e.g. a length) and a body, written without first copying the two into
+    /// one buffer. Bytes of the slot's last written word past the body are zeroed (they lie
+    /// past the message, or are written next).
+    ///
+    /// # Panics
+    ///
+    /// If `head.len() + body.len()` is more than [`len`](Self::len).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use ipc_core::{ByteQueue, Config, Region};
+    /// # let mut region = Box::new(Region::<4096>::new());
+    /// let queue = ByteQueue::init(region.as_mut_slice(), Config::new(4, 16))?;
+    /// queue.try_push_with(6, |slot| slot.write_parts(&[5], b"hello"))?;
+    /// let mut buf = [0; 16];
+    /// assert_eq!(queue.try_pop(&mut buf)?, 6);
+    /// assert_eq!(buf[..6], *b"\x05hello");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub fn write_parts(&mut self, head: &[u8], body: &[u8]) {
+        self.payload.write_parts(head, body);
     }
 
     /// Writes `src` at `offset`, as much as fits, and returns how many bytes it wrote (0 if

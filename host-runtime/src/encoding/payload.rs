@@ -73,7 +73,7 @@ impl Varint {
 /// Reads a varint length from the start of `bytes`: the length and the varint's size. As
 /// postcard's: `DeserializeUnexpectedEnd` if `bytes` ends inside it, `DeserializeBadVarint` if
 /// it is longer than a `u64`'s or overflows one.
-#[inline]
+#[inline(always)]
 pub(crate) fn read_varint(bytes: &[u8]) -> Result<(usize, usize), Error> {
     let (n, at) = super::int::read_uvarint(bytes, 64)?;
     let n = usize::try_from(n).map_err(|_| Error::DeserializeBadVarint)?;

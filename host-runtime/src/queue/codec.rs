@@ -4,8 +4,9 @@
 //!
 //! **Put.** An integer item (`u64`, `u32`, `usize`, `i64`, `i32`: `crate::encoding::int`) is its
 //! postcard varint, put as it is. A byte payload (`Vec<u8>`, `String`: `crate::encoding`'s fast
-//! path) is its varint length and its bytes: copied as two blocks into a stack buffer (a short
-//! message) or straight into the blob chunk (a long one). Any other item is encoded with postcard
+//! path) is its varint length and its bytes, written straight into the claimed ring slot (a
+//! short message: one store per word, built from the two, `ipc_core::SlotWriter::write_parts`)
+//! or copied as two blocks into the blob chunk (a long one). Any other item is encoded with postcard
 //! into a stack buffer of the ring slot's size (a reused per-thread one if the queue's inline size
 //! is larger than the default); one that does not fit is encoded into a per-thread buffer reused
 //! from put to put (up to [`KEPT_BUF`] bytes), then copied into a blob chunk as one block.
@@ -27,7 +28,7 @@ use std::mem::MaybeUninit;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{Hooks, Message, PutFail, RawQueue, MAX_INLINE};
+use super::{Hooks, Message, Parts, PutFail, RawQueue, MAX_INLINE};
 use crate::encoding::int;
 use crate::encoding::payload::{self, Varint, VARINT_MAX};
 use crate::encoding::{DecodeError, EncodeError};
@@ -128,7 +129,7 @@ pub(crate) fn put_item<T: Serialize + ?Sized, H: Hooks>(
         let len = buf.len();
         if len <= inline_max {
             // Only when re-entered (see above), with a large inline size.
-            return queue.put_inline_with(buf, deadline, hooks);
+            return queue.put_inline_with(&buf[..], deadline, hooks);
         }
         queue.put_blob_with(len, deadline, hooks, |chunks, offset| {
             chunks.write(offset, buf);
@@ -148,7 +149,8 @@ pub(crate) fn put_item<T: Serialize + ?Sized, H: Hooks>(
         .unwrap_or_else(|| put(&mut Vec::new()))
 }
 
-/// Puts a byte payload: its varint length, then its bytes, in two block copies.
+/// Puts a byte payload: its varint length, then its bytes, in two block copies: straight
+/// into the claimed ring slot (a short message: [`Parts`]) or into the blob chunk (a long one).
 #[inline]
 fn put_payload<H: Hooks>(
     queue: &RawQueue,
@@ -160,17 +162,11 @@ fn put_payload<H: Hooks>(
     let prefix = prefix.as_bytes();
     let len = prefix.len() + bytes.len();
     if len <= queue.inline_max() {
-        if len <= SHORT_STACK {
-            let mut buf = [0u8; SHORT_STACK];
-            buf[..prefix.len()].copy_from_slice(prefix);
-            buf[prefix.len()..len].copy_from_slice(bytes);
-            return queue.put_inline_with(&buf[..len], deadline, hooks);
-        }
-        // A queue built with a larger inline size than the default.
-        let mut buf = Vec::with_capacity(len);
-        buf.extend_from_slice(prefix);
-        buf.extend_from_slice(bytes);
-        return queue.put_inline_with(&buf, deadline, hooks);
+        let parts = Parts {
+            head: prefix,
+            body: bytes,
+        };
+        return queue.put_inline_with(&parts, deadline, hooks);
     }
     queue.put_blob_with(len, deadline, hooks, |chunks, offset| {
         chunks.write(offset, prefix);

@@ -43,7 +43,7 @@ use crate::wait::{Deadline, Stall};
 
 pub use batch::{Batch, BatchIter, PutManyError};
 pub(crate) use get::{get_never_waits, GetFail, Message};
-pub(crate) use put::{put_never_waits, PutFail};
+pub(crate) use put::{put_never_waits, Parts, PutFail};
 pub(crate) use waiting::Hooks;
 
 /// A multi-producer, multi-consumer queue of byte messages in memory shared between processes:

@@ -179,6 +179,15 @@ fn payload_copies_every_length_and_offset() {
             let mut out = [0u8; MAX];
             assert_eq!(q.try_pop(&mut out), Ok(len));
             assert_eq!(&out[..len], message, "split at {split} of {len}");
+
+            // The same split as a header and a body, written at once.
+            q.try_push_with(len, |slot| {
+                slot.write_parts(&message[..split], &message[split..]);
+            })
+            .unwrap();
+            let mut out = [0u8; MAX];
+            assert_eq!(q.try_pop(&mut out), Ok(len));
+            assert_eq!(&out[..len], message, "parts split at {split} of {len}");
         }
     }
 }

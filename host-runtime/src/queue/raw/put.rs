@@ -7,7 +7,7 @@
 use std::sync::atomic::Ordering::Relaxed;
 
 use ipc_core::crash;
-use ipc_core::PushError;
+use ipc_core::{PushError, SlotWriter};
 
 use super::repair::Waiting;
 use super::waiting::{Hooks, NoHooks, FREED, NOT_FULL};
@@ -16,6 +16,7 @@ use crate::encoding::EncodeError;
 use crate::queue::blob::{Descriptor, Lease, LeaseGuard, NONCE_MASK};
 use crate::queue::error::{PutError, RawPutError};
 use crate::queue::layout::word;
+use crate::shared::member::Claimer;
 use crate::shared::region::SharedBytes;
 use crate::wait::{block_on_with, wake_one, Deadline};
 
@@ -56,6 +57,60 @@ impl PutFail {
     }
 }
 
+/// A message for [`RawQueue::put_inline_with`]: its bytes as one slice, or in parts that are
+/// written straight into the claimed slot (no staging buffer).
+pub(crate) trait Inline {
+    /// The message's length.
+    fn len(&self) -> usize;
+    /// Writes the message into a claimed slot of [`len`](Self::len) bytes.
+    fn write(&self, slot: &mut SlotWriter<'_>);
+    /// Pushes the message as `ring`'s `try_push_notify` does (`true`: wake a getter).
+    fn push_notify(&self, ring: &Claimer<'_>) -> Result<bool, PushError>;
+}
+
+impl Inline for [u8] {
+    #[inline(always)]
+    fn len(&self) -> usize {
+        <[u8]>::len(self)
+    }
+
+    #[inline(always)]
+    fn write(&self, slot: &mut SlotWriter<'_>) {
+        slot.write(self);
+    }
+
+    #[inline(always)]
+    fn push_notify(&self, ring: &Claimer<'_>) -> Result<bool, PushError> {
+        ring.try_push_notify(self)
+    }
+}
+
+/// A message made of a short header and a body (a byte payload's varint length and its
+/// bytes), written into the slot as one block by [`SlotWriter::write_parts`].
+pub(crate) struct Parts<'a> {
+    pub(crate) head: &'a [u8],
+    pub(crate) body: &'a [u8],
+}
+
+impl Inline for Parts<'_> {
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.head.len() + self.body.len()
+    }
+
+    #[inline(always)]
+    fn write(&self, slot: &mut SlotWriter<'_>) {
+        slot.write_parts(self.head, self.body);
+    }
+
+    #[inline(always)]
+    fn push_notify(&self, ring: &Claimer<'_>) -> Result<bool, PushError> {
+        ring.try_push_with(self.len(), |slot| self.write(slot))?;
+        // As `try_push_notify` after its push.
+        Ok(ring.queue().not_empty().notify_marked())
+    }
+}
+
 /// The `waited` of a put without deadline, which waits until it succeeds or fails otherwise.
 pub(crate) fn put_never_waits<T, E>(_: T) -> E {
     unreachable!("a put without deadline waits until there is room")
@@ -63,16 +118,17 @@ pub(crate) fn put_never_waits<T, E>(_: T) -> E {
 
 impl RawQueue {
     /// Puts `bytes` (at most [`inline_max`](Self::inline_max) long) into a ring slot.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn put_inline(&self, bytes: &[u8], deadline: Deadline) -> Result<(), PutFail> {
         self.put_inline_with(bytes, deadline, &NoHooks)
     }
 
-    /// [`put_inline`](Self::put_inline) with a channel's [`Hooks`].
+    /// [`put_inline`](Self::put_inline) with a channel's [`Hooks`]; `bytes` is any
+    /// [`Inline`] message: a slice, or [`Parts`] written straight into the slot.
     #[inline]
-    pub(crate) fn put_inline_with<H: Hooks>(
+    pub(crate) fn put_inline_with<H: Hooks, M: Inline + ?Sized>(
         &self,
-        bytes: &[u8],
+        bytes: &M,
         deadline: Deadline,
         hooks: &H,
     ) -> Result<(), PutFail> {
@@ -93,12 +149,12 @@ impl RawQueue {
                 let pushed = if H::IN_PUT_CLAIM {
                     // `None`: wake with the full `notify` below.
                     ring.try_push_with(bytes.len(), |slot| {
-                        slot.write(bytes);
+                        bytes.write(slot);
                         hooks.in_put_claim();
                     })
                     .map(|()| None)
                 } else {
-                    ring.try_push_notify(bytes).map(Some)
+                    bytes.push_notify(&ring).map(Some)
                 };
                 match pushed {
                     Ok(wake) => Some(Ok(wake)),
