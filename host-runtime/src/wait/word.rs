@@ -16,8 +16,9 @@ use crate::sys::futex::{futex_wait, futex_wake};
 use crate::sys::monotonic_ns;
 
 /// The first sleep of a [`block_on_marked`] wait whose mark failed (a waker may have missed it:
-/// a put is being written where the get waits); it doubles up to [`BUSY_SLEEP_MAX`] while the
-/// mark keeps failing (a put stopped mid-write), so such a wait costs little CPU.
+/// a put is being written where the get waits); it doubles up to [`BUSY_SLEEP_MAX`] each time
+/// such a sleep runs its course, nobody waking the call (a put stopped mid-write), so such a
+/// wait costs little CPU.
 pub(super) const BUSY_SLEEP_MIN: Duration = Duration::from_micros(20);
 pub(super) const BUSY_SLEEP_MAX: Duration = Duration::from_millis(10);
 
@@ -97,7 +98,7 @@ pub fn wait_on<R>(word: &WaitWord, attempt: impl FnMut() -> Option<R>) -> R {
 /// writer, if it shares this core) and looks again, up to [`MARK_YIELDS`] times in a row;
 /// only a mark that keeps failing beyond that (a put stopped mid-write: preempted for long,
 /// killed, or memory written by a broken process) leads to a short sleep ([`BUSY_SLEEP_MIN`],
-/// doubling up to [`BUSY_SLEEP_MAX`] while that goes on).
+/// doubling up to [`BUSY_SLEEP_MAX`] each time one runs its course with nobody waking it).
 #[inline(always)]
 pub(crate) fn block_on_marked<R>(
     wait: Wait<'_>,
@@ -190,9 +191,9 @@ fn wait_marked<R>(
             Deadline::At(at) => (at - now).min(check_at - now),
             Deadline::Never | Deadline::NoWait => check_at - now,
         };
-        if mark() {
-            unmarked = 0;
-        } else {
+        // Whether this sleep is a busy sleep (the mark failed): cut short to `busy_sleep`.
+        let busy = !mark();
+        if busy {
             unmarked += 1;
             if unmarked <= MARK_YIELDS {
                 // A put is being written where we wait, and may not see us: let it finish
@@ -203,13 +204,28 @@ fn wait_marked<R>(
                 continue;
             }
             timeout = timeout.min(busy_sleep);
-            busy_sleep = (busy_sleep * 2).min(BUSY_SLEEP_MAX);
+            count_busy_sleep(timeout);
+        } else {
+            unmarked = 0;
         }
         // Every outcome (woken, EAGAIN: seq moved, ETIMEDOUT, EINTR) means: look again. The
         // remaining time is recomputed from the deadline on the next turn.
         count_sleep();
         let slept = futex_wait(wait.word.seq(), seen, Some(timeout));
         wait.finish();
+        // A busy sleep grows only if it ran its course: the put where we wait stayed unfinished
+        // all that time and nobody woke us. One cut short (woken, or `seq` had moved) slept
+        // little or not at all, and says nothing of how long that put takes. (Doubled on every
+        // turn, it reached `BUSY_SLEEP_MAX` within microseconds while other puts moved `seq`,
+        // and the streak rule below then napped 10 ms with the queue full: two producers, one
+        // preempted mid-put at the head, the other putting behind it; issue 17's 2→1 stream
+        // lost half its rate.)
+        let timed_out = slept
+            .as_ref()
+            .is_err_and(|e| e.kind() == io::ErrorKind::TimedOut);
+        if busy && timed_out {
+            busy_sleep = (busy_sleep * 2).min(BUSY_SLEEP_MAX);
+        }
         // EAGAIN returns at once, without sleeping: `seq` moved between our look and the
         // sleep. Honest wakers move it once per event, and then the next attempt mostly
         // succeeds; a word that keeps moving while attempts keep failing (a process writing
@@ -240,12 +256,20 @@ thread_local! {
     static MARK_YIELDED: Cell<u32> = const { Cell::new(0) };
     /// This thread's futex sleeps in [`block_on_marked`], for tests.
     static SLEPT: Cell<u32> = const { Cell::new(0) };
+    /// The longest busy sleep (after a failed mark) this thread asked for, for tests.
+    static BUSY_LONGEST: Cell<Duration> = const { Cell::new(Duration::ZERO) };
 }
 
 #[inline(always)]
 fn count_mark_yield() {
     #[cfg(test)]
     MARK_YIELDED.with(|n| n.set(n.get() + 1));
+}
+
+#[inline(always)]
+fn count_busy_sleep(_timeout: Duration) {
+    #[cfg(test)]
+    BUSY_LONGEST.with(|n| n.set(n.get().max(_timeout)));
 }
 
 #[inline(always)]
@@ -497,6 +521,41 @@ mod tests {
         let after = waits();
         assert_eq!(after.0 - before.0, MARK_YIELDS, "yields, then sleeps");
         assert_eq!(after.1 - before.1, 2);
+        assert_eq!(word.waiters(), 0, "unregistered");
+    }
+
+    /// Issue 17's 2→1 case: the put at the head is unfinished, so the mark keeps failing,
+    /// while another producer keeps putting behind it, each put moving `seq` (the get is
+    /// registered): every busy sleep returns at once (`EAGAIN`). They must not grow then, only
+    /// with the naps of the `MOVED_STREAK` rule: they used to double on every turn, reaching
+    /// `BUSY_SLEEP_MAX` within microseconds, and the first nap then slept 10 ms, the queue
+    /// full and the preempted put long finished.
+    #[test]
+    fn busy_sleeps_cut_short_do_not_grow() {
+        let word = WaitWord::new();
+        let turns = Cell::new(0u32);
+        BUSY_LONGEST.with(|n| n.set(Duration::ZERO));
+        let got = block_on_marked(
+            Wait {
+                word: &word,
+                ledger: None,
+            },
+            Deadline::Never,
+            || {
+                // Registered (a turn of the sleep loop): another put moves `seq` now.
+                if word.waiters() > 0 {
+                    assert!(word.notify());
+                    turns.set(turns.get() + 1);
+                }
+                (turns.get() > MARK_YIELDS + 2 * MOVED_STREAK).then_some(())
+            },
+            || false,
+            || {},
+        );
+        assert_eq!(got, Some(()));
+        // Two naps (20 µs, then 40 µs) at most: no busy sleep asked for more than the last.
+        let longest = BUSY_LONGEST.with(Cell::get);
+        assert!(longest <= 2 * BUSY_SLEEP_MIN, "{longest:?}");
         assert_eq!(word.waiters(), 0, "unregistered");
     }
 
