@@ -305,9 +305,9 @@ where
             Deadline::At(at) => (at - now).min(check_at - now),
             Deadline::Never | Deadline::NoWait => check_at - now,
         };
-        if arming.brief {
+        let brief = arming.brief;
+        if brief {
             timeout = timeout.min(busy_sleep);
-            busy_sleep = (busy_sleep * 2).min(BUSY_SLEEP_MAX);
         }
         if unwatched && !arming.pidfds.is_empty() {
             timeout = timeout.min(FALLBACK_SLICE);
@@ -322,8 +322,17 @@ where
             sleep_on(&arming.words, timeout)
         };
         disarm(objects);
-        // As in a blocked get: a word that keeps moving while nothing is ready must not make
-        // this loop spin (nor a storm of signals, nor an error that returns at once).
+        // As in a blocked get (`word::wait_marked`): a brief sleep grows only if it ran its
+        // course, the put it waits for unfinished all that time; one cut short (woken, or a word
+        // moved) says nothing of how long that put takes.
+        let timed_out = slept
+            .as_ref()
+            .is_err_and(|e| e.kind() == io::ErrorKind::TimedOut);
+        if brief && timed_out {
+            busy_sleep = (busy_sleep * 2).min(BUSY_SLEEP_MAX);
+        }
+        // And a word that keeps moving while nothing is ready must not make this loop spin (nor
+        // a storm of signals, nor an error that returns at once).
         if slept.is_err_and(|e| e.kind() != io::ErrorKind::TimedOut) {
             moved += 1;
             if moved >= MOVED_STREAK {
