@@ -55,6 +55,33 @@
 //!
 //! The 64-byte target (1.5× the mailbox) is met by the bare ring at small capacity or with
 //! 256-byte slots, not by `RawQueue` (nor `Queue<u64>`) on that machine.
+//!
+//! # The blocking loop's own cost (issue 17, item 4; 2 vCPUs, Intel Xeon, 2026-12-06)
+//!
+//! A blocked get's wait before it spins: `Backoff::run` reads the clock and two thread-locals
+//! (the budget, the last wake-up) before its first attempt, 118 instructions for a wait that
+//! succeeds on its 3rd attempt (callgrind, `wait_on`). A build that made the first 16 attempts
+//! before those (the budget counting from after them) took that to 46, and a single-thread
+//! `Queue<u64>` put+get (which never waits) stayed at 581; making the `Wait` (ledger lookup)
+//! only after the backoff cost 17 more instructions per put+get there (the closure's captures
+//! are built on the fast path), so not that. Round trips, `u64,word` interleaved before/after
+//! in one hold: medians of the per-round `u64`/`word` ratios 3.09× before, 3.24× after (16
+//! pairs of 11 rounds), 3.03 vs 3.14 and 3.06 vs 3.12 in two sets of 5-6 pairs; the build
+//! with the later `Wait` as well, 10 pairs: 3.15 vs 3.02. No gain beyond noise (the clock read
+//! comes while the peer still works: off the critical path), perhaps a small loss; not kept.
+//! Two `pause`s between polls instead of one: no change beyond noise (round trip, and the
+//! sustained `raw_64B` of `benches/batch.rs`). The loop change did not clearly move the
+//! sustained 1→1 stream either (`raw_64B` medians 17.2 vs 16.8 M msg/s in 10 pairs; 10.1 vs
+//! 12.8 in 8 pairs under more load, where those before fell in two groups, 7.6-10.6 and 17.6-18.9).
+//!
+//! Left on the critical path of each hand-off, by reading the code (not measured one by one):
+//! the ring protocol's coherence traffic (the slot word goes FREE → WRITING → FULL → READING →
+//! FREE, written by both cores, where the word floor's line is written by one side at a time)
+//! and, in host-runtime, the SeqCst fence of the get's `notify` on `not_full` (a store, the
+//! fence and a load took ~12 ns in a loop, ~1 ns without the fence; a put's wake is fence-free
+//! because a sleeping get marks the head slot first, and a put waiting for room has no such
+//! mark to rely on). In the one run where the host placed the two vCPUs close (`word` 36 ns),
+//! `u64` read 5.6-5.9× `word`.
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering::*};
