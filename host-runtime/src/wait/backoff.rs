@@ -40,7 +40,8 @@ pub struct Policy {
 
 impl Policy {
     /// The queues' blocking calls (and the benches' blocking `ByteQueue` peers), before they
-    /// sleep on a futex: an adaptive spin ([`Spin::Adaptive`]), then 16 `sched_yield`s.
+    /// sleep on a futex: an adaptive spin ([`Spin::Adaptive`]), then 16 `sched_yield`s (none
+    /// after a streak of waits whose yields ran another thread: see [`Backoff::is_completed`]).
     ///
     /// On an idle machine each yield returns at once (0.25 µs). On a busy one it lets the
     /// peer run if it waits for our core, which is much cheaper than a futex sleep: the peer
@@ -128,7 +129,35 @@ const SPINS_PER_CLOCK: u32 = 16;
 /// doubled the mean round trip; with it, a sleep stays a single one.
 pub const WAKE_LATENCY: Duration = Duration::from_micros(50);
 
+/// [`Spin::Adaptive`] waits in a row whose yields ran another thread (our core is shared),
+/// after which the next wait that gets past its spin sleeps at once, without yielding; this
+/// streak doubles after each such sleep, up to [`SHARED_CORE_WAITS_MAX`], and is back to this
+/// once a wait's yields find the core free.
+///
+/// Two processes in a round trip can end up on one core while the other is idle: a wake-up
+/// placed one beside the other while the other core was busy for a moment (a kernel worker,
+/// a third process). Neither ever sleeps then: each spins, then yields to the other, which
+/// answers and yields back, a round trip of 3–4 µs instead of 0.3–1 µs, and the scheduler's
+/// load balancer leaves the pair together (both always runnable, both cache-hot) for 10–60
+/// ms on the 2-core VM we measure on (HZ=250), thousands of round trips: the slowest 1 % of a
+/// round-trip benchmark (issue 17's p99). A futex sleep ends that at once: the peer runs on
+/// our core, answers and wakes us, and the wake-up puts us on the idle core.
+const SHARED_CORE_WAITS: u32 = 8;
+/// The longest the streak of [`SHARED_CORE_WAITS`] grows to: when every core is busy, the sleep cannot move us
+/// and costs a wake-up (tens of µs on one core: the waker spins [`WAKE_LATENCY`] first), so
+/// it is tried ever more rarely, at worst once per this many waits (about 12 ms of 3 µs
+/// round trips).
+const SHARED_CORE_WAITS_MAX: u32 = 4096;
+
 thread_local! {
+    /// [`Spin::Adaptive`] waits of this thread in a row that succeeded only after a yield that
+    /// ran another thread (reset by one that succeeded after yields that did not, and by a
+    /// sleep): at `SHARED_CORE_LIMIT`, the next wait that gets past its spin sleeps at once.
+    static SHARED_CORE: Cell<u32> = const { Cell::new(0) };
+    /// This thread's streak of `SHARED_CORE` waits that makes it sleep: [`SHARED_CORE_WAITS`],
+    /// doubled (up to [`SHARED_CORE_WAITS_MAX`]) by each such sleep, back to the minimum when
+    /// a wait's yields found the core free.
+    static SHARED_CORE_LIMIT: Cell<u32> = const { Cell::new(SHARED_CORE_WAITS) };
     /// This thread's adaptive spin budget, adapted after every wait that spun: doubled (up to
     /// [`SPIN_MAX`]) when the wait ended soon after the spin while yields found the core free
     /// (the peer was just a bit slower than the budget), halved (down to [`SPIN_MIN`]) when a
@@ -290,6 +319,13 @@ impl Backoff {
     /// Whether the caller should stop snoozing and sleep: the yield phase is over (its rounds
     /// done, its time budget spent, or the deadline passed). Never for a policy that yields
     /// for ever.
+    ///
+    /// A [`Spin::Adaptive`] wait also sleeps as soon as its spin is over, without yielding,
+    /// after a streak of this thread's waits (8 at first) whose yields each ran another
+    /// thread: a peer that shares our core while another core may be idle; the sleep, and the
+    /// peer's wake-up, let the scheduler move us there (yielding never does). The streak
+    /// doubles after each such sleep, up to 4096 (every core busy: the sleep moves nothing and
+    /// costs a wake-up), and is back to 8 once a wait's yields find the core free.
     #[inline]
     pub fn is_completed(&self) -> bool {
         self.phase == Phase::Yield
@@ -299,7 +335,9 @@ impl Backoff {
                     .yield_budget
                     .zip(self.since)
                     .is_some_and(|(budget, since)| since.elapsed() > budget)
-                || self.deadline.has_passed())
+                || self.deadline.has_passed()
+                || (self.policy.spin == Spin::Adaptive
+                    && SHARED_CORE.get() >= SHARED_CORE_LIMIT.get()))
     }
 
     /// Back to the start of the spin phase, after progress.
@@ -365,6 +403,12 @@ impl Backoff {
     #[inline]
     pub fn succeeded(&self) {
         if self.policy.spin == Spin::Adaptive && self.phase == Phase::Yield {
+            if self.others_ran {
+                SHARED_CORE.set(SHARED_CORE.get().saturating_add(1));
+            } else {
+                SHARED_CORE.set(0);
+                SHARED_CORE_LIMIT.set(SHARED_CORE_WAITS);
+            }
             SPIN.set(if self.others_ran {
                 (self.budget / 2).max(SPIN_MIN)
             } else {
@@ -378,6 +422,10 @@ impl Backoff {
     #[inline]
     pub fn sleeping(&self) {
         if self.policy.spin == Spin::Adaptive {
+            let limit = SHARED_CORE_LIMIT.get();
+            if SHARED_CORE.replace(0) >= limit {
+                SHARED_CORE_LIMIT.set(limit.saturating_mul(2).min(SHARED_CORE_WAITS_MAX));
+            }
             SPIN.set((self.budget / 2).max(SPIN_MIN));
         }
     }
@@ -452,6 +500,37 @@ mod tests {
             assert_eq!(b.run(|| None::<()>), None);
             assert!(b.is_completed());
         }
+    }
+
+    /// After `SHARED_CORE_WAITS` waits whose yields ran another thread, the next wait sleeps
+    /// without yielding; the streak needed then doubles, and is back to the minimum after a
+    /// wait whose yields found the core free.
+    #[test]
+    fn a_wait_on_a_shared_core_sleeps_without_yielding() {
+        let (spins, yields) = phases(Policy::QUEUE, u32::MAX);
+        assert!(spins >= SPINS_PER_CLOCK, "{spins}");
+        assert_eq!(yields, 16);
+        // As after that many waits that succeeded after a yield that ran another thread.
+        let mut ran_others = Backoff::new(Policy::QUEUE);
+        ran_others.phase = Phase::Yield;
+        ran_others.others_ran = true;
+        for _ in 0..SHARED_CORE_WAITS {
+            ran_others.succeeded();
+        }
+        let (spins, yields) = phases(Policy::QUEUE, u32::MAX);
+        assert!(spins >= SPINS_PER_CLOCK, "{spins}");
+        assert_eq!(yields, 0);
+        let mut b = Backoff::new(Policy::QUEUE);
+        assert_eq!(b.run(|| None::<()>), None);
+        assert_eq!(SHARED_CORE.get(), 0);
+        assert_eq!(SHARED_CORE_LIMIT.get(), 2 * SHARED_CORE_WAITS);
+        assert_eq!(phases(Policy::QUEUE, u32::MAX).1, 16);
+        // The other policies never count.
+        assert_eq!(phases(Policy::SPIN_THEN_YIELD, 100), (7, 93));
+        let mut free = Backoff::new(Policy::QUEUE);
+        free.phase = Phase::Yield;
+        free.succeeded();
+        assert_eq!(SHARED_CORE_LIMIT.get(), SHARED_CORE_WAITS);
     }
 
     #[test]
