@@ -30,16 +30,17 @@
 //!   with `k` (first look only: 0.59 → 0.65 at 8, 0.74 at 32, 0.85 at 128; before every look:
 //!   0.55 → 0.81 at 32, 0.90 at 128) because the producer runs ahead and the consumer then
 //!   takes several messages in a row, but a request/reply waits those pauses on every hop:
-//!   `u64` 3.08 → 5.15 (32), 8.37 (64), 14.42 (128) × word (a `spin_loop` is ~6-8 ns here,
-//!   inferred from those figures).
+//!   `u64` 3.08 → 5.15 (32), 8.37 (64), 14.42 (128) × word (`raw16` 5.34 → 4.88 at 32, but
+//!   7.94 and 14.00 at 64 and 128; a `spin_loop` is ~6-8 ns here, inferred from those).
 //! - Kept (`queue/raw/get.rs`, `CAUGHT_UP`): 32 `spin_loop`s before the first look again only
 //!   when the thread's previous get found its message at once (the consumer caught up with a
 //!   stream). A get that waited, as in every request/reply, never pauses. Four holds:
-//!   `raw_64B` 0.54 → 0.73, 0.69 → 0.72, 0.62 → 0.77 × spsc (11.6 → 14.5 M/s, 11.4 → 13.0,
-//!   11.6 → 12.5 by medians; `raw_64B_2to1` alike, 0.52 → 0.77, 0.70 → 0.72, 0.63 → 0.76),
-//!   with 128 pauses 0.80-0.82. Round trip unchanged: `u64` 3.08 → 2.97 and 3.10 → 3.08 ×
-//!   word, `raw16` 5.39 → 5.08 and 5.63 → 5.62, and one hold 2.89 → 3.17 (`raw16` 5.31 →
-//!   5.62), within the spread of the before runs (2.89-3.14). On CPUs with a slower `pause`
+//!   `raw_64B` 0.54 → 0.73, 0.69 → 0.72, 0.62 → 0.77, 0.67 → 0.78 × spsc (11.6 → 13.8 M/s,
+//!   11.4 → 13.0, 11.6 → 12.5, 12.0 → 13.0 by medians; `raw_64B_2to1` 0.52 → 0.77,
+//!   0.70 → 0.72, 0.63 → 0.76, 0.78 → 0.78); with 128 pauses 0.80-0.82. Round trip
+//!   unchanged: `u64` 3.08 → 2.97, 3.10 → 3.08 and 3.07 → 3.08 × word, `raw16` 5.39 → 5.08,
+//!   5.63 → 5.62 and 5.42 → 5.50, and one hold 2.89 → 3.17 (`raw16` 5.31 → 5.62), within
+//!   the spread of the before runs (2.89-3.14). On CPUs with a slower `pause`
 //!   (Intel since Skylake, ~140 cycles) 32 of them last ~1.5 µs, which a caught-up consumer
 //!   then adds once to the latency of the next message.
 

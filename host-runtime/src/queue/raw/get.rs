@@ -32,7 +32,7 @@ thread_local! {
     /// pauses [`CAUGHT_UP_PAUSES`] before it looks again, and then takes several messages in
     /// a row. A get that waited (a request/reply exchange) never pauses: the round trip
     /// stays as it was. Issue 17, item 2 (figures in `benches/benches/batch.rs`): the 1→1
-    /// stream of 64-byte messages went from 0.54-0.69 to 0.72-0.77 of the SPSC floor's rate,
+    /// stream of 64-byte messages went from 0.54-0.69 to 0.72-0.78 of the SPSC floor's rate,
     /// the round trip unchanged.
     static CAUGHT_UP: Cell<bool> = const { Cell::new(false) };
 }
