@@ -12,6 +12,37 @@
 //! the CPU time of both processes per message (user + system, `getrusage`; the machine's
 //! hardware counters are not available in our VM). With several runs it prints every run and
 //! the medians, and each scenario's ratio to the pipe and to the SPSC floor of the same run.
+//!
+//! # The consumer that catches up (issue 17, item 2; 2 vCPUs, AMD EPYC, 2026-12-06)
+//!
+//! In the 1→1 stream (`raw_64B`) the consumer is the faster side: it catches up, finds the
+//! ring empty and polls the head slot, which the producer is claiming and writing, so each
+//! look takes that slot's line from the writer. Tried, each against the unchanged binary in
+//! the same `flock -x` hold, rounds alternated, 8-12 rounds of `raw_64B spsc_64B --runs 3`
+//! (medians of 24-36 runs; ratio: median of the same-run ratio to `spsc_64B`), load 2-4; round
+//! trips with `rtt 50000 11 raw16,u64,mailbox,word`, 6-10 rounds alternated (medians of the
+//! per-round ratios to `word`):
+//!
+//! - Polling the tail hint instead of the head slot while spinning (a tail that moved says a
+//!   put claimed the head): no gain, 0.53 → 0.49 and 0.59 → 0.53 × spsc (the tail's line then
+//!   bounces once per put instead), and the round trip worse (`u64` 3.08 → 4.98 × word).
+//! - `k` `spin_loop`s before every look again, or before the first one only: the stream gains
+//!   with `k` (first look only: 0.59 → 0.65 at 8, 0.74 at 32, 0.85 at 128; before every look:
+//!   0.55 → 0.81 at 32, 0.90 at 128) because the producer runs ahead and the consumer then
+//!   takes several messages in a row, but a request/reply waits those pauses on every hop:
+//!   `u64` 3.08 → 5.15 (32), 8.37 (64), 14.42 (128) × word (`raw16` 5.34 → 4.88 at 32, but
+//!   7.94 and 14.00 at 64 and 128; a `spin_loop` is ~6-8 ns here, inferred from those).
+//! - Kept (`queue/raw/get.rs`, `CAUGHT_UP`): 32 `spin_loop`s before the first look again only
+//!   when the thread's previous get found its message at once (the consumer caught up with a
+//!   stream). A get that waited, as in every request/reply, never pauses. Four holds:
+//!   `raw_64B` 0.54 → 0.73, 0.69 → 0.72, 0.62 → 0.77, 0.67 → 0.78 × spsc (11.6 → 13.8 M/s,
+//!   11.4 → 13.0, 11.6 → 12.5, 12.0 → 13.0 by medians; `raw_64B_2to1` 0.52 → 0.77,
+//!   0.70 → 0.72, 0.63 → 0.76, 0.78 → 0.78); with 128 pauses 0.80-0.82. Round trip
+//!   unchanged: `u64` 3.08 → 2.97, 3.10 → 3.08 and 3.07 → 3.08 × word, `raw16` 5.39 → 5.08,
+//!   5.63 → 5.62 and 5.42 → 5.50, and one hold 2.89 → 3.17 (`raw16` 5.31 → 5.62), within
+//!   the spread of the before runs (2.89-3.14). On CPUs with a slower `pause`
+//!   (Intel since Skylake, ~140 cycles) 32 of them last ~1.5 µs, which a caught-up consumer
+//!   then adds once to the latency of the next message.
 
 use std::fs::File;
 use std::io::{Read, Write};
