@@ -83,12 +83,16 @@ impl Gate {
     pub fn wait(&self, seen: &mut u32) -> bool {
         let mut backoff = Backoff::new(GATE);
         loop {
+            // The epoch first, then `stop`: `stop()` sets `stop` before it moves the epoch, so
+            // an epoch moved by a stop comes with `stop` visible (the other order took a stop
+            // landing between the two loads for one more batch: a helper then sent a batch
+            // nobody received, and blocked in its sends for ever).
+            // Acquire: pairs with the Release increment in `open()`.
+            let now = self.epoch.load(Acquire);
             // Acquire: pairs with the Release store in `stop()`.
             if self.stop.load(Acquire) != 0 {
                 return false;
             }
-            // Acquire: pairs with the Release increment in `open()`.
-            let now = self.epoch.load(Acquire);
             if now != *seen {
                 *seen = seen.wrapping_add(1);
                 return true;
@@ -100,5 +104,42 @@ impl Gate {
                 let _ = futex_wait(&self.epoch, now, None);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `stop()` while a helper is looking must never read as one more batch: the stop lands at
+    /// random points of the waiter's loop, between its two loads too (a helper that took it
+    /// for a batch ran a batch nobody received, and blocked in its sends for ever).
+    #[test]
+    fn a_stop_is_never_taken_for_a_batch() {
+        const ROUNDS: u32 = 20_000;
+        let gates: Vec<Gate> = (0..ROUNDS).map(|_| Gate::new()).collect();
+        // The gate the waiter is at (from 1), and the stops it took for a batch.
+        let at = AtomicU32::new(0);
+        let batches = AtomicU32::new(0);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for (i, gate) in (1..).zip(&gates) {
+                    at.store(i, Release);
+                    let mut seen = 0;
+                    if gate.wait(&mut seen) {
+                        batches.fetch_add(1, Relaxed);
+                    }
+                }
+            });
+            for (i, gate) in (1..).zip(&gates) {
+                // Stop a gate only once the waiter is at it; it moves on as soon as the
+                // previous one stopped, whatever `wait` returned.
+                while at.load(Acquire) < i {
+                    std::hint::spin_loop();
+                }
+                gate.stop();
+            }
+        });
+        assert_eq!(batches.load(Relaxed), 0, "stops taken for a batch");
     }
 }
