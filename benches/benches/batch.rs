@@ -333,6 +333,33 @@ fn raw(n: u64, size: usize, producers: usize) -> Outcome {
     )
 }
 
+/// `Queue<Vec<u8>>`: `put(m.to_vec())` in the producer (a new vector per message, as the API
+/// takes ownership), `get()` in the consumer (a new vector per message), as criterion's
+/// `sustained_*` `Queue<Vec<u8>>` peer.
+fn vec(n: u64, size: usize) -> Outcome {
+    let q = host_runtime::Queue::<Vec<u8>>::new(CAPACITY).unwrap();
+    stream(
+        n,
+        1,
+        |p, share| {
+            let mut m = vec![0u8; size];
+            for seq in 0..share {
+                stamp(&mut m, seq, p);
+                q.put(m.to_vec()).unwrap();
+            }
+        },
+        |total, first| {
+            let mut order = Order::new(1);
+            for _ in 0..total {
+                let m = q.get().unwrap();
+                assert_eq!(m.len(), size);
+                first();
+                order.check(&m);
+            }
+        },
+    )
+}
+
 /// `put_many` of `BATCH` messages in each producer, `get_many` in the consumer.
 fn raw_batch(n: u64, size: usize, producers: usize) -> Outcome {
     let q = raw_queue(size);
@@ -371,19 +398,51 @@ fn raw_batch(n: u64, size: usize, producers: usize) -> Outcome {
     )
 }
 
+/// The bare ipc-core ring (`ByteQueue`, slots of `size` bytes) in shared memory, with the
+/// blocking push/pop of `benches::blocking` (host-runtime's wait loop): the criterion
+/// `byte_queue_blocking` peer, what `RawQueue` adds its protocols to.
+fn core(n: u64, size: usize) -> Outcome {
+    let bytes = ipc_core::ByteQueue::memory_size(ipc_core::Config::new(CAPACITY, size)).unwrap();
+    let mem = benches::shm::SharedMem::for_queues(benches::shm::page_round(bytes)).unwrap();
+    let q = benches::shm::OwnedQueue::init(&mem, 0, CAPACITY, size);
+    stream(
+        n,
+        1,
+        |p, share| {
+            let mut m = vec![0u8; size];
+            for seq in 0..share {
+                stamp(&mut m, seq, p);
+                benches::blocking::push(q.get(), &m);
+            }
+        },
+        |total, first| {
+            let mut order = Order::new(1);
+            let mut buf = vec![0u8; size];
+            for _ in 0..total {
+                assert_eq!(benches::blocking::pop(q.get(), &mut buf), size);
+                first();
+                order.check(&buf);
+            }
+        },
+    )
+}
+
 type Scenario = (&'static str, fn(u64) -> Outcome);
 
 const SCENARIOS: &[Scenario] = &[
     ("pipe_64B", |n| pipe(n, 64)),
     ("spsc_64B", |n| Spsc::new(64).run(n)),
+    ("core_64B", |n| core(n, 64)),
     ("raw_64B", |n| raw(n, 64, 1)),
     ("raw_batch_64B", |n| raw_batch(n, 64, 1)),
     ("raw_64B_2to1", |n| raw(n, 64, 2)),
     ("raw_batch_64B_2to1", |n| raw_batch(n, 64, 2)),
     ("pipe_1KiB", |n| pipe(n, 1024)),
     ("spsc_1KiB", |n| Spsc::new(1024).run(n)),
+    ("core_1KiB", |n| core(n, 1024)),
     ("raw_1KiB", |n| raw(n, 1024, 1)),
     ("raw_batch_1KiB", |n| raw_batch(n, 1024, 1)),
+    ("vec_1KiB", |n| vec(n, 1024)),
 ];
 
 fn median(v: &mut [f64]) -> f64 {
@@ -447,11 +506,12 @@ fn main() {
             }
         };
         println!(
-            "  {name:<22} {:>7.2} M msg/s  {:>7.1} ns CPU/msg  x pipe {}  x spsc {}",
+            "  {name:<22} {:>7.2} M msg/s  {:>7.1} ns CPU/msg  x pipe {}  x spsc {}  x core {}",
             median(&mut rates) / 1e6,
             median(&mut cpu),
             ratio("pipe"),
             ratio("spsc"),
+            ratio("core"),
         );
     }
 }
