@@ -341,7 +341,11 @@ mod tests {
         assert!(class.release(1, held));
         assert_eq!(take(), Some(1), "the only free one below the mark");
         assert!(class.release(0, held) && class.release(2, held));
-        assert_eq!([take(), take()], [Some(2), Some(0)], "from the cursor, round");
+        assert_eq!(
+            [take(), take()],
+            [Some(2), Some(0)],
+            "from the cursor, round"
+        );
         assert_eq!(class.used(), 3, "no rise while a chunk below was free");
         assert_eq!(take(), Some(3));
         assert_eq!(class.used(), 4);
