@@ -43,6 +43,53 @@
 //!   the spread of the before runs (2.89-3.14). On CPUs with a slower `pause`
 //!   (Intel since Skylake, ~140 cycles) 32 of them last ~1.5 µs, which a caught-up consumer
 //!   then adds once to the latency of the next message.
+//!
+//! # 1 KiB through the blob pool (issue 17, item 2; 2 vCPUs, AMD EPYC, 2026-12-06)
+//!
+//! A 1,024-byte message is longer than the inline size (111 bytes), so it goes through a blob
+//! chunk (`raw_1KiB`; `core_1KiB` is the bare ipc-core ring with 1 KiB slots and the same
+//! blocking loop, `vec_1KiB` a `Queue<Vec<u8>>`). Before: `raw_1KiB` 2.8-3.0 M msg/s,
+//! 0.32-0.35 × `core_1KiB`, 333-346 ns CPU/msg against 111-119. `perf record -e cpu-clock`
+//! of the stream put ~30 % of all samples (~70 % of `put_until`'s) in the take's scan: the
+//! class holds 1,024 chunks, the stream keeps them all in flight, and the take scanned the
+//! leases from index 0 to find the one just freed (on average half of them, per put; a
+//! producer waiting for a chunk rescanned all 1,024 on every spin).
+//!
+//! - Kept (`queue/blob.rs`, `Class::try_take`): the take starts at the process's cursor (the
+//!   chunk after its last take) and goes round the chunks below the high-water mark before
+//!   it looks above it: `raw_1KiB` 2.84 / 2.98 → 4.75 / 5.97 M msg/s (two holds alternated,
+//!   medians of 3, load 4.3-4.9), CPU 346 / 333 → 181 / 166 ns/msg; `vec_1KiB` 2.13 / 2.29 →
+//!   3.93 / 4.04. Criterion `sustained_1KiB`, one hold each, load 2.0-2.3: `RawQueue`
+//!   6.30 → 9.80 M/s (`ByteQueue blocking` 6.52 / 7.00), `Queue<Vec<u8>>` 1.79 → 5.87 M/s,
+//!   ipc-channel `IpcSender<Vec<u8>>` 395 / 402 k/s: 4.5 × → 14.6 × ipc-channel.
+//!   Instructions per put+get in one thread (never a full class): 1,689 → 1,703.
+//!
+//!   Two regimes on this VM: when both processes get a vCPU each (CPU/msg ≈ 2 / rate) the
+//!   consumer bounds the stream and the producer's scan was mostly hidden (then `raw_1KiB`
+//!   before and after were both 6.6-7.0 M msg/s, ~1.0 × `core_1KiB`, 2026-12-06 07:29, load
+//!   3.5-3.8); when they share one (another tenant busy, or `taskset -c 1`), every ns of CPU
+//!   per message counts. Pinned to one CPU with `taskset -c 1`, two alternated holds, medians
+//!   of 3, load 1.9-2.0: `raw_1KiB` 3.07 / 3.09 → 6.07 / 5.89 M msg/s (0.35 / 0.34 → 0.67 /
+//!   0.64 × `core_1KiB`, 327 / 325 → 165 / 171 ns CPU/msg against `core_1KiB`'s 110-114),
+//!   `vec_1KiB` 2.39 / 2.46 → 4.08 / 3.97 M msg/s (416 / 408 → 247 / 254 ns CPU/msg). The
+//!   last report's 3.50 against 9.44 M/s looks like the shared-CPU regime.
+//! - Tried, not kept: the chunk copies (`SharedBytes::write`/`read`/`read_append`) as
+//!   raw-pointer word loops: 1,689 → 1,697 instructions per 1 KiB put+get (`vec1k` 2,669 →
+//!   2,700): the existing loops already compile to one 8-byte load and store per word,
+//!   unrolled by 4 (~2.75 instructions a word, ~350 per KiB each way); fewer would take
+//!   wider atomics than Rust has. A waiting producer that looks only at its cursor's chunk on
+//!   15 of 16 spins (a full scan on the 16th): no gain beyond the noise (`raw_1KiB` 7.07 /
+//!   7.22 → 6.07 / 7.85 M msg/s), and one run of `chunk2k_1KiB` fell to 0.44 M msg/s (a
+//!   partial look before a sleep can miss a free chunk). The consumer's lease moves as a
+//!   CAS instead of a checked load and a store (one exclusive fetch of the lease line
+//!   instead of a shared one and an upgrade): `raw_1KiB` 6.76 / 6.21 / 6.36 → 6.90 / 7.53 /
+//!   6.21 M msg/s in three alternated rounds at load 2.4, within the noise.
+//! - Chunk size (`chunk1k_1KiB`, `chunk2k_1KiB`: one class of 1 KiB or 2 KiB chunks instead of
+//!   the default 4 KiB): 5.45-6.39 and 5.49-5.86 M msg/s against `raw_1KiB` 5.02-5.35 in the
+//!   quiet runs of one hold (load 3.9-4.3; the other runs were disturbed); not enough, nor
+//!   stable enough, to argue for a smaller default class. A 1 KiB message cannot go inline
+//!   (the builder's `inline_max` is at most 1,023); a slot of 1,041+ bytes would take
+//!   capacity × 1 KiB of ring for every queue, where 4 KiB chunks cost only what is in flight.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -310,7 +357,11 @@ fn raw_queue(size: usize) -> RawQueue {
 
 /// Plain `put` in each producer, `get_into` in the consumer.
 fn raw(n: u64, size: usize, producers: usize) -> Outcome {
-    let q = raw_queue(size);
+    raw_on(raw_queue(size), n, size, producers)
+}
+
+/// [`raw`] on the queue `q`.
+fn raw_on(q: RawQueue, n: u64, size: usize, producers: usize) -> Outcome {
     stream(
         n,
         producers,
@@ -328,6 +379,33 @@ fn raw(n: u64, size: usize, producers: usize) -> Outcome {
                 assert_eq!(q.get_into(&mut buf).unwrap(), size);
                 first();
                 order.check(&buf);
+            }
+        },
+    )
+}
+
+/// `Queue<Vec<u8>>`: `put(m.to_vec())` in the producer (a new vector per message, as the API
+/// takes ownership), `get()` in the consumer (a new vector per message), as criterion's
+/// `sustained_*` `Queue<Vec<u8>>` peer.
+fn vec(n: u64, size: usize) -> Outcome {
+    let q = host_runtime::Queue::<Vec<u8>>::new(CAPACITY).unwrap();
+    stream(
+        n,
+        1,
+        |p, share| {
+            let mut m = vec![0u8; size];
+            for seq in 0..share {
+                stamp(&mut m, seq, p);
+                q.put(m.to_vec()).unwrap();
+            }
+        },
+        |total, first| {
+            let mut order = Order::new(1);
+            for _ in 0..total {
+                let m = q.get().unwrap();
+                assert_eq!(m.len(), size);
+                first();
+                order.check(&m);
             }
         },
     )
@@ -371,19 +449,63 @@ fn raw_batch(n: u64, size: usize, producers: usize) -> Outcome {
     )
 }
 
+/// The bare ipc-core ring (`ByteQueue`, slots of `size` bytes) in shared memory, with the
+/// blocking push/pop of `benches::blocking` (host-runtime's wait loop): the criterion
+/// `byte_queue_blocking` peer, what `RawQueue` adds its protocols to.
+fn core(n: u64, size: usize) -> Outcome {
+    let bytes = ipc_core::ByteQueue::memory_size(ipc_core::Config::new(CAPACITY, size)).unwrap();
+    let mem = benches::shm::SharedMem::for_queues(benches::shm::page_round(bytes)).unwrap();
+    let q = benches::shm::OwnedQueue::init(&mem, 0, CAPACITY, size);
+    stream(
+        n,
+        1,
+        |p, share| {
+            let mut m = vec![0u8; size];
+            for seq in 0..share {
+                stamp(&mut m, seq, p);
+                benches::blocking::push(q.get(), &m);
+            }
+        },
+        |total, first| {
+            let mut order = Order::new(1);
+            let mut buf = vec![0u8; size];
+            for _ in 0..total {
+                assert_eq!(benches::blocking::pop(q.get(), &mut buf), size);
+                first();
+                order.check(&buf);
+            }
+        },
+    )
+}
+
 type Scenario = (&'static str, fn(u64) -> Outcome);
 
 const SCENARIOS: &[Scenario] = &[
     ("pipe_64B", |n| pipe(n, 64)),
     ("spsc_64B", |n| Spsc::new(64).run(n)),
+    ("core_64B", |n| core(n, 64)),
     ("raw_64B", |n| raw(n, 64, 1)),
     ("raw_batch_64B", |n| raw_batch(n, 64, 1)),
     ("raw_64B_2to1", |n| raw(n, 64, 2)),
     ("raw_batch_64B_2to1", |n| raw_batch(n, 64, 2)),
     ("pipe_1KiB", |n| pipe(n, 1024)),
     ("spsc_1KiB", |n| Spsc::new(1024).run(n)),
+    ("core_1KiB", |n| core(n, 1024)),
     ("raw_1KiB", |n| raw(n, 1024, 1)),
     ("raw_batch_1KiB", |n| raw_batch(n, 1024, 1)),
+    ("chunk1k_1KiB", |n| {
+        let q = RawQueue::builder()
+            .maxsize(CAPACITY)
+            .size_class(1024, CAPACITY);
+        raw_on(q.build_raw().unwrap(), n, 1024, 1)
+    }),
+    ("chunk2k_1KiB", |n| {
+        let q = RawQueue::builder()
+            .maxsize(CAPACITY)
+            .size_class(2048, CAPACITY);
+        raw_on(q.build_raw().unwrap(), n, 1024, 1)
+    }),
+    ("vec_1KiB", |n| vec(n, 1024)),
 ];
 
 fn median(v: &mut [f64]) -> f64 {
@@ -447,11 +569,12 @@ fn main() {
             }
         };
         println!(
-            "  {name:<22} {:>7.2} M msg/s  {:>7.1} ns CPU/msg  x pipe {}  x spsc {}",
+            "  {name:<22} {:>7.2} M msg/s  {:>7.1} ns CPU/msg  x pipe {}  x spsc {}  x core {}",
             median(&mut rates) / 1e6,
             median(&mut cpu),
             ratio("pipe"),
             ratio("spsc"),
+            ratio("core"),
         );
     }
 }

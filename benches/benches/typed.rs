@@ -22,7 +22,7 @@
 //!   echo through two `RawQueue`s of 8-byte messages (what the typed path adds).
 //!
 //! **Instructions per put+get.**
-//! `TYPED_OPS=N TYPED_CASE=<vec64|vec1k|tuple|u64|frame|frame_bytes|raw64|raw8>` (or
+//! `TYPED_OPS=N TYPED_CASE=<vec64|vec1k|tuple|u64|frame|frame_bytes|raw64|raw8|raw1k>` (or
 //! `vec64_into`, `vec1k_into`, `tuple_into`, `u64_into`: the get into one reused value,
 //! `Queue::get_into`) makes the binary run N single-thread put+get of that case and exit,
 //! without criterion: run it under `valgrind --tool=callgrind` for two values of N; the
@@ -346,6 +346,7 @@ fn count_mode() -> bool {
     match case.as_str() {
         "raw64" => raw(64, ops),
         "raw8" => raw(8, ops),
+        "raw1k" => raw(1024, ops),
         "vec64" => run(vec![0x5au8; 64], ops),
         "vec1k" => run(vec![0x5au8; 1024], ops),
         "tuple" => run(tuple(), ops),

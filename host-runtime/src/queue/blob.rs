@@ -17,7 +17,7 @@
 //! a get, inside its ring claim, `blob.leased`, `blob.read` and `blob.freed`.
 
 use std::sync::atomic::{
-    AtomicBool, AtomicU64,
+    AtomicBool, AtomicU32, AtomicU64,
     Ordering::{AcqRel, Acquire, Relaxed, Release},
 };
 
@@ -144,8 +144,9 @@ impl Descriptor {
 /// A blob size class: `count` chunks of `chunk_size` bytes, a lease word per chunk, and a
 /// wait word for puts waiting for a free chunk.
 ///
-/// A put takes the free chunk of lowest index, so the memory committed for a class is that
-/// of the most of its messages in flight at once.
+/// A put takes a free chunk below the class's high-water mark if there is one (from where its
+/// last take left off), so the memory committed for a class is that of the most of its
+/// messages in flight at once.
 pub(crate) struct Class {
     pub(crate) chunk_size: usize,
     pub(crate) count: usize,
@@ -159,6 +160,9 @@ pub(crate) struct Class {
     /// A wake-up for a freed chunk found nobody asleep although the wait word counted
     /// sleepers (see `wait::notify`): the queue may look for a process that died asleep.
     woke_nobody: AtomicBool,
+    /// Where this process's next take starts looking, below the high-water mark: the chunk
+    /// after its last take (a hint, private to the process; any value is safe).
+    cursor: AtomicU32,
 }
 
 impl Class {
@@ -174,6 +178,7 @@ impl Class {
     ) -> Class {
         Class {
             woke_nobody: AtomicBool::new(false),
+            cursor: AtomicU32::new(0),
             chunk_size,
             count,
             control,
@@ -199,7 +204,7 @@ impl Class {
     }
 
     /// Leases that may ever have been taken: the high-water mark, at most `count`.
-    fn used(&self) -> usize {
+    pub(crate) fn used(&self) -> usize {
         (self.high_water().load(Acquire) as usize).min(self.count)
     }
 
@@ -208,12 +213,43 @@ impl Class {
         index as usize * self.chunk_size
     }
 
-    /// Takes the free chunk of lowest index as `held` (`FREE → held`), or `None` if every
-    /// chunk is leased.
+    /// Takes a free chunk as `held` (`FREE → held`), or `None` if every chunk is leased.
+    ///
+    /// The chunks below the high-water mark come first, from this process's cursor (the one
+    /// after its last take) round to it; only if all of them are leased does the take go past
+    /// the mark, to the lowest free chunk above it. So the mark still rises only when every
+    /// chunk below it is in flight (the memory committed is that of the most messages in
+    /// flight at once), and a stream that keeps the class full finds the chunk freed last
+    /// (the oldest message's, right after its previous take) at its first look instead of
+    /// scanning from 0 (issue 17, item 2: figures in `benches/benches/batch.rs`).
     #[inline]
     pub(crate) fn try_take(&self, held: Lease) -> Option<u32> {
-        let mut high = self.high_water().load(Relaxed) as usize;
-        for (index, lease) in self.leases().iter().enumerate() {
+        let leases = self.leases();
+        let mut high = (self.high_water().load(Relaxed) as usize).min(self.count);
+        let from = self.cursor.load(Relaxed) as usize;
+        let from = if from < high { from } else { 0 };
+        let take = |index: usize, lease: &AtomicU64| {
+            // Acquire: pairs with the Release that freed the chunk (a consumer's or a
+            // repairer's): the last reader's loads come before our writes.
+            let taken = lease.load(Relaxed) == 0
+                && lease.compare_exchange(0, held.0, Acquire, Relaxed).is_ok();
+            if taken {
+                self.cursor.store(index as u32 + 1, Relaxed);
+            }
+            taken
+        };
+        // Below the mark: `from..high`, then `0..from`.
+        for (index, lease) in leases[from..high].iter().enumerate() {
+            if take(from + index, lease) {
+                return Some((from + index) as u32);
+            }
+        }
+        for (index, lease) in leases[..from].iter().enumerate() {
+            if take(index, lease) {
+                return Some(index as u32);
+            }
+        }
+        for (index, lease) in leases.iter().enumerate().skip(high) {
             if lease.load(Relaxed) != 0 {
                 continue;
             }
@@ -224,9 +260,7 @@ impl Class {
                 high = (self.high_water().fetch_max(index as u64 + 1, Release) as usize)
                     .max(index + 1);
             }
-            // Acquire: pairs with the Release that freed the chunk (a consumer's or a
-            // repairer's): the last reader's loads come before our writes.
-            if lease.compare_exchange(0, held.0, Acquire, Relaxed).is_ok() {
+            if take(index, lease) {
                 return Some(index as u32);
             }
         }

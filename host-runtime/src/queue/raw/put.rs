@@ -185,7 +185,7 @@ impl RawQueue {
     }
 
     /// Puts a message of `len` bytes (longer than the inline size) through the blob pool:
-    /// takes the free chunk of lowest index in the smallest class that holds it (waiting for
+    /// takes a free chunk (see `Class::try_take`) in the smallest class that holds it (waiting for
     /// one like for room), lets `fill` write it at the given offset of the class's chunk array
     /// (returning the length written, at most `len`), then pushes a descriptor. On any
     /// failure the chunk is freed again.
@@ -317,5 +317,38 @@ impl RawQueue {
             .u64_at(8 * word::NONCE)
             .fetch_add(1, Relaxed)
             & NONCE_MASK
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A take reuses the chunks below the high-water mark, from the one after its last take
+    /// round to it, and goes past the mark only when all of them are leased.
+    #[test]
+    fn a_take_goes_round_below_the_mark_before_raising_it() {
+        let q = RawQueue::builder()
+            .maxsize(8)
+            .size_class(256, 8)
+            .build_raw()
+            .unwrap();
+        let class = &q.inner.classes[0];
+        let held = Lease::held(0, 1);
+        let take = || class.try_take(held);
+        assert_eq!([take(), take(), take()], [Some(0), Some(1), Some(2)]);
+        assert_eq!(class.used(), 3);
+        assert!(class.release(1, held));
+        assert_eq!(take(), Some(1), "the only free one below the mark");
+        assert!(class.release(0, held) && class.release(2, held));
+        assert_eq!(
+            [take(), take()],
+            [Some(2), Some(0)],
+            "from the cursor, round"
+        );
+        assert_eq!(class.used(), 3, "no rise while a chunk below was free");
+        assert_eq!(take(), Some(3));
+        assert_eq!(class.used(), 4);
+        assert_eq!(class.free_count(), 4);
     }
 }

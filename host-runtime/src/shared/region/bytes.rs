@@ -261,6 +261,7 @@ impl SharedBytes {
     /// assert_eq!(bytes.u64_at(16).load(Ordering::Relaxed) >> 32, 7); // little-endian
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[inline]
     pub fn atomics<T: AtomicsOnly>(&self, offset: usize, count: usize) -> &[T] {
         let len = count
             .checked_mul(std::mem::size_of::<T>())
