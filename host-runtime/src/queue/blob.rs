@@ -215,8 +215,9 @@ impl Class {
 
     /// Takes a free chunk as `held` (`FREE → held`), or `None` if every chunk is leased.
     ///
-    /// The chunks below the high-water mark come first, from this process's cursor (the one
-    /// after its last take) round to it; only if all of them are leased does the take go past
+    /// The chunk this process took last comes first if it is free again (a request/reply
+    /// reuses it while it is in cache); then the chunks below the high-water mark, from this
+    /// process's cursor (the one after its last take) round to it; only if all of them are leased does the take go past
     /// the mark, to the lowest free chunk above it. So the mark still rises only when every
     /// chunk below it is in flight (the memory committed is that of the most messages in
     /// flight at once), and a stream that keeps the class full finds the chunk freed last
@@ -226,8 +227,8 @@ impl Class {
     pub(crate) fn try_take(&self, held: Lease) -> Option<u32> {
         let leases = self.leases();
         let mut high = (self.high_water().load(Relaxed) as usize).min(self.count);
-        let from = self.cursor.load(Relaxed) as usize;
-        let from = if from < high { from } else { 0 };
+        let cursor = self.cursor.load(Relaxed) as usize;
+        let from = if cursor < high { cursor } else { 0 };
         let take = |index: usize, lease: &AtomicU64| {
             // Acquire: pairs with the Release that freed the chunk (a consumer's or a
             // repairer's): the last reader's loads come before our writes.
@@ -238,6 +239,15 @@ impl Class {
             }
             taken
         };
+        // The chunk this process took last, if it is free again: a request/reply (a pool's
+        // tasks and results) reuses one chunk, still in cache, instead of cycling through every
+        // chunk below the mark (1 MiB pool tasks: 17 % slower that way). In a stream that keeps
+        // the class full it is still in flight: one look at a word beside the cursor's.
+        if let Some(last) = cursor.checked_sub(1).filter(|&last| last < high) {
+            if take(last, &leases[last]) {
+                return Some(last as u32);
+            }
+        }
         // Below the mark: `from..high`, then `0..from`.
         for (index, lease) in leases[from..high].iter().enumerate() {
             if take(from + index, lease) {
