@@ -351,4 +351,25 @@ mod tests {
         assert_eq!(class.used(), 4);
         assert_eq!(class.free_count(), 4);
     }
+
+    /// The chunk taken last comes first when it is free again (a request/reply keeps reusing
+    /// one chunk), before the scan from the cursor.
+    #[test]
+    fn a_take_reuses_the_chunk_it_took_last_when_free() {
+        let q = RawQueue::builder()
+            .maxsize(8)
+            .size_class(256, 8)
+            .build_raw()
+            .unwrap();
+        let class = &q.inner.classes[0];
+        let held = Lease::held(0, 1);
+        let take = || class.try_take(held);
+        assert_eq!([take(), take(), take()], [Some(0), Some(1), Some(2)]);
+        assert!(class.release(0, held) && class.release(2, held));
+        assert_eq!(take(), Some(2), "the last one, not the lowest free");
+        assert!(class.release(2, held));
+        assert_eq!(take(), Some(2), "again");
+        assert_eq!(take(), Some(0), "then the scan");
+        assert_eq!(class.used(), 3);
+    }
 }
