@@ -217,8 +217,8 @@ impl Class {
     ///
     /// The chunk this process took last comes first if it is free again (a request/reply
     /// reuses it while it is in cache); then the chunks below the high-water mark, from this
-    /// process's cursor (the one after its last take) round to it; only if all of them are leased does the take go past
-    /// the mark, to the lowest free chunk above it. So the mark still rises only when every
+    /// process's cursor (the one after its last take) round to it; only if all of them are
+    /// leased does the take go past the mark, to the lowest free chunk above it. So the mark still rises only when every
     /// chunk below it is in flight (the memory committed is that of the most messages in
     /// flight at once), and a stream that keeps the class full finds the chunk freed last
     /// (the oldest message's, right after its previous take) at its first look instead of
@@ -248,14 +248,9 @@ impl Class {
                 return Some(last as u32);
             }
         }
-        // Below the mark: `from..high`, then `0..from`.
-        for (index, lease) in leases[from..high].iter().enumerate() {
-            if take(from + index, lease) {
-                return Some((from + index) as u32);
-            }
-        }
-        for (index, lease) in leases[..from].iter().enumerate() {
-            if take(index, lease) {
+        // Below the mark: `from..high`, then `0..from` (`high` ≤ `count`, the leases' length).
+        for index in (from..high).chain(0..from) {
+            if take(index, &leases[index]) {
                 return Some(index as u32);
             }
         }

@@ -324,15 +324,20 @@ impl RawQueue {
 mod tests {
     use super::*;
 
+    /// A queue whose one blob class has 8 chunks of 256 bytes.
+    fn eight_chunks() -> RawQueue {
+        RawQueue::builder()
+            .maxsize(8)
+            .size_class(256, 8)
+            .build_raw()
+            .unwrap()
+    }
+
     /// A take reuses the chunks below the high-water mark, from the one after its last take
     /// round to it, and goes past the mark only when all of them are leased.
     #[test]
     fn a_take_goes_round_below_the_mark_before_raising_it() {
-        let q = RawQueue::builder()
-            .maxsize(8)
-            .size_class(256, 8)
-            .build_raw()
-            .unwrap();
+        let q = eight_chunks();
         let class = &q.inner.classes[0];
         let held = Lease::held(0, 1);
         let take = || class.try_take(held);
@@ -356,11 +361,7 @@ mod tests {
     /// one chunk), before the scan from the cursor.
     #[test]
     fn a_take_reuses_the_chunk_it_took_last_when_free() {
-        let q = RawQueue::builder()
-            .maxsize(8)
-            .size_class(256, 8)
-            .build_raw()
-            .unwrap();
+        let q = eight_chunks();
         let class = &q.inner.classes[0];
         let held = Lease::held(0, 1);
         let take = || class.try_take(held);
