@@ -185,6 +185,7 @@ mod handle;
 mod message;
 mod result;
 mod sched;
+mod shared;
 mod submit;
 pub(crate) mod tables;
 mod worker;

@@ -10,7 +10,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::collector::{Collector, WorkerConfig};
-use super::sched::{Sched, Shared};
+use super::sched::Sched;
+use super::shared::Shared;
 use super::tables::Tables;
 use super::worker::{self, init_shim};
 use super::{Pool, PoolError};

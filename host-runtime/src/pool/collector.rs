@@ -19,7 +19,8 @@ use super::message::{
     self, head_len, parse_result, Reply, ENCODE, OK, PANICKED, RESULT_HEADER, STOP, TAIL_MIN,
 };
 use super::result::{Outcome, Sink};
-use super::sched::{Job, Lane, Phase, Sched, Shared};
+use super::sched::{Job, Lane, Phase, Sched};
+use super::shared::Shared;
 use super::worker::{self, ExecArgs, Initializer, WorkerCtx};
 use crate::lock::lock;
 use crate::process::{self, Process};

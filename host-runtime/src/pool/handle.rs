@@ -11,7 +11,8 @@ use serde::Serialize;
 
 use super::message::{apply_shim, into_long_payload};
 use super::result::{Cell, Sink};
-use super::sched::{Phase, Shared};
+use super::sched::Phase;
+use super::shared::Shared;
 #[cfg(doc)]
 use super::TaskError;
 use super::{AsyncResult, Builder, Callbacks, Imap, PoolError, WorkerInfo};
