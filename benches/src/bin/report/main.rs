@@ -10,8 +10,8 @@
 //! 2. its own latency loop: single round trips over every round-trip peer, for median and p99
 //!    (criterion only sees batches);
 //! 3. the interleaved round trips (`benches::interleaved`, as `src/bin/rtt.rs`): the peers of
-//!    the round-trip targets measured round by round in one run, 21 rounds of 50,000 round
-//!    trips (about 20 s), for the same-run ratios those targets are judged on (criterion times
+//!    the round-trip targets measured round by round in one run, 31 rounds of 100,000 round
+//!    trips (11-25 s), for the same-run ratios those targets are judged on (criterion times
 //!    each row minutes apart);
 //! 4. the memory figures: `ByteQueue::memory_size` for a grid of capacities and message sizes,
 //!    and the peak RSS of a consumer process after 10,000,000 messages;

@@ -287,6 +287,35 @@ impl Doc<'_> {
                 ""
             }
         );
+        // A floor whose rounds differ by more than half: the placement changed during the step.
+        let moved: Vec<String> = [
+            (rt::FLOOR, "spin ping-pong"),
+            (rt::MAILBOX_FLOOR, "64-byte mailbox"),
+        ]
+        .into_iter()
+        .filter_map(|(id, name)| {
+            let f = Spread::of(iv.times(id).ok()?)?;
+            (f.max > 1.5 * f.min).then(|| {
+                format!(
+                    "{name} {}–{}, {}",
+                    fmt_ns(f.min),
+                    fmt_ns(f.max),
+                    fmt_ratio(f.max / f.min)
+                )
+            })
+        })
+        .collect();
+        if !moved.is_empty() {
+            let _ = writeln!(
+                s,
+                "> The floors moved during this step ({}): the host ran the two vCPUs \
+                 differently from round to round. A queue's ratio to a floor differs between \
+                 placements (a slow floor hides the fixed cost a queue adds to each hand-off), \
+                 so the median leans to the placement most rounds had; the quartiles and \
+                 extremes show the others.\n",
+                moved.join("; ")
+            );
+        }
         let _ = writeln!(
             s,
             "| peer | median per round trip | rounds: fastest–slowest | ÷ spin ping-pong, per round: median | quartiles, all | ÷ 64-byte mailbox, per round: median | quartiles, all |"
@@ -1190,6 +1219,10 @@ mod tests {
         assert!(criterion.is_some() && criterion < same_run, "{sec}");
         assert!(sec.contains("5 rounds in one run of the report (load average 2.00 2.10 2.20"));
         assert!(sec.contains("runs 5,000 untimed and 50,000 timed round trips"));
+        assert!(sec.contains(
+            "> The floors moved during this step (spin ping-pong 50.0 ns–200.0 ns, 4.00×; \
+             64-byte mailbox 100.0 ns–400.0 ns, 4.00×)"
+        ));
         assert!(sec.contains(
             "`Queue<u64>` (8-byte messages; the echo answers `n + 1`) is measured here only"
         ));
