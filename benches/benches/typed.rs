@@ -49,6 +49,8 @@ use std::hint::black_box;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
+use benches::host_queue::U64Echo;
+use benches::roundtrip::RoundTrip;
 use benches::spin_word::SpinPingPong;
 use criterion::{criterion_group, Criterion, Throughput};
 use crossbeam_queue::ArrayQueue;
@@ -262,31 +264,14 @@ fn round_trip(c: &mut Criterion) {
     let mut g = c.benchmark_group("typed_round_trip");
     g.measurement_time(Duration::from_secs(3));
 
-    // Queue<u64> there and back: the echo process answers n + 1, and stops at u64::MAX.
-    let ping = Queue::<u64>::new(16).expect("queue");
-    let pong = Queue::<u64>::new(16).expect("queue");
-    let (rx, tx) = (ping.clone(), pong.clone());
-    let echo = Process::new(move || loop {
-        let n = rx.get().expect("get");
-        if n == u64::MAX {
-            break;
-        }
-        tx.put(n + 1).expect("put");
-    });
-    echo.start().expect("start echo");
-    let mut n = 0u64;
-    let mut one = || {
-        ping.put(black_box(n)).expect("put");
-        let back = pong.get().expect("get");
-        n += 2;
-        back
-    };
-    for i in 0..1000u64 {
-        assert_eq!(one(), 2 * i + 1, "the echo answers n + 1");
+    // Queue<u64> there and back: the echo process answers n + 1 (checked on every round
+    // trip), and stops at u64::MAX.
+    let mut echo = U64Echo::spawn(None).expect("queues and echo");
+    for _ in 0..1000 {
+        echo.round_trip();
     }
-    g.bench_function("Queue<u64>", |b| b.iter(&mut one));
-    ping.put(u64::MAX).expect("stop");
-    assert_eq!(echo.join().expect("join"), 0);
+    g.bench_function("Queue<u64>", |b| b.iter(|| echo.round_trip()));
+    drop(echo);
 
     // The same through two RawQueues of 8-byte messages: what the typed path adds.
     let ping = RawQueue::new(16).expect("queue");

@@ -2,6 +2,7 @@
 //! [`Queue<Vec<u8>>`](Queue) or `Queue<ByteBuf>` (postcard-encoded items), used with their
 //! blocking `put`/`get`.
 
+use std::hint::black_box;
 use std::io;
 
 use host_runtime::{Process, Queue, RawQueue};
@@ -10,7 +11,7 @@ use serde::Serialize;
 use serde_bytes::ByteBuf;
 
 use crate::msg::MSG_LEN;
-use crate::roundtrip::Link;
+use crate::roundtrip::{Link, RoundTrip};
 use crate::stream::{Receiver, Sender};
 
 fn io_err(e: impl std::fmt::Display) -> io::Error {
@@ -211,6 +212,82 @@ impl<T: Item> Sender for TypedQueueLink<T> {
 impl<T: Item> Receiver for TypedQueueLink<T> {
     fn recv(&mut self, m: &mut [u8; MSG_LEN]) {
         self.get(m);
+    }
+}
+
+/// `Queue<u64>` there and back to a forked echo process that answers `n + 1` (and stops at
+/// `u64::MAX`): the small-message round trip of issue 17, item 4.
+pub struct U64Echo {
+    ping: Queue<u64>,
+    pong: Queue<u64>,
+    echo: Option<Process>,
+    n: u64,
+}
+
+impl std::fmt::Debug for U64Echo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("U64Echo")
+    }
+}
+
+impl U64Echo {
+    /// Two queues of capacity 16 (`Queue::new(16)`, or with inline maximum `inline`), and
+    /// the started echo process; checks one round trip.
+    ///
+    /// # Errors
+    ///
+    /// If a queue can't be made or the process can't start.
+    pub fn spawn(inline: Option<usize>) -> io::Result<U64Echo> {
+        let make = || {
+            match inline {
+                None => Queue::<u64>::new(16),
+                Some(bytes) => Queue::builder().maxsize(16).inline_max(bytes).build(),
+            }
+            .map_err(io_err)
+        };
+        let (ping, pong) = (make()?, make()?);
+        let (rx, tx) = (ping.clone(), pong.clone());
+        let echo = Process::new(move || loop {
+            let n = rx.get().expect("get");
+            if n == u64::MAX {
+                break;
+            }
+            tx.put(n + 1).expect("put");
+        });
+        echo.start().map_err(io_err)?;
+        let mut e = U64Echo {
+            ping,
+            pong,
+            echo: Some(echo),
+            n: 0,
+        };
+        e.round_trip();
+        Ok(e)
+    }
+}
+
+impl RoundTrip for U64Echo {
+    #[inline]
+    fn round_trip(&mut self) {
+        self.ping.put(black_box(self.n)).expect("put");
+        assert_eq!(
+            self.pong.get().expect("get"),
+            self.n + 1,
+            "the echo answers n + 1"
+        );
+        self.n += 2;
+    }
+}
+
+impl Drop for U64Echo {
+    fn drop(&mut self) {
+        self.ping.put(u64::MAX).expect("stop");
+        if let Some(echo) = self.echo.take() {
+            let r = echo.join();
+            if !std::thread::panicking() {
+                assert_eq!(r.expect("join"), 0, "echo process");
+            }
+        }
     }
 }
 

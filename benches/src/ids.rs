@@ -183,6 +183,10 @@ pub mod xproc_roundtrip {
     pub const MAILBOX_FLOOR: &str = "shm spin mailbox, 64 B (message floor)";
     /// iceoryx2's publish-subscribe (with the cargo feature `iceoryx2`).
     pub const ICEORYX2: &str = super::ICEORYX2;
+    /// host-runtime's `Queue<u64>` (the echo answers `n + 1`): a peer of the interleaved
+    /// round trips only (`interleaved::peer`), no criterion row of this group (its criterion
+    /// row is `typed_round_trip`'s, `benches/typed.rs`).
+    pub const QUEUE_U64: &str = "host_runtime::Queue<u64> put+get";
 }
 
 /// Function ids of [`group::PROCESS_SPAWN_JOIN`].

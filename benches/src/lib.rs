@@ -13,6 +13,8 @@
 //!   producers, a small struct) over every peer, and [`spsc`], the SPSC ring floor of them.
 //! - [`threads`]: a rig of persistent producer and consumer threads over any in-process queue.
 //! - [`latency`]: per-round-trip samples and their percentiles (median, p99).
+//! - [`interleaved`]: round trips with the peers interleaved round by round, and per-round
+//!   ratios (the same-run ratios of the round-trip targets; `src/bin/rtt.rs` and the report).
 //! - [`memory`]: bytes of shared memory per queue and the peak RSS of a consumer.
 //! - [`ids`]: the criterion ids the benches write and the report reads, named once.
 //! - [`child`], [`shm`], [`gate`], [`msg`], [`blocking`]: the pieces these are
@@ -34,6 +36,7 @@ pub mod host_queue;
 #[cfg(feature = "iceoryx2")]
 pub mod iceoryx;
 pub mod ids;
+pub mod interleaved;
 pub mod latency;
 pub mod memory;
 pub mod msg;

@@ -2,7 +2,8 @@
 //! comparisons of the queues' hand-off (issue 17, item 4) on a noisy machine: every round makes
 //! each peer afresh (so no idle peer spins or yields while another is measured), times `N`
 //! round trips, and drops it. Prints each peer's median over the rounds and the median of the
-//! per-round ratios to the floors.
+//! per-round ratios to the floors. The rounds are `benches::interleaved::rounds`, which the
+//! report (`src/bin/report/`) runs too over the peers of its round-trip targets.
 //!
 //! ```sh
 //! cargo build --release -p benches --bin rtt
@@ -143,67 +144,14 @@
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering::*};
-use std::time::Instant;
 
+use benches::host_queue::U64Echo;
+use benches::interleaved::{self, Spread};
 use benches::msg::MSG_LEN;
 use benches::roundtrip::{Echo, Link, RoundTrip, SpinMailbox, SpinPingPong};
 use benches::shm::{OwnedQueue, SharedMem};
 use host_runtime::wait::{Backoff, Policy};
-use host_runtime::{Process, Queue};
 use ipc_core::{PopError, PushError};
-
-/// `Queue<u64>` there and back; the echo answers `n + 1`.
-struct U64Echo {
-    ping: Queue<u64>,
-    pong: Queue<u64>,
-    echo: Option<Process>,
-    n: u64,
-}
-
-impl U64Echo {
-    fn spawn(inline: usize) -> U64Echo {
-        let make = || {
-            Queue::<u64>::builder()
-                .maxsize(16)
-                .inline_max(inline)
-                .build()
-                .expect("queue")
-        };
-        let (ping, pong) = (make(), make());
-        let (rx, tx) = (ping.clone(), pong.clone());
-        let echo = Process::new(move || loop {
-            let n = rx.get().expect("get");
-            if n == u64::MAX {
-                break;
-            }
-            tx.put(n + 1).expect("put");
-        });
-        echo.start().expect("start echo");
-        U64Echo {
-            ping,
-            pong,
-            echo: Some(echo),
-            n: 0,
-        }
-    }
-}
-
-impl RoundTrip for U64Echo {
-    fn round_trip(&mut self) {
-        self.ping.put(black_box(self.n)).expect("put");
-        assert_eq!(self.pong.get().expect("get"), self.n + 1);
-        self.n += 2;
-    }
-}
-
-impl Drop for U64Echo {
-    fn drop(&mut self) {
-        self.ping.put(u64::MAX).expect("stop");
-        if let Some(echo) = self.echo.take() {
-            assert_eq!(echo.join().expect("join"), 0);
-        }
-    }
-}
 
 /// Two ipc-core `ByteQueue`s with `RawQueue`'s slot size (112-byte messages: 128-byte slots),
 /// polled with a flat spin.
@@ -523,8 +471,10 @@ fn make(name: &str) -> Box<dyn RoundTrip> {
         "raw64" => Box::new(
             Echo::spawn(benches::host_queue::RawQueueLink::pair().expect("queues")).expect("fork"),
         ),
-        "u64" => Box::new(U64Echo::spawn(111)),
-        u if u.starts_with("u64x") => Box::new(U64Echo::spawn(u[4..].parse().expect("inline"))),
+        "u64" => Box::new(U64Echo::spawn(None).expect("queues")),
+        u if u.starts_with("u64x") => {
+            Box::new(U64Echo::spawn(Some(u[4..].parse().expect("inline"))).expect("queues"))
+        }
         "ring" => Box::new(Echo::spawn(RingLink::pair(16, 112, false)).expect("fork")),
         r if r.starts_with("ring") => {
             let (r, blocking) = match r.strip_prefix("ringb") {
@@ -576,16 +526,6 @@ fn make(name: &str) -> Box<dyn RoundTrip> {
     }
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let n: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(200_000);
@@ -594,36 +534,24 @@ fn main() {
         Some(list) => list.split(',').collect(),
         None => PEERS.to_vec(),
     };
-    let mut times: Vec<Vec<f64>> = vec![Vec::new(); peers.len()];
-    for _ in 0..rounds {
-        for (i, name) in peers.iter().enumerate() {
-            let mut rt = make(name);
-            for _ in 0..n / 10 {
-                rt.round_trip();
-            }
-            let t = Instant::now();
-            for _ in 0..n {
-                rt.round_trip();
-            }
-            times[i].push(t.elapsed().as_nanos() as f64 / n as f64);
-            drop(rt);
-        }
-    }
+    let times: Vec<Vec<f64>> = interleaved::rounds(&peers, n, rounds, |name| Ok(make(name)))
+        .into_iter()
+        .map(|t| t.expect("every peer is made or panics"))
+        .collect();
     let floor = |name: &str| peers.iter().position(|p| *p == name);
     for (i, name) in peers.iter().enumerate() {
-        let mut line = format!("{name:>8}: median {:6.1} ns", median(&mut times[i].clone()));
+        let spread = |v: &[f64]| Spread::of(v).expect("at least one round");
+        let own = spread(&times[i]);
+        let mut line = format!("{name:>8}: median {:6.1} ns", own.median);
         for f in ["mailbox", "word"] {
             if let Some(j) = floor(f) {
                 if j != i {
-                    let mut r: Vec<f64> =
-                        times[i].iter().zip(&times[j]).map(|(a, b)| a / b).collect();
-                    line += &format!("  /{f} {:5.2}x", median(&mut r));
+                    let r = spread(&interleaved::ratios(&times[i], &times[j]));
+                    line += &format!("  /{f} {:5.2}x", r.median);
                 }
             }
         }
-        let mut all = times[i].clone();
-        all.sort_by(f64::total_cmp);
-        line += &format!("  (min {:.1}, max {:.1})", all[0], all[all.len() - 1]);
+        line += &format!("  (min {:.1}, max {:.1})", own.min, own.max);
         println!("{line}");
         if std::env::var_os("RTT_ALL").is_some() {
             let all: Vec<String> = times[i].iter().map(|t| format!("{t:.0}")).collect();

@@ -130,6 +130,60 @@ pub(crate) fn latency_loop(quick: bool) -> Latencies {
         .collect()
 }
 
+/// The interleaved round trips (`benches::interleaved`): the peers of the round-trip targets,
+/// measured round by round in one run, for same-run ratios.
+pub(crate) struct Interleaved {
+    /// Timed round trips per peer and round.
+    pub(crate) n: u64,
+    /// Rounds.
+    pub(crate) rounds: usize,
+    /// The load average (1/5/15 min) when the step started.
+    pub(crate) load: String,
+    /// Each peer's name and its time per round trip in each round (ns), or why it has none.
+    pub(crate) times: Vec<(String, Result<Vec<f64>, String>)>,
+}
+
+impl Interleaved {
+    /// Peer `name`'s per-round times, or why there are none.
+    pub(crate) fn times(&self, name: &str) -> Result<&[f64], String> {
+        match self.times.iter().find(|(n, _)| n == name) {
+            Some((_, Ok(v))) if !v.is_empty() => Ok(v),
+            Some((_, Ok(_))) => Err(format!("`{name}`: no rounds")),
+            Some((_, Err(e))) => Err(format!("`{name}`: {e}")),
+            None => Err(format!("`{name}` not in the interleaved round trips")),
+        }
+    }
+}
+
+/// Round trips over the peers `names` (the round-trip targets'), interleaved round by round:
+/// 31 rounds of 100,000 (for the targets' 8 peers about 11 s, 25 s where the host runs the
+/// two vCPUs far apart; `quick`: 5 of 5,000). A name
+/// that is no peer of this build (iceoryx2's without its cargo feature) is recorded as not
+/// measured.
+pub(crate) fn interleaved(names: &[&str], quick: bool) -> Interleaved {
+    let (n, rounds) = if quick { (5_000, 5) } else { (100_000, 31) };
+    let load = crate::load_avg();
+    let peers: Vec<Result<roundtrip::Peer, String>> = names
+        .iter()
+        .map(|&name| {
+            benches::interleaved::peer(name).ok_or_else(|| match crate::table::feature_of(name) {
+                Some(f) => format!("built without the cargo feature `{f}`"),
+                None => "no such round-trip peer".to_string(),
+            })
+        })
+        .collect();
+    let times = benches::interleaved::rounds(&peers, n, rounds, |p| match p {
+        Ok(p) => (p.make)(),
+        Err(e) => Err(std::io::Error::other(e.clone())),
+    });
+    Interleaved {
+        n,
+        rounds,
+        load,
+        times: names.iter().map(|n| n.to_string()).zip(times).collect(),
+    }
+}
+
 /// Python's figures: name → (value, unit), or why there are none.
 pub(crate) type Python = Result<(String, BTreeMap<String, (f64, String)>), String>;
 

@@ -9,13 +9,17 @@
 //!    three: `all-peers`) this binary was built with;
 //! 2. its own latency loop: single round trips over every round-trip peer, for median and p99
 //!    (criterion only sees batches);
-//! 3. the memory figures: `ByteQueue::memory_size` for a grid of capacities and message sizes,
+//! 3. the interleaved round trips (`benches::interleaved`, as `src/bin/rtt.rs`): the peers of
+//!    the round-trip targets measured round by round in one run, 31 rounds of 100,000 round
+//!    trips (11-25 s), for the same-run ratios those targets are judged on (criterion times
+//!    each row minutes apart);
+//! 4. the memory figures: `ByteQueue::memory_size` for a grid of capacities and message sizes,
 //!    and the peak RSS of a consumer process after 10,000,000 messages;
-//! 4. `python3 ../shared/peers/python_mp_bench.py` (relative to the repository root), if there,
+//! 5. `python3 ../shared/peers/python_mp_bench.py` (relative to the repository root), if there,
 //!    and `python3 benches/python/sustained_mp.py` (CPython's sustained streams);
-//! 5. the code size of `ipc-core/examples/code_size.rs`'s functions on thumbv7em-none-eabihf
+//! 6. the code size of `ipc-core/examples/code_size.rs`'s functions on thumbv7em-none-eabihf
 //!    (`opt-level = "s"`; needs that rustup target, `llvm-nm` and `llvm-objdump`);
-//! 6. reads criterion's `benchmark.json` and `estimates.json` of this run and writes the tables.
+//! 7. reads criterion's `benchmark.json` and `estimates.json` of this run and writes the tables.
 //!
 //! The files: this one runs the steps; `inputs.rs` reads what they produced; `table.rs` says,
 //! as data, what the report shows (groups, their reference rows, the issues' targets, the
@@ -23,8 +27,10 @@
 //! `code_size.rs` measures the code sizes; `markdown.rs` and `svg.rs` write it out; `fmt.rs`
 //! formats numbers.
 //!
-//! Options: `--skip-bench` (reuse the criterion results already in the target directory),
-//! `--quick` (short criterion times and small loops, to try the pipeline), `--no-python`,
+//! Options: `--skip-bench` (reuse the criterion results already in the target directory; the
+//! steps after criterion's, short, run again, as the latency loop and Python do),
+//! `--quick` (short criterion times and small loops, 5 interleaved rounds of 5,000, to try the
+//! pipeline), `--no-python`,
 //! `--out PATH` (instead of `BENCHMARKS.md` at the repository root).
 
 mod code_size;
@@ -40,7 +46,7 @@ use std::time::SystemTime;
 
 use benches::memory;
 
-use inputs::{latency_loop, python, read_criterion, Machine};
+use inputs::{interleaved, latency_loop, python, read_criterion, Machine};
 use markdown::Doc;
 
 /// Bench targets the report runs, in order.
@@ -188,6 +194,13 @@ fn run(opts: &Options) -> Result<(), String> {
 
     eprintln!("report: latency loop");
     let latencies = latency_loop(opts.quick);
+    eprintln!("report: interleaved round trips");
+    let t = std::time::Instant::now();
+    let interleaved = interleaved(&table::round_trip_peers(), opts.quick);
+    eprintln!(
+        "report: interleaved round trips took {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
     eprintln!("report: memory");
     let rss = memory::consumer_rss(if opts.quick { 1_000_000 } else { RSS_MESSAGES });
     let python = if opts.python {
@@ -223,6 +236,7 @@ fn run(opts: &Options) -> Result<(), String> {
     let doc = Doc {
         results: &results,
         latencies: &latencies,
+        interleaved: &interleaved,
         rss: &rss,
         python: python.as_ref(),
         code_sizes: &code_sizes,

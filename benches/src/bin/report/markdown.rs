@@ -3,13 +3,14 @@
 
 use std::fmt::Write as _;
 
-use benches::ids::group;
+use benches::ids::{group, xproc_roundtrip as rt};
+use benches::interleaved::Spread;
 use benches::latency::Percentiles;
 use benches::memory;
 
 use crate::code_size::{self, Sizes};
-use crate::fmt::{fmt_bytes, fmt_ns, fmt_rate, fmt_ratio};
-use crate::inputs::{Bench, Latencies, Machine, Python, Results};
+use crate::fmt::{fmt_bytes, fmt_count, fmt_ns, fmt_rate, fmt_ratio, fmt_spread};
+use crate::inputs::{Bench, Interleaved, Latencies, Machine, Python, Results};
 use crate::table::{
     self, Cell, Peer, Section, Target, CODE_SIZES, PYTHON, SECTIONS, STREAMS, STREAM_COLUMNS,
     TARGETS,
@@ -19,6 +20,7 @@ use crate::table::{
 pub(crate) struct Doc<'a> {
     pub(crate) results: &'a Results,
     pub(crate) latencies: &'a Latencies,
+    pub(crate) interleaved: &'a Interleaved,
     pub(crate) rss: &'a std::io::Result<memory::ConsumerRss>,
     pub(crate) python: Option<&'a Python>,
     pub(crate) code_sizes: &'a Sizes,
@@ -164,6 +166,11 @@ impl Doc<'_> {
     fn section(&self, s: &mut String, sec: &Section) {
         let rows = self.rows(sec.group);
         if rows.is_empty() {
+            if sec.group == group::XPROC_ROUNDTRIP_64B {
+                // No criterion rows (that bench did not run): the same-run figures still stand.
+                let _ = writeln!(s, "## {}\n", sec.title);
+                self.interleaved_table(s);
+            }
             return;
         }
         let reference = self.reference(sec).or_else(|| {
@@ -178,6 +185,13 @@ impl Doc<'_> {
         let _ = writeln!(s, "\n");
         let throughput = rows.iter().any(|b| b.elements.is_some());
         let roundtrip = sec.group == group::XPROC_ROUNDTRIP_64B;
+        if roundtrip {
+            let _ = writeln!(
+                s,
+                "Criterion, each row timed on its own, one after another (the interleaved \
+                 round trips below give the same-run ratios):\n"
+            );
+        }
         if throughput {
             let _ = writeln!(
                 s,
@@ -241,7 +255,109 @@ impl Doc<'_> {
                  sorted.{}\n",
                 if failed.is_empty() { String::new() } else { format!(" Not measured: {}.", failed.join("; ")) }
             );
+            self.interleaved_table(s);
         }
+    }
+
+    /// The interleaved round trips: each peer's time and its per-round ratios to the two
+    /// floors, the figures the round-trip targets are judged on.
+    fn interleaved_table(&self, s: &mut String) {
+        let iv = self.interleaved;
+        let _ = writeln!(
+            s,
+            "**Same run, peers interleaved** (the round-trip targets' figures): {} rounds in one \
+             run of the report (load average {} at its start); each round makes every peer \
+             afresh (a new echo process), runs {} untimed and {} timed round trips and drops \
+             it, one peer after another, so a change in how the host runs the two vCPUs hits \
+             every peer of a round alike. Each ratio is taken within a round (the peer's time \
+             ÷ the floor's), then the median over the rounds, with the quartiles and extremes. \
+             Criterion's rows above are timed minutes apart, and this VM's floors move up to 4× \
+             between placements of its vCPUs, so a ratio of two criterion rows can mislead. \
+             Code: `benches/src/interleaved.rs`, also run by `cargo run --release -p benches \
+             --bin rtt`.{}\n",
+            iv.rounds,
+            iv.load,
+            fmt_count(iv.n / 10),
+            fmt_count(iv.n),
+            if iv.times.iter().any(|(n, _)| n == rt::QUEUE_U64) {
+                " `Queue<u64>` (8-byte messages; the echo answers `n + 1`) is measured here \
+                 only: its criterion row is `typed_round_trip`'s, in `benches/benches/typed.rs`, \
+                 which this report does not run."
+            } else {
+                ""
+            }
+        );
+        // A floor whose rounds differ by more than half: the placement changed during the step.
+        let moved: Vec<String> = [
+            (rt::FLOOR, "spin ping-pong"),
+            (rt::MAILBOX_FLOOR, "64-byte mailbox"),
+        ]
+        .into_iter()
+        .filter_map(|(id, name)| {
+            let f = Spread::of(iv.times(id).ok()?)?;
+            (f.max > 1.5 * f.min).then(|| {
+                format!(
+                    "{name} {}–{}, {}",
+                    fmt_ns(f.min),
+                    fmt_ns(f.max),
+                    fmt_ratio(f.max / f.min)
+                )
+            })
+        })
+        .collect();
+        if !moved.is_empty() {
+            let _ = writeln!(
+                s,
+                "> The floors moved during this step ({}): the host ran the two vCPUs \
+                 differently from round to round. A queue's ratio to a floor differs between \
+                 placements (a slow floor hides the fixed cost a queue adds to each hand-off), \
+                 so the median leans to the placement most rounds had; the quartiles and \
+                 extremes show the others.\n",
+                moved.join("; ")
+            );
+        }
+        let _ = writeln!(
+            s,
+            "| peer | median per round trip | rounds: fastest–slowest | ÷ spin ping-pong, per round: median | quartiles, all | ÷ 64-byte mailbox, per round: median | quartiles, all |"
+        );
+        let _ = writeln!(s, "|---|--:|--:|--:|--:|--:|--:|");
+        for (name, times) in &iv.times {
+            let times = match times {
+                Ok(v) => v,
+                Err(e) => {
+                    let _ = writeln!(s, "| `{name}` | not measured: {e} | | | | | |");
+                    continue;
+                }
+            };
+            let Some(own) = Spread::of(times) else {
+                let _ = writeln!(s, "| `{name}` | no rounds | | | | | |");
+                continue;
+            };
+            let _ = write!(
+                s,
+                "| `{name}` | {} | {}–{} |",
+                fmt_ns(own.median),
+                fmt_ns(own.min),
+                fmt_ns(own.max)
+            );
+            for floor in [rt::FLOOR, rt::MAILBOX_FLOOR] {
+                let ratio = iv
+                    .times(floor)
+                    .ok()
+                    .filter(|_| floor != name)
+                    .and_then(|f| Spread::of(&benches::interleaved::ratios(times, f)));
+                match ratio {
+                    Some(r) => {
+                        let _ = write!(s, " {} | {} |", fmt_ratio(r.median), fmt_spread(&r));
+                    }
+                    None => {
+                        let _ = write!(s, " — | |");
+                    }
+                }
+            }
+            let _ = writeln!(s);
+        }
+        let _ = writeln!(s);
     }
 
     /// The speed targets of the issues ([`TARGETS`]), met or missed.
@@ -263,9 +379,12 @@ impl Doc<'_> {
         }
         let _ = writeln!(
             s,
-            "Statuses use criterion's medians; round-trip rows also show the single-round-trip \
-             p50 and p99 of the latency loop. Each ratio is the one its target bounds: our time \
-             ÷ the peer's for \"≤\", the peer's time ÷ ours for \"faster\" and \"≥\".\n"
+            "Statuses use criterion's medians, except round trips: those use the median of the \
+             per-round ratios of the interleaved round trips (*same run*: both peers measured in \
+             the same rounds of one run, see the round-trip section), with criterion's medians \
+             (rows timed minutes apart) and the latency loop's single-round-trip p50 and p99 \
+             beside. Each ratio is the one its target bounds: our time ÷ the peer's for \"≤\", \
+             the peer's time ÷ ours for \"faster\" and \"≥\".\n"
         );
         self.target_rows(s, TARGETS.iter());
     }
@@ -330,6 +449,74 @@ impl Doc<'_> {
 
     /// One target's figures, and whether it is met; or what is missing.
     fn target(&self, t: &Target) -> Result<(String, bool), String> {
+        if !table::is_round_trip(t) {
+            return self.criterion_target(t);
+        }
+        // A round trip: judged on the same-run ratio, criterion's beside it; on criterion's
+        // alone (and saying so) only if the interleaved step has no figure.
+        const CRITERION: &str = "criterion medians, rows timed minutes apart:";
+        match (self.same_run(t), self.criterion_target(t)) {
+            (Ok((same, met)), Ok((crit, _))) => {
+                Ok((format!("same run: {same}; {CRITERION} {crit}"), met))
+            }
+            (Ok((same, met)), Err(missing)) => {
+                Ok((format!("same run: {same}; criterion: {missing}"), met))
+            }
+            (Err(why), Ok((crit, met))) => Ok((
+                format!("same run: not measured ({why}); {CRITERION} {crit}"),
+                met,
+            )),
+            (Err(why), Err(missing)) => Err(format!(
+                "same run: not measured ({why}); criterion: {missing}"
+            )),
+        }
+    }
+
+    /// A round-trip target's same-run figures (the interleaved round trips): each side's
+    /// median time, the median of the per-round ratios and their spread, the same against the
+    /// peer shown for scale; and whether the median ratio meets the target.
+    fn same_run(&self, t: &Target) -> Result<(String, bool), String> {
+        let Peer::Bench(peer) = t.peer else {
+            return Err("its peer is no round trip".into());
+        };
+        let iv = self.interleaved;
+        let ours = iv.times(t.ours)?;
+        let against = |id: &str| -> Result<(f64, Spread), String> {
+            let theirs = iv.times(id)?;
+            let per_round: Vec<f64> = ours
+                .iter()
+                .zip(theirs)
+                .map(|(&a, &b)| t.goal.ratio(a, b))
+                .collect();
+            let median = Spread::of(theirs).map_or(f64::NAN, |s| s.median);
+            Ok((median, Spread::of(&per_round).ok_or("no rounds")?))
+        };
+        let (theirs, ratio) = against(peer)?;
+        let mut text = format!(
+            "{} vs {}: {} (per round, {} rounds: {})",
+            fmt_ns(Spread::of(ours).map_or(f64::NAN, |s| s.median)),
+            fmt_ns(theirs),
+            fmt_ratio(ratio.median),
+            ratio.n,
+            fmt_spread(&ratio)
+        );
+        if let Some((id, name)) = t.scale {
+            if let Ok((theirs, r)) = against(id) {
+                let _ = write!(
+                    text,
+                    "; vs {name} ({}): {} ({})",
+                    fmt_ns(theirs),
+                    fmt_ratio(r.median),
+                    fmt_spread(&r)
+                );
+            }
+        }
+        Ok((text, t.goal.met(ratio.median)))
+    }
+
+    /// A target's figures from criterion's medians (and, for a round trip, the latency loop's
+    /// percentiles), and whether it is met by them; or what is missing.
+    fn criterion_target(&self, t: &Target) -> Result<(String, bool), String> {
         let ours = self
             .find(t.group, t.ours)
             .ok_or_else(|| missing(t.group, t.ours))?;
@@ -690,8 +877,25 @@ mod tests {
         }
     }
 
-    /// The report written from `results` and Python's `python`, with no latencies.
+    /// The report written from `results` and Python's `python`, with no latencies and no
+    /// interleaved round trips.
     fn markdown(results: &Results, python: Option<&Python>) -> String {
+        let none = Interleaved {
+            n: 0,
+            rounds: 0,
+            load: "?".into(),
+            times: Vec::new(),
+        };
+        markdown_with(results, python, &none)
+    }
+
+    /// The report written from `results`, Python's `python` and the interleaved round trips
+    /// `interleaved`, with no latencies.
+    fn markdown_with(
+        results: &Results,
+        python: Option<&Python>,
+        interleaved: &Interleaved,
+    ) -> String {
         let rss = Err(std::io::Error::other("not measured in tests"));
         let sizes: Sizes = Ok(BTreeMap::from([(
             ids::code_size::QUEUE.to_string(),
@@ -704,6 +908,7 @@ mod tests {
         let doc = Doc {
             results,
             latencies: &Vec::new(),
+            interleaved,
             rss: &rss,
             python,
             code_sizes: &sizes,
@@ -885,6 +1090,190 @@ mod tests {
             .filter(|l| l.starts_with(&format!("| `{}` 2 producers", su::RAW_QUEUE)))
             .count();
         assert_eq!(n, 2);
+    }
+
+    #[test]
+    fn round_trips_are_judged_on_the_same_run_ratios() {
+        // Criterion's rows, timed apart: RawQueue 2.50× the mailbox, 2.86× the word.
+        let criterion = [
+            (rt::RAW_QUEUE, 200.0),
+            (rt::BYTE_QUEUE_BLOCKING, 250.0),
+            (rt::MAILBOX_FLOOR, 80.0),
+            (rt::FLOOR, 70.0),
+        ];
+        let results = Results::from([(
+            group::XPROC_ROUNDTRIP_64B.to_string(),
+            criterion.map(|(id, ns)| bench(id, ns, None)).to_vec(),
+        )]);
+        // Five rounds whose floors move 4×: RawQueue ÷ mailbox per round 1.4, 1.3, 1.4, 1.5,
+        // 1.2 (median 1.40; the medians' quotient, 240 ÷ 200, would say 1.20).
+        let ok = |v: [f64; 5]| Ok(v.to_vec());
+        let interleaved = Interleaved {
+            n: 50_000,
+            rounds: 5,
+            load: "2.00 2.10 2.20".into(),
+            times: vec![
+                (rt::FLOOR.into(), ok([50.0, 100.0, 200.0, 50.0, 100.0])),
+                (
+                    rt::MAILBOX_FLOOR.into(),
+                    ok([100.0, 200.0, 400.0, 100.0, 200.0]),
+                ),
+                (
+                    rt::RAW_QUEUE.into(),
+                    ok([140.0, 260.0, 560.0, 150.0, 240.0]),
+                ),
+                // ÷ word per round 3.0, 3.2, 2.8, 3.2, 3.3: median 3.20.
+                (
+                    rt::QUEUE_U64.into(),
+                    ok([150.0, 320.0, 560.0, 160.0, 330.0]),
+                ),
+                // 5× RawQueue in every round.
+                (
+                    ids::ICEORYX2.into(),
+                    ok([700.0, 1300.0, 2800.0, 750.0, 1200.0]),
+                ),
+                (rt::BYTE_QUEUE_SPIN.into(), Err("fork: no memory".into())),
+            ],
+        };
+        let md = markdown_with(&results, None, &interleaved);
+        // The targets row that starts with `label`: it holds each of `parts`, then `status`.
+        let check = |label: String, parts: &[String], status: &str| {
+            let r = row(&md, &label);
+            for p in parts {
+                assert!(r.contains(p.as_str()), "{p:?} not in {r}");
+            }
+            assert!(r.ends_with(&format!("| {status} |")), "{r}");
+        };
+        let crit = "criterion medians, rows timed minutes apart:";
+
+        // Issue 17: met on the same-run ratio, though criterion's rows say 2.50×.
+        let raw = format!("round trip `{}` 64 B ≤ 1.5×", rt::RAW_QUEUE);
+        check(
+            raw.clone(),
+            &[format!(
+                "| same run: 240.0 ns vs 200.0 ns: 1.40× (per round, 5 rounds: quartiles \
+                 1.30–1.40×, all 1.20–1.50×); {crit} 200.0 ns vs 80.0 ns: 2.50×"
+            )],
+            "met",
+        );
+        // Both appear in issue 17's table under the sustained streams too.
+        let twice = md.lines().filter(|l| l.starts_with(&format!("| {raw}")));
+        assert_eq!(twice.count(), 2);
+        // Queue<u64> has no criterion row in this group: the same run alone decides.
+        check(
+            format!("round trip `{}` ≤ 3×", rt::QUEUE_U64),
+            &[
+                "| same run: 320.0 ns vs 100.0 ns: 3.20× (per round, 5 rounds:".into(),
+                format!(
+                    "; criterion: no result `{}` in `{}`",
+                    rt::QUEUE_U64,
+                    group::XPROC_ROUNDTRIP_64B
+                ),
+            ],
+            "**missed**",
+        );
+        // Issue 3: ÷ word per round 2.8, 2.6, 2.8, 3.0, 2.4, and the mailbox for scale.
+        check(
+            format!("round trip `{}` (blocking, peer awake)", rt::RAW_QUEUE),
+            &[
+                "same run: 240.0 ns vs 100.0 ns: 2.80× (per round, 5 rounds: quartiles \
+                 2.60–2.80×, all 2.40–3.00×); vs the 64-byte mailbox floor (200.0 ns): 1.40× \
+                 (quartiles 1.30–1.40×, all 1.20–1.50×); criterion medians"
+                    .into(),
+                "200.0 ns vs 70.0 ns: 2.86×".into(),
+            ],
+            "**missed**",
+        );
+        // Not in the interleaved step: criterion's figure decides, and the row says so.
+        check(
+            format!("round trip `{}` (blocking", rt::BYTE_QUEUE_BLOCKING),
+            &[format!(
+                "same run: not measured (`{}` not in the interleaved round trips); {crit} \
+                 250.0 ns vs 70.0 ns: 3.57×",
+                rt::BYTE_QUEUE_BLOCKING
+            )],
+            "**missed**",
+        );
+        // "Faster" targets divide the peer's time by ours, round by round.
+        check(
+            format!("`{}` vs iceoryx2 (round trip)", rt::RAW_QUEUE),
+            &["same run: 240.0 ns vs 1.20 µs: 5.00×".into()],
+            "met",
+        );
+        check(
+            format!("`{}` vs iceoryx2 (round trip)", rt::BYTE_QUEUE_SPIN),
+            &[format!(
+                "same run: not measured (`{}`: fork: no memory)",
+                rt::BYTE_QUEUE_SPIN
+            )],
+            "not measured",
+        );
+
+        // The round-trip section: criterion's table, then the interleaved one.
+        let sec = md
+            .split("\n`xproc_roundtrip_64B`")
+            .nth(1)
+            .expect("the round-trip section");
+        let criterion = sec.find("| ◆ `host_runtime::RawQueue put+get` | 200.0 ns |");
+        let same_run = sec.find("**Same run, peers interleaved**");
+        assert!(criterion.is_some() && criterion < same_run, "{sec}");
+        assert!(sec.contains("5 rounds in one run of the report (load average 2.00 2.10 2.20"));
+        assert!(sec.contains("runs 5,000 untimed and 50,000 timed round trips"));
+        assert!(sec.contains(
+            "> The floors moved during this step (spin ping-pong 50.0 ns–200.0 ns, 4.00×; \
+             64-byte mailbox 100.0 ns–400.0 ns, 4.00×)"
+        ));
+        assert!(sec.contains(
+            "`Queue<u64>` (8-byte messages; the echo answers `n + 1`) is measured here only"
+        ));
+        let r = row(sec, &format!("`{}` | 240.0 ns", rt::RAW_QUEUE));
+        assert_eq!(
+            r,
+            format!(
+                "| `{}` | 240.0 ns | 140.0 ns–560.0 ns | 2.80× | quartiles 2.60–2.80×, all \
+                 2.40–3.00× | 1.40× | quartiles 1.30–1.40×, all 1.20–1.50× |",
+                rt::RAW_QUEUE
+            )
+        );
+        // A floor is not divided by itself.
+        let r = row(sec, &format!("`{}` | 100.0 ns", rt::FLOOR));
+        assert!(r.contains("| — | | 0.50× | quartiles 0.50–0.50×"), "{r}");
+        let r = row(sec, &format!("`{}` | 200.0 ns", rt::MAILBOX_FLOOR));
+        assert!(
+            r.ends_with("| 2.00× | quartiles 2.00–2.00×, all 2.00–2.00× | — | |"),
+            "{r}"
+        );
+        let r = row(sec, &format!("`{}` |", rt::BYTE_QUEUE_SPIN));
+        assert_eq!(
+            r,
+            format!(
+                "| `{}` | not measured: fork: no memory | | | | | |",
+                rt::BYTE_QUEUE_SPIN
+            )
+        );
+    }
+
+    #[test]
+    fn the_interleaved_step_measures_every_round_trip_targets_peer() {
+        let peers = crate::table::round_trip_peers();
+        assert_eq!(&peers[..2], &[rt::FLOOR, rt::MAILBOX_FLOOR]);
+        for t in TARGETS.iter().filter(|t| crate::table::is_round_trip(t)) {
+            assert!(peers.contains(&t.ours), "{}", t.ours);
+            if let Peer::Bench(id) = t.peer {
+                assert!(peers.contains(&id), "{id}");
+            }
+        }
+        let mut unique = peers.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), peers.len(), "each peer once: {peers:?}");
+        // Every peer is one the library can make (iceoryx2's with its cargo feature).
+        for p in &peers {
+            assert!(
+                benches::interleaved::peer(p).is_some() || *p == ids::ICEORYX2,
+                "{p}"
+            );
+        }
     }
 
     #[test]

@@ -265,7 +265,9 @@ const PIPE_BATCHED: &str = "a pipe read 64 KiB at a time";
 
 const MAILBOX: &str = "the 64-byte mailbox floor";
 
-/// The speed targets of issues 2, 3, 7, 15 and 17, in the order of the table.
+/// The speed targets of issues 2, 3, 7, 15 and 17, in the order of the table. Round trips
+/// (group `xproc_roundtrip_64B`, [`is_round_trip`]) are judged on the interleaved round trips'
+/// same-run ratios, whose peers are named by the same ids ([`round_trip_peers`]).
 pub(crate) const TARGETS: &[Target] = {
     use Goal::{AtMost, Faster, FasterBy};
     use Peer::{Bench, Other, Python};
@@ -522,8 +524,52 @@ pub(crate) const TARGETS: &[Target] = {
             FasterBy(0.8),
             "{ours} 2 producers → 1: throughput ≥ 0.8× one producer's (64 B sustained)",
         ),
+        target(
+            17,
+            RT,
+            rt::RAW_QUEUE,
+            Bench(rt::MAILBOX_FLOOR),
+            AtMost(1.5),
+            "round trip {ours} 64 B ≤ 1.5× the 64-byte spin mailbox in the same run",
+        ),
+        target(
+            17,
+            RT,
+            rt::QUEUE_U64,
+            Bench(rt::FLOOR),
+            AtMost(3.0),
+            "round trip {ours} ≤ 3× the one-word spin ping-pong in the same run",
+        ),
     ]
 };
+
+/// Whether target `t` is a round trip: its figures come from the interleaved round trips
+/// (same-run ratios), criterion's beside them.
+pub(crate) fn is_round_trip(t: &Target) -> bool {
+    t.group == RT
+}
+
+/// The peers of the interleaved round trips: the two floors, then every peer a round-trip
+/// target names (ours, the peer, the one shown for scale), each once, in the order of
+/// [`TARGETS`].
+pub(crate) fn round_trip_peers() -> Vec<&'static str> {
+    let mut names = vec![rt::FLOOR, rt::MAILBOX_FLOOR];
+    for t in TARGETS.iter().filter(|t| is_round_trip(t)) {
+        let peer = match t.peer {
+            Peer::Bench(id) => Some(id),
+            Peer::Other(..) | Peer::Python(_) => None,
+        };
+        for id in [Some(t.ours), peer, t.scale.map(|(id, _)| id)]
+            .into_iter()
+            .flatten()
+        {
+            if !names.contains(&id) {
+                names.push(id);
+            }
+        }
+    }
+    names
+}
 
 /// One of our benchmarks: its criterion group and function id, and how a table names it.
 pub(crate) type Ours = (&'static str, &'static str, &'static str);
