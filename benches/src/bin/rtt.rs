@@ -141,6 +141,34 @@
 //!   blocking loop: adaptive spin, wait words, `notify`) 139-154, `raw4` 171-178; so about
 //!   25 ns for waiting the blocking way and 25-30 ns for `RawQueue`'s own path per round trip
 //!   (at capacity 16 the benches' blocking loop, 231-246, is slower than `raw16`).
+//!
+//! # Tried, not kept: the get's wake check without its fence (2 vCPUs, AMD EPYC, 2026-12-06)
+//!
+//! The mirror of the put's fence-free wake: a put about to sleep on `not_full` marks the tail
+//! slot while it holds the oldest message, `FULL(lap(t) - 1)`, published and unclaimed, with a
+//! value-preserving AcqRel CAS (`mark_full_wait`), and sleeps only if that took; the pop whose
+//! claim CAS takes that slot reads the mark, so the get's wake check may be `notify_marked`.
+//! Sound (position `t` is the real tail and only that pop's release frees it; `WRITING`,
+//! `READING`, `ABANDONED` and words of `t`'s lap fail the mark; repairs keep `notify_all`; a
+//! class's `freed` word has no one slot to mark and keeps `notify`); a loom model (capacity
+//! 1, three values) passed, and lost the wake-up when the put slept unmarked. It did not pay
+//! here. Rust compiles the fence to `lock or` on the stack, not `mfence`: a store, the fence
+//! and a load take 2.0 ns in a C loop on this host (0.3 without, 16.7 with `mfence`), so a
+//! round trip could save ~4 ns of ~190. Before/after binaries alternated in exclusive holds
+//! (09:45-10:34 UTC, load 1.1-3.3): round trip, 112 runs each of 11 rounds of 50,000, medians
+//! `raw16` 193.0 → 191.3 ns, `u64` 187.2 → 186.9 (`mailbox` 93.0/94.2, `word` 70.6/70.7); per
+//! same-placement pair (96) `raw16`/mailbox after/before 0.981 (quartiles 0.95-1.02, lower in
+//! 59), `u64`/word 0.996 (0.98-1.01, lower in 55). Streams (`benches/batch.rs`, `--runs 3`
+//! per invocation): `raw_64B` 1.01 → 1.00 × `spsc_64B` (69 runs each), `raw_64B_2to1` 0.895
+//! → 0.900 in the same holds but 0.973 after/before per pair in a later set (15 pairs, lower
+//! in 11; 18.6 → 18.0 M msg/s), `raw_batch_64B_2to1` 1.005, `raw_1KiB` 0.976, `chunk1k_1KiB`
+//! 0.962 (12 pairs, wide spread). One instruction less per put+get (callgrind, `typed`:
+//! `raw64` 527 → 526, `u64` 586 → 585). And a cost: while the oldest message is being read
+//! (or, at capacity 1, the next one written) the mark fails and a waiting put yields and looks
+//! again instead of sleeping; three producers into a capacity-1 queue ran 227-276 → 268-354 ms
+//! (medians of 6-8 alternated runs; 2-slot queue unchanged), and making the failed mark sleep
+//! a short sleep at once instead of yielding was slower still (356). On the Intel host, where
+//! the fence cost ~12 ns (above), the round trip might gain ~10 %: not measured there.
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering::*};
