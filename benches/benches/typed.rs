@@ -22,8 +22,9 @@
 //!   echo through two `RawQueue`s of 8-byte messages (what the typed path adds).
 //!
 //! **Instructions per put+get.**
-//! `TYPED_OPS=N TYPED_CASE=<vec64|vec1k|tuple|u64|frame|frame_bytes|raw64|raw8|raw1k>` (or
-//! `vec64_into`, `vec1k_into`, `tuple_into`, `u64_into`: the get into one reused value,
+//! `TYPED_OPS=N TYPED_CASE=<vec64|vec1k|str63|tuple|u64|frame|frame_bytes|raw64|raw8|raw1k>`
+//! (`str63`: the 63-character `String` of `put_get_64B_single_thread`; or `vec64_into`,
+//! `vec1k_into`, `str63_into`, `tuple_into`, `u64_into`: the get into one reused value,
 //! `Queue::get_into`) makes the binary run N single-thread put+get of that case and exit,
 //! without criterion: run it under `valgrind --tool=callgrind` for two values of N; the
 //! difference of the two instruction counts divided by the difference of the Ns is the cost of
@@ -346,6 +347,8 @@ fn count_mode() -> bool {
         "raw8" => raw(8, ops),
         "raw1k" => raw(1024, ops),
         "vec64" => run(vec![0x5au8; 64], ops),
+        "str63" => run("x".repeat(MSG - 1), ops),
+        "str63_into" => run_into("x".repeat(MSG - 1), ops),
         "vec1k" => run(vec![0x5au8; 1024], ops),
         "tuple" => run(tuple(), ops),
         "u64" => run(0x1234_5678_9abc_u64, ops),
