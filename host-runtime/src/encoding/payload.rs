@@ -109,7 +109,7 @@ pub(crate) fn from_payload<T>(bytes: Vec<u8>) -> Result<T, Error> {
         Ok(v) => return Ok(v),
         Err(bytes) => bytes,
     };
-    let text = String::from_utf8(bytes).map_err(|_| Error::DeserializeBadUtf8)?;
+    let text = text::utf8_string(bytes).map_err(|_| Error::DeserializeBadUtf8)?;
     match cast_owned::<String, T>(text) {
         Ok(v) => Ok(v),
         Err(_) => unreachable!("from_payload of a type that is not a byte payload"),
