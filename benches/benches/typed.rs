@@ -43,6 +43,26 @@
 //! `Vec<u8>` field decoded through serde paid 3 instructions more a byte. Varints read a word at
 //! a time: `u64` 585 -> 588 (its message is shorter than a word).
 //!
+//! **Issue 17, item 3 (2026-12-06, 2 vCPUs AMD EPYC): the consumer of a short byte payload.**
+//! Kept: a `String`'s bytes are checked as ASCII a word at a time (`sys::text::utf8_string`)
+//! before `String::from_utf8`: `str63` put+get 1,122 -> 1,057 instructions (callgrind).
+//! Tried, not kept: a short `Vec<u8>`/`String` copied once, from the ring slot straight into the
+//! value's allocation (a new `SlotReader::read_at_uninit` after the varint), where it is a stack
+//! copy and then a `memcpy` into a new allocation. Instructions per put+get: `vec64` 1,002 ->
+//! 1,024, `vec64_into` 773 -> 794, `str63_into` 860 -> 882 (the copy from an offset of 1-2 bytes
+//! pays ~40 in bounds and branches, where `read_uninit` and a 64-byte `memcpy` are ~63
+//! together); single thread, medians of 7 alternated rounds (load 1.2-2.5), `Queue<Vec<u8>>`
+//! 64 B 100.8 -> 95.3 ns, `Queue<String>` 112.4 -> 109.1 ns (`RawQueue` 34.1 / 34.4). Between
+//! processes, what the target counts, nothing showed: `typed_sustained` 8 alternated rounds
+//! (load 1.6-2.7), medians `Vec<u8>` 64 B 9.91 -> 10.21 M/s (runs 3.6-11.1 before, 6.7-10.6
+//! after), tuple 9.55 -> 9.00, tuple `get_into` 13.42 -> 13.23: not worth ~170 lines (an
+//! `unsafe` `set_len` among them) and a new ipc-core API. The ring get itself (`raw64`:
+//! `RawQueue::get_into_until` ~191 instructions, its copy out ~88, `notify` 13; the put ~204
+//! with its copy in): the pop ~80 (claim CAS, slot checks), ~25 moving the result through
+//! `Result<Result<R, DecodeError>, GetFail>`, ~25 spills of the ring's geometry, the member
+//! check ~10, `CAUGHT_UP` ~5: nothing large to cut. The tuple's decode is the string's
+//! allocation and 16-byte copy and postcard's fields.
+//!
 //! Every benchmark checks its result once before timing.
 
 use std::fs::File;
