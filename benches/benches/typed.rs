@@ -54,7 +54,7 @@
 //! together); single thread, medians of 7 alternated rounds (load 1.2-2.5), `Queue<Vec<u8>>`
 //! 64 B 100.8 -> 95.3 ns, `Queue<String>` 112.4 -> 109.1 ns (`RawQueue` 34.1 / 34.4). Between
 //! processes, what the target counts, nothing showed: `typed_sustained` 8 alternated rounds
-//! (load 1.6-2.7), medians `Vec<u8>` 64 B 9.91 -> 10.21 M/s (runs 3.6-11.1 before, 6.7-10.6
+//! (load 1.9-2.4), medians `Vec<u8>` 64 B 9.91 -> 10.21 M/s (runs 3.6-11.1 before, 6.7-10.6
 //! after), tuple 9.55 -> 9.00, tuple `get_into` 13.42 -> 13.23: not worth ~170 lines (an
 //! `unsafe` `set_len` among them) and a new ipc-core API. The ring get itself (`raw64`:
 //! `RawQueue::get_into_until` ~191 instructions, its copy out ~88, `notify` 13; the put ~204
