@@ -124,8 +124,9 @@
 //!   (left: each waiting put's first, 16th and pre-sleep looks). `vec_1KiB` 0.44 → 0.44. Unpinned, 7
 //!   alternated pairs of medians: `raw_1KiB` 6.35 → 6.79 M msg/s, 0.90 → 0.96 × core, within
 //!   this VM's noise (`core_1KiB` itself 1.6-9.7 M msg/s there). Pool
-//!   `pool_big/1MiB_echo` alternated (criterion, 3 s): 51.7 / 57.6 / 50.8 → 43.4 / 59.6 /
-//!   39.3 ms, no regression. No stalled run in 30+ runs of `raw_1KiB`, `raw_batch_1KiB`,
+//!   `pool_big/1MiB_echo` alternated in two holds (criterion, 3 s, load 1.8-3.1): 51.7 /
+//!   57.6 / 50.8 / 45.4 / 57.2 / 56.7 → 43.4 / 59.6 / 39.3 / 49.1 / 50.2 / 54.6 ms, no
+//!   regression. No stalled run in 30+ runs of `raw_1KiB`, `raw_batch_1KiB`,
 //!   `chunk1k_1KiB` and `chunk2k_1KiB`, pinned and not (the slow runs, ~1.7 M msg/s at
 //!   ~1,100 ns CPU/msg, hit `core_1KiB` and the before binary alike: the VM, not a sleep).
 //! - Tried, not kept: a full scan every 256th look instead of every 16th (`raw_1KiB` 0.68
