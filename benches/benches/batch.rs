@@ -80,7 +80,8 @@
 //!   wider atomics than Rust has. A waiting producer that looks only at its cursor's chunk on
 //!   15 of 16 spins (a full scan on the 16th): no gain beyond the noise (`raw_1KiB` 7.07 /
 //!   7.22 → 6.07 / 7.85 M msg/s), and one run of `chunk2k_1KiB` fell to 0.44 M msg/s (a
-//!   partial look before a sleep can miss a free chunk). The consumer's lease moves as a
+//!   partial look before a sleep can miss a free chunk: why, in the next section but one;
+//!   a correct version is kept there). The consumer's lease moves as a
 //!   CAS instead of a checked load and a store (one exclusive fetch of the lease line
 //!   instead of a shared one and an upgrade): `raw_1KiB` 6.76 / 6.21 / 6.36 → 6.90 / 7.53 /
 //!   6.21 M msg/s in three alternated rounds at load 2.4, within the noise.
@@ -90,6 +91,52 @@
 //!   stable enough, to argue for a smaller default class. A 1 KiB message cannot go inline
 //!   (the builder's `inline_max` is at most 1,023); a slot of 1,041+ bytes would take
 //!   capacity × 1 KiB of ring for every queue, where 4 KiB chunks cost only what is in flight.
+//!
+//! # The put waiting for a chunk (issue 17, item 2; 2 vCPUs, AMD EPYC, 2026-12-06, later)
+//!
+//! In the 1 KiB stream the class's 1,024 chunks are all in flight (as many as ring slots), so
+//! a put often waits for one, and before it sleeps each of its looks was a full take: a scan
+//! of all 1,024 leases (`perf record -e cpu-clock`, pinned with `taskset -c 1`: 8.3 % of all
+//! samples in `Class::try_take`, 5.7 % in its scan loop), and the spin checks its clock only
+//! every 16 looks, so 16 scans (several µs) overran a 0.5 µs spin budget on a shared CPU.
+//!
+//! - Why the earlier variant above stalled (read off its kept binary): its look counter lived
+//!   in the put's attempt closure, so looks 2-15 of every 16 were partial in the spin *and* in
+//!   the sleep loop, whose look follows `prepare_wait` and decides the sleep; and its partial
+//!   look read `leases[cursor]` only while `cursor < count`, so after a take of the class's
+//!   last chunk (cursor = count = the mark) it saw no chunk at all. On a shared CPU the
+//!   consumer drains the ring while the producer is off it, frees every chunk and sleeps; the
+//!   producer registers, its partial look fails, and it sleeps with every chunk free and
+//!   nobody left to wake it: until its stall check (200 ms), then again, until a 16th look
+//!   scans, up to ~1.5 s per such wrap-around. A lost wake-up, not noise.
+//! - Kept (`queue/raw/put.rs`, `Class::try_take_next`): a waiting put scans the whole class
+//!   on its first look, every 16th, and on every look made while it is registered on the
+//!   class's `freed` word (its own registration is in `waiters()`, so the look before each
+//!   sleep is a full scan); the others look only at the chunk it took last and the one at
+//!   its cursor, chunk 0 once the cursor reached the mark (the oldest message's in a full
+//!   stream: the next one freed). Tests: `a_waiting_put_spins_on_the_chunk_after_its_last_take`,
+//!   `a_put_registered_on_freed_scans_every_chunk` (each fails without its half),
+//!   `the_next_chunk_after_the_mark_is_chunk_0`. Pinned to one CPU, `raw_1KiB core_1KiB
+//!   vec_1KiB --runs 3`, before/after alternated in 10 exclusive holds at load 1.6-3.5 (28
+//!   medians of 3 each): `raw_1KiB` 0.64 → 0.67 × `core_1KiB` (median; 179 → 171 ns
+//!   CPU/msg, 5.63 → 5.89 M msg/s), after ≥ before + 0.02 in 8 of the 10 holds (the other
+//!   two disturbed: 0.66 → 0.57 and 0.63 → 0.60); the scan loop 5.7 → ~2.4 % of samples
+//!   (left: each waiting put's first, 16th and pre-sleep looks). `vec_1KiB` 0.44 → 0.44. Unpinned, 7
+//!   alternated pairs of medians: `raw_1KiB` 6.35 → 6.79 M msg/s, 0.90 → 0.96 × core, within
+//!   this VM's noise (`core_1KiB` itself 1.6-9.7 M msg/s there). Pool
+//!   `pool_big/1MiB_echo` alternated in two holds (criterion, 3 s, load 1.8-3.1): 51.7 /
+//!   57.6 / 50.8 / 45.4 / 57.2 / 56.7 → 43.4 / 59.6 / 39.3 / 49.1 / 50.2 / 54.6 ms, no
+//!   regression. No stalled run in 30+ runs of `raw_1KiB`, `raw_batch_1KiB`,
+//!   `chunk1k_1KiB` and `chunk2k_1KiB`, pinned and not (the slow runs, ~1.7 M msg/s at
+//!   ~1,100 ns CPU/msg, hit `core_1KiB` and the before binary alike: the VM, not a sleep).
+//! - Tried, not kept: a full scan every 256th look instead of every 16th (`raw_1KiB` 0.68
+//!   against 0.67 × core, 6 medians each: noise; and a chunk freed elsewhere, as with several
+//!   producers, would wait out the whole spin); skipping the full first look while this
+//!   process's last full scan found the class full (a private flag): 0.66 against 0.67, noise.
+//! - Where the rest of the pinned gap goes (profile after): the two 1 KiB copies (~25 % of
+//!   samples in the producer's `SharedBytes::write`, ~31 % in the consumer's copy-out, mostly
+//!   on the chunk's loads: each 4 KiB chunk is its own page, 1,024 pages in flight against
+//!   the bare ring's 256) and the consumer's `notify` on `freed` (~3 %, its SeqCst fence).
 
 use std::fs::File;
 use std::io::{Read, Write};

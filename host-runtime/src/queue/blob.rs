@@ -272,6 +272,34 @@ impl Class {
         None
     }
 
+    /// [`try_take`](Self::try_take)'s first looks only: the chunk this process took last and
+    /// the one at its cursor (chunk 0 once the cursor reached the high-water mark), for a put
+    /// waiting for a chunk while it spins. In a stream that keeps the class full the cursor's
+    /// chunk holds the oldest message in flight, the next one a consumer frees; a
+    /// request/reply frees the one taken last. Two lease words instead of every one below the
+    /// mark, but it can miss a free chunk elsewhere: a put must not sleep on a `None` from it
+    /// (see `put_blob_with`).
+    #[inline]
+    pub(crate) fn try_take_next(&self, held: Lease) -> Option<u32> {
+        let leases = self.leases();
+        let high = (self.high_water().load(Relaxed) as usize).min(self.count);
+        let cursor = self.cursor.load(Relaxed) as usize;
+        let last = cursor.checked_sub(1).filter(|&last| last < high);
+        let next = Some(if cursor < high { cursor } else { 0 }).filter(|&next| next < high);
+        // `last` and `next` lie below `high` ≤ `count`, the leases' length.
+        for index in [last, next].into_iter().flatten() {
+            let lease = &leases[index];
+            // Acquire: as in `try_take`.
+            if lease.load(Relaxed) == 0
+                && lease.compare_exchange(0, held.0, Acquire, Relaxed).is_ok()
+            {
+                self.cursor.store(index as u32 + 1, Relaxed);
+                return Some(index as u32);
+            }
+        }
+        None
+    }
+
     /// Moves chunk `index`'s lease from `from` to `to`, for the one process that may move it
     /// now (a check, then a plain store: no read-modify-write); whether the lease held `from`.
     ///

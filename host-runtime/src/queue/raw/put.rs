@@ -111,6 +111,10 @@ impl Inline for Parts<'_> {
     }
 }
 
+/// A put waiting for a chunk scans every lease of the class on one look in this many (and on
+/// every look before a sleep); see `put_blob_with`.
+const FULL_SCAN_EVERY: u32 = 16;
+
 /// The `waited` of a put without deadline, which waits until it succeeds or fails otherwise.
 pub(crate) fn put_never_waits<T, E>(_: T) -> E {
     unreachable!("a put without deadline waits until there is room")
@@ -228,13 +232,33 @@ impl RawQueue {
         let (ring, me) = self.ring_and_id();
         let nonce = self.next_nonce();
         let held = Lease::held(me, nonce);
+        // A put waiting for a chunk scans the whole class only on its first look, every
+        // `FULL_SCAN_EVERY`th, and whenever it is registered on `freed`; the others (while it
+        // spins and yields) look only at the chunks that free first (`Class::try_take_next`).
+        // The blocking loop sleeps only after `prepare_wait` and a failed look, made
+        // registered, so a full scan: a chunk freed before the registration (whose `notify`
+        // found no waiter, so will not wake us) is found, one freed after it wakes us. (A
+        // broken process that zeroes `waiters` can make that look partial, and the sleep last
+        // until the next free or stall check: it can already make `notify` skip a sleeper.)
+        let mut looks = 0u32;
         let Some(index) = block_on_with(
             || self.wait(class.freed(), me, FREED + class_index),
             deadline,
-            || match class.try_take(held) {
-                Some(index) => Some(Some(index)),
-                None if hooks.stopped() => Some(None),
-                None => None,
+            || {
+                looks = looks.wrapping_add(1);
+                // Our own registration (`prepare_wait`'s increment, made by this thread before
+                // this look) is seen here: `waiters()` ≥ 1 on every look made registered.
+                let full = looks % FULL_SCAN_EVERY == 1 || class.freed().waiters() != 0;
+                let taken = if full {
+                    class.try_take(held)
+                } else {
+                    class.try_take_next(held)
+                };
+                match taken {
+                    Some(index) => Some(Some(index)),
+                    None if hooks.stopped() => Some(None),
+                    None => None,
+                }
             },
             || {
                 self.repair_if_stuck(Waiting::Chunk);
@@ -372,5 +396,119 @@ mod tests {
         assert_eq!(take(), Some(2), "again");
         assert_eq!(take(), Some(0), "then the scan");
         assert_eq!(class.used(), 3);
+    }
+
+    /// Frees chunks of a full class at given looks of a waiting put (its `stopped` hook runs
+    /// after each look that found no chunk), so the test decides what each look can see.
+    struct FreeAt<'a> {
+        class: &'a crate::queue::blob::Class,
+        held: Lease,
+        /// `(look, chunk)`: free `chunk` after failed look number `look` (from 1).
+        frees: &'a [(u32, u32)],
+        looks: std::cell::Cell<u32>,
+    }
+
+    impl Hooks for FreeAt<'_> {
+        fn stopped(&self) -> bool {
+            let look = self.looks.get() + 1;
+            self.looks.set(look);
+            for &(at, index) in self.frees {
+                if at == look {
+                    assert!(self.class.release(index, self.held));
+                }
+            }
+            false
+        }
+    }
+
+    /// Takes every chunk of `q`'s class, then frees and retakes chunk 2: the cursor is at 3,
+    /// the chunk taken last is 2, and all eight are leased.
+    fn fill_with_cursor_at_3(q: &RawQueue, held: Lease) {
+        let class = &q.inner.classes[0];
+        assert!((0..8).all(|i| class.try_take(held) == Some(i)));
+        assert!(class.release(2, held));
+        assert_eq!(class.try_take(held), Some(2));
+        assert_eq!(class.free_count(), 0);
+    }
+
+    /// Puts 200 bytes through the blob class, waiting as long as it takes, with `hooks`.
+    fn put_200(q: &RawQueue, hooks: &FreeAt<'_>) {
+        q.put_blob_with(200, Deadline::Never, hooks, |chunks, at| {
+            chunks.write(at, &[7; 200]);
+            Ok(200)
+        })
+        .unwrap();
+    }
+
+    /// A put waiting for a chunk looks, while it spins, only at the chunk after its last take
+    /// (and the one it took last), not at every lease: a chunk freed elsewhere waits for the
+    /// next full scan (here the cursor's chunk comes free first and is taken).
+    #[test]
+    fn a_waiting_put_spins_on_the_chunk_after_its_last_take() {
+        let q = eight_chunks();
+        let class = &q.inner.classes[0];
+        let held = Lease::held(0, 1);
+        fill_with_cursor_at_3(&q, held);
+        // Look 1 is a full scan; chunk 6 comes free after look 2, chunk 3 after look 5: both
+        // within the spin's first 16 looks, which run before it may yield or sleep.
+        let hooks = FreeAt {
+            class,
+            held,
+            frees: &[(2, 6), (5, 3)],
+            looks: Default::default(),
+        };
+        put_200(&q, &hooks);
+        assert_eq!(
+            hooks.looks.get(),
+            5,
+            "found at look 6, just after chunk 3 came free"
+        );
+        assert_eq!(class.try_take(held), Some(6), "chunk 6 left free");
+    }
+
+    /// A put registered on the class's `freed` word (as it is on the look before each sleep)
+    /// scans every lease: it never sleeps after a look that could miss a free chunk.
+    #[test]
+    fn a_put_registered_on_freed_scans_every_chunk() {
+        let q = eight_chunks();
+        let class = &q.inner.classes[0];
+        let held = Lease::held(0, 1);
+        fill_with_cursor_at_3(&q, held);
+        let hooks = FreeAt {
+            class,
+            held,
+            frees: &[(2, 6), (5, 3)],
+            looks: Default::default(),
+        };
+        // As a sleeper's registration (this put's own, or another process's).
+        class.freed().prepare_wait();
+        put_200(&q, &hooks);
+        class.freed().finish_wait();
+        assert_eq!(
+            hooks.looks.get(),
+            2,
+            "found at look 3, just after chunk 6 came free"
+        );
+        assert_eq!(class.free_count(), 0, "chunk 6 taken, chunk 3 never freed");
+        assert!(class.release(3, held));
+    }
+
+    /// The waiting look's next chunk wraps to 0 once the cursor reached the high-water mark
+    /// (a look at the cursor itself would find no chunk there, and a put sleeping after
+    /// such looks waited for its stall check: issue 17's stalled `chunk2k_1KiB` run).
+    #[test]
+    fn the_next_chunk_after_the_mark_is_chunk_0() {
+        let q = eight_chunks();
+        let class = &q.inner.classes[0];
+        let held = Lease::held(0, 1);
+        assert!((0..8).all(|i| class.try_take(held) == Some(i)));
+        assert_eq!(class.try_take_next(held), None);
+        assert!(class.release(4, held));
+        assert_eq!(class.try_take_next(held), None, "not the next one");
+        assert!(class.release(0, held));
+        assert_eq!(class.try_take_next(held), Some(0));
+        assert!(class.release(0, held));
+        assert_eq!(class.try_take_next(held), Some(0), "the one taken last");
+        assert_eq!(class.try_take(held), Some(4));
     }
 }
