@@ -422,13 +422,21 @@ mod tests {
     }
 
     /// Takes every chunk of `q`'s class, then frees and retakes chunk 2: the cursor is at 3,
-    /// the chunk taken last is 2, and all eight are leased.
-    fn fill_with_cursor_at_3(q: &RawQueue, held: Lease) {
+    /// the chunk taken last is 2, and all eight are leased. The hooks returned free chunk 6
+    /// after a waiting put's look 2 and chunk 3 after its look 5.
+    fn full_class_freeing_6_then_3(q: &RawQueue) -> FreeAt<'_> {
         let class = &q.inner.classes[0];
+        let held = Lease::held(0, 1);
         assert!((0..8).all(|i| class.try_take(held) == Some(i)));
         assert!(class.release(2, held));
         assert_eq!(class.try_take(held), Some(2));
         assert_eq!(class.free_count(), 0);
+        FreeAt {
+            class,
+            held,
+            frees: &[(2, 6), (5, 3)],
+            looks: Default::default(),
+        }
     }
 
     /// Puts 200 bytes through the blob class, waiting as long as it takes, with `hooks`.
@@ -446,17 +454,10 @@ mod tests {
     #[test]
     fn a_waiting_put_spins_on_the_chunk_after_its_last_take() {
         let q = eight_chunks();
-        let class = &q.inner.classes[0];
-        let held = Lease::held(0, 1);
-        fill_with_cursor_at_3(&q, held);
+        let hooks = full_class_freeing_6_then_3(&q);
+        let (class, held) = (hooks.class, hooks.held);
         // Look 1 is a full scan; chunk 6 comes free after look 2, chunk 3 after look 5: both
         // within the spin's first 16 looks, which run before it may yield or sleep.
-        let hooks = FreeAt {
-            class,
-            held,
-            frees: &[(2, 6), (5, 3)],
-            looks: Default::default(),
-        };
         put_200(&q, &hooks);
         assert_eq!(
             hooks.looks.get(),
@@ -471,15 +472,8 @@ mod tests {
     #[test]
     fn a_put_registered_on_freed_scans_every_chunk() {
         let q = eight_chunks();
-        let class = &q.inner.classes[0];
-        let held = Lease::held(0, 1);
-        fill_with_cursor_at_3(&q, held);
-        let hooks = FreeAt {
-            class,
-            held,
-            frees: &[(2, 6), (5, 3)],
-            looks: Default::default(),
-        };
+        let hooks = full_class_freeing_6_then_3(&q);
+        let (class, held) = (hooks.class, hooks.held);
         // As a sleeper's registration (this put's own, or another process's).
         class.freed().prepare_wait();
         put_200(&q, &hooks);
