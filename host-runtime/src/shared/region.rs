@@ -34,6 +34,8 @@ use crate::lock::lock;
 
 use crate::sys::shm::{mmap_shared_anonymous, mmap_shared_fd, munmap};
 
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+mod bulk;
 mod bytes;
 mod error;
 
@@ -401,13 +403,23 @@ mod tests {
         let View::Bytes(bytes) = &views[0] else {
             panic!("bytes view expected")
         };
-        let src: Vec<u8> = (0..200u8).collect();
+        // Lengths on both sides of `bulk::MIN_LEN` (the long copies take another path).
+        let src: Vec<u8> = (0..4000u32).map(|i| (i * 7 % 251) as u8).collect();
         for offset in 0..17 {
-            for len in [0, 1, 7, 8, 9, 63, 200] {
+            for len in [0, 1, 7, 8, 9, 63, 200, 255, 256, 257, 1000, 4000] {
+                bytes.write(0, &[0xEE; 4096]);
                 bytes.write(offset, &src[..len]);
                 let mut dst = vec![0xAA; len];
                 bytes.read(offset, &mut dst);
                 assert_eq!(dst, &src[..len], "offset {offset} len {len}");
+                // Nothing around the range was written.
+                let mut around = [0; 1];
+                if offset > 0 {
+                    bytes.read(offset - 1, &mut around);
+                    assert_eq!(around, [0xEE], "offset {offset} len {len}");
+                }
+                bytes.read(offset + len, &mut around);
+                assert_eq!(around, [0xEE], "offset {offset} len {len}");
                 // `read_append` after what `dst` holds already.
                 let mut appended = vec![0x55; 3];
                 bytes.read_append(offset, len, &mut appended);

@@ -9,6 +9,8 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::sync::Arc;
 
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+use super::bulk;
 use super::Mapping;
 /// Plain bytes in a part of a [`Mapping`], keeping the mapping alive, read and written with
 /// relaxed atomic accesses.
@@ -97,6 +99,15 @@ impl SharedBytes {
     /// If the range is out of bounds.
     pub fn write(&self, offset: usize, src: &[u8]) {
         self.check(offset, src.len());
+        #[cfg(all(target_arch = "x86_64", not(miri)))]
+        if src.len() >= bulk::MIN_LEN {
+            // SAFETY: the range is in the view (checked), so in the mapping, which `self`
+            // keeps mapped; every access of this process to the view's bytes is atomic (this
+            // type's rule) and `src`, borrowed, is not written meanwhile; a private slice and
+            // shared memory never overlap.
+            unsafe { bulk::copy(src.as_ptr(), self.ptr.as_ptr().add(offset), src.len()) };
+            return;
+        }
         let head = (8 - offset % 8) % 8;
         let head = head.min(src.len());
         for (i, &b) in src[..head].iter().enumerate() {
@@ -122,6 +133,13 @@ impl SharedBytes {
     /// If the range is out of bounds.
     pub fn read(&self, offset: usize, dst: &mut [u8]) {
         self.check(offset, dst.len());
+        #[cfg(all(target_arch = "x86_64", not(miri)))]
+        if dst.len() >= bulk::MIN_LEN {
+            // SAFETY: as in `write`, the other way round: `dst`, borrowed mutably, is ours
+            // alone.
+            unsafe { bulk::copy(self.ptr.as_ptr().add(offset), dst.as_mut_ptr(), dst.len()) };
+            return;
+        }
         let head = ((8 - offset % 8) % 8).min(dst.len());
         let (head_dst, rest) = dst.split_at_mut(head);
         for (i, b) in head_dst.iter_mut().enumerate() {
@@ -152,6 +170,21 @@ impl SharedBytes {
         self.check(offset, len);
         dst.reserve(len);
         let spare = &mut dst.spare_capacity_mut()[..len];
+        #[cfg(all(target_arch = "x86_64", not(miri)))]
+        if len >= bulk::MIN_LEN {
+            // SAFETY: as in `read`; the `len` spare bytes are `dst`'s own, writable though
+            // uninitialised, and every one of them is written here, so `set_len` may count
+            // them (`reserve` made the room).
+            unsafe {
+                bulk::copy(
+                    self.ptr.as_ptr().add(offset),
+                    spare.as_mut_ptr().cast(),
+                    len,
+                );
+                dst.set_len(dst.len() + len);
+            }
+            return;
+        }
         let head = ((8 - offset % 8) % 8).min(len);
         let (head_dst, rest) = spare.split_at_mut(head);
         for (i, b) in head_dst.iter_mut().enumerate() {
