@@ -10,7 +10,8 @@
 //!   byte of the mapping is reached through one kind of view only: the memory of a `ByteQueue` only through `ByteQueue`s (its
 //!   contract), the rest only through [`SharedBytes`].
 //! - **No data races in this process.** [`SharedBytes`] reads and writes with relaxed atomic
-//!   loads and stores (8 bytes at a time where aligned), never with plain accesses, so two
+//!   loads and stores (8 bytes at a time where aligned; a long copy on x86-64 in one `rep
+//!   movsb`, which to the language is such byte copies: see `bulk`), never with plain accesses, so two
 //!   threads that touch the same bytes at once see stale or torn bytes, never undefined
 //!   behaviour. What a broken or hostile *other* process writes is just bytes to us: every
 //!   reader validates what it reads.
