@@ -198,6 +198,45 @@ fn payload_copies_every_length_and_offset() {
     }
 }
 
+/// Payloads long enough for the bulk copy (`payload::bulk_copy`, 256 bytes or more on x86-64)
+/// and just short of it: exact bytes both ways, nothing written past the message in the
+/// caller's buffer, and the slot's bytes past a message zeroed as by the word loop.
+#[test]
+fn long_payloads_copy_exactly() {
+    const MAX: usize = 1000;
+    let mut r = region();
+    let q = ByteQueue::init(r.as_mut_slice(), Config::new(2, MAX)).unwrap();
+    let pattern: Vec<u8> = (0..MAX)
+        .map(|i| (i as u8).wrapping_mul(37) ^ 0x5A)
+        .collect();
+    for len in [248, 255, 256, 257, 263, 264, 511, 999, 1000] {
+        let message = &pattern[..len];
+        // A longer message first, so that bytes past `len` in the slot are not zero already.
+        q.try_push(&[0xFF; MAX]).unwrap();
+        q.try_pop(&mut [0; MAX]).unwrap();
+        q.try_push(message).unwrap();
+        let mut buf = vec![0xEEu8; MAX + 9];
+        assert_eq!(q.try_pop(&mut buf[..len]), Ok(len), "{len}");
+        assert_eq!(&buf[..len], message, "{len} bytes");
+        assert!(buf[len..].iter().all(|&b| b == 0xEE), "nothing past {len}");
+
+        q.try_push_with(len, |slot| assert_eq!(slot.write(message), len))
+            .unwrap();
+        q.try_pop_with(|m| {
+            let mut uninit = vec![core::mem::MaybeUninit::new(0xEEu8); MAX + 9];
+            assert_eq!(m.read_uninit(&mut uninit), message);
+            // SAFETY: (test) every element was initialised above.
+            assert_eq!(unsafe { uninit[len].assume_init() }, 0xEE, "past {len}");
+            // The rest of the message's last word, read as a word of the slot.
+            if len % 8 != 0 {
+                let last = m.payload().load(len / 8).to_ne_bytes();
+                assert!(last[len % 8..].iter().all(|&b| b == 0), "{len}: {last:?}");
+            }
+        })
+        .unwrap();
+    }
+}
+
 #[test]
 fn slot_views_push_and_pop() {
     let mut r = region();
