@@ -137,6 +137,30 @@
 //!   samples in the producer's `SharedBytes::write`, ~31 % in the consumer's copy-out, mostly
 //!   on the chunk's loads: each 4 KiB chunk is its own page, 1,024 pages in flight against
 //!   the bare ring's 256) and the consumer's `notify` on `freed` (~3 %, its SeqCst fence).
+//!
+//! # Long copies in one `rep movsb` (issue 17, items 2 and 5; 2 vCPUs, AMD EPYC, 2026-12-06)
+//!
+//! The chunk copies above were loops of relaxed 8-byte atomic loads and stores (the compiler
+//! may not merge atomics into vector moves): in a two-thread copy test (a source the other
+//! core just wrote, fresh destination) 7-9 GB/s for 1 KiB and 24-27 GB/s for 1 MiB, where
+//! glibc's `memcpy` made 13-17 and 42-45 and one `rep movsb` 12-15 and 25-40 (SSE2 and AVX
+//! loops in `asm!`: between the two). `memcpy` may not read bytes another process may write
+//! (a data race); an `asm!` block may: the language sees it as relaxed atomic byte copies.
+//! Kept: `SharedBytes::{write, read, read_append}` (host-runtime: blob chunks, pool
+//! arguments and results, shared arrays) and ipc-core's slot payloads copy 256 bytes or more
+//! in one `rep movsb` on x86-64 (`shared/region/bulk.rs`, `payload::bulk_copy`; below 256
+//! the word loop was as fast). Before/after binaries alternated in exclusive holds, load
+//! 1.0-2.0, medians of 3 runs:
+//!
+//! - unpinned (two good rounds of three; the first hit a degraded spell in both): `raw_1KiB`
+//!   6.00 / 8.53 → 11.50 / 11.39 M msg/s (332 / 232 → 173 / 175 ns CPU/msg), `vec_1KiB`
+//!   4.54 / 4.53 → 6.30 / 7.08; `pool_big/1MiB_echo` (criterion) 51.3 / 49.8 → 29.9 / 32.9 ms
+//!   per 200 tasks; CPython's `pool_big` in the same holds 431-449 task/s: ours 13.3 × (it
+//!   was 9 ×).
+//! - pinned to one CPU (`taskset -c 0`, 5 pairs): `raw_1KiB` 167-208 → 143-150 ns CPU/msg,
+//!   `vec_1KiB` 251-301 → 232-251; ipc-core's ring with 1 KiB slots, `core_1KiB` (6 pairs),
+//!   111-118 → 75-80 ns CPU/msg (9.0 → 13.2 M msg/s). Unpinned, `core_1KiB` swung between
+//!   1.6 and 20.4 M msg/s in the same minutes, before and after alike: no verdict there.
 
 use std::fs::File;
 use std::io::{Read, Write};
