@@ -42,7 +42,9 @@
 //!   5.63 → 5.62 and 5.42 → 5.50, and one hold 2.89 → 3.17 (`raw16` 5.31 → 5.62), within
 //!   the spread of the before runs (2.89-3.14). On CPUs with a slower `pause`
 //!   (Intel since Skylake, ~140 cycles) 32 of them last ~1.5 µs, which a caught-up consumer
-//!   then adds once to the latency of the next message.
+//!   then adds once to the latency of the next message. (Since then a time, 800 ns, counted
+//!   in `spin_loop`s per machine: `CAUGHT_UP_PAUSE` in `queue/raw/get.rs`, with a sweep of
+//!   its length.)
 //!
 //! # 1 KiB through the blob pool (issue 17, item 2; 2 vCPUs, AMD EPYC, 2026-12-06)
 //!

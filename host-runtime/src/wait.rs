@@ -106,6 +106,7 @@ mod deadline;
 mod ready;
 pub(crate) mod word;
 
+pub(crate) use backoff::spins_lasting;
 pub use backoff::{woke_sleeper, Backoff, Policy, Spin, WAKE_LATENCY};
 pub(crate) use deadline::Deadline;
 pub use ready::{wait, Waitable, FALLBACK_SLICE};

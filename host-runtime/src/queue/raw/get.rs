@@ -6,6 +6,7 @@
 
 use std::cell::Cell;
 use std::hint::spin_loop;
+use std::time::Duration;
 
 use ipc_core::crash;
 use ipc_core::{PopError, SlotReader};
@@ -17,19 +18,24 @@ use crate::queue::blob::{Class, Descriptor, Lease, LeaseGuard};
 use crate::queue::error::{GetError, RawGetError};
 use crate::queue::layout::DESCRIPTOR_LEN;
 use crate::shared::region::SharedBytes;
-use crate::wait::{block_on_marked_with, Deadline};
+use crate::wait::{block_on_marked_with, spins_lasting, Deadline};
 
-/// `spin_loop`s before the first look again of a get that finds the queue empty right after
-/// one that did not wait (see [`CAUGHT_UP`]): a few hundred nanoseconds on the AMD EPYC VM we
-/// measure on.
-const CAUGHT_UP_PAUSES: u32 = 32;
+/// The pause before the first look again of a get that finds the queue empty right after one
+/// that did not wait (see [`CAUGHT_UP`]), as a time, counted in `spin_loop`s per machine by
+/// `wait::spins_lasting`. It was 32 `spin_loop`s, which lasted ~800 ns on the AMD EPYC VM we
+/// measure on (one measured 24.6-25.5 ns there) and other lengths elsewhere. Longer pauses
+/// gain the stream a little and cost a caught-up consumer's next message as much latency: the
+/// 64-byte 1→1 stream (`benches/batch.rs`, medians of 3, 3-4 rounds, 2026-12-06) ran 19.3-19.8
+/// M msg/s at 250 ns, 20.2-20.7 at 500, 20.4-21.9 at 800 (the 32 `spin_loop`s: 20.7-21.5),
+/// 21.7-21.9 at 1.6 µs and 22.5-23.0 at 3.2 µs. Kept where it was.
+const CAUGHT_UP_PAUSE: Duration = Duration::from_nanos(800);
 
 thread_local! {
     /// Whether this thread's last get found a message at its first attempt. If the next one
     /// finds the queue empty, the consumer has caught up with a stream: the producer is
     /// writing the very slot it would poll, and each look takes that slot's cache lines from
     /// the writer (its claim, length, payload and publish each fetch them back). So that get
-    /// pauses [`CAUGHT_UP_PAUSES`] before it looks again, and then takes several messages in
+    /// pauses [`CAUGHT_UP_PAUSE`] before it looks again, and then takes several messages in
     /// a row. A get that waited (a request/reply exchange) never pauses: the round trip
     /// stays as it was. Issue 17, item 2 (figures in `benches/benches/batch.rs`): the 1→1
     /// stream of 64-byte messages went from 0.54-0.69 to 0.72-0.78 of the SPSC floor's rate,
@@ -115,7 +121,7 @@ impl RawQueue {
                 tries += 1;
                 // The first look again of a consumer that just caught up (see `CAUGHT_UP`).
                 if tries == 2 && CAUGHT_UP.get() {
-                    for _ in 0..CAUGHT_UP_PAUSES {
+                    for _ in 0..spins_lasting(CAUGHT_UP_PAUSE) {
                         spin_loop();
                     }
                 }
