@@ -15,12 +15,18 @@
 //! | 1 MiB | 24.2-26.7 | 25.4-39.9 | 42.4-44.9 |
 //!
 //! `memcpy` itself may not be used: a plain Rust read of bytes that another process may be
-//! writing is a data race, undefined behaviour whatever the bytes. An `asm!` block is not a
-//! Rust access: to the language it does what some sequence of Rust operations could do, and
-//! this one does what `len` relaxed atomic byte copies do (on x86-64 every byte a load
-//! returns is a byte some store wrote; a string instruction's stores are not reordered with
-//! later stores, Intel SDM vol. 3A §10.2.4 "Memory-Ordering Model for String Operations"),
-//! the contract the word loops keep. Elsewhere, and under Miri, the word loops do it all.
+//! writing is a data race, undefined behaviour whatever the bytes (the compiler may assume
+//! they do not change, and act on two reads that differ). An `asm!` block is opaque to the
+//! compiler, and the rule it must keep is that what it does is something Rust operations could
+//! do: this one does what `len` relaxed atomic byte copies do, the operations the word loops
+//! use (on x86-64 every byte a load returns is a byte some store wrote; a string
+//! instruction's stores are not reordered with later stores, Intel SDM vol. 3A,
+//! "Memory-Ordering Model for String Operations"). Within this process the queue protocols
+//! order every access to a chunk (leases, ring claims); only another process, broken or
+//! hostile, can race with a copy, and then the copied bytes may be garbled, as with the word
+//! loops. This is not `AtomicPerByte` (RFC 3301): it adds no new kind of access, it is a
+//! faster way to make the relaxed atomic ones. Elsewhere, and under Miri, the word loops do it
+//! all.
 
 /// The shortest copy done in bulk: below it the word loop is as fast (table above).
 pub(super) const MIN_LEN: usize = 256;
