@@ -13,12 +13,16 @@ use std::sync::Arc;
 use super::bulk;
 use super::Mapping;
 /// Plain bytes in a part of a [`Mapping`], keeping the mapping alive, read and written with
-/// relaxed atomic accesses (on x86-64 a copy of 256 bytes or more is one `rep movsb`, which
-/// the language sees as relaxed atomic byte copies, at `memcpy`'s speed).
+/// relaxed atomic accesses.
 ///
-/// Concurrent writers of the same bytes leave a mix of both (no tearing below 8-byte aligned
-/// words, in this process); readers see some mix of old and new bytes. Order these accesses
-/// with something else (a queue's Release/Acquire, as the queue's blob pool does).
+/// Concurrent writers of the same bytes leave a mix of both; readers see some mix of old and
+/// new bytes. Order these accesses with something else (a queue's Release/Acquire, as the
+/// queue's blob pool does). The typed copies ([`get`](Self::get), [`set`](Self::set),
+/// [`read_into`](Self::read_into), [`write_from`](Self::write_from)) move every 8-byte
+/// aligned word as one `AtomicU64` access, so they do not tear it; the byte copies
+/// ([`read`](Self::read), [`write`](Self::write), [`read_append`](Self::read_append)) of 256
+/// bytes or more on x86-64 are one `rep movsb` instead, at `memcpy`'s speed, which the
+/// language sees as relaxed atomic byte accesses (`bulk.rs`), and may tear anywhere.
 #[derive(Clone)]
 pub struct SharedBytes {
     /// First byte; `len` bytes from here lie in the mapping; 8-aligned.
@@ -93,15 +97,16 @@ impl SharedBytes {
         unsafe { &*self.ptr.as_ptr().add(offset).cast::<AtomicU64>() }
     }
 
-    /// Copies `src` to `offset..offset + src.len()` with relaxed atomic stores.
+    /// Copies `src` to `offset..offset + src.len()` with relaxed atomic stores (of bytes in one
+    /// `rep movsb` for 256 bytes or more on x86-64: see [`SharedBytes`]).
     ///
     /// # Panics
     ///
     /// If the range is out of bounds.
     pub fn write(&self, offset: usize, src: &[u8]) {
-        self.check(offset, src.len());
         #[cfg(all(target_arch = "x86_64", not(miri)))]
         if src.len() >= bulk::MIN_LEN {
+            self.check(offset, src.len());
             // SAFETY: the range is in the view (checked), so in the mapping, which `self`
             // keeps mapped; every access of this process to the view's bytes is atomic (this
             // type's rule) and `src`, borrowed, is not written meanwhile; a private slice and
@@ -109,6 +114,14 @@ impl SharedBytes {
             unsafe { bulk::copy(src.as_ptr(), self.ptr.as_ptr().add(offset), src.len()) };
             return;
         }
+        self.write_words(offset, src);
+    }
+
+    /// [`write`](Self::write) with whole 8-byte atomic stores where the bytes are aligned
+    /// (bytes at either end), whatever the length: what the typed stores use, so that a `T`
+    /// whose size is a multiple of 8 is stored as the `AtomicU64`s of [`u64_at`](Self::u64_at).
+    fn write_words(&self, offset: usize, src: &[u8]) {
+        self.check(offset, src.len());
         let head = (8 - offset % 8) % 8;
         let head = head.min(src.len());
         for (i, &b) in src[..head].iter().enumerate() {
@@ -127,20 +140,28 @@ impl SharedBytes {
         }
     }
 
-    /// Copies `offset..offset + dst.len()` into `dst` with relaxed atomic loads.
+    /// Copies `offset..offset + dst.len()` into `dst` with relaxed atomic loads (of bytes in
+    /// one `rep movsb` for 256 bytes or more on x86-64: see [`SharedBytes`]).
     ///
     /// # Panics
     ///
     /// If the range is out of bounds.
     pub fn read(&self, offset: usize, dst: &mut [u8]) {
-        self.check(offset, dst.len());
         #[cfg(all(target_arch = "x86_64", not(miri)))]
         if dst.len() >= bulk::MIN_LEN {
+            self.check(offset, dst.len());
             // SAFETY: as in `write`, the other way round: `dst`, borrowed mutably, is ours
             // alone.
             unsafe { bulk::copy(self.ptr.as_ptr().add(offset), dst.as_mut_ptr(), dst.len()) };
             return;
         }
+        self.read_words(offset, dst);
+    }
+
+    /// [`read`](Self::read) with whole 8-byte atomic loads where the bytes are aligned, as
+    /// [`write_words`](Self::write_words) stores.
+    fn read_words(&self, offset: usize, dst: &mut [u8]) {
+        self.check(offset, dst.len());
         let head = ((8 - offset % 8) % 8).min(dst.len());
         let (head_dst, rest) = dst.split_at_mut(head);
         for (i, b) in head_dst.iter_mut().enumerate() {
@@ -315,9 +336,10 @@ impl SharedBytes {
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().add(offset).cast::<T>(), count) }
     }
 
-    /// A copy of the `T` at byte `offset`, read with relaxed atomic loads (see
-    /// [`read`](Self::read)): any bytes are a valid `T` (`Pod`), so a copy racing a writer
-    /// is a garbled value, never an invalid one. `offset` need not be aligned.
+    /// A copy of the `T` at byte `offset`, read with relaxed atomic loads (each whole 8-byte
+    /// aligned word as one `AtomicU64` load, whatever the size: see [`SharedBytes`]): any
+    /// bytes are a valid `T` (`Pod`), so a copy racing a writer is a garbled value, never an
+    /// invalid one. `offset` need not be aligned.
     ///
     /// # Panics
     ///
@@ -340,17 +362,18 @@ impl SharedBytes {
     /// ```
     pub fn get<T: bytemuck::Pod>(&self, offset: usize) -> T {
         let mut value = T::zeroed();
-        self.read(offset, bytemuck::bytes_of_mut(&mut value));
+        self.read_words(offset, bytemuck::bytes_of_mut(&mut value));
         value
     }
 
-    /// Stores `value` at byte `offset` with relaxed atomic stores (see [`write`](Self::write)).
+    /// Stores `value` at byte `offset` with relaxed atomic stores (each whole 8-byte aligned
+    /// word as one `AtomicU64` store, as [`get`](Self::get) loads).
     ///
     /// # Panics
     ///
     /// If the value is out of bounds.
     pub fn set<T: bytemuck::Pod>(&self, offset: usize, value: T) {
-        self.write(offset, bytemuck::bytes_of(&value));
+        self.write_words(offset, bytemuck::bytes_of(&value));
     }
 
     /// Copies `dst.len()` values of `T` from byte `offset` into `dst` (as [`get`](Self::get)).
@@ -359,7 +382,7 @@ impl SharedBytes {
     ///
     /// If the range is out of bounds.
     pub fn read_into<T: bytemuck::Pod>(&self, offset: usize, dst: &mut [T]) {
-        self.read(offset, bytemuck::cast_slice_mut(dst));
+        self.read_words(offset, bytemuck::cast_slice_mut(dst));
     }
 
     /// Stores the values of `src` from byte `offset` on (as [`set`](Self::set)).
@@ -368,7 +391,7 @@ impl SharedBytes {
     ///
     /// If the range is out of bounds.
     pub fn write_from<T: bytemuck::Pod>(&self, offset: usize, src: &[T]) {
-        self.write(offset, bytemuck::cast_slice(src));
+        self.write_words(offset, bytemuck::cast_slice(src));
     }
 
     /// Checks that `count` values of `T` at byte `offset` lie in the view and are aligned;
