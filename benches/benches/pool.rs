@@ -59,10 +59,10 @@ fn big(c: &mut Criterion) {
     let out = batch(&pool);
     assert_eq!(out.len(), BIG_TASKS);
     assert!(out.iter().all(|v| *v == arg));
-    let mut g = c.benchmark_group("pool_big");
+    let mut g = c.benchmark_group(group::POOL_BIG);
     g.sample_size(10);
     g.throughput(Throughput::Elements(BIG_TASKS as u64));
-    g.bench_function("1MiB_echo", |b| b.iter(|| black_box(batch(&pool))));
+    g.bench_function(ids::BIG_ECHO, |b| b.iter(|| black_box(batch(&pool))));
     g.finish();
 }
 
@@ -73,13 +73,13 @@ fn cpu(c: &mut Criterion) {
     let pool = Pool::new(2).expect("pool");
     let out = pool.map(spin_1ms, 0..CPU_TASKS).expect("map");
     assert!(out.iter().enumerate().all(|(i, &v)| v == i as u64));
-    let mut g = c.benchmark_group("pool_cpu");
+    let mut g = c.benchmark_group(group::POOL_CPU);
     g.sample_size(10);
     g.throughput(Throughput::Elements(CPU_TASKS));
-    g.bench_function("map_1ms", |b| {
+    g.bench_function(ids::MAP_1MS, |b| {
         b.iter(|| black_box(pool.map(spin_1ms, 0..CPU_TASKS).expect("map")))
     });
-    g.bench_function("serial_1ms", |b| {
+    g.bench_function(ids::SERIAL_1MS, |b| {
         b.iter(|| black_box((0..CPU_TASKS).map(spin_1ms).collect::<Vec<_>>()))
     });
     g.finish();

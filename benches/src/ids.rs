@@ -42,6 +42,10 @@ pub mod group {
     pub const POOL_APPLY: &str = "pool_apply";
     /// `pool.rs`: `map` over a range.
     pub const POOL_MAP: &str = "pool_map";
+    /// `pool.rs`: `map` of 200 tasks with 1 MiB arguments and results (Python's `pool_big`).
+    pub const POOL_BIG: &str = "pool_big";
+    /// `pool.rs`: `map` of 400 tasks of 1 ms each, and the same calls in one process.
+    pub const POOL_CPU: &str = "pool_cpu";
     /// The prefix of every group of `pool.rs`.
     pub const POOL_PREFIX: &str = "pool_";
     /// `lock.rs`: one uncontended acquire + release (function ids: [`lock`](super::lock)).
@@ -197,7 +201,8 @@ pub mod spawn {
     pub const RAW_FORK: &str = "raw fork+waitpid";
 }
 
-/// Function ids of the [`group::POOL_APPLY_ASYNC`] and [`group::POOL_MAP`] groups.
+/// Function ids of the `pool.rs` groups ([`group::POOL_APPLY_ASYNC`], [`group::POOL_MAP`],
+/// [`group::POOL_BIG`], [`group::POOL_CPU`]).
 pub mod pool {
     /// 10,000 `apply_async` calls.
     pub const APPLY_ASYNC_10K: &str = "10k";
@@ -205,6 +210,12 @@ pub mod pool {
     pub const MAP_100K: &str = "100k";
     /// `map` over 1,000,000 items.
     pub const MAP_1M: &str = "1M";
+    /// [`group::POOL_BIG`](super::group::POOL_BIG): each task echoes a 1 MiB `Vec<u8>`.
+    pub const BIG_ECHO: &str = "1MiB_echo";
+    /// [`group::POOL_CPU`](super::group::POOL_CPU): `map` of the 1 ms tasks on 2 workers.
+    pub const MAP_1MS: &str = "map_1ms";
+    /// [`group::POOL_CPU`](super::group::POOL_CPU): the same calls in one process.
+    pub const SERIAL_1MS: &str = "serial_1ms";
 }
 
 /// iceoryx2's publish-subscribe peer, in both cross-process groups.

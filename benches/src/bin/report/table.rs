@@ -227,6 +227,8 @@ pub(crate) const PY_QUEUE_THROUGHPUT: &str = "queue_throughput_64B";
 pub(crate) const PY_SUSTAINED_64B: &str = "sustained_bytes_64B";
 pub(crate) const PY_SUSTAINED_1KIB: &str = "sustained_bytes_1024B";
 pub(crate) const PY_SUSTAINED_TUPLE: &str = "sustained_tuple";
+/// Python's `Pool.map` of 1 MiB `bytes` arguments, each returned (tasks/s).
+pub(crate) const PY_POOL_BIG: &str = "pool_map_1MiB";
 
 const SUSTAINED_NOTE: &str = "Forked producers `put` in a free-running loop, the consumer \
     `get`s; the queue fills and drains as it will. Pipes and sockets keep the kernel's default \
@@ -526,6 +528,22 @@ pub(crate) const TARGETS: &[Target] = {
         ),
         target(
             17,
+            group::POOL_CPU,
+            pool::MAP_1MS,
+            Bench(pool::SERIAL_1MS),
+            FasterBy(1.9),
+            "`Pool` `map` of 1 ms CPU-bound tasks on 2 workers ({ours}) ≥ 1.9× the serial time",
+        ),
+        target(
+            17,
+            group::POOL_BIG,
+            pool::BIG_ECHO,
+            Python(PY_POOL_BIG),
+            FasterBy(10.0),
+            "`Pool` tasks with 1 MiB `Vec<u8>` arguments and results ({ours}) ≥ 10× CPython's `Pool`",
+        ),
+        target(
+            17,
             RT,
             rt::RAW_QUEUE,
             Bench(rt::MAILBOX_FLOOR),
@@ -615,6 +633,7 @@ pub(crate) const PYTHON: &[(&str, &[Ours])] = &[
         &[(group::POOL_APPLY_ASYNC, pool::APPLY_ASYNC_10K, "`Pool`")],
     ),
     ("pool_map", &[(group::POOL_MAP, pool::MAP_100K, "`Pool`")]),
+    (PY_POOL_BIG, &[(group::POOL_BIG, pool::BIG_ECHO, "`Pool`")]),
     (
         "lock_uncontended",
         &[(group::LOCK_UNCONTENDED, lock::HOST_RUNTIME, "`Lock`")],
