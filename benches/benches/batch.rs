@@ -484,6 +484,31 @@ fn vec(n: u64, size: usize) -> Outcome {
     )
 }
 
+/// As `vec`, the producer sending its one buffer with `put_ref` instead of a clone each time.
+fn vec_ref(n: u64, size: usize) -> Outcome {
+    let q = host_runtime::Queue::<Vec<u8>>::new(CAPACITY).unwrap();
+    stream(
+        n,
+        1,
+        |p, share| {
+            let mut m = vec![0u8; size];
+            for seq in 0..share {
+                stamp(&mut m, seq, p);
+                q.put_ref(&m).unwrap();
+            }
+        },
+        |total, first| {
+            let mut order = Order::new(1);
+            for _ in 0..total {
+                let m = q.get().unwrap();
+                assert_eq!(m.len(), size);
+                first();
+                order.check(&m);
+            }
+        },
+    )
+}
+
 /// `put_many` of `BATCH` messages in each producer, `get_many` in the consumer.
 fn raw_batch(n: u64, size: usize, producers: usize) -> Outcome {
     let q = raw_queue(size);
@@ -579,6 +604,8 @@ const SCENARIOS: &[Scenario] = &[
         raw_on(q.build_raw().unwrap(), n, 1024, 1)
     }),
     ("vec_1KiB", |n| vec(n, 1024)),
+    ("vecref_64B", |n| vec_ref(n, 64)),
+    ("vecref_1KiB", |n| vec_ref(n, 1024)),
 ];
 
 fn median(v: &mut [f64]) -> f64 {

@@ -25,7 +25,8 @@
 //! `TYPED_OPS=N TYPED_CASE=<vec64|vec1k|str63|tuple|u64|frame|frame_bytes|raw64|raw8|raw1k>`
 //! (`str63`: the 63-character `String` of `put_get_64B_single_thread`; or `vec64_into`,
 //! `vec1k_into`, `str63_into`, `tuple_into`, `u64_into`: the get into one reused value,
-//! `Queue::get_into`) makes the binary run N single-thread put+get of that case and exit,
+//! `Queue::get_into`; `vec64_ref`, `vec1k_ref`, `tuple_ref`: that get after a `put_ref` of the
+//! item, no clone) makes the binary run N single-thread put+get of that case and exit,
 //! without criterion: run it under `valgrind --tool=callgrind` for two values of N; the
 //! difference of the two instruction counts divided by the difference of the Ns is the cost of
 //! one put+get.
@@ -353,6 +354,16 @@ fn count_mode() -> bool {
             black_box(&place);
         }
     }
+    /// As `run_into`, putting with `put_ref` (no clone).
+    fn run_ref<T: Serialize + DeserializeOwned + Clone>(item: T, ops: u64) {
+        let q = Queue::<T>::new(1024).expect("queue");
+        let mut place = item.clone();
+        for _ in 0..ops {
+            q.put_ref(black_box(&item)).expect("put_ref");
+            q.get_into(&mut place).expect("get_into");
+            black_box(&place);
+        }
+    }
     fn raw(len: usize, ops: u64) {
         let q = RawQueue::new(1024).expect("queue");
         let message = vec![0x5au8; len];
@@ -376,6 +387,9 @@ fn count_mode() -> bool {
         "vec1k_into" => run_into(vec![0x5au8; 1024], ops),
         "tuple_into" => run_into(tuple(), ops),
         "u64_into" => run_into(0x1234_5678_9abc_u64, ops),
+        "vec64_ref" => run_ref(vec![0x5au8; 64], ops),
+        "vec1k_ref" => run_ref(vec![0x5au8; 1024], ops),
+        "tuple_ref" => run_ref(tuple(), ops),
         "frame" => run(frame(), ops),
         "frame_bytes" => run(frame_bytes(), ops),
         other => panic!("TYPED_CASE: unknown case {other}"),

@@ -51,6 +51,16 @@ fn closed_queue_put_get_errors() {
             .unwrap_err()
             .to_string()
             .contains("closed"));
+        let kept = String::from("foo");
+        assert!(matches!(q.put_ref(&kept), Err(PutError::Closed(()))));
+        assert!(matches!(
+            q.put_ref_timeout(&kept, T),
+            Err(PutTimeoutError::Closed(()))
+        ));
+        assert!(matches!(
+            q.put_ref_nowait(&kept),
+            Err(PutNowaitError::Closed(()))
+        ));
 
         let raw = RawQueue::new(4).unwrap();
         raw.close();

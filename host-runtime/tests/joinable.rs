@@ -165,6 +165,16 @@ fn closed_joinable_queue() {
             q.put_nowait("foo".into()),
             Err(PutNowaitError::Closed(_))
         ));
+        let kept = String::from("foo");
+        assert!(matches!(q.put_ref(&kept), Err(PutError::Closed(()))));
+        assert!(matches!(
+            q.put_ref_timeout(&kept, Duration::from_millis(1)),
+            Err(PutTimeoutError::Closed(()))
+        ));
+        assert!(matches!(
+            q.put_ref_nowait(&kept),
+            Err(PutNowaitError::Closed(()))
+        ));
         assert!(matches!(q.get(), Err(GetError::Closed)));
         assert!(matches!(q.get_nowait(), Err(GetNowaitError::Closed)));
         assert_eq!(q.unfinished_tasks(), 1);
@@ -181,6 +191,14 @@ fn join_timeout_times_out_and_failed_puts_are_not_counted() {
         let q = JoinableQueue::<u8>::new(1).unwrap();
         q.put(1).unwrap();
         assert!(matches!(q.put_nowait(2), Err(PutNowaitError::Full(2))));
+        assert!(matches!(
+            q.put_ref_nowait(&2),
+            Err(PutNowaitError::Full(()))
+        ));
+        assert!(matches!(
+            q.put_ref_timeout(&2, Duration::from_millis(5)),
+            Err(PutTimeoutError::Timeout(()))
+        ));
         assert!(matches!(
             q.put_timeout(2, Duration::from_millis(5)),
             Err(PutTimeoutError::Timeout(2))

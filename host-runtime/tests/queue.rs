@@ -294,6 +294,48 @@ fn blocked_put_waits_for_a_free_blob_chunk() {
     });
 }
 
+/// `put_ref` sends what `put` sends, inline and through a blob chunk, across a fork, while
+/// the sender keeps (and reuses) its buffer; a message too large is refused with its length,
+/// and nothing is left in the queue.
+#[test]
+fn put_ref_sends_a_copy_and_keeps_the_value() {
+    watchdog(|| {
+        const N: u8 = 200;
+        let q = Queue::<Vec<u8>>::builder()
+            .maxsize(8)
+            .max_message_size(10_000)
+            .build()
+            .unwrap();
+        let tx = q.clone();
+        let p = spawn(move || {
+            let (mut short, mut long) = (vec![0u8; 64], vec![0u8; 3000]);
+            for i in 0..N {
+                short.fill(i);
+                long.fill(i);
+                tx.put_ref(&short).unwrap();
+                tx.put_ref(&long).unwrap();
+            }
+            assert_eq!(
+                (short[0], long[2999]),
+                (N - 1, N - 1),
+                "the sender's values"
+            );
+        });
+        for i in 0..N {
+            assert_eq!(q.get().unwrap(), vec![i; 64]);
+            assert_eq!(q.get().unwrap(), vec![i; 3000]);
+        }
+        join_ok(&p);
+        let big = vec![5u8; 20_000];
+        assert!(matches!(
+            q.put_ref(&big),
+            Err(PutError::TooLarge { item: (), len, max: 10_000 }) if len > 20_000
+        ));
+        assert!(q.empty());
+        assert!(q.pool_stats().iter().all(|c| c.free == c.total));
+    });
+}
+
 #[test]
 fn full_empty_and_too_large_hand_items_back() {
     watchdog(|| {

@@ -263,6 +263,66 @@ impl<T: Serialize + DeserializeOwned> JoinableQueue<T> {
         self.counted(|| self.queue.put_nowait(item))
     }
 
+    /// [`put`](Self::put) of a copy of `*item`, which the caller keeps ([`Queue::put_ref`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Queue::put_ref`]; [`PutError::Closed`] after [`close`](Self::close). Nothing is
+    /// counted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = host_runtime::JoinableQueue::<String>::new(0)?;
+    /// let job = String::from("resize photo 7");
+    /// q.put_ref(&job)?;
+    /// assert_eq!(q.unfinished_tasks(), 1);
+    /// assert_eq!(q.get()?, job);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn put_ref(&self, item: &T) -> Result<(), PutError<()>> {
+        if self.queue.raw.is_closed() {
+            return Err(PutError::Closed(()));
+        }
+        self.counted(|| self.queue.put_ref(item))
+    }
+
+    /// [`put_ref`](Self::put_ref), waiting at most `timeout` for room.
+    ///
+    /// # Errors
+    ///
+    /// As [`Queue::put_ref_timeout`]; nothing is counted.
+    pub fn put_ref_timeout(&self, item: &T, timeout: Duration) -> Result<(), PutTimeoutError<()>> {
+        if self.queue.raw.is_closed() {
+            return Err(PutTimeoutError::Closed(()));
+        }
+        self.counted(|| self.queue.put_ref_timeout(item, timeout))
+    }
+
+    /// [`put_ref`](Self::put_ref) if there is room now.
+    ///
+    /// # Errors
+    ///
+    /// As [`Queue::put_ref_nowait`]; nothing is counted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use host_runtime::{JoinableQueue, PutNowaitError};
+    ///
+    /// let q = JoinableQueue::<u8>::new(1)?;
+    /// q.put_ref_nowait(&1)?;
+    /// assert!(matches!(q.put_ref_nowait(&2), Err(PutNowaitError::Full(()))));
+    /// assert_eq!(q.unfinished_tasks(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn put_ref_nowait(&self, item: &T) -> Result<(), PutNowaitError<()>> {
+        if self.queue.raw.is_closed() {
+            return Err(PutNowaitError::Closed(()));
+        }
+        self.counted(|| self.queue.put_ref_nowait(item))
+    }
+
     /// Gets through `get` (a [`Queue::get_taking`] call), counting the item as held by this
     /// process from inside the ring claim. A message taken but not returned (not a `T`, or a
     /// `Deserialize` that panicked) counts as done: nobody has an item to call `task_done` for.

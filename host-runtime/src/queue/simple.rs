@@ -95,6 +95,25 @@ impl<T: Serialize + DeserializeOwned> SimpleQueue<T> {
         self.queue.put(item)
     }
 
+    /// [`put`](Self::put) of a copy of `*item`, which the caller keeps ([`Queue::put_ref`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Queue::put_ref`]; [`PutError::Closed`] after [`close`](Self::close) in this process.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = host_runtime::SimpleQueue::<Vec<u8>>::new()?;
+    /// let block = vec![7u8; 4096];
+    /// q.put_ref(&block)?;
+    /// assert_eq!(q.get()?, block);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn put_ref(&self, item: &T) -> Result<(), PutError<()>> {
+        self.queue.put_ref(item)
+    }
+
     /// Takes the item at the front, waiting as long as needed for one (Python: `get()`).
     ///
     /// # Errors

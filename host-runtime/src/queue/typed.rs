@@ -262,6 +262,90 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             .map_err(|fail| fail.with(item, waited))
     }
 
+    /// Puts a copy of `*item`, waiting as long as needed for room: [`put`](Self::put) for a value
+    /// the caller keeps (Python's `put` never takes the object either). The queue holds only
+    /// the item's encoding, so a loop that sends the same buffer again, or a value it still
+    /// needs, does not clone it first: for a 64-byte `Vec<u8>` that spares an allocation, a
+    /// copy and a free per message (`benches/benches/typed.rs`).
+    ///
+    /// # Errors
+    ///
+    /// As [`put`](Self::put), with `()` where those hand the item back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = host_runtime::Queue::<Vec<u8>>::new(0)?;
+    /// let mut frame = vec![0u8; 64];
+    /// for i in 0..3 {
+    ///     frame[0] = i;
+    ///     q.put_ref(&frame)?; // no `frame.clone()`
+    /// }
+    /// assert_eq!(q.get()?[0], 0);
+    /// assert_eq!(q.get()?[0], 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn put_ref(&self, item: &T) -> Result<(), PutError<()>> {
+        self.put_ref_until(item, Deadline::Never, put_never_waits)
+    }
+
+    /// [`put_ref`](Self::put_ref), waiting at most `timeout` for room.
+    ///
+    /// # Errors
+    ///
+    /// As [`put_timeout`](Self::put_timeout), with `()` where those hand the item back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use host_runtime::{PutTimeoutError, Queue};
+    /// use std::time::Duration;
+    ///
+    /// let q = Queue::<String>::new(1)?;
+    /// let s = String::from("kept");
+    /// q.put_ref(&s)?;
+    /// let err = q.put_ref_timeout(&s, Duration::from_millis(5)).unwrap_err();
+    /// assert!(matches!(err, PutTimeoutError::Timeout(())));
+    /// assert_eq!(s, "kept");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn put_ref_timeout(&self, item: &T, timeout: Duration) -> Result<(), PutTimeoutError<()>> {
+        self.put_ref_until(item, Deadline::after(timeout), PutTimeoutError::waited)
+    }
+
+    /// [`put_ref`](Self::put_ref) if there is room now.
+    ///
+    /// # Errors
+    ///
+    /// As [`put_nowait`](Self::put_nowait), with `()` where those hand the item back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use host_runtime::{PutNowaitError, Queue};
+    ///
+    /// let q = Queue::<u64>::new(1)?;
+    /// q.put_ref_nowait(&7)?;
+    /// assert!(matches!(q.put_ref_nowait(&8), Err(PutNowaitError::Full(()))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn put_ref_nowait(&self, item: &T) -> Result<(), PutNowaitError<()>> {
+        self.put_ref_until(item, Deadline::NoWait, PutNowaitError::waited)
+    }
+
+    fn put_ref_until<E: From<PutError<()>>>(
+        &self,
+        item: &T,
+        deadline: Deadline,
+        waited: fn(()) -> E,
+    ) -> Result<(), E> {
+        if self.raw.is_closed() {
+            return Err(PutError::Closed(()).into());
+        }
+        self.put_encoded(item, deadline)
+            .map_err(|fail| fail.with((), waited))
+    }
+
     /// Encodes `item` into the queue, by the shortest way its length allows.
     #[inline]
     fn put_encoded(&self, item: &T, deadline: Deadline) -> Result<(), PutFail> {
