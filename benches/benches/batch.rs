@@ -149,9 +149,13 @@
 //! loops in `asm!`: between the two). `memcpy` may not read bytes another process may write
 //! (a data race); an `asm!` block may: the language sees it as relaxed atomic byte copies.
 //! Kept: `SharedBytes::{write, read, read_append}` (host-runtime: blob chunks, pool
-//! arguments and results, shared arrays) and ipc-core's slot payloads copy 256 bytes or more
-//! in one `rep movsb` on x86-64 (`shared/region/bulk.rs`, `payload::bulk_copy`; below 256
-//! the word loop was as fast). Before/after binaries alternated in exclusive holds, load
+//! arguments and results) and ipc-core's `ByteQueue::try_push`/`try_pop` copy 256 bytes or
+//! more in one `rep movsb` on x86-64 (`shared/region/bulk.rs`, `payload::bulk_copy`; below 256
+//! the word loop was as fast). Not the slot views (`SlotReader`/`SlotWriter`), which carry
+//! host-runtime's short ring messages: the branch inlined there cost `Queue<u64>` 30
+//! instructions a put+get (586 -> 616; 593 with it in `try_push`/`try_pop` only). Under
+//! callgrind a `rep movsb` counts one instruction per byte, so instruction counts of messages
+//! of 256 bytes or more (`vec1k`: 2,653 -> 3,886) no longer compare with the word loop's. Before/after binaries alternated in exclusive holds, load
 //! 1.0-2.0, medians of 3 runs:
 //!
 //! - unpinned (two good rounds of three; the first hit a degraded spell in both): `raw_1KiB`
@@ -161,7 +165,8 @@
 //!   was 9 ×).
 //! - pinned to one CPU (`taskset -c 0`, 5 pairs): `raw_1KiB` 167-208 → 143-150 ns CPU/msg,
 //!   `vec_1KiB` 251-301 → 232-251; ipc-core's ring with 1 KiB slots, `core_1KiB` (6 pairs),
-//!   111-118 → 75-80 ns CPU/msg (9.0 → 13.2 M msg/s). Unpinned, `core_1KiB` swung between
+//!   111-118 → 75-80 ns CPU/msg (9.0 → 13.2 M msg/s; with the bulk copy in `try_push`/`try_pop`
+//!   only, 3 pairs: 109-112 → 69-70 ns, 9.0-9.2 → 14.4-14.6 M msg/s). Unpinned, `core_1KiB` swung between
 //!   1.6 and 20.4 M msg/s in the same minutes, before and after alike: no verdict there.
 
 use std::fs::File;
