@@ -608,6 +608,7 @@ const SCENARIOS: &[Scenario] = &[
             .size_class(2048, CAPACITY);
         raw_on(q.build_raw().unwrap(), n, 1024, 1)
     }),
+    ("vec_64B", |n| vec(n, 64)),
     ("vec_1KiB", |n| vec(n, 1024)),
     ("vecref_64B", |n| vec_ref(n, 64)),
     ("vecref_1KiB", |n| vec_ref(n, 1024)),

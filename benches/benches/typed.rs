@@ -44,6 +44,16 @@
 //! `Vec<u8>` field decoded through serde paid 3 instructions more a byte. Varints read a word at
 //! a time: `u64` 585 -> 588 (its message is shorter than a word).
 //!
+//! **`put_ref` (2026-12-06, 2 vCPUs AMD EPYC).** `Queue::put_ref(&item)` puts a value the
+//! caller keeps, so a loop need not clone what it sends. Instructions per put+get (callgrind):
+//! `vec64` 1,002 (`put(clone)` + `get`), `vec64_into` 779 (`put(clone)` + `get_into`),
+//! `vec64_ref` 603 (`put_ref` + `get_into`); `tuple_into` 992, `tuple_ref` 802. Streams
+//! between processes (`benches/batch.rs`, `vec_*` against `vecref_*` in the same runs, medians
+//! of 3, 3 rounds, load 1.4-1.6): pinned to one CPU 64 B 105-121 -> 88-111 ns CPU/msg, 1 KiB
+//! 272-306 -> 233-285; unpinned 1 KiB 2.47 / 4.15 / 4.38 -> 3.73 / 5.10 / 5.87 M msg/s, 64 B
+//! unchanged (3.10 / 8.85 / 10.81 -> 4.73 / 8.82 / 11.14: the consumer, which allocates, is the
+//! slower side).
+//!
 //! **Issue 17, item 3 (2026-12-06, 2 vCPUs AMD EPYC): the consumer of a short byte payload.**
 //! Kept: a `String`'s bytes are checked as ASCII a word at a time (`sys::text::utf8_string`)
 //! before `String::from_utf8`: `str63` put+get 1,122 -> 1,057 instructions (callgrind).
