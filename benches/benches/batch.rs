@@ -150,7 +150,7 @@
 //! (a data race); an `asm!` block may: the language sees it as relaxed atomic byte copies.
 //! Kept: `SharedBytes::{write, read, read_append}` (host-runtime: blob chunks, pool
 //! arguments and results) and ipc-core's `ByteQueue::try_push`/`try_pop` copy 256 bytes or
-//! more in one `rep movsb` on x86-64 (`shared/region/bulk.rs`, `payload::bulk_copy`; below 256
+//! more in one `rep movsb` on x86-64 (`ipc_core::try_bulk_copy`; below 256
 //! the word loop was as fast). Not the slot views (`SlotReader`/`SlotWriter`), which carry
 //! host-runtime's short ring messages: the branch inlined there cost `Queue<u64>` 30
 //! instructions a put+get (586 -> 616; 593 with it in `try_push`/`try_pop` only). Under
@@ -466,31 +466,16 @@ fn raw_on(q: RawQueue, n: u64, size: usize, producers: usize) -> Outcome {
 /// takes ownership), `get()` in the consumer (a new vector per message), as criterion's
 /// `sustained_*` `Queue<Vec<u8>>` peer.
 fn vec(n: u64, size: usize) -> Outcome {
-    let q = host_runtime::Queue::<Vec<u8>>::new(CAPACITY).unwrap();
-    stream(
-        n,
-        1,
-        |p, share| {
-            let mut m = vec![0u8; size];
-            for seq in 0..share {
-                stamp(&mut m, seq, p);
-                q.put(m.to_vec()).unwrap();
-            }
-        },
-        |total, first| {
-            let mut order = Order::new(1);
-            for _ in 0..total {
-                let m = q.get().unwrap();
-                assert_eq!(m.len(), size);
-                first();
-                order.check(&m);
-            }
-        },
-    )
+    typed_vec(n, size, |q, m| q.put(m.to_vec()).unwrap())
 }
 
 /// As `vec`, the producer sending its one buffer with `put_ref` instead of a clone each time.
 fn vec_ref(n: u64, size: usize) -> Outcome {
+    typed_vec(n, size, |q, m| q.put_ref(m).unwrap())
+}
+
+/// A `Queue<Vec<u8>>` stream of `size`-byte messages, each sent by `put`.
+fn typed_vec(n: u64, size: usize, put: fn(&host_runtime::Queue<Vec<u8>>, &Vec<u8>)) -> Outcome {
     let q = host_runtime::Queue::<Vec<u8>>::new(CAPACITY).unwrap();
     stream(
         n,
@@ -499,7 +484,7 @@ fn vec_ref(n: u64, size: usize) -> Outcome {
             let mut m = vec![0u8; size];
             for seq in 0..share {
                 stamp(&mut m, seq, p);
-                q.put_ref(&m).unwrap();
+                put(&q, &m);
             }
         },
         |total, first| {

@@ -96,7 +96,7 @@ pub use pad::CachePadded;
 #[cfg(not(loom))]
 pub use participant::{Participant, ParticipantId, ParticipantState};
 #[cfg(not(loom))]
-pub use payload::{SlotReader, SlotWriter};
+pub use payload::{try_bulk_copy, SlotReader, SlotWriter};
 pub use queue::Queue;
 pub use region::{Region, REGION_ALIGN};
 pub use semaphore::{SemaphoreWord, TooManyReleases};

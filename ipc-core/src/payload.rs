@@ -1,7 +1,7 @@
 //! Payload bytes of a claimed slot: [`SlotReader`] and [`SlotWriter`], which copy them with
 //! relaxed atomic word accesses (`ByteQueue::try_push`/`try_pop` of 256 bytes or more on
 //! x86-64 in one `rep movsb`, which the language sees as relaxed atomic byte copies:
-//! [`bulk_copy`]), never through a Rust reference to the bytes.
+//! [`try_bulk_copy`]), never through a Rust reference to the bytes.
 //!
 //! A [`crate::ByteQueue`] may live in memory that other processes write, correctly or not:
 //! a slot's payload can change under a reader whatever the ring says. A `&[u8]` into it
@@ -138,7 +138,7 @@ impl Payload {
         }
     }
 
-    /// [`read_prefix`](Self::read_prefix), in one [`bulk_copy`] when `dst` is long: for
+    /// [`read_prefix`](Self::read_prefix), in one [`try_bulk_copy`] when `dst` is long: for
     /// `ByteQueue::try_pop`, whose messages may be long. The slot views keep the word loop:
     /// host-runtime's ring messages are short, and the bulk branch inlined on their path cost
     /// `Queue<u64>` 30 instructions a put+get (586 -> 616, callgrind).
@@ -148,12 +148,12 @@ impl Payload {
         assert!(n <= self.len);
         // SAFETY: the `n ≤ len` bytes from `start` lie in the slot (type invariant) and are
         // only ever accessed atomically; `dst` is a private slice of `n` bytes.
-        if !unsafe { bulk_copy(self.start.as_ptr().cast(), dst.as_mut_ptr(), n) } {
+        if !unsafe { try_bulk_copy(self.start.as_ptr().cast(), dst.as_mut_ptr(), n) } {
             self.read_prefix(dst);
         }
     }
 
-    /// [`write_prefix`](Self::write_prefix), in one [`bulk_copy`] when `src` is long (see
+    /// [`write_prefix`](Self::write_prefix), in one [`try_bulk_copy`] when `src` is long (see
     /// [`read_prefix_long`](Self::read_prefix_long)); the bytes of the last word past `src`
     /// are zeroed as `write_prefix` zeroes them.
     #[inline(always)]
@@ -162,7 +162,7 @@ impl Payload {
         assert!(n <= self.len);
         // SAFETY: `src` is a private slice of `n` bytes; the `n ≤ len` bytes from `start` lie
         // in the slot (type invariant) and are only ever accessed atomically.
-        if !unsafe { bulk_copy(src.as_ptr(), self.start.as_ptr().cast(), n) } {
+        if !unsafe { try_bulk_copy(src.as_ptr(), self.start.as_ptr().cast(), n) } {
             return self.write_prefix(src);
         }
         let rest = n % W;
@@ -328,49 +328,76 @@ impl Payload {
     }
 }
 
-/// The shortest copy [`bulk_copy`] makes.
+/// The shortest copy [`try_bulk_copy`] makes.
 #[cfg(all(target_arch = "x86_64", not(miri), not(loom)))]
 const BULK_LEN: usize = 256;
 
-/// Copies `n` bytes from `s` to `d` in one `rep movsb` if `n` is at least `BULK_LEN` (256) on
-/// x86-64, and says whether it did; does nothing elsewhere, under Miri and under loom (which
-/// cannot run it), or for shorter copies (the word loops are as fast there).
+/// Copies `n` bytes from `src` to `dst` in one `rep movsb` if that pays, and says whether it
+/// did: on x86-64 for `n` of 256 bytes or more; never on other targets, under Miri or loom
+/// (which cannot run it), or for shorter copies, where the caller's atomic word loop is as
+/// fast. To the language the copy is `n` relaxed atomic byte loads from `src` and as many
+/// relaxed atomic byte stores to `dst`, in no order among themselves, all before any later
+/// store of this thread; so it may copy bytes another process writes at the same time (they
+/// come out garbled, never as undefined behaviour).
 ///
-/// The word loops move 8 bytes at a time, since the compiler may not merge atomic accesses
-/// into vector moves: for long payloads about half of `memcpy`'s speed (1 KiB from a slot
-/// another core wrote: 7-9 GB/s, `rep movsb` 12-14, on a 2-vCPU AMD EPYC VM with ERMS and
-/// FSRM). `memcpy` itself may not be used: a plain Rust read of bytes another process may
-/// write is a data race. An `asm!` block is not a Rust access: to the language it does what
-/// some sequence of Rust operations could do, and this one does what `n` relaxed atomic byte
-/// copies do (every byte an x86-64 load returns is a byte some store wrote; the stores of a
-/// string instruction are not reordered with later stores, Intel SDM vol. 3A "Memory-Ordering
-/// Model for String Operations"), so a Release store after it publishes the bytes as after
-/// the word loop. host-runtime's `SharedBytes` copies blob chunks the same way.
+/// Why: an atomic word loop (what [`SlotReader`] and [`SlotWriter`] use, and the fallback here)
+/// moves 8 bytes at a time, since the compiler may not merge atomic accesses into vector moves:
+/// for long messages about half of `memcpy`'s speed (1 KiB from memory another core wrote:
+/// 7-9 GB/s, `rep movsb` 12-15, `memcpy` 13-17; 1 MiB: 24-27, 25-40 and 42-45 GB/s, on a
+/// 2-vCPU AMD EPYC VM with ERMS and FSRM). `memcpy` itself may not be used: a plain Rust read
+/// of bytes another process may be writing is a data race (the compiler may assume they do
+/// not change). An `asm!` block is opaque to the compiler, and the rule it must keep is that
+/// what it does is something Rust operations could do: this one does what relaxed atomic byte
+/// copies do (every byte an x86-64 load returns is a byte some store wrote; a string
+/// instruction's stores are not reordered with later stores, Intel SDM vol. 3A,
+/// "Memory-Ordering Model for String Operations"), so a Release store after it publishes the
+/// bytes as after the word loop. It adds no new kind of access (it is not RFC 3301's
+/// `AtomicPerByte`), only a faster way to make the relaxed atomic ones. `ByteQueue::try_push`
+/// and `try_pop` use it, and host-runtime's `SharedBytes` for its blob chunks.
 ///
 /// # Safety
 ///
-/// `s` must be valid for reads and `d` for writes of `n` bytes, the ranges must not overlap,
-/// and any other access to either during the copy must be atomic (or a read of `s`).
+/// `src` must be valid for reads and `dst` for writes of `n` bytes, the two ranges must not
+/// overlap, and in this process any other access to either range during the copy must be
+/// atomic (or a read of `src`).
+///
+/// # Examples
+///
+/// ```
+/// use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+///
+/// // Memory other threads (or processes) reach only through atomics.
+/// let shared: Vec<AtomicU64> = (0..64).map(|i| AtomicU64::new(i)).collect();
+/// let mut copy = [0u8; 512];
+/// // SAFETY: `shared` is 512 readable bytes, `copy` 512 writable ones, disjoint; every other
+/// // access to `shared` is atomic.
+/// if !unsafe { ipc_core::try_bulk_copy(shared.as_ptr().cast(), copy.as_mut_ptr(), 512) } {
+///     for (d, w) in copy.chunks_exact_mut(8).zip(&shared) {
+///         d.copy_from_slice(&w.load(Relaxed).to_ne_bytes());
+///     }
+/// }
+/// assert_eq!(copy[8], 1); // word 1, little-endian
+/// ```
 #[inline(always)]
-unsafe fn bulk_copy(s: *const u8, d: *mut u8, n: usize) -> bool {
+pub unsafe fn try_bulk_copy(src: *const u8, dst: *mut u8, n: usize) -> bool {
     #[cfg(all(target_arch = "x86_64", not(miri), not(loom)))]
     if n >= BULK_LEN {
         // SAFETY: the caller guarantees the ranges (valid, disjoint, accessed atomically by
-        // others); `rep movsb` touches exactly `s..s + n` and `d..d + n`, forwards (the
-        // direction flag is clear at every `asm!` entry), and changes only the three
+        // others); `rep movsb` touches exactly `src..src + n` and `dst..dst + n`, forwards
+        // (the direction flag is clear at every `asm!` entry), and changes only the three
         // registers declared clobbered.
         unsafe {
             core::arch::asm!(
                 "rep movsb",
                 inout("rcx") n => _,
-                inout("rsi") s => _,
-                inout("rdi") d => _,
+                inout("rsi") src => _,
+                inout("rdi") dst => _,
                 options(nostack, preserves_flags),
             );
         }
         return true;
     }
-    let _ = (s, d, n);
+    let _ = (src, dst, n);
     false
 }
 

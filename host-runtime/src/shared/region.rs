@@ -11,7 +11,8 @@
 //!   contract), the rest only through [`SharedBytes`].
 //! - **No data races in this process.** [`SharedBytes`] reads and writes with relaxed atomic
 //!   loads and stores (8 bytes at a time where aligned; a long copy on x86-64 in one `rep
-//!   movsb`, which to the language is such byte copies: see `bulk`), never with plain accesses, so two
+//!   movsb`, which to the language is such byte copies: `ipc_core::try_bulk_copy`), never with
+//!   plain accesses, so two
 //!   threads that touch the same bytes at once see stale or torn bytes, never undefined
 //!   behaviour. What a broken or hostile *other* process writes is just bytes to us: every
 //!   reader validates what it reads.
@@ -35,8 +36,6 @@ use crate::lock::lock;
 
 use crate::sys::shm::{mmap_shared_anonymous, mmap_shared_fd, munmap};
 
-#[cfg(all(target_arch = "x86_64", not(miri)))]
-mod bulk;
 mod bytes;
 mod error;
 

@@ -198,7 +198,7 @@ fn payload_copies_every_length_and_offset() {
     }
 }
 
-/// Payloads long enough for the bulk copy (`payload::bulk_copy`, 256 bytes or more on x86-64)
+/// Payloads long enough for the bulk copy (`try_bulk_copy`, 256 bytes or more on x86-64)
 /// and just short of it: exact bytes both ways, nothing written past the message in the
 /// caller's buffer, and the slot's bytes past a message zeroed as by the word loop.
 #[test]

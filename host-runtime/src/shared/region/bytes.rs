@@ -9,8 +9,8 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::sync::Arc;
 
-#[cfg(all(target_arch = "x86_64", not(miri)))]
-use super::bulk;
+use ipc_core::try_bulk_copy;
+
 use super::Mapping;
 /// Plain bytes in a part of a [`Mapping`], keeping the mapping alive, read and written with
 /// relaxed atomic accesses.
@@ -22,7 +22,8 @@ use super::Mapping;
 /// aligned word as one `AtomicU64` access, so they do not tear it; the byte copies
 /// ([`read`](Self::read), [`write`](Self::write), [`read_append`](Self::read_append)) of 256
 /// bytes or more on x86-64 are one `rep movsb` instead, at `memcpy`'s speed, which the
-/// language sees as relaxed atomic byte accesses (`bulk.rs`), and may tear anywhere.
+/// language sees as relaxed atomic byte accesses ([`ipc_core::try_bulk_copy`]), and may tear
+/// anywhere.
 #[derive(Clone)]
 pub struct SharedBytes {
     /// First byte; `len` bytes from here lie in the mapping; 8-aligned.
@@ -104,17 +105,14 @@ impl SharedBytes {
     ///
     /// If the range is out of bounds.
     pub fn write(&self, offset: usize, src: &[u8]) {
-        #[cfg(all(target_arch = "x86_64", not(miri)))]
-        if src.len() >= bulk::MIN_LEN {
-            self.check(offset, src.len());
-            // SAFETY: the range is in the view (checked), so in the mapping, which `self`
-            // keeps mapped; every access of this process to the view's bytes is atomic (this
-            // type's rule) and `src`, borrowed, is not written meanwhile; a private slice and
-            // shared memory never overlap.
-            unsafe { bulk::copy(src.as_ptr(), self.ptr.as_ptr().add(offset), src.len()) };
-            return;
+        self.check(offset, src.len());
+        // SAFETY: the range is in the view (checked), so in the mapping, which `self` keeps
+        // mapped; every access of this process to the view's bytes is atomic (this type's
+        // rule) and `src`, borrowed, is not written meanwhile; a private slice and shared
+        // memory never overlap.
+        if !unsafe { try_bulk_copy(src.as_ptr(), self.ptr.as_ptr().add(offset), src.len()) } {
+            self.write_words(offset, src);
         }
-        self.write_words(offset, src);
     }
 
     /// [`write`](Self::write) with whole 8-byte atomic stores where the bytes are aligned
@@ -147,15 +145,11 @@ impl SharedBytes {
     ///
     /// If the range is out of bounds.
     pub fn read(&self, offset: usize, dst: &mut [u8]) {
-        #[cfg(all(target_arch = "x86_64", not(miri)))]
-        if dst.len() >= bulk::MIN_LEN {
-            self.check(offset, dst.len());
-            // SAFETY: as in `write`, the other way round: `dst`, borrowed mutably, is ours
-            // alone.
-            unsafe { bulk::copy(self.ptr.as_ptr().add(offset), dst.as_mut_ptr(), dst.len()) };
-            return;
+        self.check(offset, dst.len());
+        // SAFETY: as in `write`, the other way round: `dst`, borrowed mutably, is ours alone.
+        if !unsafe { try_bulk_copy(self.ptr.as_ptr().add(offset), dst.as_mut_ptr(), dst.len()) } {
+            self.read_words(offset, dst);
         }
-        self.read_words(offset, dst);
     }
 
     /// [`read`](Self::read) with whole 8-byte atomic loads where the bytes are aligned, as
@@ -192,19 +186,13 @@ impl SharedBytes {
         self.check(offset, len);
         dst.reserve(len);
         let spare = &mut dst.spare_capacity_mut()[..len];
-        #[cfg(all(target_arch = "x86_64", not(miri)))]
-        if len >= bulk::MIN_LEN {
-            // SAFETY: as in `read`; the `len` spare bytes are `dst`'s own, writable though
-            // uninitialised, and every one of them is written here, so `set_len` may count
-            // them (`reserve` made the room).
-            unsafe {
-                bulk::copy(
-                    self.ptr.as_ptr().add(offset),
-                    spare.as_mut_ptr().cast(),
-                    len,
-                );
-                dst.set_len(dst.len() + len);
-            }
+        // SAFETY: as in `read`; the `len` spare bytes are `dst`'s own, writable though
+        // uninitialised.
+        let src = unsafe { self.ptr.as_ptr().add(offset) };
+        // SAFETY: as above.
+        if unsafe { try_bulk_copy(src, spare.as_mut_ptr().cast(), len) } {
+            // SAFETY: the copy wrote every one of the `len` spare bytes (`reserve` made them).
+            unsafe { dst.set_len(dst.len() + len) };
             return;
         }
         let head = ((8 - offset % 8) % 8).min(len);
