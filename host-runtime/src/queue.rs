@@ -83,7 +83,10 @@
 //! **Reusing the item.** [`Queue::get_into`] decodes into a value the caller keeps: a
 //! `Vec<u8>` or `String` (alone, in a tuple, or in a type whose `Deserialize` decodes in
 //! place) keeps its allocation, so a consumer loop allocates nothing once the value has grown:
-//! 64 bytes, about 790 instructions per put+get; the tuple above, about 1,010.
+//! 64 bytes, about 790 instructions per put+get; the tuple above, about 1,010. On the other
+//! side [`Queue::put_ref`] puts a value the caller keeps (Python's `put` never takes the
+//! object), so a producer loop need not clone what it sends: with `get_into`, a 64-byte
+//! `Vec<u8>` is about 600 instructions per put+get, the tuple about 800.
 //!
 //! # What a stalled or killed process does to the others
 //!
