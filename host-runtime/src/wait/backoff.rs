@@ -185,9 +185,9 @@ const MAX_SPINS: u32 = 4096;
 
 /// How many `spin_loop`s last about `d` on this machine: at least 1, at most 4,096.
 ///
-/// What one costs differs some twenty-fold between CPUs (x86's `pause`: ~8 ns on the AMD
-/// EPYC VM we measure on, ~40 ns on Intel since Skylake), so a pause meant as a length of
-/// time is counted here, not fixed. The first call in a process measures (the fastest of four
+/// What one costs differs more than tenfold between CPUs (x86's `pause`: 24.6-25.5 ns
+/// measured on the AMD EPYC VM we measure on, ~140 cycles on Intel since Skylake, ~10 before),
+/// so a pause meant as a length of time is counted here, not fixed. The first call in a process measures (the fastest of four
 /// runs of 64 `spin_loop`s: a run the scheduler interrupted only makes the count smaller),
 /// which takes a few microseconds; later calls read the figure.
 pub(crate) fn spins_lasting(d: Duration) -> u32 {

@@ -118,8 +118,9 @@ impl SharedBytes {
     /// [`write`](Self::write) with whole 8-byte atomic stores where the bytes are aligned
     /// (bytes at either end), whatever the length: what the typed stores use, so that a `T`
     /// whose size is a multiple of 8 is stored as the `AtomicU64`s of [`u64_at`](Self::u64_at).
+    /// The caller checked the range.
     fn write_words(&self, offset: usize, src: &[u8]) {
-        self.check(offset, src.len());
+        debug_assert!(offset + src.len() <= self.len);
         let head = (8 - offset % 8) % 8;
         let head = head.min(src.len());
         for (i, &b) in src[..head].iter().enumerate() {
@@ -153,9 +154,9 @@ impl SharedBytes {
     }
 
     /// [`read`](Self::read) with whole 8-byte atomic loads where the bytes are aligned, as
-    /// [`write_words`](Self::write_words) stores.
+    /// [`write_words`](Self::write_words) stores. The caller checked the range.
     fn read_words(&self, offset: usize, dst: &mut [u8]) {
-        self.check(offset, dst.len());
+        debug_assert!(offset + dst.len() <= self.len);
         let head = ((8 - offset % 8) % 8).min(dst.len());
         let (head_dst, rest) = dst.split_at_mut(head);
         for (i, b) in head_dst.iter_mut().enumerate() {
@@ -350,6 +351,7 @@ impl SharedBytes {
     /// ```
     pub fn get<T: bytemuck::Pod>(&self, offset: usize) -> T {
         let mut value = T::zeroed();
+        self.check(offset, std::mem::size_of::<T>());
         self.read_words(offset, bytemuck::bytes_of_mut(&mut value));
         value
     }
@@ -361,6 +363,7 @@ impl SharedBytes {
     ///
     /// If the value is out of bounds.
     pub fn set<T: bytemuck::Pod>(&self, offset: usize, value: T) {
+        self.check(offset, std::mem::size_of::<T>());
         self.write_words(offset, bytemuck::bytes_of(&value));
     }
 
@@ -370,7 +373,9 @@ impl SharedBytes {
     ///
     /// If the range is out of bounds.
     pub fn read_into<T: bytemuck::Pod>(&self, offset: usize, dst: &mut [T]) {
-        self.read_words(offset, bytemuck::cast_slice_mut(dst));
+        let dst = bytemuck::cast_slice_mut(dst);
+        self.check(offset, dst.len());
+        self.read_words(offset, dst);
     }
 
     /// Stores the values of `src` from byte `offset` on (as [`set`](Self::set)).
@@ -379,7 +384,9 @@ impl SharedBytes {
     ///
     /// If the range is out of bounds.
     pub fn write_from<T: bytemuck::Pod>(&self, offset: usize, src: &[T]) {
-        self.write_words(offset, bytemuck::cast_slice(src));
+        let src = bytemuck::cast_slice(src);
+        self.check(offset, src.len());
+        self.write_words(offset, src);
     }
 
     /// Checks that `count` values of `T` at byte `offset` lie in the view and are aligned;
