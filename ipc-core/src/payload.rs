@@ -357,9 +357,10 @@ const BULK_LEN: usize = 256;
 ///
 /// # Safety
 ///
-/// `src` must be valid for reads and `dst` for writes of `n` bytes, the two ranges must not
-/// overlap, and in this process any other access to either range during the copy must be
-/// atomic (or a read of `src`).
+/// `src` must be valid for reads and `dst` for writes of `n` bytes, and the two ranges must not
+/// overlap. In this process, any other access to either range during the copy must be atomic
+/// (Rust's memory model also asks that racing atomic accesses have one size: the copy's are
+/// bytes); other processes may do anything to them.
 ///
 /// # Examples
 ///

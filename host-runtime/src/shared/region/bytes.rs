@@ -23,7 +23,11 @@ use super::Mapping;
 /// ([`read`](Self::read), [`write`](Self::write), [`read_append`](Self::read_append)) of 256
 /// bytes or more on x86-64 are one `rep movsb` instead, at `memcpy`'s speed, which the
 /// language sees as relaxed atomic byte accesses ([`ipc_core::try_bulk_copy`]), and may tear
-/// anywhere.
+/// anywhere. Within one process, don't race copies of the same bytes that differ in kind or
+/// alignment with each other or with the [`atomics`](Self::atomics) views: Rust's memory
+/// model does not allow racing atomic accesses of different sizes (the queue and pool
+/// protocols never race on a chunk; between processes, which the model does not see, any mix
+/// only garbles bytes).
 #[derive(Clone)]
 pub struct SharedBytes {
     /// First byte; `len` bytes from here lie in the mapping; 8-aligned.
@@ -108,8 +112,9 @@ impl SharedBytes {
         self.check(offset, src.len());
         // SAFETY: the range is in the view (checked), so in the mapping, which `self` keeps
         // mapped; every access of this process to the view's bytes is atomic (this type's
-        // rule) and `src`, borrowed, is not written meanwhile; a private slice and shared
-        // memory never overlap.
+        // rule; racing ones of different sizes are the caveat the type's docs state, as for
+        // the word loop's bytes at either end); `src`, borrowed, is not written meanwhile; a
+        // private slice and shared memory never overlap.
         if !unsafe { try_bulk_copy(src.as_ptr(), self.ptr.as_ptr().add(offset), src.len()) } {
             self.write_words(offset, src);
         }
