@@ -196,7 +196,8 @@ pub(crate) fn spins_lasting(d: Duration) -> u32 {
         ps = measure_spin_loop();
     }
     let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-    let spins = ns.saturating_mul(1000) / u64::from(ps.max(1));
+    // `ps` ≥ 1: `measure_spin_loop` clamps it.
+    let spins = ns.saturating_mul(1000) / u64::from(ps);
     spins.clamp(1, u64::from(MAX_SPINS)) as u32
 }
 

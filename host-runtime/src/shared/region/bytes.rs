@@ -192,10 +192,12 @@ impl SharedBytes {
         self.check(offset, len);
         dst.reserve(len);
         let spare = &mut dst.spare_capacity_mut()[..len];
-        // SAFETY: as in `read`; the `len` spare bytes are `dst`'s own, writable though
-        // uninitialised.
+        // SAFETY: `offset..offset + len` lies in the view (checked above), so the address is
+        // in the mapping.
         let src = unsafe { self.ptr.as_ptr().add(offset) };
-        // SAFETY: as above.
+        // SAFETY: as in `read`: shared bytes in the mapping, accessed only atomically by this
+        // process; the `len` spare bytes are `dst`'s own (writable though uninitialised), and
+        // private memory never overlaps the mapping.
         if unsafe { try_bulk_copy(src, spare.as_mut_ptr().cast(), len) } {
             // SAFETY: the copy wrote every one of the `len` spare bytes (`reserve` made them).
             unsafe { dst.set_len(dst.len() + len) };
