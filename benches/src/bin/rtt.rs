@@ -31,7 +31,8 @@
 //!   its steps switched on one at a time; suffixes `w{stride}` (bytes from slot to slot, a
 //!   multiple of 128; default 128), `k{mult}` (message `n` in slot `n * mult % slots`, odd;
 //!   default 1) and `o{offset}` (where in its stride a slot starts; default 0), in that order:
-//!   `p5s8w256k3o128`.
+//!   `p5s8w256k3o128`; a prefix `pc…` makes the consumer poll with its claim CAS instead of a
+//!   load, `pe…` with a `prefetchw` before the load (x86-64).
 //! - `mailbox`: the 64-byte spin mailbox floor; `word`: the one-word spin ping-pong floor.
 //!
 //! # What it showed (issue 17, item 4; 2 vCPUs, AMD EPYC family 25, 2026-12-06)
@@ -169,6 +170,26 @@
 //! (medians of 6-8 alternated runs; 2-slot queue unchanged), and making the failed mark sleep
 //! a short sleep at once instead of yielding was slower still (356). On the Intel host, where
 //! the fence cost ~12 ns (above), the round trip might gain ~10 %: not measured there.
+//!
+//! # Tried, not kept: a consumer that polls with its claim CAS (2 vCPUs, AMD EPYC, 2026-12-06)
+//!
+//! A consumer that polls with a load and then claims with a CAS takes the slot's line twice
+//! per message: shared for the load that sees FULL, then exclusive for the CAS. Polling with
+//! the CAS itself (from `FULL(lap)`; a failed `lock cmpxchg` returns the word the load would
+//! have) takes it once. In the replica (slow placement, mailbox 452-461 ns, 2-3 runs of 11
+//! rounds): `p5s8` 911-935 ns → `pc5s8` 730-788, `p3s8` 636-642 → `pc3s8` 587-592, `p2s8`
+//! 648 → `pc2s8` 535; a `prefetchw` before the load (`pe…`) changed nothing. In the ring
+//! (`claim_pop` as a CAS first, a hacked build; the producer's claim as a CAS first too made no
+//! further difference), fast placement (mailbox 83-106 ns, 6 runs): `ring16` 200-213 → 130-143
+//! ns (2.27-2.34× → 1.51-1.66× the mailbox), but `ringb16` 226-242 → 194-209, `raw16` 181-197
+//! → 176-188 and `u64` 182-197 → 188-199 (worse); slow placement `raw16` 633-678 → 577-622,
+//! `u64` unchanged. The queues users call gain 0-5 % where the target is missed, and the
+//! check `claim_pop` makes before its claim (the length against the caller's room) would have
+//! to come after it, which needs an un-claim the protocol does not have (a helper may already
+//! have moved the head hint past a READING slot). Likely why the queues gain less: a CAS poll
+//! takes the line exclusive, so a poll that lands between the producer's claim and its publish
+//! costs the producer the line twice, and that window is a 64-byte copy in the bare ring but
+//! longer in `RawQueue` (and `Queue<u64>` encodes inside it).
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering::*};
@@ -267,6 +288,9 @@ struct Proto {
     mult: u64,
     /// Where in its stride a slot starts (0 unless `o{offset}`).
     offset: usize,
+    /// How the consumer polls for the message: `b'l'` with a load (then the claim CAS, as the
+    /// ring does), `b'e'` with a `prefetchw` before the load, `b'c'` with the claim CAS itself.
+    poll: u8,
     n: u64,
 }
 
@@ -288,6 +312,7 @@ struct ProtoDir<'a> {
     stride: usize,
     mult: u64,
     offset: usize,
+    poll: u8,
 }
 
 impl ProtoDir<'_> {
@@ -347,7 +372,21 @@ impl ProtoDir<'_> {
             if self.level >= 4 {
                 black_box(self.head().load(Acquire));
             }
-            if w.load(Acquire) == full {
+            #[cfg(target_arch = "x86_64")]
+            if self.poll == b'e' {
+                // SAFETY: a prefetch is a hint: it reads nothing the program sees and cannot
+                // fault; `w` points into our own mapping anyway.
+                unsafe {
+                    std::arch::asm!("prefetchw [{0}]", in(reg) w.as_ptr(), options(nostack, preserves_flags));
+                }
+            }
+            if self.poll == b'c' && self.level >= 2 {
+                if w.compare_exchange(full, proto_word(lap, 3), AcqRel, Relaxed)
+                    .is_ok()
+                {
+                    break;
+                }
+            } else if w.load(Acquire) == full {
                 break;
             }
             if self.stop().load(Relaxed) != 0 {
@@ -355,7 +394,7 @@ impl ProtoDir<'_> {
             }
             backoff.snooze();
         }
-        if self.level >= 2 {
+        if self.level >= 2 && self.poll != b'c' {
             w.compare_exchange(full, proto_word(lap, 3), AcqRel, Relaxed)
                 .expect("claim");
         }
@@ -380,7 +419,7 @@ impl ProtoDir<'_> {
 }
 
 impl Proto {
-    fn spawn(level: u8, slots: u64, stride: usize, mult: u64, offset: usize) -> Proto {
+    fn spawn(level: u8, slots: u64, stride: usize, mult: u64, offset: usize, poll: u8) -> Proto {
         assert!((1..=8).contains(&slots), "1 to 8 slots");
         assert!(
             stride % 128 == 0
@@ -406,6 +445,7 @@ impl Proto {
                     stride,
                     mult,
                     offset,
+                    poll,
                 },
                 ProtoDir {
                     mem: &mem,
@@ -416,6 +456,7 @@ impl Proto {
                     stride,
                     mult,
                     offset,
+                    poll,
                 },
             );
             let mut m = [0u8; MSG_LEN];
@@ -436,6 +477,7 @@ impl Proto {
             stride,
             mult,
             offset,
+            poll,
             n: 0,
         }
     }
@@ -450,6 +492,7 @@ impl Proto {
             stride: self.stride,
             mult: self.mult,
             offset: self.offset,
+            poll: self.poll,
         }
     }
 }
@@ -538,7 +581,11 @@ fn make(name: &str) -> Box<dyn RoundTrip> {
         "mailbox" => Box::new(SpinMailbox::spawn().expect("fork")),
         "word" => Box::new(SpinPingPong::spawn().expect("fork")),
         p if p.starts_with('p') => {
-            let (p, offset) = p[1..].split_once('o').unwrap_or((&p[1..], "0"));
+            let (p, poll) = match p.as_bytes().get(1) {
+                Some(&c @ (b'e' | b'c')) => (&p[2..], c),
+                _ => (&p[1..], b'l'),
+            };
+            let (p, offset) = p.split_once('o').unwrap_or((p, "0"));
             let (p, mult) = p.split_once('k').unwrap_or((p, "1"));
             let (p, stride) = p.split_once('w').unwrap_or((p, "128"));
             let (level, slots) = p.split_once('s').unwrap_or((p, "8"));
@@ -548,6 +595,7 @@ fn make(name: &str) -> Box<dyn RoundTrip> {
                 stride.parse().expect("stride"),
                 mult.parse().expect("multiplier"),
                 offset.parse().expect("offset"),
+                poll,
             ))
         }
         other => panic!("unknown peer {other}"),
