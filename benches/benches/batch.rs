@@ -168,6 +168,13 @@
 //!   111-118 → 75-80 ns CPU/msg (9.0 → 13.2 M msg/s; with the bulk copy in `try_push`/`try_pop`
 //!   only, 3 pairs: 109-112 → 69-70 ns, 9.0-9.2 → 14.4-14.6 M msg/s). Unpinned, `core_1KiB` swung between
 //!   1.6 and 20.4 M msg/s in the same minutes, before and after alike: no verdict there.
+//!
+//! Taken back out of ipc-core's ring the next session (the `core_1KiB` gain with it): a
+//! process that rewrites a slot word can make two of our threads copy one slot at once, and
+//! a `rep movsb` (bytes, to the language) racing a word loop on the same bytes is undefined
+//! behaviour in Rust's model, where two word loops only garble bytes. Every copy of a slot is
+//! the word loop again; `SharedBytes` makes every byte copy with `rep movsb` on x86-64,
+//! whatever its length, for the same reason (one size for every copy of a chunk).
 
 use std::fs::File;
 use std::io::{Read, Write};

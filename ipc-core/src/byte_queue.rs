@@ -368,7 +368,7 @@ impl<'a> ByteQueue<'a> {
     #[inline(always)]
     fn push_as(&self, owner: Word, message: &[u8]) -> Result<(), PushError> {
         self.push_inner(owner, message.len(), |slot| {
-            slot.payload().write_prefix_long(message)
+            slot.payload().write_prefix(message)
         })
     }
 
@@ -423,7 +423,7 @@ impl<'a> ByteQueue<'a> {
     fn pop_as(&self, owner: Word, buf: &mut [u8]) -> Result<usize, PopError> {
         self.pop_inner(owner, buf.len(), |message| {
             let len = message.len();
-            message.payload().read_prefix_long(&mut buf[..len]);
+            message.payload().read_prefix(&mut buf[..len]);
             len
         })
     }

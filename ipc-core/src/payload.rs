@@ -1,7 +1,6 @@
 //! Payload bytes of a claimed slot: [`SlotReader`] and [`SlotWriter`], which copy them with
-//! relaxed atomic word accesses (`ByteQueue::try_push`/`try_pop` of 256 bytes or more on
-//! x86-64 in one `rep movsb`, which the language sees as relaxed atomic byte copies:
-//! [`try_bulk_copy`]), never through a Rust reference to the bytes.
+//! relaxed atomic word accesses, never through a Rust reference to the bytes; and
+//! [`try_bulk_copy`], the `rep movsb` that host-runtime copies long messages with.
 //!
 //! A [`crate::ByteQueue`] may live in memory that other processes write, correctly or not:
 //! a slot's payload can change under a reader whatever the ring says. A `&[u8]` into it
@@ -135,41 +134,6 @@ impl Payload {
             let bytes = next.to_ne_bytes();
             // SAFETY: `d..d + n` (n = rest < W) is valid for writes.
             unsafe { copy_short_to(&bytes, d, rest) };
-        }
-    }
-
-    /// [`read_prefix`](Self::read_prefix), in one [`try_bulk_copy`] when `dst` is long: for
-    /// `ByteQueue::try_pop`, whose messages may be long. The slot views keep the word loop:
-    /// host-runtime's ring messages are short, and the bulk branch inlined on their path cost
-    /// `Queue<u64>` 30 instructions a put+get (586 -> 616, callgrind).
-    #[inline(always)]
-    pub(crate) fn read_prefix_long(&self, dst: &mut [u8]) {
-        let n = dst.len();
-        assert!(n <= self.len);
-        // SAFETY: the `n ≤ len` bytes from `start` lie in the slot (type invariant) and are
-        // only ever accessed atomically; `dst` is a private slice of `n` bytes.
-        if !unsafe { try_bulk_copy(self.start.as_ptr().cast(), dst.as_mut_ptr(), n) } {
-            self.read_prefix(dst);
-        }
-    }
-
-    /// [`write_prefix`](Self::write_prefix), in one [`try_bulk_copy`] when `src` is long (see
-    /// [`read_prefix_long`](Self::read_prefix_long)); the bytes of the last word past `src`
-    /// are zeroed as `write_prefix` zeroes them.
-    #[inline(always)]
-    pub(crate) fn write_prefix_long(&self, src: &[u8]) {
-        let n = src.len();
-        assert!(n <= self.len);
-        // SAFETY: `src` is a private slice of `n` bytes; the `n ≤ len` bytes from `start` lie
-        // in the slot (type invariant) and are only ever accessed atomically.
-        if !unsafe { try_bulk_copy(src.as_ptr(), self.start.as_ptr().cast(), n) } {
-            return self.write_prefix(src);
-        }
-        let rest = n % W;
-        if rest != 0 {
-            let mut last = [0; W];
-            copy_short(&src[n - rest..], &mut last[..rest]);
-            self.store(n / W, Word::from_ne_bytes(last));
         }
     }
 
@@ -328,15 +292,12 @@ impl Payload {
     }
 }
 
-/// The shortest copy [`try_bulk_copy`] makes.
-#[cfg(all(target_arch = "x86_64", not(miri), not(loom)))]
-const BULK_LEN: usize = 256;
-
-/// Copies `n` bytes from `src` to `dst` in one `rep movsb` if that pays, and says whether it
-/// did: on x86-64 for `n` of 256 bytes or more; never on other targets, under Miri or loom
-/// (which cannot run it), or for shorter copies, where the caller's atomic word loop is as
-/// fast. To the language the copy is `n` relaxed atomic byte loads from `src` and as many
-/// relaxed atomic byte stores to `dst`, in no order among themselves, all before any later
+/// Copies `n` bytes from `src` to `dst` in one `rep movsb` where it can, and says whether it
+/// did: on x86-64, whatever `n`; never on other targets, nor under Miri or loom (which cannot
+/// run it). It pays from a few hundred bytes on (256 bytes: 4.8 against an atomic word loop's
+/// 4.4 GB/s); below, it costs about what the loop does with ERMS/FSRM. To the language the
+/// copy is `n` relaxed atomic byte loads from `src` and as many relaxed atomic byte stores to
+/// `dst`, in no order among themselves, all before any later
 /// store of this thread; so it may copy bytes another process writes at the same time (they
 /// come out garbled, never as undefined behaviour).
 ///
@@ -352,8 +313,15 @@ const BULK_LEN: usize = 256;
 /// instruction's stores are not reordered with later stores, Intel SDM vol. 3A,
 /// "Memory-Ordering Model for String Operations"), so a Release store after it publishes the
 /// bytes as after the word loop. It adds no new kind of access (it is not RFC 3301's
-/// `AtomicPerByte`), only a faster way to make the relaxed atomic ones. `ByteQueue::try_push`
-/// and `try_pop` use it, and host-runtime's `SharedBytes` for its blob chunks.
+/// `AtomicPerByte`), only a faster way to make the relaxed atomic ones.
+///
+/// host-runtime's `SharedBytes` makes every byte copy with it (its blob chunks: long messages,
+/// pool arguments and results). This crate's ring slots do not: their copies are all atomic
+/// words, and a slot may be copied by two threads of one process at once if another process
+/// breaks the protocol (rewrites a slot word under a writer), so one kind of access for every
+/// copy of a slot is what keeps that garbling and not undefined behaviour (racing atomic
+/// accesses of different sizes are). Taking it for long messages only, as `ByteQueue` did for
+/// one release (1 KiB slots: 110 → 70 ns a message on one CPU), mixed the two.
 ///
 /// # Safety
 ///
@@ -382,7 +350,7 @@ const BULK_LEN: usize = 256;
 #[inline(always)]
 pub unsafe fn try_bulk_copy(src: *const u8, dst: *mut u8, n: usize) -> bool {
     #[cfg(all(target_arch = "x86_64", not(miri), not(loom)))]
-    if n >= BULK_LEN {
+    {
         // SAFETY: the caller guarantees the ranges (valid, disjoint, accessed atomically by
         // others); `rep movsb` touches exactly `src..src + n` and `dst..dst + n`, forwards
         // (the direction flag is clear at every `asm!` entry), and changes only the three
@@ -396,10 +364,13 @@ pub unsafe fn try_bulk_copy(src: *const u8, dst: *mut u8, n: usize) -> bool {
                 options(nostack, preserves_flags),
             );
         }
-        return true;
+        true
     }
-    let _ = (src, dst, n);
-    false
+    #[cfg(not(all(target_arch = "x86_64", not(miri), not(loom))))]
+    {
+        let _ = (src, dst, n);
+        false
+    }
 }
 
 /// Stores `a` then `b` (native byte order each) at `d`, unaligned: one 16-byte store on

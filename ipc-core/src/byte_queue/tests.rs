@@ -198,9 +198,9 @@ fn payload_copies_every_length_and_offset() {
     }
 }
 
-/// Payloads long enough for the bulk copy (`try_bulk_copy`, 256 bytes or more on x86-64)
-/// and just short of it: exact bytes both ways, nothing written past the message in the
-/// caller's buffer, and the slot's bytes past a message zeroed as by the word loop.
+/// Long payloads, around 256 bytes and up to 1,000: exact bytes both ways, nothing written
+/// past the message in the caller's buffer, and the slot's bytes past a message zeroed as by
+/// the word loop (every copy of a slot is one, whatever its length).
 #[test]
 fn long_payloads_copy_exactly() {
     const MAX: usize = 1000;
