@@ -645,6 +645,54 @@ fn cpython_value_and_array() {
     });
 }
 
+/// An unlocked `Array<u8>`: processes and threads each `set` their own element, several of
+/// them in one 8-byte word, while another thread reads that word through `words()`. Each
+/// `set` changes only its own byte (a read-modify-write of the word), so no element is ever
+/// undone by a neighbour's store, and the word shows every element's last value at the end.
+#[test]
+fn unlocked_array_neighbours_keep_their_elements() {
+    use host_runtime::sync::Array;
+    watchdog(|| {
+        const ROUNDS: u32 = 20_000;
+        let last = |i: usize| ((ROUNDS - 1 + i as u32) % 250) as u8 + 1;
+        let a = Array::new_unlocked(&[0u8; 8]).unwrap();
+        // Element 0 from a child process, 1..4 from threads here.
+        let child = {
+            let a = a.clone();
+            Process::new(move || {
+                for round in 0..ROUNDS {
+                    let mine = (round % 250) as u8 + 1;
+                    a.set(0, mine).unwrap();
+                    assert_eq!(a.get(0), Ok(mine), "the child's element");
+                }
+            })
+        };
+        child.start().unwrap();
+        std::thread::scope(|s| {
+            for i in 1..4usize {
+                let a = &a;
+                s.spawn(move || {
+                    for round in 0..ROUNDS {
+                        let mine = ((round + i as u32) % 250) as u8 + 1;
+                        a.set(i, mine).unwrap();
+                        assert_eq!(a.get(i), Ok(mine), "thread {i}'s element");
+                    }
+                });
+            }
+            s.spawn(|| {
+                for _ in 0..ROUNDS {
+                    let word = a.words()[0].load(Relaxed).to_ne_bytes();
+                    assert_eq!(word[4..], [0; 4], "nobody writes elements 4..8");
+                }
+            });
+        });
+        assert_eq!(child.join().unwrap(), 0);
+        let word = a.words()[0].load(Relaxed).to_ne_bytes();
+        assert_eq!(word, [last(0), last(1), last(2), last(3), 0, 0, 0, 0]);
+        assert_eq!(a.to_vec(), word);
+    });
+}
+
 /// The tour case: processes increment a `Value<u64>` under its lock and record their
 /// own work in an `Array<u64>`; one is SIGKILLed mid-way (perhaps holding the lock, between
 /// the two stores). Whoever takes the lock next is told (`OwnerDied`) and recomputes the total

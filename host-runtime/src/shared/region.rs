@@ -389,6 +389,12 @@ impl fmt::Debug for SharedQueue {
 mod tests {
     use super::*;
 
+    /// A view of the first `len` bytes of a new page.
+    fn bytes_view(len: usize) -> SharedBytes {
+        let mapping = Arc::new(Mapping::anonymous(4096).unwrap());
+        Mapping::claim_bytes(&mapping, 0, len).unwrap()
+    }
+
     #[test]
     fn bytes_round_trip_at_any_alignment() {
         let mapping = Arc::new(Mapping::anonymous(4096).unwrap());
@@ -403,7 +409,8 @@ mod tests {
         let View::Bytes(bytes) = &views[0] else {
             panic!("bytes view expected")
         };
-        // Lengths on both sides of `bulk::MIN_LEN` (the long copies take another path).
+        // Lengths on both sides of 256 bytes, where the ring slots' copies change paths (these
+        // take one path at every length: `rep movsb` on x86-64, whole words elsewhere).
         let src: Vec<u8> = (0..4000u32).map(|i| (i * 7 % 251) as u8).collect();
         for offset in 0..17 {
             for len in [0, 1, 7, 8, 9, 63, 200, 255, 256, 257, 1000, 4000] {
@@ -427,6 +434,101 @@ mod tests {
                 assert_eq!(appended[3..], src[..len], "offset {offset} len {len}");
             }
         }
+    }
+
+    /// The typed copies at every offset and length within three words, in a view whose length
+    /// is not a multiple of 8 (its last bytes are reached as bytes): exact, nothing around
+    /// written, and each whole word of the view readable as the `AtomicU64` they store.
+    #[test]
+    fn typed_copies_round_trip_at_any_alignment_by_whole_words() {
+        let bytes = &bytes_view(45);
+        let src: Vec<u8> = (1..=45u8).collect();
+        for offset in 0..45 {
+            for len in 0..=(45 - offset).min(24) {
+                bytes.write_from(0, &[0xEEu8; 45]);
+                bytes.write_from(offset, &src[..len]);
+                let mut dst = vec![0xAA; len];
+                bytes.read_into(offset, &mut dst);
+                assert_eq!(dst, &src[..len], "offset {offset} len {len}");
+                let mut all = [0u8; 45];
+                bytes.read_into(0, &mut all);
+                for (i, &b) in all.iter().enumerate() {
+                    let want = if (offset..offset + len).contains(&i) {
+                        src[i - offset]
+                    } else {
+                        0xEE
+                    };
+                    assert_eq!(b, want, "byte {i} after offset {offset} len {len}");
+                }
+                for w in 0..5 {
+                    let word = bytes
+                        .u64_at(8 * w)
+                        .load(std::sync::atomic::Ordering::Relaxed);
+                    assert_eq!(word.to_ne_bytes(), all[8 * w..8 * w + 8], "word {w}");
+                }
+            }
+        }
+        // `get`/`set` at an odd offset across a word boundary and into the last bytes.
+        bytes.set(6, 0x0102_0304_u32);
+        assert_eq!(bytes.get::<u32>(6), 0x0102_0304);
+        bytes.set(41, [9u8, 8, 7, 6]);
+        assert_eq!(bytes.get::<[u8; 4]>(41), [9, 8, 7, 6]);
+    }
+
+    /// Threads that `set` their own byte of one shared word over and over, the typed way (a
+    /// read-modify-write of the word each time), never undo each other's bytes.
+    #[test]
+    fn partial_word_stores_keep_the_neighbours_bytes() {
+        let bytes = &bytes_view(8);
+        const ROUNDS: u32 = if cfg!(miri) { 200 } else { 20_000 };
+        std::thread::scope(|s| {
+            for t in 0..4usize {
+                s.spawn(move || {
+                    for round in 0..ROUNDS {
+                        let mine = (round % 251) as u8 + 1;
+                        bytes.set(t, mine);
+                        assert_eq!(bytes.get::<u8>(t), mine, "thread {t}'s byte");
+                    }
+                });
+            }
+        });
+        let last = ((ROUNDS - 1) % 251) as u8 + 1;
+        assert_eq!(bytes.get::<[u8; 4]>(0), [last; 4]);
+    }
+
+    /// Typed copies of different sizes and offsets racing each other and an `AtomicU64` view of
+    /// the same word: allowed, because every one of them accesses it as one whole word (under
+    /// Miri, whose race detector rejects racing atomic accesses of different sizes, this is the
+    /// check: with byte stores at a partial word's ends it reports undefined behaviour).
+    #[test]
+    fn typed_copies_may_race_with_word_views() {
+        let bytes = &bytes_view(16);
+        let rounds: u32 = if cfg!(miri) { 50 } else { 10_000 };
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for round in 0..rounds {
+                    bytes.set(3, round as u8);
+                    let _ = bytes.get::<u16>(7);
+                }
+            });
+            s.spawn(|| {
+                for round in 0..rounds {
+                    bytes.set(4, round);
+                    bytes.write_from(9, &[round as u16; 3]);
+                }
+            });
+            s.spawn(|| {
+                for _ in 0..rounds {
+                    let _ = bytes.u64_at(0).load(std::sync::atomic::Ordering::Relaxed);
+                    let _ = bytes
+                        .u64_at(8)
+                        .fetch_add(0, std::sync::atomic::Ordering::Relaxed);
+                }
+            });
+        });
+        assert_eq!(bytes.get::<u8>(3), (rounds - 1) as u8);
+        assert_eq!(bytes.get::<u32>(4), rounds - 1);
+        assert_eq!(bytes.get::<[u16; 3]>(9), [(rounds - 1) as u16; 3]);
     }
 
     #[test]

@@ -4,8 +4,11 @@
 //! The bytes live in shared memory that other processes write, so safe code never gets them
 //! lent out as `&T` or `&[T]` (a reference into bytes that change under it is a data race, and
 //! a check on it could see another value than the use): every safe access is a copy with
-//! relaxed atomic loads and stores (`get`/`set`, `read_into`/`write_from`), or goes through
-//! atomics ([`Value::words`], [`Array::words`]). The zero-copy slices for the numpy-style use,
+//! relaxed atomic loads and stores of whole 8-byte words (`get`/`set`, `read_into`/`write_from`,
+//! and a read-modify-write where a value fills a word in part, so that neighbours sharing it
+//! keep their bytes), or goes through the same words as atomics ([`Value::words`],
+//! [`Array::words`]): one access size for every byte, as Rust's memory model asks of racing
+//! atomics. The zero-copy slices for the numpy-style use,
 //! [`Array::as_slice`] and [`Array::as_mut_slice`], are `unsafe`: their caller promises that
 //! nobody writes (or, for the `mut` one, touches) the array while the slice lives. Any bytes are a valid `T` (`Pod`), so a torn copy (an
 //! access without the lock racing a write) is a garbled value, never an invalid one.
@@ -107,7 +110,7 @@ fn create_named<T: Pod>(
 ) -> Result<(Arc<Shared>, Option<RLock>), NamedError> {
     let params = Params::of::<T>(values.len(), locked)?;
     let shared = Shared::create_named(name, kind, params.encode(), params.page_len::<T>()?, |b| {
-        b.write(NAMED_DATA, bytemuck::cast_slice(values))
+        b.write_from(NAMED_DATA, values)
     })?;
     let lock = locked.then(|| RLock::from_shared(shared.clone()));
     Ok((shared, lock))
@@ -217,7 +220,7 @@ impl<T: Pod> Value<T> {
             lock,
             _t: PhantomData,
         };
-        v.shared.bytes().write(0, bytemuck::bytes_of(&value));
+        v.shared.bytes().set(0, value);
         Ok(v)
     }
 
@@ -297,19 +300,13 @@ impl<T: Pod> Value<T> {
     /// A copy of the value (Python's `.value`), taken under the lock if there is one.
     pub fn get(&self) -> T {
         let _g = hold(self.lock.as_ref());
-        let mut value = T::zeroed();
-        self.shared
-            .bytes()
-            .read(self.base, bytemuck::bytes_of_mut(&mut value));
-        value
+        self.shared.bytes().get(self.base)
     }
 
     /// Stores `value` (Python's `.value = value`), under the lock if there is one.
     pub fn set(&self, value: T) {
         let _g = hold(self.lock.as_ref());
-        self.shared
-            .bytes()
-            .write(self.base, bytemuck::bytes_of(&value));
+        self.shared.bytes().set(self.base, value);
     }
 
     /// Replaces the value with `f(value)` under the lock (without one, another process's
@@ -322,9 +319,10 @@ impl<T: Pod> Value<T> {
     }
 
     /// The value's bytes as atomic words (rounded up to whole words), for lock-free use: e.g.
-    /// `fetch_add` on a `Value<u64>`. Don't mix with `get`/`set` while another thread or
-    /// process uses these (racing atomic accesses of different sizes are not allowed by
-    /// Rust's memory model when `T`'s size is not a multiple of 8).
+    /// `fetch_add` on a `Value<u64>`. They may race with `get`, `set` and `update`, which
+    /// access the value only as whole `AtomicU64` words too (a `set` of a `T` that fills a word
+    /// in part changes only its own bytes of it, with one atomic read-modify-write); without
+    /// the lock, a racing `set` and `fetch_add` leave some mix, as any racing writers do.
     pub fn words(&self) -> &[AtomicU64] {
         let len = bytes_len::<T>(1).unwrap_or(0);
         self.shared.bytes().atomics::<AtomicU64>(self.base, len / 8)
@@ -427,7 +425,7 @@ impl<T: Pod> Array<T> {
             lock,
             _t: PhantomData,
         };
-        a.shared.bytes().write(0, bytemuck::cast_slice(values));
+        a.shared.bytes().write_from(0, values);
         Ok(a)
     }
 
@@ -550,9 +548,7 @@ impl<T: Pod> Array<T> {
     pub fn read_into(&self, start: usize, dst: &mut [T]) -> Result<(), IndexError> {
         let offset = self.range(start, dst.len())?;
         let _g = hold(self.lock.as_ref());
-        self.shared
-            .bytes()
-            .read(offset, bytemuck::cast_slice_mut(dst));
+        self.shared.bytes().read_into(offset, dst);
         Ok(())
     }
 
@@ -564,7 +560,7 @@ impl<T: Pod> Array<T> {
     pub fn write_from(&self, start: usize, src: &[T]) -> Result<(), IndexError> {
         let offset = self.range(start, src.len())?;
         let _g = hold(self.lock.as_ref());
-        self.shared.bytes().write(offset, bytemuck::cast_slice(src));
+        self.shared.bytes().write_from(offset, src);
         Ok(())
     }
 
@@ -639,7 +635,8 @@ impl<T: Pod> Array<T> {
     }
 
     /// The array's bytes as atomic words (rounded up to whole words), for lock-free use (an
-    /// `Array<u64>`'s values are its words). The caveat of [`Value::words`] applies.
+    /// `Array<u64>`'s values are its words). As for [`Value::words`], they may race with the
+    /// copies (`get`, `set`, `read_into`, `write_from`), which access whole words too.
     pub fn words(&self) -> &[AtomicU64] {
         let len = bytes_len::<T>(self.len).unwrap_or(0);
         self.shared.bytes().atomics::<AtomicU64>(self.base, len / 8)

@@ -70,6 +70,12 @@ unsafe fn mmap_shared(
             "cannot map 0 bytes",
         ));
     }
+    // Miri maps only private anonymous memory: the same thing within one process, which is
+    // all a test under Miri has (it cannot fork), so its threads' atomics get checked.
+    #[cfg(miri)]
+    let flags = libc::MAP_PRIVATE | extra_flags;
+    #[cfg(not(miri))]
+    let flags = libc::MAP_SHARED | libc::MAP_NORESERVE | extra_flags;
     // SAFETY: a null hint lets the kernel pick a fresh range, so no existing memory of ours is
     // replaced; `fd` is valid for the call (caller).
     let addr = unsafe {
@@ -77,7 +83,7 @@ unsafe fn mmap_shared(
             ptr::null_mut(),
             len,
             libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED | libc::MAP_NORESERVE | extra_flags,
+            flags,
             fd,
             0,
         )

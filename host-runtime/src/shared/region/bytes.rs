@@ -5,6 +5,7 @@
 #![allow(unsafe_code)]
 
 use std::fmt;
+use std::mem::MaybeUninit;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::sync::Arc;
@@ -17,17 +18,32 @@ use super::Mapping;
 ///
 /// Concurrent writers of the same bytes leave a mix of both; readers see some mix of old and
 /// new bytes. Order these accesses with something else (a queue's Release/Acquire, as the
-/// queue's blob pool does). The typed copies ([`get`](Self::get), [`set`](Self::set),
-/// [`read_into`](Self::read_into), [`write_from`](Self::write_from)) move every 8-byte
-/// aligned word as one `AtomicU64` access, so they do not tear it; the byte copies
-/// ([`read`](Self::read), [`write`](Self::write), [`read_append`](Self::read_append)) of 256
-/// bytes or more on x86-64 are one `rep movsb` instead, at `memcpy`'s speed, which the
-/// language sees as relaxed atomic byte accesses ([`ipc_core::try_bulk_copy`]), and may tear
-/// anywhere. Within one process, don't race copies of the same bytes that differ in kind or
-/// alignment with each other or with the [`atomics`](Self::atomics) views: Rust's memory
-/// model does not allow racing atomic accesses of different sizes (the queue and pool
-/// protocols never race on a chunk; between processes, which the model does not see, any mix
-/// only garbles bytes).
+/// queue's blob pool does).
+///
+/// Two kinds of access, by size (Rust's memory model does not allow atomic accesses of
+/// different sizes to the same bytes to race, within a process):
+///
+/// - **Whole words.** The typed copies ([`get`](Self::get), [`set`](Self::set),
+///   [`read_into`](Self::read_into), [`write_from`](Self::write_from)) access every byte in a
+///   whole 8-byte word of the view only as part of an `AtomicU64` access of that word, at any
+///   offset and length: a load of each word they overlap, a store of each word they fill, one
+///   atomic read-modify-write of a word they fill in part. So they may race with each other
+///   and with [`u64_at`](Self::u64_at) and `atomics::<AtomicU64>` views of the same bytes;
+///   the bytes after the view's last whole word (if its length is not a multiple of 8) are
+///   accessed as bytes by all of them. `Value` and `Array` (`crate::sync`) use only these.
+/// - **Byte copies** ([`read`](Self::read), [`write`](Self::write),
+///   [`read_append`](Self::read_append)), for messages: on x86-64 one `rep movsb` (a byte
+///   loop under 32 bytes), at `memcpy`'s speed, which the language sees as relaxed atomic byte
+///   accesses ([`ipc_core::try_bulk_copy`]), so they may race with each other whatever their offsets
+///   and lengths (a process that breaks a queue's protocol can make two of our threads copy
+///   one chunk at once: garbled bytes, not undefined behaviour). Elsewhere, and under Miri,
+///   they are the typed copies' whole-word accesses. They may tear anywhere.
+///
+/// Within one process, don't race a byte copy with a typed copy or an
+/// [`atomics`](Self::atomics) view of the same bytes, nor views of different sizes with each
+/// other (the queue and pool protocols keep messages' bytes to byte copies and their control
+/// words to views). Between processes, which the model does not see, any mix only garbles
+/// bytes.
 #[derive(Clone)]
 pub struct SharedBytes {
     /// First byte; `len` bytes from here lie in the mapping; 8-aligned.
@@ -102,80 +118,52 @@ impl SharedBytes {
         unsafe { &*self.ptr.as_ptr().add(offset).cast::<AtomicU64>() }
     }
 
-    /// Copies `src` to `offset..offset + src.len()` with relaxed atomic stores (of bytes in one
-    /// `rep movsb` for 256 bytes or more on x86-64: see [`SharedBytes`]).
+    /// Copies `src` to `offset..offset + src.len()` with relaxed atomic stores: of bytes on
+    /// x86-64 (one `rep movsb`, or a byte loop under 32 bytes); elsewhere (and under Miri) of
+    /// whole words as the typed copies make them (see [`SharedBytes`]).
     ///
     /// # Panics
     ///
     /// If the range is out of bounds.
     pub fn write(&self, offset: usize, src: &[u8]) {
         self.check(offset, src.len());
+        if src.len() < SHORT_COPY && BYTE_COPIES {
+            for (i, &b) in src.iter().enumerate() {
+                self.byte(offset + i).store(b, Relaxed);
+            }
+            return;
+        }
         // SAFETY: the range is in the view (checked), so in the mapping, which `self` keeps
         // mapped; every access of this process to the view's bytes is atomic (this type's
-        // rule; racing ones of different sizes are the caveat the type's docs state, as for
-        // the word loop's bytes at either end); `src`, borrowed, is not written meanwhile; a
-        // private slice and shared memory never overlap.
-        if !unsafe { try_bulk_copy(src.as_ptr(), self.ptr.as_ptr().add(offset), src.len()) } {
+        // rule), and the byte copies' are all of one size, bytes (racing a typed copy or a
+        // view is the caveat the type's docs state); `src`, borrowed, is not written
+        // meanwhile; a private slice and shared memory never overlap.
+        let dst = unsafe { self.ptr.as_ptr().add(offset) };
+        // SAFETY: as just said.
+        if !unsafe { try_bulk_copy(src.as_ptr(), dst, src.len()) } {
             self.write_words(offset, src);
         }
     }
 
-    /// [`write`](Self::write) with whole 8-byte atomic stores where the bytes are aligned
-    /// (bytes at either end), whatever the length: what the typed stores use, so that a `T`
-    /// whose size is a multiple of 8 is stored as the `AtomicU64`s of [`u64_at`](Self::u64_at).
-    /// The caller checked the range.
-    fn write_words(&self, offset: usize, src: &[u8]) {
-        debug_assert!(offset + src.len() <= self.len);
-        let head = (8 - offset % 8) % 8;
-        let head = head.min(src.len());
-        for (i, &b) in src[..head].iter().enumerate() {
-            self.byte(offset + i).store(b, Relaxed);
-        }
-        let mut at = offset + head;
-        let mut words = src[head..].chunks_exact(8);
-        for w in &mut words {
-            let w: [u8; 8] = w.try_into().unwrap_or([0; 8]);
-            self.word(at).store(u64::from_ne_bytes(w), Relaxed);
-            at += 8;
-        }
-        for &b in words.remainder() {
-            self.byte(at).store(b, Relaxed);
-            at += 1;
-        }
-    }
-
-    /// Copies `offset..offset + dst.len()` into `dst` with relaxed atomic loads (of bytes in
-    /// one `rep movsb` for 256 bytes or more on x86-64: see [`SharedBytes`]).
+    /// Copies `offset..offset + dst.len()` into `dst` with relaxed atomic loads, as
+    /// [`write`](Self::write) stores.
     ///
     /// # Panics
     ///
     /// If the range is out of bounds.
     pub fn read(&self, offset: usize, dst: &mut [u8]) {
         self.check(offset, dst.len());
+        if dst.len() < SHORT_COPY && BYTE_COPIES {
+            for (i, b) in dst.iter_mut().enumerate() {
+                *b = self.byte(offset + i).load(Relaxed);
+            }
+            return;
+        }
+        // SAFETY: the range is in the view (checked), so in the mapping.
+        let src = unsafe { self.ptr.as_ptr().add(offset) };
         // SAFETY: as in `write`, the other way round: `dst`, borrowed mutably, is ours alone.
-        if !unsafe { try_bulk_copy(self.ptr.as_ptr().add(offset), dst.as_mut_ptr(), dst.len()) } {
+        if !unsafe { try_bulk_copy(src, dst.as_mut_ptr(), dst.len()) } {
             self.read_words(offset, dst);
-        }
-    }
-
-    /// [`read`](Self::read) with whole 8-byte atomic loads where the bytes are aligned, as
-    /// [`write_words`](Self::write_words) stores. The caller checked the range.
-    fn read_words(&self, offset: usize, dst: &mut [u8]) {
-        debug_assert!(offset + dst.len() <= self.len);
-        let head = ((8 - offset % 8) % 8).min(dst.len());
-        let (head_dst, rest) = dst.split_at_mut(head);
-        for (i, b) in head_dst.iter_mut().enumerate() {
-            *b = self.byte(offset + i).load(Relaxed);
-        }
-        let mut at = offset + head;
-        let mut words = rest.chunks_exact_mut(8);
-        for w in &mut words {
-            w.copy_from_slice(&self.word(at).load(Relaxed).to_ne_bytes());
-            at += 8;
-        }
-        for b in words.into_remainder() {
-            *b = self.byte(at).load(Relaxed);
-            at += 1;
         }
     }
 }
@@ -195,38 +183,35 @@ impl SharedBytes {
         // SAFETY: `offset..offset + len` lies in the view (checked above), so the address is
         // in the mapping.
         let src = unsafe { self.ptr.as_ptr().add(offset) };
-        // SAFETY: as in `read`: shared bytes in the mapping, accessed only atomically by this
-        // process; the `len` spare bytes are `dst`'s own (writable though uninitialised), and
-        // private memory never overlaps the mapping.
-        if unsafe { try_bulk_copy(src, spare.as_mut_ptr().cast(), len) } {
-            // SAFETY: the copy wrote every one of the `len` spare bytes (`reserve` made them).
-            unsafe { dst.set_len(dst.len() + len) };
-            return;
-        }
-        let head = ((8 - offset % 8) % 8).min(len);
-        let (head_dst, rest) = spare.split_at_mut(head);
-        for (i, b) in head_dst.iter_mut().enumerate() {
-            b.write(self.byte(offset + i).load(Relaxed));
-        }
-        let mut at = offset + head;
-        let mut words = rest.chunks_exact_mut(8);
-        for w in &mut words {
-            let word = self.word(at).load(Relaxed).to_ne_bytes();
-            for (d, s) in w.iter_mut().zip(word) {
-                d.write(s);
+        if len < SHORT_COPY && BYTE_COPIES {
+            for (i, b) in spare.iter_mut().enumerate() {
+                b.write(self.byte(offset + i).load(Relaxed));
             }
-            at += 8;
+        } else {
+            // SAFETY: as in `read`: shared bytes in the mapping, accessed only atomically by
+            // this process; the `len` spare bytes are `dst`'s own (writable though
+            // uninitialised), and private memory never overlaps the mapping.
+            if !unsafe { try_bulk_copy(src, spare.as_mut_ptr().cast(), len) } {
+                self.read_words_uninit(offset, spare);
+            }
         }
-        for b in words.into_remainder() {
-            b.write(self.byte(at).load(Relaxed));
-            at += 1;
-        }
-        // SAFETY: `reserve` made room for `len` more bytes, and the loops above wrote every
-        // one of `spare[..len]` (the head, the whole words, the remainder), the `len` bytes
-        // after the old length.
+        // SAFETY: `reserve` made room for `len` more bytes, and one of the three copies above
+        // wrote every one of `spare[..len]`, the `len` bytes after the old length.
         unsafe { dst.set_len(dst.len() + len) };
     }
 }
+
+/// Whether the byte copies are bytes (`rep movsb`, and byte loops when short): where
+/// `try_bulk_copy` copies. Elsewhere they are the typed copies' whole words.
+const BYTE_COPIES: bool = cfg!(all(target_arch = "x86_64", not(miri), not(loom)));
+
+/// Byte copies shorter than this are byte loops, not a `rep movsb`, whose start-up costs more
+/// than a few byte moves (a message's varint head, 1-10 bytes, is copied on its own): the same
+/// size of access, bytes, either way. `Queue<Vec<u8>>` of 1 KiB (`benches/batch.rs`
+/// `vec_1KiB`, pinned to one CPU, medians of 3, 3 alternated pairs each): 219-236 ns CPU a
+/// message with a word loop under 256 bytes, 242-268 with `rep movsb` at every length, 215-218
+/// with byte loops under 32 bytes (against 220-228 in the same holds).
+const SHORT_COPY: usize = 32;
 
 /// Types made of nothing but atomics, which [`SharedBytes::atomics`] may lay over shared
 /// memory and hand out as shared references.
@@ -332,8 +317,9 @@ impl SharedBytes {
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().add(offset).cast::<T>(), count) }
     }
 
-    /// A copy of the `T` at byte `offset`, read with relaxed atomic loads (each whole 8-byte
-    /// aligned word as one `AtomicU64` load, whatever the size: see [`SharedBytes`]): any
+    /// A copy of the `T` at byte `offset`, read with relaxed atomic loads of whole 8-byte
+    /// words (an `AtomicU64` load of each word of the view it overlaps, whatever `T`'s size and
+    /// `offset`'s alignment: see [`SharedBytes`]): any
     /// bytes are a valid `T` (`Pod`), so a copy racing a writer is a garbled value, never an
     /// invalid one. `offset` need not be aligned.
     ///
@@ -363,8 +349,10 @@ impl SharedBytes {
         value
     }
 
-    /// Stores `value` at byte `offset` with relaxed atomic stores (each whole 8-byte aligned
-    /// word as one `AtomicU64` store, as [`get`](Self::get) loads).
+    /// Stores `value` at byte `offset` with relaxed atomic accesses of whole 8-byte words, as
+    /// [`get`](Self::get) loads: an `AtomicU64` store for each word the value fills, one atomic
+    /// read-modify-write for a word it fills in part (the word's other bytes are left as they
+    /// are, even if another thread changes them meanwhile).
     ///
     /// # Panics
     ///
@@ -394,6 +382,109 @@ impl SharedBytes {
         let src = bytemuck::cast_slice(src);
         self.check(offset, src.len());
         self.write_words(offset, src);
+    }
+
+    /// Copies `offset..offset + dst.len()` (checked by the caller) into `dst` with an
+    /// `AtomicU64` load of each whole word of the view it overlaps (bytes of a word outside the
+    /// range are read and dropped); the bytes past the view's last whole word, which no 8-byte
+    /// access can reach, with `AtomicU8` loads. So the typed copies access each byte with the
+    /// size [`u64_at`](Self::u64_at) and `atomics::<AtomicU64>` do (see [`SharedBytes`]).
+    fn read_words(&self, offset: usize, dst: &mut [u8]) {
+        // SAFETY: `MaybeUninit<u8>` has `u8`'s layout, and `read_words_uninit` writes only
+        // initialised bytes into the slice, so `dst` stays initialised.
+        let dst = unsafe { &mut *(std::ptr::from_mut(dst) as *mut [MaybeUninit<u8>]) };
+        self.read_words_uninit(offset, dst);
+    }
+
+    /// [`read_words`](Self::read_words) into bytes that need not be initialised; it writes
+    /// every one of them.
+    fn read_words_uninit(&self, offset: usize, dst: &mut [MaybeUninit<u8>]) {
+        fn put(dst: &mut [MaybeUninit<u8>], src: &[u8]) {
+            for (d, &s) in dst.iter_mut().zip(src) {
+                d.write(s);
+            }
+        }
+        debug_assert!(offset + dst.len() <= self.len);
+        let words_end = self.len & !7;
+        let in_words = dst.len().min(words_end.saturating_sub(offset));
+        let (mut rest, tail) = dst.split_at_mut(in_words);
+        let mut at = offset;
+        // A first word the range starts inside of (`at < words_end`: `in_words > 0`).
+        let skip = at % 8;
+        if skip != 0 && !rest.is_empty() {
+            let word = self.word(at - skip).load(Relaxed).to_ne_bytes();
+            let n = (8 - skip).min(rest.len());
+            let (head, after) = rest.split_at_mut(n);
+            put(head, &word[skip..skip + n]);
+            rest = after;
+            at += n;
+        }
+        let mut words = rest.chunks_exact_mut(8);
+        for w in &mut words {
+            put(w, &self.word(at).load(Relaxed).to_ne_bytes());
+            at += 8;
+        }
+        // A last word the range ends inside of (whole: `at + 8 <= words_end`).
+        let last = words.into_remainder();
+        if !last.is_empty() {
+            let n = last.len();
+            put(last, &self.word(at).load(Relaxed).to_ne_bytes()[..n]);
+            at += n;
+        }
+        for b in tail {
+            b.write(self.byte(at).load(Relaxed));
+            at += 1;
+        }
+    }
+
+    /// Stores `src` at `offset..` (checked by the caller) with `AtomicU64` accesses of whole
+    /// words, as [`read_words`](Self::read_words) loads: a store for each word the range fills,
+    /// a [`store_part`](Self::store_part) for one it fills in part; `AtomicU8` stores past the
+    /// view's last whole word.
+    fn write_words(&self, offset: usize, src: &[u8]) {
+        debug_assert!(offset + src.len() <= self.len);
+        let words_end = self.len & !7;
+        let in_words = src.len().min(words_end.saturating_sub(offset));
+        let (mut rest, tail) = src.split_at(in_words);
+        let mut at = offset;
+        let skip = at % 8;
+        if skip != 0 && !rest.is_empty() {
+            let n = (8 - skip).min(rest.len());
+            self.store_part(at - skip, skip, &rest[..n]);
+            rest = &rest[n..];
+            at += n;
+        }
+        let mut words = rest.chunks_exact(8);
+        for w in &mut words {
+            let w: [u8; 8] = w.try_into().unwrap_or([0; 8]);
+            self.word(at).store(u64::from_ne_bytes(w), Relaxed);
+            at += 8;
+        }
+        let last = words.remainder();
+        if !last.is_empty() {
+            self.store_part(at, 0, last);
+            at += last.len();
+        }
+        for &b in tail {
+            self.byte(at).store(b, Relaxed);
+            at += 1;
+        }
+    }
+
+    /// Stores `bytes` at bytes `from..from + bytes.len()` (at most 8) of the whole word at
+    /// `word_at`, leaving the word's other bytes as they are, with one atomic read-modify-write
+    /// and no loop: an XOR that flips exactly the bits of those bytes that differ from what a
+    /// load just read. Another thread's change to the word's other bytes in between is kept;
+    /// a change to these same bytes (a racing writer) leaves a mix, as racing stores do.
+    fn store_part(&self, word_at: usize, from: usize, bytes: &[u8]) {
+        let mut new = [0u8; 8];
+        new[from..from + bytes.len()].copy_from_slice(bytes);
+        let mut mask = [0u8; 8];
+        mask[from..from + bytes.len()].fill(0xFF);
+        let (new, mask) = (u64::from_ne_bytes(new), u64::from_ne_bytes(mask));
+        let word = self.word(word_at);
+        let old = word.load(Relaxed);
+        word.fetch_xor((old ^ new) & mask, Relaxed);
     }
 
     /// Checks that `count` values of `T` at byte `offset` lie in the view and are aligned;
