@@ -295,11 +295,12 @@ impl Payload {
 /// Copies `n` bytes from `src` to `dst` in one `rep movsb` where it can, and says whether it
 /// did: on x86-64, whatever `n`; never on other targets, nor under Miri or loom (which cannot
 /// run it). It pays from a few hundred bytes on (256 bytes: 4.8 against an atomic word loop's
-/// 4.4 GB/s); below, it costs about what the loop does with ERMS/FSRM. To the language the
-/// copy is `n` relaxed atomic byte loads from `src` and as many relaxed atomic byte stores to
-/// `dst`, in no order among themselves, all before any later
-/// store of this thread; so it may copy bytes another process writes at the same time (they
-/// come out garbled, never as undefined behaviour).
+/// 4.4 GB/s); for a few bytes its start-up costs more than a short loop of byte accesses,
+/// which are the same size of access (host-runtime's `SharedBytes` copies under 32 bytes so).
+/// To the language the copy is `n` relaxed atomic byte loads from `src` and as many relaxed
+/// atomic byte stores to `dst`, in no order among themselves, all before any later store of
+/// this thread; so it may copy bytes another process writes at the same time (they come out
+/// garbled, never as undefined behaviour).
 ///
 /// Why: an atomic word loop (what [`SlotReader`] and [`SlotWriter`] use, and the fallback here)
 /// moves 8 bytes at a time, since the compiler may not merge atomic accesses into vector moves:

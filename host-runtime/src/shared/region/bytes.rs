@@ -133,13 +133,13 @@ impl SharedBytes {
             }
             return;
         }
-        // SAFETY: the range is in the view (checked), so in the mapping, which `self` keeps
-        // mapped; every access of this process to the view's bytes is atomic (this type's
-        // rule), and the byte copies' are all of one size, bytes (racing a typed copy or a
-        // view is the caveat the type's docs state); `src`, borrowed, is not written
-        // meanwhile; a private slice and shared memory never overlap.
+        // SAFETY: the range is in the view (checked), so in the mapping.
         let dst = unsafe { self.ptr.as_ptr().add(offset) };
-        // SAFETY: as just said.
+        // SAFETY: `dst..dst + len` lies in the mapping, which `self` keeps mapped; every
+        // access of this process to the view's bytes is atomic (this type's rule), and the
+        // byte copies' are all of one size, bytes (racing a typed copy or a view is the caveat
+        // the type's docs state); `src`, borrowed, is not written meanwhile; a private slice
+        // and shared memory never overlap.
         if !unsafe { try_bulk_copy(src.as_ptr(), dst, src.len()) } {
             self.write_words(offset, src);
         }
